@@ -1,0 +1,214 @@
+//! The command line: parses arguments, runs one verb, renders its results
+//! and maps them to exit codes (0 ok, 1 failed or invalid, 2 usage or
+//! internal error). Diagnostics are rendered here and nowhere deeper.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Diagnostics, Kind, edit};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mooring",
+    version,
+    about = "A single-binary GitOps agent configured by one KDL file."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a config file; report every problem at once.
+    ///
+    /// Exit 0 when valid (warnings allowed), 1 when invalid, 2 when the file
+    /// cannot be read.
+    Validate {
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Suspend an object by adding a `suspend` node to the config file.
+    ///
+    /// The rest of the file stays byte for byte as it was.
+    Suspend {
+        /// What to suspend: source/NAME, app/NAME, image/NAME or automation/NAME
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        target: (Kind, String),
+        /// Why; shown in status
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Resume by itself at this time: RFC 3339, or a duration from now ("2h")
+        #[arg(long, value_name = "RFC3339|DURATION", value_parser = parse_until)]
+        until: Option<jiff::Timestamp>,
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Resume an object by removing its `suspend` node from the config file.
+    Resume {
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        target: (Kind, String),
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Print the config schema (a KDL Schema document).
+    Schema,
+}
+
+fn parse_target(s: &str) -> Result<(Kind, String), String> {
+    let kinds = "source, app, image or automation";
+    let (kind, name) = s
+        .split_once('/')
+        .ok_or_else(|| format!("expected KIND/NAME, such as app/podinfo (KIND is {kinds})"))?;
+    let kind = Kind::parse(kind).ok_or_else(|| format!("unknown kind \"{kind}\": use {kinds}"))?;
+    if name.is_empty() {
+        return Err("the name after the / is empty".into());
+    }
+    Ok((kind, name.to_string()))
+}
+
+fn parse_until(s: &str) -> Result<jiff::Timestamp, String> {
+    let now = jiff::Timestamp::now();
+    let at = match s.parse::<jiff::Timestamp>() {
+        Ok(t) => t,
+        Err(_) => {
+            let d = config::value::parse_duration(s).map_err(|_| {
+                format!("\"{s}\" is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a duration (2h, 90m)")
+            })?;
+            let d = jiff::SignedDuration::try_from(d).map_err(|_| format!("\"{s}\" is too long"))?;
+            now.checked_add(d)
+                .map_err(|_| format!("\"{s}\" is too far in the future"))?
+        }
+    };
+    if at <= now {
+        return Err(format!("{at} is in the past"));
+    }
+    Ok(at)
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Validate { config, format } => validate(&config::resolve_path(config.as_deref()), format),
+        Command::Suspend {
+            target: (kind, name),
+            reason,
+            until,
+            config,
+        } => run_edit(
+            &config::resolve_path(config.as_deref()),
+            edit::Change::Suspend {
+                kind,
+                name,
+                reason,
+                until,
+            },
+        ),
+        Command::Resume {
+            target: (kind, name),
+            config,
+        } => run_edit(
+            &config::resolve_path(config.as_deref()),
+            edit::Change::Resume { kind, name },
+        ),
+        Command::Schema => {
+            print!("{}", config::schema::to_kdl_schema());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn validate(path: &Path, format: Format) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read config file {}: {e}", path.display());
+            eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
+            return ExitCode::from(2);
+        }
+    };
+    let (_, diagnostics) = config::check(path, text, jiff::Timestamp::now());
+    match format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(&diagnostics.to_json()).unwrap_or_else(|_| "[]".into());
+            println!("{json}");
+        }
+        Format::Text => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(render(&diagnostics, std::io::stdout().is_terminal()).as_bytes());
+        }
+    }
+    if diagnostics.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run_edit(path: &Path, change: edit::Change) -> ExitCode {
+    match edit::edit_file(path, &change, jiff::Timestamp::now()) {
+        Ok(edit::Outcome::Written(msg)) => {
+            println!("{msg} in {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Ok(edit::Outcome::Unchanged(msg)) => {
+            println!("{msg}; {} not changed", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(edit::Error::Invalid { diagnostics }) => {
+            eprint!("{}", render(&diagnostics, std::io::stderr().is_terminal()));
+            eprintln!(
+                "error: {} was not changed: fix the errors above first",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
+        Err(e @ edit::Error::UnknownTarget { .. }) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+        Err(e @ edit::Error::Produced { .. }) => {
+            if let edit::Error::Produced { diagnostics } = &e {
+                eprint!("{}", render(diagnostics, false));
+            }
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Render diagnostics for a terminal or a pipe.
+fn render(diagnostics: &Diagnostics, tty: bool) -> String {
+    let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    diagnostics.render(color, width)
+}

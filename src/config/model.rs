@@ -1,0 +1,370 @@
+//! The typed configuration: what the rest of mooring reads after a file
+//! has been parsed and validated. No KDL types leak past this module.
+//!
+//! Every struct derives `PartialEq` so that a reload can be computed as a
+//! diff of values. Spans are kept only where validation needs to point at a
+//! reference, inside [`Spanned`], whose equality ignores the span: moving a
+//! node down a few lines is not a change.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use miette::SourceSpan;
+
+/// A value together with where it was written. Equality ignores the span.
+#[derive(Debug, Clone)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: SourceSpan,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, span: SourceSpan) -> Self {
+        Self { value, span }
+    }
+}
+
+impl<T: PartialEq> PartialEq for Spanned<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: Eq> Eq for Spanned<T> {}
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// The kinds of object a config declares. `cluster` is not one of them:
+/// it is a connection, not something that is reconciled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Source,
+    App,
+    Image,
+    Automation,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Source, Kind::App, Kind::Image, Kind::Automation];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Source => "source",
+            Kind::App => "app",
+            Kind::Image => "image",
+            Kind::Automation => "automation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub agent: Agent,
+    pub clusters: Vec<Cluster>,
+    pub sources: Vec<Source>,
+    pub apps: Vec<App>,
+    pub images: Vec<Image>,
+    pub automations: Vec<Automation>,
+    pub suspensions: Vec<Suspension>,
+}
+
+impl Config {
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name.value == name)
+    }
+
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name.value == name)
+    }
+
+    pub fn image(&self, name: &str) -> Option<&Image> {
+        self.images.iter().find(|i| i.name.value == name)
+    }
+
+    pub fn automation(&self, name: &str) -> Option<&Automation> {
+        self.automations.iter().find(|a| a.name.value == name)
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name.value == name)
+    }
+
+    /// Names of every object of `kind`, in file order.
+    pub fn names(&self, kind: Kind) -> Vec<&str> {
+        match kind {
+            Kind::Source => self.sources.iter().map(|o| o.name.as_str()).collect(),
+            Kind::App => self.apps.iter().map(|o| o.name.as_str()).collect(),
+            Kind::Image => self.images.iter().map(|o| o.name.as_str()).collect(),
+            Kind::Automation => self.automations.iter().map(|o| o.name.as_str()).collect(),
+        }
+    }
+
+    /// The suspension that applies to `kind/name`, if any.
+    pub fn suspension(&self, kind: Kind, name: &str) -> Option<&Suspension> {
+        self.suspensions
+            .iter()
+            .find(|s| s.kind == kind && s.name.value == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub state_dir: PathBuf,
+    pub listen: std::net::SocketAddr,
+    pub log: Log,
+    pub log_file: Option<LogFile>,
+    pub field_manager: String,
+    pub concurrency: u32,
+    pub api_token_file: Option<PathBuf>,
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Agent {
+            state_dir: PathBuf::from(defaults::STATE_DIR),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9797)),
+            log: Log::default(),
+            log_file: None,
+            field_manager: defaults::FIELD_MANAGER.to_string(),
+            concurrency: defaults::CONCURRENCY,
+            api_token_file: None,
+        }
+    }
+}
+
+/// Defaults shared by the decoder, the schema and the docs.
+pub mod defaults {
+    pub const STATE_DIR: &str = "/var/lib/mooring";
+    pub const LISTEN: &str = "127.0.0.1:9797";
+    pub const FIELD_MANAGER: &str = "mooring";
+    pub const CONCURRENCY: u32 = 4;
+    pub const SOURCE_INTERVAL: &str = "1m";
+    pub const SOURCE_TIMEOUT: &str = "60s";
+    pub const APP_INTERVAL: &str = "5m";
+    pub const APP_TIMEOUT: &str = "5m";
+    pub const WAIT_TIMEOUT: &str = "5m";
+    pub const IMAGE_INTERVAL: &str = "5m";
+    pub const IMAGE_TIMEOUT: &str = "60s";
+    pub const AUTOMATION_INTERVAL: &str = "5m";
+    pub const OCI_TAG: &str = "latest";
+    pub const LOG_KEEP: u32 = 7;
+    pub const COMMIT_MESSAGE: &str = "chore(images): update images\n\n{% for c in changes %}- {{ c.file }}: {{ c.old }} -> {{ c.new }}\n{% endfor %}";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Log {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rotation {
+    Hourly,
+    #[default]
+    Daily,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogFile {
+    pub dir: PathBuf,
+    pub rotate: Rotation,
+    pub keep: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    pub name: Spanned<String>,
+    /// `None`: `$KUBECONFIG`, then `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `None`: the kubeconfig's current context.
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub name: Spanned<String>,
+    pub kind: SourceKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub auth: Option<Auth>,
+    pub ignore: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    Git {
+        url: String,
+        reference: GitRef,
+    },
+    Oci {
+        url: String,
+        reference: OciRef,
+        insecure: bool,
+    },
+}
+
+impl SourceKind {
+    pub fn url(&self) -> &str {
+        match self {
+            SourceKind::Git { url, .. } | SourceKind::Oci { url, .. } => url,
+        }
+    }
+}
+
+/// Which revision of a git repository a source follows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GitRef {
+    /// The branch the remote's HEAD points at.
+    DefaultBranch,
+    Branch(String),
+    Tag(String),
+    /// The highest tag that satisfies the range.
+    Semver(String),
+    Commit(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OciRef {
+    Tag(String),
+    Semver(String),
+    Digest(String),
+}
+
+/// Credentials are paths to files, never inline secrets: a config file can
+/// be committed, shown in status and logged without leaking anything.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Auth {
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
+    pub ssh_key: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub docker_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub name: Spanned<String>,
+    pub source: Spanned<String>,
+    /// Relative path inside the source's artifact; `.` for its root.
+    pub path: String,
+    pub target: Target,
+    pub namespace: Option<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub prune: bool,
+    pub wait: Option<Wait>,
+    pub depends_on: Vec<Spanned<String>>,
+    /// In file order; later entries override earlier ones of the same name.
+    pub substitute: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A named `cluster`, or (None) the default one: in-cluster config or `$KUBECONFIG`.
+    Cluster(Option<Spanned<String>>),
+    /// Write rendered manifests into a directory.
+    Dir(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wait {
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub name: Spanned<String>,
+    pub repository: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub policy: Policy,
+    pub filter: Option<TagFilter>,
+    pub exclude: Vec<String>,
+    pub auth: Option<Auth>,
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// How the "latest" tag is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Policy {
+    Semver(String),
+    Alphabetical(Order),
+    Numerical(Order),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagFilter {
+    pub pattern: String,
+    /// A replacement template such as `$ts`; `None` keeps the whole tag.
+    pub extract: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Automation {
+    pub name: Spanned<String>,
+    pub source: Spanned<String>,
+    /// `None`: the source's branch.
+    pub checkout: Option<String>,
+    /// `None`: the checkout branch.
+    pub push: Option<String>,
+    pub path: String,
+    pub author: Author,
+    pub message: String,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suspension {
+    pub kind: Kind,
+    pub name: Spanned<String>,
+    pub reason: Option<String>,
+    pub until: Option<Spanned<jiff::Timestamp>>,
+}

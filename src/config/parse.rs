@@ -1,0 +1,1321 @@
+//! Text → [`Config`]. Three passes, each collecting every problem it sees:
+//!
+//! 1. KDL syntax (v2; a file that is only valid KDL v1 is accepted with a
+//!    warning);
+//! 2. shape, against the [`schema`](super::schema) table: unknown nodes and
+//!    properties, counts, value types and formats, exclusive options;
+//! 3. typed decoding into the model, with the checks that need more than one
+//!    value (an OCI-only option on a git source, a filter's `extract`).
+//!
+//! Decoding never stops at a problem: a bad value is reported and replaced
+//! by its default, so that later checks (references, cycles) still run and
+//! the user sees everything in one go.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use miette::SourceSpan;
+
+use super::diagnostic::{Diagnostic, code};
+use super::model::*;
+use super::schema::{self, Args, Children, NodeSpec, Ty};
+use super::value::{self, Problem};
+
+/// Which KDL version a document was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KdlVersion {
+    V2,
+    V1,
+}
+
+/// Parse KDL text, v2 first, then v1. On failure the v2 errors are
+/// returned unless the text looks like v1.
+pub fn parse_kdl(text: &str) -> Result<(KdlDocument, KdlVersion), Vec<Diagnostic>> {
+    let v2_err = match KdlDocument::parse_v2(text) {
+        Ok(doc) => return Ok((doc, KdlVersion::V2)),
+        Err(e) => e,
+    };
+    if let Ok(doc) = KdlDocument::parse_v1(text) {
+        return Ok((doc, KdlVersion::V1));
+    }
+    let mut diags: Vec<Diagnostic> = v2_err
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let span = last_line(text, d.span);
+            let message = d.message.clone().unwrap_or_else(|| "invalid KDL".into());
+            Diagnostic::error(code::SYNTAX, span, message)
+                .label(d.label.clone().unwrap_or_else(|| "here".into()))
+                .with_help(d.help.clone().or_else(|| syntax_help(text, span)))
+        })
+        .collect();
+    if diags.is_empty() {
+        diags.push(Diagnostic::error(
+            code::SYNTAX,
+            SourceSpan::from((0, 0)),
+            "invalid KDL document",
+        ));
+    }
+    Err(diags)
+}
+
+/// The warning for a KDL v1 file, pointing at the first thing v2 rejects.
+pub fn v1_warning(text: &str) -> Diagnostic {
+    let span = KdlDocument::parse_v2(text)
+        .err()
+        .and_then(|e| e.diagnostics.first().map(|d| last_line(text, d.span)))
+        .unwrap_or_else(|| SourceSpan::from((0, 0)));
+    Diagnostic::warning(code::KDL_V1, span, "this file is written in KDL v1")
+        .label("not valid KDL v2")
+        .help(
+            "KDL v1 is accepted for now; to migrate, write `#true`, `#false` and `#null` \
+             for true, false and null, and raw strings as #\"…\"# instead of r#\"…\"#",
+        )
+}
+
+/// Multi-line spans from the KDL parser cover everything since the node
+/// started; the problem is at the end. Keep the last line.
+fn last_line(text: &str, span: SourceSpan) -> SourceSpan {
+    let start = span.offset().min(text.len());
+    let end = (span.offset() + span.len()).min(text.len());
+    match text
+        .get(start..end)
+        .and_then(|s| s.trim_end_matches('\n').rfind('\n'))
+    {
+        Some(nl) => {
+            let new_start = start + nl + 1;
+            SourceSpan::from((new_start, end - new_start))
+        }
+        None => SourceSpan::from((start, end - start)),
+    }
+}
+
+fn syntax_help(text: &str, span: SourceSpan) -> Option<String> {
+    let snippet = text
+        .get(span.offset()..span.offset() + span.len())
+        .unwrap_or_default();
+    if snippet.contains("true") || snippet.contains("false") || snippet.contains("null") {
+        Some("KDL v2 writes keywords with a hash: #true, #false, #null".into())
+    } else if snippet.contains('\'') {
+        Some("KDL strings use double quotes".into())
+    } else {
+        None
+    }
+}
+
+// ---- pass 2: shape ---------------------------------------------------------
+
+/// Check every node of `doc` against the schema table.
+pub fn check_shape(doc: &KdlDocument, diags: &mut Vec<Diagnostic>) {
+    check_children(doc.nodes(), &schema::DOCUMENT, "the top level", diags);
+}
+
+fn check_children(nodes: &[KdlNode], parent: &NodeSpec, parent_desc: &str, diags: &mut Vec<Diagnostic>) {
+    match parent.children {
+        Children::None => {}
+        Children::Free { name_ty, args, .. } => {
+            for node in nodes {
+                if let Err(p) = value::check_str(name_ty, node.name().value()) {
+                    diags.push(problem_at(p, node.name().span(), None));
+                }
+                check_args(node, Some(&args), diags);
+                check_props(node, &[], diags);
+                if let Some(children) = node.children() {
+                    diags.push(unexpected_children(node, children));
+                }
+            }
+        }
+        Children::Nodes(specs) => {
+            let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
+            for node in nodes {
+                let name = node.name().value();
+                let Some(spec) = specs.iter().find(|s| s.name == name) else {
+                    diags.push(unknown_node(node, parent, parent_desc));
+                    continue;
+                };
+                if spec.max == Some(1) {
+                    if let Some(first) = seen.get(name) {
+                        diags.push(
+                            Diagnostic::error(
+                                code::DUPLICATE_NODE,
+                                node.name().span(),
+                                format!("`{name}` is given twice in {parent_desc}"),
+                            )
+                            .label("second one")
+                            .related(*first, "first one")
+                            .help(format!("keep one `{name}`")),
+                        );
+                    } else {
+                        seen.insert(name, node.name().span());
+                    }
+                }
+                check_node(node, spec, diags);
+            }
+            for spec in specs.iter().filter(|s| s.min > 0) {
+                if !nodes.iter().any(|n| n.name().value() == spec.name) {
+                    let arg_hint = example_for(spec);
+                    diags.push(
+                        Diagnostic::error(
+                            code::MISSING_VALUE,
+                            SourceSpan::from((0, 0)),
+                            format!("{parent_desc} needs a `{}`", spec.name),
+                        )
+                        .help(format!("add `{}{arg_hint}` inside it", spec.name)),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_node(node: &KdlNode, spec: &NodeSpec, diags: &mut Vec<Diagnostic>) {
+    check_args(node, spec.args.as_ref(), diags);
+    check_props(node, spec.props, diags);
+    let desc = describe_node(node, spec);
+    let child_start = diags.len();
+    match (&spec.children, node.children()) {
+        (Children::None, Some(children)) => diags.push(unexpected_children(node, children)),
+        (Children::None, None) => {}
+        (_, children) => {
+            let nodes = children.map(|c| c.nodes()).unwrap_or_default();
+            check_children(nodes, spec, &desc, diags);
+        }
+    }
+    // A missing required child is reported at the parent's name.
+    for d in &mut diags[child_start..] {
+        if d.code == code::MISSING_VALUE && d.span == SourceSpan::from((0, 0)) {
+            d.span = node.name().span();
+            d.label = "declared here".into();
+        }
+    }
+    check_one_of(node, spec, &desc, diags);
+}
+
+/// "`source \"platform\"`" for named objects, "`wait`" otherwise.
+fn describe_node(node: &KdlNode, spec: &NodeSpec) -> String {
+    match (
+        spec.args.map(|a| a.ty),
+        node.entries().iter().find(|e| e.name().is_none()),
+    ) {
+        (Some(Ty::Name), Some(entry)) => match entry.value().as_string() {
+            Some(name) => format!("{} \"{name}\"", spec.name),
+            None => format!("`{}`", spec.name),
+        },
+        _ => format!("`{}`", spec.name),
+    }
+}
+
+fn check_args(node: &KdlNode, args: Option<&Args>, diags: &mut Vec<Diagnostic>) {
+    let positional: Vec<&KdlEntry> = node.entries().iter().filter(|e| e.name().is_none()).collect();
+    let name = node.name().value();
+    let Some(args) = args else {
+        if let Some(first) = positional.first() {
+            diags.push(
+                Diagnostic::error(
+                    code::UNEXPECTED_ARGUMENT,
+                    first.span(),
+                    format!("`{name}` takes no arguments"),
+                )
+                .label("unexpected argument")
+                .help(match node_props_hint(node) {
+                    Some(h) => h,
+                    None => "remove it".into(),
+                }),
+            );
+        }
+        return;
+    };
+    if positional.len() < args.min {
+        let hint = example_for_args(args);
+        diags.push(
+            Diagnostic::error(
+                code::MISSING_VALUE,
+                node.name().span(),
+                format!("`{name}` needs {}", article(args)),
+            )
+            .label(format!("expects {}", args.ty.describe()))
+            .help(format!("write it after the node name: `{name}{hint}`")),
+        );
+    }
+    if let Some(max) = args.max {
+        for extra in positional.iter().skip(max) {
+            diags.push(
+                Diagnostic::error(
+                    code::UNEXPECTED_ARGUMENT,
+                    extra.span(),
+                    format!(
+                        "`{name}` takes {} {}",
+                        max,
+                        if max == 1 { "argument" } else { "arguments" }
+                    ),
+                )
+                .label("extra argument")
+                .help("remove it, or put it on a node of its own"),
+            );
+        }
+    }
+    for entry in positional {
+        check_value(entry, args.ty, diags);
+    }
+}
+
+fn node_props_hint(node: &KdlNode) -> Option<String> {
+    let spec_props = find_spec(node.name().value())?.props;
+    let first = spec_props.first()?;
+    Some(format!(
+        "`{}` is configured with properties, e.g. `{} {}=…`",
+        node.name().value(),
+        node.name().value(),
+        first.name
+    ))
+}
+
+fn find_spec(name: &str) -> Option<&'static NodeSpec> {
+    fn walk(spec: &'static NodeSpec, name: &str) -> Option<&'static NodeSpec> {
+        if let Children::Nodes(nodes) = spec.children {
+            for n in nodes {
+                if n.name == name {
+                    return Some(n);
+                }
+                if let Some(found) = walk(n, name) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+    walk(&schema::DOCUMENT, name)
+}
+
+fn article(args: &Args) -> String {
+    let what = args.name;
+    if args.min > 1 {
+        format!("at least {} values ({what})", args.min)
+    } else if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {what}")
+    } else {
+        format!("a {what}")
+    }
+}
+
+fn check_props(node: &KdlNode, props: &[schema::Prop], diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
+    let node_name = node.name().value();
+    for entry in node.entries() {
+        let Some(key) = entry.name() else { continue };
+        let key_name = key.value();
+        let Some(spec) = props.iter().find(|p| p.name == key_name) else {
+            let mut d = Diagnostic::error(
+                code::UNKNOWN_PROPERTY,
+                key.span(),
+                format!("`{node_name}` has no property `{key_name}`"),
+            )
+            .label("unknown property");
+            let names = props.iter().map(|p| p.name);
+            d = d.with_help(match value::suggest(key_name, names) {
+                Some(s) => Some(format!("did you mean `{s}`?")),
+                None if props.is_empty() => {
+                    let child = find_spec(node_name).and_then(|s| s.child(key_name));
+                    match child {
+                        Some(_) => Some(format!(
+                            "`{key_name}` is a child node: `{node_name} {{ {key_name} … }}`"
+                        )),
+                        None => Some(format!("`{node_name}` takes no properties")),
+                    }
+                }
+                None => Some(format!(
+                    "`{node_name}` takes {}",
+                    list_names(props.iter().map(|p| p.name))
+                )),
+            });
+            diags.push(d);
+            continue;
+        };
+        if let Some(first) = seen.insert(key_name, key.span()) {
+            diags.push(
+                Diagnostic::error(
+                    code::DUPLICATE_PROPERTY,
+                    key.span(),
+                    format!("`{key_name}` is given twice"),
+                )
+                .label("second one")
+                .related(first, "first one")
+                .help(format!("keep one `{key_name}=`")),
+            );
+        }
+        check_value(entry, spec.ty, diags);
+    }
+    for p in props.iter().filter(|p| p.required) {
+        if !node
+            .entries()
+            .iter()
+            .any(|e| e.name().is_some_and(|k| k.value() == p.name))
+        {
+            let hint = example_value(p.ty);
+            diags.push(
+                Diagnostic::error(
+                    code::MISSING_VALUE,
+                    node.name().span(),
+                    format!("`{node_name}` needs the property `{}`", p.name),
+                )
+                .label(format!("`{}` missing", p.name))
+                .help(format!("add `{}={hint}`", p.name)),
+            );
+        }
+    }
+}
+
+fn list_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+    match v.split_last() {
+        None => "nothing".into(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+fn unknown_node(node: &KdlNode, parent: &NodeSpec, parent_desc: &str) -> Diagnostic {
+    let name = node.name().value();
+    let names = parent.child_names();
+    let help = match value::suggest(name, names.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => match find_spec(name) {
+            Some(_) => {
+                let owners = owners_of(name);
+                format!("`{name}` belongs inside {}", list_names(owners.iter().copied()))
+            }
+            None => format!("{parent_desc} takes {}", list_names(names.iter().copied())),
+        },
+    };
+    Diagnostic::error(
+        code::UNKNOWN_NODE,
+        node.name().span(),
+        format!("unknown node `{name}` in {parent_desc}"),
+    )
+    .label("unknown node")
+    .help(help)
+}
+
+/// The names of nodes that have a child called `name`.
+fn owners_of(name: &str) -> Vec<&'static str> {
+    fn walk(spec: &'static NodeSpec, name: &str, out: &mut Vec<&'static str>) {
+        if let Children::Nodes(nodes) = spec.children {
+            if nodes.iter().any(|n| n.name == name) && spec.name != "document" && !out.contains(&spec.name) {
+                out.push(spec.name);
+            }
+            for n in nodes {
+                walk(n, name, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&schema::DOCUMENT, name, &mut out);
+    out
+}
+
+fn unexpected_children(node: &KdlNode, children: &KdlDocument) -> Diagnostic {
+    let name = node.name().value();
+    let span = children.span();
+    let help = match find_spec(name).map(|s| (s.args, s.props)) {
+        Some((Some(_), _)) => {
+            let inner = children.nodes().first().map(|n| n.name().value()).unwrap_or("…");
+            format!("`{name}` takes a value, not a block: write `{name} …`, not `{name} {{ {inner} … }}`")
+        }
+        Some((None, props)) if !props.is_empty() => {
+            format!(
+                "`{name}` is configured with properties: `{name} {}=…`",
+                props[0].name
+            )
+        }
+        _ => "remove the block".into(),
+    };
+    Diagnostic::error(
+        code::UNEXPECTED_CHILDREN,
+        span,
+        format!("`{name}` takes no children block"),
+    )
+    .label("unexpected block")
+    .help(help)
+}
+
+fn check_one_of(node: &KdlNode, spec: &NodeSpec, desc: &str, diags: &mut Vec<Diagnostic>) {
+    for group in spec.one_of {
+        let mut present: Vec<(&str, SourceSpan)> = Vec::new();
+        for entry in node.entries() {
+            if let Some(k) = entry.name()
+                && group.names.contains(&k.value())
+            {
+                present.push((
+                    group
+                        .names
+                        .iter()
+                        .find(|n| **n == k.value())
+                        .copied()
+                        .unwrap_or_default(),
+                    k.span(),
+                ));
+            }
+        }
+        if let Some(children) = node.children() {
+            for child in children.nodes() {
+                if let Some(n) = group.names.iter().find(|n| **n == child.name().value()) {
+                    present.push((n, child.name().span()));
+                }
+            }
+        }
+        present.dedup_by_key(|(n, _)| *n);
+        if let [(first, first_span), (second, second_span), ..] = present[..] {
+            if first != second {
+                diags.push(
+                    Diagnostic::error(
+                        code::CONFLICTING_OPTIONS,
+                        second_span,
+                        format!("{desc} sets both `{first}` and `{second}`"),
+                    )
+                    .label(format!("conflicts with `{first}`"))
+                    .related(first_span, "set here")
+                    .help(format!(
+                        "keep only one of {}",
+                        list_names(group.names.iter().copied())
+                    )),
+                );
+            }
+        } else if present.is_empty() && group.required {
+            let subject = if spec.name == "suspend" {
+                "`suspend`".to_string()
+            } else {
+                desc.to_string()
+            };
+            diags.push(
+                Diagnostic::error(
+                    code::MISSING_VALUE,
+                    node.name().span(),
+                    format!(
+                        "{subject} needs one of {}",
+                        list_names(group.names.iter().copied())
+                    ),
+                )
+                .label("declared here")
+                .help(one_of_help(spec.name, group.names)),
+            );
+        }
+    }
+}
+
+fn one_of_help(node: &str, names: &[&str]) -> String {
+    match node {
+        "source" => "add `git \"https://…\"` or `oci \"registry/repository\"`".into(),
+        "image" => {
+            "add a policy: `semver \"^1.0.0\"`, `alphabetical order=\"asc\"` or `numerical order=\"asc\"`"
+                .into()
+        }
+        "suspend" => "name what to suspend: `suspend app=\"NAME\"` (or source=, image=, automation=)".into(),
+        _ => format!("add one of {}", list_names(names.iter().copied())),
+    }
+}
+
+fn check_value(entry: &KdlEntry, ty: Ty, diags: &mut Vec<Diagnostic>) {
+    let span = value_span(entry);
+    let found = entry.value();
+    let type_ok = match (ty, found) {
+        (Ty::Bool, KdlValue::Bool(_)) => true,
+        (Ty::Int { .. }, KdlValue::Integer(_)) => true,
+        (Ty::Bool | Ty::Int { .. }, _) => false,
+        (_, KdlValue::String(_)) => true,
+        _ => false,
+    };
+    if !type_ok {
+        diags.push(wrong_type(entry, ty, span));
+        return;
+    }
+    match (ty, found) {
+        (Ty::Int { min, max }, KdlValue::Integer(i)) if *i < i128::from(min) || *i > i128::from(max) => {
+            diags.push(
+                Diagnostic::error(code::INVALID_VALUE, span, format!("{i} is out of range"))
+                    .label(format!("expected {}", ty.describe()))
+                    .help(format!("use a value from {min} to {max}")),
+            );
+        }
+        (_, KdlValue::String(s)) => {
+            if let Err(p) = value::check_str(ty, s) {
+                diags.push(problem_at(p, span, Some(entry)));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn wrong_type(entry: &KdlEntry, ty: Ty, span: SourceSpan) -> Diagnostic {
+    let found = entry.value();
+    let found_desc = match found {
+        KdlValue::String(_) => "a string".to_string(),
+        KdlValue::Integer(i) => format!("the number {i}"),
+        KdlValue::Float(f) => format!("the number {f}"),
+        KdlValue::Bool(b) => format!("#{b}"),
+        KdlValue::Null => "#null".to_string(),
+    };
+    let help = match (ty, found) {
+        (Ty::Bool, KdlValue::String(s)) if s == "true" || s == "false" => {
+            format!("write #{s} without quotes")
+        }
+        (Ty::Int { .. }, KdlValue::String(s)) if s.parse::<i64>().is_ok() => {
+            format!("write {s} without quotes")
+        }
+        (Ty::Duration, KdlValue::Integer(i)) => format!("durations are strings with a unit: \"{i}s\""),
+        (_, KdlValue::Integer(i)) => format!("quote it: \"{i}\""),
+        (_, KdlValue::Bool(b)) => format!("quote it (\"{b}\") if you mean the text"),
+        _ => format!("write {}", ty.describe()),
+    };
+    Diagnostic::error(
+        code::WRONG_TYPE,
+        span,
+        format!("expected {}, found {found_desc}", ty.describe()),
+    )
+    .label(format!("expected {}", ty.kdl_type()))
+    .help(help)
+}
+
+fn problem_at(p: Problem, span: SourceSpan, entry: Option<&KdlEntry>) -> Diagnostic {
+    let span = match (p.within, entry) {
+        (Some((start, len)), Some(entry)) => span_within(entry, span, start, len).unwrap_or(span),
+        (Some((start, len)), None) => SourceSpan::from((span.offset() + start, len)),
+        _ => span,
+    };
+    let label = match p.code {
+        code::INVALID_REGEX => "here",
+        code::INVALID_DURATION => "not a duration",
+        code::INVALID_TIMESTAMP => "not a timestamp",
+        code::INVALID_SEMVER => "not a semver range",
+        code::INVALID_URL => "here",
+        code::INVALID_NAME => "invalid name",
+        _ => "invalid value",
+    };
+    Diagnostic::error(p.code, span, p.message)
+        .label(label)
+        .with_help(p.help)
+}
+
+/// Where the value of an entry is written (for `key=value`, the value part).
+pub fn value_span(entry: &KdlEntry) -> SourceSpan {
+    let span = entry.span();
+    match entry.format() {
+        Some(f) if entry.name().is_some() && f.value_repr.len() <= span.len() => SourceSpan::from((
+            span.offset() + span.len() - f.value_repr.len(),
+            f.value_repr.len(),
+        )),
+        _ => span,
+    }
+}
+
+/// Map a byte range of a decoded string back into the source text, through
+/// quotes and escapes. `None` when the string's form makes that uncertain.
+fn span_within(entry: &KdlEntry, span: SourceSpan, start: usize, len: usize) -> Option<SourceSpan> {
+    let repr = entry.format()?.value_repr.as_str();
+    let hashes = repr.bytes().take_while(|b| *b == b'#').count();
+    let body = &repr[hashes..];
+    if body.starts_with("\"\"\"") {
+        return None; // multi-line strings strip indentation
+    }
+    if hashes > 0 {
+        // Raw string: no escapes.
+        let base = span.offset() + hashes + 1;
+        return Some(SourceSpan::from((base + start, len)));
+    }
+    if !body.starts_with('"') {
+        // Bare identifier string.
+        return Some(SourceSpan::from((span.offset() + start, len)));
+    }
+    // Quoted: walk the escapes, mapping decoded offsets to source offsets.
+    let src = &body[1..];
+    let mut map: Vec<usize> = Vec::with_capacity(src.len() + 1); // decoded byte -> source byte
+    let mut i = 0;
+    let bytes = src.as_bytes();
+    while i < bytes.len() && bytes[i] != b'"' {
+        if bytes[i] == b'\\' {
+            let esc_start = i;
+            let next = *bytes.get(i + 1)?;
+            let (decoded_len, consumed) = match next {
+                b'u' => {
+                    let close = src[i..].find('}')?;
+                    let hex = src.get(i + 3..i + close)?;
+                    let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
+                    (c.len_utf8(), close + 1)
+                }
+                b'n' | b'r' | b't' | b'\\' | b'"' | b'b' | b'f' | b's' | b'/' => (1, 2),
+                _ => return None, // whitespace escapes and the like
+            };
+            for _ in 0..decoded_len {
+                map.push(esc_start);
+            }
+            i += consumed;
+        } else {
+            map.push(i);
+            i += 1;
+        }
+    }
+    map.push(i);
+    let from = *map.get(start)?;
+    let to = *map.get(start + len)?;
+    Some(SourceSpan::from((span.offset() + 1 + from, to - from)))
+}
+
+/// An example of how to write a node's arguments, for help texts.
+fn example_for(spec: &NodeSpec) -> String {
+    match &spec.args {
+        Some(args) => example_for_args(args),
+        None => match spec.props.iter().find(|p| p.required) {
+            Some(p) => format!(" {}={}", p.name, example_value(p.ty)),
+            None => String::new(),
+        },
+    }
+}
+
+fn example_for_args(args: &Args) -> String {
+    format!(" {}", example_value(args.ty))
+}
+
+fn example_value(ty: Ty) -> String {
+    let s = match ty {
+        Ty::Bool => "#true",
+        Ty::Int { .. } => "4",
+        Ty::Duration => "\"5m\"",
+        Ty::Timestamp => "\"2026-12-01T09:00:00Z\"",
+        Ty::Semver => "\">=1.0.0\"",
+        Ty::GitUrl => "\"https://github.com/org/repo.git\"",
+        Ty::OciRepo => "\"ghcr.io/org/app\"",
+        Ty::Email => "\"mooring@example.com\"",
+        Ty::Ref(k) => return format!("\"<{} name>\"", k.as_str()),
+        Ty::Enum(values) => return format!("\"{}\"", values.first().copied().unwrap_or_default()),
+        _ => "\"…\"",
+    };
+    s.to_string()
+}
+
+// ---- pass 3: typed decoding --------------------------------------------------
+
+/// Decode a document whose shape has been checked. Problems found here are
+/// pushed to `diags`; the returned config is complete either way.
+pub fn decode(doc: &KdlDocument, diags: &mut Vec<Diagnostic>) -> Config {
+    let mut cfg = Config::default();
+    let found = RefCell::new(Vec::new());
+    for node in doc.nodes() {
+        let n = Node {
+            kdl: node,
+            diags: &found,
+        };
+        match node.name().value() {
+            "agent" => cfg.agent = decode_agent(&n),
+            "cluster" => cfg.clusters.push(decode_cluster(&n)),
+            "source" => cfg.sources.push(decode_source(&n)),
+            "app" => cfg.apps.push(decode_app(&n)),
+            "image" => cfg.images.push(decode_image(&n)),
+            "automation" => cfg.automations.push(decode_automation(&n)),
+            "suspend" => {
+                if let Some(s) = decode_suspend(&n) {
+                    cfg.suspensions.push(s);
+                }
+            }
+            _ => {} // reported by check_shape
+        }
+    }
+    diags.extend(found.into_inner());
+    cfg
+}
+
+/// A node with typed accessors. Values that failed their check in pass 2
+/// read as absent, so callers fall back to defaults.
+struct Node<'a> {
+    kdl: &'a KdlNode,
+    diags: &'a RefCell<Vec<Diagnostic>>,
+}
+
+impl<'a> Node<'a> {
+    fn sub(&self, kdl: &'a KdlNode) -> Node<'a> {
+        Node {
+            kdl,
+            diags: self.diags,
+        }
+    }
+
+    fn push(&self, d: Diagnostic) {
+        self.diags.borrow_mut().push(d);
+    }
+
+    fn children(&self, name: &'a str) -> impl Iterator<Item = &'a KdlNode> + 'a {
+        debug_assert!(
+            find_spec(self.kdl.name().value()).is_none_or(|s| s.child(name).is_some()),
+            "decoder reads `{name}` in `{}`, which the schema lacks",
+            self.kdl.name().value()
+        );
+        self.kdl
+            .children()
+            .map(|c| c.nodes())
+            .unwrap_or_default()
+            .iter()
+            .filter(move |n| n.name().value() == name)
+    }
+
+    fn child(&self, name: &'a str) -> Option<&'a KdlNode> {
+        self.children(name).next()
+    }
+
+    fn has(&self, name: &'a str) -> bool {
+        self.child(name).is_some()
+    }
+
+    /// The node's own first argument (an object's name).
+    fn own_arg(&self) -> Option<Spanned<String>> {
+        first_arg(self.kdl).and_then(|e| string_of(e, Ty::Name))
+    }
+
+    /// The string argument of child `name`, if present and valid as `ty`.
+    fn str(&self, name: &'a str, ty: Ty) -> Option<Spanned<String>> {
+        self.child(name)
+            .and_then(first_arg)
+            .and_then(|e| string_of(e, ty))
+    }
+
+    fn string(&self, name: &'a str, ty: Ty) -> Option<String> {
+        self.str(name, ty).map(|s| s.value)
+    }
+
+    fn path(&self, name: &'a str) -> Option<PathBuf> {
+        self.string(name, Ty::Path).map(PathBuf::from)
+    }
+
+    fn duration(&self, name: &'a str, default: &str) -> Duration {
+        self.string(name, Ty::Duration)
+            .and_then(|s| value::parse_duration(&s).ok())
+            .or_else(|| value::parse_duration(default).ok())
+            .unwrap_or(Duration::from_secs(60))
+    }
+
+    fn bool(&self, name: &'a str) -> Option<bool> {
+        self.child(name)
+            .and_then(first_arg)
+            .and_then(|e| e.value().as_bool())
+    }
+
+    fn int(&self, name: &'a str, ty: Ty) -> Option<i128> {
+        let Ty::Int { min, max } = ty else { return None };
+        self.child(name)
+            .and_then(first_arg)
+            .and_then(|e| e.value().as_integer())
+            .filter(|i| *i >= i128::from(min) && *i <= i128::from(max))
+    }
+
+    /// Every argument of every `name` child, valid as `ty`.
+    fn all_args(&self, name: &'a str, ty: Ty) -> Vec<Spanned<String>> {
+        self.children(name)
+            .flat_map(|n| n.entries().iter().filter(|e| e.name().is_none()))
+            .filter_map(|e| string_of(e, ty))
+            .collect()
+    }
+}
+
+fn first_arg(node: &KdlNode) -> Option<&KdlEntry> {
+    node.entries().iter().find(|e| e.name().is_none())
+}
+
+fn prop_entry<'a>(node: &'a KdlNode, key: &str) -> Option<&'a KdlEntry> {
+    debug_assert!(
+        find_spec(node.name().value()).is_none_or(|s| s.prop(key).is_some()),
+        "decoder reads property `{key}` of `{}`, which the schema lacks",
+        node.name().value()
+    );
+    node.entries()
+        .iter()
+        .rev()
+        .find(|e| e.name().is_some_and(|k| k.value() == key))
+}
+
+fn prop_str(node: &KdlNode, key: &str, ty: Ty) -> Option<Spanned<String>> {
+    prop_entry(node, key).and_then(|e| string_of(e, ty))
+}
+
+fn string_of(entry: &KdlEntry, ty: Ty) -> Option<Spanned<String>> {
+    let s = entry.value().as_string()?;
+    value::check_str(ty, s).ok()?;
+    Some(Spanned::new(s.to_string(), value_span(entry)))
+}
+
+fn placeholder_name(node: &KdlNode) -> Spanned<String> {
+    Spanned::new(String::new(), node.name().span())
+}
+
+fn decode_agent(n: &Node) -> Agent {
+    let mut agent = Agent::default();
+    if let Some(p) = n.path("state-dir") {
+        agent.state_dir = p;
+    }
+    if let Some(addr) = n.string("listen", Ty::SocketAddr).and_then(|s| s.parse().ok()) {
+        agent.listen = addr;
+    }
+    if let Some(log) = n.child("log") {
+        if let Some(level) = prop_str(log, "level", Ty::Enum(schema::LOG_LEVELS)) {
+            agent.log.level = match level.as_str() {
+                "trace" => LogLevel::Trace,
+                "debug" => LogLevel::Debug,
+                "warn" => LogLevel::Warn,
+                "error" => LogLevel::Error,
+                _ => LogLevel::Info,
+            };
+        }
+        if let Some(format) = prop_str(log, "format", Ty::Enum(schema::LOG_FORMATS)) {
+            agent.log.format = if format.as_str() == "json" {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            };
+        }
+    }
+    if let Some(f) = n.child("log-file")
+        && let Some(dir) = prop_str(f, "dir", Ty::Path)
+    {
+        let rotate = match prop_str(f, "rotate", Ty::Enum(schema::ROTATIONS))
+            .as_deref()
+            .map(String::as_str)
+        {
+            Some("hourly") => Rotation::Hourly,
+            Some("never") => Rotation::Never,
+            _ => Rotation::Daily,
+        };
+        let keep = prop_entry(f, "keep")
+            .and_then(|e| e.value().as_integer())
+            .and_then(|i| u32::try_from(i).ok())
+            .filter(|i| *i >= 1)
+            .unwrap_or(defaults::LOG_KEEP);
+        agent.log_file = Some(LogFile {
+            dir: PathBuf::from(dir.value),
+            rotate,
+            keep,
+        });
+    }
+    if let Some(fm) = n.string("field-manager", Ty::String) {
+        agent.field_manager = fm;
+    }
+    if let Some(c) = n.int("concurrency", Ty::Int { min: 1, max: 256 }) {
+        agent.concurrency = u32::try_from(c).unwrap_or(defaults::CONCURRENCY);
+    }
+    agent.api_token_file = n.path("api-token-file");
+    agent
+}
+
+fn decode_cluster(n: &Node) -> Cluster {
+    Cluster {
+        name: n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl)),
+        kubeconfig: n.path("kubeconfig"),
+        context: n.string("context", Ty::String),
+    }
+}
+
+fn decode_auth(n: &Node, for_git: bool) -> Option<Auth> {
+    let node = n.child("auth")?;
+    let a = n.sub(node);
+    let auth = Auth {
+        username: a.string("username", Ty::String),
+        password_file: a.path("password-file"),
+        token_file: a.path("token-file"),
+        ssh_key: a.path("ssh-key"),
+        known_hosts: a.path("known-hosts"),
+        docker_config: a.path("docker-config"),
+    };
+    let span_of = |name: &str| a.children_span(name);
+    match (&auth.username, &auth.password_file) {
+        (Some(_), None) => a.push(
+            Diagnostic::error(
+                code::MISSING_VALUE,
+                span_of("username"),
+                "`username` needs a `password-file`",
+            )
+            .label("no password for this user")
+            .help("add `password-file \"/etc/mooring/password\"` next to it"),
+        ),
+        (None, Some(_)) => a.push(
+            Diagnostic::error(
+                code::MISSING_VALUE,
+                span_of("password-file"),
+                "`password-file` needs a `username`",
+            )
+            .label("password for whom?")
+            .help("add `username \"…\"` next to it"),
+        ),
+        _ => {}
+    }
+    if auth.token_file.is_some() && auth.username.is_some() {
+        a.push(
+            Diagnostic::error(
+                code::CONFLICTING_OPTIONS,
+                span_of("token-file"),
+                "`auth` sets both `token-file` and `username`",
+            )
+            .label("conflicts with `username`")
+            .related(span_of("username"), "set here")
+            .help("use a token or a user name and password, not both"),
+        );
+    }
+    let not_for = |names: &[&str], kind: &str, hint: &str| {
+        for name in names {
+            if a.has(name) {
+                a.push(
+                    Diagnostic::error(
+                        code::NOT_APPLICABLE,
+                        span_of(name),
+                        format!("`{name}` does not apply to {kind}"),
+                    )
+                    .label("not used")
+                    .help(hint.to_string()),
+                );
+            }
+        }
+    };
+    if for_git {
+        not_for(
+            &["docker-config"],
+            "git sources",
+            "`docker-config` is for OCI sources and images",
+        );
+    } else {
+        not_for(
+            &["ssh-key", "known-hosts"],
+            "OCI registries",
+            "registries use `username` + `password-file`, `token-file` or `docker-config`",
+        );
+    }
+    Some(auth)
+}
+
+impl Node<'_> {
+    fn children_span(&self, name: &str) -> SourceSpan {
+        self.kdl
+            .children()
+            .map(|c| c.nodes())
+            .unwrap_or_default()
+            .iter()
+            .find(|n| n.name().value() == name)
+            .map(|n| n.name().span())
+            .unwrap_or_else(|| self.kdl.name().span())
+    }
+}
+
+fn decode_source(n: &Node) -> Source {
+    let name = n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl));
+    let is_oci = n.has("oci") && !n.has("git");
+    let not_for = |opt: &str, kind: &str, hint: &str| {
+        if n.has(opt) {
+            n.push(
+                Diagnostic::error(
+                    code::NOT_APPLICABLE,
+                    n.children_span(opt),
+                    format!("`{opt}` does not apply to {kind} sources"),
+                )
+                .label("not used")
+                .help(hint.to_string()),
+            );
+        }
+    };
+    let kind = if is_oci {
+        not_for("branch", "OCI", "OCI sources follow `tag`, `semver` or `digest`");
+        not_for("commit", "OCI", "pin an OCI artifact with `digest \"sha256:…\"`");
+        let url = n
+            .string("oci", Ty::OciRepo)
+            .and_then(|s| value::check_oci_repo(&s).ok())
+            .unwrap_or_default();
+        let reference = if let Some(d) = n.string("digest", Ty::Digest) {
+            OciRef::Digest(d)
+        } else if let Some(s) = n.string("semver", Ty::Semver) {
+            OciRef::Semver(s)
+        } else {
+            OciRef::Tag(
+                n.string("tag", Ty::String)
+                    .unwrap_or_else(|| defaults::OCI_TAG.into()),
+            )
+        };
+        SourceKind::Oci {
+            url,
+            reference,
+            insecure: n.bool("insecure").unwrap_or(false),
+        }
+    } else {
+        not_for(
+            "digest",
+            "git",
+            "pin a git commit with `commit \"<40 hex digits>\"`",
+        );
+        not_for(
+            "insecure",
+            "git",
+            "for git, the URL's scheme decides: http:// is plain",
+        );
+        let reference = if let Some(b) = n.string("branch", Ty::Branch) {
+            GitRef::Branch(b)
+        } else if let Some(t) = n.string("tag", Ty::String) {
+            GitRef::Tag(t)
+        } else if let Some(s) = n.string("semver", Ty::Semver) {
+            GitRef::Semver(s)
+        } else if let Some(c) = n.string("commit", Ty::Commit) {
+            GitRef::Commit(c)
+        } else {
+            GitRef::DefaultBranch
+        };
+        let url = n.string("git", Ty::GitUrl).unwrap_or_default();
+        let auth_node = n.child("auth");
+        if let Some(auth) = auth_node {
+            let an = n.sub(auth);
+            let ssh = url.starts_with("ssh://") || (!url.contains("://") && url.contains(':'));
+            if an.has("ssh-key") && !ssh && !url.is_empty() {
+                an.push(
+                    Diagnostic::warning(
+                        code::NOT_APPLICABLE,
+                        an.children_span("ssh-key"),
+                        "`ssh-key` is only used for ssh URLs",
+                    )
+                    .label("not used")
+                    .help("use an ssh:// or git@host:path URL, or remove the key"),
+                );
+            }
+        }
+        SourceKind::Git { url, reference }
+    };
+    Source {
+        name,
+        kind,
+        interval: n.duration("interval", defaults::SOURCE_INTERVAL),
+        timeout: n.duration("timeout", defaults::SOURCE_TIMEOUT),
+        auth: decode_auth(n, !is_oci),
+        ignore: n
+            .all_args("ignore", Ty::Glob)
+            .into_iter()
+            .map(|s| s.value)
+            .collect(),
+    }
+}
+
+fn decode_app(n: &Node) -> App {
+    let name = n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl));
+    let target = match n.child("target").and_then(|t| prop_str(t, "dir", Ty::Path)) {
+        Some(dir) => Target::Dir(PathBuf::from(dir.value)),
+        None => Target::Cluster(n.str("cluster", Ty::Ref(schema::RefKind::Cluster))),
+    };
+    let substitute = n
+        .child("substitute")
+        .and_then(|s| s.children())
+        .map(|c| {
+            c.nodes()
+                .iter()
+                .filter_map(|v| {
+                    let value = first_arg(v)?.value().as_string()?;
+                    Some((v.name().value().to_string(), value.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let wait = n.child("wait").map(|w| Wait {
+        timeout: prop_str(w, "timeout", Ty::Duration)
+            .and_then(|s| value::parse_duration(&s).ok())
+            .or_else(|| value::parse_duration(defaults::WAIT_TIMEOUT).ok())
+            .unwrap_or(Duration::from_secs(300)),
+    });
+    if let (Target::Dir(_), Some(w)) = (&target, n.child("wait")) {
+        n.push(
+            Diagnostic::warning(
+                code::NOT_APPLICABLE,
+                w.name().span(),
+                "`wait` has no effect on a `target dir=` app",
+            )
+            .label("ignored")
+            .help("health checks need a cluster; remove `wait`"),
+        );
+    }
+    App {
+        source: n
+            .str("source", Ty::Ref(schema::RefKind::Source))
+            .unwrap_or_else(|| placeholder_name(n.kdl)),
+        name,
+        path: n
+            .string("path", Ty::RelPath)
+            .and_then(|p| value::check_rel_path(&p).ok())
+            .unwrap_or_else(|| ".".into()),
+        target,
+        namespace: n.string("namespace", Ty::Namespace),
+        interval: n.duration("interval", defaults::APP_INTERVAL),
+        timeout: n.duration("timeout", defaults::APP_TIMEOUT),
+        prune: n.bool("prune").unwrap_or(false),
+        wait,
+        depends_on: n.all_args("depends-on", Ty::Ref(schema::RefKind::App)),
+        substitute,
+    }
+}
+
+fn decode_image(n: &Node) -> Image {
+    let name = n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl));
+    let order = |node: &KdlNode| match prop_str(node, "order", Ty::Enum(schema::ORDERS))
+        .as_deref()
+        .map(String::as_str)
+    {
+        Some("desc") => Order::Desc,
+        _ => Order::Asc,
+    };
+    let policy = if let Some(r) = n.string("semver", Ty::Semver) {
+        Policy::Semver(r)
+    } else if let Some(a) = n.child("alphabetical") {
+        Policy::Alphabetical(order(a))
+    } else if let Some(a) = n.child("numerical") {
+        Policy::Numerical(order(a))
+    } else {
+        Policy::Semver("*".into())
+    };
+    let filter = n.child("filter").and_then(|f| {
+        let pattern_entry = first_arg(f)?;
+        let pattern = string_of(pattern_entry, Ty::Regex)?;
+        let extract = prop_str(f, "extract", Ty::Template);
+        if let (Some(extract), Ok(re)) = (&extract, value::compile_regex(&pattern)) {
+            check_extract(n, re, extract);
+        }
+        Some(TagFilter {
+            pattern: pattern.value,
+            extract: extract.map(|e| e.value),
+        })
+    });
+    Image {
+        name,
+        repository: n
+            .string("repository", Ty::OciRepo)
+            .and_then(|r| value::check_oci_repo(&r).ok())
+            .unwrap_or_default(),
+        interval: n.duration("interval", defaults::IMAGE_INTERVAL),
+        timeout: n.duration("timeout", defaults::IMAGE_TIMEOUT),
+        policy,
+        filter,
+        exclude: n
+            .all_args("exclude", Ty::Regex)
+            .into_iter()
+            .map(|s| s.value)
+            .collect(),
+        auth: decode_auth(n, false),
+        insecure: n.bool("insecure").unwrap_or(false),
+    }
+}
+
+/// `extract="$ts"` must name groups the filter has.
+fn check_extract(n: &Node, re: regex::Regex, extract: &Spanned<String>) {
+    let names: Vec<&str> = re.capture_names().flatten().collect();
+    let group_count = re.captures_len();
+    let refs = regex::Regex::new(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))").ok();
+    let Some(refs) = refs else { return };
+    for cap in refs.captures_iter(extract) {
+        let Some(m) = cap.get(1).or_else(|| cap.get(2)) else {
+            continue;
+        };
+        let group = m.as_str();
+        let known = match group.parse::<usize>() {
+            Ok(i) => i < group_count,
+            Err(_) => names.contains(&group),
+        };
+        if !known {
+            let all = cap.get(0).map(|m| (m.start(), m.len())).unwrap_or((0, 0));
+            n.push(
+                Diagnostic::error(
+                    code::INVALID_VALUE,
+                    SourceSpan::from((extract.span.offset() + 1 + all.0, all.1)),
+                    format!("`extract` refers to `{group}`, which the filter does not capture"),
+                )
+                .label("no such group")
+                .help(match value::suggest(group, names.iter().copied()) {
+                    Some(s) => format!("did you mean `${s}`?"),
+                    None if names.is_empty() => {
+                        "name a group in the filter, e.g. #\"^main-(?<ts>\\d+)$\"#, and extract \"$ts\""
+                            .into()
+                    }
+                    None => format!("the filter captures {}", list_names(names.iter().copied())),
+                }),
+            );
+        }
+    }
+}
+
+fn decode_automation(n: &Node) -> Automation {
+    let author = n
+        .child("author")
+        .map(|a| Author {
+            name: prop_str(a, "name", Ty::String)
+                .map(|s| s.value)
+                .unwrap_or_default(),
+            email: prop_str(a, "email", Ty::Email)
+                .map(|s| s.value)
+                .unwrap_or_default(),
+        })
+        .unwrap_or(Author {
+            name: String::new(),
+            email: String::new(),
+        });
+    Automation {
+        name: n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl)),
+        source: n
+            .str("source", Ty::Ref(schema::RefKind::Source))
+            .unwrap_or_else(|| placeholder_name(n.kdl)),
+        checkout: n.string("checkout", Ty::Branch),
+        push: n.string("push", Ty::Branch),
+        path: n
+            .string("path", Ty::RelPath)
+            .and_then(|p| value::check_rel_path(&p).ok())
+            .unwrap_or_else(|| ".".into()),
+        author,
+        message: n
+            .string("message", Ty::Template)
+            .unwrap_or_else(|| defaults::COMMIT_MESSAGE.into()),
+        interval: n.duration("interval", defaults::AUTOMATION_INTERVAL),
+    }
+}
+
+fn decode_suspend(n: &Node) -> Option<Suspension> {
+    let (kind, name) = schema::SUSPEND_TARGETS.iter().find_map(|k| {
+        let kind = Kind::parse(k)?;
+        let target = prop_str(n.kdl, k, Ty::Name)?;
+        Some((kind, target))
+    })?;
+    Some(Suspension {
+        kind,
+        name,
+        reason: prop_str(n.kdl, "reason", Ty::String).map(|s| s.value),
+        until: prop_str(n.kdl, "until", Ty::Timestamp)
+            .and_then(|s| Some(Spanned::new(value::parse_timestamp(&s).ok()?, s.span))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry_of(src: &str) -> (KdlDocument, String) {
+        (KdlDocument::parse_v2(src).unwrap(), src.to_string())
+    }
+
+    #[test]
+    fn spans_map_through_escapes() {
+        for (src, needle) in [
+            (r##"filter #"^a(b$"#"##, "(b$"),
+            (r#"filter "^a(b$""#, "(b$"),
+            (r#"filter "\\d\"(b$""#, "(b$"),
+            (r#"filter "é\u{e9}(b$""#, "(b$"),
+        ] {
+            let (doc, text) = entry_of(src);
+            let entry = &doc.nodes()[0].entries()[0];
+            let decoded = entry.value().as_string().unwrap();
+            let start = decoded.find("(b").unwrap();
+            let span = span_within(entry, value_span(entry), start, 3).unwrap();
+            assert_eq!(&text[span.offset()..span.offset() + span.len()], needle, "{src}");
+        }
+    }
+
+    #[test]
+    fn multi_line_parse_errors_point_at_the_last_line() {
+        let text = "a \"é\" x=1\nbad é=\n";
+        let diags = parse_kdl(text).unwrap_err();
+        let (line, _) = super::super::diagnostic::line_column(text, diags[0].span.offset());
+        assert_eq!(line, 2);
+    }
+}

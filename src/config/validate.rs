@@ -1,0 +1,254 @@
+//! Checks across objects: unique names, references that resolve,
+//! `depends-on` without cycles, automations only on git sources,
+//! suspensions that have not already expired.
+
+use std::collections::{HashMap, HashSet};
+
+use super::diagnostic::{Diagnostic, code};
+use super::model::*;
+use super::value::suggest;
+
+/// Every cross-object problem of `cfg`. `now` decides whether a
+/// suspension's `until` is in the past.
+pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    fn names(items: Vec<&Spanned<String>>) -> Vec<&Spanned<String>> {
+        items.into_iter().filter(|n| !n.value.is_empty()).collect()
+    }
+    let clusters = names(cfg.clusters.iter().map(|c| &c.name).collect());
+    let sources = names(cfg.sources.iter().map(|s| &s.name).collect());
+    let apps = names(cfg.apps.iter().map(|a| &a.name).collect());
+    let images = names(cfg.images.iter().map(|i| &i.name).collect());
+    let automations = names(cfg.automations.iter().map(|a| &a.name).collect());
+
+    for (kind, list) in [
+        ("cluster", &clusters),
+        ("source", &sources),
+        ("app", &apps),
+        ("image", &images),
+        ("automation", &automations),
+    ] {
+        duplicates(kind, list, &mut diags);
+    }
+
+    let resolve =
+        |kind: &str, list: &[&Spanned<String>], r: &Spanned<String>, diags: &mut Vec<Diagnostic>| {
+            if r.value.is_empty() || list.iter().any(|n| n.value == r.value) {
+                return;
+            }
+            diags.push(unknown_reference(kind, list, r));
+        };
+
+    for app in &cfg.apps {
+        resolve("source", &sources, &app.source, &mut diags);
+        if let Target::Cluster(Some(c)) = &app.target {
+            resolve("cluster", &clusters, c, &mut diags);
+        }
+        for dep in &app.depends_on {
+            resolve("app", &apps, dep, &mut diags);
+        }
+    }
+    cycles(cfg, &mut diags);
+
+    for auto in &cfg.automations {
+        resolve("source", &sources, &auto.source, &mut diags);
+        let Some(source) = cfg.source(&auto.source) else {
+            continue;
+        };
+        match &source.kind {
+            SourceKind::Oci { .. } => diags.push(
+                Diagnostic::error(
+                    code::AUTOMATION_ON_OCI,
+                    auto.source.span,
+                    format!(
+                        "automation \"{}\" cannot write to OCI source \"{}\"",
+                        auto.name.value, source.name.value
+                    ),
+                )
+                .label("an OCI source")
+                .related(source.name.span, "declared as OCI here")
+                .help("automations commit and push to git: point `source` at a git source"),
+            ),
+            SourceKind::Git { reference, .. } if auto.checkout.is_none() => {
+                let pinned = match reference {
+                    GitRef::Tag(_) => Some("a tag"),
+                    GitRef::Semver(_) => Some("a semver range"),
+                    GitRef::Commit(_) => Some("a commit"),
+                    GitRef::Branch(_) | GitRef::DefaultBranch => None,
+                };
+                if let Some(what) = pinned {
+                    diags.push(
+                        Diagnostic::error(
+                            code::MISSING_VALUE,
+                            auto.name.span,
+                            format!("automation \"{}\" needs a `checkout` branch", auto.name.value),
+                        )
+                        .label("no branch to start from")
+                        .related(
+                            source.name.span,
+                            format!("this source follows {what}, not a branch"),
+                        )
+                        .help("add `checkout \"main\"` (the branch to commit on)"),
+                    );
+                }
+            }
+            SourceKind::Git { .. } => {}
+        }
+    }
+
+    let mut suspended: HashMap<(Kind, &str), &Spanned<String>> = HashMap::new();
+    for s in &cfg.suspensions {
+        let list = match s.kind {
+            Kind::Source => &sources,
+            Kind::App => &apps,
+            Kind::Image => &images,
+            Kind::Automation => &automations,
+        };
+        resolve(s.kind.as_str(), list, &s.name, &mut diags);
+        if let Some(first) = suspended.insert((s.kind, s.name.value.as_str()), &s.name) {
+            diags.push(
+                Diagnostic::error(
+                    code::DUPLICATE_NAME,
+                    s.name.span,
+                    format!("{} \"{}\" is suspended twice", s.kind, s.name.value),
+                )
+                .label("second suspension")
+                .related(first.span, "first suspension")
+                .help("keep one `suspend` node per object"),
+            );
+        }
+        if let Some(until) = &s.until
+            && until.value <= now
+        {
+            diags.push(
+                Diagnostic::warning(
+                    code::UNTIL_IN_PAST,
+                    until.span,
+                    format!("this suspension of {} \"{}\" has expired", s.kind, s.name.value),
+                )
+                .label("in the past")
+                .help(format!(
+                    "the {} runs as if not suspended; remove this node with `mooring resume {}/{}`",
+                    s.kind, s.kind, s.name.value
+                )),
+            );
+        }
+    }
+    diags
+}
+
+fn duplicates(kind: &str, list: &[&Spanned<String>], diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
+    for name in list {
+        if let Some(first) = seen.get(name.value.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    code::DUPLICATE_NAME,
+                    name.span,
+                    format!("there are two {kind}s named \"{}\"", name.value),
+                )
+                .label("second definition")
+                .related(first.span, "first definition")
+                .help(format!("{kind} names must be unique: rename one of them")),
+            );
+        } else {
+            seen.insert(&name.value, name);
+        }
+    }
+}
+
+fn unknown_reference(kind: &str, list: &[&Spanned<String>], r: &Spanned<String>) -> Diagnostic {
+    let help = match suggest(&r.value, list.iter().map(|n| n.value.as_str())) {
+        Some(s) => format!("did you mean \"{s}\"?"),
+        None if list.is_empty() => format!(
+            "this file declares no {kind}: add `{kind} \"{}\" {{ … }}`",
+            r.value
+        ),
+        None => {
+            let all: Vec<String> = list.iter().take(8).map(|n| format!("\"{}\"", n.value)).collect();
+            format!("declared {kind}s: {}", all.join(", "))
+        }
+    };
+    Diagnostic::error(
+        code::UNKNOWN_REFERENCE,
+        r.span,
+        format!("no {kind} is named \"{}\"", r.value),
+    )
+    .label(format!("unknown {kind}"))
+    .help(help)
+}
+
+/// Report each `depends-on` cycle once, naming every app in it.
+fn cycles(cfg: &Config, diags: &mut Vec<Diagnostic>) {
+    let index: HashMap<&str, &App> = cfg.apps.iter().map(|a| (a.name.value.as_str(), a)).collect();
+    let mut done: HashSet<&str> = HashSet::new();
+    let mut reported: HashSet<Vec<&str>> = HashSet::new();
+    for app in &cfg.apps {
+        let mut path: Vec<Step> = Vec::new();
+        visit(
+            app.name.value.as_str(),
+            None,
+            &index,
+            &mut path,
+            &mut done,
+            &mut |cycle| {
+                let mut key: Vec<&str> = cycle.iter().map(|(n, _)| *n).collect();
+                key.sort_unstable();
+                if !reported.insert(key) {
+                    return;
+                }
+                let names: Vec<&str> = cycle
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(cycle.first().map(|(n, _)| *n))
+                    .collect();
+                let chain = names
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(" → ");
+                // cycle[i].1 is the reference by which cycle[i-1] reached cycle[i];
+                // the closing edge (last → first) is cycle[0].1.
+                let edges: Vec<&Spanned<String>> = cycle.iter().filter_map(|(_, e)| *e).collect();
+                let Some(first_edge) = edges.first() else { return };
+                let mut d = Diagnostic::error(code::DEPENDENCY_CYCLE, first_edge.span, format!("`depends-on` forms a cycle: {chain}"))
+                .label("closes the cycle")
+                .help("apps in a cycle would wait for each other forever: remove one of these `depends-on` entries");
+                for e in edges.iter().skip(1) {
+                    d = d.related(e.span, "part of the cycle");
+                }
+                diags.push(d);
+            },
+        );
+    }
+}
+
+/// An app on the path of the search, with the `depends-on` entry that led to it.
+type Step<'a> = (&'a str, Option<&'a Spanned<String>>);
+
+fn visit<'a>(
+    name: &'a str,
+    via: Option<&'a Spanned<String>>,
+    index: &HashMap<&'a str, &'a App>,
+    path: &mut Vec<Step<'a>>,
+    done: &mut HashSet<&'a str>,
+    report: &mut dyn FnMut(Vec<Step<'a>>),
+) {
+    if let Some(pos) = path.iter().position(|(n, _)| *n == name) {
+        let mut cycle: Vec<_> = path[pos..].to_vec();
+        // The edge that closes the cycle is the one we arrived by.
+        cycle[0].1 = via;
+        report(cycle);
+        return;
+    }
+    if done.contains(name) {
+        return;
+    }
+    let Some(app) = index.get(name) else { return };
+    path.push((name, via));
+    for dep in &app.depends_on {
+        visit(dep.value.as_str(), Some(dep), index, path, done, report);
+    }
+    path.pop();
+    done.insert(name);
+}

@@ -1,0 +1,496 @@
+//! Checking and converting single values (a duration, a URL, a regex …).
+//! Each check returns the converted value or a [`Problem`] that the
+//! decoder turns into a diagnostic at the value's span.
+
+use std::time::Duration;
+
+use super::diagnostic::code;
+use super::schema::Ty;
+
+/// Why a value is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub code: &'static str,
+    pub message: String,
+    pub help: Option<String>,
+    /// A byte range inside the (decoded) string that is to blame.
+    pub within: Option<(usize, usize)>,
+}
+
+impl Problem {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Problem {
+            code,
+            message: message.into(),
+            help: None,
+            within: None,
+        }
+    }
+
+    fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Check a string value against its type.
+pub fn check_str(ty: Ty, s: &str) -> Result<(), Problem> {
+    match ty {
+        Ty::String | Ty::Template => Ok(()),
+        Ty::Name | Ty::Ref(_) => check_name(s),
+        Ty::Path => check_path(s),
+        Ty::RelPath => check_rel_path(s).map(|_| ()),
+        Ty::GitUrl => check_git_url(s),
+        Ty::OciRepo => check_oci_repo(s).map(|_| ()),
+        Ty::Duration => parse_duration(s).map(|_| ()),
+        Ty::Timestamp => parse_timestamp(s).map(|_| ()),
+        Ty::Regex => compile_regex(s).map(|_| ()),
+        Ty::Semver => check_semver(s),
+        Ty::Enum(values) => {
+            if values.contains(&s) {
+                Ok(())
+            } else {
+                Err(Problem::new(
+                    code::INVALID_VALUE,
+                    format!("\"{s}\" is not one of the allowed values"),
+                )
+                .help(match suggest(s, values.iter().copied()) {
+                    Some(m) => format!(
+                        "did you mean \"{m}\"? Allowed: {}",
+                        Ty::Enum(values).describe().trim_start_matches("one of ")
+                    ),
+                    None => format!("use {}", Ty::Enum(values).describe()),
+                }))
+            }
+        }
+        Ty::SocketAddr => s.parse::<std::net::SocketAddr>().map(|_| ()).map_err(|_| {
+            Problem::new(
+                code::INVALID_VALUE,
+                format!("\"{s}\" is not an IP address and port"),
+            )
+            .help("write an IP address and a port, such as \"127.0.0.1:9797\" or \"[::1]:9797\"")
+        }),
+        Ty::Glob => {
+            if s.is_empty() {
+                Err(Problem::new(code::INVALID_VALUE, "empty glob pattern"))
+            } else {
+                Ok(())
+            }
+        }
+        Ty::Namespace => check_dns_label(s, "namespace"),
+        Ty::Branch => check_branch(s),
+        Ty::Commit => {
+            let hex = s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if hex && (s.len() == 40 || s.len() == 64) {
+                Ok(())
+            } else {
+                Err(Problem::new(code::INVALID_VALUE, format!("\"{s}\" is not a full commit id"))
+                    .help("pin the full id (40 hex digits for SHA-1 repositories): `git rev-parse <commit>` prints it"))
+            }
+        }
+        Ty::Digest => check_digest(s),
+        Ty::VarName => {
+            let mut chars = s.chars();
+            let ok = chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+                && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+            if ok {
+                Ok(())
+            } else {
+                Err(Problem::new(
+                    code::INVALID_NAME,
+                    format!("\"{s}\" is not a valid variable name"),
+                )
+                .help("variable names use letters, digits and `_`, and do not start with a digit"))
+            }
+        }
+        Ty::Email => {
+            let ok = s
+                .split_once('@')
+                .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty() && !host.contains('@'))
+                && !s.contains(|c: char| c.is_whitespace() || c == '<' || c == '>');
+            if ok {
+                Ok(())
+            } else {
+                Err(
+                    Problem::new(code::INVALID_VALUE, format!("\"{s}\" is not an email address"))
+                        .help("write a plain address such as \"mooring@example.com\""),
+                )
+            }
+        }
+        Ty::Bool | Ty::Int { .. } => Ok(()),
+    }
+}
+
+/// Durations are humantime strings: `90s`, `1m30s`, `1h 30m`, `2d`.
+pub fn parse_duration(s: &str) -> Result<Duration, Problem> {
+    let help = "write a number with a unit: \"90s\", \"1m30s\", \"2h\" (units: ms, s, m, h, d)";
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => {
+            Err(Problem::new(code::INVALID_DURATION, "a duration must be longer than zero").help(help))
+        }
+        Ok(d) => Ok(d),
+        Err(e) => {
+            let e = e.to_string();
+            // humantime appends a long list of units; the help says it better.
+            let reason = e.split(", supported units").next().unwrap_or(&e);
+            Err(Problem::new(
+                code::INVALID_DURATION,
+                format!("\"{s}\" is not a duration: {reason}"),
+            )
+            .help(help))
+        }
+    }
+}
+
+pub fn parse_timestamp(s: &str) -> Result<jiff::Timestamp, Problem> {
+    s.parse::<jiff::Timestamp>().map_err(|_| {
+        Problem::new(code::INVALID_TIMESTAMP, format!("\"{s}\" is not an RFC 3339 timestamp"))
+            .help("write a date, a time and a UTC offset, such as \"2026-12-01T09:00:00Z\" or \"2026-12-01T10:00:00+01:00\"")
+    })
+}
+
+/// Compile a pattern the way image policies will, with a size limit so a
+/// config cannot make the agent build a huge automaton.
+pub fn compile_regex(s: &str) -> Result<regex::Regex, Problem> {
+    if let Err(e) = regex_syntax::ast::parse::Parser::new().parse(s) {
+        let span = e.span();
+        return Err(Problem {
+            code: code::INVALID_REGEX,
+            message: format!("invalid regular expression: {}", e.kind()),
+            help: Some("the syntax is Rust's `regex` crate: no look-around or back-references; in KDL, raw strings such as #\"^v\\d+$\"# need no escaping".into()),
+            within: Some((span.start.offset, span.end.offset.saturating_sub(span.start.offset))),
+        });
+    }
+    regex::RegexBuilder::new(s)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| {
+            let msg = match &e {
+                regex::Error::CompiledTooBig(_) => "the regular expression is too large".to_string(),
+                other => format!("invalid regular expression: {}", first_line(&other.to_string())),
+            };
+            Problem::new(code::INVALID_REGEX, msg)
+                .help("simplify the pattern; the syntax is Rust's `regex` crate")
+        })
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().last().unwrap_or(s).trim_start_matches("error: ")
+}
+
+fn check_semver(s: &str) -> Result<(), Problem> {
+    if s.trim().is_empty() {
+        return Err(
+            Problem::new(code::INVALID_SEMVER, "empty semver range").help("use \"*\" to accept any version")
+        );
+    }
+    nodejs_semver::Range::parse(s).map(|_| ()).map_err(|_| {
+        Problem::new(code::INVALID_SEMVER, format!("\"{s}\" is not a semver range"))
+            .help("ranges look like \">=1.2.0 <2.0.0\", \"^6.0.0\", \"~1.4\" or \"6.x\"; see docs/images.md")
+    })
+}
+
+fn check_name(s: &str) -> Result<(), Problem> {
+    let bytes = s.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_alphanumeric();
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum)
+        && bytes.iter().all(|b| alnum(b) || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::new(code::INVALID_NAME, format!("\"{s}\" is not a valid name"))
+            .help("names have 1 to 63 letters, digits, `-`, `_` or `.`, and start and end with a letter or digit"))
+    }
+}
+
+fn check_dns_label(s: &str, what: &str) -> Result<(), Problem> {
+    let b = s.as_bytes();
+    let lower = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && b.first().is_some_and(lower)
+        && b.last().is_some_and(lower)
+        && b.iter().all(|c| lower(c) || *c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::new(code::INVALID_NAME, format!("\"{s}\" is not a valid {what}"))
+            .help("Kubernetes namespaces have 1 to 63 lowercase letters, digits or `-`, and start and end with a letter or digit"))
+    }
+}
+
+fn check_path(s: &str) -> Result<(), Problem> {
+    if s.is_empty() {
+        Err(Problem::new(code::INVALID_VALUE, "empty path"))
+    } else if s.contains('\0') {
+        Err(Problem::new(
+            code::INVALID_VALUE,
+            "a path cannot contain a NUL character",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A path inside a repository, normalised: no leading `./`, no trailing
+/// `/`, `.` for the root. Absolute paths and `..` are refused so an app can
+/// never read outside its source.
+pub fn check_rel_path(s: &str) -> Result<String, Problem> {
+    check_path(s)?;
+    if s.starts_with('/') || s.starts_with('\\') {
+        return Err(Problem::new(code::INVALID_VALUE, format!("\"{s}\" is absolute"))
+            .help("paths are relative to the root of the source, e.g. \"apps/podinfo\""));
+    }
+    let mut parts = Vec::new();
+    for part in s.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(Problem::new(
+                    code::INVALID_VALUE,
+                    format!("\"{s}\" leaves the source with `..`"),
+                )
+                .help("paths are relative to the root of the source and stay inside it"));
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    })
+}
+
+fn check_git_url(s: &str) -> Result<(), Problem> {
+    let help = "use https://host/org/repo.git, ssh://git@host/org/repo.git, git@host:org/repo.git, git://host/repo or file:///path/to/repo";
+    if let Some((scheme, rest)) = s.split_once("://") {
+        if !matches!(scheme, "https" | "http" | "ssh" | "git" | "file") {
+            return Err(
+                Problem::new(code::INVALID_URL, format!("unsupported URL scheme \"{scheme}\"")).help(help),
+            );
+        }
+        if rest.is_empty() || (scheme != "file" && rest.starts_with('/')) {
+            return Err(Problem::new(code::INVALID_URL, format!("\"{s}\" has no host")).help(help));
+        }
+        if scheme != "file" {
+            let authority = rest.split('/').next().unwrap_or_default();
+            if let Some((userinfo, _)) = authority.rsplit_once('@')
+                && (userinfo.contains(':') || scheme.starts_with("http"))
+            {
+                let start = scheme.len() + 3;
+                return Err(Problem {
+                    code: code::INVALID_URL,
+                    message: "the URL contains credentials".into(),
+                    help: Some("put secrets in files: auth { username \"…\"; password-file \"…\" } or auth { token-file \"…\" }".into()),
+                    within: Some((start, userinfo.len())),
+                });
+            }
+        }
+        return Ok(());
+    }
+    // scp-like: [user@]host:path
+    if let Some((host, path)) = s.split_once(':')
+        && !host.is_empty()
+        && !path.is_empty()
+        && !host.contains('/')
+    {
+        return Ok(());
+    }
+    Err(Problem::new(code::INVALID_URL, format!("\"{s}\" is not a git URL")).help(help))
+}
+
+/// An OCI repository reference without tag or digest; `oci://` is allowed
+/// (Flux writes it) and stripped. Returns the repository.
+pub fn check_oci_repo(s: &str) -> Result<String, Problem> {
+    let repo = s.strip_prefix("oci://").unwrap_or(s);
+    let help = "write the repository without tag or digest, such as \"ghcr.io/org/app\"";
+    if repo.is_empty() {
+        return Err(Problem::new(code::INVALID_URL, "empty repository").help(help));
+    }
+    if let Some(at) = repo.find('@') {
+        return Err(Problem {
+            within: Some((s.len() - repo.len() + at, repo.len() - at)),
+            ..Problem::new(code::INVALID_URL, "the repository names a digest").help(
+                "pin a digest with `digest \"sha256:…\"` (sources); image policies choose tags themselves",
+            )
+        });
+    }
+    if repo.contains("://") {
+        return Err(Problem::new(code::INVALID_URL, format!("\"{s}\" is not an OCI repository")).help(help));
+    }
+    let mut components = repo.split('/');
+    let first = components.next().unwrap_or_default();
+    let has_host = repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let path_start = if has_host { first.len() + 1 } else { 0 };
+    let path = &repo[path_start.min(repo.len())..];
+    if let Some(colon) = path.rfind(':') {
+        let at = s.len() - repo.len() + path_start + colon;
+        return Err(Problem {
+            within: Some((at, s.len() - at)),
+            ..Problem::new(code::INVALID_URL, "the repository names a tag").help(
+                "remove the tag: sources choose it with `tag`, `semver` or `digest`, image policies with their policy",
+            )
+        });
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+            && c.as_bytes().first().is_some_and(|b| b.is_ascii_alphanumeric())
+            && c.as_bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    if path.is_empty() || !path.split('/').all(component_ok) {
+        return Err(Problem::new(
+            code::INVALID_URL,
+            format!("\"{s}\" is not a valid OCI repository"),
+        )
+        .help("repository paths use lowercase letters, digits, `.`, `_` and `-`, e.g. \"ghcr.io/org/app\""));
+    }
+    Ok(repo.to_string())
+}
+
+fn check_branch(s: &str) -> Result<(), Problem> {
+    let bad_char = s
+        .char_indices()
+        .find(|(_, c)| c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'));
+    let invalid = s.is_empty()
+        || bad_char.is_some()
+        || s.starts_with(['-', '/'])
+        || s.ends_with(['/', '.'])
+        || s.ends_with(".lock")
+        || s.contains("..")
+        || s.contains("@{")
+        || s.contains("//")
+        || s == "@";
+    if !invalid {
+        return Ok(());
+    }
+    let mut p = Problem::new(code::INVALID_VALUE, format!("\"{s}\" is not a valid branch name"))
+        .help("branch names follow `git check-ref-format`: no spaces, `~ ^ : ? * [ \\`, `..` or `@{`; write \"main\", not \"refs/heads/main\" or \"origin/main\"");
+    if let Some((i, c)) = bad_char {
+        p.within = Some((i, c.len_utf8()));
+    }
+    Err(p)
+}
+
+fn check_digest(s: &str) -> Result<(), Problem> {
+    let ok = match s.split_once(':') {
+        Some(("sha256", hex)) => hex.len() == 64,
+        Some(("sha512", hex)) => hex.len() == 128,
+        _ => false,
+    } && s.split_once(':').is_some_and(|(_, hex)| {
+        hex.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            Problem::new(code::INVALID_VALUE, format!("\"{s}\" is not a digest"))
+                .help("write \"sha256:\" followed by 64 lowercase hex digits"),
+        )
+    }
+}
+
+/// The candidate closest to `name`, if one is close enough to be a typo.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| {
+            *d <= limit || (c.len() > 2 && name.len() > 2 && (c.contains(name) || name.contains(c)))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("five minutes").is_err());
+    }
+
+    #[test]
+    fn rel_paths_are_normalised_and_confined() {
+        assert_eq!(check_rel_path("./apps/podinfo/").unwrap(), "apps/podinfo");
+        assert_eq!(check_rel_path(".").unwrap(), ".");
+        assert!(check_rel_path("../etc").is_err());
+        assert!(check_rel_path("apps/../../etc").is_err());
+        assert!(check_rel_path("/etc").is_err());
+    }
+
+    #[test]
+    fn git_urls() {
+        for ok in [
+            "https://github.com/acme/platform.git",
+            "ssh://git@github.com/acme/platform.git",
+            "git@github.com:acme/platform.git",
+            "git://127.0.0.1:9418/repo",
+            "file:///srv/git/repo.git",
+        ] {
+            assert_eq!(check_git_url(ok), Ok(()), "{ok}");
+        }
+        assert!(check_git_url("ftp://host/repo").is_err());
+        assert!(check_git_url("platform").is_err());
+        let creds = check_git_url("https://bot:s3cret@github.com/acme/p.git").unwrap_err();
+        assert_eq!(creds.within, Some((8, 10)));
+        assert!(!creds.message.contains("s3cret"));
+    }
+
+    #[test]
+    fn oci_repositories() {
+        assert_eq!(check_oci_repo("ghcr.io/org/app").unwrap(), "ghcr.io/org/app");
+        assert_eq!(
+            check_oci_repo("oci://ghcr.io/org/app").unwrap(),
+            "ghcr.io/org/app"
+        );
+        assert_eq!(
+            check_oci_repo("localhost:5000/app").unwrap(),
+            "localhost:5000/app"
+        );
+        assert_eq!(check_oci_repo("nginx").unwrap(), "nginx");
+        let tagged = check_oci_repo("ghcr.io/org/app:6.5.0").unwrap_err();
+        assert_eq!(tagged.within, Some((15, 6)));
+        assert!(check_oci_repo("ghcr.io/org/app@sha256:abc").is_err());
+        assert!(check_oci_repo("ghcr.io/Org/App").is_err());
+    }
+
+    #[test]
+    fn regex_errors_point_into_the_pattern() {
+        let p = compile_regex("^main-(?<ts>\\d+$").unwrap_err();
+        assert_eq!(p.code, code::INVALID_REGEX);
+        assert!(p.within.is_some());
+        assert!(compile_regex(r"^v?\d+\.\d+$").is_ok());
+    }
+
+    #[test]
+    fn branches() {
+        assert!(check_branch("main").is_ok());
+        assert!(check_branch("release/1.2").is_ok());
+        assert!(check_branch("my branch").is_err());
+        assert!(check_branch("a..b").is_err());
+        assert!(check_branch("x.lock").is_err());
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("intervall", ["interval", "timeout"]), Some("interval"));
+        assert_eq!(suggest("brnach", ["branch", "tag"]), Some("branch"));
+        assert_eq!(suggest("zzz", ["branch", "tag"]), None);
+    }
+}

@@ -1,0 +1,10 @@
+//! mooring: a single-binary GitOps agent. One KDL file describes sources,
+//! apps, image policies, automations and suspensions; the agent runs
+//! fetch → patch → commit → apply loops against Kubernetes or a directory.
+//!
+//! Stages live in their own modules; see `docs/` for the user-facing
+//! reference.
+
+pub mod atomic;
+pub mod cli;
+pub mod config;
