@@ -1,0 +1,87 @@
+//! Shared test environment: a temp dir per test and the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// A temp dir and helpers to run `mooring` in it. Failures print the
+/// command's stdout and stderr.
+pub struct TestEnv {
+    dir: tempfile::TempDir,
+}
+
+/// What a finished command printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Assert the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        TestEnv {
+            dir: tempfile::tempdir().expect("create temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write `contents` to `name` inside the env and return its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dir");
+        }
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).expect("read file")
+    }
+
+    /// A `mooring` command that runs in the env's dir with a clean
+    /// environment for config discovery and no colours.
+    pub fn cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"));
+        cmd.current_dir(self.dir.path())
+            .env_remove("MOORING_CONFIG")
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "100");
+        cmd
+    }
+
+    /// Run `mooring ARGS…` and collect its output.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.cmd().args(args).output().expect("run mooring");
+        Run::from(out)
+    }
+}
+
+/// The repository root (for examples/, schema/, fixtures).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
