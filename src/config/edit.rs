@@ -184,11 +184,13 @@ fn suspend(
     for (key, value) in &updates {
         line.push_str(&format!(" {key}={value}"));
     }
+    // Keep the file's line endings.
+    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let new_text = match insertion_point(text, doc) {
-        Some((at, indent)) => splice(text, vec![(at, 0, format!("{indent}{line}\n"))]),
-        None if text.is_empty() => format!("{line}\n"),
-        None if text.ends_with('\n') => format!("{text}{line}\n"),
-        None => format!("{text}\n{line}"),
+        Some((at, indent)) => splice(text, vec![(at, 0, format!("{indent}{line}{nl}"))]),
+        None if text.is_empty() => format!("{line}{nl}"),
+        None if text.ends_with('\n') => format!("{text}{line}{nl}"),
+        None => format!("{text}{nl}{line}"),
     };
     (Some(new_text), Outcome::Written(format!("suspended {what}")))
 }
@@ -238,7 +240,8 @@ fn resume(text: &str, doc: &KdlDocument, kind: Kind, name: &str) -> (Option<Stri
         match own_line(text, doc, i) {
             Some((start, end)) if end == text.len() && !text.ends_with('\n') && start > 0 => {
                 // The last line, without a final newline: take the newline before it.
-                splices.push((start - 1, end - start + 1, String::new()));
+                let nl_len = if text[..start].ends_with("\r\n") { 2 } else { 1 };
+                splices.push((start - nl_len, end - start + nl_len, String::new()));
             }
             Some((start, end)) => splices.push((start, end - start, String::new())),
             None => {
@@ -303,6 +306,8 @@ mod tests {
             "app \"a\" { source \"s\" }\n\n// trailing comment\n",
             "app \"a\" { source \"s\" }\nsuspend app=\"b\" // other\n/-suspend app=\"a\"\n",
             "  suspend app=\"b\"\n  app \"a\" { source \"s\" }\n",
+            "app \"a\" {\r\n  source \"s\"\r\n}\r\n",
+            "app \"a\" {\r\n  source \"s\"\r\n}",
         ] {
             let (Some(s), _) = apply(text, &suspend_change("a", Some("why"))) else {
                 panic!("no edit for {text:?}");

@@ -77,8 +77,14 @@ pub fn check(path: &Path, text: String, now: jiff::Timestamp) -> (Option<Config>
                 diags.push(parse::v1_warning(&text));
             }
             parse::check_shape(&doc, &mut diags);
-            let cfg = parse::decode(&doc, &mut diags);
+            let mut cfg = parse::decode(&doc, &mut diags);
             diags.extend(validate::validate(&cfg, now));
+            let base = path.parent().unwrap_or(Path::new(""));
+            resolve_paths(
+                &mut cfg,
+                base,
+                std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+            );
             Some(cfg)
         }
     };
@@ -99,4 +105,120 @@ pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
         return local;
     }
     PathBuf::from("/etc/mooring/mooring.kdl")
+}
+
+/// Make the config independent of the working directory: relative paths
+/// (and `file://` URLs with a relative path) are taken relative to the
+/// directory of the config file, and `~/` to the home directory.
+pub fn resolve_paths(cfg: &mut Config, base: &Path, home: Option<&Path>) {
+    let fix = |p: &mut PathBuf| *p = resolve_path_from(p, base, home);
+    fix(&mut cfg.agent.state_dir);
+    if let Some(f) = &mut cfg.agent.log_file {
+        fix(&mut f.dir);
+    }
+    if let Some(t) = &mut cfg.agent.api_token_file {
+        fix(t);
+    }
+    for c in &mut cfg.clusters {
+        if let Some(k) = &mut c.kubeconfig {
+            fix(k);
+        }
+    }
+    let fix_auth = |auth: &mut Option<Auth>| {
+        if let Some(a) = auth {
+            for p in [
+                &mut a.password_file,
+                &mut a.token_file,
+                &mut a.ssh_key,
+                &mut a.known_hosts,
+                &mut a.docker_config,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                fix(p);
+            }
+        }
+    };
+    for s in &mut cfg.sources {
+        fix_auth(&mut s.auth);
+        if let SourceKind::Git { url, .. } = &mut s.kind
+            && let Some(rest) = url.strip_prefix("file://")
+            && !rest.starts_with('/')
+        {
+            let abs = resolve_path_from(Path::new(rest), base, home);
+            *url = format!("file://{}", abs.display());
+        }
+    }
+    for a in &mut cfg.apps {
+        if let Target::Dir(d) = &mut a.target {
+            fix(d);
+        }
+    }
+    for i in &mut cfg.images {
+        fix_auth(&mut i.auth);
+    }
+}
+
+fn resolve_path_from(p: &Path, base: &Path, home: Option<&Path>) -> PathBuf {
+    if let (Ok(rest), Some(home)) = (p.strip_prefix("~"), home) {
+        return home.join(rest);
+    }
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let base = if base.is_absolute() {
+        base.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(base))
+            .unwrap_or_else(|_| base.to_path_buf())
+    };
+    normalize(&base.join(p))
+}
+
+/// Drop `.` and resolve `..` lexically, so paths in status read cleanly.
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let text = r#"
+            agent { state-dir "state"; api-token-file "~/token" }
+            source "repo" { git "file://.."; auth { token-file "/abs/token" } }
+            app "a" { source "repo"; target dir="../out" }
+        "#;
+        let loaded = from_str(Path::new("/srv/cfg/x.kdl"), text.into(), jiff::Timestamp::now())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cfg = loaded.config;
+        assert_eq!(cfg.agent.state_dir, Path::new("/srv/cfg/state"));
+        assert_eq!(cfg.sources[0].kind.url(), "file:///srv");
+        let token = cfg.sources[0].auth.as_ref().and_then(|a| a.token_file.as_deref());
+        assert_eq!(token, Some(Path::new("/abs/token")));
+        let home = resolve_path_from(
+            Path::new("~/token"),
+            Path::new("/srv"),
+            Some(Path::new("/home/u")),
+        );
+        assert_eq!(home, Path::new("/home/u/token"));
+        assert_eq!(cfg.apps[0].target, Target::Dir(PathBuf::from("/srv/out")));
+    }
 }
