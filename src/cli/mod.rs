@@ -53,13 +53,16 @@ enum Command {
         /// Resume by itself at this time: RFC 3339, or a duration from now ("2h")
         #[arg(long, value_name = "RFC3339|DURATION", value_parser = parse_until)]
         until: Option<jiff::Timestamp>,
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
     },
     /// Resume an object by removing its `suspend` node from the config file.
     Resume {
+        /// What to resume: source/NAME, app/NAME, image/NAME or automation/NAME
         #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
         target: (Kind, String),
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
     },

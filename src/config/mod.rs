@@ -145,6 +145,8 @@ pub fn resolve_paths(cfg: &mut Config, base: &Path, home: Option<&Path>) {
         if let SourceKind::Git { url, .. } = &mut s.kind
             && let Some(rest) = url.strip_prefix("file://")
             && !rest.starts_with('/')
+            // file://localhost/srv/x is the absolute /srv/x.
+            && !rest.starts_with("localhost/")
         {
             let abs = resolve_path_from(Path::new(rest), base, home);
             *url = format!("file://{}", abs.display());

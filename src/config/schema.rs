@@ -122,10 +122,10 @@ impl Ty {
     /// KDL Schema `format` for string values, where one fits.
     fn schema_format(self) -> Option<&'static str> {
         match self {
-            Ty::Duration => Some("duration"),
+            // Not `duration` (ISO 8601, "PT5M") nor `url` (git also takes
+            // scp-like "git@host:path"): x-mooring-type says what they are.
             Ty::Timestamp => Some("date-time"),
             Ty::Regex => Some("regex"),
-            Ty::GitUrl => Some("url"),
             Ty::Email => Some("email"),
             _ => None,
         }
@@ -413,6 +413,22 @@ const AUTH: NodeSpec = with_children(
         "Credentials. Secrets are read from files, never written inline.",
     ),
     AUTH_CHILDREN,
+);
+
+/// Registries take no ssh credentials.
+const REGISTRY_AUTH_CHILDREN: &[NodeSpec] = &[
+    AUTH_CHILDREN[0],
+    AUTH_CHILDREN[1],
+    AUTH_CHILDREN[2],
+    AUTH_CHILDREN[5],
+];
+
+const REGISTRY_AUTH: NodeSpec = with_children(
+    node(
+        "auth",
+        "Registry credentials. Secrets are read from files, never written inline.",
+    ),
+    REGISTRY_AUTH_CHILDREN,
 );
 
 const LOG_PROPS: &[Prop] = &[
@@ -711,7 +727,7 @@ const IMAGE_CHILDREN: &[NodeSpec] = &[
         node("exclude", "Never consider tags matching these regexes."),
         many("pattern", Ty::Regex),
     )),
-    AUTH,
+    REGISTRY_AUTH,
     value_or(
         "insecure",
         Ty::Bool,
@@ -760,9 +776,10 @@ const AUTOMATION_CHILDREN: &[NodeSpec] = &[
         node("author", "Author and committer of the commits."),
         AUTHOR_PROPS,
     )),
-    value(
+    value_or(
         "message",
         Ty::Template,
+        d::COMMIT_MESSAGE,
         "Commit message, a minijinja template over `changes`.",
     ),
     value_or(

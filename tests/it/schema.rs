@@ -206,11 +206,27 @@ fn anything_the_schema_lacks_is_rejected() {
     assert!(checked > 40, "only {checked} injections checked");
 }
 
+/// The first node along `path` whose subtree has the rest of the path
+/// (the first `source` may be OCI while the path wants a git-only child).
 fn find_mut<'a>(nodes: &'a mut [KdlNode], path: &[String]) -> Option<&'a mut KdlNode> {
     let (first, rest) = path.split_first()?;
-    let node = nodes.iter_mut().find(|n| n.name().value() == first)?;
+    let index = nodes
+        .iter()
+        .position(|n| n.name().value() == first && has_path(n, rest))?;
+    let node = &mut nodes[index];
     if rest.is_empty() {
         return Some(node);
     }
     find_mut(node.children_mut().as_mut()?.nodes_mut(), rest)
+}
+
+fn has_path(node: &KdlNode, path: &[String]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return true;
+    };
+    node.children()
+        .map(|c| c.nodes())
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.name().value() == first && has_path(n, rest))
 }
