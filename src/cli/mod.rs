@@ -180,6 +180,10 @@ fn run_edit(path: &Path, change: edit::Change) -> ExitCode {
             println!("{msg}; {} not changed", path.display());
             ExitCode::SUCCESS
         }
+        Ok(edit::Outcome::Refused(msg)) => {
+            eprintln!("error: {msg}; {} not changed", path.display());
+            ExitCode::from(2)
+        }
         Err(edit::Error::Invalid { diagnostics }) => {
             eprint!("{}", render(&diagnostics, std::io::stderr().is_terminal()));
             eprintln!(

@@ -32,6 +32,8 @@ pub enum Error {
         name: String,
         suggestion: Option<String>,
     },
+    #[error("cannot edit {}: {reason}", file.display())]
+    Refused { file: PathBuf, reason: String },
     /// The edit would have produced an invalid file. A bug, never the user's.
     #[error("internal error: the edited file would not be valid; {} was left unchanged", diagnostics.file.display())]
     Produced { diagnostics: Diagnostics },
@@ -59,6 +61,8 @@ pub enum Outcome {
     Written(String),
     /// Nothing needed to change; the file was not touched.
     Unchanged(String),
+    /// The change cannot be made to this text; the file was not touched.
+    Refused(String),
 }
 
 /// Apply `change` to the config file at `path`.
@@ -86,7 +90,13 @@ pub fn edit_file(path: &Path, change: &Change, now: jiff::Timestamp) -> Result<O
     }
     let (new_text, outcome) = apply(&text, change);
     let Some(new_text) = new_text else {
-        return Ok(outcome);
+        return match outcome {
+            Outcome::Refused(reason) => Err(Error::Refused {
+                file: path.to_path_buf(),
+                reason,
+            }),
+            other => Ok(other),
+        };
     };
     let (_, produced) = super::check(path, new_text.clone(), now);
     if produced.has_errors() {
@@ -105,7 +115,7 @@ pub fn edit_file(path: &Path, change: &Change, now: jiff::Timestamp) -> Result<O
 /// must be a parseable config.
 pub fn apply(text: &str, change: &Change) -> (Option<String>, Outcome) {
     let Ok((doc, _)) = parse_kdl(text) else {
-        return (None, Outcome::Unchanged("the file does not parse".into()));
+        return (None, Outcome::Refused("the file does not parse as KDL".into()));
     };
     match change {
         Change::Suspend {
@@ -186,13 +196,31 @@ fn suspend(
     }
     // Keep the file's line endings.
     let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
-    let new_text = match insertion_point(text, doc) {
-        Some((at, indent)) => splice(text, vec![(at, 0, format!("{indent}{line}{nl}"))]),
-        None if text.is_empty() => format!("{line}{nl}"),
-        None if text.ends_with('\n') => format!("{text}{line}{nl}"),
-        None => format!("{text}{nl}{line}"),
+    let at_end = if text.is_empty() {
+        format!("{line}{nl}")
+    } else if text.ends_with('\n') {
+        format!("{text}{line}{nl}")
+    } else {
+        format!("{text}{nl}{line}")
     };
-    (Some(new_text), Outcome::Written(format!("suspended {what}")))
+    let after_last = insertion_point(text, doc)
+        .map(|(at, indent)| splice(text, vec![(at, 0, format!("{indent}{line}{nl}"))]));
+    // The first placement that reads back as one more suspension of the
+    // target. The end of a file can swallow a line (a trailing `\` line
+    // continuation); the start of the file cannot.
+    let before = targets(doc, kind, name).count();
+    let new_text = after_last
+        .into_iter()
+        .chain([at_end, format!("{line}{nl}{text}")])
+        .find(|candidate| {
+            parse_kdl(candidate).is_ok_and(|(d, _)| {
+                d.nodes().len() == doc.nodes().len() + 1 && targets(&d, kind, name).count() == before + 1
+            })
+        });
+    match new_text {
+        Some(t) => (Some(t), Outcome::Written(format!("suspended {what}"))),
+        None => (None, Outcome::Refused(format!("found no place in the file for a suspension of {what}"))),
+    }
 }
 
 /// Just after the line of the last top-level `suspend` node, with its
@@ -363,6 +391,15 @@ mod tests {
         assert_eq!(r, "x 1; y 2\n");
         let (none, _) = apply("x 1\n", &resume_change("a"));
         assert!(none.is_none());
+    }
+
+    #[test]
+    fn a_trailing_line_continuation_cannot_swallow_the_new_line() {
+        let text = "app \"a\" { source \"s\"; } \\\n";
+        let (Some(s), _) = apply(text, &suspend_change("a", None)) else { panic!() };
+        assert_eq!(s, format!("suspend app=\"a\"\n{text}"));
+        let (Some(r), _) = apply(&s, &resume_change("a")) else { panic!() };
+        assert_eq!(r, text);
     }
 
     #[test]

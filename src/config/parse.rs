@@ -31,86 +31,26 @@ pub enum KdlVersion {
     V1,
 }
 
-/// Parse KDL text, v2 first, then v1. On failure the v2 errors are
-/// returned unless the text looks like v1.
-pub fn parse_kdl(text: &str) -> Result<(KdlDocument, KdlVersion), Vec<Diagnostic>> {
-    let v2_err = match KdlDocument::parse_v2(text) {
-        Ok(doc) => return Ok((doc, KdlVersion::V2)),
-        Err(e) => e,
-    };
-    if let Ok(doc) = KdlDocument::parse_v1(text) {
-        return Ok((doc, KdlVersion::V1));
-    }
-    let mut diags: Vec<Diagnostic> = v2_err
-        .diagnostics
-        .iter()
-        .map(|d| {
-            let span = last_line(text, d.span);
-            let message = d.message.clone().unwrap_or_else(|| "invalid KDL".into());
-            Diagnostic::error(code::SYNTAX, span, message)
-                .label(d.label.clone().unwrap_or_else(|| "here".into()))
-                .with_help(d.help.clone().or_else(|| syntax_help(text, span)))
-        })
-        .collect();
-    if diags.is_empty() {
-        diags.push(Diagnostic::error(
-            code::SYNTAX,
-            SourceSpan::from((0, 0)),
-            "invalid KDL document",
-        ));
-    }
-    Err(diags)
-}
+mod syntax;
 
-/// The warning for a KDL v1 file, pointing at the first thing v2 rejects.
-pub fn v1_warning(text: &str) -> Diagnostic {
-    let span = KdlDocument::parse_v2(text)
-        .err()
-        .and_then(|e| e.diagnostics.first().map(|d| last_line(text, d.span)))
-        .unwrap_or_else(|| SourceSpan::from((0, 0)));
-    Diagnostic::warning(code::KDL_V1, span, "this file is written in KDL v1")
-        .label("not valid KDL v2")
-        .help(
-            "KDL v1 is accepted for now; to migrate, write `#true`, `#false` and `#null` \
-             for true, false and null, and raw strings as #\"…\"# instead of r#\"…\"#",
-        )
-}
-
-/// Multi-line spans from the KDL parser cover everything since the node
-/// started; the problem is at the end. Keep the last line.
-fn last_line(text: &str, span: SourceSpan) -> SourceSpan {
-    let start = span.offset().min(text.len());
-    let end = (span.offset() + span.len()).min(text.len());
-    match text
-        .get(start..end)
-        .and_then(|s| s.trim_end_matches('\n').rfind('\n'))
-    {
-        Some(nl) => {
-            let new_start = start + nl + 1;
-            SourceSpan::from((new_start, end - new_start))
-        }
-        None => SourceSpan::from((start, end - start)),
-    }
-}
-
-fn syntax_help(text: &str, span: SourceSpan) -> Option<String> {
-    let snippet = text
-        .get(span.offset()..span.offset() + span.len())
-        .unwrap_or_default();
-    if snippet.contains("true") || snippet.contains("false") || snippet.contains("null") {
-        Some("KDL v2 writes keywords with a hash: #true, #false, #null".into())
-    } else if snippet.contains('\'') {
-        Some("KDL strings use double quotes".into())
-    } else {
-        None
-    }
-}
+pub use syntax::{parse_kdl, v1_warning};
 
 // ---- pass 2: shape ---------------------------------------------------------
 
+const TOP_LEVEL: &str = "the top level";
+
 /// Check every node of `doc` against the schema table.
 pub fn check_shape(doc: &KdlDocument, diags: &mut Vec<Diagnostic>) {
-    check_children(doc.nodes(), &schema::DOCUMENT, "the top level", diags);
+    check_children(doc.nodes(), &schema::DOCUMENT, TOP_LEVEL, diags);
+}
+
+/// "in source \"platform\"", "at the top level".
+fn in_desc(desc: &str) -> String {
+    if desc == TOP_LEVEL {
+        format!("at {desc}")
+    } else {
+        format!("in {desc}")
+    }
 }
 
 fn check_children(nodes: &[KdlNode], parent: &NodeSpec, parent_desc: &str, diags: &mut Vec<Diagnostic>) {
@@ -121,7 +61,7 @@ fn check_children(nodes: &[KdlNode], parent: &NodeSpec, parent_desc: &str, diags
                 if let Err(p) = value::check_str(name_ty, node.name().value()) {
                     diags.push(problem_at(p, node.name().span(), None));
                 }
-                check_args(node, Some(&args), diags);
+                check_args(node, Some(&args), node.children().is_none(), diags);
                 check_props(node, &[], diags);
                 if let Some(children) = node.children() {
                     diags.push(unexpected_children(node, children));
@@ -142,7 +82,7 @@ fn check_children(nodes: &[KdlNode], parent: &NodeSpec, parent_desc: &str, diags
                             Diagnostic::error(
                                 code::DUPLICATE_NODE,
                                 node.name().span(),
-                                format!("`{name}` is given twice in {parent_desc}"),
+                                format!("`{name}` is given twice {}", in_desc(parent_desc)),
                             )
                             .label("second one")
                             .related(*first, "first one")
@@ -154,7 +94,9 @@ fn check_children(nodes: &[KdlNode], parent: &NodeSpec, parent_desc: &str, diags
                 }
                 check_node(node, spec, diags);
             }
-            for spec in specs.iter().filter(|s| s.min > 0) {
+            // A misspelt required node is reported as unknown, not also as missing.
+            let typos = misspelt(nodes, parent);
+            for spec in specs.iter().filter(|s| s.min > 0 && !typos.contains(&s.name)) {
                 if !nodes.iter().any(|n| n.name().value() == spec.name) {
                     let arg_hint = example_for(spec);
                     diags.push(
@@ -171,8 +113,22 @@ fn check_children(nodes: &[KdlNode], parent: &NodeSpec, parent_desc: &str, diags
     }
 }
 
+/// The names of `parent`'s children that unknown nodes among `nodes` look
+/// like misspellings of.
+fn misspelt(nodes: &[KdlNode], parent: &NodeSpec) -> Vec<&'static str> {
+    let names = parent.child_names();
+    nodes
+        .iter()
+        .filter(|n| parent.child(n.name().value()).is_none())
+        .filter_map(|n| value::suggest(n.name().value(), names.iter().copied()))
+        .collect()
+}
+
 fn check_node(node: &KdlNode, spec: &NodeSpec, diags: &mut Vec<Diagnostic>) {
-    check_args(node, spec.args.as_ref(), diags);
+    let block_instead_of_value = matches!(spec.children, Children::None) && node.children().is_some();
+    // `interval { … }`: one error about the block, not also one about the
+    // missing value.
+    check_args(node, spec.args.as_ref(), !block_instead_of_value, diags);
     check_props(node, spec.props, diags);
     let desc = describe_node(node, spec);
     let child_start = diags.len();
@@ -208,27 +164,43 @@ fn describe_node(node: &KdlNode, spec: &NodeSpec) -> String {
     }
 }
 
-fn check_args(node: &KdlNode, args: Option<&Args>, diags: &mut Vec<Diagnostic>) {
+/// `allow_missing: false` skips the "needs a value" error (when another
+/// error already explains it).
+fn check_args(node: &KdlNode, args: Option<&Args>, allow_missing: bool, diags: &mut Vec<Diagnostic>) {
     let positional: Vec<&KdlEntry> = node.entries().iter().filter(|e| e.name().is_none()).collect();
     let name = node.name().value();
-    let Some(args) = args else {
-        if let Some(first) = positional.first() {
-            diags.push(
-                Diagnostic::error(
-                    code::UNEXPECTED_ARGUMENT,
-                    first.span(),
-                    format!("`{name}` takes no arguments"),
-                )
-                .label("unexpected argument")
-                .help(match node_props_hint(node) {
-                    Some(h) => h,
-                    None => "remove it".into(),
-                }),
-            );
-        }
-        return;
-    };
-    if positional.len() < args.min {
+    let max = args.map_or(Some(0), |a| a.max);
+    if let Some(max) = max
+        && let (Some(first), Some(last)) = (positional.get(max), positional.last())
+    {
+        let span = SourceSpan::from((
+            first.span().offset(),
+            last.span().offset() + last.span().len() - first.span().offset(),
+        ));
+        let extra = positional.len() - max;
+        let message = match max {
+            0 => format!("`{name}` takes no arguments"),
+            1 => format!("`{name}` takes 1 argument"),
+            n => format!("`{name}` takes {n} arguments"),
+        };
+        let help = match unquoted_run(node, first) {
+            Some(h) => h,
+            None if max == 0 => node_props_hint(node).unwrap_or_else(|| "remove it".into()),
+            None if extra > 1 => "remove them, or put each on a node of its own".into(),
+            None => "remove it, or put it on a node of its own".into(),
+        };
+        diags.push(
+            Diagnostic::error(code::UNEXPECTED_ARGUMENT, span, message)
+                .label(if extra > 1 {
+                    "extra arguments"
+                } else {
+                    "extra argument"
+                })
+                .help(help),
+        );
+    }
+    let Some(args) = args else { return };
+    if positional.len() < args.min && allow_missing {
         let hint = example_for_args(args);
         diags.push(
             Diagnostic::error(
@@ -236,30 +208,42 @@ fn check_args(node: &KdlNode, args: Option<&Args>, diags: &mut Vec<Diagnostic>) 
                 node.name().span(),
                 format!("`{name}` needs {}", article(args)),
             )
-            .label(format!("expects {}", args.ty.describe()))
+            .label(format!("expects {}", describe(args.ty)))
             .help(format!("write it after the node name: `{name}{hint}`")),
         );
     }
-    if let Some(max) = args.max {
-        for extra in positional.iter().skip(max) {
-            diags.push(
-                Diagnostic::error(
-                    code::UNEXPECTED_ARGUMENT,
-                    extra.span(),
-                    format!(
-                        "`{name}` takes {} {}",
-                        max,
-                        if max == 1 { "argument" } else { "arguments" }
-                    ),
-                )
-                .label("extra argument")
-                .help("remove it, or put it on a node of its own"),
-            );
-        }
-    }
-    for entry in positional {
+    for entry in positional.iter().take(args.max.unwrap_or(usize::MAX)) {
         check_value(entry, args.ty, diags);
     }
+}
+
+/// An unquoted value with spaces reads as several values: for
+/// `reason=memory leak`, "quote it: reason=\"memory leak\"".
+fn unquoted_run(node: &KdlNode, first_extra: &KdlEntry) -> Option<String> {
+    let entries = node.entries();
+    let at = entries.iter().position(|e| std::ptr::eq(e, first_extra))?;
+    let start = at.checked_sub(1)?;
+    let is_bare = |e: &KdlEntry| {
+        e.value().is_string() && e.format().is_some_and(|f| !f.value_repr.starts_with(['"', '#']))
+    };
+    if !is_bare(&entries[start]) {
+        return None;
+    }
+    let words: Vec<&str> = entries[start..]
+        .iter()
+        .take_while(|e| is_bare(e) && (e.name().is_none() || std::ptr::eq(*e, &entries[start])))
+        .filter_map(|e| e.value().as_string())
+        .collect();
+    let text = words.join(" ");
+    let quoted = schema::q(&text);
+    Some(match entries[start].name() {
+        Some(key) => format!("if `{text}` is one value, quote it: `{}={quoted}`", key.value()),
+        None if start == 0 => format!(
+            "if `{text}` is one value, quote it: `{} {quoted}`",
+            node.name().value()
+        ),
+        None => format!("if `{text}` is one value, quote it: `{quoted}`"),
+    })
 }
 
 fn node_props_hint(node: &KdlNode) -> Option<String> {
@@ -348,7 +332,8 @@ fn check_props(node: &KdlNode, props: &[schema::Prop], diags: &mut Vec<Diagnosti
         }
         check_value(entry, spec.ty, diags);
     }
-    for p in props.iter().filter(|p| p.required) {
+    let typos = misspelt_props(node, props);
+    for p in props.iter().filter(|p| p.required && !typos.contains(&p.name)) {
         if !node
             .entries()
             .iter()
@@ -368,12 +353,22 @@ fn check_props(node: &KdlNode, props: &[schema::Prop], diags: &mut Vec<Diagnosti
     }
 }
 
+/// "`a`, `b` and `c`".
 fn list_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    join_names(names, "and")
+}
+
+/// "`a`, `b` or `c`".
+fn list_alternatives<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    join_names(names, "or")
+}
+
+fn join_names<'a>(names: impl Iterator<Item = &'a str>, conjunction: &str) -> String {
     let v: Vec<String> = names.map(|n| format!("`{n}`")).collect();
     match v.split_last() {
         None => "nothing".into(),
         Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        Some((last, rest)) => format!("{} {conjunction} {last}", rest.join(", ")),
     }
 }
 
@@ -393,7 +388,7 @@ fn unknown_node(node: &KdlNode, parent: &NodeSpec, parent_desc: &str) -> Diagnos
     Diagnostic::error(
         code::UNKNOWN_NODE,
         node.name().span(),
-        format!("unknown node `{name}` in {parent_desc}"),
+        format!("unknown node `{name}` {}", in_desc(parent_desc)),
     )
     .label("unknown node")
     .help(help)
@@ -418,11 +413,10 @@ fn owners_of(name: &str) -> Vec<&'static str> {
 
 fn unexpected_children(node: &KdlNode, children: &KdlDocument) -> Diagnostic {
     let name = node.name().value();
-    let span = children.span();
     let help = match find_spec(name).map(|s| (s.args, s.props)) {
-        Some((Some(_), _)) => {
-            let inner = children.nodes().first().map(|n| n.name().value()).unwrap_or("…");
-            format!("`{name}` takes a value, not a block: write `{name} …`, not `{name} {{ {inner} … }}`")
+        Some((Some(args), _)) => {
+            let example = example_for_args(&args);
+            format!("`{name}` takes a value, not a block: write `{name}{example}`")
         }
         Some((None, props)) if !props.is_empty() => {
             format!(
@@ -434,29 +428,59 @@ fn unexpected_children(node: &KdlNode, children: &KdlDocument) -> Diagnostic {
     };
     Diagnostic::error(
         code::UNEXPECTED_CHILDREN,
-        span,
+        block_span(node, children),
         format!("`{name}` takes no children block"),
     )
     .label("unexpected block")
     .help(help)
 }
 
+/// From the `{` to the `}` of a node's children block. The parser keeps
+/// the span of the nodes inside it and the whitespace around them.
+fn block_span(node: &KdlNode, children: &KdlDocument) -> SourceSpan {
+    let end_of = |s: SourceSpan| s.offset() + s.len();
+    let before_block = node
+        .entries()
+        .last()
+        .map_or(end_of(node.name().span()), |e| end_of(e.span()));
+    let open = before_block + node.format().map_or(1, |f| f.before_children.len());
+    let inner = children.span();
+    let last_terminator = children
+        .nodes()
+        .last()
+        .and_then(|n| n.format())
+        .map_or(0, |f| f.terminator.len());
+    let trailing = children.format().map_or(0, |f| f.trailing.len());
+    let close = end_of(inner) + last_terminator + trailing;
+    if close > open {
+        SourceSpan::from((open, close + 1 - open))
+    } else {
+        inner
+    }
+}
+
+/// Props of `node` not in `props` that look like misspellings of one.
+fn misspelt_props<'a>(node: &KdlNode, props: &'a [schema::Prop]) -> Vec<&'a str> {
+    node.entries()
+        .iter()
+        .filter_map(|e| e.name())
+        .filter(|k| !props.iter().any(|p| p.name == k.value()))
+        .filter_map(|k| value::suggest(k.value(), props.iter().map(|p| p.name)))
+        .collect()
+}
+
 fn check_one_of(node: &KdlNode, spec: &NodeSpec, desc: &str, diags: &mut Vec<Diagnostic>) {
+    let mut typos = misspelt_props(node, spec.props);
+    if let Some(children) = node.children() {
+        typos.extend(misspelt(children.nodes(), spec));
+    }
     for group in spec.one_of {
         let mut present: Vec<(&str, SourceSpan)> = Vec::new();
         for entry in node.entries() {
             if let Some(k) = entry.name()
-                && group.names.contains(&k.value())
+                && let Some(n) = group.names.iter().find(|n| **n == k.value())
             {
-                present.push((
-                    group
-                        .names
-                        .iter()
-                        .find(|n| **n == k.value())
-                        .copied()
-                        .unwrap_or_default(),
-                    k.span(),
-                ));
+                present.push((n, k.span()));
             }
         }
         if let Some(children) = node.children() {
@@ -466,24 +490,30 @@ fn check_one_of(node: &KdlNode, spec: &NodeSpec, desc: &str, diags: &mut Vec<Dia
                 }
             }
         }
-        present.dedup_by_key(|(n, _)| *n);
-        if let [(first, first_span), (second, second_span), ..] = present[..] {
-            if first != second {
-                diags.push(
-                    Diagnostic::error(
-                        code::CONFLICTING_OPTIONS,
-                        second_span,
-                        format!("{desc} sets both `{first}` and `{second}`"),
-                    )
-                    .label(format!("conflicts with `{first}`"))
-                    .related(first_span, "set here")
-                    .help(format!(
-                        "keep only one of {}",
-                        list_names(group.names.iter().copied())
-                    )),
-                );
+        // Repeats of one name are reported as duplicates elsewhere.
+        let mut distinct: Vec<(&str, SourceSpan)> = Vec::new();
+        for (n, span) in present {
+            if !distinct.iter().any(|(d, _)| *d == n) {
+                distinct.push((n, span));
             }
-        } else if present.is_empty() && group.required {
+        }
+        if let [(first, first_span), (second, second_span), ref rest @ ..] = distinct[..] {
+            let mut d = Diagnostic::error(
+                code::CONFLICTING_OPTIONS,
+                second_span,
+                format!("{desc} sets both `{first}` and `{second}`"),
+            )
+            .label(format!("conflicts with `{first}`"))
+            .related(first_span, "set here")
+            .help(format!(
+                "keep only one of {}",
+                list_alternatives(group.names.iter().copied())
+            ));
+            for (n, span) in rest {
+                d = d.related(*span, format!("`{n}` conflicts too"));
+            }
+            diags.push(d);
+        } else if distinct.is_empty() && group.required && !typos.iter().any(|t| group.names.contains(t)) {
             let subject = if spec.name == "suspend" {
                 "`suspend`".to_string()
             } else {
@@ -495,7 +525,7 @@ fn check_one_of(node: &KdlNode, spec: &NodeSpec, desc: &str, diags: &mut Vec<Dia
                     node.name().span(),
                     format!(
                         "{subject} needs one of {}",
-                        list_names(group.names.iter().copied())
+                        list_alternatives(group.names.iter().copied())
                     ),
                 )
                 .label("declared here")
@@ -535,12 +565,18 @@ fn check_value(entry: &KdlEntry, ty: Ty, diags: &mut Vec<Diagnostic>) {
         (Ty::Int { min, max }, KdlValue::Integer(i)) if *i < i128::from(min) || *i > i128::from(max) => {
             diags.push(
                 Diagnostic::error(code::INVALID_VALUE, span, format!("{i} is out of range"))
-                    .label(format!("expected {}", ty.describe()))
+                    .label(format!("expected {}", describe(ty)))
                     .help(format!("use a value from {min} to {max}")),
             );
         }
+        // A reference is checked against the declared names instead.
+        (Ty::Ref(_), KdlValue::String(s)) if !s.is_empty() => {}
         (_, KdlValue::String(s)) => {
-            if let Err(p) = value::check_str(ty, s) {
+            if let Err(mut p) = value::check_str(ty, s) {
+                if let (Ty::Enum(_), Some(key)) = (ty, entry.name()) {
+                    p.message = format!("`{}` cannot be \"{s}\"", key.value());
+                    p.label = Some("not an allowed value".into());
+                }
                 diags.push(problem_at(p, span, Some(entry)));
             }
         }
@@ -548,12 +584,25 @@ fn check_value(entry: &KdlEntry, ty: Ty, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// `Ty::describe`, with "an" where English wants it.
+fn describe(ty: Ty) -> String {
+    match ty {
+        Ty::Ref(kind @ (schema::RefKind::App | schema::RefKind::Image | schema::RefKind::Automation)) => {
+            format!("the name of an {}", kind.as_str())
+        }
+        other => other.describe(),
+    }
+}
+
 fn wrong_type(entry: &KdlEntry, ty: Ty, span: SourceSpan) -> Diagnostic {
     let found = entry.value();
+    let repr = entry.format().map(|f| f.value_repr.clone());
     let found_desc = match found {
+        KdlValue::String(s) if s.chars().count() <= 40 => format!("the string \"{s}\""),
         KdlValue::String(_) => "a string".to_string(),
-        KdlValue::Integer(i) => format!("the number {i}"),
-        KdlValue::Float(f) => format!("the number {f}"),
+        KdlValue::Integer(_) | KdlValue::Float(_) => {
+            format!("the number {}", repr.clone().unwrap_or_else(|| found.to_string()))
+        }
         KdlValue::Bool(b) => format!("#{b}"),
         KdlValue::Null => "#null".to_string(),
     };
@@ -561,18 +610,23 @@ fn wrong_type(entry: &KdlEntry, ty: Ty, span: SourceSpan) -> Diagnostic {
         (Ty::Bool, KdlValue::String(s)) if s == "true" || s == "false" => {
             format!("write #{s} without quotes")
         }
+        (Ty::Bool, KdlValue::String(s)) if matches!(s.as_str(), "yes" | "on") => "write #true".into(),
+        (Ty::Bool, KdlValue::String(s)) if matches!(s.as_str(), "no" | "off") => "write #false".into(),
         (Ty::Int { .. }, KdlValue::String(s)) if s.parse::<i64>().is_ok() => {
             format!("write {s} without quotes")
         }
         (Ty::Duration, KdlValue::Integer(i)) => format!("durations are strings with a unit: \"{i}s\""),
-        (_, KdlValue::Integer(i)) => format!("quote it: \"{i}\""),
+        (_, KdlValue::Integer(_) | KdlValue::Float(_)) => {
+            let text = repr.unwrap_or_else(|| found.to_string());
+            format!("quote it: \"{text}\"")
+        }
         (_, KdlValue::Bool(b)) => format!("quote it (\"{b}\") if you mean the text"),
-        _ => format!("write {}", ty.describe()),
+        _ => format!("write {}", describe(ty)),
     };
     Diagnostic::error(
         code::WRONG_TYPE,
         span,
-        format!("expected {}, found {found_desc}", ty.describe()),
+        format!("expected {}, found {found_desc}", describe(ty)),
     )
     .label(format!("expected {}", ty.kdl_type()))
     .help(help)
@@ -584,18 +638,28 @@ fn problem_at(p: Problem, span: SourceSpan, entry: Option<&KdlEntry>) -> Diagnos
         (Some((start, len)), None) => SourceSpan::from((span.offset() + start, len)),
         _ => span,
     };
-    let label = match p.code {
-        code::INVALID_REGEX => "here",
-        code::INVALID_DURATION => "not a duration",
-        code::INVALID_TIMESTAMP => "not a timestamp",
-        code::INVALID_SEMVER => "not a semver range",
-        code::INVALID_URL => "here",
-        code::INVALID_NAME => "invalid name",
-        _ => "invalid value",
+    let label = p.label.unwrap_or_else(|| {
+        match p.code {
+            code::INVALID_DURATION => "not a duration",
+            code::INVALID_TIMESTAMP => "not a timestamp",
+            code::INVALID_SEMVER => "not a semver range",
+            code::INVALID_NAME => "invalid name",
+            _ => "invalid value",
+        }
+        .to_string()
+    });
+    let escaped = entry
+        .and_then(|e| e.format())
+        .is_some_and(|f| f.value_repr.starts_with('"') && f.value_repr.contains('\\'));
+    let help = match p.help {
+        Some(h) if p.code == code::INVALID_REGEX && escaped => Some(format!(
+            "{h}; a raw string such as #\"^v\\d+$\"# needs no doubled backslashes"
+        )),
+        other => other,
     };
     Diagnostic::error(p.code, span, p.message)
         .label(label)
-        .with_help(p.help)
+        .with_help(help)
 }
 
 /// Where the value of an entry is written (for `key=value`, the value part).
@@ -614,14 +678,20 @@ pub fn value_span(entry: &KdlEntry) -> SourceSpan {
 /// quotes and escapes. `None` when the string's form makes that uncertain.
 fn span_within(entry: &KdlEntry, span: SourceSpan, start: usize, len: usize) -> Option<SourceSpan> {
     let repr = entry.format()?.value_repr.as_str();
+    // KDL v1 writes raw strings as r"…" or r#"…"#.
+    let v1_raw = repr
+        .strip_prefix('r')
+        .filter(|r| r.trim_start_matches('#').starts_with('"'));
+    let prefix = usize::from(v1_raw.is_some());
+    let repr = v1_raw.unwrap_or(repr);
     let hashes = repr.bytes().take_while(|b| *b == b'#').count();
     let body = &repr[hashes..];
     if body.starts_with("\"\"\"") {
         return None; // multi-line strings strip indentation
     }
-    if hashes > 0 {
+    if hashes > 0 || v1_raw.is_some() {
         // Raw string: no escapes.
-        let base = span.offset() + hashes + 1;
+        let base = span.offset() + prefix + hashes + 1;
         return Some(SourceSpan::from((base + start, len)));
     }
     if !body.starts_with('"') {
@@ -836,9 +906,14 @@ fn prop_str(node: &KdlNode, key: &str, ty: Ty) -> Option<Spanned<String>> {
     prop_entry(node, key).and_then(|e| string_of(e, ty))
 }
 
+/// The string value of `entry` if it is valid as `ty`. Names and
+/// references are taken as written even when invalid (that was reported
+/// once, at the name), so that references to them still resolve.
 fn string_of(entry: &KdlEntry, ty: Ty) -> Option<Spanned<String>> {
     let s = entry.value().as_string()?;
-    value::check_str(ty, s).ok()?;
+    if !matches!(ty, Ty::Name | Ty::Ref(_)) {
+        value::check_str(ty, s).ok()?;
+    }
     Some(Spanned::new(s.to_string(), value_span(entry)))
 }
 
@@ -1173,7 +1248,7 @@ fn decode_image(n: &Node) -> Image {
         let pattern = string_of(pattern_entry, Ty::Regex)?;
         let extract = prop_str(f, "extract", Ty::Template);
         if let (Some(extract), Ok(re)) = (&extract, value::compile_regex(&pattern)) {
-            check_extract(n, re, extract);
+            check_extract(n, re, extract, prop_entry(f, "extract"));
         }
         Some(TagFilter {
             pattern: pattern.value,
@@ -1201,7 +1276,7 @@ fn decode_image(n: &Node) -> Image {
 }
 
 /// `extract="$ts"` must name groups the filter has.
-fn check_extract(n: &Node, re: regex::Regex, extract: &Spanned<String>) {
+fn check_extract(n: &Node, re: regex::Regex, extract: &Spanned<String>, entry: Option<&KdlEntry>) {
     let names: Vec<&str> = re.capture_names().flatten().collect();
     let group_count = re.captures_len();
     let refs = regex::Regex::new(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))").ok();
@@ -1216,11 +1291,14 @@ fn check_extract(n: &Node, re: regex::Regex, extract: &Spanned<String>) {
             Err(_) => names.contains(&group),
         };
         if !known {
-            let all = cap.get(0).map(|m| (m.start(), m.len())).unwrap_or((0, 0));
+            let (start, len) = cap.get(0).map(|m| (m.start(), m.len())).unwrap_or((0, 0));
+            let span = entry
+                .and_then(|e| span_within(e, extract.span, start, len))
+                .unwrap_or(extract.span);
             n.push(
                 Diagnostic::error(
                     code::INVALID_VALUE,
-                    SourceSpan::from((extract.span.offset() + 1 + all.0, all.1)),
+                    span,
                     format!("`extract` refers to `{group}`, which the filter does not capture"),
                 )
                 .label("no such group")
@@ -1291,7 +1369,10 @@ mod tests {
     use super::*;
 
     fn entry_of(src: &str) -> (KdlDocument, String) {
-        (KdlDocument::parse_v2(src).unwrap(), src.to_string())
+        let doc = KdlDocument::parse_v2(src)
+            .or_else(|_| KdlDocument::parse_v1(src))
+            .unwrap();
+        (doc, src.to_string())
     }
 
     #[test]
@@ -1301,6 +1382,8 @@ mod tests {
             (r#"filter "^a(b$""#, "(b$"),
             (r#"filter "\\d\"(b$""#, "(b$"),
             (r#"filter "é\u{e9}(b$""#, "(b$"),
+            (r##"filter r#"^a(b$"#"##, "(b$"),
+            (r#"filter r"^a(b$""#, "(b$"),
         ] {
             let (doc, text) = entry_of(src);
             let entry = &doc.nodes()[0].entries()[0];
@@ -1309,13 +1392,5 @@ mod tests {
             let span = span_within(entry, value_span(entry), start, 3).unwrap();
             assert_eq!(&text[span.offset()..span.offset() + span.len()], needle, "{src}");
         }
-    }
-
-    #[test]
-    fn multi_line_parse_errors_point_at_the_last_line() {
-        let text = "a \"é\" x=1\nbad é=\n";
-        let diags = parse_kdl(text).unwrap_err();
-        let (line, _) = super::super::diagnostic::line_column(text, diags[0].span.offset());
-        assert_eq!(line, 2);
     }
 }

@@ -104,6 +104,7 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
             Kind::Image => &images,
             Kind::Automation => &automations,
         };
+        let known = s.name.value.is_empty() || list.iter().any(|n| n.value == s.name.value);
         resolve(s.kind.as_str(), list, &s.name, &mut diags);
         if let Some(first) = suspended.insert((s.kind, s.name.value.as_str()), &s.name) {
             diags.push(
@@ -117,7 +118,9 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
                 .help("keep one `suspend` node per object"),
             );
         }
+        // An unknown target is already an error; whether it has expired does not matter.
         if let Some(until) = &s.until
+            && known
             && until.value <= now
         {
             diags.push(

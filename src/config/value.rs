@@ -15,6 +15,8 @@ pub struct Problem {
     pub help: Option<String>,
     /// A byte range inside the (decoded) string that is to blame.
     pub within: Option<(usize, usize)>,
+    /// What to write under the span; the decoder picks one by code if unset.
+    pub label: Option<String>,
 }
 
 impl Problem {
@@ -24,11 +26,22 @@ impl Problem {
             message: message.into(),
             help: None,
             within: None,
+            label: None,
         }
     }
 
     fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    fn within(mut self, start: usize, len: usize) -> Self {
+        self.within = Some((start, len));
+        self
+    }
+
+    fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
         self
     }
 }
@@ -125,43 +138,95 @@ pub fn check_str(ty: Ty, s: &str) -> Result<(), Problem> {
 
 /// Durations are humantime strings: `90s`, `1m30s`, `1h 30m`, `2d`.
 pub fn parse_duration(s: &str) -> Result<Duration, Problem> {
+    use humantime::DurationError as E;
     let help = "write a number with a unit: \"90s\", \"1m30s\", \"2h\" (units: ms, s, m, h, d)";
-    match humantime::parse_duration(s) {
+    let err = match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => {
-            Err(Problem::new(code::INVALID_DURATION, "a duration must be longer than zero").help(help))
+            return Err(
+                Problem::new(code::INVALID_DURATION, "a duration must be longer than zero")
+                    .label("zero")
+                    .help("use at least \"1s\"; to stop an object from running, suspend it"),
+            );
         }
-        Ok(d) => Ok(d),
-        Err(e) => {
-            let e = e.to_string();
-            // humantime appends a long list of units; the help says it better.
-            let reason = e.split(", supported units").next().unwrap_or(&e);
-            Err(Problem::new(
+        Ok(d) => return Ok(d),
+        Err(e) => e,
+    };
+    let word_at = |i: usize| {
+        let rest = s.get(i..).unwrap_or_default();
+        let len = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+        (i, len)
+    };
+    let p = match err {
+        E::InvalidCharacter(i) => {
+            let c = s.get(i..).and_then(|r| r.chars().next()).unwrap_or(' ');
+            Problem::new(
                 code::INVALID_DURATION,
-                format!("\"{s}\" is not a duration: {reason}"),
+                format!("\"{s}\" is not a duration: `{c}` is not allowed"),
             )
-            .help(help))
+            .within(i, c.len_utf8())
+            .label("unexpected character")
         }
-    }
+        E::NumberExpected(i) => {
+            let (start, len) = word_at(i);
+            Problem::new(
+                code::INVALID_DURATION,
+                format!("\"{s}\" is not a duration: expected a number"),
+            )
+            .within(start, len)
+            .label("expected a number here")
+        }
+        E::UnknownUnit { unit, start, .. } if unit.is_empty() => {
+            let digits = s.get(..start).unwrap_or_default();
+            let number = digits.len() - digits.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            Problem::new(
+                code::INVALID_DURATION,
+                format!("\"{s}\" is not a duration: the number has no unit"),
+            )
+            .within(start - number, number)
+            .label("no unit")
+        }
+        E::UnknownUnit { unit, start, end, .. } => Problem::new(
+            code::INVALID_DURATION,
+            format!("\"{s}\" is not a duration: unknown unit \"{unit}\""),
+        )
+        .within(start, end.saturating_sub(start))
+        .label("unknown unit"),
+        E::NumberOverflow => {
+            Problem::new(code::INVALID_DURATION, format!("\"{s}\" is too long a duration")).label("too large")
+        }
+        E::Empty => Problem::new(code::INVALID_DURATION, "empty duration").label("empty"),
+    };
+    Err(p.help(help))
 }
 
 pub fn parse_timestamp(s: &str) -> Result<jiff::Timestamp, Problem> {
     s.parse::<jiff::Timestamp>().map_err(|_| {
-        Problem::new(code::INVALID_TIMESTAMP, format!("\"{s}\" is not an RFC 3339 timestamp"))
-            .help("write a date, a time and a UTC offset, such as \"2026-12-01T09:00:00Z\" or \"2026-12-01T10:00:00+01:00\"")
+        Problem::new(
+            code::INVALID_TIMESTAMP,
+            format!("\"{s}\" is not an RFC 3339 timestamp"),
+        )
+        .help("write a date and a time with a UTC offset, such as \"2026-12-01T09:00:00Z\"")
     })
 }
 
 /// Compile a pattern the way image policies will, with a size limit so a
 /// config cannot make the agent build a huge automaton.
 pub fn compile_regex(s: &str) -> Result<regex::Regex, Problem> {
-    if let Err(e) = regex_syntax::ast::parse::Parser::new().parse(s) {
-        let span = e.span();
-        return Err(Problem {
-            code: code::INVALID_REGEX,
-            message: format!("invalid regular expression: {}", e.kind()),
-            help: Some("the syntax is Rust's `regex` crate: no look-around or back-references; in KDL, raw strings such as #\"^v\\d+$\"# need no escaping".into()),
-            within: Some((span.start.offset, span.end.offset.saturating_sub(span.start.offset))),
-        });
+    let syntax_error = match regex_syntax::Parser::new().parse(s) {
+        Ok(_) => None,
+        Err(regex_syntax::Error::Parse(e)) => Some((e.kind().to_string(), regex_label(e.kind()), *e.span())),
+        Err(regex_syntax::Error::Translate(e)) => Some((e.kind().to_string(), "here", *e.span())),
+        Err(_) => None,
+    };
+    if let Some((kind, label, span)) = syntax_error {
+        let start = span.start.offset;
+        let len = span.end.offset.saturating_sub(start);
+        return Err(
+            Problem::new(code::INVALID_REGEX, format!("invalid regular expression: {kind}"))
+                .within(start, len)
+                .label(label)
+                .help("the syntax is Rust's `regex` crate: no look-around or back-references"),
+        );
     }
     regex::RegexBuilder::new(s)
         .size_limit(1 << 20)
@@ -176,20 +241,115 @@ pub fn compile_regex(s: &str) -> Result<regex::Regex, Problem> {
         })
 }
 
+fn regex_label(kind: &regex_syntax::ast::ErrorKind) -> &'static str {
+    use regex_syntax::ast::ErrorKind as K;
+    match kind {
+        K::GroupUnclosed => "this group is never closed",
+        K::GroupUnopened => "no group to close",
+        K::ClassUnclosed => "this class is never closed",
+        K::EscapeUnrecognized => "unknown escape",
+        K::UnsupportedLookAround => "look-around",
+        K::UnsupportedBackreference => "back-reference",
+        K::RepetitionMissing => "nothing to repeat",
+        K::ClassRangeInvalid => "start is after end",
+        K::GroupNameInvalid | K::GroupNameEmpty => "invalid group name",
+        K::GroupNameDuplicate { .. } => "second group with this name",
+        _ => "here",
+    }
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().last().unwrap_or(s).trim_start_matches("error: ")
 }
 
 fn check_semver(s: &str) -> Result<(), Problem> {
+    let help = "ranges look like \">=1.2.0 <2.0.0\", \"^6.0.0\", \"~1.4\" or \"6.x\"; see docs/images.md";
     if s.trim().is_empty() {
         return Err(
             Problem::new(code::INVALID_SEMVER, "empty semver range").help("use \"*\" to accept any version")
         );
     }
-    nodejs_semver::Range::parse(s).map(|_| ()).map_err(|_| {
-        Problem::new(code::INVALID_SEMVER, format!("\"{s}\" is not a semver range"))
-            .help("ranges look like \">=1.2.0 <2.0.0\", \"^6.0.0\", \"~1.4\" or \"6.x\"; see docs/images.md")
-    })
+    // nodejs-semver quietly ignores what follows a valid comparator
+    // (">=1.0 <<2" reads as ">=1.0"), so every token is checked first.
+    if let Some((start, len)) = bad_semver_token(s) {
+        return Err(
+            Problem::new(code::INVALID_SEMVER, format!("\"{s}\" is not a semver range"))
+                .within(start, len)
+                .label("not a version or comparison")
+                .help(help),
+        );
+    }
+    nodejs_semver::Range::parse(s)
+        .map(|_| ())
+        .map_err(|_| Problem::new(code::INVALID_SEMVER, format!("\"{s}\" is not a semver range")).help(help))
+}
+
+/// The byte range of the first token of a range that is neither a
+/// comparator (`>=1.2`, `^6`, `~1.4.x`), `-` between two versions, nor `||`.
+fn bad_semver_token(s: &str) -> Option<(usize, usize)> {
+    const OPS: [&str; 8] = [">=", "<=", "~>", ">", "<", "=", "~", "^"];
+    let mut tokens = Vec::new();
+    let mut start = None;
+    for (i, c) in s.char_indices().chain(std::iter::once((s.len(), ' '))) {
+        match (c.is_whitespace(), start) {
+            (true, Some(st)) => {
+                tokens.push((st, &s[st..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    let mut pending_op: Option<usize> = None;
+    for (at, token) in tokens {
+        if token == "||" || token == "-" {
+            if let Some(op) = pending_op {
+                return Some((op, at + token.len() - op));
+            }
+            continue;
+        }
+        // `||` written without spaces around it.
+        let mut offset = at;
+        for part in token.split("||") {
+            let op = OPS
+                .iter()
+                .find(|op| part.starts_with(**op))
+                .map_or(0, |op| op.len());
+            let version = &part[op..];
+            if version.is_empty() {
+                if op == 0 || pending_op.is_some() {
+                    return Some((offset, part.len().max(1)));
+                }
+                pending_op = Some(offset);
+            } else if !is_partial_version(version) {
+                let from = pending_op.unwrap_or(offset);
+                return Some((from, offset + part.len() - from));
+            } else {
+                pending_op = None;
+            }
+            offset += part.len() + 2;
+        }
+    }
+    pending_op.map(|op| (op, s.len() - op))
+}
+
+/// `1`, `1.2`, `1.x`, `*`, `v1.2.3-rc.1+build`.
+fn is_partial_version(v: &str) -> bool {
+    let v = v.strip_prefix(['v', 'V', '=']).unwrap_or(v);
+    let (core, qualifier) = match v.find(['-', '+']) {
+        Some(i) => (&v[..i], Some(&v[i + 1..])),
+        None => (v, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let xr =
+        |p: &str| matches!(p, "x" | "X" | "*") || (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let ident_ok = |q: &str| {
+        q.split(['.', '+', '-'])
+            .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+    };
+    parts.len() <= 3
+        && parts.iter().all(|p| xr(p))
+        && qualifier.is_none_or(|q| parts.len() == 3 && ident_ok(q))
 }
 
 fn check_name(s: &str) -> Result<(), Problem> {
@@ -217,11 +377,21 @@ fn check_dns_label(s: &str, what: &str) -> Result<(), Problem> {
         && b.last().is_some_and(lower)
         && b.iter().all(|c| lower(c) || *c == b'-');
     if ok {
-        Ok(())
-    } else {
-        Err(Problem::new(code::INVALID_NAME, format!("\"{s}\" is not a valid {what}"))
-            .help("Kubernetes namespaces have 1 to 63 lowercase letters, digits or `-`, and start and end with a letter or digit"))
+        return Ok(());
     }
+    let rules = "Kubernetes namespaces have 1 to 63 lowercase letters, digits or `-`, and start and end with a letter or digit";
+    let fixed: String = s
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if matches!(c, '_' | '.' | ' ') { '-' } else { c })
+        .collect();
+    let fixed = fixed.trim_matches('-');
+    let help = if fixed != s && check_dns_label(fixed, what).is_ok() {
+        format!("{rules}: \"{fixed}\" would do")
+    } else {
+        rules.to_string()
+    };
+    Err(Problem::new(code::INVALID_NAME, format!("\"{s}\" is not a valid {what}")).help(help))
 }
 
 fn check_path(s: &str) -> Result<(), Problem> {
@@ -272,7 +442,10 @@ fn check_git_url(s: &str) -> Result<(), Problem> {
     if let Some((scheme, rest)) = s.split_once("://") {
         if !matches!(scheme, "https" | "http" | "ssh" | "git" | "file") {
             return Err(
-                Problem::new(code::INVALID_URL, format!("unsupported URL scheme \"{scheme}\"")).help(help),
+                Problem::new(code::INVALID_URL, format!("unsupported URL scheme \"{scheme}\""))
+                    .within(0, scheme.len())
+                    .label("unsupported scheme")
+                    .help(help),
             );
         }
         if rest.is_empty() || (scheme != "file" && rest.starts_with('/')) {
@@ -283,13 +456,11 @@ fn check_git_url(s: &str) -> Result<(), Problem> {
             if let Some((userinfo, _)) = authority.rsplit_once('@')
                 && (userinfo.contains(':') || scheme.starts_with("http"))
             {
-                let start = scheme.len() + 3;
-                return Err(Problem {
-                    code: code::INVALID_URL,
-                    message: "the URL contains credentials".into(),
-                    help: Some("put secrets in files: auth { username \"…\"; password-file \"…\" } or auth { token-file \"…\" }".into()),
-                    within: Some((start, userinfo.len())),
-                });
+                // Never repeat the user info in messages: it may be a token.
+                return Err(Problem::new(code::INVALID_URL, "the URL contains credentials")
+                    .within(scheme.len() + 3, userinfo.len() + 1)
+                    .label("credentials")
+                    .help("remove them from the URL and keep secrets in files: `auth { username \"…\"; password-file \"…\" }` or `auth { token-file \"…\" }`"));
             }
         }
         return Ok(());
@@ -314,12 +485,10 @@ pub fn check_oci_repo(s: &str) -> Result<String, Problem> {
         return Err(Problem::new(code::INVALID_URL, "empty repository").help(help));
     }
     if let Some(at) = repo.find('@') {
-        return Err(Problem {
-            within: Some((s.len() - repo.len() + at, repo.len() - at)),
-            ..Problem::new(code::INVALID_URL, "the repository names a digest").help(
-                "pin a digest with `digest \"sha256:…\"` (sources); image policies choose tags themselves",
-            )
-        });
+        return Err(Problem::new(code::INVALID_URL, "the repository includes a digest")
+            .within(s.len() - repo.len() + at, repo.len() - at)
+            .label("digest")
+            .help("remove it: a source pins a digest with `digest \"sha256:…\"`; an image policy chooses tags itself"));
     }
     if repo.contains("://") {
         return Err(Problem::new(code::INVALID_URL, format!("\"{s}\" is not an OCI repository")).help(help));
@@ -331,12 +500,11 @@ pub fn check_oci_repo(s: &str) -> Result<String, Problem> {
     let path = &repo[path_start.min(repo.len())..];
     if let Some(colon) = path.rfind(':') {
         let at = s.len() - repo.len() + path_start + colon;
-        return Err(Problem {
-            within: Some((at, s.len() - at)),
-            ..Problem::new(code::INVALID_URL, "the repository names a tag").help(
-                "remove the tag: sources choose it with `tag`, `semver` or `digest`, image policies with their policy",
-            )
-        });
+        let tag = &s[at + 1..];
+        return Err(Problem::new(code::INVALID_URL, format!("the repository includes the tag \"{tag}\""))
+            .within(at, s.len() - at)
+            .label("tag")
+            .help(format!("remove \":{tag}\": a source picks its tag with `tag \"{tag}\"` (or `semver`, `digest`); an image policy picks tags by its policy")));
     }
     let component_ok = |c: &str| {
         !c.is_empty()
@@ -448,7 +616,7 @@ mod tests {
         assert!(check_git_url("ftp://host/repo").is_err());
         assert!(check_git_url("platform").is_err());
         let creds = check_git_url("https://bot:s3cret@github.com/acme/p.git").unwrap_err();
-        assert_eq!(creds.within, Some((8, 10)));
+        assert_eq!(creds.within, Some((8, 11)));
         assert!(!creds.message.contains("s3cret"));
     }
 
@@ -476,6 +644,54 @@ mod tests {
         assert_eq!(p.code, code::INVALID_REGEX);
         assert!(p.within.is_some());
         assert!(compile_regex(r"^v?\d+\.\d+$").is_ok());
+    }
+
+    #[test]
+    fn semver_ranges() {
+        for ok in [
+            ">=1.2.0 <2.0.0",
+            "^6.0.0",
+            "^6",
+            "~1.4",
+            "6.x",
+            "*",
+            "x",
+            ">= 6.0",
+            "1.2.3 - 2.3.4",
+            ">=1.0.0-0",
+            "v1.2.3",
+            "^1.2.3-rc.1+build.5",
+            "^1 || ^2",
+            "^1||^2",
+            "~>1.0",
+        ] {
+            assert_eq!(check_semver(ok), Ok(()), "{ok}");
+        }
+        for (bad, token) in [
+            (">= 6.0 <<7", "<<7"),
+            ("^6.0.0 || banana", "banana"),
+            (">=1.0.0 foo", "foo"),
+            ("latest", "latest"),
+            ("6.0.0.0", "6.0.0.0"),
+            (">=", ">="),
+            (">= || 2", ">= ||"),
+        ] {
+            let p = check_semver(bad).unwrap_err();
+            let (start, len) = p.within.unwrap_or_else(|| panic!("{bad}: no span"));
+            assert_eq!(&bad[start..start + len], token, "{bad}");
+        }
+    }
+
+    #[test]
+    fn duration_problems_point_at_the_bad_part() {
+        fn at(s: &str) -> &str {
+            let (start, len) = parse_duration(s).unwrap_err().within.unwrap();
+            &s[start..start + len]
+        }
+        assert_eq!(at("1x"), "x");
+        assert_eq!(at("five"), "five");
+        assert_eq!(at("5"), "5");
+        assert_eq!(at("1m 30"), "30");
     }
 
     #[test]
