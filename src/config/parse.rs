@@ -926,8 +926,24 @@ fn decode_agent(n: &Node) -> Agent {
     if let Some(p) = n.path("state-dir") {
         agent.state_dir = p;
     }
-    if let Some(addr) = n.string("listen", Ty::SocketAddr).and_then(|s| s.parse().ok()) {
+    if let Some(listen) = n.str("listen", Ty::SocketAddr)
+        && let Ok(addr) = listen.parse::<std::net::SocketAddr>()
+    {
         agent.listen = addr;
+        if !addr.ip().is_loopback() && !n.has("api-token-file") {
+            n.push(
+                Diagnostic::error(
+                    code::MISSING_VALUE,
+                    listen.span,
+                    "a listener outside loopback needs an `api-token-file`",
+                )
+                .label("reachable from other hosts")
+                .help(
+                    "add `api-token-file \"/etc/mooring/api-token\"` to `agent`: POST endpoints \
+                     (reconcile) then require that bearer token",
+                ),
+            );
+        }
     }
     if let Some(log) = n.child("log") {
         if let Some(level) = prop_str(log, "level", Ty::Enum(schema::LOG_LEVELS)) {

@@ -263,7 +263,7 @@ fn first_line(s: &str) -> &str {
 }
 
 fn check_semver(s: &str) -> Result<(), Problem> {
-    let help = "ranges look like \">=1.2.0 <2.0.0\", \"^6.0.0\", \"~1.4\" or \"6.x\"; see docs/images.md";
+    let help = "ranges look like \">=1.2.0 <2.0.0\", \"^6.0.0\", \"~1.4\" or \"6.x\"; see docs/config.md";
     if s.trim().is_empty() {
         return Err(
             Problem::new(code::INVALID_SEMVER, "empty semver range").help("use \"*\" to accept any version")
@@ -524,6 +524,16 @@ pub fn check_oci_repo(s: &str) -> Result<String, Problem> {
 }
 
 fn check_branch(s: &str) -> Result<(), Problem> {
+    if let Some(short) = s.strip_prefix("refs/heads/") {
+        return Err(
+            Problem::new(code::INVALID_VALUE, format!("\"{s}\" is a full ref name, not a branch name"))
+                .help(format!("write the branch name alone: \"{short}\"")),
+        );
+    }
+    if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
+        return Err(Problem::new(code::INVALID_VALUE, format!("the branch name {s} includes its quotes"))
+            .help(format!("KDL strings use double quotes: \"{}\"", &s[1..s.len() - 1])));
+    }
     let bad_char = s
         .char_indices()
         .find(|(_, c)| c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'));
@@ -701,6 +711,8 @@ mod tests {
         assert!(check_branch("my branch").is_err());
         assert!(check_branch("a..b").is_err());
         assert!(check_branch("x.lock").is_err());
+        assert!(check_branch("refs/heads/main").is_err());
+        assert!(check_branch("'main'").is_err());
     }
 
     #[test]
