@@ -8,3 +8,5 @@
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod source;
+pub mod tags;

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Diagnostics, Kind, edit};
 
+mod once;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mooring",
@@ -65,6 +67,20 @@ enum Command {
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// One pass over sources: fetch each named source (or all) and print
+    /// its revision and artifact directory.
+    ///
+    /// Exit 0 when every fetch succeeded, 1 when one failed.
+    Once {
+        /// What to fetch: source/NAME; without any, every source
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        targets: Vec<(Kind, String)>,
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Print the config schema (a KDL Schema document).
     Schema,
@@ -136,6 +152,15 @@ pub fn main() -> ExitCode {
             &config::resolve_path(config.as_deref()),
             edit::Change::Resume { kind, name },
         ),
+        Command::Once {
+            targets,
+            config,
+            format,
+        } => once::run(
+            &config::resolve_path(config.as_deref()),
+            &targets,
+            format == Format::Json,
+        ),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS
@@ -206,6 +231,28 @@ fn run_edit(path: &Path, change: edit::Change) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Load the config for a verb that acts on it: diagnostics (and warnings)
+/// go to stderr; `None` means the verb should exit with the returned code.
+fn load_for_action(path: &Path) -> Result<config::Loaded, ExitCode> {
+    match config::load(path) {
+        Ok(loaded) => {
+            if !loaded.warnings.items.is_empty() {
+                eprint!("{}", render(&loaded.warnings, std::io::stderr().is_terminal()));
+            }
+            Ok(loaded)
+        }
+        Err(config::Error::Invalid { diagnostics }) => {
+            eprint!("{}", render(&diagnostics, std::io::stderr().is_terminal()));
+            Err(ExitCode::from(1))
+        }
+        Err(e @ config::Error::Read { .. }) => {
+            eprintln!("error: {e}");
+            eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
+            Err(ExitCode::from(2))
         }
     }
 }

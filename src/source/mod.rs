@@ -1,0 +1,117 @@
+//! Sources: takes a configured `source` (a git repository or an OCI
+//! artifact) and the state directory, gives an [`Artifact`]: the revision
+//! (`main@sha1:<hex>`, `6.5.0@sha256:<hex>`) and a directory holding the
+//! tree at that revision. An unchanged revision does no work and makes no
+//! new directory. Nothing the server sends is trusted: see [`artifact`].
+
+pub mod artifact;
+pub mod git;
+pub mod oci;
+
+use std::path::{Path, PathBuf};
+
+pub use artifact::{Artifact, Limits, Store};
+
+use crate::config;
+
+/// Why a fetch failed. Messages name the URL but never credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("{url} refused the credentials: {reason}")]
+    Auth { url: String, reason: String },
+    #[error("fetching {url} took longer than the timeout of {}", humantime::format_duration(*timeout))]
+    Timeout {
+        url: String,
+        timeout: std::time::Duration,
+    },
+    #[error("{url} has no {what}")]
+    NotFound { url: String, what: String },
+    #[error("{url}: {reason}")]
+    Protocol { url: String, reason: String },
+    #[error("rejected `{entry}`: {reason}")]
+    Rejected { entry: String, reason: String },
+    #[error("cannot read credentials from {}: {source}", path.display())]
+    Credentials { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Transient failures are retried with backoff; the others wait until
+    /// the source's configuration (or the remote) changes.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Unreachable { .. }
+            | Error::Timeout { .. }
+            | Error::Protocol { .. }
+            | Error::NotFound { .. }
+            | Error::Io { .. } => true,
+            Error::Auth { .. } | Error::Rejected { .. } | Error::Credentials { .. } => false,
+        }
+    }
+
+    /// The status reason this error maps to.
+    pub fn reason(&self) -> &'static str {
+        "FetchFailed"
+    }
+}
+
+/// `url` without any password or token in its user info.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        // Over HTTP a lone user name is often a token: hide all of it.
+        Some((_, host)) if scheme.starts_with("http") => format!("{scheme}://***@{host}{path}"),
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Fetch `source` into the artifact store under `state_dir`.
+pub async fn fetch(source: &config::Source, state_dir: &Path) -> Result<Artifact, Error> {
+    let store = Store::new(state_dir);
+    let artifact = match &source.kind {
+        config::SourceKind::Git { .. } => {
+            let url = redact(source.kind.url());
+            let (source, state_dir, store) = (source.clone(), state_dir.to_path_buf(), store.clone());
+            tokio::task::spawn_blocking(move || git::fetch(&source, &state_dir, &store))
+                .await
+                .map_err(|e| Error::Protocol {
+                    url,
+                    reason: format!("the fetch task failed: {e}"),
+                })??
+        }
+        config::SourceKind::Oci { .. } => oci::fetch(source, state_dir, &store).await?,
+    };
+    store.gc(&source.name, &artifact.dir, artifact::KEEP)?;
+    Ok(artifact)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_passwords_and_tokens() {
+        assert_eq!(redact("https://bot:s3cret@host/r.git"), "https://***@host/r.git");
+        assert_eq!(redact("https://tok3n@host/r.git"), "https://***@host/r.git");
+        assert_eq!(redact("ssh://git:pw@host/r.git"), "ssh://git:***@host/r.git");
+        assert_eq!(redact("ssh://git@host/r.git"), "ssh://git@host/r.git");
+        assert_eq!(redact("git@host:r.git"), "git@host:r.git");
+    }
+}
