@@ -150,7 +150,7 @@ impl Store {
                 .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
             artifacts.push((modified, path));
         }
-        artifacts.sort_by(|a, b| b.0.cmp(&a.0));
+        artifacts.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         for (_, path) in artifacts.into_iter().skip(keep) {
             let _ = fs::remove_file(meta_path(&path));
             fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
