@@ -219,7 +219,10 @@ fn suspend(
         });
     match new_text {
         Some(t) => (Some(t), Outcome::Written(format!("suspended {what}"))),
-        None => (None, Outcome::Refused(format!("found no place in the file for a suspension of {what}"))),
+        None => (
+            None,
+            Outcome::Refused(format!("found no place in the file for a suspension of {what}")),
+        ),
     }
 }
 
@@ -396,9 +399,13 @@ mod tests {
     #[test]
     fn a_trailing_line_continuation_cannot_swallow_the_new_line() {
         let text = "app \"a\" { source \"s\"; } \\\n";
-        let (Some(s), _) = apply(text, &suspend_change("a", None)) else { panic!() };
+        let (Some(s), _) = apply(text, &suspend_change("a", None)) else {
+            panic!()
+        };
         assert_eq!(s, format!("suspend app=\"a\"\n{text}"));
-        let (Some(r), _) = apply(&s, &resume_change("a")) else { panic!() };
+        let (Some(r), _) = apply(&s, &resume_change("a")) else {
+            panic!()
+        };
         assert_eq!(r, text);
     }
 

@@ -525,14 +525,21 @@ pub fn check_oci_repo(s: &str) -> Result<String, Problem> {
 
 fn check_branch(s: &str) -> Result<(), Problem> {
     if let Some(short) = s.strip_prefix("refs/heads/") {
-        return Err(
-            Problem::new(code::INVALID_VALUE, format!("\"{s}\" is a full ref name, not a branch name"))
-                .help(format!("write the branch name alone: \"{short}\"")),
-        );
+        return Err(Problem::new(
+            code::INVALID_VALUE,
+            format!("\"{s}\" is a full ref name, not a branch name"),
+        )
+        .help(format!("write the branch name alone: \"{short}\"")));
     }
     if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
-        return Err(Problem::new(code::INVALID_VALUE, format!("the branch name {s} includes its quotes"))
-            .help(format!("KDL strings use double quotes: \"{}\"", &s[1..s.len() - 1])));
+        return Err(Problem::new(
+            code::INVALID_VALUE,
+            format!("the branch name {s} includes its quotes"),
+        )
+        .help(format!(
+            "KDL strings use double quotes: \"{}\"",
+            &s[1..s.len() - 1]
+        )));
     }
     let bad_char = s
         .char_indices()

@@ -1,0 +1,394 @@
+//! Git sources against real servers on loopback: `file://`, `git daemon`
+//! and `git http-backend` (smart HTTP, with basic auth in some tests),
+//! driven through `mooring once source/NAME --format json`.
+
+use std::path::{Path, PathBuf};
+
+use crate::gitserver::{GitDaemon, HttpGit, Repo, free_port};
+use crate::support::{Run, TestEnv};
+
+/// A test env with a config holding one source `body` (the node's
+/// children) and its state dir inside the env.
+struct Fixture {
+    env: TestEnv,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    revision: String,
+    dir: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture { env: TestEnv::new() }
+    }
+
+    fn path(&self) -> &Path {
+        self.env.path()
+    }
+
+    fn repo(&self) -> Repo {
+        Repo::new(self.env.path())
+    }
+
+    fn state(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    fn configure(&self, body: &str) {
+        let config = format!(
+            "agent {{ state-dir \"{}\" }}\nsource \"s\" {{\n{body}\n}}\n",
+            self.state().display()
+        );
+        self.env.write("mooring.kdl", &config);
+    }
+
+    fn once(&self) -> (Run, serde_json::Value) {
+        let run = self
+            .env
+            .run(&["once", "source/s", "--format", "json", "-c", "mooring.kdl"]);
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
+                run.stdout, run.stderr
+            )
+        });
+        (run, json[0].clone())
+    }
+
+    #[track_caller]
+    fn ok(&self) -> Outcome {
+        let (run, out) = self.once();
+        run.expect_code(0);
+        assert_eq!(out["result"], "ok", "{out}");
+        Outcome {
+            revision: out["revision"].as_str().expect("revision").to_string(),
+            dir: PathBuf::from(out["artifact"].as_str().expect("artifact")),
+        }
+    }
+
+    /// The failed run's error message, after checking the exit code.
+    #[track_caller]
+    fn fails(&self) -> (Run, String) {
+        let (run, out) = self.once();
+        run.expect_code(1);
+        assert_eq!(out["result"], "failed", "{out}");
+        let error = out["error"].as_str().expect("error").to_string();
+        (run, error)
+    }
+
+    fn artifact_count(&self) -> usize {
+        std::fs::read_dir(self.state().join("artifacts/s"))
+            .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+            .unwrap_or(0)
+    }
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[test]
+fn file_url_first_fetch_no_change_and_new_commit() {
+    let f = Fixture::new();
+    let repo = f.repo();
+    repo.write(&[("apps/a.yaml", "a: 1\n"), ("README.md", "hi\n")]);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/etc/passwd", repo.work.join("apps/link")).expect("symlink");
+    let first = repo.commit("one");
+    repo.publish();
+    f.configure(&format!("git \"{}\"", repo.file_url()));
+
+    let a = f.ok();
+    assert_eq!(a.revision, format!("main@sha1:{first}"));
+    assert_eq!(read(&a.dir, "apps/a.yaml"), "a: 1\n");
+    assert!(
+        std::fs::symlink_metadata(a.dir.join("apps/link")).is_err(),
+        "symlinks are skipped"
+    );
+    let cache_config = read(&f.state().join("git/s"), "config");
+    assert!(!cache_config.contains("url"), "{cache_config}");
+
+    let again = f.ok();
+    assert_eq!(again.revision, a.revision);
+    assert_eq!(again.dir, a.dir);
+    assert_eq!(
+        f.artifact_count(),
+        1,
+        "no new directory for an unchanged revision"
+    );
+
+    repo.write(&[("apps/a.yaml", "a: 2\n")]);
+    let second = repo.commit("two");
+    repo.publish();
+    let b = f.ok();
+    assert_eq!(b.revision, format!("main@sha1:{second}"));
+    assert_ne!(b.dir, a.dir);
+    assert_eq!(read(&b.dir, "apps/a.yaml"), "a: 2\n");
+    assert_eq!(f.artifact_count(), 2);
+}
+
+#[test]
+fn git_daemon_force_push_and_deleted_and_corrupt_cache() {
+    let f = Fixture::new();
+    let repo = f.repo();
+    repo.write(&[("a.yaml", "v: 1\n")]);
+    repo.commit("one");
+    repo.write(&[("a.yaml", "v: 2\n")]);
+    repo.commit("two");
+    repo.publish();
+    let daemon = GitDaemon::start(f.path(), &repo.root);
+    f.configure(&format!("git \"{}\"\nbranch \"main\"", daemon.url("repo.git")));
+    f.ok();
+
+    // Rewrite history: a new root commit replaces both.
+    repo.git(&["checkout", "-q", "--orphan", "rewritten"]);
+    repo.write(&[("a.yaml", "v: rewritten\n")]);
+    let rewritten = repo.commit("rewritten");
+    repo.git(&["branch", "-q", "-M", "main"]);
+    repo.publish();
+    let a = f.ok();
+    assert_eq!(a.revision, format!("main@sha1:{rewritten}"));
+    assert_eq!(read(&a.dir, "a.yaml"), "v: rewritten\n");
+
+    // A deleted cache is cloned again.
+    std::fs::remove_dir_all(f.state().join("git/s")).expect("rm cache");
+    repo.write(&[("a.yaml", "v: 3\n")]);
+    let third = repo.commit("three");
+    repo.publish();
+    let b = f.ok();
+    assert_eq!(b.revision, format!("main@sha1:{third}"));
+    assert_eq!(read(&b.dir, "a.yaml"), "v: 3\n");
+
+    // Garbage in HEAD: the cache cannot be opened.
+    let marker = f.state().join("git/s/marker");
+    std::fs::write(&marker, "").expect("write");
+    std::fs::write(f.state().join("git/s/HEAD"), "garbage\0\n").expect("write");
+    repo.write(&[("a.yaml", "v: 4\n")]);
+    let fourth = repo.commit("four");
+    repo.publish();
+    assert_eq!(f.ok().revision, format!("main@sha1:{fourth}"));
+    assert!(!marker.exists(), "the damaged cache was not replaced");
+
+    // Truncated objects: every pack and loose object in the cache is cut short.
+    std::fs::write(&marker, "").expect("write");
+    truncate_objects(&f.state().join("git/s/objects"));
+    repo.write(&[("a.yaml", "v: 5\n")]);
+    let fifth = repo.commit("five");
+    repo.publish();
+    let c = f.ok();
+    assert_eq!(c.revision, format!("main@sha1:{fifth}"));
+    assert_eq!(read(&c.dir, "a.yaml"), "v: 5\n");
+    assert!(!marker.exists(), "the damaged cache was not replaced");
+}
+
+fn truncate_objects(dir: &Path) {
+    let mut truncated = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read objects").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n != "info" && n != "packs") {
+                let len = std::fs::metadata(&p).expect("meta").len();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .and_then(|f| f.set_len(len / 3))
+                    .expect("truncate");
+                truncated += 1;
+            }
+        }
+    }
+    assert!(truncated > 0, "nothing to truncate under {}", dir.display());
+}
+
+#[test]
+fn http_tags_semver_and_commit_pins() {
+    let f = Fixture::new();
+    let repo = f.repo();
+    repo.write(&[("v.yaml", "1.0.0\n")]);
+    let c1 = repo.commit("one");
+    repo.git(&["tag", "-a", "v1.0.0", "-m", "annotated"]);
+    repo.write(&[("v.yaml", "1.2.0\n")]);
+    let c2 = repo.commit("two");
+    repo.git(&["tag", "v1.2.0"]);
+    repo.write(&[("v.yaml", "2.0.0-rc.1\n")]);
+    repo.commit("three");
+    repo.git(&["tag", "v2.0.0-rc.1"]);
+    repo.git(&["tag", "-a", "latest", "-m", "not a version"]);
+    repo.git(&["tag", "1.5"]);
+    repo.publish();
+    let http = HttpGit::start(f.path(), &repo.root, None);
+    let url = http.url("repo.git");
+
+    f.configure(&format!("git \"{url}\"\ntag \"v1.0.0\""));
+    let a = f.ok();
+    assert_eq!(
+        a.revision,
+        format!("v1.0.0@sha1:{c1}"),
+        "annotated tags peel to the commit"
+    );
+    assert_eq!(read(&a.dir, "v.yaml"), "1.0.0\n");
+
+    f.configure(&format!("git \"{url}\"\nsemver \">=1.0.0 <2.0.0\""));
+    let b = f.ok();
+    assert_eq!(b.revision, format!("v1.2.0@sha1:{c2}"));
+    assert_eq!(read(&b.dir, "v.yaml"), "1.2.0\n");
+
+    // A later annotated release wins; nothing is fetched when unchanged.
+    repo.write(&[("v.yaml", "1.3.0\n")]);
+    let c4 = repo.commit("four");
+    repo.git(&["tag", "-a", "1.3.0", "-m", "release"]);
+    repo.publish();
+    let c = f.ok();
+    assert_eq!(c.revision, format!("1.3.0@sha1:{c4}"));
+    http.take_seen();
+    assert_eq!(f.ok(), c);
+    let seen = http.take_seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "GET" && s.path.ends_with("/info/refs")),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| !s.fetch),
+        "a no-change fetch asked for a pack: {seen:?}"
+    );
+
+    f.configure(&format!("git \"{url}\"\ncommit \"{c1}\""));
+    let d = f.ok();
+    assert_eq!(d.revision, format!("sha1:{c1}"));
+    assert_eq!(read(&d.dir, "v.yaml"), "1.0.0\n");
+
+    let unknown = "1".repeat(40);
+    f.configure(&format!("git \"{url}\"\ncommit \"{unknown}\""));
+    let (_, error) = f.fails();
+    assert!(error.contains(&format!("has no commit {unknown}")), "{error}");
+
+    f.configure(&format!("git \"{url}\"\ntag \"v9.9.9\""));
+    let (_, error) = f.fails();
+    assert!(error.contains("v9.9.9") && error.contains(&url), "{error}");
+}
+
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Self) -> bool {
+        self.revision == other.revision && self.dir == other.dir
+    }
+}
+
+#[test]
+fn http_basic_auth_right_and_wrong_password() {
+    let f = Fixture::new();
+    let repo = f.repo();
+    repo.write(&[("a.yaml", "a\n")]);
+    let head = repo.commit("one");
+    repo.publish();
+    let http = HttpGit::start(f.path(), &repo.root, Some(("bot", "right-pass")));
+    let url = http.url("repo.git");
+
+    f.env.write("password", "right-pass\n");
+    f.configure(&format!(
+        "git \"{url}\"\nauth {{\n username \"bot\"\n password-file \"{}\"\n}}",
+        f.path().join("password").display()
+    ));
+    assert_eq!(f.ok().revision, format!("main@sha1:{head}"));
+    let config = read(&f.state().join("git/s"), "config");
+    assert!(
+        !config.contains("right-pass") && !config.contains("bot"),
+        "{config}"
+    );
+
+    f.env.write("password", "wrong-pass\n");
+    repo.write(&[("a.yaml", "b\n")]);
+    repo.commit("two");
+    repo.publish();
+    let (run, error) = f.fails();
+    assert!(
+        error.contains("refused the credentials") && error.contains(&url),
+        "{error}"
+    );
+    assert!(!run.stdout.contains("wrong-pass") && !run.stderr.contains("wrong-pass"));
+
+    // A token is sent as the password of `x-access-token`.
+    let token_server = HttpGit::start(f.path(), &repo.root, Some(("x-access-token", "tok-123")));
+    f.env.write("token", "tok-123\n");
+    f.configure(&format!(
+        "git \"{}\"\nauth {{\n token-file \"{}\"\n}}",
+        token_server.url("repo.git"),
+        f.path().join("token").display()
+    ));
+    f.ok();
+
+    // No credentials at all: an auth error, not a hang on a prompt.
+    f.configure(&format!("git \"{url}\""));
+    let (_, error) = f.fails();
+    assert!(error.contains("refused the credentials"), "{error}");
+
+    f.configure(&format!(
+        "git \"{url}\"\nauth {{\n token-file \"{}\"\n}}",
+        f.path().join("missing-token").display()
+    ));
+    let (_, error) = f.fails();
+    assert!(error.contains("missing-token"), "{error}");
+}
+
+#[test]
+fn server_down_names_the_url_without_credentials() {
+    let f = Fixture::new();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/repo.git");
+    f.env.write("token", "tok-SECRET-123\n");
+    f.configure(&format!(
+        "git \"{url}\"\nauth {{\n token-file \"{}\"\n}}",
+        f.path().join("token").display()
+    ));
+    let (run, error) = f.fails();
+    assert!(error.contains("cannot reach") && error.contains(&url), "{error}");
+    assert!(!run.stdout.contains("tok-SECRET") && !run.stderr.contains("tok-SECRET"));
+
+    f.configure(&format!("git \"git://127.0.0.1:{port}/repo.git\""));
+    let (_, error) = f.fails();
+    assert!(error.contains("cannot reach"), "{error}");
+}
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let f = Fixture::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    f.configure(&format!(
+        "git \"git://127.0.0.1:{port}/repo.git\"\ntimeout \"1s\""
+    ));
+    let started = std::time::Instant::now();
+    let (_, error) = f.fails();
+    assert!(error.contains("timeout"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    drop(listener);
+}
+
+#[test]
+fn ignore_rules_and_sourceignore_are_honoured() {
+    let f = Fixture::new();
+    let repo = f.repo();
+    repo.write(&[
+        ("apps/a.yaml", "a\n"),
+        ("docs/guide.yaml", "d\n"),
+        ("NOTES.md", "n\n"),
+        ("secret/key.yaml", "k\n"),
+        (".sourceignore", "secret/\n"),
+    ]);
+    repo.commit("one");
+    repo.publish();
+    f.configure(&format!(
+        "git \"{}\"\nignore \"docs/**\" \"*.md\"",
+        repo.file_url()
+    ));
+    let a = f.ok();
+    assert!(a.dir.join("apps/a.yaml").is_file());
+    assert!(!a.dir.join("docs/guide.yaml").exists());
+    assert!(!a.dir.join("NOTES.md").exists());
+    assert!(!a.dir.join("secret").exists());
+}

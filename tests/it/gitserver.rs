@@ -1,0 +1,393 @@
+//! Real git servers on loopback for the source tests: a work repository
+//! built with the `git` CLI and published into a bare one, served by
+//! `git daemon` (git://), by `git http-backend` behind a small HTTP/1.1
+//! server (smart HTTP, optionally with basic auth), or as `file://`.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A `git` command isolated from the machine's and user's config.
+pub fn git_cmd(home: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.env("HOME", home)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_SYSTEM", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE");
+    cmd
+}
+
+/// A work repository and the bare repository it publishes to.
+pub struct Repo {
+    home: PathBuf,
+    pub work: PathBuf,
+    /// The directory servers export (`<root>/repo.git` is the bare repo).
+    pub root: PathBuf,
+}
+
+impl Repo {
+    /// An empty `main` branch in a work dir under `dir`, published to
+    /// `dir/srv/repo.git`.
+    pub fn new(dir: &Path) -> Repo {
+        let repo = Repo {
+            home: dir.to_path_buf(),
+            work: dir.join("work"),
+            root: dir.join("srv"),
+        };
+        std::fs::create_dir_all(&repo.root).expect("create server root");
+        repo.git_in(dir, &["init", "-q", "-b", "main", "work"]);
+        repo.git_in(dir, &["init", "-q", "--bare", "-b", "main", "srv/repo.git"]);
+        repo.git(&["remote", "add", "origin", "../srv/repo.git"]);
+        repo
+    }
+
+    pub fn bare(&self) -> PathBuf {
+        self.root.join("repo.git")
+    }
+
+    pub fn file_url(&self) -> String {
+        format!("file://{}", self.bare().display())
+    }
+
+    fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = git_cmd(&self.home)
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Run `git ARGS…` in the work dir; its trimmed stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.work, args)
+    }
+
+    /// Write files (path, content) into the work tree.
+    pub fn write(&self, files: &[(&str, &str)]) {
+        for (path, content) in files {
+            let p = self.work.join(path);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, content).expect("write");
+        }
+    }
+
+    /// Commit everything in the work tree; the new commit's id.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.rev("HEAD")
+    }
+
+    pub fn rev(&self, rev: &str) -> String {
+        self.git(&["rev-parse", &format!("{rev}^{{commit}}")])
+    }
+
+    /// Make the bare repository's refs equal the work repository's
+    /// (forced: history rewrites and deleted refs included).
+    pub fn publish(&self) {
+        self.git(&["push", "-q", "--force", "--mirror", "origin"]);
+    }
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// Poll until something accepts on `port`.
+fn wait_for_port(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the server exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `git daemon` serving a directory on a free port; killed on drop.
+pub struct GitDaemon {
+    child: Child,
+    pub port: u16,
+}
+
+impl GitDaemon {
+    pub fn start(home: &Path, root: &Path) -> GitDaemon {
+        let port = free_port();
+        let mut child = git_cmd(home)
+            .args([
+                "daemon",
+                "--reuseaddr",
+                &format!("--base-path={}", root.display()),
+                "--export-all",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+            ])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git daemon");
+        wait_for_port(port, &mut child);
+        GitDaemon { child, port }
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request the HTTP server saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    /// Whether the body asked for a pack (`command=fetch` in protocol v2,
+    /// `want` lines in v0).
+    pub fetch: bool,
+}
+
+/// `git http-backend` behind a tiny HTTP/1.1 server (one request per
+/// connection). Stopped on drop.
+pub struct HttpGit {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpGit {
+    /// Serve `root`; with `auth`, every request needs that user and password.
+    pub fn start(home: &Path, root: &Path, auth: Option<(&str, &str)>) -> HttpGit {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let expected = auth.map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes())));
+        let (home, root) = (home.to_path_buf(), root.to_path_buf());
+        let (stop2, seen2) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (home, root, expected, seen) =
+                    (home.clone(), root.clone(), expected.clone(), seen2.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &home, &root, expected.as_deref(), &seen);
+                });
+            }
+        });
+        HttpGit {
+            port,
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("http://127.0.0.1:{}/{repo}", self.port)
+    }
+
+    /// The requests seen so far; cleared.
+    pub fn take_seen(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().expect("lock"))
+    }
+}
+
+impl Drop for HttpGit {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(
+    conn: TcpStream,
+    home: &Path,
+    root: &Path,
+    expected_auth: Option<&str>,
+    seen: &Mutex<Vec<Seen>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut out = conn;
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(len, 0);
+        reader.read_exact(&mut body)?;
+    }
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let plain = if header("content-encoding").is_some_and(|e| e.contains("gzip")) {
+        let mut d = Vec::new();
+        flate2::read::GzDecoder::new(body.as_slice()).read_to_end(&mut d)?;
+        d
+    } else {
+        body.clone()
+    };
+    let text = String::from_utf8_lossy(&plain);
+    seen.lock().expect("lock").push(Seen {
+        method: method.clone(),
+        path: path.to_string(),
+        fetch: text.contains("command=fetch") || text.contains("want "),
+    });
+
+    if let Some(expected) = expected_auth
+        && header("authorization").as_deref() != Some(expected)
+    {
+        let msg = "authentication required\n";
+        write!(
+            out,
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}",
+            msg.len()
+        )?;
+        return out.flush();
+    }
+
+    let mut cmd = git_cmd(home);
+    cmd.arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("REQUEST_METHOD", &method)
+        .env("CONTENT_TYPE", header("content-type").unwrap_or_default())
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env("REMOTE_USER", if expected_auth.is_some() { "user" } else { "" })
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(p) = header("git-protocol") {
+        cmd.env("GIT_PROTOCOL", &p).env("HTTP_GIT_PROTOCOL", p);
+    }
+    if let Some(e) = header("content-encoding") {
+        cmd.env("HTTP_CONTENT_ENCODING", e);
+    }
+    let mut child = cmd.spawn()?;
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&body);
+    });
+    let output = child.wait_with_output()?;
+    let _ = writer.join();
+    let raw = output.stdout;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
+    let (head, cgi_body) = match split {
+        Some((i, n)) => (String::from_utf8_lossy(&raw[..i]).into_owned(), &raw[i + n..]),
+        None => (String::new(), &raw[..]),
+    };
+    let mut status = "200 OK".to_string();
+    let mut response = Vec::new();
+    for h in head.lines() {
+        match h.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("status") => status = v.trim().to_string(),
+            Some(_) => response.push(h.trim_end().to_string()),
+            None => {}
+        }
+    }
+    write!(out, "HTTP/1.1 {status}\r\n")?;
+    for h in response {
+        write!(out, "{h}\r\n")?;
+    }
+    write!(
+        out,
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        cgi_body.len()
+    )?;
+    out.write_all(cgi_body)?;
+    out.flush()
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn base64_matches_the_rfc_examples() {
+    assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    assert_eq!(base64(b"fooba"), "Zm9vYmE=");
+    assert_eq!(base64(b"foob"), "Zm9vYg==");
+}
