@@ -2,8 +2,12 @@
 //! One module per area; `support` holds the shared `TestEnv`.
 
 mod diagnostics;
+mod docs;
 mod examples;
 mod fuzz;
+mod git_source;
+mod gitserver;
+mod oci_source;
 mod schema;
 mod support;
 mod suspend_resume;

@@ -85,3 +85,17 @@ impl TestEnv {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// `mooring validate -c NAME ARGS…` for the fixture
+/// `tests/fixtures/configs/NAME`, copied into a fresh env under its own
+/// name so that the file name in the output is stable, as
+/// tests/it/diagnostics.rs runs the fixtures.
+pub fn validate_fixture(name: &str, args: &[&str]) -> Run {
+    let path = repo_root().join("tests/fixtures/configs").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let env = TestEnv::new();
+    env.write(name, &text);
+    let mut all = vec!["validate", "-c", name];
+    all.extend_from_slice(args);
+    env.run(&all)
+}
