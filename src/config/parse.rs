@@ -380,7 +380,15 @@ fn unknown_node(node: &KdlNode, parent: &NodeSpec, parent_desc: &str) -> Diagnos
         None => match find_spec(name) {
             Some(_) => {
                 let owners = owners_of(name);
-                format!("`{name}` belongs inside {}", list_names(owners.iter().copied()))
+                if owners.contains(&parent.name) {
+                    // e.g. `ssh-key` in an image's `auth`: right node name, wrong place.
+                    format!(
+                        "`{name}` does not apply here; {parent_desc} takes {}",
+                        list_names(names.iter().copied())
+                    )
+                } else {
+                    format!("`{name}` belongs inside {}", list_names(owners.iter().copied()))
+                }
             }
             None => format!("{parent_desc} takes {}", list_names(names.iter().copied())),
         },
