@@ -164,6 +164,9 @@ pub mod defaults {
     pub const AUTOMATION_INTERVAL: &str = "5m";
     pub const OCI_TAG: &str = "latest";
     pub const LOG_KEEP: u32 = 7;
+    pub const MAX_ARTIFACT_SIZE: &str = "512MiB";
+    pub const MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
+    pub const MAX_ARTIFACT_FILES: u64 = 100_000;
     pub const COMMIT_MESSAGE: &str = "chore(images): update images\n\n{% for c in changes %}- {{ c.file }}: {{ c.old }} -> {{ c.new }}\n{% endfor %}";
 }
 
@@ -222,6 +225,24 @@ pub struct Source {
     pub timeout: Duration,
     pub auth: Option<Auth>,
     pub ignore: Vec<String>,
+    pub limits: Limits,
+}
+
+/// What one artifact may hold, at most. Archives and repositories are
+/// untrusted: these caps bound the disk a fetch can fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: u64,
+    pub max_files: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: defaults::MAX_ARTIFACT_BYTES,
+            max_files: defaults::MAX_ARTIFACT_FILES,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -765,6 +765,7 @@ fn example_value(ty: Ty) -> String {
         Ty::GitUrl => "\"https://github.com/org/repo.git\"",
         Ty::OciRepo => "\"ghcr.io/org/app\"",
         Ty::Email => "\"mooring@example.com\"",
+        Ty::Size => "\"512MiB\"",
         Ty::Ref(k) => return format!("\"<{} name>\"", k.as_str()),
         Ty::Enum(values) => return format!("\"{}\"", values.first().copied().unwrap_or_default()),
         _ => "\"…\"",
@@ -1190,7 +1191,25 @@ fn decode_source(n: &Node) -> Source {
             .into_iter()
             .map(|s| s.value)
             .collect(),
+        limits: decode_limits(n),
     }
+}
+
+fn decode_limits(n: &Node) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(node) = n.child("limits") {
+        if let Some(bytes) = prop_str(node, "max-size", Ty::Size).and_then(|s| value::parse_size(&s).ok()) {
+            limits.max_bytes = bytes;
+        }
+        if let Some(files) = prop_entry(node, "max-files")
+            .and_then(|e| e.value().as_integer())
+            .and_then(|i| u64::try_from(i).ok())
+            .filter(|i| *i >= 1)
+        {
+            limits.max_files = files;
+        }
+    }
+    limits
 }
 
 fn decode_app(n: &Node) -> App {

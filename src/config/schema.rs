@@ -57,6 +57,8 @@ pub enum Ty {
     Email,
     /// A minijinja template.
     Template,
+    /// A size in bytes: `512MiB`, `100MB`, `4096`.
+    Size,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +118,7 @@ impl Ty {
             Ty::VarName => "a variable name".into(),
             Ty::Email => "an email address".into(),
             Ty::Template => "a template".into(),
+            Ty::Size => "a size such as \"512MiB\"".into(),
         }
     }
 
@@ -162,6 +165,7 @@ impl Ty {
             Ty::VarName => "variable-name",
             Ty::Email => "email",
             Ty::Template => "template",
+            Ty::Size => "size",
         }
     }
 }
@@ -523,6 +527,24 @@ pub const CLUSTER: NodeSpec = object(
     CLUSTER_CHILDREN,
 );
 
+const LIMITS_PROPS: &[Prop] = &[
+    prop_or(
+        "max-size",
+        Ty::Size,
+        d::MAX_ARTIFACT_SIZE,
+        "Total bytes of all files.",
+    ),
+    prop_or(
+        "max-files",
+        Ty::Int {
+            min: 1,
+            max: 10_000_000,
+        },
+        "100000",
+        "Number of files.",
+    ),
+];
+
 const SOURCE_CHILDREN: &[NodeSpec] = &[
     value("git", Ty::GitUrl, "URL of a git repository."),
     value(
@@ -560,6 +582,13 @@ const SOURCE_CHILDREN: &[NodeSpec] = &[
         node("ignore", "Leave paths matching these globs out of the artifact."),
         many("pattern", Ty::Glob),
     )),
+    with_props(
+        node(
+            "limits",
+            "Caps on what one artifact may hold; a fetch that exceeds them fails.",
+        ),
+        LIMITS_PROPS,
+    ),
     value_or(
         "insecure",
         Ty::Bool,

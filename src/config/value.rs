@@ -132,7 +132,38 @@ pub fn check_str(ty: Ty, s: &str) -> Result<(), Problem> {
                 )
             }
         }
+        Ty::Size => parse_size(s).map(|_| ()),
         Ty::Bool | Ty::Int { .. } => Ok(()),
+    }
+}
+
+/// Sizes: a number and an optional unit, B, KB/MB/GB (powers of 1000) or
+/// KiB/MiB/GiB (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, Problem> {
+    let help = "write a number and a unit, such as \"512MiB\", \"2GiB\" or \"100MB\"";
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let factor: u64 = match unit.trim_start() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(
+                Problem::new(code::INVALID_VALUE, format!("unknown size unit \"{other}\"")).help(help),
+            );
+        }
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| Problem::new(code::INVALID_VALUE, format!("\"{s}\" is not a size")).help(help))?;
+    match n.checked_mul(factor) {
+        Some(0) => Err(Problem::new(code::INVALID_VALUE, "a size must be larger than zero").help(help)),
+        Some(bytes) => Ok(bytes),
+        None => Err(Problem::new(code::INVALID_VALUE, format!("\"{s}\" is too large")).help(help)),
     }
 }
 
@@ -599,6 +630,18 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("100MB"), Ok(100_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
 
     #[test]
     fn durations() {

@@ -19,21 +19,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::Error;
 
-/// What one artifact may hold, at most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub max_bytes: u64,
-    pub max_files: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_bytes: 512 * 1024 * 1024,
-            max_files: 100_000,
-        }
-    }
-}
+pub use crate::config::Limits;
 
 /// A finished snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use gix::bstr::ByteSlice as _;
 use gix::protocol::handshake::Ref;
 use gix::remote::fetch::Shallow;
 
-use super::artifact::{Limits, Writer};
+use super::artifact::Writer;
 use super::{Artifact, Error, Store};
 use crate::config::{self, GitRef};
 
@@ -48,6 +48,7 @@ pub fn fetch(source: &config::Source, state_dir: &Path, store: &Store) -> Result
         shown: super::redact(url),
         reference: reference.clone(),
         ignore: source.ignore.clone(),
+        limits: source.limits,
         secrets,
         cache: state_dir.join("git").join(source.name.as_str()),
         store: store.clone(),
@@ -124,6 +125,7 @@ struct Job {
     shown: String,
     reference: GitRef,
     ignore: Vec<String>,
+    limits: config::Limits,
     secrets: Secrets,
     cache: PathBuf,
     store: Store,
@@ -266,7 +268,7 @@ impl Job {
         let mut broken = None;
         let created = self
             .store
-            .create(&self.name, &revision, &self.ignore, Limits::default(), |w| {
+            .create(&self.name, &revision, &self.ignore, self.limits, |w| {
                 export(&repo, selected.id, w).map_err(|f| match f {
                     Failure::Final(e) => e,
                     Failure::Cache(reason) => {
