@@ -1,1 +1,738 @@
-fn main() {}
+//! How long does checking a large config take?
+//!
+//! Generates a realistic config of 2,000 apps, 500 sources and 500 images
+//! (about 22,000 lines), asserts that it is valid, then measures
+//!
+//! * `mooring::config::check` in process, and each of its phases (KDL
+//!   parse, shape check, decode, cross-object validation);
+//! * `mooring validate -c FILE` end to end, by spawning the binary that
+//!   `cargo bench` built next to this benchmark.
+//!
+//! Run with `cargo bench --bench validate`. The target (docs/performance.md)
+//! is `mooring validate` under 50 ms on this config in a release build.
+//!
+//! Without `--bench` (as under `cargo test --all-targets`) everything runs
+//! once, as a smoke test. Environment: `MOORING_BENCH_ITERS` (default 30)
+//! sets the number of timed iterations, `MOORING_BIN` the binary to spawn,
+//! `MOORING_BENCH_WRITE=FILE` keeps a copy of the generated config (to
+//! profile `mooring validate -c FILE` on it).
+//!
+//! No benchmark framework on purpose: std, the mooring library and
+//! tempfile are enough, and keep the dependency tree lean.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mooring::config::{self, parse, validate};
+
+/// The config the target is about.
+const LARGE: Size = Size {
+    apps: 2_000,
+    sources: 500,
+    images: 500,
+    automations: 20,
+};
+/// A config of a more usual size, for scale.
+const SMALL: Size = Size {
+    apps: 100,
+    sources: 25,
+    images: 25,
+    automations: 2,
+};
+const TARGET_MS: f64 = 50.0;
+const WARMUP: usize = 3;
+
+fn main() {
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let iters = if bench_mode {
+        std::env::var("MOORING_BENCH_ITERS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(30)
+    } else {
+        1
+    };
+    let warmup = if bench_mode { WARMUP } else { 0 };
+
+    let generated = generate(&LARGE);
+    let text = generated.text;
+    let lines = text.lines().count();
+    let bytes = text.len();
+    let now = jiff::Timestamp::now();
+    let path = Path::new("bench.kdl");
+    if let Some(out) = std::env::var_os("MOORING_BENCH_WRITE") {
+        std::fs::write(&out, &text).expect("write MOORING_BENCH_WRITE");
+        println!("wrote the generated config to {}", Path::new(&out).display());
+    }
+
+    // The generator must produce a valid config, or the numbers mean nothing.
+    let (cfg, diags) = config::check(path, text.clone(), now);
+    if diags.has_errors() || cfg.is_none() {
+        eprint!("{}", diags.render(false, 100));
+        panic!("the generated config is not valid");
+    }
+    let cfg = cfg.expect("checked above");
+    assert_eq!(cfg.apps.len(), LARGE.apps);
+    assert_eq!(cfg.sources.len(), LARGE.sources);
+    assert_eq!(cfg.images.len(), LARGE.images);
+    assert_eq!(cfg.automations.len(), LARGE.automations);
+    assert_eq!(
+        diags.items.len(),
+        0,
+        "the generated config has warnings:\n{}",
+        diags.render(false, 100)
+    );
+
+    println!("mooring config validation benchmark");
+    println!(
+        "config: {} apps, {} sources ({} git, {} OCI), {} images, {} automations, {} suspensions, {} clusters",
+        cfg.apps.len(),
+        cfg.sources.len(),
+        generated.git_sources,
+        cfg.sources.len() - generated.git_sources,
+        cfg.images.len(),
+        cfg.automations.len(),
+        cfg.suspensions.len(),
+        cfg.clusters.len()
+    );
+    println!(
+        "        {lines} lines, {bytes} bytes ({:.1} KiB)",
+        bytes as f64 / 1024.0
+    );
+    // A config of a more usual size, for scale.
+    let small = generate(&SMALL).text;
+    let (small_cfg, small_diags) = config::check(path, small.clone(), now);
+    assert!(
+        small_cfg.is_some() && small_diags.items.is_empty(),
+        "the small generated config is not clean:\n{}",
+        small_diags.render(false, 100)
+    );
+    println!(
+        "small config for scale: {} apps, {} lines, {} bytes",
+        SMALL.apps,
+        small.lines().count(),
+        small.len()
+    );
+    if bench_mode {
+        println!("timing: {warmup} warm-up runs, then {iters} timed runs per row");
+    } else {
+        println!("smoke run (no --bench): one run per row; use `cargo bench --bench validate` for numbers");
+    }
+    println!();
+
+    let mut rows: Vec<Row> = Vec::new();
+
+    // (a) In process: the whole check, then its phases one by one.
+    rows.push(Row::new(
+        "config::check (in process)",
+        measure(warmup, iters, || {
+            black_box(config::check(path, black_box(text.clone()), now));
+        }),
+    ));
+    rows.push(Row::new(
+        "  1. KDL parse (parse_kdl)",
+        measure(warmup, iters, || {
+            black_box(parse::parse_kdl(black_box(&text)).is_ok());
+        }),
+    ));
+    let (doc, _) = parse::parse_kdl(&text).expect("parsed above");
+    rows.push(Row::new(
+        "  2. shape check (check_shape)",
+        measure(warmup, iters, || {
+            let mut d = Vec::new();
+            parse::check_shape(black_box(&doc), &mut d);
+            black_box(d);
+        }),
+    ));
+    rows.push(Row::new(
+        "  3. decode",
+        measure(warmup, iters, || {
+            let mut d = Vec::new();
+            black_box(parse::decode(black_box(&doc), &mut d));
+            black_box(d);
+        }),
+    ));
+    let mut scratch = Vec::new();
+    let decoded = parse::decode(&doc, &mut scratch);
+    rows.push(Row::new(
+        "  4. validate (cross-object)",
+        measure(warmup, iters, || {
+            black_box(validate::validate(black_box(&decoded), now));
+        }),
+    ));
+    drop(doc);
+
+    // For scale: the config of a more usual size, in process.
+    let small_name = format!(
+        "small config ({} apps, {} lines): check",
+        SMALL.apps,
+        small.lines().count()
+    );
+    rows.push(Row::new(
+        small_name,
+        measure(warmup, iters, || {
+            black_box(config::check(path, black_box(small.clone()), now));
+        }),
+    ));
+
+    // (b) End to end: the release binary on a file.
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let file = dir.path().join("mooring.kdl");
+    std::fs::write(&file, &text).expect("write config");
+    let small_file = dir.path().join("small.kdl");
+    std::fs::write(&small_file, &small).expect("write config");
+    let e2e = match find_binary() {
+        Some(bin) => {
+            let run_validate = |file: &Path| {
+                let out = Command::new(&bin)
+                    .args(["validate", "-c"])
+                    .arg(file)
+                    .env("NO_COLOR", "1")
+                    .output()
+                    .expect("run mooring validate");
+                assert!(
+                    out.status.success(),
+                    "mooring validate failed on a generated config:\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            rows.push(Row::new(
+                "mooring validate -c FILE (e2e)",
+                measure(warmup, iters, || run_validate(&file)),
+            ));
+            rows.push(Row::new(
+                "  process start (mooring --version)",
+                measure(warmup, iters, || {
+                    let status = Command::new(&bin)
+                        .arg("--version")
+                        .stdout(std::process::Stdio::null())
+                        .status()
+                        .expect("run mooring --version");
+                    assert!(status.success());
+                }),
+            ));
+            rows.push(Row::new(
+                "small config: mooring validate (e2e)",
+                measure(warmup, iters, || run_validate(&small_file)),
+            ));
+            Some(bin)
+        }
+        None => {
+            println!("end-to-end: skipped, no release binary found.");
+            println!("  build it with `cargo build --release` (or run `cargo bench --bench validate`,");
+            println!("  which builds it), or point MOORING_BIN at a mooring binary.");
+            println!();
+            None
+        }
+    };
+
+    print!("{}", table(&rows));
+    println!();
+    if let Some(bin) = &e2e {
+        println!("binary: {}", display_bin(bin));
+    }
+    if !bench_mode {
+        println!("target: not judged in a smoke run (one cold run, in whatever profile built this)");
+        return;
+    }
+    let verdict_row = rows
+        .iter()
+        .find(|r| r.name.starts_with("mooring validate"))
+        .or_else(|| rows.first())
+        .expect("rows");
+    let median = verdict_row.median_ms();
+    let verdict = if median < TARGET_MS { "met" } else { "MISSED" };
+    println!(
+        "target: `mooring validate` on the large config under {TARGET_MS:.0} ms (release build): {verdict} \
+         ({}: median {median:.2} ms)",
+        verdict_row.name.trim()
+    );
+}
+
+// ---- measuring ---------------------------------------------------------------
+
+fn measure(warmup: usize, iters: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    for _ in 0..warmup {
+        f();
+    }
+    let mut samples = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let start = Instant::now();
+        f();
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    samples
+}
+
+struct Row {
+    name: String,
+    /// Sorted.
+    samples: Vec<Duration>,
+}
+
+impl Row {
+    fn new(name: impl Into<String>, samples: Vec<Duration>) -> Row {
+        Row {
+            name: name.into(),
+            samples,
+        }
+    }
+
+    fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0
+    }
+
+    fn min_ms(&self) -> f64 {
+        Self::ms(self.samples[0])
+    }
+
+    fn median_ms(&self) -> f64 {
+        let n = self.samples.len();
+        if n % 2 == 1 {
+            Self::ms(self.samples[n / 2])
+        } else {
+            (Self::ms(self.samples[n / 2 - 1]) + Self::ms(self.samples[n / 2])) / 2.0
+        }
+    }
+
+    /// Nearest-rank 95th percentile.
+    fn p95_ms(&self) -> f64 {
+        let n = self.samples.len();
+        let rank = (0.95 * n as f64).ceil() as usize;
+        Self::ms(self.samples[rank.clamp(1, n) - 1])
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(5);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| {:<width$} | {:>8} | {:>9} | {:>8} | {:>4} |",
+        "what", "min ms", "median ms", "p95 ms", "runs"
+    );
+    let _ = writeln!(
+        out,
+        "|-{}-|---------:|----------:|---------:|-----:|",
+        "-".repeat(width)
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {:<width$} | {:>8.2} | {:>9.2} | {:>8.2} | {:>4} |",
+            r.name,
+            r.min_ms(),
+            r.median_ms(),
+            r.p95_ms(),
+            r.samples.len()
+        );
+    }
+    out
+}
+
+// ---- finding the binary --------------------------------------------------------
+
+/// The `mooring` binary to spawn: `$MOORING_BIN`; else the one cargo built
+/// for this bench (same profile: `release` under `cargo bench`); else
+/// `release/mooring` next to this bench's own `deps/` directory, under
+/// `$CARGO_TARGET_DIR`, or under `target/` of the crate.
+fn find_binary() -> Option<PathBuf> {
+    let exe = format!("mooring{}", std::env::consts::EXE_SUFFIX);
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("MOORING_BIN") {
+        candidates.push(PathBuf::from(p));
+    }
+    if let Some(p) = option_env!("CARGO_BIN_EXE_mooring") {
+        candidates.push(PathBuf::from(p));
+    }
+    if let Ok(me) = std::env::current_exe() {
+        // target/release/deps/validate-HASH → target/release/mooring
+        if let Some(profile_dir) = me.parent().and_then(Path::parent) {
+            candidates.push(profile_dir.join(&exe));
+        }
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(dir).join("release").join(&exe));
+    }
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join("release")
+            .join(&exe),
+    );
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// The binary's path relative to the crate, when it is inside it.
+fn display_bin(bin: &Path) -> String {
+    bin.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| bin.display().to_string())
+}
+
+// ---- the generated config ----------------------------------------------------
+
+struct Size {
+    apps: usize,
+    sources: usize,
+    images: usize,
+    automations: usize,
+}
+
+struct Generated {
+    text: String,
+    git_sources: usize,
+}
+
+/// xorshift64*: deterministic, so every run measures the same file.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// True with probability `percent`/100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn hex(&mut self, len: usize) -> String {
+        (0..len)
+            .map(|_| char::from(b"0123456789abcdef"[self.below(16)]))
+            .collect()
+    }
+}
+
+const REGIONS: &[&str] = &[
+    "eu-west-1",
+    "eu-central-1",
+    "us-east-1",
+    "us-west-2",
+    "ap-south-1",
+];
+const INTERVALS: &[&str] = &["30s", "1m", "2m", "5m", "10m", "1m30s", "1h"];
+const TEAMS: &[&str] = &[
+    "payments", "search", "checkout", "identity", "platform", "data", "edge",
+];
+
+fn source_name(i: usize) -> String {
+    format!("src-{i:03}")
+}
+
+fn app_name(i: usize) -> String {
+    format!("{}-app-{i:04}", TEAMS[i % TEAMS.len()])
+}
+
+fn image_name(i: usize) -> String {
+    format!("img-{i:03}")
+}
+
+/// A source is OCI when this says so; everything else is git.
+fn is_oci(i: usize) -> bool {
+    i % 4 == 3
+}
+
+/// Which git ref a git source follows: automations need a branch.
+fn git_follows_branch(i: usize) -> bool {
+    i % 8 < 5
+}
+
+fn generate(size: &Size) -> Generated {
+    let mut rng = Rng(0x6d6f_6f72_696e_6721);
+    let mut out = String::with_capacity(700 * 1024);
+    let w = &mut out;
+
+    let _ = writeln!(
+        w,
+        "// Generated by benches/validate.rs: a large but ordinary mooring config."
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(w, "agent {{");
+    let _ = writeln!(w, "    state-dir \"/var/lib/mooring\"");
+    let _ = writeln!(w, "    listen \"127.0.0.1:9797\"");
+    let _ = writeln!(w, "    log level=\"info\" format=\"json\"");
+    let _ = writeln!(w, "    log-file dir=\"/var/log/mooring\" rotate=\"daily\" keep=7");
+    let _ = writeln!(w, "    field-manager \"mooring\"");
+    let _ = writeln!(w, "    concurrency 16");
+    let _ = writeln!(w, "}}");
+    let _ = writeln!(w);
+    for (name, ctx) in [("prod", "prod-eu"), ("staging", "staging-eu"), ("dev", "dev")] {
+        let _ = writeln!(w, "cluster \"{name}\" {{");
+        let _ = writeln!(w, "    kubeconfig \"~/.kube/config\"");
+        let _ = writeln!(w, "    context \"{ctx}\"");
+        let _ = writeln!(w, "}}");
+        let _ = writeln!(w);
+    }
+
+    // Sources: three git for every OCI one.
+    let mut git_sources = 0;
+    for i in 0..size.sources {
+        let name = source_name(i);
+        let _ = writeln!(w, "source \"{name}\" {{");
+        if is_oci(i) {
+            let _ = writeln!(w, "    oci \"ghcr.io/acme/manifests/{name}\"");
+            match i % 3 {
+                0 => {
+                    let _ = writeln!(w, "    semver \">=1.{}.0 <2.0.0\"", i % 10);
+                }
+                1 => {
+                    let _ = writeln!(w, "    tag \"latest\"");
+                }
+                _ => {
+                    let _ = writeln!(w, "    digest \"sha256:{}\"", rng.hex(64));
+                }
+            }
+            if rng.chance(30) {
+                let _ = writeln!(
+                    w,
+                    "    auth {{ docker-config \"/etc/mooring/docker/config.json\"; }}"
+                );
+            }
+        } else {
+            git_sources += 1;
+            let ssh = i % 5 == 1;
+            if ssh {
+                let _ = writeln!(w, "    git \"git@github.com:acme/{name}.git\"");
+            } else {
+                let _ = writeln!(w, "    git \"https://github.com/acme/{name}.git\"");
+            }
+            if git_follows_branch(i) {
+                let _ = writeln!(w, "    branch \"{}\"", rng.pick(&["main", "release/2.x", "prod"]));
+            } else {
+                match i % 3 {
+                    0 => {
+                        let _ = writeln!(w, "    tag \"v1.{}.{}\"", i % 7, i % 13);
+                    }
+                    1 => {
+                        let _ = writeln!(w, "    semver \"^{}.0.0\"", 1 + i % 4);
+                    }
+                    _ => {
+                        let _ = writeln!(w, "    commit \"{}\"", rng.hex(40));
+                    }
+                }
+            }
+            if ssh {
+                let _ = writeln!(w, "    auth {{");
+                let _ = writeln!(w, "        ssh-key \"/etc/mooring/ssh/id_ed25519\"");
+                let _ = writeln!(w, "        known-hosts \"/etc/mooring/ssh/known_hosts\"");
+                let _ = writeln!(w, "    }}");
+            } else if rng.chance(50) {
+                let _ = writeln!(w, "    auth {{ token-file \"/etc/mooring/token\"; }}");
+            }
+            if rng.chance(25) {
+                let _ = writeln!(w, "    ignore \"docs/**\" \"*.md\"");
+            }
+        }
+        if rng.chance(30) {
+            let _ = writeln!(
+                w,
+                "    interval \"{}\"; timeout \"{}s\"",
+                rng.pick(INTERVALS),
+                30 + rng.below(90)
+            );
+        } else {
+            let _ = writeln!(w, "    interval \"{}\"", rng.pick(INTERVALS));
+        }
+        let _ = writeln!(w, "}}");
+        let _ = writeln!(w);
+    }
+
+    // Apps: in groups of 10 that form depends-on chains (each app waits for
+    // the one before it, some also for the group's first): acyclic, since
+    // every app depends only on apps declared before it. No blank lines
+    // between apps, and short options share a line now and then, as in a
+    // file that has grown by copy and paste.
+    let _ = writeln!(w, "// Apps, grouped by team.");
+    for i in 0..size.apps {
+        let name = app_name(i);
+        let source = rng.below(size.sources);
+        let _ = writeln!(w, "app \"{name}\" {{");
+        let _ = writeln!(w, "    source \"{}\"", source_name(source));
+        let _ = writeln!(w, "    path \"apps/{}/{name}\"", TEAMS[i % TEAMS.len()]);
+        let to_dir = i % 25 == 24;
+        if to_dir {
+            let _ = writeln!(
+                w,
+                "    target dir=\"/var/lib/rancher/k3s/server/manifests/{name}\""
+            );
+        } else {
+            if rng.chance(50) {
+                let _ = writeln!(w, "    cluster \"{}\"", rng.pick(&["prod", "staging", "dev"]));
+            }
+            if rng.chance(60) {
+                let _ = writeln!(w, "    namespace \"{}\"", TEAMS[i % TEAMS.len()]);
+            }
+        }
+        let mut options = Vec::new();
+        if rng.chance(30) {
+            options.push(format!("interval \"{}\"", rng.pick(INTERVALS)));
+        }
+        if rng.chance(60) {
+            options.push("prune #true".to_string());
+        }
+        if !to_dir && rng.chance(50) {
+            options.push(format!("wait timeout=\"{}m\"", 1 + rng.below(9)));
+        }
+        if options.is_empty() {
+        } else if rng.chance(50) {
+            let _ = writeln!(w, "    {}", options.join("; "));
+        } else {
+            for o in &options {
+                let _ = writeln!(w, "    {o}");
+            }
+        }
+        let group_start = i - i % 10;
+        if i != group_start {
+            if i - group_start > 2 && rng.chance(40) {
+                let _ = writeln!(
+                    w,
+                    "    depends-on \"{}\" \"{}\"",
+                    app_name(i - 1),
+                    app_name(group_start)
+                );
+            } else {
+                let _ = writeln!(w, "    depends-on \"{}\"", app_name(i - 1));
+            }
+        }
+        if rng.chance(40) {
+            let mut vars = format!("cluster_name \"prod\"; region \"{}\";", rng.pick(REGIONS));
+            if rng.chance(50) {
+                let _ = write!(vars, " replicas \"{}\";", 1 + rng.below(5));
+            }
+            let _ = writeln!(w, "    substitute {{ {vars} }}");
+        }
+        let _ = writeln!(w, "}}");
+    }
+    let _ = writeln!(w);
+
+    // Images: a third each of semver, alphabetical and numerical policies.
+    let _ = writeln!(w, "// Image policies.");
+    for i in 0..size.images {
+        let name = image_name(i);
+        let _ = writeln!(w, "image \"{name}\" {{");
+        let _ = writeln!(
+            w,
+            "    repository \"ghcr.io/acme/{}/{name}\"",
+            TEAMS[i % TEAMS.len()]
+        );
+        if rng.chance(60) {
+            let _ = writeln!(w, "    interval \"{}\"", rng.pick(INTERVALS));
+        }
+        match i % 3 {
+            0 => {
+                let _ = writeln!(
+                    w,
+                    "    semver \"{}\"",
+                    rng.pick(&["^6.0.0", ">=1.2.0 <2.0.0", "~1.4", "6.x"])
+                );
+                if rng.chance(30) {
+                    let _ = writeln!(w, "    filter #\"^v?\\d+\\.\\d+\\.\\d+$\"#");
+                }
+            }
+            1 => {
+                let _ = writeln!(w, "    alphabetical order=\"{}\"", rng.pick(&["asc", "desc"]));
+                let _ = writeln!(
+                    w,
+                    "    filter #\"^RELEASE\\.(?<stamp>\\d{{4}}-\\d{{2}}-\\d{{2}}T\\d{{2}}-\\d{{2}}-\\d{{2}}Z)$\"# extract=\"$stamp\""
+                );
+            }
+            _ => {
+                let _ = writeln!(w, "    numerical order=\"asc\"");
+                let _ = writeln!(w, "    filter #\"^main-[a-f0-9]+-(?<ts>\\d+)$\"# extract=\"$ts\"");
+            }
+        }
+        if rng.chance(50) {
+            let _ = writeln!(w, "    exclude #\"\\.sig$\"# #\"^sha256-\"#");
+        }
+        if rng.chance(20) {
+            let _ = writeln!(
+                w,
+                "    auth {{ docker-config \"/etc/mooring/docker/config.json\"; }}"
+            );
+        }
+        let _ = writeln!(w, "}}");
+    }
+    let _ = writeln!(w);
+
+    // Automations on git sources that follow a branch.
+    let branch_sources: Vec<usize> = (0..size.sources)
+        .filter(|i| !is_oci(*i) && git_follows_branch(*i))
+        .collect();
+    for a in 0..size.automations {
+        let src = branch_sources[a * branch_sources.len() / size.automations];
+        let _ = writeln!(w, "automation \"auto-{a:02}\" {{");
+        let _ = writeln!(w, "    source \"{}\"", source_name(src));
+        let _ = writeln!(w, "    checkout \"main\"");
+        let _ = writeln!(
+            w,
+            "    push \"{}\"",
+            if a % 2 == 0 { "main" } else { "image-updates" }
+        );
+        let _ = writeln!(w, "    path \"apps\"");
+        let _ = writeln!(w, "    author name=\"mooring\" email=\"mooring@example.com\"");
+        let _ = writeln!(
+            w,
+            "    message \"chore(images): update\\n{{% for c in changes %}}- {{{{ c.file }}}}: {{{{ c.old }}}} -> {{{{ c.new }}}}\\n{{% endfor %}}\""
+        );
+        let _ = writeln!(w, "    interval \"5m\"");
+        let _ = writeln!(w, "}}");
+        let _ = writeln!(w);
+    }
+
+    // Suspensions, most with an `until` far in the future. Multiplying by
+    // a prime picks distinct objects spread over the file.
+    let _ = writeln!(w, "// Paused for now.");
+    for s in 0..(size.apps / 66).max(1) {
+        let app = app_name(s * 61 % size.apps);
+        let _ = writeln!(
+            w,
+            "suspend app=\"{app}\" reason=\"incident INC-{} under investigation\" until=\"2099-{:02}-01T09:00:00Z\"",
+            1000 + s,
+            1 + s % 12
+        );
+    }
+    for s in 0..(size.images / 100).max(1) {
+        let _ = writeln!(
+            w,
+            "suspend image=\"{}\" reason=\"pinned during migration\"",
+            image_name(s * 97 % size.images)
+        );
+    }
+    for s in 0..(size.sources / 100).max(1) {
+        let _ = writeln!(
+            w,
+            "suspend source=\"{}\" until=\"2099-01-01T00:00:00Z\"",
+            source_name(s * 89 % size.sources)
+        );
+    }
+    if size.automations > 0 {
+        let _ = writeln!(
+            w,
+            "suspend automation=\"auto-{:02}\" reason=\"freeze\" until=\"2099-12-24T00:00:00+01:00\"",
+            size.automations / 2
+        );
+    }
+
+    Generated {
+        text: out,
+        git_sources,
+    }
+}

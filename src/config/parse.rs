@@ -1322,8 +1322,9 @@ fn decode_image(n: &Node) -> Image {
 fn check_extract(n: &Node, re: regex::Regex, extract: &Spanned<String>, entry: Option<&KdlEntry>) {
     let names: Vec<&str> = re.capture_names().flatten().collect();
     let group_count = re.captures_len();
-    let refs = regex::Regex::new(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))").ok();
-    let Some(refs) = refs else { return };
+    static REFS: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))").ok());
+    let Some(refs) = REFS.as_ref() else { return };
     for cap in refs.captures_iter(extract) {
         let Some(m) = cap.get(1).or_else(|| cap.get(2)) else {
             continue;

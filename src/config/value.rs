@@ -243,6 +243,27 @@ pub fn parse_timestamp(s: &str) -> Result<jiff::Timestamp, Problem> {
 /// Compile a pattern the way image policies will, with a size limit so a
 /// config cannot make the agent build a huge automaton.
 pub fn compile_regex(s: &str) -> Result<regex::Regex, Problem> {
+    // Large configs repeat a handful of patterns hundreds of times, and a
+    // regex build is far dearer than everything else a check does.
+    thread_local! {
+        static COMPILED: std::cell::RefCell<std::collections::HashMap<String, Result<regex::Regex, Problem>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    if let Some(hit) = COMPILED.with(|c| c.borrow().get(s).cloned()) {
+        return hit;
+    }
+    let result = compile_regex_uncached(s);
+    COMPILED.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(s.to_string(), result.clone());
+    });
+    result
+}
+
+fn compile_regex_uncached(s: &str) -> Result<regex::Regex, Problem> {
     let syntax_error = match regex_syntax::Parser::new().parse(s) {
         Ok(_) => None,
         Err(regex_syntax::Error::Parse(e)) => Some((e.kind().to_string(), regex_label(e.kind()), *e.span())),

@@ -23,6 +23,19 @@ const NOT_IN_BARE: &[char] = &['\\', '/', '(', ')', '{', '}', ';', '[', ']', '"'
 /// Parse KDL text, v2 first, then v1. On failure the v2 errors are
 /// returned, rewritten.
 pub fn parse_kdl(text: &str) -> Result<(KdlDocument, KdlVersion), Vec<Diagnostic>> {
+    // The kdl parser recurses once per block: bound the depth before it
+    // can exhaust a thread's stack.
+    if let Some(too_deep) = nesting_beyond(text, MAX_DEPTH) {
+        return Err(vec![
+            Diagnostic::error(
+                code::SYNTAX,
+                SourceSpan::from((too_deep, 1)),
+                format!("blocks are nested more than {MAX_DEPTH} deep"),
+            )
+            .label("too deep")
+            .help("a mooring config needs at most three levels of `{ }`; look for unbalanced braces"),
+        ]);
+    }
     let v2_err = match KdlDocument::parse_v2(text) {
         Ok(doc) => return Ok((doc, KdlVersion::V2)),
         Err(e) => e,
@@ -628,6 +641,44 @@ struct Brace {
     first_on_line: bool,
 }
 
+/// How deep blocks may nest; real configs use three levels.
+pub const MAX_DEPTH: usize = 64;
+
+/// The offset of the first `{` (outside strings and comments) that opens
+/// a block deeper than `max`, or of a `/*` nested deeper than `max`.
+fn nesting_beyond(text: &str, max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for b in braces(text) {
+        if b.open {
+            depth += 1;
+            if depth > max {
+                return Some(b.offset);
+            }
+        } else {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    let bytes = text.as_bytes();
+    let (mut comment_depth, mut i) = (0usize, 0);
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'/', b'*') => {
+                comment_depth += 1;
+                if comment_depth > max {
+                    return Some(i);
+                }
+                i += 2;
+            }
+            (b'*', b'/') if comment_depth > 0 => {
+                comment_depth -= 1;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Every `{` and `}` outside strings and comments.
 fn braces(text: &str) -> Vec<Brace> {
     let bytes = text.as_bytes();
@@ -810,6 +861,25 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_before_the_parser_recurses() {
+        let deep = format!("{}{}", "a {\n".repeat(5000), "}\n".repeat(5000));
+        let diags = parse_kdl(&deep).unwrap_err();
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].span.offset(), "a {\n".len() * MAX_DEPTH + 2);
+        let comments = format!("{}{}\nagent {{}}", "/*".repeat(5000), "*/".repeat(5000));
+        assert!(parse_kdl(&comments).is_err());
+        // Braces in strings and comments do not count; shallow files parse.
+        let text = format!(
+            "a \"{}\" // {}\nb {{ c {{ d {{ }} }} }}\n",
+            "{".repeat(500),
+            "{".repeat(500)
+        );
+        assert!(parse_kdl(&text).is_ok());
+        let ok = format!("{}{}", "a {\n".repeat(MAX_DEPTH), "}\n".repeat(MAX_DEPTH));
+        assert!(parse_kdl(&ok).is_ok());
+    }
 
     fn errors(text: &str) -> Vec<(String, String, Option<String>)> {
         parse_kdl(text).map(|_| Vec::new()).unwrap_or_else(|diags| {
