@@ -8,6 +8,7 @@ mod fuzz;
 mod git_source;
 mod gitserver;
 mod oci_source;
+mod registry;
 mod schema;
 mod support;
 mod suspend_resume;
