@@ -581,8 +581,10 @@ impl Secrets {
                     path: key.clone(),
                     source: e,
                 })?;
+                // `-F /dev/null`: no ssh_config of the user or the machine, whose
+                // IdentityFile, KnownHostsCommand, ProxyCommand… would apply too.
                 let mut cmd = format!(
-                    "ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout={}",
+                    "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout={}",
                     shell_quote(key),
                     timeout.as_secs().max(1)
                 );
@@ -591,7 +593,11 @@ impl Secrets {
                         path: known.clone(),
                         source: e,
                     })?;
-                    cmd.push_str(&format!(" -o UserKnownHostsFile={}", shell_quote(known)));
+                    // Only this file vouches: not /etc/ssh/ssh_known_hosts either.
+                    cmd.push_str(&format!(
+                        " -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null",
+                        shell_quote(known)
+                    ));
                 }
                 Some(cmd)
             }
