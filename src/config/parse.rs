@@ -31,6 +31,7 @@ pub enum KdlVersion {
     V1,
 }
 
+pub mod fast;
 mod syntax;
 
 pub use syntax::{parse_kdl, v1_warning};

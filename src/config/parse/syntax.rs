@@ -36,6 +36,9 @@ pub fn parse_kdl(text: &str) -> Result<(KdlDocument, KdlVersion), Vec<Diagnostic
             .help("a mooring config needs at most three levels of `{ }`; look for unbalanced braces"),
         ]);
     }
+    if let Some(doc) = super::fast::parse(text) {
+        return Ok((doc, KdlVersion::V2));
+    }
     let v2_err = match KdlDocument::parse_v2(text) {
         Ok(doc) => return Ok((doc, KdlVersion::V2)),
         Err(e) => e,
@@ -647,31 +650,53 @@ pub const MAX_DEPTH: usize = 64;
 /// The offset of the first `{` (outside strings and comments) that opens
 /// a block deeper than `max`, or of a `/*` nested deeper than `max`.
 fn nesting_beyond(text: &str, max: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for b in braces(text) {
-        if b.open {
-            depth += 1;
-            if depth > max {
-                return Some(b.offset);
-            }
-        } else {
-            depth = depth.saturating_sub(1);
-        }
-    }
     let bytes = text.as_bytes();
-    let (mut comment_depth, mut i) = (0usize, 0);
-    while i + 1 < bytes.len() {
-        match (bytes[i], bytes[i + 1]) {
-            (b'/', b'*') => {
-                comment_depth += 1;
-                if comment_depth > max {
+    let (mut blocks, mut comments, mut i) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        let pair = (bytes[i], bytes.get(i + 1).copied());
+        if comments > 0 {
+            // Inside a block comment only nested comments count.
+            match pair {
+                (b'/', Some(b'*')) => {
+                    comments += 1;
+                    if comments > max {
+                        return Some(i);
+                    }
+                    i += 2;
+                }
+                (b'*', Some(b'/')) => {
+                    comments -= 1;
+                    i += 2;
+                }
+                _ => i += 1,
+            }
+            continue;
+        }
+        match pair {
+            (b'"', _) => i = skip_string(text, i, 0),
+            (b'#', _) => {
+                let hashes = bytes[i..].iter().take_while(|b| **b == b'#').count();
+                if bytes.get(i + hashes) == Some(&b'"') {
+                    i = skip_string(text, i + hashes, hashes);
+                } else {
+                    i += hashes;
+                }
+            }
+            (b'/', Some(b'/')) => i = text[i..].find('\n').map_or(bytes.len(), |n| i + n),
+            (b'/', Some(b'*')) => {
+                comments = 1;
+                i += 2;
+            }
+            (b'{', _) => {
+                blocks += 1;
+                if blocks > max {
                     return Some(i);
                 }
-                i += 2;
+                i += 1;
             }
-            (b'*', b'/') if comment_depth > 0 => {
-                comment_depth -= 1;
-                i += 2;
+            (b'}', _) => {
+                blocks = blocks.saturating_sub(1);
+                i += 1;
             }
             _ => i += 1,
         }
@@ -877,6 +902,9 @@ mod tests {
             "{".repeat(500)
         );
         assert!(parse_kdl(&text).is_ok());
+        // `/*` inside strings (globs!) is not a comment.
+        let globs = "s { ignore \"docs/**\" \"a/*.md\" }\n".repeat(200);
+        assert!(parse_kdl(&globs).is_ok());
         let ok = format!("{}{}", "a {\n".repeat(MAX_DEPTH), "}\n".repeat(MAX_DEPTH));
         assert!(parse_kdl(&ok).is_ok());
     }

@@ -1,0 +1,1034 @@
+//! Differential tests of the fast KDL v2 parser (`config::parse::fast`)
+//! against `kdl::KdlDocument::parse_v2`.
+//!
+//! The property, for every input: the fast parser either declines (`None`)
+//! or kdl accepts the text too and both documents are equal, formats
+//! included (`KdlDocument: PartialEq`), and so are all spans (compared
+//! through [`dump`], which lists every name, value, repr, format and span).
+//!
+//! Inputs: the examples and fixtures, a generated config like the one
+//! `benches/validate.rs` times, hand-written edge cases, random mutations
+//! of all of those, and random documents from a KDL v2 grammar.
+//!
+//! Environment: `MOORING_KDL_FUZZ_ITERS` (mutation iterations, default
+//! 15000, about 3 s in a debug build), `MOORING_KDL_GEN_ITERS` (generated documents, default 2000),
+//! `MOORING_KDL_FUZZ_SEED` (base seed), `MOORING_KDL_FAST_FILE` (one more
+//! file to check, e.g. the bench's config written by
+//! `MOORING_BENCH_WRITE`).
+
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::time::Instant;
+
+use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode};
+use mooring::config::parse::fast;
+
+// ---- the property ----------------------------------------------------------
+
+/// Every name, value, repr, format and span of a document, one per line.
+fn dump(doc: &KdlDocument) -> String {
+    let mut out = String::new();
+    dump_doc(doc, 0, &mut out);
+    out
+}
+
+fn span(s: miette::SourceSpan) -> String {
+    format!("{}+{}", s.offset(), s.len())
+}
+
+fn ident(i: &KdlIdentifier) -> String {
+    format!("{:?} repr={:?} @{}", i.value(), i.repr(), span(i.span()))
+}
+
+fn dump_doc(doc: &KdlDocument, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let _ = writeln!(out, "{pad}doc @{} {:?}", span(doc.span()), doc.format());
+    for node in doc.nodes() {
+        dump_node(node, depth + 1, out);
+    }
+}
+
+fn dump_node(node: &KdlNode, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let _ = writeln!(
+        out,
+        "{pad}node {} @{} ty={:?} {:?}",
+        ident(node.name()),
+        span(node.span()),
+        node.ty().map(ident),
+        node.format()
+    );
+    for e in node.entries() {
+        dump_entry(e, depth + 1, out);
+    }
+    if let Some(children) = node.children() {
+        dump_doc(children, depth + 1, out);
+    }
+}
+
+fn dump_entry(e: &KdlEntry, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let _ = writeln!(
+        out,
+        "{pad}entry name={:?} value={:?} @{} ty={:?} {:?}",
+        e.name().map(ident),
+        e.value(),
+        span(e.span()),
+        e.ty().map(ident),
+        e.format()
+    );
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Both parsed it, to the same document.
+    Same,
+    /// kdl parsed it, the fast path declined.
+    Declined,
+    /// kdl rejected it (and so did the fast path).
+    Rejected,
+    /// kdl panicked (the fast path's answer is not judged).
+    KdlPanicked,
+}
+
+/// Check the property on `text`; `Err` describes a violation.
+fn check(text: &str) -> Result<Outcome, String> {
+    let fast = catch_unwind(AssertUnwindSafe(|| fast::parse(text)))
+        .map_err(|_| "the fast parser panicked".to_string())?;
+    let Ok(slow) = catch_unwind(AssertUnwindSafe(|| KdlDocument::parse_v2(text))) else {
+        return Ok(Outcome::KdlPanicked);
+    };
+    match (fast, slow) {
+        (None, Ok(_)) => Ok(Outcome::Declined),
+        (None, Err(_)) => Ok(Outcome::Rejected),
+        (Some(f), Err(e)) => Err(format!(
+            "the fast parser accepted what kdl rejects ({:?}):\n{}",
+            e.diagnostics.first().and_then(|d| d.message.clone()),
+            dump(&f)
+        )),
+        (Some(f), Ok(k)) => {
+            let (df, dk) = (dump(&f), dump(&k));
+            if df != dk {
+                return Err(format!("documents differ:\n{}", diff(&dk, &df)));
+            }
+            if f != k {
+                return Err(format!("documents differ (PartialEq) though dumps agree:\n{dk}"));
+            }
+            Ok(Outcome::Same)
+        }
+    }
+}
+
+/// The first differing line of two dumps, with context.
+fn diff(kdl: &str, fast: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (kdl.lines().collect(), fast.lines().collect());
+    let at = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let from = at.saturating_sub(3);
+    let mut out = String::new();
+    for (i, l) in a.iter().enumerate().skip(from).take(6) {
+        let _ = writeln!(out, "kdl  {}{l}", if i == at { "> " } else { "  " });
+    }
+    for (i, l) in b.iter().enumerate().skip(from).take(6) {
+        let _ = writeln!(out, "fast {}{l}", if i == at { "> " } else { "  " });
+    }
+    out
+}
+
+#[track_caller]
+fn assert_ok(text: &str) -> Outcome {
+    match check(text) {
+        Ok(o) => o,
+        Err(e) => panic!("input {text:?}: {e}"),
+    }
+}
+
+/// Must be parsed by the fast path, identically.
+#[track_caller]
+fn assert_same(text: &str) {
+    let o = assert_ok(text);
+    assert_eq!(o, Outcome::Same, "input {text:?}");
+}
+
+// ---- the corpus ----------------------------------------------------------------
+
+fn kdl_files(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in read.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "kdl")
+            && let Ok(text) = std::fs::read_to_string(&path)
+        {
+            out.push((path.display().to_string(), text));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn repo_files() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = kdl_files(&root.join("examples"));
+    files.extend(kdl_files(&root.join("tests/fixtures/configs")));
+    files
+}
+
+/// xorshift64*, seeded through splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Rng(if z == 0 { 1 } else { z })
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn word(&mut self, items: &[&'static str]) -> &'static str {
+        items[self.below(items.len())]
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    let v = v.trim();
+    match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+const TEAMS: &[&str] = &["payments", "search", "checkout", "identity", "platform"];
+const INTERVALS: &[&str] = &["30s", "1m", "5m", "1m30s", "1h"];
+
+/// A config like the one `benches/validate.rs` generates (same shapes,
+/// fewer objects by default).
+fn generated_config(apps: usize, sources: usize) -> String {
+    let mut rng = Rng::new(7);
+    let mut w = String::new();
+    let _ = writeln!(w, "// Generated: an ordinary mooring config.\n");
+    let _ = writeln!(w, "agent {{");
+    let _ = writeln!(w, "    state-dir \"/var/lib/mooring\"");
+    let _ = writeln!(w, "    log level=\"info\" format=\"json\"");
+    let _ = writeln!(w, "    log-file dir=\"/var/log/mooring\" rotate=\"daily\" keep=7");
+    let _ = writeln!(w, "    concurrency 16");
+    let _ = writeln!(w, "}}\n");
+    for i in 0..sources {
+        let _ = writeln!(w, "source \"src-{i:03}\" {{");
+        if i % 4 == 3 {
+            let _ = writeln!(w, "    oci \"ghcr.io/acme/manifests/src-{i:03}\"");
+            let _ = writeln!(w, "    semver \">=1.{}.0 <2.0.0\"", i % 10);
+            if rng.chance(30) {
+                let _ = writeln!(
+                    w,
+                    "    auth {{ docker-config \"/etc/mooring/docker/config.json\"; }}"
+                );
+            }
+        } else {
+            let _ = writeln!(w, "    git \"git@github.com:acme/src-{i:03}.git\"");
+            let _ = writeln!(w, "    branch \"{}\"", rng.pick(&["main", "release/2.x", "prod"]));
+            let _ = writeln!(
+                w,
+                "    auth {{\n        ssh-key \"/etc/mooring/ssh/id_ed25519\"\n    }}"
+            );
+            if rng.chance(25) {
+                let _ = writeln!(w, "    ignore \"docs/**\" \"*.md\"");
+            }
+        }
+        if rng.chance(30) {
+            let _ = writeln!(
+                w,
+                "    interval \"{}\"; timeout \"{}s\"",
+                rng.pick(INTERVALS),
+                30 + rng.below(90)
+            );
+        } else {
+            let _ = writeln!(w, "    interval \"{}\"", rng.pick(INTERVALS));
+        }
+        let _ = writeln!(w, "}}\n");
+    }
+    let _ = writeln!(w, "// Apps, grouped by team.");
+    for i in 0..apps {
+        let team = TEAMS[i % TEAMS.len()];
+        let _ = writeln!(w, "app \"{team}-app-{i:04}\" {{");
+        let _ = writeln!(w, "    source \"src-{:03}\"", rng.below(sources.max(1)));
+        let _ = writeln!(w, "    path \"apps/{team}/{team}-app-{i:04}\"");
+        if rng.chance(50) {
+            let _ = writeln!(w, "    namespace \"{team}\"");
+        }
+        let mut options = Vec::new();
+        if rng.chance(60) {
+            options.push("prune #true".to_string());
+        }
+        if rng.chance(50) {
+            options.push(format!("wait timeout=\"{}m\"", 1 + rng.below(9)));
+        }
+        if !options.is_empty() {
+            if rng.chance(50) {
+                let _ = writeln!(w, "    {}", options.join("; "));
+            } else {
+                for o in &options {
+                    let _ = writeln!(w, "    {o}");
+                }
+            }
+        }
+        if i % 10 != 0 {
+            let _ = writeln!(w, "    depends-on \"{team}-app-{:04}\"", i - 1);
+        }
+        if rng.chance(30) {
+            let _ = writeln!(
+                w,
+                "    substitute {{ cluster_name \"prod\"; region \"{}\"; replicas \"{}\"; }}",
+                rng.pick(&["eu-west-1", "us-east-1"]),
+                1 + rng.below(5)
+            );
+        }
+        let _ = writeln!(w, "}}");
+    }
+    for i in 0..sources / 4 {
+        let _ = writeln!(w, "image \"img-{i:03}\" {{");
+        let _ = writeln!(w, "    repository \"ghcr.io/acme/img-{i:03}\"");
+        match i % 3 {
+            0 => {
+                let _ = writeln!(w, "    policy semver=\"^1.0.0\"");
+            }
+            1 => {
+                let _ = writeln!(w, "    policy alphabetical order=\"asc\"");
+            }
+            _ => {
+                let _ = writeln!(w, "    policy numerical order=\"desc\"");
+            }
+        }
+        let _ = writeln!(
+            w,
+            "    filter pattern=#\"^v(?<ts>\\d+)-[a-f0-9]+$\"# extract=\"$ts\""
+        );
+        let _ = writeln!(w, "    interval \"{}\"", rng.pick(INTERVALS));
+        let _ = writeln!(w, "}}\n");
+    }
+    let _ = writeln!(
+        w,
+        "suspend app=\"payments-app-0000\" until=\"2099-01-01T00:00:00Z\" reason=\"freeze\"   ;"
+    );
+    w
+}
+
+/// Hand-written edge cases: some kdl accepts, some it rejects.
+const EDGE_CASES: &[&str] = &[
+    "",
+    " ",
+    "\n",
+    "\u{FEFF}",
+    "\u{FEFF}a",
+    "\u{FEFF}\n a\n",
+    "a",
+    "a\n",
+    "a;",
+    "a; ",
+    "a;b",
+    "a;;b",
+    "a ;",
+    "a\r\nb\rc\u{85}d\u{2028}e\u{2029}f\u{0B}g\u{0C}h",
+    "suspend app=\"x\"   ;",
+    "suspend app=\"x\"   ;\n",
+    "a 1 2 3\n",
+    "a \"b\" c=\"d\" e=1 f=#true g=#false h=#null",
+    "a b = c",
+    "a b= c",
+    "a b =c",
+    "a \"b\"=1",
+    "a #\"b\"#=1",
+    "a b=\"c\"d",
+    "a b=",
+    "a =1",
+    "a b==1",
+    "a \"a\"\"b\"",
+    "a\"b\"",
+    "a \"unclosed",
+    "a \"line\nbreak\"",
+    "a \"\\n\\r\\t\\\\\\\"\\b\\f\\s\"",
+    "a \"\\u{41}\\u{1F600}\\u{10FFFF}\"",
+    "a \"\\u{D800}\"",
+    "a \"\\u{110000}\"",
+    "a \"\\u{}\"",
+    "a \"\\u{1234567}\"",
+    "a \"\\u41\"",
+    "a \"\\/\"",
+    "a \"\\x\"",
+    "a \"x\\   y\"",
+    "a \"x\\\n   y\"",
+    "a \"x\\\n\n\t  y\"",
+    "a \"\\\"\"",
+    "a \"\"",
+    "a \"\"\"\"",
+    "a \"\"\"\nmulti\n\"\"\"",
+    "a #\"raw\"#",
+    "a #\"raw \"quoted\" \\n\"#",
+    "a ##\"raw \"# still\"##",
+    "a ##\"x\"###",
+    "a #\"\"#",
+    "a #\"\"\"#",
+    "a #\"\"\"\"#",
+    "a #\"x",
+    "a #\"x\ny\"#",
+    "a #\"\"\"\nraw multi\n\"\"\"#",
+    "a ##x",
+    "a #truex",
+    "a #true{}",
+    "a #true\"x\"",
+    "a #true=1",
+    "a #inf #-inf #nan",
+    "a #foo",
+    "a #",
+    "a true",
+    "a false",
+    "a null",
+    "a inf",
+    "a nan",
+    "a -inf",
+    "a +inf",
+    "true",
+    "a trues truex xtrue",
+    "a - + -- +- -a +a .a -.a +.a .. . ...",
+    "a .5",
+    "a -.5",
+    "a +.5",
+    "a 1 -1 +1 0 -0 1_000 1__ 1_",
+    "a 1.5 -1.5 +1.5 1e5 1E5 1e+5 1e-5 1.5e5 1_0.5_0e1_0",
+    "a 1. 1.e5 1e 1e+ 1._5 1e_5",
+    "a 1.5.3",
+    "a 1a",
+    "a 0x 0xg 0x_1",
+    "a 0xff 0XFF -0x10 +0x1_f 0o17 0O7 -0o1 0b101 0B1 -0b1_0",
+    "a 0o8 0b2 0b12",
+    "a 0x1e5 0b1e5",
+    "a 1e5x",
+    "a 170141183460469231731687303715884105727",
+    "a 170141183460469231731687303715884105728",
+    "a -170141183460469231731687303715884105728",
+    "a 0x7fffffffffffffffffffffffffffffff",
+    "a 0x80000000000000000000000000000000",
+    "a 123456789012345678901234567890123456789012.5",
+    "a 1.123456789012345678901234567890123456789012",
+    "a 1(x)",
+    "(t)a",
+    "a (t)1",
+    "a x=(t)1",
+    "a{}",
+    "a {}",
+    "a { }",
+    "a {\n}",
+    "a {\n  b\n}",
+    "a {\n  b\n}\n",
+    "a { b; c }",
+    "a { b; c; }",
+    "a { b }   \n",
+    "a { b }   // c\n",
+    "a { b };",
+    "a { b } c",
+    "a { b } { c }",
+    "a {",
+    "a }",
+    "}",
+    "{}",
+    "a { b { c { d } } }",
+    "a {\n  b 1 {\n    c \"x\"\n  }\n  d\n}\n",
+    "a 1 {\n}\n",
+    "a 1{ }",
+    "a b{}",
+    "a \"b\"{}",
+    "a=1",
+    "a;\n;",
+    "// only a comment",
+    "// comment\n",
+    "a // comment",
+    "a // comment\nb",
+    "a 1 // comment\r\nb",
+    "a//c",
+    "a/b",
+    "a /* c */ b",
+    "a /* c */",
+    "a /* c",
+    "/* c */ a",
+    "/* /* nested */ */ a",
+    "/* /* nested */ a",
+    "a /*/ b */ c",
+    "a /**/ b",
+    "a /***/ b",
+    "a 1/* c */",
+    "a \"x\"/* c */ 2",
+    "a \"x\"//c",
+    "a \\\n  b",
+    "a \\ // comment\n  b",
+    "a \\",
+    "a \\x",
+    "a \\ \n",
+    "a 1\\\n2",
+    "a \\ /* c */ \n b",
+    "\\\na",
+    "/-a",
+    "/-a\nb",
+    "/- a\nb",
+    "/-\na\nb",
+    "/-a b c=1 { d }\ne",
+    "a\n/-b\n",
+    "a\n/-b",
+    "/-a; b",
+    "/-",
+    "/-}",
+    "a /-b c",
+    "a /-b",
+    "a /- b c",
+    "a /-b=1 c=2",
+    "a /-1 /-2 3",
+    "a /- /-1 2 3",
+    "a /-1 {}",
+    "a /-1 /-{} {}",
+    "a /-{ b }",
+    "a /-{ b } { c }",
+    "a { b } /-{ c }",
+    "a { b } /-{ c } /-{ d }",
+    "a /-{ b } /-{ c }",
+    "a 1 /-{ b }",
+    "a /-1 /-{ b }",
+    "a /-1 /-{ b } { c }",
+    "a {\n  /-b\n  c\n}",
+    "a {\n  b\n  /-c\n}",
+    "a { /-b }",
+    "a /-",
+    "a /-\n1",
+    "a /-/-1 2",
+    "a /-{}x",
+    "a /-1x",
+    "a /-\"x\"y",
+    "a /-x=",
+    "a /-x=#true c",
+    "a /-\n{\n}\n",
+    "x /-y=1 /-{ }",
+    "a\u{A0}b\u{3000}c",
+    "a\u{200E}b",
+    "a \"\u{200E}\"",
+    "a #\"\u{200E}\"#",
+    "a // \u{200E} comment",
+    "a /* \u{FEFF} */ b",
+    "a\u{FEFF}",
+    "a \"\u{7F}\"",
+    "a \u{7F}",
+    "a\u{7F}b",
+    "a \"\u{1}\"",
+    "café \"ünïcödé\" ключ=\"значение\" 日本=語",
+    "a [b]",
+    "a b]",
+    "a b,c <d> @e $f %g ^h &i *j ~k `l ?m :n !o 'p |q",
+    "a \"x\" \\\n  // comment\n  y",
+    "\"quoted node\" 1",
+    "#\"raw node\"# 1",
+    "\"\" 1",
+    "node key=value",
+    "node key=\"value\" key=\"again\"",
+    "node \"key\"=value",
+    "node  \t key  =  \"v\"  \t",
+    "a\t\"b\"\t;\tc",
+    "a{b}",
+    "a{b;c}",
+    "a {b}\n",
+    "a { b } ; c",
+    "a {\n} \n\n b",
+    "   a   \n   b   ",
+    "a 1 2\\\n 3 4",
+    "a\n\n\n",
+    "\n\n\na",
+];
+
+// ---- tests ---------------------------------------------------------------------
+
+#[test]
+fn examples_and_fixtures_match_kdl() {
+    let files = repo_files();
+    assert!(!files.is_empty(), "no example or fixture configs found");
+    let mut same = 0;
+    for (path, text) in &files {
+        match check(text) {
+            Ok(Outcome::Same) => same += 1,
+            Ok(_) => {}
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+    // Almost all of them are KDL v2 in the fast path's subset.
+    assert!(
+        same * 10 >= files.len() * 8,
+        "only {same} of {} files parsed fast",
+        files.len()
+    );
+}
+
+#[test]
+fn generated_config_matches_kdl() {
+    let text = generated_config(300, 80);
+    assert_same(&text);
+    if let Ok(path) = std::env::var("MOORING_KDL_FAST_FILE") {
+        let text = std::fs::read_to_string(&path).expect("read MOORING_KDL_FAST_FILE");
+        assert_same(&text);
+    }
+}
+
+#[test]
+fn edge_cases_match_kdl() {
+    let mut counts = [0usize; 4];
+    for text in EDGE_CASES {
+        let o = assert_ok(text);
+        counts[o as usize] += 1;
+    }
+    // Plain constructs must not be declined.
+    for text in [
+        "",
+        "\u{FEFF}a",
+        "a;",
+        "suspend app=\"x\"   ;",
+        "a \"\\u{41}\\n\" #\"r\"# ##\"q\"#\"## 1 -2.5e3 0xff #true #null k=v",
+        "a /-b c /-{ d } { e } /-{ f }",
+        "/-a b\nc // d\n/* e */ f \\\n g",
+        "a \"x\\\n   y\"",
+        "a { b } ; c",
+    ] {
+        assert_same(text);
+    }
+    assert!(counts[Outcome::Same as usize] > 100, "{counts:?}");
+}
+
+/// Token-level and byte-level edits that make interesting KDL.
+const TOKENS: &[&str] = &[
+    " ", "  ", "\t", "\n", "\r\n", "\r", ";", "{", "}", "{ }", "=", "\"", "#", "#\"", "\"#", "##", "/-",
+    "/- ", "//", "// c\n", "/*", "*/", "/* c */", "\\", "\\\n", "\\ ", "(", ")", "(t)", "[", "]", "#true",
+    "#false", "#null", "#inf", "#-inf", "#nan", "true", "null", "-", "+", ".", "0", "1", "-1", "1.5", "1e5",
+    "1_0", "0x", "0xff", "0o7", "0b1", "_", "e", "x", "key=", "k=v", "\\n", "\\u{41}", "\\u{", "\\s", "\\\"",
+    "\"\"\"", "\"\"\"\n", "\u{FEFF}", "\u{A0}", "\u{85}", "\u{2028}", "\u{200E}", "\u{7F}", "\u{1}", "é",
+    "日",
+];
+
+fn mutate(rng: &mut Rng, text: &str) -> String {
+    let mut s = text.to_string();
+    for _ in 0..1 + rng.below(3) {
+        let bounds: Vec<usize> = (0..=s.len()).filter(|i| s.is_char_boundary(*i)).collect();
+        let at = *rng.pick(&bounds);
+        match rng.below(6) {
+            0 | 1 => s.insert_str(at, rng.word(TOKENS)),
+            2 => {
+                // Delete a few characters.
+                let n = 1 + rng.below(4);
+                let to = bounds.iter().copied().find(|b| *b >= at).map_or(at, |i| {
+                    let idx = bounds.iter().position(|b| *b == i).unwrap_or(0);
+                    bounds[(idx + n).min(bounds.len() - 1)]
+                });
+                s.replace_range(at..to, "");
+            }
+            3 => {
+                // Replace one character by a token.
+                let to = bounds.iter().copied().find(|b| *b > at).unwrap_or(at);
+                s.replace_range(at..to, rng.word(TOKENS));
+            }
+            4 => {
+                // Duplicate a short slice somewhere else.
+                let from = *rng.pick(&bounds);
+                let to = bounds
+                    .iter()
+                    .copied()
+                    .filter(|b| *b >= from)
+                    .nth(rng.below(12))
+                    .unwrap_or(from);
+                let piece = s[from..to].to_string();
+                let at = *rng.pick(&bounds);
+                s.insert_str(at, &piece);
+            }
+            _ => {
+                // Swap a character for an ASCII byte.
+                let to = bounds.iter().copied().find(|b| *b > at).unwrap_or(at);
+                let c = char::from(b" \n\t;{}=\"#/\\-+.0123456789abcexyz_*()"[rng.below(35)]);
+                s.replace_range(at..to, c.encode_utf8(&mut [0; 4]));
+            }
+        }
+    }
+    s
+}
+
+/// Short snippets of the corpus, so that mutations land on every construct
+/// and each check is fast.
+fn fuzz_seeds() -> Vec<String> {
+    let mut seeds: Vec<String> = EDGE_CASES.iter().map(|s| s.to_string()).collect();
+    for (_, text) in repo_files() {
+        // Whole small files, and windows of lines of the larger ones.
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() <= 40 {
+            seeds.push(text.clone());
+        } else {
+            for chunk in lines.chunks(25) {
+                seeds.push(chunk.join("\n"));
+            }
+        }
+    }
+    let config = generated_config(20, 8);
+    let lines: Vec<&str> = config.lines().collect();
+    for chunk in lines.chunks(20) {
+        seeds.push(chunk.join("\n"));
+    }
+    seeds.push(GENERATED_SAMPLE.to_string());
+    seeds
+}
+
+const GENERATED_SAMPLE: &str =
+    "/-x { y }\na /-1 2 k=#\"v\"# /* c */ \\\n  \"s\\t\" {\n  b; c 0x1f\n  /-d\n} /-{ e }\n";
+
+#[test]
+fn mutation_fuzz() {
+    let iters = env_u64("MOORING_KDL_FUZZ_ITERS").unwrap_or(15_000);
+    let seed = env_u64("MOORING_KDL_FUZZ_SEED").unwrap_or(0x6b64_6c66_6173_7401);
+    let seeds = fuzz_seeds();
+    let mut counts = [0usize; 4];
+    let start = Instant::now();
+    for i in 0..iters {
+        let mut rng = Rng::new(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let base = rng.pick(&seeds).clone();
+        let input = mutate(&mut rng, &base);
+        match check(&input) {
+            Ok(o) => counts[o as usize] += 1,
+            Err(e) => {
+                panic!("mutation fuzz: seed {seed:#x}, iteration {i}\ninput: {input:?}\nfrom: {base:?}\n{e}")
+            }
+        }
+    }
+    eprintln!(
+        "kdl_fast mutation fuzz: {iters} inputs in {:.1?}: same {}, declined {}, rejected {}, kdl panicked {}",
+        start.elapsed(),
+        counts[Outcome::Same as usize],
+        counts[Outcome::Declined as usize],
+        counts[Outcome::Rejected as usize],
+        counts[Outcome::KdlPanicked as usize],
+    );
+    assert!(counts[Outcome::Same as usize] > 0);
+}
+
+// ---- a generator of valid KDL v2 -----------------------------------------------
+
+struct Gen {
+    rng: Rng,
+    /// Also write constructs the fast path declines (types, multi-line).
+    exotic: bool,
+}
+
+const BARE: &[&str] = &[
+    "a", "node", "foo-bar", "x_1", "-", "+", "--x", "+x", "-.x", ".x", "..", "a.b", "café", "ключ", "@x",
+    "<>", "a,b", "x!", "*", "~", "a'b", "trues", "nulls", "infx", "é1", "日本",
+];
+const STR_PARTS: &[&str] = &[
+    "abc",
+    " ",
+    "é",
+    "日本",
+    "\\n",
+    "\\r",
+    "\\t",
+    "\\\\",
+    "\\\"",
+    "\\b",
+    "\\f",
+    "\\s",
+    "\\u{41}",
+    "\\u{1F600}",
+    "\\u{0}",
+    "\\   ",
+    "\\\n    ",
+    "#",
+    "/",
+    "//",
+    "/*",
+    "{",
+    "}",
+    ";",
+    "=",
+    "'",
+    "\u{7F}",
+    "\u{A0}",
+];
+const RAW_PARTS: &[&str] = &["abc", " ", "\\n", "\\", "\"", "#", "\"#x", "//", "{", "é", "\t"];
+const NUMBERS: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "+2",
+    "42",
+    "1_000",
+    "1_",
+    "007",
+    "1.5",
+    "-0.25",
+    "+3.0",
+    "1e10",
+    "1E-3",
+    "2.5e+2",
+    "1_0.0_1",
+    "0xff",
+    "0XAB_cd",
+    "-0x10",
+    "0o17",
+    "+0o7",
+    "0b1010",
+    "-0b1_1",
+    "170141183460469231731687303715884105727",
+];
+const KEYWORDS: &[&str] = &["#true", "#false", "#null", "#inf", "#-inf", "#nan"];
+
+impl Gen {
+    /// Space between entries (at least one node-space).
+    fn node_space(&mut self) -> String {
+        match self.rng.below(12) {
+            0 => "  ".into(),
+            1 => "\t".into(),
+            2 => " /* c */ ".into(),
+            3 => " \\\n    ".into(),
+            4 => " \\ // esc\n  ".into(),
+            5 => "\u{A0}".into(),
+            6 => "/* a /* nested */ */".into(),
+            _ => " ".into(),
+        }
+    }
+
+    fn string(&mut self) -> String {
+        match self.rng.below(10) {
+            0..=3 => {
+                let mut s = String::from("\"");
+                for _ in 0..self.rng.below(5) {
+                    s.push_str(self.rng.word(STR_PARTS));
+                }
+                s.push('"');
+                s
+            }
+            4..=5 => {
+                let hashes = "#".repeat(1 + self.rng.below(3));
+                let mut body = String::new();
+                for _ in 0..self.rng.below(5) {
+                    body.push_str(self.rng.word(RAW_PARTS));
+                }
+                if body == "\"" || body.contains(&format!("\"{hashes}")) || body.starts_with("\"\"") {
+                    body = "x".into();
+                }
+                format!("{hashes}\"{body}\"{hashes}")
+            }
+            6 if self.exotic => "\"\"\"\n  multi\n    line\n  \"\"\"".into(),
+            _ => self.rng.pick(BARE).to_string(),
+        }
+    }
+
+    fn value(&mut self) -> String {
+        let v = match self.rng.below(10) {
+            0..=5 => self.string(),
+            6..=7 => self.rng.pick(NUMBERS).to_string(),
+            _ => self.rng.pick(KEYWORDS).to_string(),
+        };
+        if self.exotic && self.rng.chance(5) {
+            format!("(ty){v}")
+        } else {
+            v
+        }
+    }
+
+    fn entry(&mut self) -> String {
+        let e = if self.rng.chance(40) {
+            let eq = match self.rng.below(6) {
+                0 => " = ",
+                1 => "= ",
+                _ => "=",
+            };
+            format!("{}{eq}{}", self.string(), self.value())
+        } else {
+            self.value()
+        };
+        if self.rng.chance(10) {
+            format!("/-{}{e}", if self.rng.chance(50) { " " } else { "" })
+        } else {
+            e
+        }
+    }
+
+    fn children(&mut self, depth: usize) -> String {
+        let inner = self.nodes(depth + 1);
+        match self.rng.below(4) {
+            0 => format!("{{{inner}}}"),
+            1 => format!("{{ {inner} }}"),
+            _ => format!("{{\n{inner}\n}}"),
+        }
+    }
+
+    fn node(&mut self, depth: usize) -> String {
+        let mut n = String::new();
+        if self.exotic && self.rng.chance(3) {
+            n.push_str("(t)");
+        }
+        n.push_str(&self.string());
+        for _ in 0..self.rng.below(5) {
+            n.push_str(&self.node_space());
+            n.push_str(&self.entry());
+        }
+        if depth < 3 && self.rng.chance(30) {
+            if self.rng.chance(15) {
+                n.push_str(" /-");
+                n.push_str(&self.children(depth));
+            }
+            n.push_str(if self.rng.chance(80) { " " } else { "" });
+            n.push_str(&self.children(depth));
+            if self.rng.chance(15) {
+                n.push_str(" /-");
+                n.push_str(&self.children(depth));
+            }
+        } else if self.rng.chance(5) {
+            n.push_str(" /-");
+            n.push_str(&self.children(depth));
+        }
+        if self.rng.chance(15) {
+            n.push_str(&" ".repeat(1 + self.rng.below(3)));
+        }
+        n
+    }
+
+    fn nodes(&mut self, depth: usize) -> String {
+        let mut out = String::new();
+        let count = self.rng.below(if depth == 0 { 6 } else { 4 });
+        for i in 0..count {
+            if i > 0 {
+                out.push_str(match self.rng.below(10) {
+                    0 => ";",
+                    1 => "; ",
+                    2 => "\r\n",
+                    3 => " // comment\n",
+                    4 => "\n\n",
+                    5 => "\n/* block */\n",
+                    6 => "\n    ",
+                    _ => "\n",
+                });
+            }
+            if i == 0 && self.rng.chance(30) {
+                out.push_str(self.rng.word(&["\n", " ", "// lead\n", "/* lead */"]));
+            }
+            if self.rng.chance(8) {
+                out.push_str("/-");
+                out.push_str(&self.node(depth + 1));
+                out.push('\n');
+            }
+            out.push_str(&self.node(depth));
+        }
+        if count > 0 && self.rng.chance(40) {
+            out.push_str(self.rng.word(&["\n", ";", " ", "// end\n", "\n/-gone\n"]));
+        }
+        out
+    }
+}
+
+#[test]
+fn generated_documents_match_kdl() {
+    let iters = env_u64("MOORING_KDL_GEN_ITERS").unwrap_or(2000);
+    let seed = env_u64("MOORING_KDL_FUZZ_SEED").unwrap_or(0x6b64_6c67_656e_0001);
+    for exotic in [false, true] {
+        let mut counts = [0usize; 4];
+        for i in 0..iters {
+            let mut g = Gen {
+                rng: Rng::new(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(exotic)),
+                exotic,
+            };
+            let mut text = g.nodes(0);
+            if g.rng.chance(5) {
+                text.insert(0, '\u{FEFF}');
+            }
+            match check(&text) {
+                Ok(o) => counts[o as usize] += 1,
+                Err(e) => panic!(
+                    "generated document: seed {seed:#x}, iteration {i}, exotic {exotic}\ninput: {text:?}\n{e}"
+                ),
+            }
+        }
+        let accepted = counts[Outcome::Same as usize] + counts[Outcome::Declined as usize];
+        let declined = counts[Outcome::Declined as usize];
+        eprintln!(
+            "kdl_fast generated documents (exotic {exotic}): {iters}, kdl accepted {accepted}, fast declined {declined} \
+             ({:.1}%), kdl rejected {}, kdl panicked {}",
+            100.0 * declined as f64 / accepted.max(1) as f64,
+            counts[Outcome::Rejected as usize],
+            counts[Outcome::KdlPanicked as usize],
+        );
+        assert!(
+            accepted * 10 >= iters as usize * 9,
+            "the generator should write valid KDL: {counts:?}"
+        );
+        if !exotic {
+            assert!(
+                declined * 100 <= accepted,
+                "the fast path declined {declined} of {accepted}"
+            );
+        }
+    }
+}
+
+/// Prints throughput (parse and drop, best of 20); run in release for
+/// numbers, e.g. on the bench's config:
+/// `MOORING_KDL_FAST_FILE=/tmp/big.kdl cargo test --release --test it kdl_fast::throughput -- --nocapture`.
+#[test]
+fn throughput() {
+    let text = match std::env::var("MOORING_KDL_FAST_FILE") {
+        Ok(path) => std::fs::read_to_string(path).expect("read MOORING_KDL_FAST_FILE"),
+        // Bench-sized in release; smaller in a debug build, where only the
+        // code path is exercised.
+        Err(_) if cfg!(debug_assertions) => generated_config(200, 50),
+        Err(_) => generated_config(2000, 500),
+    };
+    let runs = if cfg!(debug_assertions) { 1 } else { 20 };
+    let time = |f: &dyn Fn() -> bool| {
+        let mut best = f64::MAX;
+        for _ in 0..runs {
+            let t = Instant::now();
+            assert!(f());
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        best
+    };
+    let fast_s = time(&|| fast::parse(std::hint::black_box(&text)).is_some());
+    let kdl_s = time(&|| KdlDocument::parse_v2(std::hint::black_box(&text)).is_ok());
+    let mb = text.len() as f64 / 1e6;
+    eprintln!(
+        "kdl_fast throughput on {} bytes: fast {:.2} ms ({:.1} MB/s), kdl {:.2} ms ({:.1} MB/s){}",
+        text.len(),
+        fast_s * 1e3,
+        mb / fast_s,
+        kdl_s * 1e3,
+        mb / kdl_s,
+        if cfg!(debug_assertions) {
+            " [debug build]"
+        } else {
+            ""
+        }
+    );
+}
