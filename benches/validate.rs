@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 
 use mooring::config::{self, parse, validate};
 
+#[path = "../tests/it/rng.rs"]
+mod rng;
+use rng::Rng;
+
 /// The config the target is about.
 const LARGE: Size = Size {
     apps: 2_000,
@@ -390,37 +394,6 @@ struct Generated {
     git_sources: usize,
 }
 
-/// xorshift64*: deterministic, so every run measures the same file.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `percent`/100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn hex(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| char::from(b"0123456789abcdef"[self.below(16)]))
-            .collect()
-    }
-}
-
 const REGIONS: &[&str] = &[
     "eu-west-1",
     "eu-central-1",
@@ -456,7 +429,7 @@ fn git_follows_branch(i: usize) -> bool {
 }
 
 fn generate(size: &Size) -> Generated {
-    let mut rng = Rng(0x6d6f_6f72_696e_6721);
+    let mut rng = Rng::new(0x6d6f_6f72_696e_6721);
     let mut out = String::with_capacity(700 * 1024);
     let w = &mut out;
 

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use mooring::config::edit::{self, Change};
 use mooring::config::{self, Config, Diagnostics, Kind};
 
+use crate::rng::{Rng, env_u64};
 use crate::support;
 
 const DEFAULT_ITERS: u64 = 400;
@@ -45,48 +46,6 @@ const MAX_STACKED: usize = 4;
 const MAX_REPORTED: usize = 10;
 
 // ---- PRNG ----------------------------------------------------------------------
-
-/// xorshift64*, seeded through splitmix64 so that nearby seeds diverge.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        Rng(if z == 0 { 1 } else { z })
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// 0..n; n must be > 0.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    match v.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => v.parse().ok(),
-    }
-}
 
 // ---- the corpus ----------------------------------------------------------------
 
