@@ -12,14 +12,11 @@ use super::value::suggest;
 /// suspension's `until` is in the past.
 pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    fn names(items: Vec<&Spanned<String>>) -> Vec<&Spanned<String>> {
-        items.into_iter().filter(|n| !n.value.is_empty()).collect()
-    }
-    let clusters = names(cfg.clusters.iter().map(|c| &c.name).collect());
-    let sources = names(cfg.sources.iter().map(|s| &s.name).collect());
-    let apps = names(cfg.apps.iter().map(|a| &a.name).collect());
-    let images = names(cfg.images.iter().map(|i| &i.name).collect());
-    let automations = names(cfg.automations.iter().map(|a| &a.name).collect());
+    let clusters = Declared::new(cfg.clusters.iter().map(|c| &c.name));
+    let sources = Declared::new(cfg.sources.iter().map(|s| &s.name));
+    let apps = Declared::new(cfg.apps.iter().map(|a| &a.name));
+    let images = Declared::new(cfg.images.iter().map(|i| &i.name));
+    let automations = Declared::new(cfg.automations.iter().map(|a| &a.name));
 
     for (kind, list) in [
         ("cluster", &clusters),
@@ -28,16 +25,15 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
         ("image", &images),
         ("automation", &automations),
     ] {
-        duplicates(kind, list, &mut diags);
+        duplicates(kind, &list.list, &mut diags);
     }
 
-    let resolve =
-        |kind: &str, list: &[&Spanned<String>], r: &Spanned<String>, diags: &mut Vec<Diagnostic>| {
-            if r.value.is_empty() || list.iter().any(|n| n.value == r.value) {
-                return;
-            }
-            diags.push(unknown_reference(kind, list, r));
-        };
+    let resolve = |kind: &str, declared: &Declared, r: &Spanned<String>, diags: &mut Vec<Diagnostic>| {
+        if r.value.is_empty() || declared.set.contains(r.value.as_str()) {
+            return;
+        }
+        diags.push(unknown_reference(kind, &declared.list, r));
+    };
 
     for app in &cfg.apps {
         resolve("source", &sources, &app.source, &mut diags);
@@ -104,7 +100,7 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
             Kind::Image => &images,
             Kind::Automation => &automations,
         };
-        let known = s.name.value.is_empty() || list.iter().any(|n| n.value == s.name.value);
+        let known = s.name.value.is_empty() || list.set.contains(s.name.value.as_str());
         resolve(s.kind.as_str(), list, &s.name, &mut diags);
         if let Some(first) = suspended.insert((s.kind, s.name.value.as_str()), &s.name) {
             diags.push(
@@ -138,6 +134,20 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
         }
     }
     diags
+}
+
+/// The names declared for one kind, in file order and as a set.
+struct Declared<'a> {
+    list: Vec<&'a Spanned<String>>,
+    set: HashSet<&'a str>,
+}
+
+impl<'a> Declared<'a> {
+    fn new(names: impl Iterator<Item = &'a Spanned<String>>) -> Declared<'a> {
+        let list: Vec<_> = names.filter(|n| !n.value.is_empty()).collect();
+        let set = list.iter().map(|n| n.value.as_str()).collect();
+        Declared { list, set }
+    }
 }
 
 fn duplicates(kind: &str, list: &[&Spanned<String>], diags: &mut Vec<Diagnostic>) {
