@@ -13,7 +13,12 @@ use std::time::{Duration, Instant};
 
 /// A `git` command isolated from the machine's and user's config.
 pub fn git_cmd(home: &Path) -> Command {
-    let mut cmd = Command::new("git");
+    program_cmd(home, "git")
+}
+
+/// `program` with the machine's git configuration kept out.
+fn program_cmd(home: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env("HOME", home)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_SYSTEM", "/dev/null")
@@ -136,9 +141,15 @@ pub struct GitDaemon {
 impl GitDaemon {
     pub fn start(home: &Path, root: &Path) -> GitDaemon {
         let port = free_port();
-        let mut child = git_cmd(home)
+        // `git daemon` runs `git-daemon` as a child and, killed, would leave
+        // it behind: run the daemon program itself.
+        let exec_path = git_cmd(home)
+            .arg("--exec-path")
+            .output()
+            .expect("git --exec-path");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_string();
+        let mut child = program_cmd(home, Path::new(&exec_path).join("git-daemon"))
             .args([
-                "daemon",
                 "--reuseaddr",
                 &format!("--base-path={}", root.display()),
                 "--export-all",
