@@ -1291,7 +1291,7 @@ fn decode_image(n: &Node) -> Image {
         let pattern_entry = first_arg(f)?;
         let pattern = string_of(pattern_entry, Ty::Regex)?;
         let extract = prop_str(f, "extract", Ty::Template);
-        if let (Some(extract), Ok(re)) = (&extract, value::compile_regex(&pattern)) {
+        if let (Some(extract), Ok(re)) = (&extract, value::check_regex(&pattern)) {
             check_extract(n, re, extract, prop_entry(f, "extract"));
         }
         Some(TagFilter {
@@ -1320,9 +1320,9 @@ fn decode_image(n: &Node) -> Image {
 }
 
 /// `extract="$ts"` must name groups the filter has.
-fn check_extract(n: &Node, re: regex::Regex, extract: &Spanned<String>, entry: Option<&KdlEntry>) {
-    let names: Vec<&str> = re.capture_names().flatten().collect();
-    let group_count = re.captures_len();
+fn check_extract(n: &Node, re: value::Groups, extract: &Spanned<String>, entry: Option<&KdlEntry>) {
+    let names: Vec<&str> = re.names.iter().map(String::as_str).collect();
+    let group_count = re.count;
     static REFS: std::sync::LazyLock<Option<regex::Regex>> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))").ok());
     let Some(refs) = REFS.as_ref() else { return };

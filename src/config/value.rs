@@ -57,7 +57,7 @@ pub fn check_str(ty: Ty, s: &str) -> Result<(), Problem> {
         Ty::OciRepo => check_oci_repo(s).map(|_| ()),
         Ty::Duration => parse_duration(s).map(|_| ()),
         Ty::Timestamp => parse_timestamp(s).map(|_| ()),
-        Ty::Regex => compile_regex(s).map(|_| ()),
+        Ty::Regex => check_regex(s).map(|_| ()),
         Ty::Semver => check_semver(s),
         Ty::Enum(values) => {
             if values.contains(&s) {
@@ -237,6 +237,76 @@ pub fn parse_timestamp(s: &str) -> Result<jiff::Timestamp, Problem> {
             format!("\"{s}\" is not an RFC 3339 timestamp"),
         )
         .help("write a date and a time with a UTC offset, such as \"2026-12-01T09:00:00Z\"")
+    })
+}
+
+/// The capture groups of a pattern: what `extract` may refer to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Groups {
+    pub names: Vec<String>,
+    /// Groups including the implicit group 0.
+    pub count: usize,
+}
+
+/// Check a pattern and list its groups. The syntax check is cheap; the
+/// full build (which enforces the size limit) runs only for patterns that
+/// could plausibly exceed it: long ones and counted repetitions.
+pub fn check_regex(s: &str) -> Result<Groups, Problem> {
+    thread_local! {
+        static CHECKED: std::cell::RefCell<std::collections::HashMap<String, Result<Groups, Problem>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    if let Some(hit) = CHECKED.with(|c| c.borrow().get(s).cloned()) {
+        return hit;
+    }
+    let result = check_regex_uncached(s);
+    CHECKED.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(s.to_string(), result.clone());
+    });
+    result
+}
+
+fn check_regex_uncached(s: &str) -> Result<Groups, Problem> {
+    if s.len() > 256 || s.contains('{') {
+        let re = compile_regex(s)?;
+        return Ok(Groups {
+            names: re.capture_names().flatten().map(str::to_string).collect(),
+            count: re.captures_len(),
+        });
+    }
+    let hir = match regex_syntax::Parser::new().parse(s) {
+        Ok(hir) => hir,
+        // Let the full path produce the diagnostic.
+        Err(_) => {
+            return compile_regex(s).map(|_| Groups {
+                names: Vec::new(),
+                count: 1,
+            });
+        }
+    };
+    let mut names = Vec::new();
+    let mut stack = vec![&hir];
+    while let Some(h) = stack.pop() {
+        use regex_syntax::hir::HirKind;
+        match h.kind() {
+            HirKind::Capture(c) => {
+                if let Some(name) = &c.name {
+                    names.push(name.to_string());
+                }
+                stack.push(&c.sub);
+            }
+            HirKind::Repetition(r) => stack.push(&r.sub),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => stack.extend(hs.iter()),
+            _ => {}
+        }
+    }
+    Ok(Groups {
+        names,
+        count: hir.properties().explicit_captures_len() + 1,
     })
 }
 
@@ -725,6 +795,13 @@ mod tests {
         assert_eq!(p.code, code::INVALID_REGEX);
         assert!(p.within.is_some());
         assert!(compile_regex(r"^v?\d+\.\d+$").is_ok());
+        let groups = check_regex(r"^main-(?<sha>[a-f0-9]+)-(?<ts>\d+)$").unwrap();
+        assert_eq!(groups.count, 3);
+        assert_eq!(groups.names.len(), 2);
+        assert!(groups.names.iter().any(|n| n == "ts"));
+        assert!(check_regex("^(a$").is_err());
+        assert_eq!(check_regex("a{2}(?<x>b)").unwrap().names, ["x"]);
+        assert!(check_regex("\\w{1000}{1000}").is_err());
     }
 
     #[test]
