@@ -2,86 +2,14 @@
 //! and `git http-backend` (smart HTTP, with basic auth in some tests),
 //! driven through `mooring once source/NAME --format json`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::gitserver::{GitDaemon, HttpGit, Repo, free_port};
-use crate::support::{Run, TestEnv};
+use crate::gitserver::{GitDaemon, HttpGit, Repo};
+use crate::support::{SourceFixture, free_port};
 
-/// A test env with a config holding one source `body` (the node's
-/// children) and its state dir inside the env.
-struct Fixture {
-    env: TestEnv,
-}
-
-#[derive(Debug)]
-struct Outcome {
-    revision: String,
-    dir: PathBuf,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        Fixture { env: TestEnv::new() }
-    }
-
-    fn path(&self) -> &Path {
-        self.env.path()
-    }
-
+impl SourceFixture {
     fn repo(&self) -> Repo {
         Repo::new(self.env.path())
-    }
-
-    fn state(&self) -> PathBuf {
-        self.path().join("state")
-    }
-
-    fn configure(&self, body: &str) {
-        let config = format!(
-            "agent {{ state-dir \"{}\" }}\nsource \"s\" {{\n{body}\n}}\n",
-            self.state().display()
-        );
-        self.env.write("mooring.kdl", &config);
-    }
-
-    fn once(&self) -> (Run, serde_json::Value) {
-        let run = self
-            .env
-            .run(&["once", "source/s", "--format", "json", "-c", "mooring.kdl"]);
-        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
-                run.stdout, run.stderr
-            )
-        });
-        (run, json[0].clone())
-    }
-
-    #[track_caller]
-    fn ok(&self) -> Outcome {
-        let (run, out) = self.once();
-        run.expect_code(0);
-        assert_eq!(out["result"], "ok", "{out}");
-        Outcome {
-            revision: out["revision"].as_str().expect("revision").to_string(),
-            dir: PathBuf::from(out["artifact"].as_str().expect("artifact")),
-        }
-    }
-
-    /// The failed run's error message, after checking the exit code.
-    #[track_caller]
-    fn fails(&self) -> (Run, String) {
-        let (run, out) = self.once();
-        run.expect_code(1);
-        assert_eq!(out["result"], "failed", "{out}");
-        let error = out["error"].as_str().expect("error").to_string();
-        (run, error)
-    }
-
-    fn artifact_count(&self) -> usize {
-        std::fs::read_dir(self.state().join("artifacts/s"))
-            .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
-            .unwrap_or(0)
     }
 }
 
@@ -91,7 +19,7 @@ fn read(dir: &Path, file: &str) -> String {
 
 #[test]
 fn file_url_first_fetch_no_change_and_new_commit() {
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let repo = f.repo();
     repo.write(&[("apps/a.yaml", "a: 1\n"), ("README.md", "hi\n")]);
     #[cfg(unix)]
@@ -114,7 +42,7 @@ fn file_url_first_fetch_no_change_and_new_commit() {
     assert_eq!(again.revision, a.revision);
     assert_eq!(again.dir, a.dir);
     assert_eq!(
-        f.artifact_count(),
+        f.artifacts().len(),
         1,
         "no new directory for an unchanged revision"
     );
@@ -126,12 +54,12 @@ fn file_url_first_fetch_no_change_and_new_commit() {
     assert_eq!(b.revision, format!("main@sha1:{second}"));
     assert_ne!(b.dir, a.dir);
     assert_eq!(read(&b.dir, "apps/a.yaml"), "a: 2\n");
-    assert_eq!(f.artifact_count(), 2);
+    assert_eq!(f.artifacts().len(), 2);
 }
 
 #[test]
 fn git_daemon_force_push_and_deleted_and_corrupt_cache() {
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let repo = f.repo();
     repo.write(&[("a.yaml", "v: 1\n")]);
     repo.commit("one");
@@ -207,7 +135,7 @@ fn truncate_objects(dir: &Path) {
 
 #[test]
 fn http_tags_semver_and_commit_pins() {
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let repo = f.repo();
     repo.write(&[("v.yaml", "1.0.0\n")]);
     let c1 = repo.commit("one");
@@ -273,15 +201,9 @@ fn http_tags_semver_and_commit_pins() {
     assert!(error.contains("v9.9.9") && error.contains(&url), "{error}");
 }
 
-impl PartialEq for Outcome {
-    fn eq(&self, other: &Self) -> bool {
-        self.revision == other.revision && self.dir == other.dir
-    }
-}
-
 #[test]
 fn http_basic_auth_right_and_wrong_password() {
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let repo = f.repo();
     repo.write(&[("a.yaml", "a\n")]);
     let head = repo.commit("one");
@@ -337,7 +259,7 @@ fn http_basic_auth_right_and_wrong_password() {
 
 #[test]
 fn server_down_names_the_url_without_credentials() {
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/repo.git");
     f.env.write("token", "tok-SECRET-123\n");
@@ -356,7 +278,7 @@ fn server_down_names_the_url_without_credentials() {
 
 #[test]
 fn a_server_that_never_answers_times_out() {
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     f.configure(&format!(
@@ -371,7 +293,7 @@ fn a_server_that_never_answers_times_out() {
 
 #[test]
 fn ignore_rules_and_sourceignore_are_honoured() {
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let repo = f.repo();
     repo.write(&[
         ("apps/a.yaml", "a\n"),

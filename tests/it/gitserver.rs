@@ -111,13 +111,7 @@ impl Repo {
     }
 }
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
+pub use crate::support::free_port;
 
 /// Poll until something accepts on `port`.
 fn wait_for_port(port: u16, child: &mut Child) {

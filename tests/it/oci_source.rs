@@ -4,90 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::registry::{Entry, PASSWORD, Registry, USER, base64, files_under, free_port, tarball};
-use crate::support::{Run, TestEnv};
-
-struct Fixture {
-    env: TestEnv,
-}
-
-#[derive(Debug)]
-struct Outcome {
-    revision: String,
-    dir: PathBuf,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        Fixture { env: TestEnv::new() }
-    }
-
-    fn path(&self) -> &Path {
-        self.env.path()
-    }
-
-    fn state(&self) -> PathBuf {
-        self.path().join("state")
-    }
-
-    /// A config with one source `s` whose children are `body`.
-    fn configure(&self, body: &str) {
-        let config = format!(
-            "agent {{ state-dir \"{}\" }}\nsource \"s\" {{\n{body}\n}}\n",
-            self.state().display()
-        );
-        self.env.write("mooring.kdl", &config);
-    }
-
-    fn once(&self) -> (Run, serde_json::Value) {
-        let run = self
-            .env
-            .run(&["once", "source/s", "--format", "json", "-c", "mooring.kdl"]);
-        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
-                run.stdout, run.stderr
-            )
-        });
-        (run, json[0].clone())
-    }
-
-    #[track_caller]
-    fn ok(&self) -> Outcome {
-        let (run, out) = self.once();
-        run.expect_code(0);
-        assert_eq!(out["result"], "ok", "{out}");
-        Outcome {
-            revision: out["revision"].as_str().expect("revision").to_string(),
-            dir: PathBuf::from(out["artifact"].as_str().expect("artifact")),
-        }
-    }
-
-    /// The failed run's error message, after checking the exit code.
-    #[track_caller]
-    fn fails(&self) -> (Run, String) {
-        let (run, out) = self.once();
-        run.expect_code(1);
-        assert_eq!(out["result"], "failed", "{out}");
-        assert_eq!(out["reason"], "FetchFailed", "{out}");
-        let error = out["error"].as_str().expect("error").to_string();
-        (run, error)
-    }
-
-    /// The artifact directories of source `s`.
-    fn artifacts(&self) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir(self.state().join("artifacts/s")) else {
-            return Vec::new();
-        };
-        let mut dirs: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        dirs.sort();
-        dirs
-    }
-}
+use crate::registry::{Entry, PASSWORD, Registry, USER, base64, files_under, tarball};
+use crate::support::{SourceFixture, free_port};
 
 fn manifests(version: &str) -> Vec<u8> {
     tarball(&[
@@ -107,7 +25,7 @@ fn read(dir: &Path, file: &str) -> String {
 fn tag_pull_no_change_and_new_push() {
     let registry = Registry::start();
     let first = registry.push("app", "latest", &manifests("1"));
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     f.configure(&format!("oci \"{}\"\ninsecure #true", registry.repo("app")));
 
     let a = f.ok();
@@ -149,7 +67,7 @@ fn semver_picks_the_highest_matching_tag() {
             winner = digest;
         }
     }
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     f.configure(&format!(
         "oci \"{}\"\ninsecure #true\nsemver \">=1.0.0 <2.0.0\"",
         registry.repo("app")
@@ -171,7 +89,7 @@ fn digest_pin() {
     let registry = Registry::start();
     let pinned = registry.push("app", "latest", &manifests("pinned"));
     registry.push("app", "latest", &manifests("newer"));
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     f.configure(&format!(
         "oci \"{}\"\ninsecure #true\ndigest \"{pinned}\"",
         registry.repo("app")
@@ -185,7 +103,7 @@ fn digest_pin() {
 fn missing_tag_is_not_found() {
     let registry = Registry::start();
     registry.push("app", "latest", &manifests("1"));
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     f.configure(&format!(
         "oci \"{}\"\ninsecure #true\ntag \"nope\"",
         registry.repo("app")
@@ -199,7 +117,7 @@ fn missing_tag_is_not_found() {
 fn basic_auth_password_file_and_docker_config() {
     let registry = Registry::with_auth();
     let digest = registry.push("private", "latest", &manifests("secret"));
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let pw = f.env.write("password", &format!("{PASSWORD}\n"));
     f.configure(&format!(
         "oci \"{}\"\ninsecure #true\nauth {{ username \"{USER}\"; password-file \"{}\"; }}",
@@ -211,7 +129,7 @@ fn basic_auth_password_file_and_docker_config() {
     assert_eq!(read(&a.dir, "apps/deploy.yaml"), "version: secret\n");
 
     // A docker config.json with the registry's host:port.
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let cfg = f.env.write(
         "docker/config.json",
         &serde_json::json!({"auths": {
@@ -232,7 +150,7 @@ fn basic_auth_password_file_and_docker_config() {
 fn wrong_or_missing_credentials_are_auth_errors_without_secrets() {
     let registry = Registry::with_auth();
     registry.push("private", "latest", &manifests("secret"));
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let wrong = "wr0ng-passw0rd-xyz";
     let pw = f.env.write("password", wrong);
     f.configure(&format!(
@@ -269,7 +187,7 @@ fn wrong_or_missing_credentials_are_auth_errors_without_secrets() {
 #[test]
 fn registry_down_is_unreachable() {
     let port = free_port();
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     f.configure(&format!("oci \"127.0.0.1:{port}/app\"\ninsecure #true"));
     let (_, error) = f.fails();
     assert!(
@@ -282,7 +200,7 @@ fn registry_down_is_unreachable() {
 fn https_only_unless_insecure() {
     let registry = Registry::start();
     registry.push("app", "latest", &manifests("1"));
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     f.configure(&format!("oci \"{}\"", registry.repo("app")));
     let (_, error) = f.fails();
     assert!(
@@ -296,7 +214,7 @@ fn a_silent_registry_times_out() {
     // Connections are accepted by the kernel and never answered.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     f.configure(&format!(
         "oci \"127.0.0.1:{port}/app\"\ninsecure #true\ntimeout \"1s\""
     ));
@@ -310,7 +228,7 @@ fn a_silent_registry_times_out() {
 #[test]
 fn malicious_tarballs_are_rejected_and_leave_nothing() {
     let registry = Registry::start();
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let outside = f.path().join("outside");
     std::fs::create_dir_all(&outside).expect("outside dir");
     let outside_str = outside.display().to_string();
@@ -382,7 +300,7 @@ fn a_layer_that_does_not_match_its_digest_is_rejected() {
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).expect("corrupt blob");
 
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     f.configure(&format!("oci \"{}\"\ninsecure #true", registry.repo("app")));
     let (_, error) = f.fails();
     assert!(
@@ -417,7 +335,7 @@ fn token_file_is_sent_as_a_bearer_token() {
             );
         }
     });
-    let f = Fixture::new();
+    let f = SourceFixture::new();
     let token = f.env.write("token", "t0ken-value\n");
     f.configure(&format!(
         "oci \"127.0.0.1:{port}/app\"\ninsecure #true\nauth {{ token-file \"{}\"; }}",

@@ -4,7 +4,7 @@
 //! layouts (Flux's format) and pushed with `skopeo copy`.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,13 +20,7 @@ pub const PASSWORD: &str = "correct horse";
 /// bcrypt of PASSWORD, for when `htpasswd` is not installed.
 const PRECOMPUTED_HTPASSWD: &str = "mooring:$2y$05$HL3HdHxVnyYrQu7ZyMiQ0OZCrCe9rEIvUpwvw9AdbBWng6Ycjdl/S";
 
-/// A loopback port nobody listens on (at the time of asking).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
+pub use crate::support::free_port;
 
 /// A running registry; killed on drop.
 pub struct Registry {

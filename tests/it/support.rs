@@ -99,3 +99,97 @@ pub fn validate_fixture(name: &str, args: &[&str]) -> Run {
     all.extend_from_slice(args);
     env.run(&all)
 }
+
+/// A port nothing listens on right now, on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// A test env whose config holds one source `s` (its children given by
+/// the test) with its state dir inside the env, fetched with
+/// `mooring once source/s --format json`.
+pub struct SourceFixture {
+    pub env: TestEnv,
+}
+
+/// What a successful fetch printed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub revision: String,
+    pub dir: PathBuf,
+}
+
+impl SourceFixture {
+    pub fn new() -> SourceFixture {
+        SourceFixture { env: TestEnv::new() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.env.path()
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    /// Write the config: source `s` with `body` as its children.
+    pub fn configure(&self, body: &str) {
+        let config = format!(
+            "agent {{ state-dir \"{}\" }}\nsource \"s\" {{\n{body}\n}}\n",
+            self.state().display()
+        );
+        self.env.write("mooring.kdl", &config);
+    }
+
+    pub fn once(&self) -> (Run, serde_json::Value) {
+        let run = self
+            .env
+            .run(&["once", "source/s", "--format", "json", "-c", "mooring.kdl"]);
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
+                run.stdout, run.stderr
+            )
+        });
+        (run, json[0].clone())
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> Fetched {
+        let (run, out) = self.once();
+        run.expect_code(0);
+        assert_eq!(out["result"], "ok", "{out}");
+        Fetched {
+            revision: out["revision"].as_str().expect("revision").to_string(),
+            dir: PathBuf::from(out["artifact"].as_str().expect("artifact")),
+        }
+    }
+
+    /// The failed run's error message, after checking the exit code.
+    #[track_caller]
+    pub fn fails(&self) -> (Run, String) {
+        let (run, out) = self.once();
+        run.expect_code(1);
+        assert_eq!(out["result"], "failed", "{out}");
+        assert_eq!(out["reason"], "FetchFailed", "{out}");
+        let error = out["error"].as_str().expect("error").to_string();
+        (run, error)
+    }
+
+    /// The artifact directories of source `s`, sorted.
+    pub fn artifacts(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.state().join("artifacts/s")) else {
+            return Vec::new();
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        dirs
+    }
+}
