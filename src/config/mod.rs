@@ -78,6 +78,7 @@ pub fn check(path: &Path, text: String, now: jiff::Timestamp) -> (Option<Config>
             }
             parse::check_shape(&doc, &mut diags);
             let mut cfg = parse::decode(&doc, &mut diags);
+            drop_large(doc, text.len());
             diags.extend(validate::validate(&cfg, now));
             let base = path.parent().unwrap_or(Path::new(""));
             resolve_paths(
@@ -89,6 +90,18 @@ pub fn check(path: &Path, text: String, now: jiff::Timestamp) -> (Option<Config>
         }
     };
     (config, Diagnostics::new(path, Arc::new(text), diags))
+}
+
+/// Free a large parsed document on another thread: tens of thousands of
+/// small allocations take milliseconds to release, and nobody waits for
+/// them (a CLI verb may even exit first).
+fn drop_large(doc: kdl::KdlDocument, text_len: usize) {
+    if text_len < 64 * 1024 {
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("drop-config".into()).spawn(move || drop(doc));
+    // Without a thread, the document is simply freed here.
+    drop(spawned);
 }
 
 /// The config file to use: `-c`, else `$MOORING_CONFIG`, else
