@@ -99,7 +99,9 @@ fn drop_large(doc: kdl::KdlDocument, text_len: usize) {
     if text_len < 64 * 1024 {
         return;
     }
-    let spawned = std::thread::Builder::new().name("drop-config".into()).spawn(move || drop(doc));
+    let spawned = std::thread::Builder::new()
+        .name("drop-config".into())
+        .spawn(move || drop(doc));
     // Without a thread, the document is simply freed here.
     drop(spawned);
 }
