@@ -253,21 +253,29 @@ pub struct Groups {
 /// could plausibly exceed it: long ones and counted repetitions.
 pub fn check_regex(s: &str) -> Result<Groups, Problem> {
     thread_local! {
-        static CHECKED: std::cell::RefCell<std::collections::HashMap<String, Result<Groups, Problem>>> =
-            std::cell::RefCell::new(std::collections::HashMap::new());
+        static CHECKED: Memo<Result<Groups, Problem>> = Memo::default();
     }
-    if let Some(hit) = CHECKED.with(|c| c.borrow().get(s).cloned()) {
+    memoized(&CHECKED, s, check_regex_uncached)
+}
+
+/// Results per pattern: large configs repeat a handful of patterns
+/// hundreds of times, and checking or building one is far dearer than
+/// anything else a check does.
+type Memo<T> = std::cell::RefCell<std::collections::HashMap<String, T>>;
+
+fn memoized<T: Clone>(memo: &'static std::thread::LocalKey<Memo<T>>, key: &str, compute: fn(&str) -> T) -> T {
+    if let Some(hit) = memo.with(|m| m.borrow().get(key).cloned()) {
         return hit;
     }
-    let result = check_regex_uncached(s);
-    CHECKED.with(|c| {
-        let mut cache = c.borrow_mut();
-        if cache.len() >= 4096 {
-            cache.clear();
+    let value = compute(key);
+    memo.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= 4096 {
+            m.clear();
         }
-        cache.insert(s.to_string(), result.clone());
+        m.insert(key.to_string(), value.clone());
     });
-    result
+    value
 }
 
 fn check_regex_uncached(s: &str) -> Result<Groups, Problem> {
@@ -313,24 +321,10 @@ fn check_regex_uncached(s: &str) -> Result<Groups, Problem> {
 /// Compile a pattern the way image policies will, with a size limit so a
 /// config cannot make the agent build a huge automaton.
 pub fn compile_regex(s: &str) -> Result<regex::Regex, Problem> {
-    // Large configs repeat a handful of patterns hundreds of times, and a
-    // regex build is far dearer than everything else a check does.
     thread_local! {
-        static COMPILED: std::cell::RefCell<std::collections::HashMap<String, Result<regex::Regex, Problem>>> =
-            std::cell::RefCell::new(std::collections::HashMap::new());
+        static COMPILED: Memo<Result<regex::Regex, Problem>> = Memo::default();
     }
-    if let Some(hit) = COMPILED.with(|c| c.borrow().get(s).cloned()) {
-        return hit;
-    }
-    let result = compile_regex_uncached(s);
-    COMPILED.with(|c| {
-        let mut cache = c.borrow_mut();
-        if cache.len() >= 4096 {
-            cache.clear();
-        }
-        cache.insert(s.to_string(), result.clone());
-    });
-    result
+    memoized(&COMPILED, s, compile_regex_uncached)
 }
 
 fn compile_regex_uncached(s: &str) -> Result<regex::Regex, Problem> {

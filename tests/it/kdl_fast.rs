@@ -21,6 +21,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Instant;
 
+use crate::genconfig;
 use crate::rng::{Rng, env_u64};
 use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode};
 use mooring::config::parse::fast;
@@ -181,119 +182,15 @@ fn repo_files() -> Vec<(String, String)> {
     files
 }
 
-const TEAMS: &[&str] = &["payments", "search", "checkout", "identity", "platform"];
-const INTERVALS: &[&str] = &["30s", "1m", "5m", "1m30s", "1h"];
-
-/// A config like the one `benches/validate.rs` generates (same shapes,
-/// fewer objects by default).
+/// A config like the one `benches/validate.rs` generates, smaller.
 fn generated_config(apps: usize, sources: usize) -> String {
-    let mut rng = Rng::new(7);
-    let mut w = String::new();
-    let _ = writeln!(w, "// Generated: an ordinary mooring config.\n");
-    let _ = writeln!(w, "agent {{");
-    let _ = writeln!(w, "    state-dir \"/var/lib/mooring\"");
-    let _ = writeln!(w, "    log level=\"info\" format=\"json\"");
-    let _ = writeln!(w, "    log-file dir=\"/var/log/mooring\" rotate=\"daily\" keep=7");
-    let _ = writeln!(w, "    concurrency 16");
-    let _ = writeln!(w, "}}\n");
-    for i in 0..sources {
-        let _ = writeln!(w, "source \"src-{i:03}\" {{");
-        if i % 4 == 3 {
-            let _ = writeln!(w, "    oci \"ghcr.io/acme/manifests/src-{i:03}\"");
-            let _ = writeln!(w, "    semver \">=1.{}.0 <2.0.0\"", i % 10);
-            if rng.chance(30) {
-                let _ = writeln!(
-                    w,
-                    "    auth {{ docker-config \"/etc/mooring/docker/config.json\"; }}"
-                );
-            }
-        } else {
-            let _ = writeln!(w, "    git \"git@github.com:acme/src-{i:03}.git\"");
-            let _ = writeln!(w, "    branch \"{}\"", rng.pick(&["main", "release/2.x", "prod"]));
-            let _ = writeln!(
-                w,
-                "    auth {{\n        ssh-key \"/etc/mooring/ssh/id_ed25519\"\n    }}"
-            );
-            if rng.chance(25) {
-                let _ = writeln!(w, "    ignore \"docs/**\" \"*.md\"");
-            }
-        }
-        if rng.chance(30) {
-            let _ = writeln!(
-                w,
-                "    interval \"{}\"; timeout \"{}s\"",
-                rng.pick(INTERVALS),
-                30 + rng.below(90)
-            );
-        } else {
-            let _ = writeln!(w, "    interval \"{}\"", rng.pick(INTERVALS));
-        }
-        let _ = writeln!(w, "}}\n");
-    }
-    let _ = writeln!(w, "// Apps, grouped by team.");
-    for i in 0..apps {
-        let team = TEAMS[i % TEAMS.len()];
-        let _ = writeln!(w, "app \"{team}-app-{i:04}\" {{");
-        let _ = writeln!(w, "    source \"src-{:03}\"", rng.below(sources.max(1)));
-        let _ = writeln!(w, "    path \"apps/{team}/{team}-app-{i:04}\"");
-        if rng.chance(50) {
-            let _ = writeln!(w, "    namespace \"{team}\"");
-        }
-        let mut options = Vec::new();
-        if rng.chance(60) {
-            options.push("prune #true".to_string());
-        }
-        if rng.chance(50) {
-            options.push(format!("wait timeout=\"{}m\"", 1 + rng.below(9)));
-        }
-        if !options.is_empty() {
-            if rng.chance(50) {
-                let _ = writeln!(w, "    {}", options.join("; "));
-            } else {
-                for o in &options {
-                    let _ = writeln!(w, "    {o}");
-                }
-            }
-        }
-        if i % 10 != 0 {
-            let _ = writeln!(w, "    depends-on \"{team}-app-{:04}\"", i - 1);
-        }
-        if rng.chance(30) {
-            let _ = writeln!(
-                w,
-                "    substitute {{ cluster_name \"prod\"; region \"{}\"; replicas \"{}\"; }}",
-                rng.pick(&["eu-west-1", "us-east-1"]),
-                1 + rng.below(5)
-            );
-        }
-        let _ = writeln!(w, "}}");
-    }
-    for i in 0..sources / 4 {
-        let _ = writeln!(w, "image \"img-{i:03}\" {{");
-        let _ = writeln!(w, "    repository \"ghcr.io/acme/img-{i:03}\"");
-        match i % 3 {
-            0 => {
-                let _ = writeln!(w, "    policy semver=\"^1.0.0\"");
-            }
-            1 => {
-                let _ = writeln!(w, "    policy alphabetical order=\"asc\"");
-            }
-            _ => {
-                let _ = writeln!(w, "    policy numerical order=\"desc\"");
-            }
-        }
-        let _ = writeln!(
-            w,
-            "    filter pattern=#\"^v(?<ts>\\d+)-[a-f0-9]+$\"# extract=\"$ts\""
-        );
-        let _ = writeln!(w, "    interval \"{}\"", rng.pick(INTERVALS));
-        let _ = writeln!(w, "}}\n");
-    }
-    let _ = writeln!(
-        w,
-        "suspend app=\"payments-app-0000\" until=\"2099-01-01T00:00:00Z\" reason=\"freeze\"   ;"
-    );
-    w
+    let size = genconfig::Size {
+        apps,
+        sources,
+        images: sources,
+        automations: 2,
+    };
+    genconfig::generate(&size).text
 }
 
 /// Hand-written edge cases: some kdl accepts, some it rejects.

@@ -5,6 +5,7 @@ mod diagnostics;
 mod docs;
 mod examples;
 mod fuzz;
+mod genconfig;
 mod git_source;
 mod gitserver;
 mod kdl_fast;
