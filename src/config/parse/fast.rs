@@ -546,20 +546,26 @@ impl<'a> Parser<'a> {
             self.depth -= 1;
             return Ok(false);
         }
+        self.more_slashdashed(|p| Ok(p.node_entry()?.is_some()))?;
+        self.depth -= 1;
+        Ok(true)
+    }
+
+    /// After a first slashdashed item: `(node-space+ slashdash item)*`,
+    /// stopping (and rewinding) at the first that does not follow.
+    fn more_slashdashed(&mut self, mut item: impl FnMut(&mut Self) -> R<bool>) -> R<()> {
         loop {
             let save = self.p;
             if !self.node_space0()? || !self.starts(b"/-") {
                 self.p = save;
-                break;
+                return Ok(());
             }
             self.slashdash()?;
-            if self.node_entry()?.is_none() {
+            if !item(self)? {
                 self.p = save;
-                break;
+                return Ok(());
             }
         }
-        self.depth -= 1;
-        Ok(true)
     }
 
     /// `node-space* separated(1.., slashdash node-children, node-space+)`
@@ -572,18 +578,7 @@ impl<'a> Parser<'a> {
         if self.node_children()?.is_none() {
             return Ok(false);
         }
-        loop {
-            let save = self.p;
-            if !self.node_space0()? || !self.starts(b"/-") {
-                self.p = save;
-                break;
-            }
-            self.slashdash()?;
-            if self.node_children()?.is_none() {
-                self.p = save;
-                break;
-            }
-        }
+        self.more_slashdashed(|p| Ok(p.node_children()?.is_some()))?;
         Ok(true)
     }
 
