@@ -5,8 +5,12 @@
 //! Stages live in their own modules; see `docs/` for the user-facing
 //! reference.
 
+pub mod agent;
+pub mod apply;
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod render;
+pub mod server;
 pub mod source;
 pub mod tags;

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Diagnostics, Kind, edit};
 
+mod client;
+mod log;
 mod once;
 
 #[derive(Debug, Parser)]
@@ -68,12 +70,22 @@ enum Command {
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
     },
-    /// One pass over sources: fetch each named source (or all) and print
-    /// its revision and artifact directory.
+    /// Run the agent: reconcile every object on its interval, hot-reload
+    /// the config file, serve status and metrics.
     ///
-    /// Exit 0 when every fetch succeeded, 1 when one failed.
+    /// SIGHUP reloads now; SIGTERM or SIGINT stops scheduling, lets runs in
+    /// flight finish (at most 30 s) and exits 0.
+    Run {
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// One pass: reconcile every object (or the named ones and what they
+    /// read) in dependency order, then exit.
+    ///
+    /// Exit 0 when everything succeeded, 1 when something failed.
     Once {
-        /// What to fetch: source/NAME; without any, every source
+        /// What to reconcile: KIND/NAME (source, app, image, automation); without any, everything
         #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
         targets: Vec<(Kind, String)>,
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
@@ -81,6 +93,36 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Show what a running agent is doing: config generation, last reload,
+    /// and the state of every object.
+    Status {
+        /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+        /// Config file to read `listen` from [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Ask a running agent to reconcile an object now.
+    ///
+    /// Exit 0 when accepted, 1 when the agent has no such object or it is
+    /// suspended, 2 when the agent cannot be reached or refuses the token.
+    Reconcile {
+        /// What to reconcile: source/NAME, app/NAME, image/NAME or automation/NAME
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        target: (Kind, String),
+        /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+        /// File holding the API token [default: the config's `agent { api-token-file }`]
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Print the config schema (a KDL Schema document).
     Schema,
@@ -161,11 +203,78 @@ pub fn main() -> ExitCode {
             &targets,
             format == Format::Json,
         ),
+        Command::Run { config } => run(&config::resolve_path(config.as_deref())),
+        Command::Status { addr, config, format } => client::status(
+            &client::address(addr.as_deref(), config.as_deref()),
+            format == Format::Json,
+        ),
+        Command::Reconcile {
+            target: (kind, name),
+            addr,
+            token_file,
+            config,
+        } => client::reconcile(
+            &client::address(addr.as_deref(), config.as_deref()),
+            kind,
+            &name,
+            token_file.as_deref(),
+            config.as_deref(),
+        ),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS
         }
     }
+}
+
+fn run(path: &Path) -> ExitCode {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read config file {}: {e}", path.display());
+            eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
+            return ExitCode::from(2);
+        }
+    };
+    let checked = match String::from_utf8(text.clone()) {
+        Ok(t) => config::from_str(path, t, jiff::Timestamp::now()),
+        Err(_) => {
+            eprintln!("error: {} is not UTF-8 text", path.display());
+            return ExitCode::from(1);
+        }
+    };
+    let loaded = match report_load(checked) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let _log = log::init(&loaded.config.agent);
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match runtime.block_on(crate::agent::run::run(path.to_path_buf(), loaded, &text)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The async runtime of `run` and `once`: two workers are plenty for an
+/// agent that mostly waits; blocking work (git, file writes) has its own pool.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(32)
+        .thread_keep_alive(std::time::Duration::from_secs(10))
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::from(2)
+        })
 }
 
 fn validate(path: &Path, format: Format) -> ExitCode {
@@ -241,7 +350,11 @@ fn run_edit(path: &Path, change: edit::Change) -> ExitCode {
 /// Load the config for a verb that acts on it: diagnostics (and warnings)
 /// go to stderr; `None` means the verb should exit with the returned code.
 fn load_for_action(path: &Path) -> Result<config::Loaded, ExitCode> {
-    match config::load(path) {
+    report_load(config::load(path))
+}
+
+fn report_load(loaded: Result<config::Loaded, config::Error>) -> Result<config::Loaded, ExitCode> {
+    match loaded {
         Ok(loaded) => {
             if !loaded.warnings.items.is_empty() {
                 eprint!("{}", render(&loaded.warnings, std::io::stderr().is_terminal()));

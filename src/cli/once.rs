@@ -1,20 +1,25 @@
-//! `mooring once`: one pass over the named objects (sources, for now),
-//! in file order, then exit.
+//! `mooring once`: one pass over every object (or the named ones and what
+//! they read), in dependency order, then exit: 0 when everything that ran
+//! succeeded, 1 when something failed.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::agent::status::{ObjectStatus, State};
+use crate::agent::{Agent, Mode};
+use crate::apply::Summary;
+use crate::config::diff::Key;
 use crate::config::{self, Kind};
-use crate::source;
 
-/// One line of `once --format json` output.
+/// One element of `once --format json` output.
 #[derive(Debug, Serialize)]
 struct Outcome {
-    kind: &'static str,
+    kind: Kind,
     name: String,
-    /// `ok` or `failed`.
+    /// `ok`, `failed` or `suspended`.
     result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     revision: Option<String>,
@@ -23,9 +28,40 @@ struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     checksum: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
+    applied: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+impl Outcome {
+    fn of(s: ObjectStatus) -> Outcome {
+        let result = match s.state {
+            State::Ready => "ok",
+            State::Suspended => "suspended",
+            _ => "failed",
+        };
+        let failed = result == "failed";
+        Outcome {
+            kind: s.kind,
+            name: s.name,
+            result,
+            revision: s.revision,
+            artifact: s.artifact.as_ref().map(|a| a.path.clone()),
+            checksum: s.artifact.map(|a| a.checksum),
+            applied: s.applied,
+            message: s.message.clone(),
+            reason: if failed || result == "suspended" {
+                s.reason
+            } else {
+                None
+            },
+            error: if failed { s.last_error.or(s.message) } else { None },
+        }
+    }
 }
 
 pub fn run(path: &Path, targets: &[(Kind, String)], json: bool) -> ExitCode {
@@ -34,72 +70,33 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool) -> ExitCode {
         Err(code) => return code,
     };
     let cfg = loaded.config;
-    let mut selected = Vec::new();
+    let mut keys = Vec::new();
     for (kind, name) in targets {
-        if *kind != Kind::Source {
+        let names = cfg.names(*kind);
+        if !names.contains(&name.as_str()) {
+            let hint = config::value::suggest(name, names.iter().copied())
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
             eprintln!(
-                "error: `mooring once` reconciles sources in this version; {kind}/{name} is not a source"
+                "error: {} declares no {kind} named \"{name}\"{hint}",
+                path.display()
             );
-            return ExitCode::from(2);
+            return ExitCode::from(1);
         }
-        match cfg.source(name) {
-            Some(s) => selected.push(s.clone()),
-            None => {
-                let names = cfg.names(Kind::Source);
-                let hint = config::value::suggest(name, names.iter().copied())
-                    .map(|s| format!(" (did you mean \"{s}\"?)"))
-                    .unwrap_or_default();
-                eprintln!(
-                    "error: {} declares no source named \"{name}\"{hint}",
-                    path.display()
-                );
-                return ExitCode::from(1);
-            }
-        }
+        keys.push(Key::new(*kind, name.as_str()));
     }
-    if targets.is_empty() {
-        selected = cfg.sources.clone();
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let _log = super::log::init(&cfg.agent);
+    let runtime = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let state_dir = cfg.agent.state_dir.clone();
-    let mut outcomes = Vec::new();
-    for src in &selected {
-        let result = runtime.block_on(source::fetch(src, &state_dir));
-        let name = src.name.value.clone();
-        outcomes.push(match result {
-            Ok(a) => Outcome {
-                kind: "source",
-                name,
-                result: "ok",
-                revision: Some(a.revision),
-                artifact: Some(a.dir.display().to_string()),
-                checksum: Some(a.checksum),
-                reason: None,
-                error: None,
-            },
-            Err(e) => Outcome {
-                kind: "source",
-                name,
-                result: "failed",
-                revision: None,
-                artifact: None,
-                checksum: None,
-                reason: Some(e.reason()),
-                error: Some(e.to_string()),
-            },
-        });
-    }
-    let failed = outcomes.iter().any(|o| o.result != "ok");
+    let agent = Agent::new(path.to_path_buf(), cfg, Mode::Once);
+    let outcomes: Vec<Outcome> = runtime.block_on(async {
+        agent.start((!keys.is_empty()).then_some(keys.as_slice()));
+        agent.join(Duration::MAX).await;
+        agent.report().objects.into_iter().map(Outcome::of).collect()
+    });
+    let failed = outcomes.iter().any(|o| o.result == "failed");
     if json {
         println!(
             "{}",
@@ -107,10 +104,18 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool) -> ExitCode {
         );
     } else {
         for o in &outcomes {
-            match (&o.revision, &o.artifact, &o.error) {
-                (Some(rev), Some(dir), _) => println!("source/{}  {rev}  {dir}", o.name),
-                (_, _, Some(err)) => println!("source/{}  failed: {err}", o.name),
-                _ => {}
+            let what = format!("{}/{}", o.kind, o.name);
+            match o.result {
+                "ok" => match (&o.kind, &o.revision, &o.artifact) {
+                    (Kind::Source, Some(rev), Some(dir)) => println!("{what}  {rev}  {dir}"),
+                    _ => println!("{what}  {}", o.message.as_deref().unwrap_or("ok")),
+                },
+                "suspended" => println!("{what}  suspended"),
+                _ => println!(
+                    "{what}  failed ({}): {}",
+                    o.reason.as_deref().unwrap_or("Failed"),
+                    o.error.as_deref().unwrap_or("unknown error")
+                ),
             }
         }
     }

@@ -4,12 +4,14 @@
 //! and describes the language as a schema.
 
 pub mod diagnostic;
+pub mod diff;
 pub mod edit;
 pub mod model;
 pub mod parse;
 pub mod schema;
 pub mod validate;
 pub mod value;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

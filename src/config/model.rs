@@ -41,7 +41,8 @@ impl<T> std::ops::Deref for Spanned<T> {
 
 /// The kinds of object a config declares. `cluster` is not one of them:
 /// it is a connection, not something that is reconciled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     Source,
     App,

@@ -1,6 +1,7 @@
 //! Integration tests: the real `mooring` binary, driven as a user would.
 //! One module per area; `support` holds the shared `TestEnv`.
 
+mod agent;
 mod diagnostics;
 mod docs;
 mod examples;

@@ -1,0 +1,225 @@
+//! `mooring run`: the long-running agent process. Binds the HTTP listener,
+//! starts every object's task, then waits for signals and config changes:
+//! a change in the file's directory (debounced) or the slow poll reloads if
+//! the content hash changed, SIGHUP reloads now, SIGTERM/SIGINT stop
+//! scheduling, let in-flight runs finish (bounded) and return. Speaks
+//! sd_notify (READY, RELOADING, STOPPING, WATCHDOG, STATUS) when
+//! `NOTIFY_SOCKET` is set.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+
+use super::{Agent, Mode};
+use crate::config::{self, watch};
+
+/// How long a change must be quiet before the file is read: editors write
+/// a file in several steps.
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
+/// The safety net for changes no event reported (network file systems).
+pub const POLL: Duration = Duration::from_secs(30);
+/// How long in-flight runs may take to finish after SIGTERM.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install a signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Run until SIGTERM or SIGINT. `text` is the content `loaded` came from.
+pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(), Error> {
+    let listen = loaded.config.agent.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| Error::Listen { addr: listen, source })?;
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(Error::Signal)?;
+
+    let warnings = warnings_of(&loaded.warnings);
+    let agent = Agent::new(path.clone(), loaded.config, Mode::Run);
+    if let Some((text, _)) = &warnings {
+        tracing::warn!("{} has warnings:\n{text}", path.display());
+    }
+    agent.start(None);
+
+    let ready = Arc::new(AtomicBool::new(true));
+    let stop_server = Arc::new(Notify::new());
+    let server = {
+        let stop = stop_server.clone();
+        tokio::spawn(crate::server::serve(listener, agent.clone(), ready, async move {
+            stop.notified().await
+        }))
+    };
+
+    let changed = Arc::new(Notify::new());
+    let _watch = match watch::watch(&path, changed.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch {} for changes ({e}); polling every {}s instead",
+                path.display(),
+                POLL.as_secs()
+            );
+            None
+        }
+    };
+    let mut last_hash = watch::hash(text);
+    tracing::info!(
+        config = %path.display(),
+        listen = %listen,
+        objects = agent.report().objects.len(),
+        "mooring {} started",
+        env!("CARGO_PKG_VERSION")
+    );
+    notify(&[NotifyState::Ready, NotifyState::Status(&summary(&agent))]);
+
+    let mut poll = tokio::time::interval(POLL);
+    poll.reset();
+    let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                reload(&agent, &path, &mut last_hash, true);
+            }
+            _ = changed.notified() => {
+                // Wait until the directory has been quiet for DEBOUNCE.
+                while tokio::time::timeout(DEBOUNCE, changed.notified()).await.is_ok() {}
+                reload(&agent, &path, &mut last_hash, false);
+            }
+            _ = poll.tick() => reload(&agent, &path, &mut last_hash, false),
+            _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[NotifyState::Watchdog]),
+        }
+    }
+
+    tracing::info!(
+        "stopping: no new runs; waiting up to {}s for runs in flight",
+        SHUTDOWN_BOUND.as_secs()
+    );
+    notify(&[NotifyState::Stopping]);
+    agent.shutdown();
+    if !agent.join(SHUTDOWN_BOUND).await {
+        tracing::warn!(
+            "runs still in flight after {}s were abandoned",
+            SHUTDOWN_BOUND.as_secs()
+        );
+    }
+    stop_server.notify_one();
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Read the file; if its content changed (or `force`), load it and hand it
+/// to the agent. An unreadable or invalid file leaves the running config.
+fn reload(agent: &Agent, path: &Path, last_hash: &mut [u8; 32], force: bool) {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            // Mid-replace, or gone: the next event or poll looks again.
+            tracing::warn!(
+                "cannot read {}: {e}; the running config (generation {}) stays",
+                path.display(),
+                agent.generation()
+            );
+            return;
+        }
+    };
+    let hash = watch::hash(&bytes);
+    if hash == *last_hash && !force {
+        return;
+    }
+    *last_hash = hash;
+    notify(&[NotifyState::Reloading, monotonic_now()]);
+    let result = match String::from_utf8(bytes) {
+        Ok(text) => config::from_str(path, text, jiff::Timestamp::now()),
+        Err(_) => {
+            let msg = format!("{} is not UTF-8 text", path.display());
+            tracing::error!(
+                "{msg}; the running config (generation {}) stays",
+                agent.generation()
+            );
+            agent.reload_failed(msg, None);
+            notify(&[NotifyState::Ready]);
+            return;
+        }
+    };
+    match result {
+        Ok(loaded) => {
+            let warnings = warnings_of(&loaded.warnings);
+            if let Some((text, _)) = &warnings {
+                tracing::warn!("{} has warnings:\n{text}", path.display());
+            }
+            let diff = agent.apply(loaded.config, warnings);
+            tracing::info!(generation = agent.generation(), "config reloaded: {diff}");
+            for setting in &diff.restart_needed {
+                tracing::warn!("{setting} changed; restart mooring for it to take effect");
+            }
+        }
+        Err(config::Error::Invalid { diagnostics }) => {
+            let rendered = diagnostics.render(false, 100);
+            tracing::error!(
+                "{} is invalid; the running config (generation {}) stays:\n{rendered}",
+                path.display(),
+                agent.generation()
+            );
+            let problems = serde_json::to_value(diagnostics.to_json()).ok();
+            agent.reload_failed(rendered, problems);
+        }
+        Err(e @ config::Error::Read { .. }) => {
+            tracing::warn!("{e}; the running config stays");
+        }
+    }
+    notify(&[NotifyState::Ready, NotifyState::Status(&summary(agent))]);
+}
+
+fn warnings_of(d: &config::Diagnostics) -> Option<(String, serde_json::Value)> {
+    if d.items.is_empty() {
+        return None;
+    }
+    let json = serde_json::to_value(d.to_json()).unwrap_or_default();
+    Some((d.render(false, 100), json))
+}
+
+fn summary(agent: &Agent) -> String {
+    let report = agent.report();
+    let ready = report
+        .objects
+        .iter()
+        .filter(|o| o.state == super::status::State::Ready)
+        .count();
+    format!(
+        "generation {}: {} objects, {} ready; last reload {}",
+        report.generation,
+        report.objects.len(),
+        ready,
+        report.last_reload.result
+    )
+}
+
+fn monotonic_now() -> NotifyState<'static> {
+    NotifyState::monotonic_usec_now().unwrap_or(NotifyState::MonotonicUsec(0))
+}
+
+/// Tell systemd, if it is listening; failures only matter to systemd.
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!("sd_notify: {e}");
+    }
+}

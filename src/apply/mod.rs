@@ -1,0 +1,53 @@
+//! Applying: takes an app's rendered manifests ([`crate::render::Manifest`])
+//! and puts them where they belong — into a directory ([`dir`], for
+//! `target dir=…`, e.g. k3s' auto-deploy manifests) now, onto a Kubernetes
+//! cluster later — pruning what the app no longer holds, and gives a
+//! [`Summary`] of what changed.
+
+pub mod dir;
+
+use std::fmt;
+
+/// What one apply changed, counted in objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub created: usize,
+    pub configured: usize,
+    pub unchanged: usize,
+    pub pruned: usize,
+}
+
+impl Summary {
+    /// Whether anything was created, configured or pruned.
+    pub fn changed(&self) -> bool {
+        self.created + self.configured + self.pruned > 0
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} created, {} configured, {} unchanged, {} pruned",
+            self.created, self.configured, self.unchanged, self.pruned
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_display() {
+        let s = Summary {
+            created: 2,
+            configured: 1,
+            unchanged: 3,
+            pruned: 0,
+        };
+        assert_eq!(s.to_string(), "2 created, 1 configured, 3 unchanged, 0 pruned");
+        assert!(s.changed());
+        assert!(!Summary::default().changed());
+    }
+}

@@ -1,0 +1,205 @@
+//! Reload as a diff: takes the running config and a newly loaded one, gives
+//! which objects were added, changed or removed, keyed by `(kind, name)`.
+//! Only those restart; everything else keeps its status and backoff.
+//!
+//! An object "changed" when anything its reconcile reads changed: its own
+//! node, its suspension, the cluster an app targets, the field manager, or
+//! the source it reads (a new URL means a new artifact for its apps).
+
+use std::collections::BTreeSet;
+
+use super::{Config, Kind, Suspension, Target};
+
+/// One object of the config: `app/podinfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl Key {
+    pub fn new(kind: Kind, name: impl Into<String>) -> Key {
+        Key {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+/// What a reload changes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigDiff {
+    pub added: Vec<Key>,
+    pub changed: Vec<Key>,
+    pub removed: Vec<Key>,
+    /// Agent settings that changed but only take effect after a restart.
+    pub restart_needed: Vec<&'static str>,
+}
+
+impl ConfigDiff {
+    pub fn between(old: &Config, new: &Config) -> ConfigDiff {
+        let old_keys: BTreeSet<Key> = old.keys().collect();
+        let new_keys: BTreeSet<Key> = new.keys().collect();
+        let mut diff = ConfigDiff {
+            added: new_keys.difference(&old_keys).cloned().collect(),
+            removed: old_keys.difference(&new_keys).cloned().collect(),
+            ..ConfigDiff::default()
+        };
+        let changed_sources: BTreeSet<&str> = new
+            .sources
+            .iter()
+            .filter(|s| old.source(&s.name).is_some_and(|o| o != *s))
+            .map(|s| s.name.as_str())
+            .collect();
+        for key in new_keys.intersection(&old_keys) {
+            let reads_changed_source = new.source_of(key).is_some_and(|s| changed_sources.contains(s));
+            if reads_changed_source || !same_object(old, new, key) {
+                diff.changed.push(key.clone());
+            }
+        }
+        let (a, b) = (&old.agent, &new.agent);
+        for (name, differs) in [
+            ("agent.listen", a.listen != b.listen),
+            ("agent.state-dir", a.state_dir != b.state_dir),
+            ("agent.log", a.log != b.log),
+            ("agent.log-file", a.log_file != b.log_file),
+        ] {
+            if differs {
+                diff.restart_needed.push(name);
+            }
+        }
+        diff
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+impl std::fmt::Display for ConfigDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} added, {} changed, {} removed",
+            self.added.len(),
+            self.changed.len(),
+            self.removed.len()
+        )
+    }
+}
+
+fn same_object(old: &Config, new: &Config, key: &Key) -> bool {
+    let name = key.name.as_str();
+    let same_suspension =
+        old.suspension(key.kind, name).map(strip) == new.suspension(key.kind, name).map(strip);
+    same_suspension
+        && match key.kind {
+            Kind::Source => old.source(name) == new.source(name),
+            Kind::Image => old.image(name) == new.image(name),
+            Kind::Automation => old.automation(name) == new.automation(name),
+            Kind::App => {
+                let cluster = |c: &Config| match c.app(name).map(|a| &a.target) {
+                    Some(Target::Cluster(Some(n))) => c.cluster(n).cloned(),
+                    _ => None,
+                };
+                old.app(name) == new.app(name)
+                    && cluster(old) == cluster(new)
+                    && old.agent.field_manager == new.agent.field_manager
+            }
+        }
+}
+
+/// A suspension without where it was written.
+fn strip(s: &Suspension) -> (Option<&str>, Option<jiff::Timestamp>) {
+    (s.reason.as_deref(), s.until.as_ref().map(|u| u.value))
+}
+
+impl Config {
+    /// Every object, in kind order then file order.
+    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        Kind::ALL
+            .into_iter()
+            .flat_map(move |kind| self.names(kind).into_iter().map(move |n| Key::new(kind, n)))
+    }
+
+    /// The source an app or automation reads.
+    pub fn source_of(&self, key: &Key) -> Option<&str> {
+        match key.kind {
+            Kind::App => self.app(&key.name).map(|a| a.source.as_str()),
+            Kind::Automation => self.automation(&key.name).map(|a| a.source.as_str()),
+            Kind::Source | Kind::Image => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg(text: &str) -> Config {
+        match super::super::from_str(Path::new("/x/m.kdl"), text.to_string(), jiff::Timestamp::now()) {
+            Ok(l) => l.config,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const BASE: &str = r#"
+        source "a" { git "https://example.com/a.git" }
+        source "b" { git "https://example.com/b.git" }
+        app "one" { source "a"; target dir="/o1" }
+        app "two" { source "b"; target dir="/o2" }
+    "#;
+
+    fn keys(v: &[Key]) -> Vec<String> {
+        v.iter().map(Key::to_string).collect()
+    }
+
+    #[test]
+    fn moving_and_reformatting_changes_nothing() {
+        let moved = r#"
+            app "two" { source "b"
+                target dir="/o2" }
+            source "b" { git "https://example.com/b.git"; }
+            // a comment
+            source "a" { git "https://example.com/a.git" }
+            app "one" { source "a"; target dir="/o1"; }
+        "#;
+        let d = ConfigDiff::between(&cfg(BASE), &cfg(moved));
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn added_changed_removed_and_dependents_of_a_changed_source() {
+        let new = r#"
+            source "a" { git "https://example.com/a2.git" }
+            app "one" { source "a"; target dir="/o1" }
+            app "three" { source "a"; target dir="/o3" }
+        "#;
+        let d = ConfigDiff::between(&cfg(BASE), &cfg(new));
+        assert_eq!(keys(&d.added), ["app/three"]);
+        assert_eq!(keys(&d.changed), ["source/a", "app/one"]);
+        assert_eq!(keys(&d.removed), ["source/b", "app/two"]);
+    }
+
+    #[test]
+    fn a_suspension_changes_its_object_only() {
+        let new = format!("{BASE}\nsuspend app=\"one\" reason=\"debugging\"");
+        let d = ConfigDiff::between(&cfg(BASE), &cfg(&new));
+        assert_eq!(keys(&d.changed), ["app/one"]);
+    }
+
+    #[test]
+    fn agent_settings_that_need_a_restart() {
+        let new = format!("agent {{ listen \"127.0.0.1:9999\"; concurrency 2 }}\n{BASE}");
+        let d = ConfigDiff::between(&cfg(BASE), &cfg(&new));
+        assert!(d.is_empty());
+        assert_eq!(d.restart_needed, ["agent.listen"]);
+    }
+}

@@ -1,0 +1,101 @@
+//! Noticing that the config file may have changed: takes the file's path,
+//! gives a [`Notify`] that fires on any change in the directory that holds
+//! it. Editors replace files by rename or through backup copies, and a
+//! Kubernetes ConfigMap volume swaps a `..data` symlink, so the directory
+//! is watched, not the file. A symlinked file's target directory is watched
+//! too. Whether the content really changed is decided by the caller, by
+//! comparing a hash of what it reads, with a slow poll as a safety net.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use notify::{RecursiveMode, Watcher as _};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Notify;
+
+/// Keeps the watch alive; dropping it stops watching.
+pub struct Watch {
+    _watcher: notify::RecommendedWatcher,
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Watch the directories that can change `path`; `changed` is notified
+/// for every event in them.
+pub fn watch(path: &Path, changed: Arc<Notify>) -> notify::Result<Watch> {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // An error (queue overflow) may hide a change: look anyway.
+        if event.as_ref().map_or(true, |e| !e.kind.is_access()) {
+            changed.notify_one();
+        }
+    })?;
+    let mut dirs = vec![parent(path)];
+    if let Ok(real) = std::fs::canonicalize(path) {
+        let dir = parent(&real);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for dir in &dirs {
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    }
+    Ok(Watch {
+        _watcher: watcher,
+        dirs,
+    })
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A content hash to tell a real change from a touch.
+pub fn hash(text: &[u8]) -> [u8; 32] {
+    Sha256::digest(text).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    async fn fires(n: &Notify) -> bool {
+        tokio::time::timeout(Duration::from_secs(5), n.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_rename_over_the_file_and_a_symlink_swap_are_seen() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let data1 = dir.path().join("..2026_1");
+        std::fs::create_dir(&data1).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(data1.join("m.kdl"), "a").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("..2026_1", dir.path().join("..data")).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("..data/m.kdl", dir.path().join("m.kdl"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let n = Arc::new(Notify::new());
+        let _w = watch(&dir.path().join("m.kdl"), n.clone()).unwrap_or_else(|e| panic!("{e}"));
+        // The kubelet's swap: a new data dir, a new symlink renamed over `..data`.
+        let data2 = dir.path().join("..2026_2");
+        std::fs::create_dir(&data2).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(data2.join("m.kdl"), "b").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("..2026_2", dir.path().join("..data_tmp"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(fires(&n).await, "no event for the ..data swap");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("m.kdl")).ok().as_deref(),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn hash_tells_contents_apart() {
+        assert_eq!(hash(b"x"), hash(b"x"));
+        assert_ne!(hash(b"x"), hash(b"y"));
+    }
+}

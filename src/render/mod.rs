@@ -1,0 +1,979 @@
+//! Rendering: takes an artifact directory (the files of one source
+//! revision), an app's `path` inside it and the app's substitution
+//! variables, and gives the Kubernetes objects found there as
+//! [`Manifest`]s, each keeping the user's own YAML text of its document —
+//! mooring never re-emits YAML through serde.
+//!
+//! Only plain manifests for now: every `*.yaml` / `*.yml` file under
+//! `path`, walked in byte order of the path (hidden files and directories
+//! skipped, symlinks never followed), split into documents on `---` lines.
+//! A kustomization is refused rather than half-understood.
+//!
+//! Substitution follows Flux's `postBuild` (non-strict) on each document's
+//! text before it is parsed: `${var}`, `${var:=default}`, `$${var}` for a
+//! literal `${var}`, and an unset variable becomes the empty string. Only
+//! the braced form is substituted — `$var` is left alone so shell scripts in
+//! ConfigMaps keep working — and it applies to the whole text, comments
+//! included. Without variables the text is not touched at all. Error
+//! positions refer to the text after substitution, which has the same lines
+//! unless a value itself holds a newline.
+//!
+//! Artifacts are hostile input: a file may hold at most [`MAX_FILE_BYTES`],
+//! all files together [`MAX_TOTAL_BYTES`], and nothing outside the artifact
+//! is ever read. Every problem in the manifests is collected and reported
+//! at once ([`Error::Many`]), each naming its file (relative to the
+//! artifact root) and line.
+
+mod substitute;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::io::{self, Read as _};
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::MessageFormatter as _;
+
+/// The largest manifest file read.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+/// The most manifest bytes read for one app.
+pub const MAX_TOTAL_BYTES: u64 = 64 << 20;
+
+/// File names that make a directory a kustomization.
+const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// What names a Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct ObjectId {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectId {
+    /// The API group: the part of `apiVersion` before `/`; `""` for the core group (`v1`).
+    pub fn group(&self) -> &str {
+        self.api_version.split_once('/').map_or("", |(group, _)| group)
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// One Kubernetes object, as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub id: ObjectId,
+    /// The file, relative to the artifact root, `/`-separated.
+    pub file: String,
+    /// The 1-based line of the file where the document's text starts.
+    pub line: usize,
+    /// The document's text after substitution, without its `---` separator,
+    /// ending in `\n`.
+    pub text: String,
+}
+
+impl Manifest {
+    /// `file:line`, for messages.
+    pub fn position(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+}
+
+/// How to render.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// Substitution variables in order; later entries override earlier ones
+    /// of the same name. Empty: no substitution at all.
+    pub vars: &'a [(String, String)],
+}
+
+/// Why rendering failed. Files are named relative to the artifact root.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("path `{path}` {reason}")]
+    Path { path: String, reason: &'static str },
+    #[error("path `{path}` does not exist in the source")]
+    NotFound { path: String },
+    #[error(
+        "{file}: kustomize is not supported yet; remove the kustomization or point `path` at plain manifests"
+    )]
+    Kustomize { file: String },
+    #[error("{file}: the file is larger than {limit} bytes")]
+    FileTooLarge { file: String, limit: u64 },
+    #[error("{file}: the manifests add up to more than {limit} bytes")]
+    TotalTooLarge { file: String, limit: u64 },
+    #[error("{file}: not UTF-8 text")]
+    NotUtf8 { file: String },
+    #[error("{file}:{line}:{column}: {message}")]
+    Yaml {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: not a Kubernetes object: missing {}", missing.join(", "))]
+    NotAnObject {
+        file: String,
+        line: usize,
+        missing: Vec<&'static str>,
+    },
+    #[error("{file}:{line}: List objects are not supported; write one document per object")]
+    List { file: String, line: usize },
+    #[error("{id} is defined twice: at {first} and at {second}")]
+    Duplicate {
+        id: Box<ObjectId>,
+        first: String,
+        second: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{} problems:\n{}", .0.len(), list(.0))]
+    Many(Vec<Error>),
+}
+
+fn list(errors: &[Error]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Error {
+    /// The status reason this error maps to.
+    pub fn reason(&self) -> &'static str {
+        "RenderFailed"
+    }
+
+    /// Reading the artifact may fail transiently; a bad manifest stays bad
+    /// until the source or the app's configuration changes.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Io { .. } => true,
+            Error::Many(errors) => !errors.is_empty() && errors.iter().all(Error::is_retryable),
+            Error::Path { .. }
+            | Error::NotFound { .. }
+            | Error::Kustomize { .. }
+            | Error::FileTooLarge { .. }
+            | Error::TotalTooLarge { .. }
+            | Error::NotUtf8 { .. }
+            | Error::Yaml { .. }
+            | Error::NotAnObject { .. }
+            | Error::List { .. }
+            | Error::Duplicate { .. } => false,
+        }
+    }
+
+    /// Each single problem, flattening [`Error::Many`].
+    pub fn problems(&self) -> Vec<&Error> {
+        match self {
+            Error::Many(errors) => errors.iter().flat_map(Error::problems).collect(),
+            other => vec![other],
+        }
+    }
+
+    fn io(path: &Path, source: io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// One error as itself, several as [`Error::Many`].
+    fn collect(mut errors: Vec<Error>) -> Result<(), Error> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Many(errors)),
+        }
+    }
+}
+
+/// Size caps; the defaults are [`MAX_FILE_BYTES`] and [`MAX_TOTAL_BYTES`].
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    file: u64,
+    total: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            file: MAX_FILE_BYTES,
+            total: MAX_TOTAL_BYTES,
+        }
+    }
+}
+
+/// The objects under `path` (relative to `root`, `.` for the root itself;
+/// it may name a single file), in file order and, within a file, document
+/// order.
+pub fn render(root: &Path, path: &str, opts: &Options) -> Result<Vec<Manifest>, Error> {
+    render_limited(root, path, opts, Limits::default())
+}
+
+fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Result<Vec<Manifest>, Error> {
+    let rel = normalize(path)?;
+    let files = match locate(root, path, &rel)? {
+        Found::File => vec![rel.join("/")],
+        Found::Dir => walk(root, &rel)?,
+    };
+
+    let kustomizations: Vec<Error> = files
+        .iter()
+        .filter(|f| KUSTOMIZATION_FILES.contains(&base_name(f)))
+        .map(|f| Error::Kustomize { file: f.clone() })
+        .collect();
+    Error::collect(kustomizations)?;
+
+    let vars = (!opts.vars.is_empty()).then(|| substitute::Vars::new(opts.vars));
+    let mut errors = Vec::new();
+    let mut manifests: Vec<Manifest> = Vec::new();
+    let mut total = 0u64;
+    for file in &files {
+        let full = root.join(file);
+        let bytes = match read_capped(&full, limits.file)? {
+            Some(bytes) => bytes,
+            None => {
+                errors.push(Error::FileTooLarge {
+                    file: file.clone(),
+                    limit: limits.file,
+                });
+                continue;
+            }
+        };
+        total += bytes.len() as u64;
+        if total > limits.total {
+            // Stop reading: whatever else is wrong, this has to be fixed first.
+            errors.push(Error::TotalTooLarge {
+                file: file.clone(),
+                limit: limits.total,
+            });
+            break;
+        }
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            errors.push(Error::NotUtf8 { file: file.clone() });
+            continue;
+        };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        for doc in split_documents(text) {
+            let text = match &vars {
+                Some(vars) => vars.apply(&doc.text),
+                None => doc.text,
+            };
+            match parse(file, doc.line, &text) {
+                Ok(Some(id)) => manifests.push(Manifest {
+                    id,
+                    file: file.clone(),
+                    line: doc.line,
+                    text,
+                }),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+
+    // The same object twice: compare by group, not version (apps/v1 and
+    // apps/v1beta1 name the same object).
+    let mut seen: HashMap<(&str, &str, Option<&str>, &str), &Manifest> = HashMap::new();
+    for m in &manifests {
+        let key = (
+            m.id.group(),
+            m.id.kind.as_str(),
+            m.id.namespace.as_deref(),
+            m.id.name.as_str(),
+        );
+        match seen.get(&key) {
+            Some(first) => errors.push(Error::Duplicate {
+                id: Box::new(m.id.clone()),
+                first: first.position(),
+                second: m.position(),
+            }),
+            None => {
+                seen.insert(key, m);
+            }
+        }
+    }
+
+    Error::collect(errors)?;
+    Ok(manifests)
+}
+
+/// `path` as normal components, `..` resolved lexically. Absolute paths and
+/// paths that climb out of the root are refused.
+fn normalize(path: &str) -> Result<Vec<String>, Error> {
+    let refuse = |reason| Error::Path {
+        path: path.to_string(),
+        reason,
+    };
+    if path.starts_with('/') || path.starts_with('\\') || Path::new(path).is_absolute() {
+        return Err(refuse("must be relative to the source's root"));
+    }
+    if path.contains('\0') {
+        return Err(refuse("contains a NUL character"));
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(refuse("leads outside the source (`..`)"));
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(refuse("must be relative to the source's root"));
+            }
+        }
+    }
+    Ok(parts)
+}
+
+enum Found {
+    File,
+    Dir,
+}
+
+/// What `rel` names under `root`, without following any symlink on the way.
+fn locate(root: &Path, path: &str, rel: &[String]) -> Result<Found, Error> {
+    let mut at = root.to_path_buf();
+    let mut found = Found::Dir;
+    for (i, part) in rel.iter().enumerate() {
+        at.push(part);
+        let meta = match fs::symlink_metadata(&at) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound {
+                    path: path.to_string(),
+                });
+            }
+            Err(e) => return Err(Error::io(&at, e)),
+        };
+        let last = i + 1 == rel.len();
+        let ft = meta.file_type();
+        found = if ft.is_symlink() {
+            return Err(Error::Path {
+                path: path.to_string(),
+                reason: "goes through a symlink; mooring does not follow links in a source",
+            });
+        } else if ft.is_dir() {
+            Found::Dir
+        } else if ft.is_file() && last {
+            Found::File
+        } else if ft.is_file() {
+            return Err(Error::NotFound {
+                path: path.to_string(),
+            });
+        } else {
+            return Err(Error::Path {
+                path: path.to_string(),
+                reason: "is not a regular file or directory",
+            });
+        };
+    }
+    Ok(found)
+}
+
+/// The manifest files (and kustomizations) under `rel`, relative to the
+/// root, in byte order. Hidden entries and symlinks are skipped.
+fn walk(root: &Path, rel: &[String]) -> Result<Vec<String>, Error> {
+    let mut files = Vec::new();
+    let mut stack = vec![rel.join("/")];
+    while let Some(dir) = stack.pop() {
+        let full = if dir.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&dir)
+        };
+        let entries = fs::read_dir(&full).map_err(|e| Error::io(&full, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&full, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let child = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            // DirEntry::file_type does not follow symlinks.
+            let ft = entry.file_type().map_err(|e| Error::io(&entry.path(), e))?;
+            if ft.is_dir() {
+                stack.push(child);
+            } else if ft.is_file()
+                && (name.ends_with(".yaml")
+                    || name.ends_with(".yml")
+                    || KUSTOMIZATION_FILES.contains(&&*name))
+            {
+                files.push(child);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn base_name(file: &str) -> &str {
+    file.rsplit('/').next().unwrap_or(file)
+}
+
+/// The file's bytes, or `None` when it holds more than `limit`.
+fn read_capped(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, Error> {
+    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+}
+
+/// One YAML document of a file.
+#[derive(Debug, PartialEq)]
+struct Document {
+    /// 1-based line of the file where `text` starts.
+    line: usize,
+    text: String,
+}
+
+/// The non-empty documents of `text`, split on `---` and `...` marker lines
+/// at column 0. A document's leading blank lines are dropped (they mean
+/// nothing in YAML); the rest is kept byte for byte, ending in a newline.
+fn split_documents(text: &str) -> Vec<Document> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    let mut finish = |current: &mut String, start: usize| {
+        let doc = std::mem::take(current);
+        if doc.lines().all(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || l.starts_with('%')
+        }) {
+            return;
+        }
+        let mut line = start;
+        let mut rest = doc.as_str();
+        while let Some(end) = rest.find('\n') {
+            if !rest[..end].trim().is_empty() {
+                break;
+            }
+            rest = &rest[end + 1..];
+            line += 1;
+        }
+        let mut text = rest.to_string();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        docs.push(Document { line, text });
+    };
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if is_marker(line, "---") || is_marker(line, "...") {
+            finish(&mut current, start);
+            start = i + 2;
+        } else {
+            current.push_str(line);
+        }
+    }
+    finish(&mut current, start);
+    docs
+}
+
+/// `line` is `marker` at column 0, followed by nothing but blanks or a comment.
+fn is_marker(line: &str, marker: &str) -> bool {
+    let Some(rest) = line.strip_prefix(marker) else {
+        return false;
+    };
+    let rest = rest.trim_end_matches(['\n', '\r']);
+    rest.is_empty()
+        || (rest.starts_with([' ', '\t']) && (rest.trim().is_empty() || rest.trim().starts_with('#')))
+}
+
+/// The parts of an object that rendering reads; everything else is ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Head {
+    api_version: Option<String>,
+    kind: Option<String>,
+    metadata: Option<Metadata>,
+    items: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Metadata {
+    name: Option<String>,
+    namespace: Option<String>,
+}
+
+/// The object in one document (starting at `line` of `file`), or `None`
+/// for an explicit null document.
+fn parse(file: &str, line: usize, text: &str) -> Result<Option<ObjectId>, Error> {
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        // Deeply nested CRD schemas need more than the default 64 levels.
+        budget: serde_saphyr::budget! { max_depth: 256 },
+    };
+    let head: Option<Head> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let (l, c) = e
+            .location()
+            .filter(|loc| loc.line() > 0)
+            .map_or((1, 1), |loc| (loc.line() as usize, loc.column().max(1) as usize));
+        let message: String = serde_saphyr::UserMessageFormatter
+            .format_message(&e)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        Error::Yaml {
+            file: file.to_string(),
+            line: line + l - 1,
+            column: c,
+            message,
+        }
+    })?;
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let present = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+    let (name, namespace) = match head.metadata {
+        Some(m) => (m.name, m.namespace),
+        None => (None, None),
+    };
+    let mut missing = Vec::new();
+    if !present(&head.api_version) {
+        missing.push("apiVersion");
+    }
+    if !present(&head.kind) {
+        missing.push("kind");
+    }
+    if !present(&name) {
+        missing.push("metadata.name");
+    }
+    let kind = head.kind.unwrap_or_default();
+    if kind == "List" || (kind.ends_with("List") && head.items.is_some()) {
+        return Err(Error::List {
+            file: file.to_string(),
+            line,
+        });
+    }
+    if !missing.is_empty() {
+        return Err(Error::NotAnObject {
+            file: file.to_string(),
+            line,
+            missing,
+        });
+    }
+    Ok(Some(ObjectId {
+        api_version: head.api_version.unwrap_or_default(),
+        kind,
+        namespace: namespace.filter(|ns| !ns.is_empty()),
+        name: name.unwrap_or_default(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let full = dir.path().join(path);
+            fs::create_dir_all(full.parent().unwrap()).unwrap();
+            fs::write(full, text).unwrap();
+        }
+        dir
+    }
+
+    fn cm(name: &str) -> String {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n")
+    }
+
+    fn ids(manifests: &[Manifest]) -> Vec<String> {
+        manifests
+            .iter()
+            .map(|m| format!("{}@{}:{}", m.id, m.file, m.line))
+            .collect()
+    }
+
+    fn plain(root: &Path, path: &str) -> Result<Vec<Manifest>, Error> {
+        render(root, path, &Options::default())
+    }
+
+    #[test]
+    fn object_ids() {
+        let id = ObjectId {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("web".into()),
+            name: "podinfo".into(),
+        };
+        assert_eq!(id.to_string(), "Deployment/web/podinfo");
+        assert_eq!(id.group(), "apps");
+        let id = ObjectId {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: "web".into(),
+        };
+        assert_eq!(id.to_string(), "Namespace/web");
+        assert_eq!(id.group(), "");
+    }
+
+    #[test]
+    fn multi_document_files() {
+        let text = format!(
+            "---\n# leading comment only\n---\n{}---\n\n\n---   # just a comment\n# c\n  \n---\n\n{}...\n# trailing\n",
+            cm("a"),
+            cm("b")
+        );
+        let dir = tree(&[("all.yaml", &text)]);
+        let ms = plain(dir.path(), ".").unwrap();
+        assert_eq!(ids(&ms), ["ConfigMap/a@all.yaml:4", "ConfigMap/b@all.yaml:16"]);
+        assert_eq!(ms[0].text, cm("a"));
+        assert_eq!(ms[1].text, cm("b"));
+    }
+
+    #[test]
+    fn document_text_is_verbatim_and_ends_in_newline() {
+        let text = "# about a\napiVersion: v1   # v\nkind:    ConfigMap\nmetadata: {name: a,\n  namespace: n}\ndata:\n  k: |+\n    x\n\n---\nkind: Secret\napiVersion: v1\nmetadata:\n  name: s";
+        let dir = tree(&[("a.yml", text)]);
+        let ms = plain(dir.path(), ".").unwrap();
+        assert_eq!(ids(&ms), ["ConfigMap/n/a@a.yml:1", "Secret/s@a.yml:11"]);
+        assert_eq!(
+            ms[0].text,
+            "# about a\napiVersion: v1   # v\nkind:    ConfigMap\nmetadata: {name: a,\n  namespace: n}\ndata:\n  k: |+\n    x\n\n"
+        );
+        assert_eq!(ms[1].text, "kind: Secret\napiVersion: v1\nmetadata:\n  name: s\n");
+    }
+
+    #[test]
+    fn crlf_files() {
+        let text = "apiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: a\r\n---\r\napiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: b\r\n";
+        let dir = tree(&[("crlf.yaml", text)]);
+        let ms = plain(dir.path(), ".").unwrap();
+        assert_eq!(ids(&ms), ["ConfigMap/a@crlf.yaml:1", "ConfigMap/b@crlf.yaml:6"]);
+        assert_eq!(
+            ms[1].text,
+            "apiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: b\r\n"
+        );
+    }
+
+    #[test]
+    fn byte_order_mark_is_dropped() {
+        let dir = tree(&[("bom.yaml", &format!("\u{feff}{}", cm("a")))]);
+        let ms = plain(dir.path(), ".").unwrap();
+        assert_eq!(ms[0].text, cm("a"));
+    }
+
+    #[test]
+    fn nested_directories_in_byte_order() {
+        let dir = tree(&[
+            ("b.yaml", &cm("b")),
+            ("a/z.yaml", &cm("az")),
+            ("a/b/c.yml", &cm("abc")),
+            ("a.yaml", &cm("a")),
+            ("B.yaml", &cm("upper")),
+            ("notes.txt", "not: yaml"),
+            ("README.md", "# hi"),
+        ]);
+        let ms = plain(dir.path(), ".").unwrap();
+        let files: Vec<&str> = ms.iter().map(|m| m.file.as_str()).collect();
+        assert_eq!(files, ["B.yaml", "a.yaml", "a/b/c.yml", "a/z.yaml", "b.yaml"]);
+        // A sub-path, with `./` and a harmless `..` inside.
+        let ms = plain(dir.path(), "./a/b/../").unwrap();
+        let files: Vec<&str> = ms.iter().map(|m| m.file.as_str()).collect();
+        assert_eq!(files, ["a/b/c.yml", "a/z.yaml"]);
+        // A single file, whatever its extension.
+        let ms = plain(dir.path(), "a/b/c.yml").unwrap();
+        assert_eq!(ids(&ms), ["ConfigMap/abc@a/b/c.yml:1"]);
+    }
+
+    #[test]
+    fn hidden_entries_are_skipped() {
+        let dir = tree(&[
+            ("app.yaml", &cm("a")),
+            (".hidden.yaml", &cm("hidden")),
+            (".git/config.yaml", &cm("git")),
+            ("sub/.x/y.yaml", &cm("y")),
+        ]);
+        let ms = plain(dir.path(), ".").unwrap();
+        assert_eq!(ids(&ms), ["ConfigMap/a@app.yaml:1"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_not_followed() {
+        let outside = tree(&[("secret.yaml", &cm("outside")), ("d/x.yaml", &cm("outside-dir"))]);
+        let dir = tree(&[("app/a.yaml", &cm("a"))]);
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.yaml"),
+            dir.path().join("app/link.yaml"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path().join("d"), dir.path().join("app/linkdir")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+        let ms = plain(dir.path(), "app").unwrap();
+        assert_eq!(ids(&ms), ["ConfigMap/a@app/a.yaml:1"]);
+        // A path through a link is refused.
+        for path in ["out", "out/secret.yaml", "out/d", "app/link.yaml"] {
+            let err = plain(dir.path(), path).unwrap_err();
+            assert!(matches!(err, Error::Path { .. }), "{path}: {err}");
+            assert!(err.to_string().contains("symlink"), "{err}");
+        }
+    }
+
+    #[test]
+    fn paths_outside_the_root_are_refused() {
+        let dir = tree(&[("a/x.yaml", &cm("x"))]);
+        for path in ["..", "../x", "a/../..", "a/../../a", "/etc", "/"] {
+            let err = plain(&dir.path().join("a"), path).unwrap_err();
+            assert!(matches!(err, Error::Path { .. }), "{path}: {err}");
+            assert!(!err.is_retryable());
+        }
+        let err = plain(dir.path(), "nope/deeper").unwrap_err();
+        assert_eq!(err.to_string(), "path `nope/deeper` does not exist in the source");
+        let err = plain(dir.path(), "a/x.yaml/more").unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn yaml_errors_point_into_the_file() {
+        let text = format!(
+            "{}---\n# second\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [oops\n",
+            cm("a")
+        );
+        let dir = tree(&[("dir/bad.yaml", &text)]);
+        let err = plain(dir.path(), ".").unwrap_err();
+        let Error::Yaml {
+            file, line, column, ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!((file.as_str(), *line), ("dir/bad.yaml", 10), "{err}");
+        assert!(*column >= 1, "{err}");
+        assert!(err.to_string().starts_with("dir/bad.yaml:10:"), "{err}");
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn yaml_error_column() {
+        let text = format!(
+            "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n",
+            cm("a")
+        );
+        let dir = tree(&[("dup.yaml", &text)]);
+        let err = plain(dir.path(), ".").unwrap_err();
+        let Error::Yaml {
+            line,
+            column,
+            message,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!((*line, *column), (10, 3), "{err}");
+        assert!(!message.contains('\n'));
+    }
+
+    #[test]
+    fn not_objects() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: x\n---\nfoo: bar\n";
+        let dir = tree(&[("x.yaml", text)]);
+        let err = plain(dir.path(), ".").unwrap_err();
+        let problems: Vec<String> = err.problems().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            problems,
+            [
+                "x.yaml:1: not a Kubernetes object: missing metadata.name",
+                "x.yaml:6: not a Kubernetes object: missing apiVersion, kind, metadata.name",
+            ]
+        );
+        assert!(err.to_string().starts_with("2 problems:\n  x.yaml:1: "), "{err}");
+    }
+
+    #[test]
+    fn scalar_documents_are_errors() {
+        let dir = tree(&[("x.yaml", "just a string\n")]);
+        let err = plain(dir.path(), ".").unwrap_err();
+        assert!(matches!(err, Error::Yaml { line: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn lists_are_refused() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n";
+        let dir = tree(&[("l.yaml", text)]);
+        let err = plain(dir.path(), ".").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "l.yaml:1: List objects are not supported; write one document per object"
+        );
+        let text = "apiVersion: v1\nkind: ConfigMapList\nmetadata: {}\nitems: []\n";
+        let dir = tree(&[("l.yaml", text)]);
+        assert!(matches!(plain(dir.path(), "."), Err(Error::List { .. })));
+    }
+
+    #[test]
+    fn duplicates() {
+        let dup = "apiVersion: apps/v1beta1\nkind: Deployment\nmetadata: {name: d, namespace: n}\n";
+        let dep = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: n}\n";
+        let other_ns = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: m}\n";
+        let dir = tree(&[("a.yaml", dep), ("b.yaml", &format!("{other_ns}---\n{dup}"))]);
+        let err = plain(dir.path(), ".").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Deployment/n/d is defined twice: at a.yaml:1 and at b.yaml:5"
+        );
+        let Error::Duplicate { first, second, .. } = err else {
+            panic!()
+        };
+        assert_eq!((first.as_str(), second.as_str()), ("a.yaml:1", "b.yaml:5"));
+    }
+
+    #[test]
+    fn kustomizations_are_refused() {
+        for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
+            let dir = tree(&[
+                ("app/a.yaml", &cm("a")),
+                (&format!("app/sub/{name}"), "resources: []\n"),
+            ]);
+            let err = plain(dir.path(), "app").unwrap_err();
+            assert!(matches!(err, Error::Kustomize { .. }), "{err}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "app/sub/{name}: kustomize is not supported yet; remove the kustomization or point `path` at plain manifests"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let dir = tree(&[
+            ("a.yaml", "apiVersion: v1\nkind: [\n"),
+            ("b.yaml", &cm("ok")),
+            ("c.yaml", "kind: ConfigMap\nmetadata: {name: c}\n"),
+            (
+                "d.yaml",
+                b"\xff\xfe"
+                    .iter()
+                    .map(|&b| b as char)
+                    .collect::<String>()
+                    .as_str(),
+            ),
+        ]);
+        fs::write(dir.path().join("d.yaml"), b"\xff\xfe").unwrap();
+        let err = plain(dir.path(), ".").unwrap_err();
+        let files: Vec<String> = err
+            .problems()
+            .iter()
+            .map(|e| e.to_string().split(':').next().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(files, ["a.yaml", "c.yaml", "d.yaml"], "{err}");
+        assert!(err.to_string().contains("d.yaml: not UTF-8 text"), "{err}");
+        assert!(!err.is_retryable());
+    }
+
+    fn with_vars(text: &str, vars: &[(&str, &str)]) -> String {
+        let dir = tree(&[("s.yaml", text)]);
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let ms = render(dir.path(), ".", &Options { vars: &vars }).unwrap();
+        ms.into_iter().map(|m| m.text).collect()
+    }
+
+    #[test]
+    fn substitution() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name:=dflt}\ndata:\n  a: \"${a}\"\n  esc: \"$${a}\"\n  unset: \"${nope}\"\n  shell: echo $a $$ ${#a}\n";
+        assert_eq!(
+            with_vars(text, &[("a", "one"), ("a", "two")]),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dflt\ndata:\n  a: \"two\"\n  esc: \"${a}\"\n  unset: \"\"\n  shell: echo $a $$ ${#a}\n"
+        );
+        let dir = tree(&[("s.yaml", text)]);
+        let vars = vec![("name".to_string(), "given".to_string())];
+        let ms = render(dir.path(), ".", &Options { vars: &vars }).unwrap();
+        assert_eq!(ms[0].id.name, "given");
+        assert!(ms[0].text.contains("a: \"\"\n"));
+    }
+
+    #[test]
+    fn no_variables_leave_the_text_alone() {
+        let text =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: \"${a} $${b} ${c:=d}\"\n";
+        assert_eq!(with_vars(text, &[]), text);
+    }
+
+    #[test]
+    fn size_caps() {
+        let big = format!("{}data:\n  k: \"{}\"\n", cm("big"), "x".repeat(200));
+        let dir = tree(&[("a.yaml", &cm("a")), ("b.yaml", &big), ("c.yaml", &cm("c"))]);
+        let limits = Limits {
+            file: 150,
+            total: 1000,
+        };
+        let err = render_limited(dir.path(), ".", &Options::default(), limits).unwrap_err();
+        assert!(
+            matches!(&err, Error::FileTooLarge { file, limit: 150 } if file == "b.yaml"),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "b.yaml: the file is larger than 150 bytes");
+        let limits = Limits {
+            file: 1000,
+            total: 150,
+        };
+        let err = render_limited(dir.path(), ".", &Options::default(), limits).unwrap_err();
+        assert!(
+            matches!(&err, Error::TotalTooLarge { file, .. } if file == "b.yaml"),
+            "{err}"
+        );
+        // The real caps are generous.
+        assert_eq!(plain(dir.path(), ".").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn null_documents_are_skipped() {
+        let dir = tree(&[("n.yaml", &format!("~\n---\nnull\n---\n{}", cm("a")))]);
+        assert_eq!(ids(&plain(dir.path(), ".").unwrap()), ["ConfigMap/a@n.yaml:5"]);
+    }
+
+    #[test]
+    fn splitting() {
+        let docs = split_documents("a: 1\n--- # c\nb: 2\n...\n---\n\n  \nc: 3");
+        assert_eq!(
+            docs,
+            [
+                Document {
+                    line: 1,
+                    text: "a: 1\n".into()
+                },
+                Document {
+                    line: 3,
+                    text: "b: 2\n".into()
+                },
+                Document {
+                    line: 8,
+                    text: "c: 3\n".into()
+                },
+            ]
+        );
+        assert!(is_marker("---\n", "---"));
+        assert!(is_marker("---\r\n", "---"));
+        assert!(is_marker("---  \t\n", "---"));
+        assert!(!is_marker("----\n", "---"));
+        assert!(!is_marker("--- a: 1\n", "---"));
+        assert!(!is_marker(" ---\n", "---"));
+        assert!(!is_marker("---# no space\n", "---"));
+    }
+}

@@ -1,0 +1,171 @@
+//! The HTTP server on `agent.listen`: takes the running [`Agent`], serves
+//! `/healthz`, `/readyz`, `/metrics` (Prometheus text), `/api/status`
+//! (JSON) and `POST /api/reconcile/{kind}/{name}`. Reading is open; POST
+//! needs `Authorization: Bearer <token>` whenever the listener is not on
+//! loopback or an `api-token-file` is configured.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::agent::{Agent, RefuseReason};
+use crate::config::Kind;
+use crate::config::diff::Key;
+
+#[derive(Clone)]
+struct App {
+    agent: Agent,
+    /// Set once the first config runs; `/readyz` answers 503 before.
+    ready: Arc<AtomicBool>,
+    loopback: bool,
+}
+
+/// Serve until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    agent: Agent,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let loopback = listener.local_addr()?.ip().is_loopback();
+    let app = App {
+        agent,
+        ready,
+        loopback,
+    };
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/status", get(status))
+        .route("/api/reconcile/{kind}/{name}", post(reconcile))
+        .with_state(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    if app.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let report = app.agent.report();
+    let body = app.agent.metrics().render(&report);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn status(State(app): State<App>) -> Response {
+    axum::Json(app.agent.report()).into_response()
+}
+
+async fn reconcile(
+    State(app): State<App>,
+    Path((kind, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refuse(&app, &headers) {
+        return refused;
+    }
+    let Some(kind) = Kind::parse(&kind) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("unknown kind \"{kind}\": use source, app, image or automation"),
+        );
+    };
+    let key = Key::new(kind, name);
+    match app.agent.reconcile(&key) {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "accepted": key.to_string() })),
+        )
+            .into_response(),
+        Err(e @ RefuseReason::NotFound(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ RefuseReason::Suspended(_)) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+fn error(code: StatusCode, message: String) -> Response {
+    (code, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// The bearer-token rule for POST endpoints: the answer to send instead,
+/// if the request may not go on.
+fn refuse(app: &App, headers: &HeaderMap) -> Option<Response> {
+    let token_file = app.agent.config().agent.api_token_file.clone();
+    let Some(file) = token_file else {
+        if app.loopback {
+            return None;
+        }
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "this listener is not on loopback: set `agent { api-token-file … }` to allow POST requests"
+                .into(),
+        ));
+    };
+    let expected = match std::fs::read_to_string(&file) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+        _ => {
+            tracing::error!(file = %file.display(), "cannot read the API token file (or it is empty)");
+            return Some(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the agent cannot read its API token file; see its log".into(),
+            ));
+        }
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => None,
+        Some(_) => Some(error(StatusCode::UNAUTHORIZED, "wrong bearer token".into())),
+        None => Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(json!({ "error": "this endpoint needs `Authorization: Bearer <token>`" })),
+            )
+                .into_response(),
+        ),
+    }
+}
+
+/// Compare without leaking, through timing, how many leading bytes match.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
