@@ -524,7 +524,7 @@ impl Task {
                     failures = 0;
                     let wait = backoff::after_success(interval);
                     due = Some(Instant::now() + wait);
-                    if let Some(rev) = &done.revision {
+                    if let (None, Some(rev)) = (&inputs.revision, &done.revision) {
                         span.record("revision", rev.as_str());
                     }
                     tracing::info!(duration_ms = (seconds * 1000.0) as u64, "{}", done.message);

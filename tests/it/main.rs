@@ -17,4 +17,5 @@ mod schema;
 mod ssh_source;
 mod support;
 mod suspend_resume;
+mod systemd;
 mod validate;
