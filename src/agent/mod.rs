@@ -83,6 +83,8 @@ struct Output {
     ran: bool,
     /// The last run failed.
     failed: bool,
+    /// Suspended in a single pass: it will not run.
+    suspended: bool,
 }
 
 /// Why a manual reconcile was refused.
@@ -411,6 +413,8 @@ impl Task {
                     Duration::try_from(left).unwrap_or(Duration::ZERO)
                 });
                 if mode == Mode::Once {
+                    lock(&self.output).suspended = true;
+                    self.agent.wake_readers(&self.key);
                     break;
                 }
                 tokio::select! {
@@ -504,7 +508,7 @@ impl Task {
             let span = tracing::info_span!(
                 "reconcile",
                 kind = %self.key.kind,
-                name = %self.key.name,
+                object = %self.key.name,
                 revision = tracing::field::Empty,
             );
             if let Some(rev) = &inputs.revision {
@@ -619,6 +623,13 @@ impl Task {
         for dep in &app.depends_on {
             let key = Key::new(Kind::App, dep.as_str());
             let out = self.agent.output(&key).unwrap_or_default();
+            if out.suspended {
+                return Gate::Wait {
+                    reason: "DependencyNotReady",
+                    message: format!("{key} is suspended"),
+                    failed: true,
+                };
+            }
             if !out.ran || out.failed {
                 return Gate::Wait {
                     reason: "DependencyNotReady",
@@ -630,6 +641,11 @@ impl Task {
         let key = Key::new(Kind::Source, app.source.as_str());
         let out = self.agent.output(&key).unwrap_or_default();
         match out.good {
+            _ if out.suspended => Gate::Wait {
+                reason: "ArtifactNotReady",
+                message: format!("{key} is suspended and has no artifact in this pass"),
+                failed: true,
+            },
             Some((revision, Some(artifact))) => Gate::Ready(Inputs {
                 artifact: Some(artifact),
                 revision: Some(revision),

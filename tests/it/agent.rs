@@ -621,3 +621,73 @@ fn list(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+#[test]
+fn once_skips_suspended_objects_and_what_needs_them() {
+    let f = Fixture::new();
+    let body = format!(
+        "{}{}suspend source=\"repo\" reason=\"frozen\"\n",
+        app("web", "web"),
+        app("settings", "settings").replace("}\n", "    depends-on \"web\"\n}\n"),
+    );
+    f.env.write("mooring.kdl", &f.config(&body));
+    let run = f.env.run(&["once", "-c", "mooring.kdl"]);
+    run.expect_code(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], "source/repo  suspended", "{}", run.stdout);
+    assert!(
+        lines[1].starts_with("app/web  failed (ArtifactNotReady): source/repo is suspended"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines[2].starts_with("app/settings  failed (DependencyNotReady): waiting for app/web"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn json_logs_carry_the_reconcile_span_and_log_files_rotate_into_their_dir() {
+    let f = Fixture::new();
+    let config = f.config(&app("web", "web")).replace(
+        "agent {\n",
+        "agent {\n    log level=\"info\" format=\"json\"\n    log-file dir=\"logs\" rotate=\"daily\" keep=3\n",
+    );
+    f.env.write("mooring.kdl", &config);
+    let run = f
+        .env
+        .cmd()
+        .args(["once", "-c", "mooring.kdl"])
+        .env_remove("MOORING_LOG")
+        .output()
+        .expect("run");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let applied: Value = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("applied"))
+        })
+        .unwrap_or_else(|| panic!("no JSON line for the apply in\n{stderr}"));
+    assert_eq!(applied["level"], "INFO");
+    assert_eq!(applied["span"]["kind"], "app", "{applied}");
+    assert_eq!(applied["span"]["object"], "web", "{applied}");
+    assert!(
+        applied["span"]["revision"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("main@sha1:")),
+        "{applied}"
+    );
+    let logs = list(&f.path().join("logs"));
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(
+        logs[0].starts_with("mooring.") && logs[0].ends_with(".log"),
+        "{logs:?}"
+    );
+    let file = std::fs::read_to_string(f.path().join("logs").join(&logs[0])).expect("log file");
+    assert!(file.contains("\"applied "), "{file}");
+}
