@@ -691,3 +691,73 @@ fn json_logs_carry_the_reconcile_span_and_log_files_rotate_into_their_dir() {
     let file = std::fs::read_to_string(f.path().join("logs").join(&logs[0])).expect("log file");
     assert!(file.contains("\"applied "), "{file}");
 }
+
+#[test]
+fn a_bad_manifest_stalls_the_app_until_a_new_revision_fixes_it() {
+    let f = Fixture::new();
+    f.repo
+        .write(&[("web/broken.yaml", "kind: ConfigMap\nmetadata: {name: x}\n")]);
+    f.repo.commit("no apiVersion");
+    f.repo.publish();
+    let agent = f.start(&app("web", "web"));
+    let s = agent.wait(LONG, "app/web stalled", |s| state(s, "app", "web") == "stalled");
+    let web = object(&s, "app", "web").expect("web");
+    assert_eq!(web["reason"], "RenderFailed", "{web}");
+    let error = web["last_error"].as_str().expect("last_error");
+    assert!(
+        error.contains("web/broken.yaml:1") && error.contains("apiVersion"),
+        "{error}"
+    );
+    assert!(
+        web.get("next_run").is_none(),
+        "a stalled app has no next run: {web}"
+    );
+    assert!(list(&f.out("web")).is_empty(), "a failed render wrote files");
+
+    // The fix arrives as a new revision: the app runs at once, no backoff to wait out.
+    f.repo.write(&[(
+        "web/broken.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: demo}\n",
+    )]);
+    f.repo.commit("fix");
+    f.repo.publish();
+    assert_eq!(agent.post("/api/reconcile/source/repo", None).0, 202);
+    let s = agent.wait(LONG, "app/web ready", |s| state(s, "app", "web") == "ready");
+    assert_eq!(object(&s, "app", "web").expect("web")["failures"], 0);
+    assert_eq!(list(&f.out("web")).len(), 3);
+}
+
+#[test]
+fn an_unreachable_source_fails_with_backoff_and_a_listen_change_needs_a_restart() {
+    let f = Fixture::new();
+    let agent = f.start(&app("web", "web"));
+    agent.wait(LONG, "app/web ready", |s| state(s, "app", "web") == "ready");
+    let moved = f
+        .config(&app("web", "web"))
+        .replace(&f.repo.file_url(), "git://127.0.0.1:1/nothing.git");
+    let other = free_port();
+    let moved = moved.replace(&format!("127.0.0.1:{}", f.port), &format!("127.0.0.1:{other}"));
+    let tmp = f.path().join(".edit");
+    std::fs::write(&tmp, moved).expect("write");
+    std::fs::rename(&tmp, f.path().join("mooring.kdl")).expect("rename");
+    // Still served on the old address, which the status says needs a restart.
+    let s = agent.wait(LONG, "the source failing", |s| {
+        state(s, "source", "repo") == "failed"
+    });
+    assert_eq!(
+        s["last_reload"]["restart_needed"],
+        serde_json::json!(["agent.listen"])
+    );
+    let repo = object(&s, "source", "repo").expect("repo");
+    assert_eq!(repo["reason"], "FetchFailed", "{repo}");
+    assert_eq!(repo["failures"], 1, "{repo}");
+    assert!(repo["next_run"].is_string(), "a failed source is retried: {repo}");
+    // The app waits for an artifact of the new definition; what it wrote stays.
+    let web = object(&s, "app", "web").expect("web");
+    assert_eq!(
+        (web["state"].as_str(), web["reason"].as_str()),
+        (Some("waiting"), Some("ArtifactNotReady")),
+        "{web}"
+    );
+    assert_eq!(list(&f.out("web")).len(), 2);
+}
