@@ -178,8 +178,9 @@ impl Agent {
         }
         for key in &diff.changed {
             if let Some(h) = inner.objects.get(key) {
-                // A changed source's old artifact describes the old definition.
-                if key.kind == Kind::Source {
+                // A redefined source's artifact describes the old definition
+                // (a suspension alone keeps it: apps go on using it).
+                if key.kind == Kind::Source && inner.config.source(&key.name) != cfg.source(&key.name) {
                     *lock(&h.output) = Output::default();
                 }
                 h.spec.send_replace(Some(cfg.clone()));

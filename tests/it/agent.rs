@@ -761,3 +761,22 @@ fn an_unreachable_source_fails_with_backoff_and_a_listen_change_needs_a_restart(
     );
     assert_eq!(list(&f.out("web")).len(), 2);
 }
+
+#[test]
+fn a_suspended_source_keeps_serving_its_last_artifact() {
+    let f = Fixture::new();
+    let agent = f.start(&app("web", "web"));
+    agent.wait(LONG, "app/web ready", |s| state(s, "app", "web") == "ready");
+    f.save(&format!("{}suspend source=\"repo\"\n", app("web", "settings")));
+    let s = agent.wait(LONG, "app/web rerun on the suspended source's artifact", |s| {
+        state(s, "source", "repo") == "suspended"
+            && runs(s, "app", "web") == 2
+            && state(s, "app", "web") == "ready"
+    });
+    assert_eq!(runs(&s, "source", "repo"), 1);
+    assert_eq!(
+        list(&f.out("web")).len(),
+        3,
+        "two objects of web plus the one of settings (no prune)"
+    );
+}
