@@ -51,6 +51,7 @@ struct Shared {
     limit: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
+    clusters: crate::apply::cluster::Clusters,
     inner: Mutex<Inner>,
 }
 
@@ -117,6 +118,7 @@ impl Agent {
                 limit: Arc::new(Semaphore::new(permits as usize)),
                 shutdown,
                 tasks: Mutex::new(JoinSet::new()),
+                clusters: Default::default(),
                 inner: Mutex::new(Inner {
                     config: Arc::new(config),
                     generation: 1,
@@ -674,7 +676,7 @@ impl Task {
             Kind::App => {
                 let app = cfg.app(name).ok_or_else(missing)?;
                 let artifact = inputs.artifact.as_ref().ok_or_else(missing)?;
-                reconcile::app(app, artifact).await
+                reconcile::app(cfg, &self.agent.shared.clusters, app, artifact).await
             }
             Kind::Image => reconcile::image(cfg.image(name).ok_or_else(missing)?).await,
             Kind::Automation => reconcile::automation(cfg.automation(name).ok_or_else(missing)?).await,

@@ -4,7 +4,9 @@
 //! ([`super::backoff`]).
 
 use std::path::Path;
+use std::time::Duration;
 
+use crate::apply::cluster::Clusters;
 use crate::apply::{self, Summary};
 use crate::config::{self, Target};
 use crate::render;
@@ -29,6 +31,14 @@ pub struct Failure {
 }
 
 impl Failure {
+    fn retry(reason: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            reason,
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
     fn permanent(reason: &'static str, message: impl Into<String>) -> Failure {
         Failure {
             reason,
@@ -73,59 +83,76 @@ pub async fn source(src: &config::Source, state_dir: &Path) -> Result<Done, Fail
 }
 
 /// App: render the manifests at its path in the artifact → apply them to
-/// the target (a directory; clusters come with the Kubernetes target).
-pub async fn app(app: &config::App, artifact: &Artifact) -> Result<Done, Failure> {
-    let dir = match &app.target {
-        Target::Dir(dir) => dir.clone(),
-        Target::Cluster(_) => {
-            return Err(Failure::permanent(
-                "Unsupported",
-                "this build cannot apply to a Kubernetes cluster yet; use `target dir=\"…\"`",
-            ));
-        }
-    };
+/// the target (a directory, or a cluster: server-side apply, prune, health).
+pub async fn app(
+    cfg: &config::Config,
+    clusters: &Clusters,
+    app: &config::App,
+    artifact: &Artifact,
+) -> Result<Done, Failure> {
     let revision = artifact.revision.clone();
-    let (app, root) = (app.clone(), artifact.dir.clone());
-    let timeout = app.timeout;
-    let work = tokio::task::spawn_blocking(move || -> Result<Summary, Failure> {
-        // Step 1: render.
-        let manifests = render::render(
-            &root,
-            &app.path,
-            &render::Options {
-                vars: &app.substitute,
-            },
-        )
-        .map_err(|e| Failure {
-            reason: e.reason(),
-            message: e.to_string(),
-            retryable: e.is_retryable(),
-        })?;
-        // Step 2: apply (and prune).
-        apply::dir::write(&dir, &app.name, &manifests, app.prune).map_err(|e| Failure {
-            reason: e.reason(),
-            message: e.to_string(),
-            retryable: e.is_retryable(),
-        })
-    });
-    let summary = match tokio::time::timeout(timeout, work).await {
-        Ok(Ok(result)) => result?,
-        Ok(Err(join)) => {
-            return Err(Failure {
-                reason: "ApplyFailed",
-                message: format!("the apply task failed: {join}"),
+    // Step 1: render.
+    let manifests = {
+        let (root, path, vars) = (artifact.dir.clone(), app.path.clone(), app.substitute.clone());
+        tokio::task::spawn_blocking(move || render::render(&root, &path, &render::Options { vars: &vars }))
+            .await
+            .map_err(|e| Failure {
+                reason: "RenderFailed",
+                message: format!("the render task failed: {e}"),
                 retryable: true,
-            });
+            })?
+            .map_err(|e| Failure {
+                reason: e.reason(),
+                message: e.to_string(),
+                retryable: e.is_retryable(),
+            })?
+    };
+    // Step 2: apply, prune, and (on a cluster, with `wait`) health-check.
+    let summary = match &app.target {
+        Target::Dir(dir) => {
+            let (dir, name, prune) = (dir.clone(), app.name.value.clone(), app.prune);
+            let work = tokio::task::spawn_blocking(move || apply::dir::write(&dir, &name, &manifests, prune));
+            match tokio::time::timeout(app.timeout, work).await {
+                Ok(Ok(result)) => result.map_err(|e| Failure {
+                    reason: e.reason(),
+                    message: e.to_string(),
+                    retryable: e.is_retryable(),
+                })?,
+                Ok(Err(join)) => {
+                    return Err(Failure::retry(
+                        "ApplyFailed",
+                        format!("the apply task failed: {join}"),
+                    ));
+                }
+                Err(_) => return Err(timed_out(app.timeout)),
+            }
         }
-        Err(_) => {
-            return Err(Failure {
-                reason: "ApplyFailed",
-                message: format!(
-                    "rendering and writing took longer than the timeout of {}",
-                    humantime::format_duration(timeout)
-                ),
-                retryable: true,
-            });
+        Target::Cluster(name) => {
+            let def = name.as_ref().and_then(|n| cfg.cluster(n));
+            let cluster = clusters
+                .get(def)
+                .await
+                .map_err(|e| Failure::permanent("ApplyFailed", e.to_string()))?;
+            let opts = apply::kube::Options {
+                app: &app.name,
+                field_manager: &cfg.agent.field_manager,
+                namespace: app.namespace.as_deref(),
+                force: app.force,
+                recreate: app.recreate,
+                prune: app.prune,
+                inventory_namespace: &cfg.agent.inventory_namespace,
+                revision: &revision,
+                wait: app.wait.as_ref().map(|w| w.timeout),
+            };
+            let budget = app.timeout + app.wait.as_ref().map_or(Duration::ZERO, |w| w.timeout);
+            match tokio::time::timeout(budget, apply::kube::apply(&cluster, &manifests, &opts)).await {
+                Ok(result) => result.map_err(|e| Failure {
+                    reason: e.reason(),
+                    message: e.to_string(),
+                    retryable: e.is_retryable(),
+                })?,
+                Err(_) => return Err(timed_out(budget)),
+            }
         }
     };
     Ok(Done {
@@ -134,6 +161,16 @@ pub async fn app(app: &config::App, artifact: &Artifact) -> Result<Done, Failure
         artifact: None,
         applied: Some(summary),
     })
+}
+
+fn timed_out(limit: Duration) -> Failure {
+    Failure::retry(
+        "ApplyFailed",
+        format!(
+            "applying took longer than the timeout of {}",
+            humantime::format_duration(limit)
+        ),
+    )
 }
 
 /// Images: scanning registries arrives with image automation.

@@ -1,10 +1,16 @@
 //! Applying: takes an app's rendered manifests ([`crate::render::Manifest`])
 //! and puts them where they belong — into a directory ([`dir`], for
-//! `target dir=…`, e.g. k3s' auto-deploy manifests) now, onto a Kubernetes
-//! cluster later — pruning what the app no longer holds, and gives a
-//! [`Summary`] of what changed.
+//! `target dir=…`, e.g. k3s' auto-deploy manifests) or onto a Kubernetes
+//! cluster ([`kube`]: server-side apply, [`inventory`], prune, [`health`])
+//! — pruning what the app no longer holds, and gives a [`Summary`] of what
+//! changed.
 
+pub mod cluster;
+pub mod diff;
 pub mod dir;
+pub mod health;
+pub mod inventory;
+pub mod kube;
 
 use std::fmt;
 

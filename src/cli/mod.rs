@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Diagnostics, Kind, edit};
 
+mod app;
 mod client;
 mod log;
 mod once;
@@ -124,6 +125,27 @@ enum Command {
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Fetch an app's source and print its rendered manifests.
+    Render {
+        /// The app: app/NAME
+        #[arg(value_name = "app/NAME", value_parser = parse_target)]
+        target: (Kind, String),
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Show what applying an app would change in its cluster (server-side
+    /// dry run), as a unified diff.
+    ///
+    /// Exit 0 when nothing would change, 1 when something would, 2 on error.
+    Diff {
+        /// The app: app/NAME
+        #[arg(value_name = "app/NAME", value_parser = parse_target)]
+        target: (Kind, String),
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Print the config schema (a KDL Schema document).
     Schema,
 }
@@ -220,6 +242,8 @@ pub fn main() -> ExitCode {
             token_file.as_deref(),
             config.as_deref(),
         ),
+        Command::Render { target, config } => app::render(&config::resolve_path(config.as_deref()), target),
+        Command::Diff { target, config } => app::diff(&config::resolve_path(config.as_deref()), target),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS

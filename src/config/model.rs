@@ -133,6 +133,7 @@ pub struct Agent {
     pub field_manager: String,
     pub concurrency: u32,
     pub api_token_file: Option<PathBuf>,
+    pub inventory_namespace: String,
 }
 
 impl Default for Agent {
@@ -145,6 +146,7 @@ impl Default for Agent {
             field_manager: defaults::FIELD_MANAGER.to_string(),
             concurrency: defaults::CONCURRENCY,
             api_token_file: None,
+            inventory_namespace: defaults::INVENTORY_NAMESPACE.to_string(),
         }
     }
 }
@@ -155,6 +157,7 @@ pub mod defaults {
     pub const LISTEN: &str = "127.0.0.1:9797";
     pub const FIELD_MANAGER: &str = "mooring";
     pub const CONCURRENCY: u32 = 4;
+    pub const INVENTORY_NAMESPACE: &str = "default";
     pub const SOURCE_INTERVAL: &str = "1m";
     pub const SOURCE_TIMEOUT: &str = "60s";
     pub const APP_INTERVAL: &str = "5m";
@@ -309,6 +312,10 @@ pub struct App {
     pub interval: Duration,
     pub timeout: Duration,
     pub prune: bool,
+    /// Server-side apply with `force`: take over conflicting fields.
+    pub force: bool,
+    /// Delete and create again when a change hits an immutable field.
+    pub recreate: bool,
     pub wait: Option<Wait>,
     pub depends_on: Vec<Spanned<String>>,
     /// In file order; later entries override earlier ones of the same name.

@@ -1002,6 +1002,9 @@ fn decode_agent(n: &Node) -> Agent {
         agent.concurrency = u32::try_from(c).unwrap_or(defaults::CONCURRENCY);
     }
     agent.api_token_file = n.path("api-token-file");
+    if let Some(ns) = n.string("inventory-namespace", Ty::Namespace) {
+        agent.inventory_namespace = ns;
+    }
     agent
 }
 
@@ -1238,6 +1241,19 @@ fn decode_app(n: &Node) -> App {
             .or_else(|| value::parse_duration(defaults::WAIT_TIMEOUT).ok())
             .unwrap_or(Duration::from_secs(300)),
     });
+    for (option, why) in [("force", "field managers"), ("recreate", "immutable fields")] {
+        if let (Target::Dir(_), Some(node)) = (&target, n.child(option)) {
+            n.push(
+                Diagnostic::warning(
+                    code::NOT_APPLICABLE,
+                    node.name().span(),
+                    format!("`{option}` has no effect on a `target dir=` app"),
+                )
+                .label("ignored")
+                .help(format!("{why} exist only in a cluster; remove `{option}`")),
+            );
+        }
+    }
     if let (Target::Dir(_), Some(w)) = (&target, n.child("wait")) {
         n.push(
             Diagnostic::warning(
@@ -1263,6 +1279,8 @@ fn decode_app(n: &Node) -> App {
         interval: n.duration("interval", defaults::APP_INTERVAL),
         timeout: n.duration("timeout", defaults::APP_TIMEOUT),
         prune: n.bool("prune").unwrap_or(false),
+        force: n.bool("force").unwrap_or(false),
+        recreate: n.bool("recreate").unwrap_or(false),
         wait,
         depends_on: n.all_args("depends-on", Ty::Ref(schema::RefKind::App)),
         substitute,

@@ -496,6 +496,12 @@ const AGENT_CHILDREN: &[NodeSpec] = &[
         "4",
         "How many reconciles run at once.",
     ),
+    value_or(
+        "inventory-namespace",
+        Ty::Namespace,
+        d::INVENTORY_NAMESPACE,
+        "Namespace of the ConfigMaps that record what each app applied to a cluster.",
+    ),
     value(
         "api-token-file",
         Ty::Path,
@@ -651,7 +657,7 @@ const APP_CHILDREN: &[NodeSpec] = &[
     value(
         "namespace",
         Ty::Namespace,
-        "Namespace for namespaced objects that name none.",
+        "The namespace of every namespaced object, replacing the one the manifest names.",
     ),
     value_or(
         "interval",
@@ -670,6 +676,18 @@ const APP_CHILDREN: &[NodeSpec] = &[
         Ty::Bool,
         "#false",
         "Delete objects that were removed from the source.",
+    ),
+    value_or(
+        "force",
+        Ty::Bool,
+        "#false",
+        "Take over fields that another field manager owns instead of failing with a conflict.",
+    ),
+    value_or(
+        "recreate",
+        Ty::Bool,
+        "#false",
+        "Delete and create again an object whose change touches an immutable field.",
     ),
     with_props(
         node("wait", "Wait until what was applied is healthy."),

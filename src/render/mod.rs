@@ -86,6 +86,17 @@ impl Manifest {
     pub fn position(&self) -> String {
         format!("{}:{}", self.file, self.line)
     }
+
+    /// The whole object as JSON, for the API server. The text was parsed
+    /// when it was rendered, so this fails only on values JSON cannot hold.
+    pub fn object(&self) -> Result<serde_json::Value, Error> {
+        serde_saphyr::from_str_with_options(&self.text, parse_options()).map_err(|e| Error::Yaml {
+            file: self.file.clone(),
+            line: self.line,
+            column: 1,
+            message: e.to_string(),
+        })
+    }
 }
 
 /// How to render.
@@ -516,15 +527,18 @@ struct Metadata {
     namespace: Option<String>,
 }
 
-/// The object in one document (starting at `line` of `file`), or `None`
-/// for an explicit null document.
-fn parse(file: &str, line: usize, text: &str) -> Result<Option<ObjectId>, Error> {
-    let options = serde_saphyr::options! {
+fn parse_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
         with_snippet: false,
         // Deeply nested CRD schemas need more than the default 64 levels.
         budget: serde_saphyr::budget! { max_depth: 256 },
-    };
-    let head: Option<Head> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+    }
+}
+
+/// The object in one document (starting at `line` of `file`), or `None`
+/// for an explicit null document.
+fn parse(file: &str, line: usize, text: &str) -> Result<Option<ObjectId>, Error> {
+    let head: Option<Head> = serde_saphyr::from_str_with_options(text, parse_options()).map_err(|e| {
         let (l, c) = e
             .location()
             .filter(|loc| loc.line() > 0)

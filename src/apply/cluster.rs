@@ -1,0 +1,207 @@
+//! A connection to one Kubernetes cluster: the client (from a named
+//! `cluster`'s kubeconfig and context, the in-cluster service account when
+//! running in a pod, else `$KUBECONFIG` / `~/.kube/config`) and a cache of
+//! API discovery per group/version, refreshed when a kind is missing (a CRD
+//! may just have been applied) and after [`DISCOVERY_TTL`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::api::{ApiResource, DynamicObject};
+use kube::discovery::{ApiCapabilities, Scope};
+use kube::{Api, Client};
+
+use crate::config;
+use crate::render::ObjectId;
+
+/// How long discovery answers are trusted.
+pub const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+
+/// Requests that take longer than this fail (and are retried later).
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot read kubeconfig {}: {message}", path.display())]
+    Kubeconfig {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("no cluster configured: {message}")]
+    NoConfig { message: String },
+    #[error("cannot build a client for the cluster: {0}")]
+    Client(String),
+}
+
+/// What the cluster says about one kind.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub api: ApiResource,
+    pub namespaced: bool,
+}
+
+/// Per `group/version`: when it was asked and the kinds it serves.
+type Discovered = HashMap<String, (Instant, HashMap<String, Resource>)>;
+
+pub struct Cluster {
+    client: Client,
+    discovery: Mutex<Discovered>,
+}
+
+impl Cluster {
+    /// Connect as `def` says (or, without one, in-cluster / `$KUBECONFIG`).
+    /// No request is made yet.
+    pub async fn connect(def: Option<&config::Cluster>) -> Result<Cluster, ConnectError> {
+        let mut cfg = match def {
+            Some(c) => from_kubeconfig(c.kubeconfig.as_deref(), c.context.as_deref()).await?,
+            None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => kube::Config::incluster()
+                .map_err(|e| ConnectError::NoConfig {
+                    message: format!("in-cluster config: {e}"),
+                })?,
+            None => from_kubeconfig(None, None).await?,
+        };
+        cfg.read_timeout = Some(READ_TIMEOUT);
+        cfg.connect_timeout = Some(Duration::from_secs(10));
+        let client = Client::try_from(cfg).map_err(|e| ConnectError::Client(e.to_string()))?;
+        Ok(Cluster {
+            client,
+            discovery: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The resource serving `api_version` + `kind`; `None` if the cluster
+    /// has no such kind. A miss asks the cluster again (once per call).
+    pub async fn resource(&self, api_version: &str, kind: &str) -> Result<Option<Resource>, kube::Error> {
+        if let Some(found) = self.cached(api_version, kind, false) {
+            return Ok(found);
+        }
+        self.refresh(api_version).await?;
+        Ok(self.cached(api_version, kind, true).flatten())
+    }
+
+    /// Forget what discovery said about `api_version` (after a CRD changed).
+    pub fn forget(&self, api_version: &str) {
+        self.lock().remove(api_version);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Discovered> {
+        self.discovery.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `Some(found)` when the cache can answer; with `stale_ok`, a known
+    /// group/version without the kind answers `Some(None)`.
+    fn cached(&self, api_version: &str, kind: &str, stale_ok: bool) -> Option<Option<Resource>> {
+        let cache = self.lock();
+        let (at, kinds) = cache.get(api_version)?;
+        if !stale_ok && at.elapsed() > DISCOVERY_TTL {
+            return None;
+        }
+        match kinds.get(kind) {
+            Some(r) => Some(Some(r.clone())),
+            None if stale_ok => Some(None),
+            None => None,
+        }
+    }
+
+    async fn refresh(&self, api_version: &str) -> Result<(), kube::Error> {
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        let gv = kube::core::GroupVersion::gv(group, version);
+        let kinds: HashMap<String, Resource> = match kube::discovery::pinned_group(&self.client, &gv).await {
+            Ok(g) => g
+                .versioned_resources(version)
+                .into_iter()
+                .map(|(api, caps): (ApiResource, ApiCapabilities)| {
+                    let namespaced = caps.scope == Scope::Namespaced;
+                    (api.kind.clone(), Resource { api, namespaced })
+                })
+                .collect(),
+            // An unknown group/version is an answer: no kinds.
+            Err(kube::Error::Api(s)) if s.code == 404 => HashMap::new(),
+            Err(e) => return Err(e),
+        };
+        self.lock()
+            .insert(api_version.to_string(), (Instant::now(), kinds));
+        Ok(())
+    }
+
+    /// The API for objects of `r` in `namespace` (ignored if cluster-scoped).
+    pub fn api(&self, r: &Resource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match (r.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &r.api),
+            _ => Api::all_with(self.client.clone(), &r.api),
+        }
+    }
+
+    /// The API for `id`, if the cluster knows its kind.
+    pub async fn api_for(
+        &self,
+        id: &ObjectId,
+    ) -> Result<Option<(Resource, Api<DynamicObject>)>, kube::Error> {
+        Ok(self.resource(&id.api_version, &id.kind).await?.map(|r| {
+            let api = self.api(&r, id.namespace.as_deref());
+            (r, api)
+        }))
+    }
+}
+
+async fn from_kubeconfig(
+    path: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> Result<kube::Config, ConnectError> {
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    let kubeconfig = match path {
+        Some(p) => kube::config::Kubeconfig::read_from(p).map_err(|e| ConnectError::Kubeconfig {
+            path: p.to_path_buf(),
+            message: e.to_string(),
+        })?,
+        None => kube::config::Kubeconfig::read().map_err(|e| ConnectError::NoConfig {
+            message: format!(
+                "no in-cluster service account, and no kubeconfig ($KUBECONFIG, ~/.kube/config): {e}"
+            ),
+        })?,
+    };
+    kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| ConnectError::Kubeconfig {
+            path: path
+                .map(|p| p.to_path_buf())
+                .unwrap_or_else(|| "$KUBECONFIG".into()),
+            message: e.to_string(),
+        })
+}
+
+/// Connections by cluster name (`None`: the default cluster), made on
+/// first use and made again when the cluster's definition changes.
+#[derive(Default)]
+pub struct Clusters {
+    map: tokio::sync::Mutex<HashMap<Option<String>, Connection>>,
+}
+
+/// A connection and the definition it was made from.
+type Connection = (Option<config::Cluster>, std::sync::Arc<Cluster>);
+
+impl Clusters {
+    pub async fn get(&self, def: Option<&config::Cluster>) -> Result<std::sync::Arc<Cluster>, ConnectError> {
+        let key = def.map(|c| c.name.value.clone());
+        let mut map = self.map.lock().await;
+        if let Some((known, cluster)) = map.get(&key)
+            && known.as_ref() == def
+        {
+            return Ok(cluster.clone());
+        }
+        let cluster = std::sync::Arc::new(Cluster::connect(def).await?);
+        map.insert(key, (def.cloned(), cluster.clone()));
+        Ok(cluster)
+    }
+}

@@ -1,0 +1,125 @@
+//! `mooring render app/NAME` and `mooring diff app/NAME`: fetch the app's
+//! source, render its manifests, and print them or what applying them would
+//! change in the cluster.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::apply;
+use crate::config::{self, Config, Kind, Target};
+use crate::render::{self, Manifest};
+use crate::source;
+
+/// Load the config, find the app, fetch its source and render it.
+fn rendered(
+    path: &Path,
+    kind: Kind,
+    name: &str,
+) -> Result<(Config, config::App, String, Vec<Manifest>), ExitCode> {
+    if kind != Kind::App {
+        eprintln!("error: only apps are rendered; {kind}/{name} is not an app");
+        return Err(ExitCode::from(2));
+    }
+    let cfg = super::load_for_action(path)?.config;
+    let Some(app) = cfg.app(name).cloned() else {
+        let hint = config::value::suggest(name, cfg.names(Kind::App))
+            .map(|s| format!(" (did you mean \"{s}\"?)"))
+            .unwrap_or_default();
+        eprintln!("error: {} declares no app named \"{name}\"{hint}", path.display());
+        return Err(ExitCode::from(1));
+    };
+    let Some(src) = cfg.source(&app.source) else {
+        eprintln!(
+            "error: app \"{name}\" reads source \"{}\", which is not declared",
+            app.source.value
+        );
+        return Err(ExitCode::from(1));
+    };
+    let runtime = super::runtime()?;
+    let artifact = runtime
+        .block_on(source::fetch(src, &cfg.agent.state_dir))
+        .map_err(|e| {
+            eprintln!("error: source/{}: {e}", src.name.value);
+            ExitCode::from(2)
+        })?;
+    let manifests = render::render(
+        &artifact.dir,
+        &app.path,
+        &render::Options {
+            vars: &app.substitute,
+        },
+    )
+    .map_err(|e| {
+        eprintln!("error: app/{name} at {}:\n{e}", artifact.revision);
+        ExitCode::from(1)
+    })?;
+    Ok((cfg, app, artifact.revision, manifests))
+}
+
+pub fn render(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
+    let (_, _, revision, manifests) = match rendered(path, kind, &name) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    println!("# app/{name} at {revision}: {} objects", manifests.len());
+    for m in &manifests {
+        println!("---\n# {}", m.position());
+        print!("{}", m.text);
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn diff(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
+    let (cfg, app, revision, manifests) = match rendered(path, kind, &name) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let cluster = match &app.target {
+        Target::Cluster(c) => c.as_ref().and_then(|n| cfg.cluster(n)).cloned(),
+        Target::Dir(dir) => {
+            eprintln!(
+                "error: app/{name} writes into {}, not to a cluster; `mooring render app/{name}` shows its files",
+                dir.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match super::runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let opts = apply::kube::Options {
+        app: &app.name,
+        field_manager: &cfg.agent.field_manager,
+        namespace: app.namespace.as_deref(),
+        force: app.force,
+        recreate: app.recreate,
+        prune: app.prune,
+        inventory_namespace: &cfg.agent.inventory_namespace,
+        revision: &revision,
+        wait: None,
+    };
+    let result = runtime.block_on(async {
+        let cluster = apply::cluster::Cluster::connect(cluster.as_ref())
+            .await
+            .map_err(apply::kube::Error::from)?;
+        apply::diff::diff(&cluster, &manifests, &opts).await
+    });
+    match result {
+        Ok(changes) if changes.is_empty() => {
+            eprintln!("app/{name} at {revision}: no changes");
+            ExitCode::SUCCESS
+        }
+        Ok(changes) => {
+            for c in &changes {
+                print!("{}", c.unified());
+            }
+            eprintln!("app/{name} at {revision}: {} objects would change", changes.len());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: app/{name}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
