@@ -60,6 +60,7 @@ pub async fn diff(
         ..PatchParams::default()
     };
     let mut wanted: BTreeSet<ObjectId> = BTreeSet::new();
+    let mut new_namespaces: BTreeSet<String> = BTreeSet::new();
     for item in &planned.objects {
         wanted.insert(item.id.clone());
         let Some(resource) = &item.resource else {
@@ -81,6 +82,22 @@ pub async fn diff(
         };
         let would = match api.patch(&item.id.name, &params, &Patch::Apply(&item.body)).await {
             Ok(o) => o,
+            // Its namespace is new too (and planned before it).
+            Err(kube::Error::Api(s))
+                if s.code == 404
+                    && item
+                        .id
+                        .namespace
+                        .as_ref()
+                        .is_some_and(|ns| new_namespaces.contains(ns.as_str())) =>
+            {
+                changes.push(Change {
+                    id: item.id.to_string(),
+                    live: None,
+                    desired: Some(yaml(&clean(item.body.clone()))),
+                });
+                continue;
+            }
             Err(e) => {
                 errors.push(item.error(
                     message(&e),
@@ -89,6 +106,9 @@ pub async fn diff(
                 continue;
             }
         };
+        if live.is_none() && item.id.kind == "Namespace" && item.id.group().is_empty() {
+            new_namespaces.insert(item.id.name.clone());
+        }
         let live = live.map(|l| clean(serde_json::to_value(l).unwrap_or_default()));
         let mut would = clean(serde_json::to_value(would).unwrap_or_default());
         let mut live_masked = live.clone();
@@ -110,7 +130,9 @@ pub async fn diff(
         });
     }
     if opts.prune {
-        let old = inventory::load(cluster.client(), opts.inventory_namespace, opts.app).await?;
+        let old = inventory::load(cluster.client(), opts.inventory_namespace, opts.app)
+            .await?
+            .objects;
         for id in old.difference(&wanted) {
             let Ok(Some((_, api))) = cluster.api_for(id).await else {
                 continue;

@@ -69,8 +69,16 @@ pub fn name(app: &str) -> String {
     }
 }
 
+/// What an inventory holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub objects: BTreeSet<ObjectId>,
+    /// The revision last recorded; `None` without an inventory.
+    pub revision: Option<String>,
+}
+
 /// The objects recorded for `app`; empty when it has no inventory yet.
-pub async fn load(client: &kube::Client, namespace: &str, app: &str) -> Result<BTreeSet<ObjectId>, Error> {
+pub async fn load(client: &kube::Client, namespace: &str, app: &str) -> Result<Recorded, Error> {
     let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), namespace);
     let name = name(app);
     let cm = api
@@ -78,7 +86,7 @@ pub async fn load(client: &kube::Client, namespace: &str, app: &str) -> Result<B
         .await
         .map_err(|e| api_error(namespace, &name, e))?;
     let Some(cm) = cm else {
-        return Ok(BTreeSet::new());
+        return Ok(Recorded::default());
     };
     let corrupt = |message: String| Error::Corrupt {
         namespace: namespace.to_string(),
@@ -91,7 +99,7 @@ pub async fn load(client: &kube::Client, namespace: &str, app: &str) -> Result<B
     }
     let entries: Vec<Entry> = serde_json::from_str(data.get("entries").map_or("[]", String::as_str))
         .map_err(|e| corrupt(format!("its entries do not parse: {e}")))?;
-    Ok(entries
+    let objects = entries
         .into_iter()
         .map(|e| ObjectId {
             api_version: e.api_version,
@@ -99,7 +107,11 @@ pub async fn load(client: &kube::Client, namespace: &str, app: &str) -> Result<B
             namespace: e.namespace,
             name: e.name,
         })
-        .collect())
+        .collect();
+    Ok(Recorded {
+        objects,
+        revision: data.get("revision").cloned(),
+    })
 }
 
 /// Record `objects` as what `app` applied at `revision`.

@@ -179,7 +179,8 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
     let objects = desired(manifests, opts.app)?;
     let mut summary = Summary::default();
     let client = cluster.client().clone();
-    let old = inventory::load(&client, opts.inventory_namespace, opts.app).await?;
+    let recorded = inventory::load(&client, opts.inventory_namespace, opts.app).await?;
+    let old = recorded.objects.clone();
 
     // CRDs first: their kinds must exist before the objects that use them.
     let (crds, rest): (Vec<Desired>, Vec<Desired>) =
@@ -241,34 +242,18 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
         return Error::many(errors).map(|()| summary);
     }
 
-    // Prune what left git.
+    // Prune what left git, then record what the app now holds.
     let mut keep = ids.clone();
+    let mut failed = Vec::new();
     if opts.prune {
         let gone: Vec<ObjectId> = old.difference(&ids).cloned().collect();
-        let (pruned, failed) = prune(cluster, opts.app, gone).await;
+        let (pruned, not_pruned) = prune(cluster, opts.app, gone).await;
         summary.pruned = pruned;
-        for (id, _) in &failed {
-            keep.insert(id.clone());
-        }
-        inventory::store(
-            &client,
-            opts.inventory_namespace,
-            opts.app,
-            opts.field_manager,
-            opts.revision,
-            &keep,
-        )
-        .await?;
-        Error::many(
-            failed
-                .into_iter()
-                .map(|(id, message)| Error::Prune {
-                    id: id.to_string(),
-                    message,
-                })
-                .collect(),
-        )?;
-    } else {
+        keep.extend(not_pruned.iter().map(|(id, _)| id.clone()));
+        failed = not_pruned;
+    }
+    let unchanged = recorded.objects == keep && recorded.revision.as_deref() == Some(opts.revision);
+    if !unchanged {
         inventory::store(
             &client,
             opts.inventory_namespace,
@@ -279,6 +264,15 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
         )
         .await?;
     }
+    Error::many(
+        failed
+            .into_iter()
+            .map(|(id, message)| Error::Prune {
+                id: id.to_string(),
+                message,
+            })
+            .collect(),
+    )?;
 
     if let Some(timeout) = opts.wait {
         let all: Vec<(Desired, Resource)> = resolved.into_iter().chain(rest_resolved).collect();
@@ -545,6 +539,23 @@ async fn apply_one(
     };
     match api.patch(&d.id.name, params, &Patch::Apply(&d.body)).await {
         Ok(o) => Ok(o.metadata.resource_version),
+        // Drift: fields someone changed by hand (`kubectl edit`, `patch`,
+        // `scale`) are taken back; fields another apply manager holds are a
+        // real conflict.
+        Err(kube::Error::Api(s))
+            if s.code == 409 && !params.force && changed_by_hand(api, &d.id.name, &s.message).await =>
+        {
+            tracing::info!("{}: undoing changes made outside git ({})", d.id, s.message);
+            let forced = PatchParams {
+                force: true,
+                ..params.clone()
+            };
+            let o = api
+                .patch(&d.id.name, &forced, &Patch::Apply(&d.body))
+                .await
+                .map_err(|e| fail(&e))?;
+            Ok(o.metadata.resource_version)
+        }
         Err(kube::Error::Api(s)) if recreate && s.code == 422 && s.message.contains("immutable") => {
             tracing::info!(
                 "{}: an immutable field changed; deleting and creating it again",
@@ -579,6 +590,45 @@ async fn apply_one(
         }),
         Err(e) => Err(fail(&e)),
     }
+}
+
+/// Whether every manager a conflict names changed its fields with an
+/// update (`kubectl edit`, `patch`, `scale`), not with an apply of its own.
+async fn changed_by_hand(api: &kube::Api<kube::api::DynamicObject>, name: &str, conflict: &str) -> bool {
+    let managers = conflicting_managers(conflict);
+    if managers.is_empty() {
+        return false;
+    }
+    let Ok(Some(live)) = api.get_opt(name).await else {
+        return false;
+    };
+    let entries = live.metadata.managed_fields.unwrap_or_default();
+    managers.iter().all(|m| {
+        let ops: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.manager.as_deref() == Some(m.as_str()))
+            .filter_map(|e| e.operation.as_deref())
+            .collect();
+        !ops.is_empty() && ops.iter().all(|op| *op == "Update")
+    })
+}
+
+/// The managers named in an API server's conflict message:
+/// `Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec.replicas`.
+fn conflicting_managers(message: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = message;
+    while let Some(at) = rest.find("with \"") {
+        rest = &rest[at + 6..];
+        if let Some(end) = rest.find('"') {
+            let m = rest[..end].to_string();
+            if !out.contains(&m) {
+                out.push(m);
+            }
+            rest = &rest[end..];
+        }
+    }
+    out
 }
 
 /// The `group/version`s a CRD serves.
@@ -748,6 +798,16 @@ mod tests {
             2
         );
         assert_eq!(stage(&id("apps/v1", "Deployment"), true), 3);
+    }
+
+    #[test]
+    fn conflict_messages_name_their_managers() {
+        let one =
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas";
+        assert_eq!(conflicting_managers(one), ["kubectl-edit"]);
+        let two = "Apply failed with 2 conflicts: conflicts with \"a\":\n- .x\nconflicts with \"b\" using v1:\n- .y";
+        assert_eq!(conflicting_managers(two), ["a", "b"]);
+        assert!(conflicting_managers("something else").is_empty());
     }
 
     #[test]
