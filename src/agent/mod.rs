@@ -191,6 +191,17 @@ impl Agent {
         for key in &diff.added {
             self.spawn(&mut inner, key.clone(), cfg.clone());
         }
+        // Unchanged tasks see the new config at their next look, without
+        // being woken: no config but the running one stays alive.
+        let restarted: std::collections::BTreeSet<&Key> = diff.changed.iter().chain(&diff.added).collect();
+        for (key, h) in &inner.objects {
+            if !restarted.contains(key) {
+                h.spec.send_if_modified(|c| {
+                    *c = Some(cfg.clone());
+                    false
+                });
+            }
+        }
         let want = cfg.agent.concurrency;
         if want > inner.permits {
             self.shared.limit.add_permits((want - inner.permits) as usize);
@@ -420,6 +431,8 @@ impl Task {
                     self.agent.wake_readers(&self.key);
                     break;
                 }
+                // Waiting never pins a config: reloads free the old ones.
+                drop(cfg);
                 tokio::select! {
                     changed = self.spec.changed() => if changed.is_err() { break },
                     _ = sleep_opt(expiry) => {},
@@ -459,6 +472,7 @@ impl Task {
                         self.publish(None, false);
                         break;
                     }
+                    drop(cfg);
                     tokio::select! {
                         _ = self.wake.notified() => {},
                         changed = self.spec.changed() => {
@@ -482,6 +496,7 @@ impl Task {
                     jiff::Timestamp::now() + jiff::SignedDuration::try_from(left).unwrap_or_default()
                 });
                 self.set(|st| st.next_run = next);
+                drop(cfg);
                 tokio::select! {
                     _ = sleep_until_opt(due) => {},
                     _ = self.wake.notified() => {},

@@ -3,10 +3,10 @@
 //! Only those restart; everything else keeps its status and backoff.
 //!
 //! An object "changed" when anything its reconcile reads changed: its own
-//! node, its suspension, the cluster an app targets, the field manager, or
-//! the source it reads (a new URL means a new artifact for its apps).
+//! node, its suspension, the cluster an app targets, the field manager or
+//! inventory namespace, or the source it reads (a new URL means a new artifact for its apps).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::{Config, Kind, Suspension, Target};
 
@@ -44,23 +44,31 @@ pub struct ConfigDiff {
 
 impl ConfigDiff {
     pub fn between(old: &Config, new: &Config) -> ConfigDiff {
-        let old_keys: BTreeSet<Key> = old.keys().collect();
-        let new_keys: BTreeSet<Key> = new.keys().collect();
+        let (old_ix, new_ix) = (Index::of(old), Index::of(new));
+        let old_keys: BTreeSet<&Key> = old_ix.objects.keys().collect();
+        let new_keys: BTreeSet<&Key> = new_ix.objects.keys().collect();
         let mut diff = ConfigDiff {
-            added: new_keys.difference(&old_keys).cloned().collect(),
-            removed: old_keys.difference(&new_keys).cloned().collect(),
+            added: new_keys.difference(&old_keys).map(|k| (*k).clone()).collect(),
+            removed: old_keys.difference(&new_keys).map(|k| (*k).clone()).collect(),
             ..ConfigDiff::default()
         };
         let changed_sources: BTreeSet<&str> = new
             .sources
             .iter()
-            .filter(|s| old.source(&s.name).is_some_and(|o| o != *s))
+            .filter(|s| {
+                let key = Key::new(Kind::Source, s.name.as_str());
+                matches!(old_ix.objects.get(&key), Some(Object::Source(o)) if o != s)
+            })
             .map(|s| s.name.as_str())
             .collect();
         for key in new_keys.intersection(&old_keys) {
-            let reads_changed_source = new.source_of(key).is_some_and(|s| changed_sources.contains(s));
-            if reads_changed_source || !same_object(old, new, key) {
-                diff.changed.push(key.clone());
+            let reads_changed_source = new_ix
+                .objects
+                .get(*key)
+                .and_then(Object::source)
+                .is_some_and(|s| changed_sources.contains(s));
+            if reads_changed_source || !same_object(old, new, &old_ix, &new_ix, key) {
+                diff.changed.push((*key).clone());
             }
         }
         let (a, b) = (&old.agent, &new.agent);
@@ -94,24 +102,72 @@ impl std::fmt::Display for ConfigDiff {
     }
 }
 
-fn same_object(old: &Config, new: &Config, key: &Key) -> bool {
-    let name = key.name.as_str();
+/// One object of a config, by reference.
+#[derive(PartialEq)]
+enum Object<'a> {
+    Source(&'a super::Source),
+    App(&'a super::App),
+    Image(&'a super::Image),
+    Automation(&'a super::Automation),
+}
+
+impl<'a> Object<'a> {
+    fn source(&self) -> Option<&'a str> {
+        match self {
+            Object::App(a) => Some(a.source.as_str()),
+            Object::Automation(a) => Some(a.source.as_str()),
+            Object::Source(_) | Object::Image(_) => None,
+        }
+    }
+}
+
+/// A config's objects and suspensions by key, so that a diff is linear.
+struct Index<'a> {
+    objects: HashMap<Key, Object<'a>>,
+    suspensions: HashMap<Key, &'a Suspension>,
+}
+
+impl<'a> Index<'a> {
+    fn of(c: &'a Config) -> Index<'a> {
+        let mut objects = HashMap::new();
+        for s in &c.sources {
+            objects.insert(Key::new(Kind::Source, s.name.as_str()), Object::Source(s));
+        }
+        for a in &c.apps {
+            objects.insert(Key::new(Kind::App, a.name.as_str()), Object::App(a));
+        }
+        for i in &c.images {
+            objects.insert(Key::new(Kind::Image, i.name.as_str()), Object::Image(i));
+        }
+        for a in &c.automations {
+            objects.insert(Key::new(Kind::Automation, a.name.as_str()), Object::Automation(a));
+        }
+        let suspensions = c
+            .suspensions
+            .iter()
+            .map(|s| (Key::new(s.kind, s.name.as_str()), s))
+            .collect();
+        Index { objects, suspensions }
+    }
+}
+
+fn same_object(old: &Config, new: &Config, old_ix: &Index, new_ix: &Index, key: &Key) -> bool {
     let same_suspension =
-        old.suspension(key.kind, name).map(strip) == new.suspension(key.kind, name).map(strip);
+        old_ix.suspensions.get(key).map(|s| strip(s)) == new_ix.suspensions.get(key).map(|s| strip(s));
+    let (a, b) = (old_ix.objects.get(key), new_ix.objects.get(key));
     same_suspension
-        && match key.kind {
-            Kind::Source => old.source(name) == new.source(name),
-            Kind::Image => old.image(name) == new.image(name),
-            Kind::Automation => old.automation(name) == new.automation(name),
-            Kind::App => {
-                let cluster = |c: &Config| match c.app(name).map(|a| &a.target) {
-                    Some(Target::Cluster(Some(n))) => c.cluster(n).cloned(),
+        && a == b
+        && match (a, b) {
+            (Some(Object::App(x)), Some(Object::App(y))) => {
+                let cluster = |c: &Config, app: &super::App| match &app.target {
+                    Target::Cluster(Some(n)) => c.cluster(n).cloned(),
                     _ => None,
                 };
-                old.app(name) == new.app(name)
-                    && cluster(old) == cluster(new)
+                cluster(old, x) == cluster(new, y)
                     && old.agent.field_manager == new.agent.field_manager
+                    && old.agent.inventory_namespace == new.agent.inventory_namespace
             }
+            _ => true,
         }
 }
 
