@@ -2,6 +2,8 @@
 //! One module per area; `support` holds the shared `TestEnv`.
 
 mod agent;
+mod apiserver;
+mod apiserver_kubectl;
 mod diagnostics;
 mod docs;
 mod examples;
@@ -10,6 +12,7 @@ mod genconfig;
 mod git_source;
 mod gitserver;
 mod kdl_fast;
+mod kube;
 mod oci_source;
 mod registry;
 mod rng;

@@ -1,0 +1,369 @@
+//! A loopback Kubernetes API server for tests: enough of the REST API that
+//! the real `kubectl` and mooring's `kube` client believe it. It runs on its
+//! own thread with its own tokio runtime, on `127.0.0.1:<free port>`, and
+//! stops when the [`ApiServer`] is dropped. Test support only.
+//!
+//! What it serves:
+//! - discovery: `/version` (v1.32.0), `/api`, `/apis`, `/apis/{g}`,
+//!   `/api/v1`, `/apis/{g}/{v}` as plain JSON (no aggregated discovery);
+//!   OpenAPI v3 root and per group/version documents with a `patch`
+//!   operation per resource (group-version-kind and a `fieldValidation`
+//!   parameter, which is what kubectl checks); `/openapi/v2` is 404;
+//! - built-in types: core `namespaces`, `configmaps`, `secrets`,
+//!   `services`, `serviceaccounts`, `pods`; `apps` `deployments`,
+//!   `statefulsets`, `daemonsets`; `batch` `jobs`; rbac `roles`,
+//!   `rolebindings`, `clusterroles`, `clusterrolebindings`;
+//!   `apiextensions.k8s.io` `customresourcedefinitions`;
+//!   `networking.k8s.io` `ingresses`; plus the types of stored CRDs
+//!   (established at once, in discovery and OpenAPI from then on; deleting
+//!   the CRD deletes its objects);
+//! - GET, LIST (one namespace or all; `labelSelector`, `fieldSelector` on
+//!   `metadata.name`/`metadata.namespace`), POST, PUT, DELETE (also of a
+//!   collection), PATCH as server-side apply, JSON merge patch, strategic
+//!   merge patch and JSON patch, `dryRun=All` on every write; errors as
+//!   `Status` objects with the real server's reasons and messages;
+//! - server-side apply with field managers (see `fields`): ownership per
+//!   manager, conflicts (409, the real message), `force=true`, removal of
+//!   fields a manager stopped applying, no-op applies that change nothing
+//!   (same resourceVersion, same managedFields times), Update entries for
+//!   other writes that take the fields they change (manager: the
+//!   `fieldManager` query, else the user agent up to its first `/`);
+//! - a global resourceVersion counter bumped only by real changes;
+//!   `metadata.generation` for the types that have one, bumped by changes
+//!   outside `metadata` and `status`;
+//! - simulated workload status (see `status`): Deployments, StatefulSets,
+//!   DaemonSets and Jobs become ready [`Options::rollout_delay`] after each
+//!   change of generation (computed lazily: any request or accessor sees it),
+//!   never with `None` or the annotation `test.mooring.dev/never-ready:
+//!   "true"`, at once after [`ApiServer::set_ready`].
+//!
+//! Simplifications against a real API server:
+//! - no schemas: no validation of fields (`fieldValidation` is accepted
+//!   and ignored), no defaulting (no `imagePullPolicy`, no `strategy`…;
+//!   only `Namespace.status.phase`, a Secret's `stringData` folded into
+//!   `data`, and CRD status), no pruning of unknown fields, no conversion
+//!   between CRD versions (the stored object is served under the asked
+//!   version as is);
+//! - field ownership treats lists as atomic leaves, except the lists merged
+//!   by key in real Kubernetes that matter most: `containers`,
+//!   `initContainers`, `ephemeralContainers`, `env`, `volumes` (by name),
+//!   `volumeMounts` (by mountPath), `ports` (by containerPort or port, with
+//!   protocol defaulting to TCP). Set-lists (`finalizers`) are atomic;
+//! - a strategic merge patch is a JSON merge patch that also merges those
+//!   keyed lists by key; `$patch` and other directives are dropped;
+//! - `status` is owned by the server: it is ignored in every write body
+//!   (also for custom resources without a status subresource); the
+//!   subresources are a read-only `…/status` and `…/scale` of Deployments
+//!   and StatefulSets (GET, PATCH, PUT; what `kubectl scale` uses, filed as
+//!   an Update with `subresource: scale`);
+//! - request bodies are JSON (YAML for apply); protobuf only as far as
+//!   `kubectl create namespace|configmap|secret|serviceaccount` need (see
+//!   `proto`); other protobuf bodies get 415 (so `kubectl create
+//!   deployment` fails: use `kubectl apply` or `kubectl create -f`);
+//! - managedFields sent by clients are ignored (the server's are kept);
+//! - deletes are synchronous whatever the propagation policy (no
+//!   finalizers, no Terminating namespaces, no garbage collector: deleting
+//!   a namespace or CRD deletes what is in it at once) and answer a Success
+//!   Status;
+//! - no watch (`watch=true` answers 405), no Table output (kubectl copes
+//!   with the plain List), no pagination (`limit` ignored), no auth, no
+//!   admission, no ReplicaSets or Pods made by workloads;
+//! - StatefulSets get no conditions (as in real Kubernetes); Job status is
+//!   `succeeded: 1` with `SuccessCriteriaMet` and `Complete`;
+//!   zero counts are left out of workload status, as `omitempty` does.
+
+mod discovery;
+mod fields;
+mod proto;
+mod selector;
+mod status;
+mod store;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::IntoResponse;
+use serde_json::Value;
+
+use store::{Request, Store};
+
+/// How the server behaves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long after each change of generation a workload becomes ready;
+    /// `None`: never (until [`ApiServer::set_ready`]).
+    pub rollout_delay: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            rollout_delay: Some(Duration::ZERO),
+        }
+    }
+}
+
+struct Shared {
+    store: Mutex<Store>,
+    requests: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running server; stopped on drop.
+pub struct ApiServer {
+    shared: Arc<Shared>,
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ApiServer {
+    pub fn start() -> ApiServer {
+        ApiServer::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> ApiServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the test API server");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let port = listener.local_addr().expect("local address").port();
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store::new(opts.rollout_delay, format!("127.0.0.1:{port}"))),
+            requests: Mutex::new(Vec::new()),
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = axum::Router::new().fallback(serve).with_state(shared.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("apiserver-{port}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("test API server runtime");
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    tokio::select! {
+                        result = axum::serve(listener, app) => result.expect("serve the test API server"),
+                        _ = stopped => {}
+                    }
+                });
+                // Dropping the runtime ends the open connections' tasks.
+            })
+            .expect("spawn the test API server thread");
+        ApiServer {
+            shared,
+            port,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Write a kubeconfig: cluster at [`url`](Self::url), a user with no
+    /// auth, context `test` (namespace `default`) as current context.
+    pub fn kubeconfig(&self, path: &Path) {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n\
+             users:\n- name: test\n  user: {{}}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    \
+             user: test\n    namespace: default\ncurrent-context: test\npreferences: {{}}\n",
+            self.url()
+        );
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create kubeconfig dir");
+        }
+        std::fs::write(path, text).expect("write kubeconfig");
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        let mut store = lock(&self.shared.store);
+        store.tick(Instant::now());
+        store
+    }
+
+    /// The stored object (with `metadata.managedFields`), as `api_version`.
+    pub fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        self.store().object(api_version, kind, namespace, name)
+    }
+
+    /// Everything stored, sorted by group, resource, namespace and name.
+    pub fn objects(&self) -> Vec<Value> {
+        self.store().objects()
+    }
+
+    /// `METHOD /path?query` of every HTTP request so far.
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.shared.requests).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// Make a held-back workload ready now (until its next change of
+    /// generation). Panics if there is no such object.
+    pub fn set_ready(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) {
+        let found = self.store().set_ready(api_version, kind, namespace, name);
+        assert!(found, "set_ready: no {kind} {namespace:?}/{name}");
+    }
+
+    /// Send a request straight to the store (no HTTP, not recorded):
+    /// `Ok(body)` for a 2xx answer, `Err(status)` otherwise.
+    pub fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Value, Value> {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let req = Request {
+            method,
+            path,
+            query,
+            content_type,
+            user_agent: "apiserver-test",
+            body,
+        };
+        let resp = lock(&self.shared.store).handle(&req, Instant::now());
+        if (200..300).contains(&resp.code) {
+            Ok(resp.body)
+        } else {
+            Err(resp.body)
+        }
+    }
+
+    fn object_path(&self, obj: &Value, with_name: bool) -> String {
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let ns = Some(s("/metadata/namespace")).filter(|n| !n.is_empty());
+        let name = with_name.then(|| s("/metadata/name"));
+        self.store()
+            .path_for(s("/apiVersion"), s("/kind"), ns, name)
+            .unwrap_or_else(|| panic!("no resource type for {} {}", s("/apiVersion"), s("/kind")))
+    }
+
+    /// Server-side apply `obj` (its apiVersion, kind, metadata.name and,
+    /// for namespaced kinds, metadata.namespace say where) as `manager`.
+    pub fn apply(&self, manager: &str, force: bool, obj: &Value) -> Result<Value, Value> {
+        let path = self.object_path(obj, true);
+        let body = serde_json::to_vec(obj).expect("serialize object");
+        self.call(
+            "PATCH",
+            &format!("{path}?fieldManager={manager}&force={force}"),
+            "application/apply-patch+yaml",
+            &body,
+        )
+    }
+
+    /// A JSON merge patch of the object `obj` names (apiVersion, kind,
+    /// metadata) by `manager`: drift, as `kubectl patch --type=merge` or
+    /// `kubectl edit` makes it.
+    pub fn merge_patch(&self, manager: &str, obj: &Value, patch: &Value) -> Result<Value, Value> {
+        let path = self.object_path(obj, true);
+        let body = serde_json::to_vec(patch).expect("serialize patch");
+        self.call(
+            "PATCH",
+            &format!("{path}?fieldManager={manager}"),
+            "application/merge-patch+json",
+            &body,
+        )
+    }
+
+    /// Delete the object `obj` names.
+    pub fn delete(&self, obj: &Value) -> Result<Value, Value> {
+        let path = self.object_path(obj, true);
+        self.call("DELETE", &path, "application/json", b"")
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let path = uri.path();
+    let query = uri.query().unwrap_or_default();
+    let line = if query.is_empty() {
+        format!("{method} {path}")
+    } else {
+        format!("{method} {path}?{query}")
+    };
+    lock(&shared.requests).push(line);
+    let header = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let req = Request {
+        method: method.as_str(),
+        path,
+        query,
+        content_type: &header(header::CONTENT_TYPE),
+        user_agent: &header(header::USER_AGENT),
+        body: &body,
+    };
+    let resp = lock(&shared.store).handle(&req, Instant::now());
+    let code = StatusCode::from_u16(resp.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let bytes = serde_json::to_vec(&resp.body).unwrap_or_default();
+    (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// The real `kubectl`, talking to `server` (`--server`), with its discovery
+/// cache in `cache_dir`, an empty kubeconfig there (nothing from HOME) and a
+/// clean environment (PATH only, HOME = `cache_dir`).
+pub fn kubectl(server: &ApiServer, cache_dir: &Path) -> Command {
+    std::fs::create_dir_all(cache_dir).expect("create kubectl cache dir");
+    let kubeconfig = cache_dir.join("empty-kubeconfig");
+    if !kubeconfig.exists() {
+        std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\n").expect("write empty kubeconfig");
+    }
+    let mut cmd = Command::new("kubectl");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cache_dir)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--server")
+        .arg(server.url())
+        .arg("--cache-dir")
+        .arg(cache_dir.join("cache"));
+    cmd
+}

@@ -1,0 +1,1456 @@
+//! The store and the request dispatch: one `handle` from a plain request
+//! (method, path, query, content type, body) to a status code and JSON
+//! body. The HTTP layer in `mod.rs` is a thin shell around it, and the
+//! direct helpers of `ApiServer` go through it too.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::discovery;
+use super::fields::{self, Entry};
+use super::selector::{FieldSelector, Selector};
+use super::status;
+use super::types::{self, ResourceType};
+
+/// A request as the dispatch sees it.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Without the query.
+    pub path: &'a str,
+    pub query: &'a str,
+    pub content_type: &'a str,
+    pub user_agent: &'a str,
+    pub body: &'a [u8],
+}
+
+/// A response: code and JSON body.
+#[derive(Debug)]
+pub struct Response {
+    pub code: u16,
+    pub body: Value,
+}
+
+impl Response {
+    fn ok(body: Value) -> Response {
+        Response { code: 200, body }
+    }
+}
+
+/// A failure, answered as a `Status` object.
+pub struct Failure {
+    code: u16,
+    reason: &'static str,
+    message: String,
+    details: Value,
+}
+
+type Result<T> = std::result::Result<T, Failure>;
+
+impl Failure {
+    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            reason,
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Failure {
+        Failure::new(400, "BadRequest", message)
+    }
+
+    fn not_found_path() -> Failure {
+        Failure::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    }
+
+    fn not_found(rt: &ResourceType, name: &str) -> Failure {
+        Failure::new(404, "NotFound", format!("{} {name:?} not found", rt.qualified()))
+            .details(json!({"name": name, "group": rt.group, "kind": rt.plural}))
+    }
+
+    fn namespace_not_found(ns: &str) -> Failure {
+        Failure::new(404, "NotFound", format!("namespaces {ns:?} not found"))
+            .details(json!({"name": ns, "kind": "namespaces"}))
+    }
+
+    fn invalid(rt: &ResourceType, name: &str, field_error: &str) -> Failure {
+        Failure::new(
+            422,
+            "Invalid",
+            format!("{} {name:?} is invalid: {field_error}", rt.kind),
+        )
+        .details(json!({"name": name, "group": rt.group, "kind": rt.kind}))
+    }
+
+    fn details(mut self, details: Value) -> Failure {
+        self.details = details;
+        self
+    }
+
+    pub fn into_response(self) -> Response {
+        Response {
+            code: self.code,
+            body: json!({
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": self.message,
+                "reason": self.reason,
+                "details": self.details,
+                "code": self.code,
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    group: String,
+    plural: String,
+    namespace: String,
+    name: String,
+}
+
+#[derive(Clone)]
+struct Stored {
+    obj: Value,
+    /// When the generation last changed (or the object was created).
+    changed_at: Instant,
+    /// `set_ready` was called since.
+    forced_ready: bool,
+    /// The ready status is shown.
+    ready: bool,
+}
+
+/// Everything the server holds.
+pub struct Store {
+    objects: BTreeMap<Key, Stored>,
+    rv: u64,
+    uids: u64,
+    rollout_delay: Option<Duration>,
+    server_address: String,
+}
+
+/// The wall clock as the API server writes times.
+fn now_string() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Percent-decoding; in a query, `+` is a space.
+fn decode(s: &str, query: bool) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' if query => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The query parameters, decoded; the last of a repeated name wins.
+pub fn parse_query(q: &str) -> BTreeMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k, true), decode(v, true)),
+            None => (decode(p, true), String::new()),
+        })
+        .collect()
+}
+
+/// Where a request points inside a group/version.
+#[derive(Clone)]
+struct Target {
+    rt: ResourceType,
+    version: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+fn name_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The object without `metadata`, `status`, `apiVersion` and `kind`:
+/// what a generation counts.
+fn spec_part(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.as_object_mut() {
+        for k in ["metadata", "status", "apiVersion", "kind"] {
+            m.remove(k);
+        }
+    }
+    v
+}
+
+pub(super) fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The body of a create or update: JSON, or the protobuf kubectl's typed
+/// clients send for a few kinds (see `proto`).
+fn object_body(req: &Request) -> Result<Value> {
+    let media = req
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/vnd.kubernetes.protobuf" => {
+            super::proto::decode(req.body).map_err(|e| Failure::new(415, "UnsupportedMediaType", e))
+        }
+        "" | "application/json" | "*/*" => parse_body(req.body, false),
+        "application/yaml" => parse_body(req.body, true),
+        other => Err(unsupported_media_type(other)),
+    }
+}
+
+/// Parse a request body: JSON, or YAML for apply patches.
+fn parse_body(body: &[u8], yaml: bool) -> Result<Value> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => Ok(v),
+        Err(e) if !yaml => Err(Failure::bad_request(format!("error decoding request body: {e}"))),
+        Err(_) => {
+            let text = std::str::from_utf8(body)
+                .map_err(|e| Failure::bad_request(format!("request body is not UTF-8: {e}")))?;
+            serde_saphyr::from_str::<Value>(text)
+                .map_err(|e| Failure::bad_request(format!("error decoding YAML: {e}")))
+        }
+    }
+}
+
+impl Store {
+    pub fn new(rollout_delay: Option<Duration>, server_address: String) -> Store {
+        let mut store = Store {
+            objects: BTreeMap::new(),
+            rv: 0,
+            uids: 0,
+            rollout_delay,
+            server_address,
+        };
+        let now = Instant::now();
+        for ns in ["default", "kube-system"] {
+            let req = Request {
+                method: "POST",
+                path: "/api/v1/namespaces",
+                query: "fieldManager=kube-apiserver",
+                content_type: "application/json",
+                user_agent: "",
+                body: &serde_json::to_vec(
+                    &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                )
+                .expect("namespace JSON"),
+            };
+            let resp = store.handle(&req, now);
+            assert_eq!(resp.code, 201, "pre-create namespace {ns}: {}", resp.body);
+        }
+        store
+    }
+
+    /// The built-in types and those of the stored CRDs.
+    pub fn types(&self) -> Vec<ResourceType> {
+        let mut out = types::builtins();
+        let crds = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.group == "apiextensions.k8s.io" && k.plural == "customresourcedefinitions");
+        for (_, s) in crds {
+            if let Ok(t) = types::from_crd(&s.obj) {
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    fn type_of(&self, group: &str, kind: &str) -> Option<ResourceType> {
+        self.types()
+            .into_iter()
+            .find(|t| t.group == group && t.kind == kind)
+    }
+
+    fn key(rt: &ResourceType, namespace: Option<&str>, name: &str) -> Key {
+        Key {
+            group: rt.group.clone(),
+            plural: rt.plural.clone(),
+            namespace: if rt.namespaced {
+                namespace.unwrap_or_default().to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+
+    fn namespace_exists(&self, ns: &str) -> bool {
+        self.objects.contains_key(&Key {
+            group: String::new(),
+            plural: "namespaces".into(),
+            namespace: String::new(),
+            name: ns.into(),
+        })
+    }
+
+    /// The stored object of `apiVersion`/`kind`, as that version.
+    pub fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let (group, _) = split_api_version(api_version);
+        let rt = self.type_of(group, kind)?;
+        let mut obj = self.objects.get(&Self::key(&rt, namespace, name))?.obj.clone();
+        obj["apiVersion"] = api_version.into();
+        Some(obj)
+    }
+
+    pub fn objects(&self) -> Vec<Value> {
+        self.objects.values().map(|s| s.obj.clone()).collect()
+    }
+
+    /// Make a workload ready now; whether it exists.
+    pub fn set_ready(&mut self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> bool {
+        let (group, _) = split_api_version(api_version);
+        let Some(rt) = self.type_of(group, kind) else {
+            return false;
+        };
+        let Some(s) = self.objects.get_mut(&Self::key(&rt, namespace, name)) else {
+            return false;
+        };
+        s.forced_ready = true;
+        self.tick(Instant::now());
+        true
+    }
+
+    /// The path and the type of an object given its apiVersion and kind.
+    pub fn path_for(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> Option<String> {
+        let (group, version) = split_api_version(api_version);
+        let rt = self.type_of(group, kind)?;
+        Some(rt.path(version, namespace, name))
+    }
+
+    /// Show the ready status of every workload whose rollout delay has
+    /// passed (or that `set_ready` released). Status changes bump the
+    /// resourceVersion, as the controllers' writes would.
+    pub fn tick(&mut self, now: Instant) {
+        let delay = self.rollout_delay;
+        let due: Vec<Key> = self
+            .objects
+            .iter()
+            .filter(|(_, s)| !s.ready)
+            .filter(|(_, s)| {
+                s.forced_ready
+                    || (!status::never_ready(&s.obj) && delay.is_some_and(|d| now >= s.changed_at + d))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let types = self.types();
+        let now_str = now_string();
+        for key in due {
+            let Some(rt) = types
+                .iter()
+                .find(|t| t.group == key.group && t.plural == key.plural)
+            else {
+                continue;
+            };
+            if !rt.is_workload() {
+                continue;
+            }
+            self.rv += 1;
+            let rv = self.rv;
+            let Some(s) = self.objects.get_mut(&key) else {
+                continue;
+            };
+            let new_status = status::ready(&rt.kind, &s.obj, &now_str);
+            set_status(&mut s.obj, new_status, &now_str);
+            s.obj["metadata"]["resourceVersion"] = rv.to_string().into();
+            s.ready = true;
+        }
+    }
+
+    /// Answer one request.
+    pub fn handle(&mut self, req: &Request, now: Instant) -> Response {
+        self.tick(now);
+        match self.route(req, now) {
+            Ok(resp) => resp,
+            Err(f) => f.into_response(),
+        }
+    }
+
+    fn route(&mut self, req: &Request, now: Instant) -> Result<Response> {
+        let segs: Vec<String> = req
+            .path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| decode(s, false))
+            .collect();
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let get_only = |resp: Value| {
+            if req.method == "GET" {
+                Ok(Response::ok(resp))
+            } else {
+                Err(Failure::new(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                ))
+            }
+        };
+        let types = self.types();
+        match segs[..] {
+            ["version"] => get_only(discovery::version()),
+            ["api"] => get_only(discovery::api_versions(&self.server_address)),
+            ["apis"] => get_only(discovery::api_group_list(&types)),
+            ["openapi", "v3"] => get_only(discovery::openapi_root(&types)),
+            ["openapi", "v3", ..] => {
+                let doc = discovery::openapi_doc(&types, &segs[2..].join("/"))
+                    .ok_or_else(Failure::not_found_path)?;
+                get_only(doc)
+            }
+            ["apis", group] => {
+                get_only(discovery::api_group(&types, group).ok_or_else(Failure::not_found_path)?)
+            }
+            ["api", version, ref rest @ ..] => self.resource(req, &types, "", version, rest, now),
+            ["apis", group, version, ref rest @ ..] => self.resource(req, &types, group, version, rest, now),
+            _ => Err(Failure::not_found_path()),
+        }
+    }
+
+    fn resource(
+        &mut self,
+        req: &Request,
+        types: &[ResourceType],
+        group: &str,
+        version: &str,
+        rest: &[&str],
+        now: Instant,
+    ) -> Result<Response> {
+        if rest.is_empty() {
+            let list = discovery::resource_list(types, group, version).ok_or_else(Failure::not_found_path)?;
+            if req.method != "GET" {
+                return Err(Failure::new(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                ));
+            }
+            return Ok(Response::ok(list));
+        }
+        let find = |plural: &str| {
+            types
+                .iter()
+                .find(|t| t.group == group && t.plural == plural && t.versions.iter().any(|v| v == version))
+        };
+        let namespaced = |plural: &str| find(plural).filter(|t| t.namespaced);
+        let cluster = |plural: &str| find(plural).filter(|t| !t.namespaced);
+        let (rt, namespace, name, subresource) = match *rest {
+            ["namespaces", ns, plural] if namespaced(plural).is_some() => {
+                (namespaced(plural), Some(ns), None, None)
+            }
+            ["namespaces", ns, plural, name] if namespaced(plural).is_some() => {
+                (namespaced(plural), Some(ns), Some(name), None)
+            }
+            ["namespaces", ns, plural, name, sub] => (namespaced(plural), Some(ns), Some(name), Some(sub)),
+            [plural] => (find(plural), None, None, None),
+            [plural, name] => (cluster(plural), None, Some(name), None),
+            [plural, name, sub] => (cluster(plural), None, Some(name), Some(sub)),
+            _ => (None, None, None, None),
+        };
+        let rt = rt.ok_or_else(Failure::not_found_path)?.clone();
+        let target = Target {
+            rt,
+            version: version.to_string(),
+            namespace: namespace.map(String::from),
+            name: name.map(String::from),
+            subresource: subresource.map(String::from),
+        };
+        let query = parse_query(req.query);
+        let dry_run = match query.get("dryRun").map(String::as_str) {
+            None | Some("") => false,
+            Some("All") => true,
+            Some(other) => {
+                return Err(Failure::bad_request(format!(
+                    "Invalid dry run value: {other:?}: supported value is \"All\""
+                )));
+            }
+        };
+        if let Some(sub) = target.subresource.clone() {
+            return self.subresource(&target, &sub, req, &query, dry_run, now);
+        }
+        let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+        match (req.method, target.name.is_some()) {
+            (_, _) if watch => Err(Failure::new(
+                405,
+                "MethodNotAllowed",
+                "the test API server does not support watch",
+            )),
+            ("GET", true) => self.get(&target),
+            ("GET", false) => self.list(&target, &query),
+            ("POST", false) => self.create(&target, req, &query, dry_run, now),
+            ("PUT", true) => self.replace(&target, req, &query, dry_run, now),
+            ("PATCH", true) => self.patch(&target, req, &query, dry_run, now),
+            ("DELETE", true) => self.delete(&target, dry_run),
+            ("DELETE", false) => self.delete_collection(&target, &query, dry_run),
+            _ => Err(Failure::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )),
+        }
+    }
+
+    /// `status` (read only) and `scale` (Deployments and StatefulSets).
+    fn subresource(
+        &mut self,
+        t: &Target,
+        sub: &str,
+        req: &Request,
+        query: &BTreeMap<String, String>,
+        dry_run: bool,
+        now: Instant,
+    ) -> Result<Response> {
+        let scalable = t.rt.group == "apps" && matches!(t.rt.kind.as_str(), "Deployment" | "StatefulSet");
+        let name = t.name.clone().unwrap_or_default();
+        let key = self.target_key(t);
+        let live = || {
+            self.objects
+                .get(&key)
+                .map(|s| Self::as_version(t, &s.obj))
+                .ok_or_else(|| Failure::not_found(&t.rt, &name))
+        };
+        match (sub, req.method) {
+            ("status", "GET") => self.get(t),
+            ("scale", "GET") if scalable => Ok(Response::ok(scale_of(&live()?))),
+            ("scale", "PATCH" | "PUT") if scalable => {
+                let live = live()?;
+                let scale = scale_of(&live);
+                let media = req
+                    .content_type
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
+                let new_scale = match (req.method, media.as_str()) {
+                    ("PUT", _) => object_body(req)?,
+                    (_, "application/merge-patch+json") => {
+                        fields::merge_patch(&scale, &parse_body(req.body, false)?, false)
+                    }
+                    (_, "application/strategic-merge-patch+json") => {
+                        fields::merge_patch(&scale, &parse_body(req.body, false)?, true)
+                    }
+                    (_, "application/json-patch+json") => {
+                        fields::json_patch(&scale, &parse_body(req.body, false)?)
+                            .map_err(|e| Failure::new(422, "Invalid", e))?
+                    }
+                    (_, other) => return Err(unsupported_media_type(other)),
+                };
+                let replicas = new_scale
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| {
+                        Failure::new(
+                            422,
+                            "Invalid",
+                            format!("Scale {name:?} is invalid: spec.replicas: Required value"),
+                        )
+                    })?;
+                let mut obj = live.clone();
+                obj["spec"]["replicas"] = replicas.into();
+                let manager = Self::updater(req, query);
+                let gv = t.rt.group_version(&t.version);
+                let (entries, _) = fields::update(
+                    &live,
+                    &obj,
+                    &fields::entries_of(&live),
+                    &manager,
+                    &gv,
+                    "scale",
+                    &now_string(),
+                );
+                let stored = self.finish_write(
+                    t,
+                    key,
+                    Some(&live),
+                    obj,
+                    entries,
+                    (&manager, "Update", "scale"),
+                    dry_run,
+                    now,
+                )?;
+                Ok(Response::ok(scale_of(&stored)))
+            }
+            ("status", _) | ("scale", _) if scalable || sub == "status" => Err(Failure::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )),
+            _ => Err(Failure::not_found_path()),
+        }
+    }
+
+    fn target_key(&self, t: &Target) -> Key {
+        Self::key(
+            &t.rt,
+            t.namespace.as_deref(),
+            t.name.as_deref().unwrap_or_default(),
+        )
+    }
+
+    /// The stored object as the target's version.
+    fn as_version(t: &Target, obj: &Value) -> Value {
+        let mut obj = obj.clone();
+        obj["apiVersion"] = t.rt.group_version(&t.version).into();
+        obj
+    }
+
+    fn get(&self, t: &Target) -> Result<Response> {
+        let name = t.name.as_deref().unwrap_or_default();
+        let s = self
+            .objects
+            .get(&self.target_key(t))
+            .ok_or_else(|| Failure::not_found(&t.rt, name))?;
+        Ok(Response::ok(Self::as_version(t, &s.obj)))
+    }
+
+    fn matching(&self, t: &Target, query: &BTreeMap<String, String>) -> Result<Vec<Key>> {
+        let labels = Selector::parse(query.get("labelSelector").map(String::as_str).unwrap_or_default())
+            .map_err(Failure::bad_request)?;
+        let fields = FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or_default())
+            .map_err(Failure::bad_request)?;
+        Ok(self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.group == t.rt.group && k.plural == t.rt.plural)
+            .filter(|(k, _)| t.namespace.as_ref().is_none_or(|ns| &k.namespace == ns))
+            .filter(|(_, s)| labels.matches(s.obj.pointer("/metadata/labels")) && fields.matches(&s.obj))
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+
+    fn list(&self, t: &Target, query: &BTreeMap<String, String>) -> Result<Response> {
+        let items: Vec<Value> = self
+            .matching(t, query)?
+            .iter()
+            .filter_map(|k| self.objects.get(k))
+            .map(|s| Self::as_version(t, &s.obj))
+            .collect();
+        Ok(Response::ok(json!({
+            "kind": format!("{}List", t.rt.kind),
+            "apiVersion": t.rt.group_version(&t.version),
+            "metadata": {"resourceVersion": self.rv.to_string()},
+            "items": items,
+        })))
+    }
+
+    /// The field manager of a non-apply write: the query's, else the
+    /// client's user agent up to the first `/`, as the real server does.
+    fn updater(req: &Request, query: &BTreeMap<String, String>) -> String {
+        match query.get("fieldManager") {
+            Some(m) if !m.is_empty() => m.clone(),
+            _ => match req.user_agent.split('/').next() {
+                Some(ua) if !ua.is_empty() => ua.to_string(),
+                _ => "unknown".into(),
+            },
+        }
+    }
+
+    /// The body as an object of the target's type, named and namespaced as
+    /// the URL says (or as the body says, for a create).
+    fn checked_body(&self, t: &Target, mut obj: Value, yaml: bool) -> Result<(Value, String)> {
+        if !obj.is_object() {
+            return Err(Failure::bad_request("the request body must be an object"));
+        }
+        let gv = t.rt.group_version(&t.version);
+        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if api_version != gv || kind != t.rt.kind {
+            return Err(Failure::bad_request(format!(
+                "the API version in the data ({api_version}) or kind ({kind}) does not match the expected \
+                 API version ({gv}) and kind ({})",
+                t.rt.kind
+            )));
+        }
+        if !obj.get("metadata").is_none_or(Value::is_object) {
+            return Err(Failure::bad_request("metadata must be an object"));
+        }
+        let meta = obj
+            .as_object_mut()
+            .and_then(|o| {
+                o.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+                o.get_mut("metadata")
+            })
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| Failure::bad_request("metadata must be an object"))?;
+        let mut name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if let Some(url_name) = &t.name {
+            if name.is_empty() && !yaml {
+                name = url_name.clone();
+            }
+            if &name != url_name {
+                return Err(Failure::bad_request(format!(
+                    "the name of the object ({name}) does not match the name on the URL ({url_name})"
+                )));
+            }
+        } else if name.is_empty() {
+            let prefix = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if prefix.is_empty() {
+                return Err(Failure::invalid(
+                    &t.rt,
+                    "",
+                    "metadata.name: Required value: name or generateName is required",
+                ));
+            }
+            name = format!("{prefix}{:05x}", (self.uids + 1) * 7919 % 0xfffff);
+        }
+        meta.insert("name".into(), name.clone().into());
+        if t.rt.namespaced {
+            let url_ns = t.namespace.clone().unwrap_or_default();
+            let body_ns = meta.get("namespace").and_then(Value::as_str).unwrap_or_default();
+            if !body_ns.is_empty() && body_ns != url_ns {
+                return Err(Failure::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            if url_ns.is_empty() {
+                return Err(Failure::not_found_path());
+            }
+            meta.insert("namespace".into(), url_ns.into());
+        } else {
+            meta.remove("namespace");
+        }
+        Ok((obj, name))
+    }
+
+    fn require_namespace(&self, t: &Target) -> Result<()> {
+        match (&t.namespace, t.rt.namespaced) {
+            (Some(ns), true) if !self.namespace_exists(ns) => Err(Failure::namespace_not_found(ns)),
+            _ => Ok(()),
+        }
+    }
+
+    fn create(
+        &mut self,
+        t: &Target,
+        req: &Request,
+        query: &BTreeMap<String, String>,
+        dry_run: bool,
+        now: Instant,
+    ) -> Result<Response> {
+        let (mut obj, name) = self.checked_body(t, object_body(req)?, false)?;
+        self.require_namespace(t)?;
+        let t = Target {
+            name: Some(name.clone()),
+            ..t.clone()
+        };
+        let key = self.target_key(&t);
+        if self.objects.contains_key(&key) {
+            return Err(Failure::new(
+                409,
+                "AlreadyExists",
+                format!("{} {name:?} already exists", t.rt.qualified()),
+            )
+            .details(json!({"name": name, "group": t.rt.group, "kind": t.rt.plural})));
+        }
+        strip_server_metadata(&mut obj);
+        let manager = Self::updater(req, query);
+        let now_str = now_string();
+        let obj = self.normalize(&t, obj)?;
+        let (entries, _) = fields::update(
+            &Value::Null,
+            &obj,
+            &[],
+            &manager,
+            &t.rt.group_version(&t.version),
+            "",
+            &now_str,
+        );
+        let stored = self.finish_write(
+            &t,
+            key,
+            None,
+            obj,
+            entries,
+            (&manager, "Update", ""),
+            dry_run,
+            now,
+        )?;
+        Ok(Response {
+            code: 201,
+            body: stored,
+        })
+    }
+
+    fn replace(
+        &mut self,
+        t: &Target,
+        req: &Request,
+        query: &BTreeMap<String, String>,
+        dry_run: bool,
+        now: Instant,
+    ) -> Result<Response> {
+        let (mut obj, name) = self.checked_body(t, object_body(req)?, false)?;
+        let key = self.target_key(t);
+        let live = self
+            .objects
+            .get(&key)
+            .map(|s| s.obj.clone())
+            .ok_or_else(|| Failure::not_found(&t.rt, &name))?;
+        check_resource_version(t, &obj, &live)?;
+        strip_server_metadata(&mut obj);
+        let obj = self.normalize(t, obj)?;
+        let manager = Self::updater(req, query);
+        let (entries, _) = fields::update(
+            &live,
+            &obj,
+            &fields::entries_of(&live),
+            &manager,
+            &t.rt.group_version(&t.version),
+            "",
+            &now_string(),
+        );
+        let stored = self.finish_write(
+            t,
+            key,
+            Some(&live),
+            obj,
+            entries,
+            (&manager, "Update", ""),
+            dry_run,
+            now,
+        )?;
+        Ok(Response::ok(stored))
+    }
+
+    fn patch(
+        &mut self,
+        t: &Target,
+        req: &Request,
+        query: &BTreeMap<String, String>,
+        dry_run: bool,
+        now: Instant,
+    ) -> Result<Response> {
+        let media = req
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let name = t.name.clone().unwrap_or_default();
+        if media == "application/apply-patch+yaml" {
+            return self.apply(t, req, query, dry_run, now);
+        }
+        let key = self.target_key(t);
+        let live = self
+            .objects
+            .get(&key)
+            .map(|s| s.obj.clone())
+            .ok_or_else(|| Failure::not_found(&t.rt, &name))?;
+        let known = [
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+            "application/json-patch+json",
+        ];
+        if !known.contains(&media.as_str()) {
+            return Err(unsupported_media_type(&media));
+        }
+        let patch = parse_body(req.body, false)?;
+        let live_here = Self::as_version(t, &live);
+        let patched = match media.as_str() {
+            "application/merge-patch+json" => fields::merge_patch(&live_here, &patch, false),
+            "application/strategic-merge-patch+json" => fields::merge_patch(&live_here, &patch, true),
+            "application/json-patch+json" => fields::json_patch(&live_here, &patch).map_err(|e| {
+                Failure::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
+            })?,
+            other => return Err(unsupported_media_type(other)),
+        };
+        // Identity fields cannot be patched away.
+        let mut obj = patched;
+        if name_of(&obj) != name {
+            return Err(Failure::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                name_of(&obj)
+            )));
+        }
+        check_resource_version(t, &obj, &live)?;
+        obj["apiVersion"] = t.rt.group_version(&t.version).into();
+        obj["kind"] = t.rt.kind.clone().into();
+        strip_server_metadata(&mut obj);
+        restore_identity(t, &mut obj, &name);
+        let obj = self.normalize(t, obj)?;
+        let manager = Self::updater(req, query);
+        let (entries, _) = fields::update(
+            &live,
+            &obj,
+            &fields::entries_of(&live),
+            &manager,
+            &t.rt.group_version(&t.version),
+            "",
+            &now_string(),
+        );
+        let stored = self.finish_write(
+            t,
+            key,
+            Some(&live),
+            obj,
+            entries,
+            (&manager, "Update", ""),
+            dry_run,
+            now,
+        )?;
+        Ok(Response::ok(stored))
+    }
+
+    fn apply(
+        &mut self,
+        t: &Target,
+        req: &Request,
+        query: &BTreeMap<String, String>,
+        dry_run: bool,
+        now: Instant,
+    ) -> Result<Response> {
+        let manager = match query.get("fieldManager") {
+            Some(m) if !m.is_empty() => m.clone(),
+            _ => {
+                return Err(Failure::bad_request(
+                    "PATCH, application/apply-patch+yaml requests require a non-empty fieldManager",
+                ));
+            }
+        };
+        let force = match query.get("force").map(String::as_str) {
+            None | Some("" | "false") => false,
+            Some("true") => true,
+            Some(other) => return Err(Failure::bad_request(format!("invalid force value {other:?}"))),
+        };
+        let (mut config, name) = self.checked_body(t, parse_body(req.body, true)?, true)?;
+        let key = self.target_key(t);
+        let live = self.objects.get(&key).map(|s| s.obj.clone());
+        if live.is_none() {
+            self.require_namespace(t)?;
+        }
+        if let Some(live) = &live {
+            check_resource_version(t, &config, live)?;
+        }
+        if let Some(m) = config.as_object_mut() {
+            m.remove("status");
+        }
+        strip_server_metadata(&mut config);
+        fields::drop_nulls(&mut config);
+        let gv = t.rt.group_version(&t.version);
+        let now_str = now_string();
+        let entries = live.as_ref().map(fields::entries_of).unwrap_or_default();
+        let live_here = live
+            .as_ref()
+            .map(|l| Self::as_version(t, l))
+            .unwrap_or(Value::Null);
+        let applied = fields::apply(&live_here, &config, &entries, &manager, &gv, force, &now_str).map_err(
+            |conflicts| {
+                let causes: Vec<Value> = conflicts
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "reason": "FieldManagerConflict",
+                            "message": format!("conflict with {}", c.manager),
+                            "field": fields::path_string(&c.path),
+                        })
+                    })
+                    .collect();
+                Failure::new(409, "Conflict", fields::conflict_message(&conflicts)).details(
+                    json!({"name": name, "group": t.rt.group, "kind": t.rt.plural, "causes": causes}),
+                )
+            },
+        )?;
+        let mut obj = applied.object;
+        restore_identity(t, &mut obj, &name);
+        let obj = self.normalize(t, obj)?;
+        let created = live.is_none();
+        let stored = self.finish_write(
+            t,
+            key,
+            live.as_ref(),
+            obj,
+            applied.entries,
+            (&manager, "Apply", ""),
+            dry_run,
+            now,
+        )?;
+        Ok(Response {
+            code: if created { 201 } else { 200 },
+            body: stored,
+        })
+    }
+
+    /// Per-kind rules every write goes through: a Secret's `stringData`
+    /// moves into `data`; a CRD must define a valid type.
+    fn normalize(&self, t: &Target, mut obj: Value) -> Result<Value> {
+        match (t.rt.group.as_str(), t.rt.kind.as_str()) {
+            ("", "Secret") => {
+                if let Some(Value::Object(string_data)) =
+                    obj.as_object_mut().and_then(|o| o.remove("stringData"))
+                {
+                    let data = obj
+                        .as_object_mut()
+                        .map(|o| o.entry("data").or_insert_with(|| Value::Object(Map::new())));
+                    if let Some(Value::Object(data)) = data {
+                        for (k, v) in string_data {
+                            let text = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+                            data.insert(k, base64(text.as_bytes()).into());
+                        }
+                    }
+                }
+            }
+            ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+                let rt = types::from_crd(&obj).map_err(|e| Failure::invalid(&t.rt, name_of(&obj), &e))?;
+                let clash = self
+                    .types()
+                    .into_iter()
+                    .any(|o| o.group == rt.group && o.plural == rt.plural && o.crd != rt.crd);
+                if clash {
+                    return Err(Failure::invalid(
+                        &t.rt,
+                        name_of(&obj),
+                        "spec.names.plural: Invalid value: the resource is already served",
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(obj)
+    }
+
+    /// Server-owned metadata and status, the generation, the workload
+    /// status; then store (unless a dry run) with a new resourceVersion if
+    /// anything changed. Returns the object as answered.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_write(
+        &mut self,
+        t: &Target,
+        key: Key,
+        live: Option<&Value>,
+        mut obj: Value,
+        entries: Vec<Entry>,
+        writer: (&str, &str, &str),
+        dry_run: bool,
+        now: Instant,
+    ) -> Result<Value> {
+        let now_str = now_string();
+        let live = live.map(|l| Self::as_version(t, l));
+        let gv = t.rt.group_version(&t.version);
+        {
+            let meta = obj
+                .get_mut("metadata")
+                .and_then(Value::as_object_mut)
+                .ok_or_else(|| Failure::bad_request("metadata must be an object"))?;
+            match &live {
+                Some(live) => {
+                    for k in ["uid", "creationTimestamp", "generation", "resourceVersion"] {
+                        match live.pointer(&format!("/metadata/{k}")) {
+                            Some(v) => meta.insert(k.into(), v.clone()),
+                            None => meta.remove(k),
+                        };
+                    }
+                }
+                None => {
+                    let uid = self.uids + 1;
+                    meta.insert(
+                        "uid".into(),
+                        format!("00000000-0000-4000-8000-{:012x}", uid).into(),
+                    );
+                    meta.insert("creationTimestamp".into(), now_str.clone().into());
+                    if t.rt.generation {
+                        meta.insert("generation".into(), 1.into());
+                    }
+                }
+            }
+        }
+        // The server owns status: writes keep the live one.
+        let old_status = live.as_ref().and_then(|l| l.get("status")).cloned();
+        if let Some(o) = obj.as_object_mut() {
+            o.remove("status");
+            if let Some(s) = old_status.clone() {
+                o.insert("status".into(), s);
+            }
+        }
+        let spec_changed = live.as_ref().is_some_and(|l| spec_part(l) != spec_part(&obj));
+        if spec_changed && t.rt.generation {
+            let g = obj
+                .pointer("/metadata/generation")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            obj["metadata"]["generation"] = (g + 1).into();
+        }
+        let mut entries = entries;
+        // Only workloads wait to be ready.
+        let mut ready = !t.rt.is_workload() || self.objects.get(&key).is_some_and(|s| s.ready);
+        let generation_changed = live.is_none() || (spec_changed && t.rt.generation);
+        if t.rt.is_workload() && generation_changed {
+            let instant = self.rollout_delay == Some(Duration::ZERO) && !status::never_ready(&obj);
+            let new_status = if instant {
+                status::ready(&t.rt.kind, &obj, &now_str)
+            } else {
+                status::not_ready(&t.rt.kind, &obj, live.as_ref(), &now_str)
+            };
+            ready = instant;
+            obj["status"] = new_status;
+            controller_entry(&mut entries, &obj, &gv, &now_str);
+        }
+        match (t.rt.kind.as_str(), &live) {
+            ("Namespace", None) => obj["status"] = json!({"phase": "Active"}),
+            ("CustomResourceDefinition", _) if live.is_none() || spec_changed => {
+                obj["status"] = status::crd(&obj, &now_str);
+            }
+            _ => {}
+        }
+
+        // The writer's entry is stamped when the object changes.
+        let body_changed = match &live {
+            Some(l) => without_managed_fields(l) != without_managed_fields(&obj),
+            None => true,
+        };
+        if body_changed {
+            let (manager, operation, subresource) = writer;
+            for e in entries.iter_mut() {
+                if e.manager == manager && e.operation == operation && e.subresource == subresource {
+                    e.time = now_str.clone();
+                }
+            }
+        }
+        write_entries(&mut obj, &entries);
+        if live.as_ref() == Some(&obj) {
+            return Ok(obj);
+        }
+        if dry_run {
+            return Ok(obj);
+        }
+        if live.is_none() {
+            self.uids += 1;
+        }
+        self.rv += 1;
+        obj["metadata"]["resourceVersion"] = self.rv.to_string().into();
+        let changed_at = match self.objects.get(&key) {
+            Some(s) if !generation_changed => s.changed_at,
+            _ => now,
+        };
+        let forced_ready = !generation_changed && self.objects.get(&key).is_some_and(|s| s.forced_ready);
+        self.objects.insert(
+            key,
+            Stored {
+                obj: obj.clone(),
+                changed_at,
+                forced_ready,
+                ready,
+            },
+        );
+        Ok(obj)
+    }
+
+    fn delete(&mut self, t: &Target, dry_run: bool) -> Result<Response> {
+        let name = t.name.clone().unwrap_or_default();
+        let key = self.target_key(t);
+        let live = self
+            .objects
+            .get(&key)
+            .map(|s| s.obj.clone())
+            .ok_or_else(|| Failure::not_found(&t.rt, &name))?;
+        if t.rt.kind == "Namespace" && matches!(name.as_str(), "default" | "kube-system" | "kube-public") {
+            return Err(Failure::new(
+                403,
+                "Forbidden",
+                format!("namespaces {name:?} is forbidden: this namespace may not be deleted"),
+            ));
+        }
+        if !dry_run {
+            self.remove(&t.rt, &key);
+        }
+        let uid = live.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
+        Ok(Response::ok(json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "group": t.rt.group, "kind": t.rt.plural, "uid": uid},
+        })))
+    }
+
+    fn delete_collection(
+        &mut self,
+        t: &Target,
+        query: &BTreeMap<String, String>,
+        dry_run: bool,
+    ) -> Result<Response> {
+        let keys = self.matching(t, query)?;
+        let mut items = Vec::new();
+        for key in keys {
+            if let Some(s) = self.objects.get(&key) {
+                items.push(Self::as_version(t, &s.obj));
+            }
+            if !dry_run {
+                self.remove(&t.rt, &key);
+            }
+        }
+        Ok(Response::ok(json!({
+            "kind": format!("{}List", t.rt.kind),
+            "apiVersion": t.rt.group_version(&t.version),
+            "metadata": {"resourceVersion": self.rv.to_string()},
+            "items": items,
+        })))
+    }
+
+    /// Remove an object and what goes with it: a namespace's objects, a
+    /// CRD's custom resources.
+    fn remove(&mut self, rt: &ResourceType, key: &Key) {
+        let types = self.types();
+        self.objects.remove(key);
+        if rt.group.is_empty() && rt.plural == "namespaces" {
+            self.objects.retain(|k, _| k.namespace != key.name);
+        }
+        let defined = types.iter().find(|t| t.crd.as_deref() == Some(key.name.as_str()));
+        if let (Some(defined), "customresourcedefinitions") = (defined, rt.plural.as_str()) {
+            self.objects
+                .retain(|k, _| !(k.group == defined.group && k.plural == defined.plural));
+        }
+        self.rv += 1;
+    }
+}
+
+fn unsupported_media_type(media: &str) -> Failure {
+    let accepted = if media.is_empty() || media.contains("json") || media.contains("yaml") {
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, \
+         application/strategic-merge-patch+json"
+    } else {
+        "application/json, application/yaml"
+    };
+    Failure::new(
+        415,
+        "UnsupportedMediaType",
+        format!(
+            "the body of the request was in an unknown format - accepted media types include: {accepted}"
+        ),
+    )
+}
+
+/// The `autoscaling/v1` Scale of a Deployment or StatefulSet.
+fn scale_of(obj: &Value) -> Value {
+    let selector: Vec<String> = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    let meta = |k: &str| {
+        obj.pointer(&format!("/metadata/{k}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let mut metadata = Map::new();
+    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+        if !meta(k).is_null() {
+            metadata.insert(k.into(), meta(k));
+        }
+    }
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": metadata,
+        "spec": {"replicas": obj.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1)},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").and_then(Value::as_u64).unwrap_or(0),
+            "selector": selector.join(","),
+        },
+    })
+}
+
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    }
+}
+
+/// Metadata a client may send but the server owns.
+fn strip_server_metadata(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in fields::SERVER_METADATA {
+            if !matches!(*k, "name" | "namespace") {
+                meta.remove(*k);
+            }
+        }
+    }
+}
+
+/// Name, namespace, apiVersion and kind as the URL says.
+fn restore_identity(t: &Target, obj: &mut Value, name: &str) {
+    obj["apiVersion"] = t.rt.group_version(&t.version).into();
+    obj["kind"] = t.rt.kind.clone().into();
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"]["name"] = name.into();
+    match (&t.namespace, t.rt.namespaced) {
+        (Some(ns), true) => obj["metadata"]["namespace"] = ns.clone().into(),
+        _ => {
+            if let Some(m) = obj["metadata"].as_object_mut() {
+                m.remove("namespace");
+            }
+        }
+    }
+}
+
+/// A write that names a resourceVersion must name the live one.
+fn check_resource_version(t: &Target, body: &Value, live: &Value) -> Result<()> {
+    let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let live_rv = live
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !rv.is_empty() && rv != live_rv {
+        let name = name_of(live);
+        return Err(Failure::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} {name:?}: the object has been modified; please apply your changes to the latest version and try again",
+                t.rt.qualified()
+            ),
+        )
+        .details(json!({"name": name, "group": t.rt.group, "kind": t.rt.plural})));
+    }
+    Ok(())
+}
+
+fn without_managed_fields(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+    }
+    v
+}
+
+fn write_entries(obj: &mut Value, entries: &[Entry]) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if entries.is_empty() {
+        meta.remove("managedFields");
+    } else {
+        meta.insert(
+            "managedFields".into(),
+            entries.iter().map(Entry::to_json).collect::<Vec<_>>().into(),
+        );
+    }
+}
+
+/// The status fields the (simulated) controller wrote, owned by
+/// `kube-controller-manager` through the status subresource.
+fn controller_entry(entries: &mut Vec<Entry>, obj: &Value, api_version: &str, now: &str) {
+    let status = obj.get("status").cloned().unwrap_or(Value::Null);
+    let set = status_set(&status);
+    let existing = entries
+        .iter()
+        .position(|e| e.manager == "kube-controller-manager" && e.subresource == "status");
+    let entry = Entry {
+        manager: "kube-controller-manager".into(),
+        operation: "Update".into(),
+        api_version: api_version.to_string(),
+        time: now.to_string(),
+        subresource: "status".into(),
+        set,
+    };
+    match (existing, entry.set.is_empty()) {
+        (Some(i), false) => entries[i] = entry,
+        (Some(i), true) => {
+            entries.remove(i);
+        }
+        (None, false) => entries.push(entry),
+        (None, true) => {}
+    }
+}
+
+fn status_set(status: &Value) -> fields::FieldSet {
+    // set_of ignores `status`; file it under another name, then rename.
+    fields::set_of(&json!({ "s": status }))
+        .into_iter()
+        .map(|mut p| {
+            p[0] = fields::Elem::Field("status".into());
+            p
+        })
+        .collect()
+}
+
+/// Replace a workload's status as the controller would, with its
+/// managed-fields entry.
+fn set_status(obj: &mut Value, status: Value, now: &str) {
+    obj["status"] = status;
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut entries = fields::entries_of(obj);
+    controller_entry(&mut entries, obj, &api_version, now);
+    write_entries(obj, &entries);
+}

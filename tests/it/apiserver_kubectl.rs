@@ -1,0 +1,759 @@
+//! The test API server (tests/it/apiserver) cross-checked with the real
+//! `kubectl`: if kubectl believes it, mooring's client can too. Each test
+//! has its own server and its own kubectl discovery cache; every kubectl
+//! call is killed (and the test failed) after 30 s.
+//!
+//! Needs kubectl 1.32 on PATH (OpenAPI v3, `--show-managed-fields`).
+//! Debian's own `kubernetes-client` (bookworm: 1.20) is too old; the
+//! `kubectl` package here comes from the Google Cloud SDK apt repository.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::apiserver::{ApiServer, Options, kubectl};
+use crate::support::Run;
+
+const KUBECTL_TIMEOUT: Duration = Duration::from_secs(30);
+
+const APP: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: demo
+  labels:
+    app: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+          ports:
+            - containerPort: 80
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: demo
+  labels:
+    app: web
+data:
+  greeting: hello
+"#;
+
+const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"#;
+
+const WIDGET: &str = r#"apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: gear
+  namespace: demo
+spec:
+  size: 3
+"#;
+
+/// A server, a temp dir for manifests and kubectl's cache.
+struct Kube {
+    server: ApiServer,
+    dir: tempfile::TempDir,
+}
+
+impl Kube {
+    fn new() -> Kube {
+        Kube::with(Options::default())
+    }
+
+    fn with(opts: Options) -> Kube {
+        Kube {
+            server: ApiServer::start_with(opts),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write manifest");
+        path
+    }
+
+    /// Run `kubectl ARGS…` (paths relative to the temp dir), killing it
+    /// after [`KUBECTL_TIMEOUT`].
+    fn kubectl(&self, args: &[&str]) -> Run {
+        let mut cmd = kubectl(&self.server, &self.dir.path().join("kube"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .expect("run kubectl 1.32 (on PATH? see the module doc)");
+        let drain = |mut r: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = r.read_to_string(&mut s);
+                s
+            })
+        };
+        let out = drain(Box::new(child.stdout.take().expect("stdout")));
+        let err = drain(Box::new(child.stderr.take().expect("stderr")));
+        let deadline = Instant::now() + KUBECTL_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for kubectl") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "kubectl {args:?} still running after {KUBECTL_TIMEOUT:?}; requests:\n{}",
+                    self.server.requests().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: out.join().expect("stdout reader"),
+            stderr: err.join().expect("stderr reader"),
+        }
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> Run {
+        let run = self.kubectl(args);
+        run.expect_code(0);
+        run
+    }
+
+    fn deployment(&self) -> Value {
+        self.server
+            .object("apps/v1", "Deployment", Some("demo"), "web")
+            .expect("deployment web stored")
+    }
+}
+
+fn rv(obj: &Value) -> &str {
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .expect("resourceVersion")
+}
+
+fn managers(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["manager"].as_str().unwrap_or("?"),
+                e["operation"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn apply_get_and_delete() {
+    let k = Kube::new();
+    k.write("app.yaml", APP);
+    let run = k.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "mooring-test",
+        "-f",
+        "app.yaml",
+    ]);
+    for line in [
+        "namespace/demo serverside-applied",
+        "deployment.apps/web serverside-applied",
+        "configmap/settings serverside-applied",
+    ] {
+        assert!(run.stdout.contains(line), "{line} in\n{}", run.stdout);
+    }
+    let requests = k.server.requests();
+    assert!(
+        requests.iter().any(|r| r
+            .starts_with("PATCH /apis/apps/v1/namespaces/demo/deployments/web?fieldManager=mooring-test")),
+        "{requests:#?}"
+    );
+
+    let yaml = k
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "demo",
+            "-o",
+            "yaml",
+            "--show-managed-fields",
+        ])
+        .stdout;
+    assert!(yaml.contains("manager: mooring-test"), "{yaml}");
+    assert!(yaml.contains("operation: Apply"), "{yaml}");
+    assert!(yaml.contains("image: nginx:1.27"), "{yaml}");
+    assert!(yaml.contains("f:replicas: {}"), "{yaml}");
+    let hidden = k.ok(&["get", "deploy", "web", "-n", "demo", "-o", "yaml"]).stdout;
+    assert!(!hidden.contains("managedFields"), "{hidden}");
+
+    let json: Value = serde_json::from_str(
+        &k.ok(&["get", "configmap", "settings", "-n", "demo", "-o", "json"])
+            .stdout,
+    )
+    .expect("kubectl -o json");
+    assert_eq!(json["data"]["greeting"], "hello");
+    assert_eq!(json["metadata"]["namespace"], "demo");
+    assert!(json["metadata"]["uid"].as_str().is_some_and(|u| !u.is_empty()));
+
+    let names = k
+        .ok(&["get", "deploy,configmaps", "-n", "demo", "-o", "name"])
+        .stdout;
+    assert_eq!(names, "deployment.apps/web\nconfigmap/settings\n");
+
+    let run = k.ok(&["delete", "deploy", "web", "-n", "demo"]);
+    assert!(
+        run.stdout.contains("deployment.apps \"web\" deleted"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        k.server
+            .object("apps/v1", "Deployment", Some("demo"), "web")
+            .is_none()
+    );
+    let run = k.kubectl(&["get", "deploy", "web", "-n", "demo"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("deployments.apps \"web\" not found"),
+        "{}",
+        run.stderr
+    );
+
+    // Deleting the namespace takes what is in it.
+    k.ok(&["delete", "namespace", "demo"]);
+    assert!(
+        k.server
+            .object("v1", "ConfigMap", Some("demo"), "settings")
+            .is_none()
+    );
+    let run = k.kubectl(&["get", "configmap", "settings", "-n", "demo"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("not found"), "{}", run.stderr);
+}
+
+#[test]
+fn reapplying_the_same_file_changes_nothing() {
+    let k = Kube::new();
+    k.write("app.yaml", APP);
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "mooring-test",
+        "-f",
+        "app.yaml",
+    ]);
+    let before = k.server.objects();
+    let deployment = k.deployment();
+    assert_eq!(deployment["metadata"]["generation"], 1);
+
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "mooring-test",
+        "-f",
+        "app.yaml",
+    ]);
+    assert_eq!(
+        k.server.objects(),
+        before,
+        "byte-identical, resourceVersions and times included"
+    );
+    assert_eq!(rv(&k.deployment()), rv(&deployment));
+
+    // A change bumps the resourceVersion and (outside metadata) the generation.
+    k.write("app.yaml", &APP.replace("nginx:1.27", "nginx:1.28"));
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "mooring-test",
+        "-f",
+        "app.yaml",
+    ]);
+    let after = k.deployment();
+    assert_ne!(rv(&after), rv(&deployment));
+    assert_eq!(after["metadata"]["generation"], 2);
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.28"
+    );
+    let cm = k
+        .server
+        .object("v1", "ConfigMap", Some("demo"), "settings")
+        .expect("configmap");
+    let cm_before = before
+        .iter()
+        .find(|o| o["metadata"]["name"] == "settings")
+        .expect("configmap before");
+    assert_eq!(&cm, cm_before, "untouched objects stay as they were");
+    assert!(
+        cm["metadata"].get("generation").is_none(),
+        "ConfigMaps have no generation"
+    );
+}
+
+#[test]
+fn conflicts_with_kubectl_patch_and_force() {
+    let k = Kube::new();
+    k.write("app.yaml", APP);
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "manager-a",
+        "-f",
+        "app.yaml",
+    ]);
+    let run = k.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "demo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":3}}"#,
+    ]);
+    assert!(
+        run.stdout.contains("deployment.apps/web patched"),
+        "{}",
+        run.stdout
+    );
+    let patched = k.deployment();
+    assert_eq!(patched["spec"]["replicas"], 3);
+    assert_eq!(
+        managers(&patched),
+        [
+            "manager-a/Apply",
+            "kube-controller-manager/Update",
+            "kubectl-patch/Update"
+        ]
+    );
+
+    let run = k.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "manager-a",
+        "-f",
+        "app.yaml",
+    ]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            r#"Apply failed with 1 conflict: conflict with "kubectl-patch" using apps/v1: .spec.replicas"#
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--force-conflicts"),
+        "kubectl's hint: {}",
+        run.stderr
+    );
+    assert_eq!(k.deployment()["spec"]["replicas"], 3);
+
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "manager-a",
+        "--force-conflicts",
+        "-f",
+        "app.yaml",
+    ]);
+    let forced = k.deployment();
+    assert_eq!(forced["spec"]["replicas"], 1);
+    assert_eq!(
+        managers(&forced),
+        ["manager-a/Apply", "kube-controller-manager/Update"]
+    );
+
+    // Now without conflicts.
+    let apply = [
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "manager-a",
+        "-f",
+        "app.yaml",
+    ];
+    k.ok(&apply);
+
+    // kubectl scale writes through the scale subresource (as an HPA would).
+    let run = k.ok(&["scale", "deploy/web", "-n", "demo", "--replicas=2"]);
+    assert!(
+        run.stdout.contains("deployment.apps/web scaled"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(k.deployment()["spec"]["replicas"], 2);
+    let run = k.kubectl(&apply);
+    assert_ne!(run.code, 0, "{run:?}");
+    let message = r#"conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#;
+    assert!(run.stderr.contains(message), "{}", run.stderr);
+}
+
+#[test]
+fn server_dry_run_stores_nothing() {
+    let k = Kube::new();
+    k.write("app.yaml", APP);
+    k.ok(&["create", "namespace", "demo"]);
+    let before = k.server.objects();
+
+    let run = k.ok(&[
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager",
+        "m",
+        "-f",
+        "app.yaml",
+    ]);
+    assert!(
+        run.stdout
+            .contains("deployment.apps/web serverside-applied (server dry run)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(k.server.objects(), before);
+    let requests = k.server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains("/deployments/web?") && r.contains("dryRun=All")),
+        "{requests:#?}"
+    );
+
+    // A dry run over a live object answers the change but keeps it.
+    k.ok(&["apply", "--server-side", "--field-manager", "m", "-f", "app.yaml"]);
+    let live = k.deployment();
+    k.write("app.yaml", &APP.replace("replicas: 1", "replicas: 4"));
+    let out = k.ok(&[
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager",
+        "m",
+        "-f",
+        "app.yaml",
+        "-o",
+        "json",
+    ]);
+    assert!(out.stdout.contains(r#""replicas": 4"#), "{}", out.stdout);
+    assert_eq!(k.deployment(), live);
+
+    // kubectl diff: a server dry run that must keep the live resourceVersion.
+    k.write("app.yaml", APP);
+    let diff = k.kubectl(&["diff", "--server-side", "--field-manager", "m", "-f", "app.yaml"]);
+    if diff.stderr.contains("executable file not found") {
+        return; // no `diff` program on this machine
+    }
+    assert_eq!(diff.code, 0, "no difference expected: {diff:?}");
+}
+
+#[test]
+fn crd_then_custom_resource() {
+    let k = Kube::new();
+    k.write("crd.yaml", CRD);
+    k.write("widget.yaml", WIDGET);
+    k.ok(&["create", "namespace", "demo"]);
+    k.ok(&["apply", "--server-side", "-f", "crd.yaml"]);
+    let crd = k
+        .server
+        .object(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "widgets.example.com",
+        )
+        .expect("crd");
+    let conditions = crd["status"]["conditions"].as_array().expect("conditions");
+    for t in ["NamesAccepted", "Established"] {
+        assert!(
+            conditions.iter().any(|c| c["type"] == t && c["status"] == "True"),
+            "{crd}"
+        );
+    }
+
+    let run = k.ok(&["apply", "--server-side", "-f", "widget.yaml"]);
+    assert!(
+        run.stdout.contains("widget.example.com/gear serverside-applied"),
+        "{}",
+        run.stdout
+    );
+    let listed = k.ok(&["get", "widgets", "-n", "demo"]).stdout;
+    assert!(listed.contains("gear"), "{listed}");
+    let short = k.ok(&["get", "wd", "-A", "-o", "name"]).stdout;
+    assert_eq!(short, "widget.example.com/gear\n");
+    let widget = k
+        .server
+        .object("example.com/v1", "Widget", Some("demo"), "gear")
+        .expect("widget");
+    assert_eq!(widget["spec"]["size"], 3);
+    assert_eq!(widget["metadata"]["generation"], 1);
+
+    // Deleting the CRD takes its resources and the type.
+    k.ok(&["delete", "crd", "widgets.example.com"]);
+    assert!(
+        k.server
+            .object("example.com/v1", "Widget", Some("demo"), "gear")
+            .is_none()
+    );
+    let run = k.kubectl(&["get", "widgets", "-n", "demo"]);
+    assert_ne!(run.code, 0, "{run:?}");
+}
+
+#[test]
+fn label_selectors_filter_lists() {
+    let k = Kube::new();
+    k.ok(&["create", "namespace", "demo"]);
+    for (name, labels) in [("a", "app=x"), ("b", "app=y"), ("c", "")] {
+        k.ok(&["create", "configmap", name, "-n", "demo", "--from-literal=k=v"]);
+        if !labels.is_empty() {
+            k.ok(&["label", "configmap", name, "-n", "demo", labels]);
+        }
+    }
+    let get = |selector: &str| {
+        k.ok(&["get", "configmaps", "-n", "demo", "-l", selector, "-o", "name"])
+            .stdout
+    };
+    assert_eq!(get("app=x"), "configmap/a\n");
+    assert_eq!(get("app!=x"), "configmap/b\nconfigmap/c\n");
+    assert_eq!(get("app in (x,y)"), "configmap/a\nconfigmap/b\n");
+    assert_eq!(get("!app"), "configmap/c\n");
+    let all = k
+        .ok(&["get", "configmaps", "-A", "-l", "app", "-o", "name"])
+        .stdout;
+    assert_eq!(all, "configmap/a\nconfigmap/b\n");
+    let by_name = k
+        .ok(&[
+            "get",
+            "configmaps",
+            "-A",
+            "--field-selector",
+            "metadata.name=b",
+            "-o",
+            "name",
+        ])
+        .stdout;
+    assert_eq!(by_name, "configmap/b\n");
+    // kubectl label is a merge patch by manager kubectl-label.
+    let a = k.server.object("v1", "ConfigMap", Some("demo"), "a").expect("a");
+    assert_eq!(managers(&a), ["kubectl-create/Update", "kubectl-label/Update"]);
+}
+
+fn ready(d: &Value) -> bool {
+    let replicas = d["spec"]["replicas"].as_u64().unwrap_or(1);
+    d["status"]["readyReplicas"].as_u64() == Some(replicas)
+        && d["status"]["observedGeneration"] == d["metadata"]["generation"]
+}
+
+/// Poll until the deployment is ready (10 s at most); how long it took.
+fn wait_ready(k: &Kube) -> Duration {
+    let start = Instant::now();
+    while !ready(&k.deployment()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never ready: {}",
+            k.deployment()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+fn web(image: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "demo"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": image}]}
+            }
+        }
+    })
+}
+
+fn create_demo(k: &Kube) {
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}});
+    k.server.apply("test", false, &ns).expect("namespace");
+}
+
+#[test]
+fn deployments_become_ready_after_the_rollout_delay() {
+    let k = Kube::with(Options {
+        rollout_delay: Some(Duration::from_millis(200)),
+    });
+    create_demo(&k);
+    let start = Instant::now();
+    // The answer to the write shows the state at that moment.
+    let fresh = k.server.apply("test", false, &web("nginx:1")).expect("apply");
+    assert!(!ready(&fresh), "{fresh}");
+    assert!(fresh["status"].get("observedGeneration").is_none(), "{fresh}");
+    wait_ready(&k);
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    let done = k.deployment();
+    assert_ne!(rv(&done), rv(&fresh), "a status change is a change");
+    let status = &done["status"];
+    assert_eq!(status["availableReplicas"], 1);
+    assert_eq!(status["updatedReplicas"], 1);
+    let conditions = status["conditions"].as_array().expect("conditions");
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Available" && c["status"] == "True")
+    );
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Progressing" && c["reason"] == "NewReplicaSetAvailable")
+    );
+
+    // A new generation: the old one stays observed until the delay passes.
+    let start = Instant::now();
+    let rolling = k.server.apply("test", false, &web("nginx:2")).expect("apply");
+    assert_eq!(rolling["metadata"]["generation"], 2);
+    assert_eq!(rolling["status"]["observedGeneration"], 1);
+    assert!(!ready(&rolling));
+    wait_ready(&k);
+    assert!(start.elapsed() >= Duration::from_millis(200));
+
+    // kubectl sees the change with nothing else asking in between.
+    k.server.apply("test", false, &web("nginx:3")).expect("apply");
+    let start = Instant::now();
+    loop {
+        let out = k.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.status.observedGeneration}/{.status.readyReplicas}",
+        ]);
+        if out.stdout == "3/1" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "kubectl saw {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn without_a_rollout_delay_workloads_wait_for_set_ready() {
+    let k = Kube::with(Options { rollout_delay: None });
+    create_demo(&k);
+    k.server.apply("test", false, &web("nginx:1")).expect("apply");
+    for _ in 0..4 {
+        assert!(!ready(&k.deployment()), "{}", k.deployment());
+        std::thread::sleep(Duration::from_millis(75));
+    }
+    k.server.set_ready("apps/v1", "Deployment", Some("demo"), "web");
+    assert!(ready(&k.deployment()), "{}", k.deployment());
+    // Until the next change of generation.
+    k.server.apply("test", false, &web("nginx:2")).expect("apply");
+    assert!(!ready(&k.deployment()));
+}
+
+#[test]
+fn never_ready_annotation_holds_back_whatever_the_delay() {
+    let k = Kube::new();
+    create_demo(&k);
+    let mut d = web("nginx:1");
+    d["metadata"]["annotations"] = json!({"test.mooring.dev/never-ready": "true"});
+    k.server.apply("test", false, &d).expect("apply");
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!ready(&k.deployment()));
+    // Dropping the annotation releases it (the default delay is zero).
+    k.server.apply("test", false, &web("nginx:1")).expect("apply");
+    let plain = k.deployment();
+    assert!(plain["metadata"].get("annotations").is_none(), "{plain}");
+    assert!(ready(&plain), "{plain}");
+}
+
+#[test]
+fn errors_are_status_objects() {
+    let k = Kube::new();
+    let run = k.kubectl(&["get", "--raw", "/apis/nope.example.com/v1"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("NotFound") || run.stderr.contains("not find"),
+        "{}",
+        run.stderr
+    );
+    k.ok(&["create", "configmap", "dup", "-n", "default"]);
+    let run = k.kubectl(&["create", "configmap", "dup", "-n", "default"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(r#"configmaps "dup" already exists"#),
+        "{}",
+        run.stderr
+    );
+    let run = k.kubectl(&["create", "configmap", "x", "-n", "missing"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(r#"namespaces "missing" not found"#),
+        "{}",
+        run.stderr
+    );
+    let version = k.ok(&["version", "-o", "json"]).stdout;
+    assert!(version.contains("v1.32.0"), "{version}");
+}
