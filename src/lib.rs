@@ -8,8 +8,10 @@
 pub mod agent;
 pub mod apply;
 pub mod atomic;
+pub mod automation;
 pub mod cli;
 pub mod config;
+pub mod image;
 pub mod render;
 pub mod server;
 pub mod source;

@@ -33,8 +33,12 @@ pub fn highest<'a>(tags: impl IntoIterator<Item = &'a str>, range: &str) -> Opti
         .map(|(_, t)| t)
 }
 
-/// Lower is preferred among tags naming the same version.
-fn preference(tag: &str) -> (bool, usize, &str) {
+/// Lower is preferred among tags that compare equal (the same version, or
+/// the same value under an image policy): without a leading `v`/`V`
+/// first, then the shorter, then the lexically (byte-wise) smaller. Every
+/// choice among tags breaks ties with this order, so that no result
+/// depends on the order a server lists tags in.
+pub fn preference(tag: &str) -> (bool, usize, &str) {
     (tag.starts_with(['v', 'V']), tag.len(), tag)
 }
 

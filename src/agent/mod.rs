@@ -27,6 +27,7 @@ use tracing::Instrument as _;
 
 use crate::config::diff::{ConfigDiff, Key};
 use crate::config::{Config, Kind};
+use crate::image::Selection;
 use crate::source::Artifact;
 use status::{ArtifactStatus, Metrics, ObjectStatus, Reload, Report, State, Suspended};
 
@@ -77,15 +78,25 @@ struct Handle {
 /// What an object's last runs mean to the objects that read it.
 #[derive(Debug, Clone, Default)]
 struct Output {
-    /// After a success: its revision and, for a source, the artifact. Kept
-    /// across later failures: apps go on using the last good artifact.
-    good: Option<(String, Option<Artifact>)>,
+    /// After a success: what it produced. Kept across later failures: apps
+    /// go on using the last good artifact, automations the last selection.
+    good: Option<Good>,
     /// At least one run finished.
     ran: bool,
     /// The last run failed.
     failed: bool,
     /// Suspended in a single pass: it will not run.
     suspended: bool,
+}
+
+/// What a successful run produced, for the objects that read it.
+#[derive(Debug, Clone, Default)]
+struct Good {
+    revision: String,
+    /// Sources: the artifact.
+    artifact: Option<Artifact>,
+    /// Images: the policy's pick.
+    selection: Option<Selection>,
 }
 
 /// Why a manual reconcile was refused.
@@ -339,7 +350,12 @@ impl Agent {
                 .filter(|a| a.depends_on.iter().any(|d| d.value == key.name))
                 .map(|a| Key::new(Kind::App, a.name.as_str()))
                 .collect(),
-            Kind::Image | Kind::Automation => Vec::new(),
+            Kind::Image => cfg
+                .automations
+                .iter()
+                .map(|a| Key::new(Kind::Automation, a.name.as_str()))
+                .collect(),
+            Kind::Automation => Vec::new(),
         };
         for k in readers {
             if let Some(h) = inner.objects.get(&k) {
@@ -370,6 +386,8 @@ fn with_inputs(cfg: &Config, keys: &[Key]) -> Vec<Key> {
 struct Inputs {
     /// The artifact an app renders from.
     artifact: Option<Artifact>,
+    /// What the image policies picked, for an automation.
+    selections: std::collections::BTreeMap<String, Selection>,
     /// A run is due when this differs from the last run's.
     revision: Option<String>,
 }
@@ -571,12 +589,19 @@ impl Task {
                             st.applied = done.applied.clone();
                         }
                     });
-                    let good = done.revision.clone().map(|r| (r, done.artifact.clone()));
+                    let good = done.revision.clone().map(|revision| Good {
+                        revision,
+                        artifact: done.artifact.clone(),
+                        selection: done.selection.clone(),
+                    });
                     self.publish(good, true);
                 }
                 Err(f) => {
                     failures += 1;
-                    let wait = f.retryable.then(|| backoff::after_failure(failures, interval));
+                    let wait = f.retryable.then(|| {
+                        let b = backoff::after_failure(failures, interval);
+                        f.retry_after.map_or(b, |r| b.max(r))
+                    });
                     due = wait.map(|w| Instant::now() + w);
                     if f.retryable {
                         tracing::warn!(reason = f.reason, failures, "{}", f.message);
@@ -616,7 +641,7 @@ impl Task {
     }
 
     /// Record the outcome of a run for readers and wake them.
-    fn publish(&self, good: Option<(String, Option<Artifact>)>, ok: bool) {
+    fn publish(&self, good: Option<Good>, ok: bool) {
         {
             let mut out = lock(&self.output);
             if good.is_some() {
@@ -629,12 +654,16 @@ impl Task {
     }
 
     fn gate(&self, cfg: &Config) -> Gate {
+        if self.key.kind == Kind::Automation {
+            return self.gate_automation(cfg);
+        }
         let Some(app) = (self.key.kind == Kind::App)
             .then(|| cfg.app(&self.key.name))
             .flatten()
         else {
             return Gate::Ready(Inputs {
                 artifact: None,
+                selections: Default::default(),
                 revision: None,
             });
         };
@@ -664,8 +693,13 @@ impl Task {
                 message: format!("{key} is suspended and has no artifact in this pass"),
                 failed: true,
             },
-            Some((revision, Some(artifact))) => Gate::Ready(Inputs {
+            Some(Good {
+                revision,
                 artifact: Some(artifact),
+                ..
+            }) => Gate::Ready(Inputs {
+                artifact: Some(artifact),
+                selections: Default::default(),
                 revision: Some(revision),
             }),
             _ => Gate::Wait {
@@ -676,12 +710,47 @@ impl Task {
         }
     }
 
+    /// An automation runs once every image policy has had its first scan,
+    /// with what they picked (the last good pick of a failing scan).
+    fn gate_automation(&self, cfg: &Config) -> Gate {
+        let mut selections = std::collections::BTreeMap::new();
+        for image in &cfg.images {
+            let key = Key::new(Kind::Image, image.name.as_str());
+            let out = self.agent.output(&key).unwrap_or_default();
+            if !out.ran && !out.suspended && self.agent.shared.mode == Mode::Run {
+                return Gate::Wait {
+                    reason: "DependencyNotReady",
+                    message: format!("waiting for the first scan of {key}"),
+                    failed: false,
+                };
+            }
+            let picked = out
+                .good
+                .and_then(|g| g.selection)
+                .or_else(|| crate::image::last(image, &cfg.agent.state_dir));
+            if let Some(sel) = picked {
+                selections.insert(image.name.value.clone(), sel);
+            }
+        }
+        let revision = selections
+            .iter()
+            .map(|(name, sel)| format!("{name}={}", sel.reference()))
+            .collect::<Vec<_>>()
+            .join(",");
+        Gate::Ready(Inputs {
+            artifact: None,
+            selections,
+            revision: Some(revision),
+        })
+    }
+
     async fn reconcile(&self, cfg: &Config, inputs: &Inputs) -> Result<reconcile::Done, reconcile::Failure> {
         let name = self.key.name.as_str();
         let missing = || reconcile::Failure {
             reason: "Internal",
             message: format!("{} is not in the config it was started with", self.key),
             retryable: false,
+            retry_after: None,
         };
         match self.key.kind {
             Kind::Source => {
@@ -693,8 +762,16 @@ impl Task {
                 let artifact = inputs.artifact.as_ref().ok_or_else(missing)?;
                 reconcile::app(cfg, &self.agent.shared.clusters, app, artifact).await
             }
-            Kind::Image => reconcile::image(cfg.image(name).ok_or_else(missing)?).await,
-            Kind::Automation => reconcile::automation(cfg.automation(name).ok_or_else(missing)?).await,
+            Kind::Image => reconcile::image(cfg.image(name).ok_or_else(missing)?, &cfg.agent.state_dir).await,
+            Kind::Automation => {
+                let a = cfg.automation(name).ok_or_else(missing)?;
+                let done = reconcile::automation(cfg, a, &inputs.selections).await?;
+                // A push changes the source: fetch it now, not at its interval.
+                if done.revision.is_some() {
+                    let _ = self.agent.reconcile(&Key::new(Kind::Source, a.source.as_str()));
+                }
+                Ok(done)
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::apply::cluster::Clusters;
 use crate::apply::{self, Summary};
 use crate::config::{self, Target};
+use crate::image::{self, Selection};
 use crate::render;
 use crate::source::{self, Artifact};
 
@@ -20,6 +21,8 @@ pub struct Done {
     pub message: String,
     pub artifact: Option<Artifact>,
     pub applied: Option<Summary>,
+    /// Images: the policy's pick.
+    pub selection: Option<Selection>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +31,8 @@ pub struct Failure {
     pub message: String,
     /// `false`: the object stalls until its inputs change.
     pub retryable: bool,
+    /// The server asked to wait at least this long (HTTP 429 `Retry-After`).
+    pub retry_after: Option<Duration>,
 }
 
 impl Failure {
@@ -36,6 +41,7 @@ impl Failure {
             reason,
             message: message.into(),
             retryable: true,
+            retry_after: None,
         }
     }
 
@@ -44,6 +50,7 @@ impl Failure {
             reason,
             message: message.into(),
             retryable: false,
+            retry_after: None,
         }
     }
 }
@@ -60,6 +67,7 @@ pub async fn source(src: &config::Source, state_dir: &Path) -> Result<Done, Fail
                 reason: e.reason(),
                 message: e.to_string(),
                 retryable: e.is_retryable(),
+                retry_after: None,
             });
         }
         Err(_) => {
@@ -71,6 +79,7 @@ pub async fn source(src: &config::Source, state_dir: &Path) -> Result<Done, Fail
                     humantime::format_duration(src.timeout)
                 ),
                 retryable: true,
+                retry_after: None,
             });
         }
     };
@@ -79,6 +88,7 @@ pub async fn source(src: &config::Source, state_dir: &Path) -> Result<Done, Fail
         message: format!("fetched {}", artifact.revision),
         artifact: Some(artifact),
         applied: None,
+        selection: None,
     })
 }
 
@@ -100,11 +110,13 @@ pub async fn app(
                 reason: "RenderFailed",
                 message: format!("the render task failed: {e}"),
                 retryable: true,
+                retry_after: None,
             })?
             .map_err(|e| Failure {
                 reason: e.reason(),
                 message: e.to_string(),
                 retryable: e.is_retryable(),
+                retry_after: None,
             })?
     };
     // Step 2: apply, prune, and (on a cluster, with `wait`) health-check.
@@ -117,6 +129,7 @@ pub async fn app(
                     reason: e.reason(),
                     message: e.to_string(),
                     retryable: e.is_retryable(),
+                    retry_after: None,
                 })?,
                 Ok(Err(join)) => {
                     return Err(Failure::retry(
@@ -150,6 +163,7 @@ pub async fn app(
                     reason: e.reason(),
                     message: e.to_string(),
                     retryable: e.is_retryable(),
+                    retry_after: None,
                 })?,
                 Err(_) => return Err(timed_out(budget)),
             }
@@ -160,6 +174,7 @@ pub async fn app(
         revision: Some(revision),
         artifact: None,
         applied: Some(summary),
+        selection: None,
     })
 }
 
@@ -173,16 +188,37 @@ fn timed_out(limit: Duration) -> Failure {
     )
 }
 
-/// Images: scanning registries arrives with image automation.
-pub async fn image(_image: &config::Image) -> Result<Done, Failure> {
-    Err(Failure::permanent(
-        "Unsupported",
-        "this build does not scan image registries yet",
-    ))
+/// Image: list the repository's tags → the policy's pick.
+pub async fn image(img: &config::Image, state_dir: &Path) -> Result<Done, Failure> {
+    let scan = image::scan(img, state_dir, false).await.map_err(|e| Failure {
+        reason: e.reason(),
+        message: e.to_string(),
+        retryable: e.is_retryable(),
+        retry_after: e.retry_after(),
+    })?;
+    for (tag, why) in scan.skipped.iter().take(5) {
+        tracing::debug!("skipped tag {tag}: {why}");
+    }
+    let reference = scan.selection.reference();
+    Ok(Done {
+        message: format!(
+            "picked {reference} ({} tags considered, {} skipped)",
+            scan.considered,
+            scan.skipped.len()
+        ),
+        revision: Some(reference),
+        artifact: None,
+        applied: None,
+        selection: Some(scan.selection),
+    })
 }
 
 /// Automations: writing tags back to git arrives with image automation.
-pub async fn automation(_automation: &config::Automation) -> Result<Done, Failure> {
+pub async fn automation(
+    _cfg: &config::Config,
+    _a: &config::Automation,
+    _selections: &std::collections::BTreeMap<String, Selection>,
+) -> Result<Done, Failure> {
     Err(Failure::permanent(
         "Unsupported",
         "this build does not run image automations yet",

@@ -12,8 +12,10 @@ use crate::config::{self, Diagnostics, Kind, edit};
 
 mod app;
 mod client;
+mod images;
 mod log;
 mod once;
+mod patch;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -146,6 +148,38 @@ enum Command {
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Scan registries now and print each image policy's pick.
+    ///
+    /// Exit 0 when every scan succeeded, 1 when one failed.
+    Images {
+        /// Which policies: image/NAME; without any, every image
+        #[arg(value_name = "image/NAME", value_parser = parse_target)]
+        targets: Vec<(Kind, String)>,
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Also resolve and print the digest of each picked tag
+        #[arg(long)]
+        digest: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Set the image references marked with `$imagepolicy` in the YAML files
+    /// under DIR, as an automation would.
+    ///
+    /// Exit 0 when done (or nothing to change), 1 when a file could not be
+    /// patched, 2 on a usage error.
+    Patch {
+        /// The directory to patch (recursively)
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// A policy's pick: NAME=IMAGE[:TAG][@DIGEST]; repeat for several
+        #[arg(long = "set", value_name = "NAME=IMAGE[:TAG][@DIGEST]", required = true)]
+        sets: Vec<String>,
+        /// Print what would change; write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the config schema (a KDL Schema document).
     Schema,
 }
@@ -244,6 +278,18 @@ pub fn main() -> ExitCode {
         ),
         Command::Render { target, config } => app::render(&config::resolve_path(config.as_deref()), target),
         Command::Diff { target, config } => app::diff(&config::resolve_path(config.as_deref()), target),
+        Command::Images {
+            targets,
+            config,
+            digest,
+            format,
+        } => images::run(
+            &config::resolve_path(config.as_deref()),
+            &targets,
+            format == Format::Json,
+            digest,
+        ),
+        Command::Patch { dir, sets, dry_run } => patch::run(&dir, &sets, dry_run),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS

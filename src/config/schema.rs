@@ -771,7 +771,7 @@ const IMAGE_CHILDREN: &[NodeSpec] = &[
         FILTER_PROPS,
     ),
     repeated(with_args(
-        node("exclude", "Never consider tags matching these regexes."),
+        node("exclude", "Never consider tags matching these regexes (default: `^.*\\.sig$`, replaced when set)."),
         many("pattern", Ty::Regex),
     )),
     REGISTRY_AUTH,

@@ -11,6 +11,7 @@ mod fuzz;
 mod genconfig;
 mod git_source;
 mod gitserver;
+mod images;
 mod kdl_fast;
 mod kube;
 mod oci_source;

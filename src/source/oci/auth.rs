@@ -10,7 +10,7 @@ use oci_client::secrets::RegistryAuth;
 use crate::config;
 use crate::source::Error;
 
-pub(super) fn resolve(auth: Option<&config::Auth>, registry: &str) -> Result<RegistryAuth, Error> {
+pub(crate) fn resolve(auth: Option<&config::Auth>, registry: &str) -> Result<RegistryAuth, Error> {
     let Some(auth) = auth else {
         return Ok(RegistryAuth::Anonymous);
     };

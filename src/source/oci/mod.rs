@@ -7,7 +7,7 @@
 //! capped and its sha256 checked, and the tar.gz is extracted as hostile
 //! input through the artifact [`Writer`](super::artifact::Writer).
 
-mod auth;
+pub(crate) mod auth;
 mod extract;
 
 use std::io::{self, Seek as _, Write as _};
@@ -30,7 +30,7 @@ use crate::config::{self, OciRef};
 pub const FLUX_CONTENT_MEDIA_TYPE: &str = "application/vnd.cncf.flux.content.v1.tar+gzip";
 
 /// Tags asked for per page of `tags/list`.
-const TAG_PAGE: usize = 1000;
+pub(crate) const TAG_PAGE: usize = 1000;
 /// Stop paging after this many pages, whatever the registry says.
 const MAX_TAG_PAGES: usize = 1000;
 
@@ -75,16 +75,7 @@ async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Resul
     let repo = parse_reference(url, &format!("{url}:latest"))?;
     let registry = repo.registry().to_string();
     let auth = auth::resolve(source.auth.as_ref(), &registry)?;
-    let client = Client::new(ClientConfig {
-        protocol: if *insecure {
-            ClientProtocol::HttpsExcept(vec![repo.resolve_registry().to_string()])
-        } else {
-            ClientProtocol::Https
-        },
-        // An artifact is one manifest; an image index is not followed.
-        platform_resolver: None,
-        ..ClientConfig::default()
-    });
+    let client = client(&repo, *insecure);
 
     let (reference, tag, what) = match reference {
         OciRef::Tag(tag) => (
@@ -166,14 +157,28 @@ async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Resul
     })?
 }
 
-fn parse_reference(url: &str, full: &str) -> Result<Reference, Error> {
+/// A client for `repo`'s registry, over plain HTTP when `insecure`.
+pub(crate) fn client(repo: &Reference, insecure: bool) -> Client {
+    Client::new(ClientConfig {
+        protocol: if insecure {
+            ClientProtocol::HttpsExcept(vec![repo.resolve_registry().to_string()])
+        } else {
+            ClientProtocol::Https
+        },
+        // An artifact is one manifest; an image index is not followed.
+        platform_resolver: None,
+        ..ClientConfig::default()
+    })
+}
+
+pub(crate) fn parse_reference(url: &str, full: &str) -> Result<Reference, Error> {
     full.parse::<Reference>().map_err(|e| Error::Protocol {
         url: url.to_string(),
         reason: format!("\"{full}\" is not a valid reference: {e}"),
     })
 }
 
-fn is_sha256(digest: &str) -> bool {
+pub(crate) fn is_sha256(digest: &str) -> bool {
     digest
         .strip_prefix("sha256:")
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -340,7 +345,7 @@ impl tokio::io::AsyncWrite for BlobSink {
 
 /// Turn an oci-client error into a source error that names the
 /// repository (never credentials: they travel in headers, not URLs).
-fn map_error(url: &str, what: &str, e: OciDistributionError) -> Error {
+pub(crate) fn map_error(url: &str, what: &str, e: OciDistributionError) -> Error {
     let url = url.to_string();
     let auth = |reason: String| Error::Auth {
         url: url.clone(),
@@ -419,7 +424,7 @@ fn map_error(url: &str, what: &str, e: OciDistributionError) -> Error {
 }
 
 /// An error and its causes, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

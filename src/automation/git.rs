@@ -1,0 +1,1 @@
+//! Commit and push: arrive in the next change.

@@ -1,0 +1,1 @@
+//! Markers and setters: arrive in the next change.
