@@ -374,6 +374,9 @@ fn with_inputs(cfg: &Config, keys: &[Key]) -> Vec<Key> {
         if let Some(src) = cfg.source_of(&key) {
             want.push(Key::new(Kind::Source, src));
         }
+        if key.kind == Kind::Automation {
+            want.extend(cfg.images.iter().map(|i| Key::new(Kind::Image, i.name.as_str())));
+        }
         if let Some(app) = (key.kind == Kind::App).then(|| cfg.app(&key.name)).flatten() {
             want.extend(app.depends_on.iter().map(|d| Key::new(Kind::App, d.as_str())));
         }
@@ -716,8 +719,9 @@ impl Task {
         let mut selections = std::collections::BTreeMap::new();
         for image in &cfg.images {
             let key = Key::new(Kind::Image, image.name.as_str());
+            // Not in this pass (`once` of other objects): its last pick.
             let out = self.agent.output(&key).unwrap_or_default();
-            if !out.ran && !out.suspended && self.agent.shared.mode == Mode::Run {
+            if self.agent.output(&key).is_some() && !out.ran && !out.suspended {
                 return Gate::Wait {
                     reason: "DependencyNotReady",
                     message: format!("waiting for the first scan of {key}"),

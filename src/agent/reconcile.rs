@@ -213,14 +213,29 @@ pub async fn image(img: &config::Image, state_dir: &Path) -> Result<Done, Failur
     })
 }
 
-/// Automations: writing tags back to git arrives with image automation.
+/// Automation: check out → set the picks → commit → push (see
+/// [`crate::automation`]).
 pub async fn automation(
-    _cfg: &config::Config,
-    _a: &config::Automation,
-    _selections: &std::collections::BTreeMap<String, Selection>,
+    cfg: &config::Config,
+    a: &config::Automation,
+    selections: &std::collections::BTreeMap<String, Selection>,
 ) -> Result<Done, Failure> {
-    Err(Failure::permanent(
-        "Unsupported",
-        "this build does not run image automations yet",
-    ))
+    let src = cfg
+        .source(&a.source)
+        .ok_or_else(|| Failure::permanent("CheckoutFailed", format!("no source \"{}\"", a.source.value)))?;
+    let outcome = crate::automation::run(a, src, selections, &cfg.agent.state_dir)
+        .await
+        .map_err(|e| Failure {
+            reason: e.reason(),
+            message: e.to_string(),
+            retryable: e.is_retryable(),
+            retry_after: None,
+        })?;
+    Ok(Done {
+        message: outcome.to_string(),
+        revision: outcome.commit.clone(),
+        artifact: None,
+        applied: None,
+        selection: None,
+    })
 }

@@ -1,4 +1,168 @@
-//! Image automation: arrives in the next change.
+//! Image automation: takes an `automation`, the selections of the image
+//! policies and the state directory; checks out the source's branch into a
+//! clone of its own ([`git::Workspace`]), sets the marked image references
+//! ([`setters`]), commits with a message rendered from the changes, and
+//! pushes. When someone else pushed first, it starts again on top of the
+//! new tip (a few times, with jitter), so no update is lost and nothing is
+//! ever force-pushed.
 
 pub mod git;
 pub mod setters;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config;
+use crate::image::Selection;
+
+/// Attempts at commit + push before giving up on a busy branch.
+const ATTEMPTS: u32 = 5;
+/// Checking out and pushing may take at least this long, each (or the
+/// source's timeout, if longer).
+const GIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Git(#[from] git::Error),
+    #[error("{0}")]
+    Setters(#[from] setters::Error),
+    #[error("the commit message template: {0}")]
+    Template(String),
+    #[error("{branch} moved on during each of {attempts} attempts; will try again later")]
+    Busy { branch: String, attempts: u32 },
+    #[error("the automation task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Git(e) => e.reason(),
+            Error::Setters(_) => "PatchFailed",
+            Error::Template(_) => "CommitFailed",
+            Error::Busy { .. } | Error::Task(_) => "PushFailed",
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Git(e) => e.is_retryable(),
+            Error::Setters(_) | Error::Busy { .. } | Error::Task(_) => true,
+            Error::Template(_) => false,
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The commit pushed; `None` when nothing needed to change.
+    pub commit: Option<String>,
+    pub branch: String,
+    pub changes: Vec<setters::Change>,
+    pub attempts: u32,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.commit {
+            None => write!(f, "{} is up to date", self.branch),
+            Some(c) => write!(
+                f,
+                "pushed {} to {}: {} change{}",
+                &c[..c.len().min(12)],
+                self.branch,
+                self.changes.len(),
+                if self.changes.len() == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+/// One run of `a` against its source `src`.
+pub async fn run(
+    a: &config::Automation,
+    src: &config::Source,
+    selections: &BTreeMap<String, Selection>,
+    state_dir: &Path,
+) -> Result<Outcome, Error> {
+    let (a, src, selections) = (a.clone(), src.clone(), selections.clone());
+    let dir = state_dir.join("automations").join(a.name.as_str());
+    tokio::task::spawn_blocking(move || run_blocking(&a, &src, &selections, &dir))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+}
+
+fn run_blocking(
+    a: &config::Automation,
+    src: &config::Source,
+    selections: &BTreeMap<String, Selection>,
+    dir: &Path,
+) -> Result<Outcome, Error> {
+    let checkout = git::checkout_branch(a, src, src.timeout)?;
+    let push = a.push.clone().unwrap_or_else(|| checkout.clone());
+    for attempt in 1..=ATTEMPTS {
+        // Start from the remote's tip: ours, or the one that beat us.
+        let mut ws = git::Workspace::prepare(dir, src, &checkout, &push, src.timeout.max(GIT_TIMEOUT))?;
+        let root = ws.root().join(&a.path);
+        let patched = setters::apply(&root, selections, false)?;
+        for (file, why) in &patched.skipped {
+            tracing::warn!("{file}: {why}");
+        }
+        if patched.changes.is_empty() {
+            return Ok(Outcome {
+                commit: None,
+                branch: push,
+                changes: Vec::new(),
+                attempts: attempt,
+            });
+        }
+        let message = message(&a.message, &patched.changes)?;
+        let Some(commit) = ws.commit(&a.author, &message)? else {
+            return Ok(Outcome {
+                commit: None,
+                branch: push,
+                changes: Vec::new(),
+                attempts: attempt,
+            });
+        };
+        match ws.push(&push, false)? {
+            git::PushOutcome::Pushed { .. } => {
+                return Ok(Outcome {
+                    commit: Some(commit),
+                    branch: push,
+                    changes: patched.changes,
+                    attempts: attempt,
+                });
+            }
+            git::PushOutcome::Rejected { reason } => {
+                tracing::info!("push to {push} rejected ({reason}); starting again on the new tip");
+                let pause = crate::agent::backoff::jitter(Duration::from_millis(200 * u64::from(attempt)));
+                std::thread::sleep(pause);
+            }
+        }
+    }
+    Err(Error::Busy {
+        branch: push,
+        attempts: ATTEMPTS,
+    })
+}
+
+/// The commit message: the automation's template with `changes` (each has
+/// `file`, `line`, `marker`, `image`, `old`, `new`).
+pub fn message(template: &str, changes: &[setters::Change]) -> Result<String, Error> {
+    let mut env = minijinja::Environment::new();
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| Error::Template(e.to_string()))?;
+    env.set_syntax(syntax);
+    env.add_template("message", template)
+        .map_err(|e| Error::Template(e.to_string()))?;
+    let t = env.get_template("message").map_err(|e| Error::Template(e.to_string()))?;
+    let changes = minijinja::Value::from(minijinja::value::Serde(changes));
+    t.render(minijinja::context! { changes => changes })
+        .map_err(|e| Error::Template(e.to_string()))
+}

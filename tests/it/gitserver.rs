@@ -134,6 +134,11 @@ pub struct GitDaemon {
 
 impl GitDaemon {
     pub fn start(home: &Path, root: &Path) -> GitDaemon {
+        GitDaemon::serve(home, root, &[])
+    }
+
+    /// With `extra` arguments, such as `--enable=receive-pack`.
+    fn serve(home: &Path, root: &Path, extra: &[&str]) -> GitDaemon {
         let port = free_port();
         // `git daemon` runs `git-daemon` as a child and, killed, would leave
         // it behind: run the daemon program itself.
@@ -150,6 +155,7 @@ impl GitDaemon {
                 "--listen=127.0.0.1",
                 &format!("--port={port}"),
             ])
+            .args(extra)
             .arg(root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -395,4 +401,10 @@ fn base64_matches_the_rfc_examples() {
     assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     assert_eq!(base64(b"fooba"), "Zm9vYmE=");
     assert_eq!(base64(b"foob"), "Zm9vYg==");
+}
+
+/// `git daemon` serving `root` with `receive-pack` enabled (pushes
+/// allowed to every repository under it); killed on drop.
+pub fn git_daemon_with_receive_pack(home: &Path, root: &Path) -> GitDaemon {
+    GitDaemon::serve(home, root, &["--enable=receive-pack"])
 }

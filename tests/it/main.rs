@@ -2,6 +2,7 @@
 //! One module per area; `support` holds the shared `TestEnv`.
 
 mod agent;
+mod automation;
 mod apiserver;
 mod apiserver_kubectl;
 mod diagnostics;
@@ -15,6 +16,8 @@ mod images;
 mod kdl_fast;
 mod kube;
 mod oci_source;
+mod patch;
+mod push;
 mod registry;
 mod rng;
 mod schema;

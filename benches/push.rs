@@ -1,0 +1,644 @@
+//! How fast, and how small, is mooring's push, next to `git push`?
+//!
+//! Builds a repository with `git fast-import` (a 20,000-file tree in 400
+//! directories, then a history of one-file commits: about 50,000 objects),
+//! serves it with `git daemon --enable=receive-pack` on a free 127.0.0.1
+//! port, and puts a small TCP proxy in front of the daemon that counts the
+//! bytes going each way. mooring and git both talk to the proxy, over the
+//! same git:// protocol (receive-pack, v0), so the byte counts are
+//! measured the same way for both: everything on the wire, ref
+//! advertisement, commands, pack and report.
+//!
+//! Each round changes one line of the same file (an image tag) on a
+//! branch of each contender's own (`bench-mooring`, `bench-git`, both
+//! made from `main`), so the two never race, and times
+//!
+//! 1. the push alone: `Workspace::push` in process, against `git push`
+//!    from a full clone (the change already committed, untimed, in both);
+//! 2. the whole cycle from the remote's tip: `Workspace::prepare` (a no-op
+//!    fetch, the 20,000 files already written out), the edit, `commit`,
+//!    `push`; against `git fetch` + `git reset --hard` + the edit +
+//!    `git commit -a` + `git push` in the clone.
+//!
+//! The rows of a scenario take turns (one run of each, then again).
+//!
+//! Run with `cargo bench --bench push`. Without `--bench` (as under
+//! `cargo test --benches`) a small repository is used and every row runs
+//! once, as a smoke test. Environment: `MOORING_BENCH_PUSH_ITERS` (timed
+//! rounds, default 10; `MOORING_BENCH_ITERS` where unset), `TMPDIR` (e.g.
+//! `/dev/shm` to leave the disk out). Every `git` the bench runs has
+//! `GIT_CONFIG_GLOBAL=/dev/null`, `GIT_CONFIG_NOSYSTEM=1` and a temporary
+//! `HOME`.
+
+use std::io::{Read as _, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mooring::automation::git::{PushOutcome, Workspace};
+use mooring::config::{self, GitRef, Limits, SourceKind, Spanned};
+
+#[path = "common/stats.rs"]
+mod stats;
+use stats::{Row, table};
+
+/// The repository: `DIRS` directories of `FILES_PER_DIR` files, then
+/// `COMMITS` commits of one file each.
+struct Shape {
+    dirs: usize,
+    files_per_dir: usize,
+    commits: usize,
+}
+
+const FULL: Shape = Shape {
+    dirs: 400,
+    files_per_dir: 50,
+    commits: 7_500,
+};
+const SMOKE: Shape = Shape {
+    dirs: 20,
+    files_per_dir: 10,
+    commits: 20,
+};
+/// The file every round edits (one line: its image tag).
+const EDITED_DIR: usize = 7;
+const EDITED_FILE: usize = 3;
+const WARMUP: usize = 1;
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+fn main() {
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let iters = if bench_mode {
+        ["MOORING_BENCH_PUSH_ITERS", "MOORING_BENCH_ITERS"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok()?.parse().ok())
+            .filter(|n: &usize| *n > 0)
+            .unwrap_or(10)
+    } else {
+        1
+    };
+    let warmup = if bench_mode { WARMUP } else { 0 };
+    let shape = if bench_mode { FULL } else { SMOKE };
+
+    let tmp = tempfile::tempdir().expect("create temp dir");
+    let home = tmp.path().join("home");
+    let srv = tmp.path().join("srv");
+    std::fs::create_dir_all(&home).expect("create home");
+    std::fs::create_dir_all(&srv).expect("create server root");
+    let git = Git { home };
+
+    println!("mooring push benchmark");
+    println!("{}", git.output(tmp.path(), &["--version"]));
+    let start = Instant::now();
+    let bare = srv.join("repo.git");
+    git.build(&bare, &stream(&shape));
+    let objects = git.output(&bare, &["count-objects", "-v"]);
+    let count = objects
+        .lines()
+        .find_map(|l| l.strip_prefix("in-pack: "))
+        .unwrap_or("?")
+        .to_string();
+    println!(
+        "built repo.git ({} files in {} dirs, {} commits, {count} objects) in {:.1} s",
+        shape.dirs * shape.files_per_dir,
+        shape.dirs,
+        shape.commits + 1,
+        start.elapsed().as_secs_f64()
+    );
+    let daemon = GitDaemon::start(&git, &srv);
+    let proxy = Proxy::start(daemon.port);
+    let url = format!("git://127.0.0.1:{}/repo.git", proxy.port);
+    println!(
+        "git daemon --enable=receive-pack on 127.0.0.1:{}, counting proxy on 127.0.0.1:{}",
+        daemon.port, proxy.port
+    );
+    if bench_mode {
+        println!("timing: {iters} rounds per scenario, the rows taking turns, after {warmup} untimed round");
+    } else {
+        println!(
+            "smoke run (no --bench): a small repository, one run per row; use `cargo bench --bench push`"
+        );
+    }
+    println!();
+
+    // The contenders' starting points: mooring's workspace, git's clone.
+    let src = source(&url);
+    let state = tmp.path().join("state/automations/bench");
+    let clone = tmp.path().join("clone");
+    let start = Instant::now();
+    let ws = Workspace::prepare(&state, &src, "main", "bench-mooring", TIMEOUT).expect("prepare");
+    println!(
+        "mooring's first prepare (shallow fetch + {} files written) took {:.0} ms",
+        shape.dirs * shape.files_per_dir,
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    drop(ws);
+    let start = Instant::now();
+    git.run(tmp.path(), &["clone", "-q", &url, path_str(&clone)]);
+    git.run(&clone, &["checkout", "-q", "-b", "bench-git"]);
+    println!(
+        "git's clone (full, with checkout) took {:.0} ms",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    println!();
+
+    let edited = format!("team-{EDITED_DIR:03}/svc-{EDITED_FILE:02}.yaml");
+    let mut version = 1000usize;
+    let mut next_version = || {
+        version += 1;
+        version
+    };
+    let author = config::Author {
+        name: "bench".into(),
+        email: "bench@example.com".into(),
+    };
+    let mut rows = Vec::new();
+    let mut bytes_notes = Vec::new();
+
+    // ---- 1. the push alone --------------------------------------------------
+    {
+        let mut mooring = Contender::new("  mooring Workspace::push (in process)");
+        let mut git_push = Contender::new("  git push (full clone)");
+        for round in 0..warmup + iters {
+            let timed = round >= warmup;
+            // mooring: prepare, edit, commit untimed; push timed.
+            let mut ws = Workspace::prepare(&state, &src, "main", "bench-mooring", TIMEOUT).expect("prepare");
+            set_tag(&ws.root().join(&edited), next_version());
+            ws.commit(&author, "bench: one line")
+                .expect("commit")
+                .expect("a change");
+            let before = proxy.totals();
+            let start = Instant::now();
+            let outcome = ws.push("bench-mooring", false).expect("push");
+            let elapsed = start.elapsed();
+            let PushOutcome::Pushed { bytes_sent, .. } = outcome else {
+                panic!("mooring's push was rejected: {outcome:?}");
+            };
+            let wire = proxy.settle().since(before);
+            mooring.record(timed, elapsed, wire, Some(bytes_sent));
+
+            // git: edit, commit untimed; push timed.
+            set_tag(&clone.join(&edited), next_version());
+            git.run(&clone, &["commit", "-q", "-a", "-m", "bench: one line"]);
+            let before = proxy.totals();
+            let start = Instant::now();
+            git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
+            let elapsed = start.elapsed();
+            let wire = proxy.settle().since(before);
+            git_push.record(timed, elapsed, wire, None);
+        }
+        rows.push(Row::new("1. push of a one-line change", vec![]));
+        bytes_notes.push(("1. push", mooring.bytes_line(), git_push.bytes_line()));
+        rows.push(mooring.row());
+        rows.push(git_push.row());
+    }
+
+    // ---- 2. the whole cycle -------------------------------------------------
+    {
+        let mut mooring = Contender::new("  mooring prepare + edit + commit + push");
+        let mut git_cycle = Contender::new("  git fetch + reset + edit + commit + push");
+        for round in 0..warmup + iters {
+            let timed = round >= warmup;
+            let v = next_version();
+            let before = proxy.totals();
+            let start = Instant::now();
+            let mut ws = Workspace::prepare(&state, &src, "main", "bench-mooring", TIMEOUT).expect("prepare");
+            set_tag(&ws.root().join(&edited), v);
+            ws.commit(&author, "bench: one line")
+                .expect("commit")
+                .expect("a change");
+            let outcome = ws.push("bench-mooring", false).expect("push");
+            let elapsed = start.elapsed();
+            let PushOutcome::Pushed { bytes_sent, .. } = outcome else {
+                panic!("mooring's push was rejected: {outcome:?}");
+            };
+            let wire = proxy.settle().since(before);
+            mooring.record(timed, elapsed, wire, Some(bytes_sent));
+
+            let v = next_version();
+            let before = proxy.totals();
+            let start = Instant::now();
+            git.run(&clone, &["fetch", "-q", "origin", "bench-git"]);
+            git.run(&clone, &["reset", "-q", "--hard", "FETCH_HEAD"]);
+            set_tag(&clone.join(&edited), v);
+            git.run(&clone, &["commit", "-q", "-a", "-m", "bench: one line"]);
+            git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
+            let elapsed = start.elapsed();
+            let wire = proxy.settle().since(before);
+            git_cycle.record(timed, elapsed, wire, None);
+        }
+        rows.push(Row::new("2. fetch to the tip + edit + commit + push", vec![]));
+        bytes_notes.push(("2. cycle", mooring.bytes_line(), git_cycle.bytes_line()));
+        rows.push(mooring.row());
+        rows.push(git_cycle.row());
+    }
+    drop(proxy);
+
+    // Both branches hold one commit per run on top of main, and the
+    // server's repository is sound.
+    let runs = 2 * (warmup + iters);
+    for branch in ["bench-mooring", "bench-git"] {
+        let n: usize = git
+            .output(&bare, &["rev-list", "--count", &format!("main..{branch}")])
+            .parse()
+            .expect("a count");
+        assert_eq!(n, runs, "{branch}");
+        assert_eq!(
+            git.output(&bare, &["diff", "--name-only", &format!("{branch}~1"), branch]),
+            edited,
+            "{branch}: the last commit changes the edited file only"
+        );
+    }
+    git.run(&bare, &["fsck", "--strict", "--no-dangling"]);
+    drop(daemon);
+
+    print!("{}", table(&rows));
+    println!();
+    println!("bytes on the wire per run (medians; up = client to server, down = server to client):");
+    for (what, m, g) in &bytes_notes {
+        println!("  {what}: mooring {m}");
+        println!("  {what}: git     {g}");
+    }
+    println!("each branch got {runs} commits; git fsck --strict on the server: clean");
+    let ratio = rows[1].median_ms() / rows[2].median_ms();
+    let verdict = if bench_mode {
+        ""
+    } else {
+        " (smoke run: not judged)"
+    };
+    println!("push alone: mooring / git = {ratio:.2}× (medians){verdict}");
+    let ratio = rows[4].median_ms() / rows[5].median_ms();
+    println!("whole cycle: mooring / git = {ratio:.2}× (medians){verdict}");
+}
+
+fn source(url: &str) -> config::Source {
+    config::Source {
+        name: Spanned::new("bench".to_string(), (0, 0).into()),
+        kind: SourceKind::Git {
+            url: url.to_string(),
+            reference: GitRef::Branch("main".into()),
+        },
+        interval: Duration::from_secs(60),
+        timeout: TIMEOUT,
+        auth: None,
+        ignore: Vec::new(),
+        limits: Limits::default(),
+    }
+}
+
+/// Set the image tag in a manifest (one line changes).
+fn set_tag(path: &Path, version: usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (head, rest) = text.split_once(":1.").expect("an image tag");
+    let rest = rest.split_once('\n').map_or("", |(_, r)| r);
+    let new = format!("{head}:1.{version}.0\n{rest}");
+    // As a setter: a temporary file renamed over the old one.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, new).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+// ---- measuring -----------------------------------------------------------------
+
+/// Bytes through the proxy.
+#[derive(Debug, Clone, Copy, Default)]
+struct Wire {
+    up: u64,
+    down: u64,
+}
+
+impl Wire {
+    fn since(self, before: Wire) -> Wire {
+        Wire {
+            up: self.up - before.up,
+            down: self.down - before.down,
+        }
+    }
+}
+
+struct Contender {
+    name: &'static str,
+    samples: Vec<Duration>,
+    wire: Vec<Wire>,
+    /// What mooring counted itself (commands + pack).
+    own: Vec<u64>,
+}
+
+impl Contender {
+    fn new(name: &'static str) -> Contender {
+        Contender {
+            name,
+            samples: Vec::new(),
+            wire: Vec::new(),
+            own: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, timed: bool, elapsed: Duration, wire: Wire, own: Option<u64>) {
+        if !timed {
+            return;
+        }
+        self.samples.push(elapsed);
+        self.wire.push(wire);
+        self.own.extend(own);
+    }
+
+    fn bytes_line(&self) -> String {
+        let median = |mut v: Vec<u64>| -> u64 {
+            v.sort_unstable();
+            v.get(v.len() / 2).copied().unwrap_or(0)
+        };
+        let up = median(self.wire.iter().map(|w| w.up).collect());
+        let down = median(self.wire.iter().map(|w| w.down).collect());
+        let mut line = format!("up {up} B, down {down} B");
+        if !self.own.is_empty() {
+            line.push_str(&format!(
+                " (commands + pack, as PushOutcome::bytes_sent: {} B)",
+                median(self.own.clone())
+            ));
+        }
+        line
+    }
+
+    fn row(mut self) -> Row {
+        self.samples.sort();
+        Row::new(self.name, self.samples)
+    }
+}
+
+/// A TCP proxy to `127.0.0.1:target` that counts the bytes each way;
+/// stopped on drop.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicU64>,
+    down: Arc<AtomicU64>,
+    /// Connections whose copying has not finished.
+    live: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let live = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (up2, down2, live2, stop2) = (up.clone(), down.clone(), live.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                live2.fetch_add(2, Ordering::SeqCst);
+                for (from, to, counter) in [
+                    (client.try_clone(), server.try_clone(), up2.clone()),
+                    (server.try_clone(), client.try_clone(), down2.clone()),
+                ] {
+                    let (Ok(from), Ok(to)) = (from, to) else {
+                        live2.fetch_sub(1, Ordering::SeqCst);
+                        continue;
+                    };
+                    let live = live2.clone();
+                    std::thread::spawn(move || {
+                        pipe(from, to, &counter);
+                        live.fetch_sub(1, Ordering::SeqCst);
+                    });
+                }
+            }
+        });
+        Proxy {
+            port,
+            up,
+            down,
+            live,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn totals(&self) -> Wire {
+        Wire {
+            up: self.up.load(Ordering::SeqCst),
+            down: self.down.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The totals once every connection has finished (or after 5 s).
+    fn settle(&self) -> Wire {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.totals()
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream, counter: &AtomicU64) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                counter.fetch_add(n as u64, Ordering::SeqCst);
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---- the repository ------------------------------------------------------------
+
+/// A `fast-import` stream: the tree, then one-file commits.
+fn stream(shape: &Shape) -> Vec<u8> {
+    let files = shape.dirs * shape.files_per_dir;
+    let mut s = Vec::with_capacity(files * 400 + shape.commits * 500);
+    let msg = "a large tree\n";
+    let _ = write!(
+        s,
+        "commit refs/heads/main\ncommitter Bench <bench@example.com> 1700000000 +0000\ndata {}\n{msg}",
+        msg.len()
+    );
+    for d in 0..shape.dirs {
+        for f in 0..shape.files_per_dir {
+            file_command(&mut s, d, f, 0);
+        }
+    }
+    s.push(b'\n');
+    for i in 0..shape.commits {
+        let (d, f) = ((i * 7919) % shape.dirs, (i * 104_729) % shape.files_per_dir);
+        let msg = format!("chore(images): update svc-{d}-{f}\n");
+        let _ = write!(
+            s,
+            "commit refs/heads/main\ncommitter Bench <bench@example.com> {} +0000\ndata {}\n{msg}",
+            1_700_000_060 + i * 60,
+            msg.len()
+        );
+        file_command(&mut s, d, f, i + 1);
+        s.push(b'\n');
+    }
+    s
+}
+
+fn file_command(s: &mut Vec<u8>, d: usize, f: usize, version: usize) {
+    let name = format!("svc-{d:03}-{f:02}");
+    let content = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: {}\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: ghcr.io/acme/{name}:1.{version}.0\n          ports:\n            - containerPort: 8080\n",
+        1 + (d + f) % 5
+    );
+    let _ = write!(
+        s,
+        "M 100644 inline team-{d:03}/svc-{f:02}.yaml\ndata {}\n{content}\n",
+        content.len()
+    );
+}
+
+// ---- git -----------------------------------------------------------------------
+
+struct Git {
+    home: PathBuf,
+}
+
+impl Git {
+    fn cmd_program(&self, dir: &Path, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(dir)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", "Bench")
+            .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+            .env("GIT_COMMITTER_NAME", "Bench")
+            .env("GIT_COMMITTER_EMAIL", "bench@example.com")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE");
+        cmd
+    }
+
+    fn cmd(&self, dir: &Path) -> Command {
+        self.cmd_program(dir, Path::new("git"))
+    }
+
+    fn run(&self, dir: &Path, args: &[&str]) {
+        let out = self
+            .cmd(dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn output(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.cmd(dir).args(args).output().expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A bare repository at `repo` holding what `stream` imports, repacked
+    /// as a server's would be.
+    fn build(&self, repo: &Path, stream: &[u8]) {
+        let parent = repo.parent().expect("parent");
+        self.run(parent, &["init", "-q", "--bare", "-b", "main", path_str(repo)]);
+        let mut child = self
+            .cmd(repo)
+            .args(["fast-import", "--quiet"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start git fast-import");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stream)
+            .expect("feed git fast-import");
+        let status = child.wait().expect("wait for git fast-import");
+        assert!(status.success(), "git fast-import failed: {status}");
+        self.run(repo, &["repack", "-adq"]);
+    }
+}
+
+/// `git daemon --enable=receive-pack` on a free loopback port; killed on
+/// drop, so also when the bench panics.
+struct GitDaemon {
+    child: Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(git: &Git, root: &Path) -> GitDaemon {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind a free port")
+            .port();
+        let exec_path = git.output(root, &["--exec-path"]);
+        let child = git
+            .cmd_program(root, &Path::new(&exec_path).join("git-daemon"))
+            .args([
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+                "--listen=127.0.0.1",
+                &format!("--base-path={}", root.display()),
+                &format!("--port={port}"),
+            ])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git daemon");
+        let mut daemon = GitDaemon { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("git daemon exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "git daemon does not listen on {port}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        daemon
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}

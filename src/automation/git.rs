@@ -1,1 +1,0 @@
-//! Commit and push: arrive in the next change.
