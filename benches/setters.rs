@@ -232,7 +232,7 @@ fn generate(root: &Path, files: usize) -> Tree {
             (1..=3, false) => ("deployment.yaml", deployment(&mut rng, image, false), 0),
             (4, true) => ("helmrelease.yaml", helmrelease(&mut rng, image, true), 2),
             (4, false) => ("helmrelease.yaml", helmrelease(&mut rng, image, false), 0),
-            (5 | 6, _) => ("service.yaml", service(&mut rng), 0),
+            (5 | 6, false) => ("service.yaml", service(&mut rng), 0),
             (_, true) => ("cronjob.yaml", deployment(&mut rng, image, true), 1),
             (_, false) => ("configmap.yaml", configmap(&mut rng), 0),
         };

@@ -161,7 +161,9 @@ pub fn message(template: &str, changes: &[setters::Change]) -> Result<String, Er
     env.set_syntax(syntax);
     env.add_template("message", template)
         .map_err(|e| Error::Template(e.to_string()))?;
-    let t = env.get_template("message").map_err(|e| Error::Template(e.to_string()))?;
+    let t = env
+        .get_template("message")
+        .map_err(|e| Error::Template(e.to_string()))?;
     let changes = minijinja::Value::from(minijinja::value::Serde(changes));
     t.render(minijinja::context! { changes => changes })
         .map_err(|e| Error::Template(e.to_string()))

@@ -771,7 +771,10 @@ const IMAGE_CHILDREN: &[NodeSpec] = &[
         FILTER_PROPS,
     ),
     repeated(with_args(
-        node("exclude", "Never consider tags matching these regexes (default: `^.*\\.sig$`, replaced when set)."),
+        node(
+            "exclude",
+            "Never consider tags matching these regexes (default: `^.*\\.sig$`, replaced when set).",
+        ),
         many("pattern", Ty::Regex),
     )),
     REGISTRY_AUTH,

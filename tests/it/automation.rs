@@ -29,7 +29,10 @@ impl Fixture {
             registry.push("web", tag, &layer);
         }
         let repo = Repo::new(&env.path().join("git"));
-        repo.write(&[("apps/web/deploy.yaml", &DEPLOY.replace("REPO", &registry.repo("web")))]);
+        repo.write(&[(
+            "apps/web/deploy.yaml",
+            &DEPLOY.replace("REPO", &registry.repo("web")),
+        )]);
         repo.commit("first");
         repo.publish();
         let daemon = git_daemon_with_receive_pack(env.path(), &repo.root);
@@ -86,7 +89,11 @@ automation "bump" {{
             .args(args)
             .output()
             .expect("git");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -104,7 +111,10 @@ fn a_new_tag_becomes_one_minimal_commit_pushed_and_applied() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start mooring run");
-    let http = reqwest::blocking::Client::builder().no_proxy().build().expect("client");
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let status = || -> Option<Value> {
         http.get(format!("http://127.0.0.1:{port}/api/status"))
             .send()
@@ -117,7 +127,12 @@ fn a_new_tag_becomes_one_minimal_commit_pushed_and_applied() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let applied = loop {
         let files: Vec<_> = std::fs::read_dir(f.env.path().join("out"))
-            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(text) = files.first().and_then(|p| std::fs::read_to_string(p).ok())
             && text.contains(&want)
@@ -131,13 +146,17 @@ fn a_new_tag_becomes_one_minimal_commit_pushed_and_applied() {
     let _ = agent.wait();
 
     // Exactly the value changed, bytes and line endings included.
-    let expected = DEPLOY.replace("REPO:1.0.0", &want).replace("REPO", &f.registry.repo("web"));
+    let expected = DEPLOY
+        .replace("REPO:1.0.0", &want)
+        .replace("REPO", &f.registry.repo("web"));
     assert_eq!(applied, expected);
     let log = f.remote(&["log", "-1", "--format=%an <%ae>|%cn|%B", "main"]);
     let image = f.registry.repo("web");
     assert_eq!(
         log.trim_end(),
-        format!("mooring bot <bot@example.com>|mooring bot|chore: update images\n- web/deploy.yaml: {image}:1.0.0 -> {want}"),
+        format!(
+            "mooring bot <bot@example.com>|mooring bot|chore: update images\n- web/deploy.yaml: {image}:1.0.0 -> {want}"
+        ),
     );
     let diff = f.remote(&["diff", "--numstat", "main~1", "main"]);
     assert_eq!(diff.trim(), "1\t1\tapps/web/deploy.yaml", "{diff}");
@@ -145,10 +164,18 @@ fn a_new_tag_becomes_one_minimal_commit_pushed_and_applied() {
     assert_eq!(f.remote(&["rev-list", "--count", "main"]).trim(), "2");
 
     // A second pass with no new tag commits nothing.
-    let run = f.env.run(&["once", "automation/bump", "-c", "mooring.kdl", "--format", "json"]);
+    let run = f
+        .env
+        .run(&["once", "automation/bump", "-c", "mooring.kdl", "--format", "json"]);
     run.expect_code(0);
     let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
-    let bump = out.as_array().and_then(|a| a.iter().find(|o| o["kind"] == "automation")).expect("automation");
-    assert!(bump["message"].as_str().is_some_and(|m| m.contains("up to date")), "{bump}");
+    let bump = out
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["kind"] == "automation"))
+        .expect("automation");
+    assert!(
+        bump["message"].as_str().is_some_and(|m| m.contains("up to date")),
+        "{bump}"
+    );
     assert_eq!(f.remote(&["rev-list", "--count", "main"]).trim(), "2");
 }

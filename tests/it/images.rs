@@ -509,10 +509,17 @@ fn the_agent_scans_images_and_keeps_the_pick_in_status() {
     push_all(&registry, "app", &["1.0.0", "1.1.0"], "a");
     let repo = registry.repo("app");
     let f = Images::new(&image("app", &repo, "semver \"^1.0.0\""));
-    let run = f.env.run(&["once", "image/app", "-c", "mooring.kdl", "--format", "json"]);
+    let run = f
+        .env
+        .run(&["once", "image/app", "-c", "mooring.kdl", "--format", "json"]);
     run.expect_code(0);
     let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(out[0]["result"], "ok", "{out}");
     assert_eq!(out[0]["revision"], format!("{repo}:1.1.0"), "{out}");
-    assert!(out[0]["message"].as_str().is_some_and(|m| m.contains("2 tags considered")), "{out}");
+    assert!(
+        out[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("2 tags considered")),
+        "{out}"
+    );
 }

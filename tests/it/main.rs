@@ -2,9 +2,9 @@
 //! One module per area; `support` holds the shared `TestEnv`.
 
 mod agent;
-mod automation;
 mod apiserver;
 mod apiserver_kubectl;
+mod automation;
 mod diagnostics;
 mod docs;
 mod examples;
