@@ -477,7 +477,7 @@ impl Job {
 }
 
 /// Every error in `e`'s tree, each followed by its `source()` chain.
-fn chain(e: &gix::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+pub(crate) fn chain(e: &gix::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
     e.iter_errors().flat_map(|top| {
         let mut next = Some(top);
         std::iter::from_fn(move || {
@@ -640,7 +640,7 @@ impl Secrets {
 
 /// Whether a password or token may be sent to `url`: not in clear text,
 /// except to this machine.
-fn credentials_allowed(url: &str) -> bool {
+pub(crate) fn credentials_allowed(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else {
         return true;
     };
@@ -655,15 +655,21 @@ fn credentials_allowed(url: &str) -> bool {
 }
 
 fn read_secret(path: &Path) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Credentials {
+    secret_text(path).map_err(|e| Error::Credentials {
         path: path.to_path_buf(),
         source: e,
-    })?;
+    })
+}
+
+/// A secret file's content without one trailing line break.
+pub(crate) fn secret_text(path: &Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     Ok(text.strip_suffix('\r').unwrap_or(text).to_string())
 }
 
-fn shell_quote(path: &Path) -> String {
+/// `path` quoted for the shell command line gix runs ssh with.
+pub(crate) fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 

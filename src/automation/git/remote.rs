@@ -184,18 +184,6 @@ impl Remote {
     }
 }
 
-/// Every error in `e`'s tree, each followed by its `source()` chain.
-fn chain(e: &gix::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
-    e.iter_errors().flat_map(|top| {
-        let mut next = Some(top);
-        std::iter::from_fn(move || {
-            let cur = next?;
-            next = cur.source();
-            Some(cur)
-        })
-    })
-}
-
 /// Credentials, read from their files for one operation.
 pub(super) struct Secrets {
     /// HTTP basic user name and password (or token).
@@ -298,34 +286,15 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Whether a password or token may be sent to `url`: not in clear text,
-/// except to this machine.
-pub(super) fn credentials_allowed(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return true;
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.split(':').next().unwrap_or(""),
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
+pub(super) use crate::source::git::credentials_allowed;
+use crate::source::git::{chain, shell_quote};
 
 fn read_secret(path: &Path, stage: Stage) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Credentials {
+    crate::source::git::secret_text(path).map_err(|e| Error::Credentials {
         stage,
         path: path.to_path_buf(),
         source: e,
-    })?;
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    Ok(text.strip_suffix('\r').unwrap_or(text).to_string())
-}
-
-fn shell_quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+    })
 }
 
 /// Workspaces with an operation in flight, so that one abandoned at its
