@@ -179,3 +179,44 @@ fn a_new_tag_becomes_one_minimal_commit_pushed_and_applied() {
     );
     assert_eq!(f.remote(&["rev-list", "--count", "main"]).trim(), "2");
 }
+
+/// A pre-receive hook that, the first time, moves `main` on by a commit of
+/// "someone else" — as if they pushed between mooring's fetch and push.
+const RACE_HOOK: &str = r#"#!/bin/sh
+[ -e "$GIT_DIR/raced" ] && exit 0
+touch "$GIT_DIR/raced"
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+parent=$(git rev-parse refs/heads/main)
+commit=$(GIT_AUTHOR_NAME=Other GIT_AUTHOR_EMAIL=o@example.com GIT_COMMITTER_NAME=Other \
+    GIT_COMMITTER_EMAIL=o@example.com git commit-tree "$parent^{tree}" -p "$parent" -m "someone else")
+git update-ref refs/heads/main "$commit" "$parent"
+"#;
+
+#[test]
+fn a_push_that_loses_a_race_is_redone_on_top_and_both_commits_survive() {
+    let f = Fixture::new();
+    let hook = f.repo.bare().join("hooks/pre-receive");
+    std::fs::write(&hook, RACE_HOOK).expect("write hook");
+    let mut perms = std::fs::metadata(&hook).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&hook, perms).expect("chmod");
+    f.config(free_port());
+    let run = f
+        .env
+        .run(&["once", "automation/bump", "-c", "mooring.kdl", "--format", "json"]);
+    run.expect_code(0);
+    assert!(
+        f.repo.bare().join("raced").exists(),
+        "the hook never ran\n{}",
+        run.stderr
+    );
+    let subjects = f.remote(&["log", "--format=%an|%s", "main"]);
+    let lines: Vec<&str> = subjects.lines().collect();
+    assert_eq!(lines.len(), 3, "{subjects}");
+    assert!(
+        lines[0].starts_with("mooring bot|chore: update images"),
+        "{subjects}"
+    );
+    assert_eq!(lines[1], "Other|someone else", "{subjects}");
+    f.remote(&["fsck", "--strict"]);
+}
