@@ -33,7 +33,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read as _};
+use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -153,14 +153,12 @@ pub fn apply(root: &Path, selections: &BTreeMap<String, Selection>, dry_run: boo
         });
     }
     let mut outcome = Outcome::default();
-    for file in walk(root)? {
+    let files = crate::render::yaml_files(root, "").map_err(|(path, e)| Error::io(&path, e))?;
+    for rel in files {
         outcome.scanned += 1;
-        let rel = file.rel;
-        if file.len > MAX_FILE_BYTES {
-            outcome.skipped.push((rel, too_large()));
-            continue;
-        }
-        let Some(bytes) = read_capped(&file.path, MAX_FILE_BYTES)? else {
+        let path = root.join(&rel);
+        let bytes = crate::render::read_capped(&path, MAX_FILE_BYTES).map_err(|e| Error::io(&path, e))?;
+        let Some(bytes) = bytes else {
             outcome.skipped.push((rel, too_large()));
             continue;
         };
@@ -191,7 +189,7 @@ pub fn apply(root: &Path, selections: &BTreeMap<String, Selection>, dry_run: boo
         if patched.changes.is_empty() {
             continue;
         }
-        if !dry_run && let Err(e) = crate::atomic::write(&file.path, patched.text.as_bytes()) {
+        if !dry_run && let Err(e) = crate::atomic::write(&path, patched.text.as_bytes()) {
             outcome.skipped.push((
                 rel.clone(),
                 format!("cannot write the file ({e}); left untouched"),
@@ -950,65 +948,6 @@ fn value_at(b: &[u8], from: usize, parent: isize) -> (LineInfo, Carry) {
 }
 
 // ---- the tree ------------------------------------------------------------------
-
-struct Found {
-    /// Relative to the root, `/`-separated.
-    rel: String,
-    path: PathBuf,
-    len: u64,
-}
-
-/// The YAML files under `root` ([`is_yaml_name`]), in byte order of their
-/// relative path.
-/// Hidden entries and symlinks are skipped.
-fn walk(root: &Path) -> Result<Vec<Found>, Error> {
-    let mut files = Vec::new();
-    let mut stack = vec![(String::new(), root.to_path_buf())];
-    while let Some((rel, dir)) = stack.pop() {
-        let entries = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let child = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
-            // DirEntry::file_type and ::metadata do not follow symlinks.
-            let ft = entry.file_type().map_err(|e| Error::io(&entry.path(), e))?;
-            if ft.is_dir() {
-                stack.push((child, entry.path()));
-            } else if ft.is_file() && is_yaml_name(&name) {
-                let len = entry.metadata().map_err(|e| Error::io(&entry.path(), e))?.len();
-                files.push(Found {
-                    rel: child,
-                    path: entry.path(),
-                    len,
-                });
-            }
-        }
-    }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(files)
-}
-
-/// `*.yaml`, `*.yml`, and kustomize's `Kustomization` (as Flux reads).
-fn is_yaml_name(name: &str) -> bool {
-    name.ends_with(".yaml") || name.ends_with(".yml") || name == "Kustomization"
-}
-
-/// The file's bytes, or `None` when it holds more than `limit`.
-fn read_capped(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, Error> {
-    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
-    Ok((bytes.len() as u64 <= limit).then_some(bytes))
-}
 
 /// `needle` occurs in `haystack`. Looks for the needle's first byte, which
 /// is rare in YAML (`$`), then compares.

@@ -252,7 +252,7 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
     let mut total = 0u64;
     for file in &files {
         let full = root.join(file);
-        let bytes = match read_capped(&full, limits.file)? {
+        let bytes = match read_capped(&full, limits.file).map_err(|e| Error::io(&full, e))? {
             Some(bytes) => bytes,
             None => {
                 errors.push(Error::FileTooLarge {
@@ -399,17 +399,24 @@ fn locate(root: &Path, path: &str, rel: &[String]) -> Result<Found, Error> {
 /// The manifest files (and kustomizations) under `rel`, relative to the
 /// root, in byte order. Hidden entries and symlinks are skipped.
 fn walk(root: &Path, rel: &[String]) -> Result<Vec<String>, Error> {
+    yaml_files(root, &rel.join("/")).map_err(|(path, e)| Error::io(&path, e))
+}
+
+/// The YAML files (`*.yaml`, `*.yml`, kustomize's `Kustomization`) under
+/// `root/start`, as paths relative to `root`, `/`-separated, in byte order.
+/// Hidden files and directories are skipped; symlinks are never followed.
+pub(crate) fn yaml_files(root: &Path, start: &str) -> Result<Vec<String>, (PathBuf, io::Error)> {
     let mut files = Vec::new();
-    let mut stack = vec![rel.join("/")];
+    let mut stack = vec![start.to_string()];
     while let Some(dir) = stack.pop() {
         let full = if dir.is_empty() {
             root.to_path_buf()
         } else {
             root.join(&dir)
         };
-        let entries = fs::read_dir(&full).map_err(|e| Error::io(&full, e))?;
+        let entries = fs::read_dir(&full).map_err(|e| (full.clone(), e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&full, e))?;
+            let entry = entry.map_err(|e| (full.clone(), e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;
@@ -420,7 +427,7 @@ fn walk(root: &Path, rel: &[String]) -> Result<Vec<String>, Error> {
                 format!("{dir}/{name}")
             };
             // DirEntry::file_type does not follow symlinks.
-            let ft = entry.file_type().map_err(|e| Error::io(&entry.path(), e))?;
+            let ft = entry.file_type().map_err(|e| (entry.path(), e))?;
             if ft.is_dir() {
                 stack.push(child);
             } else if ft.is_file()
@@ -441,12 +448,10 @@ fn base_name(file: &str) -> &str {
 }
 
 /// The file's bytes, or `None` when it holds more than `limit`.
-fn read_capped(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, Error> {
-    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+pub(crate) fn read_capped(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let file = fs::File::open(path)?;
     let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
+    file.take(limit + 1).read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
