@@ -437,22 +437,25 @@ async fn current(
             kinds.push(r);
         }
     }
-    let mut out = HashMap::new();
+    // One list per kind, all at once.
     let params = ListParams::default().labels(&format!("{OWNER_LABEL}={app}"));
+    let mut lists = JoinSet::new();
     for r in kinds {
-        let list = cluster
-            .api(r, None)
-            .list(&params)
-            .await
-            .map_err(|e| Error::Unreachable(format!("listing {}: {}", r.api.plural, message(&e))))?;
+        let (api, params, r) = (cluster.api(r, None), params.clone(), r.api.clone());
+        lists.spawn(async move { (api.list(&params).await, r) });
+    }
+    let mut out = HashMap::new();
+    while let Some(joined) = lists.join_next().await {
+        let (list, r) = joined.map_err(|e| Error::Unreachable(format!("a list task failed: {e}")))?;
+        let list = list.map_err(|e| Error::Unreachable(format!("listing {}: {}", r.plural, message(&e))))?;
         for o in list.items {
             let id = ObjectId {
-                api_version: r.api.api_version.clone(),
-                kind: r.api.kind.clone(),
-                namespace: o.metadata.namespace.clone(),
-                name: o.metadata.name.clone().unwrap_or_default(),
+                api_version: r.api_version.clone(),
+                kind: r.kind.clone(),
+                namespace: o.metadata.namespace,
+                name: o.metadata.name.unwrap_or_default(),
             };
-            out.insert(id, o.metadata.resource_version.clone().unwrap_or_default());
+            out.insert(id, o.metadata.resource_version.unwrap_or_default());
         }
     }
     Ok(out)
