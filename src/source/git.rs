@@ -548,16 +548,33 @@ fn export(repo: &gix::Repository, commit: gix::ObjectId, w: &mut Writer) -> Resu
     Ok(())
 }
 
-/// Credentials, read from their files for this fetch only.
-struct Secrets {
+/// Credentials, read from their files for one fetch or push only.
+pub(crate) struct Secrets {
     /// HTTP basic user name and password (or token).
-    basic: Option<(String, String)>,
+    pub(crate) basic: Option<(String, String)>,
     /// `core.sshCommand` for a configured key.
-    ssh_command: Option<String>,
+    pub(crate) ssh_command: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("basic", &self.basic.as_ref().map(|(user, _)| (user, "***")))
+            .field("ssh_command", &self.ssh_command)
+            .finish()
+    }
 }
 
 impl Secrets {
     fn load(auth: Option<&config::Auth>, timeout: Duration) -> Result<Secrets, Error> {
+        Secrets::read(auth, timeout).map_err(|(path, source)| Error::Credentials { path, source })
+    }
+
+    /// Read the files `auth` names; the file that could not be read, and why.
+    pub(crate) fn read(
+        auth: Option<&config::Auth>,
+        timeout: Duration,
+    ) -> Result<Secrets, (PathBuf, std::io::Error)> {
         let Some(auth) = auth else {
             return Ok(Secrets {
                 basic: None,
@@ -567,20 +584,17 @@ impl Secrets {
         let basic = match (&auth.password_file, &auth.token_file) {
             (Some(file), _) => Some((
                 auth.username.clone().unwrap_or_else(|| "git".into()),
-                read_secret(file)?,
+                secret_text(file).map_err(|e| (file.clone(), e))?,
             )),
             (None, Some(file)) => Some((
                 auth.username.clone().unwrap_or_else(|| "x-access-token".into()),
-                read_secret(file)?,
+                secret_text(file).map_err(|e| (file.clone(), e))?,
             )),
             (None, None) => None,
         };
         let ssh_command = match &auth.ssh_key {
             Some(key) => {
-                std::fs::File::open(key).map_err(|e| Error::Credentials {
-                    path: key.clone(),
-                    source: e,
-                })?;
+                std::fs::File::open(key).map_err(|e| (key.clone(), e))?;
                 // `-F /dev/null`: no ssh_config of the user or the machine, whose
                 // IdentityFile, KnownHostsCommand, ProxyCommand… would apply too.
                 let mut cmd = format!(
@@ -589,10 +603,7 @@ impl Secrets {
                     timeout.as_secs().max(1)
                 );
                 if let Some(known) = &auth.known_hosts {
-                    std::fs::File::open(known).map_err(|e| Error::Credentials {
-                        path: known.clone(),
-                        source: e,
-                    })?;
+                    std::fs::File::open(known).map_err(|e| (known.clone(), e))?;
                     // Only this file vouches: not /etc/ssh/ssh_known_hosts either.
                     cmd.push_str(&format!(
                         " -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null",
@@ -607,7 +618,7 @@ impl Secrets {
     }
 
     /// The credential helper gix calls when the server asks.
-    fn helper(
+    pub(crate) fn helper(
         &self,
     ) -> impl FnMut(
         gix::credentials::helper::Action,
@@ -630,7 +641,7 @@ impl Secrets {
     }
 
     /// `text` with the password or token replaced.
-    fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         match &self.basic {
             Some((_, secret)) if !secret.is_empty() => text.replace(secret.as_str(), "***"),
             _ => text.to_string(),
@@ -654,13 +665,6 @@ pub(crate) fn credentials_allowed(url: &str) -> bool {
         || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn read_secret(path: &Path) -> Result<String, Error> {
-    secret_text(path).map_err(|e| Error::Credentials {
-        path: path.to_path_buf(),
-        source: e,
-    })
-}
-
 /// A secret file's content without one trailing line break.
 pub(crate) fn secret_text(path: &Path) -> std::io::Result<String> {
     let text = std::fs::read_to_string(path)?;
@@ -682,7 +686,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("token");
         std::fs::write(&file, "s3cret\r\n").unwrap();
-        assert_eq!(read_secret(&file).unwrap(), "s3cret");
+        assert_eq!(secret_text(&file).unwrap(), "s3cret");
         let auth = config::Auth {
             token_file: Some(file),
             ..Default::default()

@@ -483,7 +483,7 @@ mod tests {
         Remote {
             url: "https://bot:pw@host/r.git".into(),
             shown: "https://***@host/r.git".into(),
-            secrets: super::super::remote::Secrets {
+            secrets: crate::source::git::Secrets {
                 basic: Some(("bot".into(), "pw".into())),
                 ssh_command: None,
             },

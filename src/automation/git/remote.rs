@@ -39,7 +39,8 @@ impl Remote {
             });
         };
         let shown = crate::source::redact(url);
-        let secrets = Secrets::load(source.auth.as_ref(), timeout, stage)?;
+        let secrets = Secrets::read(source.auth.as_ref(), timeout)
+            .map_err(|(path, source)| Error::Credentials { stage, path, source })?;
         if secrets.basic.is_some() && !credentials_allowed(url) {
             return Err(Error::Auth {
                 stage,
@@ -184,118 +185,8 @@ impl Remote {
     }
 }
 
-/// Credentials, read from their files for one operation.
-pub(super) struct Secrets {
-    /// HTTP basic user name and password (or token).
-    pub basic: Option<(String, String)>,
-    /// `core.sshCommand` for a configured key.
-    pub ssh_command: Option<String>,
-}
-
-impl Secrets {
-    pub fn load(auth: Option<&config::Auth>, timeout: Duration, stage: Stage) -> Result<Secrets, Error> {
-        let Some(auth) = auth else {
-            return Ok(Secrets {
-                basic: None,
-                ssh_command: None,
-            });
-        };
-        let basic = match (&auth.password_file, &auth.token_file) {
-            (Some(file), _) => Some((
-                auth.username.clone().unwrap_or_else(|| "git".into()),
-                read_secret(file, stage)?,
-            )),
-            (None, Some(file)) => Some((
-                auth.username.clone().unwrap_or_else(|| "x-access-token".into()),
-                read_secret(file, stage)?,
-            )),
-            (None, None) => None,
-        };
-        let readable = |path: &Path| {
-            std::fs::File::open(path)
-                .map(|_| ())
-                .map_err(|e| Error::Credentials {
-                    stage,
-                    path: path.to_path_buf(),
-                    source: e,
-                })
-        };
-        let ssh_command = match &auth.ssh_key {
-            Some(key) => {
-                readable(key)?;
-                // `-F /dev/null`: no ssh_config of the user or the machine, whose
-                // IdentityFile, KnownHostsCommand, ProxyCommand… would apply too.
-                let mut cmd = format!(
-                    "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout={}",
-                    shell_quote(key),
-                    timeout.as_secs().max(1)
-                );
-                if let Some(known) = &auth.known_hosts {
-                    readable(known)?;
-                    // Only this file vouches: not /etc/ssh/ssh_known_hosts either.
-                    cmd.push_str(&format!(
-                        " -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null",
-                        shell_quote(known)
-                    ));
-                }
-                Some(cmd)
-            }
-            None => None,
-        };
-        Ok(Secrets { basic, ssh_command })
-    }
-
-    /// The credential helper gix calls when the server asks.
-    pub fn helper(
-        &self,
-    ) -> impl FnMut(
-        gix::credentials::helper::Action,
-    ) -> gix::Result<Option<gix::credentials::protocol::Outcome>>
-    + 'static {
-        let basic = self.basic.clone();
-        move |action| match (action, &basic) {
-            (gix::credentials::helper::Action::Get(ctx), Some((user, password))) => {
-                Ok(Some(gix::credentials::protocol::Outcome {
-                    identity: gix::sec::identity::Account {
-                        username: user.clone(),
-                        password: password.clone(),
-                        oauth_refresh_token: None,
-                    },
-                    next: ctx.into(),
-                }))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// `text` with the password or token replaced.
-    pub fn scrub(&self, text: &str) -> String {
-        match &self.basic {
-            Some((_, secret)) if !secret.is_empty() => text.replace(secret.as_str(), "***"),
-            _ => text.to_string(),
-        }
-    }
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets")
-            .field("basic", &self.basic.as_ref().map(|(user, _)| (user, "***")))
-            .field("ssh_command", &self.ssh_command)
-            .finish()
-    }
-}
-
 pub(super) use crate::source::git::credentials_allowed;
-use crate::source::git::{chain, shell_quote};
-
-fn read_secret(path: &Path, stage: Stage) -> Result<String, Error> {
-    crate::source::git::secret_text(path).map_err(|e| Error::Credentials {
-        stage,
-        path: path.to_path_buf(),
-        source: e,
-    })
-}
+use crate::source::git::{Secrets, chain};
 
 /// Workspaces with an operation in flight, so that one abandoned at its
 /// timeout (still blocked in I/O) never shares a workspace with the next.
@@ -394,7 +285,7 @@ mod tests {
             token_file: Some(file),
             ..Default::default()
         };
-        let secrets = Secrets::load(Some(&auth), Duration::from_secs(5), Stage::Push).unwrap();
+        let secrets = Secrets::read(Some(&auth), Duration::from_secs(5)).unwrap();
         assert_eq!(secrets.scrub("bad s3cret here"), "bad *** here");
         assert!(!format!("{secrets:?}").contains("s3cret"));
     }
