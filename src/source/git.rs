@@ -57,14 +57,17 @@ pub fn fetch(source: &config::Source, state_dir: &Path, store: &Store) -> Result
     run_with_timeout(job)
 }
 
-/// Caches with a fetch in flight, so that a fetch abandoned at its timeout
-/// (still blocked in I/O) never shares a cache with the next one.
+/// Directories (fetch caches, automation workspaces) with an operation in
+/// flight, so that one abandoned at its timeout (still blocked in I/O)
+/// never shares its directory with the next.
 static BUSY: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
-struct BusyGuard(PathBuf);
+/// `cache` marked busy until dropped.
+pub(crate) struct BusyGuard(PathBuf);
 
 impl BusyGuard {
-    fn take(cache: &Path) -> Option<BusyGuard> {
+    /// `None` when an operation on `cache` is still in flight.
+    pub(crate) fn take(cache: &Path) -> Option<BusyGuard> {
         let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
         busy.get_or_insert_with(HashSet::new)
             .insert(cache.to_path_buf())

@@ -7,10 +7,9 @@
 //! with `-F /dev/null` and only the configured key and known_hosts, and
 //! nothing secret is written to disk or put into a message.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use super::{Error, Stage};
@@ -186,31 +185,7 @@ impl Remote {
 }
 
 pub(super) use crate::source::git::credentials_allowed;
-use crate::source::git::{Secrets, chain};
-
-/// Workspaces with an operation in flight, so that one abandoned at its
-/// timeout (still blocked in I/O) never shares a workspace with the next.
-static BUSY: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
-
-struct BusyGuard(PathBuf);
-
-impl BusyGuard {
-    fn take(dir: &Path) -> Option<BusyGuard> {
-        let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
-        busy.get_or_insert_with(HashSet::new)
-            .insert(dir.to_path_buf())
-            .then(|| BusyGuard(dir.to_path_buf()))
-    }
-}
-
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(set) = busy.as_mut() {
-            set.remove(&self.0);
-        }
-    }
-}
+use crate::source::git::{BusyGuard, Secrets, chain};
 
 /// Run `op` on its own thread with the workspace `dir` marked busy; at
 /// `timeout`, raise the interrupt flag and return [`Error::Timeout`] even
