@@ -22,7 +22,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 
-use super::artifact::hex;
+use super::artifact::{CancelOnDrop, hex};
 use super::{Artifact, Error, Limits, Store};
 use crate::config::{self, OciRef};
 
@@ -146,8 +146,10 @@ async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Resul
 
     let (name, ignore, store) = (source.name.value.clone(), source.ignore.clone(), store.clone());
     let layer_digest = layer.digest.clone();
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _stop_if_given_up = CancelOnDrop(cancel.clone());
     let task = tokio::task::spawn_blocking(move || {
-        store.create(&name, &revision, &ignore, limits, |w| {
+        store.create(&name, &revision, &ignore, limits, &cancel, |w| {
             extract::tar_gz(blob, w, &layer_digest, limits)
         })
     });

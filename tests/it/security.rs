@@ -1,0 +1,251 @@
+//! Regression tests for holes a hostile probe found: each drives the real
+//! binary with the input that broke it (see docs/security.md).
+
+use std::io::Write as _;
+use std::process::Stdio;
+
+use crate::gitserver::{Repo, git_cmd};
+use crate::support::SourceFixture;
+
+/// Commit a tree made of `(name, content)` entries at the root, names
+/// written as they are (no index, so nothing checks or splits them), and
+/// publish it as `main`.
+fn commit_raw_tree(f: &SourceFixture, repo: &Repo, entries: &[(&str, &str)]) -> String {
+    let git = |args: &[&str], input: Option<&str>| -> String {
+        let mut child = git_cmd(f.path())
+            .current_dir(&repo.work)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run git");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.unwrap_or("").as_bytes())
+            .expect("write stdin");
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait for git");
+        assert!(out.status.success(), "git {args:?} failed");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let mut listing = String::new();
+    for (name, content) in entries {
+        let blob = git(&["hash-object", "-w", "--stdin"], Some(content));
+        listing.push_str(&format!("100644 blob {blob}\t{name}\n"));
+    }
+    let tree = git(&["mktree"], Some(&listing));
+    let parent = repo.git(&["rev-parse", "-q", "--verify", "HEAD"]);
+    let mut args = vec!["commit-tree", tree.as_str(), "-m", "raw"];
+    if !parent.is_empty() {
+        args.extend(["-p", parent.as_str()]);
+    }
+    let commit = git(&args, None);
+    repo.git(&["update-ref", "refs/heads/main", &commit]);
+    repo.publish();
+    commit
+}
+
+#[test]
+fn backslashes_in_git_names_are_part_of_the_name() {
+    let f = SourceFixture::new();
+    let repo = Repo::new(f.path());
+    repo.write(&[("seed.yaml", "a: 1\n")]);
+    repo.commit("seed");
+    let escape_to_zero = format!("{}dev\\zero", "..\\".repeat(12));
+    let entries = [
+        ("docs\\x.yaml", "x: 1\n"),
+        (escape_to_zero.as_str(), "not the device\n"),
+        ("..\\..\\etc\\passwd", "one\n"),
+    ];
+    commit_raw_tree(&f, &repo, &entries);
+    f.configure(&format!("git \"{}\"\ntimeout \"20s\"", repo.file_url()));
+
+    let started = std::time::Instant::now();
+    let (run, out) = f.once();
+    run.expect_code(0);
+    let a = f.ok();
+    eprintln!("fetch of the backslash tree: {:?}", started.elapsed());
+    for (name, content) in entries {
+        let written = a.dir.join(name);
+        assert_eq!(
+            std::fs::read_to_string(&written).unwrap_or_else(|e| panic!("{name}: {e}")),
+            content,
+            "one file named exactly `{name}`"
+        );
+    }
+    let names: Vec<String> = std::fs::read_dir(&a.dir)
+        .expect("read artifact")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let first = out["checksum"].as_str().expect("checksum").to_string();
+
+    // The checksum covers what was written, not what a translated name
+    // points at outside the artifact.
+    commit_raw_tree(
+        &f,
+        &repo,
+        &[entries[0], entries[1], ("..\\..\\etc\\passwd", "two\n")],
+    );
+    let (run, out) = f.once();
+    run.expect_code(0);
+    assert_ne!(out["checksum"].as_str().expect("checksum"), first);
+}
+
+#[test]
+fn backslashes_in_oci_tar_names_are_part_of_the_name() {
+    use crate::registry::{Entry, Registry, tarball};
+    let registry = Registry::start();
+    let escape_to_zero = format!("{}dev\\zero", "..\\".repeat(12));
+    let layer = tarball(&[
+        Entry::File(&escape_to_zero, "not the device\n"),
+        Entry::File("docs\\x.yaml", "x: 1\n"),
+    ]);
+    registry.push("app", "latest", &layer);
+    let f = SourceFixture::new();
+    f.configure(&format!(
+        "oci \"{}\"\ninsecure #true\ntimeout \"20s\"",
+        registry.repo("app")
+    ));
+    let a = f.ok();
+    assert_eq!(
+        std::fs::read_to_string(a.dir.join(&escape_to_zero)).expect("read"),
+        "not the device\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(a.dir.join("docs\\x.yaml")).expect("read"),
+        "x: 1\n"
+    );
+}
+
+/// `mooring ARGS…` in `env` under GNU time: what it printed and its peak
+/// resident set size in KiB (its own and its children's, not the test's).
+fn run_measured(env: &crate::support::TestEnv, args: &[&str]) -> (crate::support::Run, u64) {
+    let report = env.path().join("time.out");
+    let out = std::process::Command::new("/usr/bin/time")
+        .current_dir(env.path())
+        .env_remove("MOORING_CONFIG")
+        .env("NO_COLOR", "1")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_mooring"))
+        .args(args)
+        .output()
+        .expect("run /usr/bin/time (install the `time` package)");
+    let out = crate::support::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let peak = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| t.lines().last()?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no report from /usr/bin/time (install the `time` package)"));
+    (out, peak)
+}
+
+#[test]
+fn a_blob_beyond_the_cap_is_refused_before_it_is_inflated() {
+    let f = SourceFixture::new();
+    let repo = Repo::new(f.path());
+    let big = repo.work.join("big.bin");
+    let file = std::fs::File::create(&big).expect("create");
+    file.set_len(128 << 20).expect("128 MiB of zeros");
+    repo.commit("big");
+    repo.publish();
+    let daemon = crate::gitserver::GitDaemon::start(f.path(), &repo.root);
+    f.configure(&format!(
+        "git \"{}\"\nlimits max-size=\"16MiB\"",
+        daemon.url("repo.git")
+    ));
+    let (run, peak_kib) = run_measured(
+        &f.env,
+        &["once", "source/s", "--format", "json", "-c", "mooring.kdl"],
+    );
+    run.expect_code(1);
+    assert!(
+        run.stdout
+            .contains("larger than the artifact may be (16777216 bytes"),
+        "{}",
+        run.stdout
+    );
+    eprintln!(
+        "peak RSS fetching a 128 MiB blob with a 16 MiB cap: {} MiB",
+        peak_kib / 1024
+    );
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+/// A loopback HTTP server that answers every request with `respond(path)`
+/// and keeps each request's head; stops when dropped (one request per
+/// connection).
+struct Recorder {
+    port: u16,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    fn start(respond: impl Fn(&str) -> String + Send + 'static) -> Recorder {
+        use std::io::{BufRead as _, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                seen.lock().expect("lock").push(head);
+                let mut out = conn;
+                let _ = out.write_all(respond(&path).as_bytes());
+            }
+        });
+        Recorder { port, heads }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().expect("lock").clone()
+    }
+}
+
+#[test]
+fn git_credentials_do_not_follow_a_redirect_to_another_origin() {
+    // Another origin: the same host on another port, asking for credentials.
+    let elsewhere = Recorder::start(|_| {
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_string()
+    });
+    let target = elsewhere.port;
+    let redirector = Recorder::start(move |path| {
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    });
+    let f = SourceFixture::new();
+    f.env.write("password", "hunter2-secret\n");
+    f.configure(&format!(
+        "git \"http://127.0.0.1:{}/repo.git\"\nauth {{ username \"bot\"; password-file \"{}\"; }}",
+        redirector.port,
+        f.path().join("password").display()
+    ));
+    let (run, error) = f.fails();
+    assert!(!run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"));
+    assert!(!error.is_empty());
+    let heads = elsewhere.heads();
+    assert!(!heads.is_empty(), "the redirect was followed");
+    for head in heads {
+        assert!(
+            !head.to_ascii_lowercase().contains("authorization:"),
+            "credentials went to another origin:\n{head}"
+        );
+    }
+}
