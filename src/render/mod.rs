@@ -122,6 +122,15 @@ pub enum Error {
     FileTooLarge { file: String, limit: u64 },
     #[error("{file}: the manifests add up to more than {limit} bytes")]
     TotalTooLarge { file: String, limit: u64 },
+    #[error(
+        "{file}:{line}: after substitution the manifests would exceed their size cap ({per_document} bytes per document, {total} in all); check the variables' values and how often they are used"
+    )]
+    SubstitutedTooLarge {
+        file: String,
+        line: usize,
+        per_document: u64,
+        total: u64,
+    },
     #[error("{file}: not UTF-8 text")]
     NotUtf8 { file: String },
     #[error("{file}:{line}:{column}: {message}")]
@@ -176,6 +185,7 @@ impl Error {
             | Error::Kustomize { .. }
             | Error::FileTooLarge { .. }
             | Error::TotalTooLarge { .. }
+            | Error::SubstitutedTooLarge { .. }
             | Error::NotUtf8 { .. }
             | Error::Yaml { .. }
             | Error::NotAnObject { .. }
@@ -250,7 +260,9 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
     let mut errors = Vec::new();
     let mut manifests: Vec<Manifest> = Vec::new();
     let mut total = 0u64;
-    for file in &files {
+    // Bytes after substitution, capped as the input is.
+    let mut substituted = 0u64;
+    'files: for file in &files {
         let full = root.join(file);
         let bytes = match read_capped(&full, limits.file).map_err(|e| Error::io(&full, e))? {
             Some(bytes) => bytes,
@@ -278,9 +290,25 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for doc in split_documents(text) {
             let text = match &vars {
-                Some(vars) => vars.apply(&doc.text),
+                Some(vars) => {
+                    let cap = limits.file.min(limits.total.saturating_sub(substituted));
+                    match vars.apply(&doc.text, cap) {
+                        Some(text) => text,
+                        None => {
+                            errors.push(Error::SubstitutedTooLarge {
+                                file: file.clone(),
+                                line: doc.line,
+                                per_document: limits.file,
+                                total: limits.total,
+                            });
+                            // As for the input: this has to be fixed first.
+                            break 'files;
+                        }
+                    }
+                }
                 None => doc.text,
             };
+            substituted += text.len() as u64;
             match parse(file, doc.line, &text) {
                 Ok(Some(id)) => manifests.push(Manifest {
                     id,

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex::Regex;
 
 /// `$` (or the escape `$$`), then `{name}` or `{name:=default}` / `{name:-default}`.
 /// A default runs to the first `}` and never spans lines.
@@ -29,23 +29,39 @@ impl<'a> Vars<'a> {
         }
     }
 
-    /// `text` with every `${…}` expression replaced.
-    pub(crate) fn apply(&self, text: &str) -> String {
-        EXPR.replace_all(text, |c: &Captures<'_>| {
-            let whole = c.get(0).map_or("", |m| m.as_str());
-            if c.get(1).is_some() {
+    /// `text` with every `${…}` expression replaced, or `None` as soon as
+    /// the result would grow past `cap` bytes (a few references to a large
+    /// value must not fill the memory).
+    pub(crate) fn apply(&self, text: &str, cap: u64) -> Option<String> {
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        let mut out = String::with_capacity(text.len().min(cap));
+        let mut last = 0;
+        for c in EXPR.captures_iter(text) {
+            let Some(whole) = c.get(0) else { continue };
+            out.push_str(&text[last..whole.start()]);
+            last = whole.end();
+            let value = if c.get(1).is_some() {
                 // `$${…}` → `${…}`: drop the escaping dollar.
-                return whole[1..].to_string();
+                &whole.as_str()[1..]
+            } else {
+                let name = c.get(2).map_or("", |m| m.as_str());
+                match (self.map.get(name), c.get(3)) {
+                    (Some(v), _) if !v.is_empty() => v,
+                    (_, Some(default)) => default.as_str(),
+                    (Some(v), None) => v,
+                    (None, None) => "",
+                }
+            };
+            if out.len() + value.len() > cap {
+                return None;
             }
-            let name = c.get(2).map_or("", |m| m.as_str());
-            match (self.map.get(name), c.get(3)) {
-                (Some(v), _) if !v.is_empty() => (*v).to_string(),
-                (_, Some(default)) => default.as_str().to_string(),
-                (Some(v), None) => (*v).to_string(),
-                (None, None) => String::new(),
-            }
-        })
-        .into_owned()
+            out.push_str(value);
+        }
+        if out.len() + (text.len() - last) > cap {
+            return None;
+        }
+        out.push_str(&text[last..]);
+        Some(out)
     }
 }
 
@@ -55,7 +71,7 @@ mod tests {
 
     fn subst(vars: &[(&str, &str)], text: &str) -> String {
         let owned: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Vars::new(&owned).apply(text)
+        Vars::new(&owned).apply(text, u64::MAX).expect("no cap")
     }
 
     #[test]
@@ -83,6 +99,17 @@ mod tests {
             "echo $a $$ ${#a} ${1} ${a b}"
         );
         assert_eq!(subst(&[("a", "1")], "${a:=no\nnewline}"), "${a:=no\nnewline}");
+    }
+
+    #[test]
+    fn the_result_is_capped() {
+        let owned = vec![("big".to_string(), "x".repeat(4096))];
+        let vars = Vars::new(&owned);
+        let text = "${big}".repeat(1000);
+        assert_eq!(vars.apply(&text, 4096 * 1000).map(|t| t.len()), Some(4096 * 1000));
+        assert_eq!(vars.apply(&text, 4096 * 1000 - 1), None);
+        assert_eq!(vars.apply("plain text", 5), None);
+        assert_eq!(vars.apply("plain", 5).as_deref(), Some("plain"));
     }
 
     #[test]

@@ -249,3 +249,42 @@ fn git_credentials_do_not_follow_a_redirect_to_another_origin() {
         );
     }
 }
+
+#[test]
+fn substitution_cannot_amplify_a_manifest_past_the_cap() {
+    let f = SourceFixture::new();
+    let repo = Repo::new(f.path());
+    // An 8 MiB manifest of about a million references to a 4 KiB value.
+    let mut manifest =
+        String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n  x: \"");
+    let reference = "${big}";
+    manifest.push_str(&reference.repeat(((8 << 20) - 200) / reference.len()));
+    manifest.push_str("\"\n");
+    repo.write(&[("app/bomb.yaml", &manifest)]);
+    repo.commit("bomb");
+    repo.publish();
+    let big = "x".repeat(4096);
+    f.env.write(
+        "mooring.kdl",
+        &format!(
+            "agent {{ state-dir \"{}\" }}\nsource \"s\" {{ git \"{}\"; }}\n\
+             app \"a\" {{ source \"s\"; path \"app\"; target dir=\"{}\"; substitute {{ big \"{big}\"; }} }}\n",
+            f.state().display(),
+            repo.file_url(),
+            f.path().join("out").display()
+        ),
+    );
+    let (run, peak_kib) = run_measured(&f.env, &["render", "app/a", "-c", "mooring.kdl"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("bomb.yaml:1: after substitution the manifests would exceed their size cap"),
+        "{}",
+        run.stderr
+    );
+    eprintln!(
+        "peak RSS rendering the amplification input: {} MiB",
+        peak_kib / 1024
+    );
+    assert!(peak_kib < 256 * 1024, "peak RSS {peak_kib} KiB");
+}
