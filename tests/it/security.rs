@@ -288,3 +288,41 @@ fn substitution_cannot_amplify_a_manifest_past_the_cap() {
     );
     assert!(peak_kib < 256 * 1024, "peak RSS {peak_kib} KiB");
 }
+
+#[test]
+fn diff_masks_a_secret_in_a_namespace_the_app_creates() {
+    let env = crate::support::TestEnv::new();
+    let repo = Repo::new(&env.path().join("git"));
+    let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fresh\n";
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: fresh\n\
+                  stringData:\n  password: hunter2-plain\ndata:\n  token: aHVudGVyMi1iYXNlNjQ=\n";
+    repo.write(&[("app/ns.yaml", namespace), ("app/secret.yaml", secret)]);
+    repo.commit("new app");
+    repo.publish();
+    let server = crate::apiserver::ApiServer::start_with(crate::apiserver::Options::default());
+    server.kubeconfig(&env.path().join("kubeconfig"));
+    env.write(
+        "mooring.kdl",
+        &format!(
+            "agent {{ state-dir \"state\"; }}\ncluster \"test\" {{ kubeconfig \"kubeconfig\"; }}\n\
+             source \"repo\" {{ git \"{}\"; }}\napp \"new\" {{ source \"repo\"; path \"app\"; cluster \"test\"; }}\n",
+            repo.file_url()
+        ),
+    );
+    let run = env.run(&["diff", "app/new", "-c", "mooring.kdl"]);
+    run.expect_code(1);
+    assert!(
+        run.stdout.contains("+++ desired/Secret/fresh/creds"),
+        "{}",
+        run.stdout
+    );
+    for leaked in [
+        "hunter2-plain",
+        "aHVudGVyMi1iYXNlNjQ=",
+        "aHVudGVyMi1wbGFpbg",
+        "hunter2-base64",
+    ] {
+        assert!(!run.stdout.contains(leaked), "`{leaked}` in:\n{}", run.stdout);
+        assert!(!run.stderr.contains(leaked), "`{leaked}` in:\n{}", run.stderr);
+    }
+}
