@@ -326,3 +326,76 @@ fn diff_masks_a_secret_in_a_namespace_the_app_creates() {
         assert!(!run.stderr.contains(leaked), "`{leaked}` in:\n{}", run.stderr);
     }
 }
+
+/// Raise this process's soft limit on open files to its hard limit.
+fn raise_nofile() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
+
+#[test]
+fn idle_connections_cannot_starve_the_agent() {
+    use crate::agent::{Fixture, app, state};
+    assert!(
+        raise_nofile() > 2400,
+        "the test needs more than 2,400 descriptors"
+    );
+    let f = Fixture::new();
+    f.save(&app("web", "web"));
+    let mut cmd = f.env.cmd();
+    cmd.args(["run", "-c", "mooring.kdl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // The agent starts with the usual soft limit of 1,024 descriptors.
+    // SAFETY: only setrlimit runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = 1024;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    let agent = f.spawn_command(cmd);
+    agent.wait(std::time::Duration::from_secs(20), "app/web ready", |s| {
+        state(s, "app", "web") == "ready"
+    });
+
+    let idle: Vec<std::net::TcpStream> = (0..1100)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", f.port)).expect("connect"))
+        .collect();
+    let started = std::time::Instant::now();
+    // The client gives up well before an idle connection times out (10 s):
+    // an answer means a slot was made, not that one came free by itself.
+    let (code, body) = agent.get("/healthz");
+    eprintln!(
+        "/healthz with {} idle connections: {:?}",
+        idle.len(),
+        started.elapsed()
+    );
+    assert_eq!((code, body.as_str()), (200, "ok\n"));
+
+    // The work still finds descriptors: a reconcile fetches and writes.
+    let (code, _) = agent.post("/api/reconcile/source/repo", None);
+    assert_eq!(code, 202);
+    let (code, _) = agent.post("/api/reconcile/app/web", None);
+    assert_eq!(code, 202);
+    agent.wait(std::time::Duration::from_secs(20), "app/web ran again", |s| {
+        crate::agent::runs(s, "app", "web") >= 2 && state(s, "app", "web") == "ready"
+    });
+    drop(idle);
+}
