@@ -399,3 +399,39 @@ fn idle_connections_cannot_starve_the_agent() {
     });
     drop(idle);
 }
+
+#[test]
+fn a_large_invalid_config_is_reported_at_once_and_holds_nothing_up() {
+    use crate::agent::{Fixture, app};
+    let f = Fixture::new();
+    let mut agent = f.start(&app("web", "web"));
+    // About 0.7 MB of unknown nodes: 40,000 problems.
+    let mut text = f.config(&app("web", "web"));
+    for i in 0..40_000 {
+        text.push_str(&format!("bogus{i} \"x\"\n"));
+    }
+    let tmp = f.path().join(".mooring.kdl.tmp");
+    std::fs::write(&tmp, &text).expect("write");
+    let saved = std::time::Instant::now();
+    std::fs::rename(&tmp, f.path().join("mooring.kdl")).expect("rename");
+    let s = agent.wait(std::time::Duration::from_secs(20), "the failed reload", |s| {
+        s["last_reload"]["result"] == "failed"
+    });
+    eprintln!(
+        "a 40,000-problem config reported as a failed reload after {:?}",
+        saved.elapsed()
+    );
+    let diagnostics = s["last_reload"]["diagnostics"].as_str().expect("diagnostics");
+    assert!(
+        diagnostics.contains("… and 39950 more mooring::config::unknown-node errors not shown"),
+        "{}",
+        &diagnostics[diagnostics.len().saturating_sub(400)..]
+    );
+    assert!(
+        diagnostics.ends_with("invalid, 40000 errors\n"),
+        "{}",
+        &diagnostics[diagnostics.len().saturating_sub(400)..]
+    );
+    let (code, _) = agent.signal("TERM");
+    assert_eq!(code, 0);
+}
