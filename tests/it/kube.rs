@@ -332,7 +332,10 @@ fn crds_then_namespaces_then_the_rest_and_custom_resources_in_one_app() {
 
 #[test]
 fn wait_times_out_naming_what_is_not_ready_and_depends_on_waits() {
-    let f = Fixture::with(Options { rollout_delay: None });
+    let f = Fixture::with(Options {
+        rollout_delay: None,
+        ..Options::default()
+    });
     f.config(&format!(
         "{}{}",
         app("web", "    wait timeout=\"1s\"\n"),
