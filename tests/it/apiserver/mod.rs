@@ -16,8 +16,7 @@
 //!   `apiextensions.k8s.io` `customresourcedefinitions`;
 //!   `networking.k8s.io` `ingresses`; plus the types of stored CRDs
 //!   (established at once or after `crd_delay`, in discovery and OpenAPI
-//!   from then on; deleting
-//!   the CRD deletes its objects);
+//!   from then on; deleting the CRD deletes its objects);
 //! - GET, LIST (one namespace or all; `labelSelector`, `fieldSelector` on
 //!   `metadata.name`/`metadata.namespace`), POST, PUT, DELETE (also of a
 //!   collection), PATCH as server-side apply, JSON merge patch, strategic
