@@ -59,10 +59,6 @@ pub enum Error {
     Connect(#[from] super::cluster::ConnectError),
     #[error("cannot reach the cluster: {0}")]
     Unreachable(String),
-    #[error(
-        "the cluster's credentials do not allow {0}; grant it (mooring lists the kinds it applies in each namespace it applies to, and cluster-scoped kinds cluster-wide)"
-    )]
-    Forbidden(String),
     /// `id` is the object as displayed: `Kind/namespace/name`.
     #[error("{position}: {id}: the cluster has no kind {kind} in {api_version}")]
     UnknownKind {
@@ -474,12 +470,22 @@ async fn current(
     let mut out = HashMap::new();
     while let Some(joined) = lists.join_next().await {
         let (list, r) = joined.map_err(|e| Error::Unreachable(format!("a list task failed: {e}")))?;
-        let list = list.map_err(|e| match &e {
-            kube::Error::Api(s) if s.code == 403 => {
-                Error::Forbidden(format!("listing {}: {}", r.plural, s.message))
+        let list = match list {
+            Ok(list) => list,
+            // Not allowed to list: the counts of these objects are less
+            // exact, and their applies say whether they are allowed at all.
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                tracing::debug!("listing {}: {}", r.plural, s.message);
+                continue;
             }
-            _ => Error::Unreachable(format!("listing {}: {}", r.plural, message(&e))),
-        })?;
+            Err(e) => {
+                return Err(Error::Unreachable(format!(
+                    "listing {}: {}",
+                    r.plural,
+                    message(&e)
+                )));
+            }
+        };
         for o in list.items {
             let id = ObjectId {
                 api_version: r.api_version.clone(),
