@@ -601,7 +601,7 @@ async fn apply_one(
             if s.code == 403 {
                 text.push_str(" (the cluster's credentials do not allow this: grant the permission, or leave the object out of the app)");
             }
-            object_error(text, !matches!(s.code, 400 | 403 | 422))
+            object_error(text, !matches!(s.code, 400 | 422))
         }
         other => object_error(message(other), true),
     };
