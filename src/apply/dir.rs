@@ -589,6 +589,7 @@ mod tests {
             configured,
             unchanged,
             pruned,
+            recreated: Vec::new(),
         }
     }
 

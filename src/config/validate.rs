@@ -1,6 +1,7 @@
 //! Checks across objects: unique names, references that resolve,
 //! `depends-on` without cycles, automations only on git sources,
-//! suspensions that have not already expired.
+//! suspensions that have not already expired, names of apps on a cluster
+//! that can name Kubernetes objects.
 
 use std::collections::{HashMap, HashSet};
 
@@ -46,6 +47,9 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
     };
 
     for app in &cfg.apps {
+        if matches!(app.target, Target::Cluster(_)) {
+            diags.extend(kubernetes_name(&app.name));
+        }
         resolve("source", &app.source, &mut unknown);
         if let Target::Cluster(Some(c)) = &app.target {
             resolve("cluster", c, &mut unknown);
@@ -149,6 +153,38 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
         diags.push(unknown_reference(kind, &declared(kind).list, r, suggest));
     }
     diags
+}
+
+/// An app on a cluster names its inventory ConfigMap
+/// (`mooring-inventory-NAME`, lowercased, `_` as `-`), which must be a
+/// DNS-1123 subdomain: every part between dots starts and ends with a
+/// letter or digit. (The name's other rules are checked where it is parsed.)
+fn kubernetes_name(name: &Spanned<String>) -> Option<Diagnostic> {
+    let mapped = name.value.to_ascii_lowercase().replace('_', "-");
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    let fits = |part: &str| part.starts_with(alnum) && part.ends_with(alnum);
+    if name.value.is_empty() || mapped.split('.').all(fits) {
+        return None;
+    }
+    let fixed: Vec<&str> = name
+        .value
+        .split('.')
+        .map(|p| p.trim_matches(['-', '_']))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let fixed = fixed.join(".");
+    Some(
+        Diagnostic::error(
+            code::INVALID_NAME,
+            name.span,
+            format!("app \"{}\" cannot name its objects in the cluster", name.value),
+        )
+        .label("a dot next to another dot, `-` or `_`")
+        .help(format!(
+            "its inventory ConfigMap would be named \"mooring-inventory-{mapped}\", which Kubernetes refuses: \
+             each part between dots must start and end with a letter or digit; rename the app, e.g. \"{fixed}\""
+        )),
+    )
 }
 
 /// The names declared for one kind, in file order and as a set.

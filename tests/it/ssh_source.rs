@@ -9,9 +9,11 @@
 //! directories bound over the user's home and `/etc/ssh`; nothing outside
 //! the namespace sees them.
 //!
-//! Every test is skipped, with a message, when sshd cannot run here: no
-//! sshd/ssh/ssh-keygen, or no way to create sshd's privilege separation
-//! directory. A server that starts and then fails is a test failure.
+//! A test is skipped ([`crate::support::skip`]: a failure when `CI` is
+//! set) only when sshd cannot run here: no sshd/ssh/ssh-keygen, or no way
+//! to create sshd's privilege separation directory. Anything else that goes
+//! wrong setting the server up, or a server that starts and then fails, is
+//! a test failure.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -26,9 +28,9 @@ const SSHD: &str = "/usr/sbin/sshd";
 const FETCH_TIMEOUT_SECS: u64 = 30;
 const ONCE: [&str; 6] = ["once", "source/s", "--format", "json", "-c", "mooring.kdl"];
 
-/// Print why `test` is skipped.
+/// `test` cannot run here (see [`crate::support::skip`]).
 fn skip(test: &str, why: &str) {
-    eprintln!("SKIPPED ssh_source::{test}: {why}");
+    crate::support::skip(&format!("ssh_source::{test}"), why);
 }
 
 /// Run a setup command; `Err` (a reason to skip) only when the program
@@ -148,7 +150,7 @@ impl Sshd {
                 .arg("-f")
                 .arg(&config)
                 .output()
-                .map_err(|e| format!("cannot run {SSHD}: {e}"))?;
+                .unwrap_or_else(|e| panic!("cannot run {SSHD}: {e}"));
             assert!(
                 check.status.success(),
                 "sshd rejects the test's config:\n{text}\n{}",
@@ -165,7 +167,7 @@ impl Sshd {
                 .stdout(Stdio::null())
                 .stderr(log_file)
                 .spawn()
-                .map_err(|e| format!("cannot start {SSHD}: {e}"))?;
+                .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"));
             let deadline = Instant::now() + Duration::from_secs(20);
             let listening = loop {
                 let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
