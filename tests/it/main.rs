@@ -21,6 +21,7 @@ mod push;
 mod registry;
 mod rng;
 mod schema;
+mod sops;
 mod ssh_source;
 mod support;
 mod suspend_resume;
