@@ -169,3 +169,18 @@ fn mutated_inputs_never_panic() {
         failures[0]
     );
 }
+
+#[test]
+fn hostile_shapes_are_refused_without_overflow() {
+    let keys = Keys::default();
+    let deep_env = format!("sops_a{}=x\n", "__map_b".repeat(100_000));
+    assert!(format::load(deep_env.as_bytes(), Format::Dotenv).is_err());
+    let deep_yaml = format!("{}x\n", "- ".repeat(5_000));
+    assert!(format::load(deep_yaml.as_bytes(), Format::Yaml).is_err());
+    let deep_flow = format!("a: {}{}\n", "[".repeat(5_000), "]".repeat(5_000));
+    assert!(format::load(deep_flow.as_bytes(), Format::Yaml).is_err());
+    let deep_json = format!("{{\"a\": {}1{}}}", "[".repeat(5_000), "]".repeat(5_000));
+    assert!(format::load(deep_json.as_bytes(), Format::Json).is_err());
+    let huge = vec![b'a'; (super::MAX_FILE_BYTES + 1) as usize];
+    assert!(super::decrypt("big", &huge, Format::Binary, &keys, &Options::default()).is_err());
+}

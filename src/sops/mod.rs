@@ -5,7 +5,11 @@
 //! age writes them), and gives the plaintext document in any of those
 //! formats ([`decrypt`]). For Kubernetes objects after a build,
 //! [`decrypt_manifest`] decrypts an object encrypted as a whole and the
-//! sops documents Flux finds base64'd inside a Secret's `data`.
+//! sops documents Flux finds base64'd inside a Secret's `data`. Files a
+//! kustomization's `secretGenerator` reads are decrypted before the build,
+//! as Flux's `DecryptSources` does: when [`is_encrypted`] in
+//! [`Format::for_path`] (`envs` files: [`Format::for_env_file`]),
+//! [`decrypt`] them in that format.
 //!
 //! Steps, as sops's library path runs them: load the file and its `sops`
 //! metadata; unwrap the data key from the age recipients (several key
@@ -283,7 +287,11 @@ impl fmt::Display for Error {
                 if !other_keys.is_empty() {
                     write!(f, " and {}", other_keys.join(" and "))?;
                 }
-                write!(f, "; the key file holds {}", our_recipients.join(", "))
+                if our_recipients.is_empty() {
+                    f.write_str("; no age identity was given")
+                } else {
+                    write!(f, "; the key file holds {}", our_recipients.join(", "))
+                }
             }
             ErrorKind::DataKey { reason } => write!(f, "cannot decrypt the data key: {reason}"),
             ErrorKind::Values { failures } => {

@@ -62,7 +62,7 @@ fn detect(data: &[u8]) -> Option<Format> {
 }
 
 fn to_json(name: &str, doc: &Document) -> Result<Zeroizing<String>, Error> {
-    let bytes = format::emit(doc, Format::Json).map_err(|reason| {
+    format::emit_object_json(doc).map_err(|reason| {
         Error::new(
             name,
             ErrorKind::Emit {
@@ -70,18 +70,7 @@ fn to_json(name: &str, doc: &Document) -> Result<Zeroizing<String>, Error> {
                 reason,
             },
         )
-    })?;
-    String::from_utf8(bytes.to_vec())
-        .map(Zeroizing::new)
-        .map_err(|_| {
-            Error::new(
-                name,
-                ErrorKind::Emit {
-                    format: Format::Json,
-                    reason: "not UTF-8".into(),
-                },
-            )
-        })
+    })
 }
 
 /// Decrypt the object in `branch`; `None` when there is nothing to decrypt.
@@ -263,10 +252,13 @@ mod tests {
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["stringData"]["key"], "global-value");
+        // The render path reads manifests with its YAML reader.
+        let again: serde_json::Value = serde_saphyr::from_str(&json).unwrap();
+        assert_eq!(again, v);
         assert!(v.get("sops").is_none());
         let order: Vec<&str> = json
             .lines()
-            .filter(|l| l.starts_with("\t\"") && !l.starts_with("\t\t"))
+            .filter(|l| l.starts_with("  \"") && !l.starts_with("    "))
             .map(|l| l.trim().split('"').nth(1).unwrap_or_default())
             .collect();
         let written: Vec<&str> = text

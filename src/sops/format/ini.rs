@@ -4,6 +4,8 @@
 //! `"""…"""` across lines), `#` and `;` comments kept with their key, and
 //! the metadata flattened into a `[sops]` section.
 
+use std::collections::HashMap;
+
 use super::{Loaded, ParseError, flat_string, unflatten};
 use crate::sops::tree::{Document, Item, Key, Value};
 
@@ -43,6 +45,10 @@ fn parse(text: &str) -> Result<Vec<Section>, ParseError> {
         keys: Vec::new(),
     }];
     let mut comment: Vec<String> = Vec::new();
+    // Section and key positions, so that long files stay linear.
+    let mut section_at: HashMap<String, usize> = HashMap::from([(DEFAULT.to_string(), 0)]);
+    let mut key_at: Vec<HashMap<String, usize>> = vec![HashMap::new()];
+    let mut current = 0;
     let mut lines = text.lines().enumerate().peekable();
     while let Some((n, raw)) = lines.next() {
         let line = raw.trim();
@@ -60,17 +66,23 @@ fn parse(text: &str) -> Result<Vec<Section>, ParseError> {
             let name = name.trim().to_string();
             let c = (!comment.is_empty()).then(|| comment.join("\n"));
             comment.clear();
-            match sections.iter_mut().find(|s| s.name == name) {
-                Some(s) => {
-                    if s.comment.is_none() {
-                        s.comment = c;
+            match section_at.get(&name) {
+                Some(&at) => {
+                    current = at;
+                    if sections[at].comment.is_none() {
+                        sections[at].comment = c;
                     }
                 }
-                None => sections.push(Section {
-                    name,
-                    comment: c,
-                    keys: Vec::new(),
-                }),
+                None => {
+                    current = sections.len();
+                    section_at.insert(name.clone(), current);
+                    key_at.push(HashMap::new());
+                    sections.push(Section {
+                        name,
+                        comment: c,
+                        keys: Vec::new(),
+                    });
+                }
             }
             continue;
         }
@@ -117,13 +129,17 @@ fn parse(text: &str) -> Result<Vec<Section>, ParseError> {
         }
         let c = (!comment.is_empty()).then(|| comment.join("\n"));
         comment.clear();
-        let section = sections.last_mut().ok_or_else(|| ParseError::new("no section"))?;
-        match section.keys.iter_mut().find(|(k, _, _)| *k == key) {
-            Some(existing) => {
-                existing.1 = value;
-                existing.2 = c;
+        let section = &mut sections[current];
+        let keys = &mut key_at[current];
+        match keys.get(&key) {
+            Some(&at) => {
+                section.keys[at].1 = value;
+                section.keys[at].2 = c;
             }
-            None => section.keys.push((key, value, c)),
+            None => {
+                keys.insert(key.clone(), section.keys.len());
+                section.keys.push((key, value, c));
+            }
         }
     }
     Ok(sections)

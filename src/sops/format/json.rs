@@ -107,7 +107,7 @@ fn string(s: &str, out: &mut String) {
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
 
-fn map(items: &[Item], indent: usize, out: &mut String) -> Result<(), String> {
+fn map(items: &[Item], indent: usize, tab: &str, out: &mut String) -> Result<(), String> {
     let data: Vec<&Item> = items.iter().filter(|i| matches!(i.key, Key::Str(_))).collect();
     if data.is_empty() {
         out.push_str("{}");
@@ -115,21 +115,21 @@ fn map(items: &[Item], indent: usize, out: &mut String) -> Result<(), String> {
     }
     out.push_str("{\n");
     for (n, item) in data.iter().enumerate() {
-        (0..=indent).for_each(|_| out.push('\t'));
+        (0..=indent).for_each(|_| out.push_str(tab));
         string(item.key_str().unwrap_or_default(), out);
         out.push_str(": ");
-        value(&item.value, indent + 1, out)?;
+        value(&item.value, indent + 1, tab, out)?;
         out.push_str(if n + 1 < data.len() { ",\n" } else { "\n" });
     }
-    (0..indent).for_each(|_| out.push('\t'));
+    (0..indent).for_each(|_| out.push_str(tab));
     out.push('}');
     Ok(())
 }
 
-fn value(v: &Value, indent: usize, out: &mut String) -> Result<(), String> {
-    let pad = |n: usize, out: &mut String| (0..n).for_each(|_| out.push('\t'));
+fn value(v: &Value, indent: usize, tab: &str, out: &mut String) -> Result<(), String> {
+    let pad = |n: usize, out: &mut String| (0..n).for_each(|_| out.push_str(tab));
     match v {
-        Value::Map(items) => map(items, indent, out)?,
+        Value::Map(items) => map(items, indent, tab, out)?,
         Value::Seq(values) => {
             let data: Vec<&Value> = values
                 .iter()
@@ -142,7 +142,7 @@ fn value(v: &Value, indent: usize, out: &mut String) -> Result<(), String> {
             out.push_str("[\n");
             for (n, v) in data.iter().enumerate() {
                 pad(indent + 1, out);
-                value(v, indent + 1, out)?;
+                value(v, indent + 1, tab, out)?;
                 out.push_str(if n + 1 < data.len() { ",\n" } else { "\n" });
             }
             pad(indent, out);
@@ -163,10 +163,11 @@ fn value(v: &Value, indent: usize, out: &mut String) -> Result<(), String> {
     Ok(())
 }
 
-/// The first document as JSON, tab-indented, ending in a newline.
-pub fn emit(branch: &[Item]) -> Result<String, String> {
+/// The first document as JSON, indented with `tab` (sops indents with
+/// tabs; YAML readers want spaces), ending in a newline.
+pub fn emit(branch: &[Item], tab: &str) -> Result<String, String> {
     let mut out = String::new();
-    map(branch, 0, &mut out)?;
+    map(branch, 0, tab, &mut out)?;
     out.push('\n');
     Ok(out)
 }

@@ -58,6 +58,15 @@ impl Format {
         }
     }
 
+    /// The format Flux decrypts a `secretGenerator` `envs` file as: by its
+    /// name, dotenv when the name says binary.
+    pub fn for_env_file(path: &str) -> Format {
+        match Format::for_path(path) {
+            Format::Binary => Format::Dotenv,
+            other => other,
+        }
+    }
+
     /// The bytes whose presence marks a file of this format as sops-encrypted
     /// (Flux's marker bytes).
     pub fn marker(self) -> &'static [u8] {
@@ -192,7 +201,7 @@ pub fn emit(doc: &Document, format: Format) -> Result<Zeroizing<Vec<u8>>, String
     let first = doc.branches.first().map(Vec::as_slice).unwrap_or_default();
     match format {
         Format::Yaml => Ok(Zeroizing::new(yaml::emit(&doc.branches).into_bytes())),
-        Format::Json => json::emit(first).map(|s| Zeroizing::new(s.into_bytes())),
+        Format::Json => json::emit(first, "\t").map(|s| Zeroizing::new(s.into_bytes())),
         Format::Dotenv => dotenv::emit(first).map(|s| Zeroizing::new(s.into_bytes())),
         Format::Ini => ini::emit(&doc.branches).map(|s| Zeroizing::new(s.into_bytes())),
         Format::Binary => {
@@ -210,6 +219,13 @@ pub fn emit(doc: &Document, format: Format) -> Result<Zeroizing<Vec<u8>>, String
             }
         }
     }
+}
+
+/// The first document as JSON indented with spaces, which YAML readers
+/// also accept (Kubernetes objects after decryption).
+pub fn emit_object_json(doc: &Document) -> Result<Zeroizing<String>, String> {
+    let first = doc.branches.first().map(Vec::as_slice).unwrap_or_default();
+    json::emit(first, "  ").map(Zeroizing::new)
 }
 
 /// sops's `ValueToString` for the flat formats.
@@ -271,8 +287,14 @@ fn tokenize(path: &str) -> Result<Vec<Token>, String> {
 /// Rebuild the metadata tree from flattened `key → value` pairs
 /// (sops's `Unflatten`).
 fn unflatten(pairs: Vec<(String, String)>) -> Result<Value, String> {
+    if pairs.len() > 10_000 {
+        return Err("the metadata has more than 10,000 entries".into());
+    }
     let mut root = Value::Map(Vec::new());
     for (key, value) in pairs {
+        if key.matches(MAP_SEP).count() + key.matches(LIST_SEP).count() > 32 {
+            return Err("a flattened metadata key is nested more than 32 deep".into());
+        }
         let tokens = tokenize(&key)?;
         let mut node = &mut root;
         for (i, token) in tokens.iter().enumerate() {

@@ -4,7 +4,7 @@
 //! `0o17` are integers), aliases expanded, comments kept as tree items
 //! where sops's store puts them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use base64::Engine as _;
@@ -143,6 +143,7 @@ enum Frame {
         items: Vec<Item>,
         /// The key read and not yet given its value, with its line.
         key: Option<(String, usize)>,
+        seen: HashSet<String>,
         anchor: usize,
         last_line: usize,
     },
@@ -218,10 +219,11 @@ impl Builder {
                 items,
                 key,
                 last_line,
+                seen,
                 ..
             }) => match key.take() {
                 Some((k, _)) => {
-                    if items.iter().any(|i| i.key_str() == Some(k.as_str())) {
+                    if !seen.insert(k.clone()) {
                         return Err(Self::err(
                             span,
                             format!("the key \"{k}\" appears twice in one mapping"),
@@ -364,6 +366,7 @@ pub fn parse(text: &str) -> Result<Vec<Value>, ParseError> {
                 b.stack.push(Frame::Map {
                     items: Vec::new(),
                     key: None,
+                    seen: HashSet::new(),
                     anchor,
                     last_line: 0,
                 });
