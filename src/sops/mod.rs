@@ -636,6 +636,28 @@ pub(crate) mod tests {
         }
     }
 
+    /// Each corpus key file names its public key in a comment; the
+    /// recipients computed from the identities (X25519 and post-quantum)
+    /// must be those.
+    #[test]
+    fn identities_give_their_published_recipients() {
+        let Some(dir) = corpus() else { return };
+        for entry in std::fs::read_dir(dir.join("keys")).unwrap().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            let published: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("# public key: "))
+                .collect();
+            let keys = Keys::from_file(&entry.path()).unwrap();
+            assert_eq!(
+                keys.recipients().collect::<Vec<_>>(),
+                published,
+                "{}",
+                entry.path().display()
+            );
+        }
+    }
+
     #[test]
     fn key_files_parse_like_age() {
         let keys = Keys::parse(
