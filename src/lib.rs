@@ -14,5 +14,6 @@ pub mod config;
 pub mod image;
 pub mod render;
 pub mod server;
+pub mod sops;
 pub mod source;
 pub mod tags;

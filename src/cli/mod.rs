@@ -16,6 +16,7 @@ mod images;
 mod log;
 mod once;
 mod patch;
+mod sops;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -182,6 +183,31 @@ enum Command {
     },
     /// Print the config schema (a KDL Schema document).
     Schema,
+    /// SOPS-encrypted files, decrypted with age keys as Flux does.
+    Sops {
+        #[command(subcommand)]
+        command: SopsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SopsCommand {
+    /// Print the plaintext of a sops-encrypted file, in the file's format
+    /// (from its extension, as sops picks it).
+    ///
+    /// Exit 0 when decrypted, 1 when the file cannot be decrypted, 2 on a
+    /// usage error.
+    Decrypt {
+        /// The encrypted file: .yaml/.yml, .json, .env, .ini; any other name is sops's binary format
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// age identity file; repeat for several [default: $SOPS_AGE_KEY_FILE, else $SOPS_AGE_KEY, else ~/.config/sops/age/keys.txt]
+        #[arg(long = "key", value_name = "KEYFILE")]
+        keys: Vec<PathBuf>,
+        /// Do not verify the file's MAC (Flux's default; sops's --ignore-mac)
+        #[arg(long)]
+        ignore_mac: bool,
+    },
 }
 
 fn parse_target(s: &str) -> Result<(Kind, String), String> {
@@ -290,6 +316,14 @@ pub fn main() -> ExitCode {
             digest,
         ),
         Command::Patch { dir, sets, dry_run } => patch::run(&dir, &sets, dry_run),
+        Command::Sops {
+            command:
+                SopsCommand::Decrypt {
+                    file,
+                    keys,
+                    ignore_mac,
+                },
+        } => sops::decrypt(&file, &keys, ignore_mac),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS

@@ -23,6 +23,7 @@ mod registry;
 mod rng;
 mod schema;
 mod security;
+mod sops;
 mod ssh_source;
 mod support;
 mod suspend_resume;

@@ -220,3 +220,19 @@ pub fn skip(test: &str, why: &str) {
         "SKIPPED {test}: {why} (with CI set this fails)"
     );
 }
+
+/// The shared conformance corpus `../shared/conformance/NAME` (cases taken
+/// from the peers' own test suites), or `None` after [`skip`] when it is
+/// absent, as in a user's clone.
+#[track_caller]
+pub fn conformance(test: &str, name: &str) -> Option<PathBuf> {
+    let dir = repo_root().join("../shared/conformance").join(name);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    skip(
+        test,
+        &format!("the conformance corpus {} is absent", dir.display()),
+    );
+    None
+}
