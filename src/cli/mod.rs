@@ -224,8 +224,10 @@ fn parse_target(s: &str) -> Result<(Kind, String), String> {
 
 fn parse_until(s: &str) -> Result<jiff::Timestamp, String> {
     let now = jiff::Timestamp::now();
-    let at = match s.parse::<jiff::Timestamp>() {
+    let at = match config::value::parse_timestamp(s) {
         Ok(t) => t,
+        // Meant as a time: say what is wrong with it.
+        Err(p) if s.contains('T') && s.contains('-') => return Err(p.message),
         Err(_) => {
             let d = config::value::parse_duration(s).map_err(|_| {
                 format!("\"{s}\" is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a duration (2h, 90m)")

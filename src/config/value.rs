@@ -232,6 +232,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, Problem> {
 
 pub fn parse_timestamp(s: &str) -> Result<jiff::Timestamp, Problem> {
     s.parse::<jiff::Timestamp>().map_err(|_| {
+        // Well formed, but beyond what a timestamp can hold (the last
+        // hours of year 9999, or before year -9999).
+        let formed = jiff::fmt::temporal::Pieces::parse(s).is_ok_and(|p| p.offset().is_some());
+        if formed {
+            return Problem::new(
+                code::INVALID_TIMESTAMP,
+                format!(
+                    "\"{s}\" is outside the range of times mooring can hold ({} to {})",
+                    jiff::Timestamp::MIN.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    jiff::Timestamp::MAX.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                ),
+            )
+            .help("to suspend without an end, leave out `until`");
+        }
         Problem::new(
             code::INVALID_TIMESTAMP,
             format!("\"{s}\" is not an RFC 3339 timestamp"),
@@ -555,6 +569,32 @@ pub fn check_rel_path(s: &str) -> Result<String, Problem> {
 
 fn check_git_url(s: &str) -> Result<(), Problem> {
     let help = "use https://host/org/repo.git, ssh://git@host/org/repo.git, git@host:org/repo.git, git://host/repo or file:///path/to/repo";
+    // `ext::COMMAND`, `fd::…` and other `<helper>::<address>` forms make git
+    // run a program: never a URL of a source.
+    if let Some(helper) = s.find("::").filter(|at| !s[..*at].contains('/')) {
+        return Err(Problem::new(
+            code::INVALID_URL,
+            format!(
+                "\"{}::\" is git's syntax for running a remote helper, not a URL",
+                &s[..helper]
+            ),
+        )
+        .within(0, helper + 2)
+        .label("remote helper")
+        .help(help));
+    }
+    // A host or user that starts with `-` would reach ssh as an option.
+    let option_like = |part: &str, offset: usize| {
+        part.starts_with('-').then(|| {
+            Problem::new(
+                code::INVALID_URL,
+                format!("\"{part}\" starts with `-`: ssh would read it as an option"),
+            )
+            .within(offset, part.len())
+            .label("starts with `-`")
+            .help(help)
+        })
+    };
     if let Some((scheme, rest)) = s.split_once("://") {
         if !matches!(scheme, "https" | "http" | "ssh" | "git" | "file") {
             return Err(
@@ -569,6 +609,17 @@ fn check_git_url(s: &str) -> Result<(), Problem> {
         }
         if scheme != "file" {
             let authority = rest.split('/').next().unwrap_or_default();
+            let start = scheme.len() + 3;
+            let (user, host) = match authority.rsplit_once('@') {
+                Some((user, host)) => (Some(user), (host, start + user.len() + 1)),
+                None => (None, (authority, start)),
+            };
+            if let Some(p) = user
+                .and_then(|u| option_like(u, start))
+                .or_else(|| option_like(host.0, host.1))
+            {
+                return Err(p);
+            }
             if let Some((userinfo, _)) = authority.rsplit_once('@')
                 && (userinfo.contains(':') || scheme.starts_with("http"))
             {
@@ -587,6 +638,16 @@ fn check_git_url(s: &str) -> Result<(), Problem> {
         && !path.is_empty()
         && !host.contains('/')
     {
+        let (user, host_at) = match host.rsplit_once('@') {
+            Some((user, h)) => (Some(user), (h, user.len() + 1)),
+            None => (None, (host, 0)),
+        };
+        if let Some(p) = user
+            .and_then(|u| option_like(u, 0))
+            .or_else(|| option_like(host_at.0, host_at.1))
+        {
+            return Err(p);
+        }
         return Ok(());
     }
     Err(Problem::new(code::INVALID_URL, format!("\"{s}\" is not a git URL")).help(help))
@@ -748,6 +809,25 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_beyond_the_range_say_so() {
+        assert!(parse_timestamp("9999-12-30T21:00:00Z").is_ok());
+        let far = parse_timestamp("9999-12-31T23:59:59Z").unwrap_err();
+        assert!(far.message.contains("outside the range"), "{}", far.message);
+        let bad = parse_timestamp("2026-13-01T00:00:00Z").unwrap_err();
+        assert!(
+            bad.message.contains("not an RFC 3339 timestamp"),
+            "{}",
+            bad.message
+        );
+        let no_offset = parse_timestamp("2026-12-01T09:00:00").unwrap_err();
+        assert!(
+            no_offset.message.contains("not an RFC 3339"),
+            "{}",
+            no_offset.message
+        );
+    }
+
+    #[test]
     fn git_urls() {
         for ok in [
             "https://github.com/acme/platform.git",
@@ -759,6 +839,16 @@ mod tests {
             assert_eq!(check_git_url(ok), Ok(()), "{ok}");
         }
         assert!(check_git_url("ftp://host/repo").is_err());
+        for bad in [
+            "ext::sh -c touch% /tmp/pwned",
+            "fd::17",
+            "-oProxyCommand=touch /tmp/pwned:repo",
+            "git@-oProxyCommand=x:repo",
+            "ssh://-oProxyCommand=x/repo",
+            "ssh://-l@host/repo",
+        ] {
+            assert!(check_git_url(bad).is_err(), "{bad}");
+        }
         assert!(check_git_url("platform").is_err());
         let creds = check_git_url("https://bot:s3cret@github.com/acme/p.git").unwrap_err();
         assert_eq!(creds.within, Some((8, 11)));

@@ -435,3 +435,46 @@ fn a_large_invalid_config_is_reported_at_once_and_holds_nothing_up() {
     let (code, _) = agent.signal("TERM");
     assert_eq!(code, 0);
 }
+
+#[test]
+fn validate_refuses_urls_that_would_run_commands_and_explains_far_timestamps() {
+    let env = crate::support::TestEnv::new();
+    env.write(
+        "mooring.kdl",
+        r#"source "helper" { git "ext::sh -c touch% /tmp/pwned"; }
+source "option-host" { git "-oProxyCommand=x:repo"; }
+source "option-url" { git "ssh://-oProxyCommand=x/repo"; }
+app "a" { source "helper"; target dir="out"; }
+suspend app="a" reason="for ever" until="9999-12-31T23:59:59Z"
+"#,
+    );
+    let run = env.run(&["validate", "-c", "mooring.kdl", "--format", "json"]);
+    run.expect_code(1);
+    let problems: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let codes: Vec<(&str, &str)> = problems
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap_or(""),
+                p["message"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let urls: Vec<&&str> = codes
+        .iter()
+        .filter(|(c, _)| *c == "mooring::config::invalid-url")
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(urls.len(), 3, "{codes:?}");
+    assert!(urls[0].contains("remote helper"), "{}", urls[0]);
+    assert!(urls[1].contains("ssh would read it as an option"), "{}", urls[1]);
+    assert!(urls[2].contains("ssh would read it as an option"), "{}", urls[2]);
+    let until = codes
+        .iter()
+        .find(|(c, _)| *c == "mooring::config::invalid-timestamp")
+        .expect("the timestamp");
+    assert!(until.1.contains("outside the range"), "{}", until.1);
+    assert!(!std::path::Path::new("/tmp/pwned").exists());
+}
