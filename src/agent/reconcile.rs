@@ -4,10 +4,13 @@
 //! ([`super::backoff`]).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::apply::cluster::Clusters;
 use crate::apply::{self, Summary};
+use crate::busy::{BusyGuard, CancelOnDrop};
 use crate::config::{self, Target};
 use crate::image::{self, Selection};
 use crate::render;
@@ -123,7 +126,24 @@ pub async fn app(
     let summary = match &app.target {
         Target::Dir(dir) => {
             let (dir, name, prune) = (dir.clone(), app.name.value.clone(), app.prune);
-            let work = tokio::task::spawn_blocking(move || apply::dir::write(&dir, &name, &manifests, prune));
+            // One write per directory at a time: a write given up at its
+            // timeout stops before its next file, and until it has, the
+            // next attempt waits its turn through the backoff.
+            let Some(busy) = BusyGuard::take(&dir) else {
+                return Err(Failure::retry(
+                    "ApplyFailed",
+                    format!(
+                        "an earlier write to {} outlived its timeout and has not stopped yet",
+                        dir.display()
+                    ),
+                ));
+            };
+            let cancel = Arc::new(AtomicBool::new(false));
+            let _stop_if_given_up = CancelOnDrop(cancel.clone());
+            let work = tokio::task::spawn_blocking(move || {
+                let _busy = busy;
+                apply::dir::write(&dir, &name, &manifests, prune, &cancel)
+            });
             match tokio::time::timeout(app.timeout, work).await {
                 Ok(Ok(result)) => result.map_err(|e| Failure {
                     reason: e.reason(),

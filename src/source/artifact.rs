@@ -419,17 +419,6 @@ fn collect(root: &Path, rel: PathBuf, out: &mut Vec<PathBuf>) -> Result<(), Erro
     Ok(())
 }
 
-/// Raises its flag when dropped. An async fetch holds one while it awaits
-/// blocking work, so that the work stops when the fetch is given up (its
-/// future dropped at the timeout).
-pub struct CancelOnDrop(pub std::sync::Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 /// A reader that fails once `cancel` is raised.
 struct Cancellable<'a, R> {
     inner: R,

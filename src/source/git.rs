@@ -12,10 +12,9 @@
 //! `git://` and HTTP(S) are pure Rust; `file://` runs `git upload-pack` and
 //! `ssh://` runs `ssh` (both external programs).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use gix::bstr::ByteSlice as _;
@@ -24,6 +23,7 @@ use gix::remote::fetch::Shallow;
 
 use super::artifact::Writer;
 use super::{Artifact, Error, Store};
+use crate::busy::BusyGuard;
 use crate::config::{self, GitRef};
 
 /// Fetch `source` (a git source) and export its tree at the selected
@@ -55,33 +55,6 @@ pub fn fetch(source: &config::Source, state_dir: &Path, store: &Store) -> Result
         timeout: source.timeout,
     };
     run_with_timeout(job)
-}
-
-/// Directories (fetch caches, automation workspaces) with an operation in
-/// flight, so that one abandoned at its timeout (still blocked in I/O)
-/// never shares its directory with the next.
-static BUSY: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
-
-/// `cache` marked busy until dropped.
-pub(crate) struct BusyGuard(PathBuf);
-
-impl BusyGuard {
-    /// `None` when an operation on `cache` is still in flight.
-    pub(crate) fn take(cache: &Path) -> Option<BusyGuard> {
-        let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
-        busy.get_or_insert_with(HashSet::new)
-            .insert(cache.to_path_buf())
-            .then(|| BusyGuard(cache.to_path_buf()))
-    }
-}
-
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(set) = busy.as_mut() {
-            set.remove(&self.0);
-        }
-    }
 }
 
 /// Run the job on its own thread; at the timeout, raise gix's interrupt

@@ -20,7 +20,7 @@ const CONFIGMAP: &str =
 /// A test env with a git repository of manifests and a config around it.
 pub(crate) struct Fixture {
     pub(crate) env: TestEnv,
-    repo: Repo,
+    pub(crate) repo: Repo,
     pub(crate) port: u16,
 }
 
@@ -210,7 +210,7 @@ impl Drop for Running {
     }
 }
 
-fn object<'a>(s: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
+pub(crate) fn object<'a>(s: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
     s["objects"]
         .as_array()?
         .iter()

@@ -478,3 +478,51 @@ suspend app="a" reason="for ever" until="9999-12-31T23:59:59Z"
     assert!(until.1.contains("outside the range"), "{}", until.1);
     assert!(!std::path::Path::new("/tmp/pwned").exists());
 }
+
+#[test]
+fn directory_writes_never_overlap_and_leave_no_temp_files() {
+    use crate::agent::{Fixture, state};
+    let f = Fixture::new();
+    // Enough objects that writing them outlasts a 1 ms timeout.
+    let many: String = (0..300)
+        .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm{i}\n  namespace: web\ndata:\n  n: \"{i}\"\n"))
+        .collect();
+    f.repo.write(&[("many/all.yaml", &many)]);
+    f.repo.commit("many");
+    f.repo.publish();
+    // A temp file a killed write left behind, and one that is not ours.
+    let out = f.out("many");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(out.join(".mooring-many-k1ll3d.tmp"), "half a manifest").expect("write");
+    std::fs::write(out.join(".notes.tmp"), "someone's").expect("write");
+    let app = |timeout: &str| {
+        format!(
+            "app \"many\" {{\n    source \"repo\"\n    path \"many\"\n    target dir=\"out/many\"\n    timeout \"{timeout}\"\n}}\n"
+        )
+    };
+    let agent = f.start(&app("1ms"));
+    let s = agent.wait(std::time::Duration::from_secs(20), "a failed write", |s| {
+        state(s, "app", "many") == "failed"
+    });
+    let error = crate::agent::object(&s, "app", "many")
+        .map(|o| o["error"].to_string())
+        .unwrap_or_default();
+    assert!(!error.contains("File exists"), "{error}");
+    // A generous timeout: it converges, whatever the given-up writes left.
+    f.save(&app("5m"));
+    agent.wait(std::time::Duration::from_secs(60), "app/many ready", |s| {
+        state(s, "app", "many") == "ready"
+    });
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("read out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        !names.iter().any(|n| n.starts_with(".mooring-many-")),
+        "{:?}",
+        &names[..5]
+    );
+    assert!(names.contains(&".notes.tmp".to_string()));
+    assert_eq!(names.iter().filter(|n| n.ends_with(".yaml")).count(), 300);
+}

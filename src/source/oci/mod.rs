@@ -22,8 +22,9 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 
-use super::artifact::{CancelOnDrop, hex};
+use super::artifact::hex;
 use super::{Artifact, Error, Limits, Store};
+use crate::busy::CancelOnDrop;
 use crate::config::{self, OciRef};
 
 /// The layer media type of artifacts made by `flux push artifact`.
