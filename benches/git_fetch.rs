@@ -314,6 +314,7 @@ fn git_source(name: &str, url: &str) -> config::Source {
         auth: None,
         ignore: Vec::new(),
         limits: Limits::default(),
+        ca_file: None,
     }
 }
 

@@ -286,6 +286,7 @@ fn source(url: &str) -> config::Source {
         auth: None,
         ignore: Vec::new(),
         limits: Limits::default(),
+        ca_file: None,
     }
 }
 

@@ -77,6 +77,7 @@ impl ConfigDiff {
             ("agent.state-dir", a.state_dir != b.state_dir),
             ("agent.log", a.log != b.log),
             ("agent.log-file", a.log_file != b.log_file),
+            ("agent.leader-election", a.leader_election != b.leader_election),
         ] {
             if differs {
                 diff.restart_needed.push(name);

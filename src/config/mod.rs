@@ -137,8 +137,8 @@ pub fn resolve_paths(cfg: &mut Config, base: &Path, home: Option<&Path>) {
         fix(t);
     }
     for c in &mut cfg.clusters {
-        if let Some(k) = &mut c.kubeconfig {
-            fix(k);
+        for p in [&mut c.kubeconfig, &mut c.ca_file].into_iter().flatten() {
+            fix(p);
         }
     }
     let fix_auth = |auth: &mut Option<Auth>| {
@@ -159,6 +159,9 @@ pub fn resolve_paths(cfg: &mut Config, base: &Path, home: Option<&Path>) {
     };
     for s in &mut cfg.sources {
         fix_auth(&mut s.auth);
+        if let Some(ca) = &mut s.ca_file {
+            fix(ca);
+        }
         if let SourceKind::Git { url, .. } = &mut s.kind
             && let Some(rest) = url.strip_prefix("file://")
             && !rest.starts_with('/')
@@ -176,6 +179,18 @@ pub fn resolve_paths(cfg: &mut Config, base: &Path, home: Option<&Path>) {
     }
     for i in &mut cfg.images {
         fix_auth(&mut i.auth);
+        if let Some(ca) = &mut i.ca_file {
+            fix(ca);
+        }
+    }
+    for r in &mut cfg.receivers {
+        fix(&mut r.secret_file);
+    }
+    for n in &mut cfg.notifications {
+        fix(&mut n.url_file);
+        for p in [&mut n.token_file, &mut n.ca_file].into_iter().flatten() {
+            fix(p);
+        }
     }
 }
 

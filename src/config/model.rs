@@ -82,6 +82,8 @@ pub struct Config {
     pub apps: Vec<App>,
     pub images: Vec<Image>,
     pub automations: Vec<Automation>,
+    pub receivers: Vec<Receiver>,
+    pub notifications: Vec<Notify>,
     pub suspensions: Vec<Suspension>,
 }
 
@@ -104,6 +106,20 @@ impl Config {
 
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
         self.clusters.iter().find(|c| c.name.value == name)
+    }
+
+    pub fn receiver(&self, name: &str) -> Option<&Receiver> {
+        self.receivers.iter().find(|r| r.name.value == name)
+    }
+
+    /// Whether an object `kind/name` is declared.
+    pub fn has(&self, kind: Kind, name: &str) -> bool {
+        match kind {
+            Kind::Source => self.source(name).is_some(),
+            Kind::App => self.app(name).is_some(),
+            Kind::Image => self.image(name).is_some(),
+            Kind::Automation => self.automation(name).is_some(),
+        }
     }
 
     /// Names of every object of `kind`, in file order.
@@ -134,6 +150,9 @@ pub struct Agent {
     pub concurrency: u32,
     pub api_token_file: Option<PathBuf>,
     pub inventory_namespace: String,
+    /// Run as one of several replicas: only the holder of the lease
+    /// reconciles.
+    pub leader_election: Option<LeaderElection>,
 }
 
 impl Default for Agent {
@@ -147,6 +166,7 @@ impl Default for Agent {
             concurrency: defaults::CONCURRENCY,
             api_token_file: None,
             inventory_namespace: defaults::INVENTORY_NAMESPACE.to_string(),
+            leader_election: None,
         }
     }
 }
@@ -168,6 +188,9 @@ pub mod defaults {
     pub const AUTOMATION_INTERVAL: &str = "5m";
     pub const OCI_TAG: &str = "latest";
     pub const LOG_KEEP: u32 = 7;
+    pub const LEASE_NAME: &str = "mooring";
+    pub const LEASE_DURATION: &str = "15s";
+    pub const NOTIFY_TIMEOUT: &str = "10s";
     pub const MAX_ARTIFACT_SIZE: &str = "512MiB";
     pub const MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
     pub const MAX_ARTIFACT_FILES: u64 = 100_000;
@@ -219,6 +242,24 @@ pub struct Cluster {
     pub kubeconfig: Option<PathBuf>,
     /// `None`: the kubeconfig's current context.
     pub context: Option<String>,
+    /// PEM certificates trusted for the API server, besides the
+    /// kubeconfig's `certificate-authority(-data)`.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `agent { leader-election … }`: a Kubernetes Lease decides which replica
+/// reconciles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaderElection {
+    /// The Lease's name.
+    pub lease: String,
+    /// `None`: the pod's own namespace (from its service account), else
+    /// `default`.
+    pub namespace: Option<String>,
+    /// How long a lease lasts without renewal: a standby takes over within it.
+    pub duration: Duration,
+    /// The cluster holding the Lease; `None`: the default one (in-cluster).
+    pub cluster: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -230,6 +271,8 @@ pub struct Source {
     pub auth: Option<Auth>,
     pub ignore: Vec<String>,
     pub limits: Limits,
+    /// PEM certificates trusted for HTTPS, besides the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// What one artifact may hold, at most. Archives and repositories are
@@ -346,6 +389,8 @@ pub struct Image {
     pub exclude: Vec<String>,
     pub auth: Option<Auth>,
     pub insecure: bool,
+    /// PEM certificates trusted for HTTPS, besides the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -390,10 +435,218 @@ pub struct Author {
     pub email: String,
 }
 
+/// `receiver "NAME"`: `POST /hooks/NAME` makes objects reconcile now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receiver {
+    pub name: Spanned<String>,
+    pub kind: ReceiverKind,
+    /// The shared secret (HMAC key or token), read at each request.
+    pub secret_file: PathBuf,
+    /// What a valid delivery reconciles, in file order.
+    pub reconcile: Vec<ObjectRef>,
+}
+
+/// Who sends the hooks, which decides how they are signed and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiverKind {
+    /// `X-Hub-Signature-256`; push events.
+    Github,
+    /// `X-Gitlab-Token`; push and tag push events.
+    Gitlab,
+    /// `X-Signature: sha256=<hex>`, HMAC-SHA256 of the body.
+    GenericHmac,
+    /// Docker Hub: the token as `?token=` (it cannot sign).
+    Dockerhub,
+    /// Harbor: the token as the `Authorization` header.
+    Harbor,
+    /// Quay: the token as `?token=` (it cannot sign).
+    Quay,
+}
+
+impl ReceiverKind {
+    pub const ALL: [(ReceiverKind, &'static str); 6] = [
+        (ReceiverKind::Github, "github"),
+        (ReceiverKind::Gitlab, "gitlab"),
+        (ReceiverKind::GenericHmac, "generic-hmac"),
+        (ReceiverKind::Dockerhub, "dockerhub"),
+        (ReceiverKind::Harbor, "harbor"),
+        (ReceiverKind::Quay, "quay"),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        ReceiverKind::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("generic-hmac", |(_, s)| s)
+    }
+
+    pub fn parse(s: &str) -> Option<ReceiverKind> {
+        ReceiverKind::ALL.iter().find(|(_, n)| *n == s).map(|(k, _)| *k)
+    }
+
+    /// Registries announce pushed images, not git refs.
+    pub fn is_registry(self) -> bool {
+        matches!(
+            self,
+            ReceiverKind::Dockerhub | ReceiverKind::Harbor | ReceiverKind::Quay
+        )
+    }
+}
+
+/// `kind/name` of a declared object, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectRef {
+    pub kind: Kind,
+    pub name: Spanned<String>,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name.value)
+    }
+}
+
+/// `notify "NAME"`: post state changes to a chat, a webhook or GitHub.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notify {
+    pub name: Spanned<String>,
+    /// The file holding the URL (a chat's webhook URL is itself a secret).
+    pub url_file: PathBuf,
+    /// A bearer token (`generic`) or a GitHub token (`github-status`).
+    pub token_file: Option<PathBuf>,
+    pub format: NotifyFormat,
+    /// Which changes are posted; never empty.
+    pub on: Vec<NotifyEvent>,
+    /// Which objects' changes are posted; empty: all.
+    pub objects: Vec<ObjectPattern>,
+    /// One attempt's time limit.
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyFormat {
+    /// A Slack incoming webhook (also Mattermost, Rocket.Chat…).
+    Slack,
+    /// The event as JSON, in the shape of Flux's generic provider.
+    Generic,
+    /// A GitHub commit status on the revision's commit.
+    GithubStatus,
+}
+
+impl NotifyFormat {
+    pub const ALL: [(NotifyFormat, &'static str); 3] = [
+        (NotifyFormat::Slack, "slack"),
+        (NotifyFormat::Generic, "generic"),
+        (NotifyFormat::GithubStatus, "github-status"),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        NotifyFormat::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("generic", |(_, s)| s)
+    }
+}
+
+/// A change worth telling someone about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyEvent {
+    /// A run failed, and the one before did not fail the same way.
+    Failure,
+    /// A run succeeded after failures.
+    Recovery,
+    /// An automation pushed a commit.
+    Push,
+    /// An app's apply changed something in its target.
+    Apply,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 4] = [
+        NotifyEvent::Failure,
+        NotifyEvent::Recovery,
+        NotifyEvent::Push,
+        NotifyEvent::Apply,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::Failure => "failure",
+            NotifyEvent::Recovery => "recovery",
+            NotifyEvent::Push => "push",
+            NotifyEvent::Apply => "apply",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NotifyEvent> {
+        NotifyEvent::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// `app/*`, `source/platform`, `*/web-*`, `*`: which objects a
+/// notification is about. `*` in a name matches any run of characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPattern {
+    /// `None`: every kind.
+    pub kind: Option<Kind>,
+    pub name: String,
+}
+
+impl ObjectPattern {
+    pub fn matches(&self, kind: Kind, name: &str) -> bool {
+        self.kind.is_none_or(|k| k == kind) && glob_match(&self.name, name)
+    }
+}
+
+/// `*` matches any run of characters; everything else itself.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Suspension {
     pub kind: Kind,
     pub name: Spanned<String>,
     pub reason: Option<String>,
     pub until: Option<Spanned<jiff::Timestamp>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_patterns() {
+        let p = |kind, name: &str| ObjectPattern {
+            kind,
+            name: name.to_string(),
+        };
+        assert!(p(Some(Kind::App), "*").matches(Kind::App, "web"));
+        assert!(!p(Some(Kind::App), "*").matches(Kind::Source, "web"));
+        assert!(p(None, "web-*").matches(Kind::Source, "web-eu"));
+        assert!(!p(None, "web-*").matches(Kind::Source, "api-eu"));
+        assert!(p(None, "*-eu").matches(Kind::App, "web-eu"));
+        assert!(p(None, "a*b*c").matches(Kind::App, "aXbYc"));
+        assert!(!p(None, "a*b*c").matches(Kind::App, "aXcYb"));
+        assert!(!p(None, "ab*ba").matches(Kind::App, "aba"));
+        assert!(p(None, "web").matches(Kind::App, "web"));
+        assert!(!p(None, "web").matches(Kind::App, "webs"));
+    }
 }

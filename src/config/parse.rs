@@ -767,6 +767,8 @@ fn example_value(ty: Ty) -> String {
         Ty::OciRepo => "\"ghcr.io/org/app\"",
         Ty::Email => "\"mooring@example.com\"",
         Ty::Size => "\"512MiB\"",
+        Ty::ObjectRef => "\"source/platform\"",
+        Ty::ObjectPattern => "\"app/*\"",
         Ty::Ref(k) => return format!("\"<{} name>\"", k.as_str()),
         Ty::Enum(values) => return format!("\"{}\"", values.first().copied().unwrap_or_default()),
         _ => "\"…\"",
@@ -793,6 +795,8 @@ pub fn decode(doc: &KdlDocument, diags: &mut Vec<Diagnostic>) -> Config {
             "app" => cfg.apps.push(decode_app(&n)),
             "image" => cfg.images.push(decode_image(&n)),
             "automation" => cfg.automations.push(decode_automation(&n)),
+            "receiver" => cfg.receivers.push(decode_receiver(&n)),
+            "notify" => cfg.notifications.push(decode_notify(&n)),
             "suspend" => {
                 if let Some(s) = decode_suspend(&n) {
                     cfg.suspensions.push(s);
@@ -1005,7 +1009,151 @@ fn decode_agent(n: &Node) -> Agent {
     if let Some(ns) = n.string("inventory-namespace", Ty::Namespace) {
         agent.inventory_namespace = ns;
     }
+    agent.leader_election = n.child("leader-election").map(|le| {
+        let duration = prop_str(le, "duration", Ty::Duration)
+            .and_then(|s| Some((value::parse_duration(&s).ok()?, s.span)));
+        if let Some((d, span)) = duration
+            && d < MIN_LEASE
+        {
+            n.push(
+                Diagnostic::error(
+                    code::INVALID_VALUE,
+                    span,
+                    format!(
+                        "a lease of {} is too short to renew in time",
+                        humantime::format_duration(d)
+                    ),
+                )
+                .label("too short")
+                .help("use at least \"2s\"; \"15s\" is usual (a standby takes over within it)"),
+            );
+        }
+        LeaderElection {
+            lease: prop_str(le, "lease", Ty::Name)
+                .map(|s| s.value)
+                .unwrap_or_else(|| defaults::LEASE_NAME.into()),
+            namespace: prop_str(le, "namespace", Ty::Namespace).map(|s| s.value),
+            duration: duration
+                .map(|(d, _)| d.max(MIN_LEASE))
+                .or_else(|| value::parse_duration(defaults::LEASE_DURATION).ok())
+                .unwrap_or(Duration::from_secs(15)),
+            cluster: prop_str(le, "cluster", Ty::Ref(schema::RefKind::Cluster)),
+        }
+    });
     agent
+}
+
+/// The shortest lease: renewing takes a round trip or two.
+const MIN_LEASE: Duration = Duration::from_secs(2);
+
+/// `ca-file` of a node that talks HTTPS; a warning where it cannot apply.
+fn decode_ca_file(n: &Node, https: bool, why_not: &str) -> Option<PathBuf> {
+    let path = n.path("ca-file")?;
+    if !https {
+        n.push(
+            Diagnostic::warning(
+                code::NOT_APPLICABLE,
+                n.children_span("ca-file"),
+                "`ca-file` is only used for HTTPS",
+            )
+            .label("not used")
+            .help(why_not.to_string()),
+        );
+    }
+    Some(path)
+}
+
+fn decode_receiver(n: &Node) -> Receiver {
+    let kind = n
+        .string("type", Ty::Enum(schema::RECEIVER_TYPES))
+        .and_then(|t| ReceiverKind::parse(&t))
+        .unwrap_or(ReceiverKind::GenericHmac);
+    let reconcile = n
+        .all_args("reconcile", Ty::ObjectRef)
+        .into_iter()
+        .filter_map(|r| {
+            let (kind, at) = value::parse_object_ref(&r).ok()?;
+            let span = SourceSpan::from((r.span.offset(), r.span.len()));
+            // Point at the name part where the text maps one to one.
+            let name_span = n
+                .kdl
+                .children()
+                .and_then(|c| {
+                    c.nodes()
+                        .iter()
+                        .flat_map(|node| node.entries())
+                        .find(|e| value_span(e) == span)
+                })
+                .and_then(|e| span_within(e, span, at, r.len() - at))
+                .unwrap_or(span);
+            Some(ObjectRef {
+                kind,
+                name: Spanned::new(r.value[at..].to_string(), name_span),
+            })
+        })
+        .collect();
+    Receiver {
+        name: n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl)),
+        kind,
+        secret_file: n.path("secret-file").unwrap_or_default(),
+        reconcile,
+    }
+}
+
+fn decode_notify(n: &Node) -> Notify {
+    let format = match n.string("format", Ty::Enum(schema::NOTIFY_FORMATS)).as_deref() {
+        Some("slack") => NotifyFormat::Slack,
+        Some("github-status") => NotifyFormat::GithubStatus,
+        _ => NotifyFormat::Generic,
+    };
+    let mut on: Vec<NotifyEvent> = n
+        .all_args("on", Ty::Enum(schema::NOTIFY_EVENTS))
+        .iter()
+        .filter_map(|e| NotifyEvent::parse(e))
+        .collect();
+    on.sort();
+    on.dedup();
+    if on.is_empty() {
+        on = NotifyEvent::ALL.to_vec();
+    }
+    let token_file = n.path("token-file");
+    if format == NotifyFormat::GithubStatus && token_file.is_none() {
+        n.push(
+            Diagnostic::error(
+                code::MISSING_VALUE,
+                n.children_span("format"),
+                "`github-status` needs a `token-file`",
+            )
+            .label("posts to the GitHub API")
+            .help("add `token-file \"/etc/mooring/github-token\"`: a token allowed to write commit statuses"),
+        );
+    }
+    if format == NotifyFormat::Slack && token_file.is_some() {
+        n.push(
+            Diagnostic::warning(
+                code::NOT_APPLICABLE,
+                n.children_span("token-file"),
+                "`token-file` is not used by `slack`",
+            )
+            .label("not used")
+            .help("a Slack webhook URL carries its own secret: remove `token-file`"),
+        );
+    }
+    Notify {
+        name: n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl)),
+        url_file: n.path("url-file").unwrap_or_default(),
+        token_file,
+        format,
+        on,
+        objects: n
+            .all_args("objects", Ty::ObjectPattern)
+            .iter()
+            .filter_map(|p| value::parse_object_pattern(p).ok())
+            .map(|(kind, name)| ObjectPattern { kind, name })
+            .collect(),
+        timeout: n.duration("timeout", defaults::NOTIFY_TIMEOUT),
+        ca_file: n.path("ca-file"),
+    }
 }
 
 fn decode_cluster(n: &Node) -> Cluster {
@@ -1013,6 +1161,7 @@ fn decode_cluster(n: &Node) -> Cluster {
         name: n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl)),
         kubeconfig: n.path("kubeconfig"),
         context: n.string("context", Ty::String),
+        ca_file: n.path("ca-file"),
     }
 }
 
@@ -1184,9 +1333,22 @@ fn decode_source(n: &Node) -> Source {
         }
         SourceKind::Git { url, reference }
     };
+    let ca_file = match &kind {
+        SourceKind::Oci { insecure, .. } => decode_ca_file(
+            n,
+            !insecure,
+            "`insecure #true` talks plain HTTP: remove `insecure` to use HTTPS with this CA",
+        ),
+        SourceKind::Git { url, .. } => decode_ca_file(
+            n,
+            url.is_empty() || url.starts_with("https://"),
+            "the CA is used for https:// URLs; ssh, git:// and file:// do not use it",
+        ),
+    };
     Source {
         name,
         kind,
+        ca_file,
         interval: n.duration("interval", defaults::SOURCE_INTERVAL),
         timeout: n.duration("timeout", defaults::SOURCE_TIMEOUT),
         auth: decode_auth(n, !is_oci),
@@ -1334,6 +1496,11 @@ fn decode_image(n: &Node) -> Image {
             .collect(),
         auth: decode_auth(n, false),
         insecure: n.bool("insecure").unwrap_or(false),
+        ca_file: decode_ca_file(
+            n,
+            !n.bool("insecure").unwrap_or(false),
+            "`insecure #true` talks plain HTTP: remove `insecure` to use HTTPS with this CA",
+        ),
     }
 }
 

@@ -59,6 +59,11 @@ pub enum Ty {
     Template,
     /// A size in bytes: `512MiB`, `100MB`, `4096`.
     Size,
+    /// `KIND/NAME` of a declared source, app, image or automation.
+    ObjectRef,
+    /// `KIND/NAME` where KIND may be `*` and `*` in NAME matches anything;
+    /// or `*` alone.
+    ObjectPattern,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +124,8 @@ impl Ty {
             Ty::Email => "an email address".into(),
             Ty::Template => "a template".into(),
             Ty::Size => "a size such as \"512MiB\"".into(),
+            Ty::ObjectRef => "an object such as \"source/platform\"".into(),
+            Ty::ObjectPattern => "objects such as \"app/*\"".into(),
         }
     }
 
@@ -166,6 +173,8 @@ impl Ty {
             Ty::Email => "email",
             Ty::Template => "template",
             Ty::Size => "size",
+            Ty::ObjectRef => "object-ref",
+            Ty::ObjectPattern => "object-pattern",
         }
     }
 }
@@ -381,6 +390,9 @@ pub const LOG_FORMATS: &[&str] = &["text", "json"];
 pub const ROTATIONS: &[&str] = &["hourly", "daily", "never"];
 pub const ORDERS: &[&str] = &["asc", "desc"];
 pub const SUSPEND_TARGETS: &[&str] = &["source", "app", "image", "automation"];
+pub const RECEIVER_TYPES: &[&str] = &["github", "gitlab", "generic-hmac", "dockerhub", "harbor", "quay"];
+pub const NOTIFY_FORMATS: &[&str] = &["slack", "generic", "github-status"];
+pub const NOTIFY_EVENTS: &[&str] = &["failure", "recovery", "push", "apply"];
 
 const AUTH_CHILDREN: &[NodeSpec] = &[
     value(
@@ -477,7 +489,7 @@ const AGENT_CHILDREN: &[NodeSpec] = &[
         "listen",
         Ty::SocketAddr,
         d::LISTEN,
-        "Address of the HTTP server (/healthz, /readyz, /metrics, /api/status).",
+        "Address of the HTTP server (/healthz, /readyz, /metrics, /api/status, /hooks/NAME).",
     ),
     with_props(node("log", "Log level and format. Logs go to stderr."), LOG_PROPS),
     with_props(
@@ -507,7 +519,40 @@ const AGENT_CHILDREN: &[NodeSpec] = &[
         Ty::Path,
         "File holding the bearer token that POST endpoints require. Required when `listen` is not a loopback address.",
     ),
+    with_props(
+        node(
+            "leader-election",
+            "Several replicas, one at work: only the holder of a Kubernetes Lease reconciles; a standby takes over within `duration` when the leader is gone.",
+        ),
+        LEADER_ELECTION_PROPS,
+    ),
 ];
+
+const LEADER_ELECTION_PROPS: &[Prop] = &[
+    prop_or("lease", Ty::Name, d::LEASE_NAME, "Name of the Lease."),
+    prop(
+        "namespace",
+        Ty::Namespace,
+        "Namespace of the Lease. Default: the pod's own namespace, else `default`.",
+    ),
+    prop_or(
+        "duration",
+        Ty::Duration,
+        d::LEASE_DURATION,
+        "How long a lease holds without renewal: the longest a standby waits to take over.",
+    ),
+    prop(
+        "cluster",
+        Ty::Ref(RefKind::Cluster),
+        "The cluster holding the Lease. Default: in-cluster config or $KUBECONFIG.",
+    ),
+];
+
+const CA_FILE: NodeSpec = value(
+    "ca-file",
+    Ty::Path,
+    "PEM file of CA certificates to trust for HTTPS, besides the system's.",
+);
 
 pub const AGENT: NodeSpec = with_children(
     node("agent", "Settings of the agent process itself. At most one."),
@@ -524,6 +569,11 @@ const CLUSTER_CHILDREN: &[NodeSpec] = &[
         "context",
         Ty::String,
         "Context in the kubeconfig. Default: its current context.",
+    ),
+    value(
+        "ca-file",
+        Ty::Path,
+        "PEM file of CA certificates to trust for the API server, besides the kubeconfig's.",
     ),
 ];
 
@@ -601,6 +651,7 @@ const SOURCE_CHILDREN: &[NodeSpec] = &[
         "#false",
         "Allow plain HTTP to the registry (OCI).",
     ),
+    CA_FILE,
 ];
 
 const SOURCE_ONE_OF: &[OneOf] = &[
@@ -784,6 +835,7 @@ const IMAGE_CHILDREN: &[NodeSpec] = &[
         "#false",
         "Allow plain HTTP to the registry.",
     ),
+    CA_FILE,
 ];
 
 const IMAGE_ONE_OF: &[OneOf] = &[OneOf {
@@ -878,7 +930,81 @@ pub const SUSPEND: NodeSpec = NodeSpec {
     )
 };
 
-const DOCUMENT_CHILDREN: &[NodeSpec] = &[AGENT, CLUSTER, SOURCE, APP, IMAGE, AUTOMATION, SUSPEND];
+const RECEIVER_CHILDREN: &[NodeSpec] = &[
+    at_least_once(value(
+        "type",
+        Ty::Enum(RECEIVER_TYPES),
+        "Who sends the hooks: how they are signed and what their events say.",
+    )),
+    at_least_once(value(
+        "secret-file",
+        Ty::Path,
+        "File holding the shared secret (HMAC key or token).",
+    )),
+    at_least_once(repeated(with_args(
+        node(
+            "reconcile",
+            "What a valid delivery makes reconcile at once: `source/NAME`, `app/NAME`, `image/NAME`, `automation/NAME`.",
+        ),
+        many("object", Ty::ObjectRef),
+    ))),
+];
+
+pub const RECEIVER: NodeSpec = object(
+    "receiver",
+    "A webhook at `POST /hooks/NAME`: a signed push event reconciles objects now.",
+    RECEIVER_CHILDREN,
+);
+
+const NOTIFY_CHILDREN: &[NodeSpec] = &[
+    at_least_once(value(
+        "url-file",
+        Ty::Path,
+        "File holding the URL to post to (a chat webhook URL is a secret), or the repository for `github-status`.",
+    )),
+    value_or(
+        "format",
+        Ty::Enum(NOTIFY_FORMATS),
+        "generic",
+        "`slack`, `generic` (the event as JSON) or `github-status` (a commit status).",
+    ),
+    value(
+        "token-file",
+        Ty::Path,
+        "File holding a token: a GitHub token for `github-status`, a bearer token for `generic`.",
+    ),
+    repeated(with_args(
+        node(
+            "on",
+            "Which changes to post: `failure`, `recovery`, `push`, `apply`. Default: all four.",
+        ),
+        many("event", Ty::Enum(NOTIFY_EVENTS)),
+    )),
+    repeated(with_args(
+        node(
+            "objects",
+            "Only changes of these objects: `app/*`, `source/platform`, `*`. Default: every object.",
+        ),
+        many("pattern", Ty::ObjectPattern),
+    )),
+    value_or(
+        "timeout",
+        Ty::Duration,
+        d::NOTIFY_TIMEOUT,
+        "Give up on one attempt after this long (failed posts are retried with backoff).",
+    ),
+    CA_FILE,
+];
+
+pub const NOTIFY: NodeSpec = object(
+    "notify",
+    "Post state changes (failures, recoveries, pushes, applies) to a chat, a webhook or GitHub commit statuses.",
+    NOTIFY_CHILDREN,
+);
+
+const DOCUMENT_CHILDREN: &[NodeSpec] = &[
+    AGENT, CLUSTER, SOURCE, APP, IMAGE, AUTOMATION, RECEIVER, NOTIFY, SUSPEND,
+];
 
 /// The top level of a config file.
 pub const DOCUMENT: NodeSpec = NodeSpec {
@@ -906,7 +1032,7 @@ pub fn to_kdl_schema() -> String {
     out.push_str("    info {\n");
     out.push_str("        title \"mooring configuration\"\n");
     let _ = writeln!(out, "        version \"{}\"", env!("CARGO_PKG_VERSION"));
-    out.push_str("        description \"One file describes sources, apps, image policies, automations and suspensions.\"\n");
+    out.push_str("        description \"One file describes sources, apps, image policies, automations, receivers, notifications and suspensions.\"\n");
     out.push_str("    }\n");
     if let Children::Nodes(nodes) = DOCUMENT.children {
         for n in nodes {

@@ -18,6 +18,8 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
     let apps = Declared::new(cfg.apps.iter().map(|a| &a.name));
     let images = Declared::new(cfg.images.iter().map(|i| &i.name));
     let automations = Declared::new(cfg.automations.iter().map(|a| &a.name));
+    let receivers = Declared::new(cfg.receivers.iter().map(|r| &r.name));
+    let notifications = Declared::new(cfg.notifications.iter().map(|n| &n.name));
 
     for (kind, list) in [
         ("cluster", &clusters),
@@ -25,6 +27,8 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
         ("app", &apps),
         ("image", &images),
         ("automation", &automations),
+        ("receiver", &receivers),
+        ("notify", &notifications),
     ] {
         duplicates(kind, &list.list, &mut diags);
     }
@@ -104,6 +108,20 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
             }
             SourceKind::Git { .. } => {}
         }
+    }
+
+    for r in &cfg.receivers {
+        for target in &r.reconcile {
+            resolve(target.kind.as_str(), &target.name, &mut unknown);
+        }
+    }
+    if let Some(c) = cfg
+        .agent
+        .leader_election
+        .as_ref()
+        .and_then(|le| le.cluster.as_ref())
+    {
+        resolve("cluster", c, &mut unknown);
     }
 
     let mut suspended: HashMap<(Kind, &str), &Spanned<String>> = HashMap::new();
@@ -209,7 +227,7 @@ fn duplicates(kind: &str, list: &[&Spanned<String>], diags: &mut Vec<Diagnostic>
                 Diagnostic::error(
                     code::DUPLICATE_NAME,
                     name.span,
-                    format!("there are two {kind}s named \"{}\"", name.value),
+                    format!("there are two {} named \"{}\"", plural(kind), name.value),
                 )
                 .label("second definition")
                 .related(first.span, "first definition")
@@ -218,6 +236,14 @@ fn duplicates(kind: &str, list: &[&Spanned<String>], diags: &mut Vec<Diagnostic>
         } else {
             seen.insert(&name.value, name);
         }
+    }
+}
+
+/// "sources", "`notify` nodes".
+fn plural(kind: &str) -> String {
+    match kind {
+        "notify" => "`notify` nodes".into(),
+        _ => format!("{kind}s"),
     }
 }
 

@@ -133,8 +133,71 @@ pub fn check_str(ty: Ty, s: &str) -> Result<(), Problem> {
             }
         }
         Ty::Size => parse_size(s).map(|_| ()),
+        Ty::ObjectRef => parse_object_ref(s).map(|_| ()),
+        Ty::ObjectPattern => parse_object_pattern(s).map(|_| ()),
         Ty::Bool | Ty::Int { .. } => Ok(()),
     }
+}
+
+/// `KIND/NAME`: the kind, and the byte offset where the name starts.
+pub fn parse_object_ref(s: &str) -> Result<(super::Kind, usize), Problem> {
+    let kinds = "`source/`, `app/`, `image/` or `automation/`";
+    let Some((kind, name)) = s.split_once('/') else {
+        return Err(Problem::new(
+            code::INVALID_VALUE,
+            format!("\"{s}\" does not say which kind of object it is"),
+        )
+        .help(format!("write KIND/NAME, e.g. \"source/{s}\"; KIND is {kinds}")));
+    };
+    let Some(k) = super::Kind::parse(kind) else {
+        let help = match suggest(kind, super::Kind::ALL.iter().map(|k| k.as_str())) {
+            Some(m) => format!("did you mean `{m}/`?"),
+            None => format!("the kind is {kinds}"),
+        };
+        return Err(
+            Problem::new(code::INVALID_VALUE, format!("\"{kind}\" is not a kind of object"))
+                .help(help)
+                .within(0, kind.len())
+                .label("unknown kind"),
+        );
+    };
+    check_name(name).map_err(|p| p.within(kind.len() + 1, name.len()))?;
+    Ok((k, kind.len() + 1))
+}
+
+/// `KIND/GLOB`, `*/GLOB` or `*`: the kind (`None` for any) and the name glob.
+pub fn parse_object_pattern(s: &str) -> Result<(Option<super::Kind>, String), Problem> {
+    if s == "*" {
+        return Ok((None, "*".into()));
+    }
+    let Some((kind, name)) = s.split_once('/') else {
+        return Err(Problem::new(
+            code::INVALID_VALUE,
+            format!("\"{s}\" does not say which kind of object it is"),
+        )
+        .help(format!(
+            "write KIND/NAME, where NAME may hold `*`: e.g. \"app/{s}\" or \"*/{s}\"; or \"*\" for every object"
+        )));
+    };
+    let k = match kind {
+        "*" => None,
+        _ => Some(super::Kind::parse(kind).ok_or_else(|| {
+            Problem::new(code::INVALID_VALUE, format!("\"{kind}\" is not a kind of object"))
+                .help("the kind is `source`, `app`, `image`, `automation` or `*`")
+                .within(0, kind.len())
+                .label("unknown kind")
+        })?),
+    };
+    let plain = name.replace('*', "a");
+    if name.is_empty() || (name != "*" && check_name(&plain).is_err()) {
+        return Err(Problem::new(
+            code::INVALID_VALUE,
+            format!("\"{name}\" is not a name or a name pattern"),
+        )
+        .help("a name, where `*` matches any run of characters: \"web\", \"web-*\", \"*\"")
+        .within(kind.len() + 1, name.len()));
+    }
+    Ok((k, name.to_string()))
 }
 
 /// Sizes: a number and an optional unit, B, KB/MB/GB (powers of 1000) or

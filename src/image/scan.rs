@@ -463,6 +463,7 @@ mod tests {
             exclude: Vec::new(),
             auth: None,
             insecure: true,
+            ca_file: None,
         }
     }
 

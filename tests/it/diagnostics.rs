@@ -13,7 +13,11 @@ use serde_json::Value;
 use crate::support::{Run, TestEnv, repo_root};
 
 /// Fixtures with warnings only: valid, exit 0.
-const WARNING_ONLY: &[&str] = &["kdl-v1-file.kdl", "suspend-until-in-past.kdl"];
+const WARNING_ONLY: &[&str] = &[
+    "ca-file-on-ssh-source.kdl",
+    "kdl-v1-file.kdl",
+    "suspend-until-in-past.kdl",
+];
 
 /// Fixtures with more than one problem on purpose; every other fixture
 /// has one mistake and must get exactly one diagnostic.

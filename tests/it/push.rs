@@ -106,6 +106,7 @@ fn source(url: &str, auth: Option<config::Auth>) -> config::Source {
         auth,
         ignore: Vec::new(),
         limits: Limits::default(),
+        ca_file: None,
     }
 }
 
