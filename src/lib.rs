@@ -1,5 +1,6 @@
 //! mooring: a single-binary GitOps agent. One KDL file describes sources,
-//! apps, image policies, automations and suspensions; the agent runs
+//! apps, image policies, automations, receivers, notifications and
+//! suspensions; the agent runs
 //! fetch → patch → commit → apply loops against Kubernetes or a directory.
 //!
 //! Stages live in their own modules; see `docs/` for the user-facing
@@ -13,8 +14,10 @@ mod busy;
 pub mod cli;
 pub mod config;
 pub mod image;
+pub mod notify;
 pub mod render;
 pub mod server;
 pub mod sops;
 pub mod source;
 pub mod tags;
+pub mod tls;

@@ -9,15 +9,21 @@
 //! to start, restart or stop, and all others keep running with their status
 //! and backoff. Status and metrics ([`status`]) are what the HTTP server
 //! serves. `mooring once` uses the same tasks, each running once.
+//!
+//! Each run records its [`Trigger`]. State changes (a failure, a
+//! recovery, a push, an apply that changed something) are handed to the
+//! [`Notifier`](crate::notify::Notifier), which never makes a task wait.
+//! With `leader-election` ([`leader`]), only the objects of the leases this
+//! replica holds run; the others wait as `standby`.
 
 pub mod backoff;
+pub mod leader;
 pub mod reconcile;
 pub mod run;
 pub mod status;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -26,10 +32,12 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::config::diff::{ConfigDiff, Key};
-use crate::config::{Config, Kind};
+use crate::config::{Config, Kind, NotifyEvent};
 use crate::image::Selection;
+use crate::notify::{self, Notifier};
 use crate::source::Artifact;
-use status::{ArtifactStatus, Metrics, ObjectStatus, Reload, Report, State, Suspended};
+pub use status::Trigger;
+use status::{ArtifactStatus, Metrics, ObjectStatus, ReceiverStatus, Reload, Report, State, Suspended};
 
 /// Whether tasks loop forever or run once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +61,11 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
     clusters: crate::apply::cluster::Clusters,
+    notifier: Notifier,
+    /// The shards this replica holds (leader election); `None`: all.
+    held: watch::Sender<leader::Held>,
+    election: Mutex<Option<leader::LeaderStatus>>,
+    receivers: Mutex<BTreeMap<String, ReceiverStatus>>,
     inner: Mutex<Inner>,
 }
 
@@ -68,9 +81,9 @@ struct Inner {
 struct Handle {
     /// The config the task reads its object from; `None` stops the task.
     spec: watch::Sender<Option<Arc<Config>>>,
-    /// Look again at inputs (a dependency changed) or run (with `force`).
+    /// Look again at inputs (a dependency changed) or run (with `forced`).
     wake: Arc<Notify>,
-    force: Arc<AtomicBool>,
+    forced: Arc<Mutex<Option<Trigger>>>,
     status: Arc<Mutex<ObjectStatus>>,
     output: Arc<Mutex<Output>>,
 }
@@ -120,6 +133,15 @@ impl Agent {
     pub fn new(config_path: PathBuf, config: Config, mode: Mode) -> Agent {
         let permits = config.agent.concurrency;
         let (shutdown, _) = watch::channel(false);
+        // With an election, nothing is this replica's until it wins (a
+        // single pass, `once`, takes part in none).
+        let held = config
+            .agent
+            .leader_election
+            .as_ref()
+            .filter(|_| mode == Mode::Run)
+            .map(|_| Arc::new(vec![false]));
+        let (held, _) = watch::channel(held);
         Agent {
             shared: Arc::new(Shared {
                 config_path,
@@ -130,6 +152,10 @@ impl Agent {
                 shutdown,
                 tasks: Mutex::new(JoinSet::new()),
                 clusters: Default::default(),
+                notifier: Notifier::new(),
+                held,
+                election: Mutex::new(None),
+                receivers: Mutex::new(BTreeMap::new()),
                 inner: Mutex::new(Inner {
                     config: Arc::new(config),
                     generation: 1,
@@ -258,8 +284,13 @@ impl Agent {
         };
     }
 
-    /// Ask for a run of `key` now.
+    /// Ask for a run of `key` now (a manual reconcile).
     pub fn reconcile(&self, key: &Key) -> Result<(), RefuseReason> {
+        self.trigger(key, Trigger::Manual)
+    }
+
+    /// Ask for a run of `key` now, for `trigger`'s reason.
+    pub fn trigger(&self, key: &Key, trigger: Trigger) -> Result<(), RefuseReason> {
         let inner = lock(&self.shared.inner);
         let Some(h) = inner.objects.get(key) else {
             return Err(RefuseReason::NotFound(key.clone()));
@@ -267,9 +298,54 @@ impl Agent {
         if lock(&h.status).state == State::Suspended {
             return Err(RefuseReason::Suspended(key.clone()));
         }
-        h.force.store(true, Ordering::SeqCst);
+        *lock(&h.forced) = Some(trigger);
         h.wake.notify_one();
         Ok(())
+    }
+
+    /// Record what a receiver did with one request.
+    pub fn record_hook(&self, receiver: &str, f: impl FnOnce(&mut ReceiverStatus)) {
+        let mut all = lock(&self.shared.receivers);
+        let st = all.entry(receiver.to_string()).or_insert_with(|| ReceiverStatus {
+            name: receiver.to_string(),
+            ..ReceiverStatus::default()
+        });
+        f(st);
+    }
+
+    /// This replica's role, with `leader-election`.
+    pub fn election(&self) -> Option<leader::LeaderStatus> {
+        lock(&self.shared.election).clone()
+    }
+
+    pub fn notifier(&self) -> &Notifier {
+        &self.shared.notifier
+    }
+
+    /// Hold the leader election the config asks for (if any) until
+    /// shutdown; the tasks of objects this replica does not hold wait.
+    pub fn start_election(&self) {
+        let cfg = self.config();
+        let Some(le) = cfg.agent.leader_election.clone() else {
+            return;
+        };
+        let def = le.cluster.as_ref().and_then(|c| cfg.cluster(c)).cloned();
+        let agent = self.clone();
+        let stop = self.shared.shutdown.subscribe();
+        let identity = leader::identity();
+        lock(&self.shared.tasks).spawn(async move {
+            let report = |s: leader::LeaderStatus| *lock(&agent.shared.election) = Some(s);
+            leader::run(
+                le,
+                def,
+                &agent.shared.clusters,
+                identity,
+                agent.shared.held.clone(),
+                report,
+                stop,
+            )
+            .await;
+        });
     }
 
     pub fn report(&self) -> Report {
@@ -280,6 +356,7 @@ impl Agent {
             generation: inner.generation,
             started: self.shared.started,
             last_reload: inner.last_reload.clone(),
+            leader_election: self.election(),
             // In the order of the config file.
             objects: inner
                 .config
@@ -287,6 +364,23 @@ impl Agent {
                 .filter_map(|k| inner.objects.get(&k))
                 .map(|h| lock(&h.status).clone())
                 .collect(),
+            receivers: {
+                let seen = lock(&self.shared.receivers);
+                inner
+                    .config
+                    .receivers
+                    .iter()
+                    .map(|r| {
+                        seen.get(r.name.as_str())
+                            .cloned()
+                            .unwrap_or_else(|| ReceiverStatus {
+                                name: r.name.value.clone(),
+                                ..ReceiverStatus::default()
+                            })
+                    })
+                    .collect()
+            },
+            notifications: self.shared.notifier.report(),
         }
     }
 
@@ -308,7 +402,7 @@ impl Agent {
         let handle = Handle {
             spec,
             wake: Arc::new(Notify::new()),
-            force: Arc::new(AtomicBool::new(false)),
+            forced: Arc::new(Mutex::new(None)),
             status: Arc::new(Mutex::new(ObjectStatus::new(
                 key.kind,
                 &key.name,
@@ -321,7 +415,7 @@ impl Agent {
             key: key.clone(),
             spec: spec_rx,
             wake: handle.wake.clone(),
-            force: handle.force.clone(),
+            forced: handle.forced.clone(),
             status: handle.status.clone(),
             output: handle.output.clone(),
         };
@@ -412,7 +506,7 @@ struct Task {
     key: Key,
     spec: watch::Receiver<Option<Arc<Config>>>,
     wake: Arc<Notify>,
-    force: Arc<AtomicBool>,
+    forced: Arc<Mutex<Option<Trigger>>>,
     status: Arc<Mutex<ObjectStatus>>,
     output: Arc<Mutex<Output>>,
 }
@@ -426,6 +520,11 @@ impl Task {
         // The input revision of the last run.
         let mut last_input: Option<Option<String>> = None;
         let mut failures = 0u32;
+        // The object is new, changed or resumed: its next run says so.
+        let mut reconfigured = true;
+        // The last failure's reason and message, until a success.
+        let mut failing: Option<(String, String)> = None;
+        let mut held = self.agent.shared.held.subscribe();
         loop {
             let Some(cfg) = self.spec.borrow_and_update().clone() else {
                 break;
@@ -463,6 +562,7 @@ impl Task {
                 due = Some(Instant::now());
                 failures = 0;
                 last_input = None;
+                reconfigured = true;
                 continue;
             }
             self.set(|st| st.suspended = None);
@@ -500,6 +600,7 @@ impl Task {
                             if changed.is_err() { break }
                             due = Some(Instant::now());
                             failures = 0;
+                            reconfigured = true;
                         },
                         _ = shutdown.changed() => break,
                     }
@@ -507,11 +608,18 @@ impl Task {
                 }
             };
 
-            // Is a run due?
-            let forced = self.force.swap(false, Ordering::SeqCst);
+            // Is a run due, and why?
+            let forced = lock(&self.forced).take();
             let timed = due.is_some_and(|d| d <= Instant::now());
             let new_input = last_input.as_ref() != Some(&inputs.revision);
-            if !(forced || timed || new_input) {
+            let trigger = match forced {
+                Some(t) => Some(t),
+                None if reconfigured && (timed || new_input) => Some(Trigger::Config),
+                None if new_input => Some(Trigger::Input),
+                None if timed => Some(Trigger::Timer),
+                None => None,
+            };
+            let Some(trigger) = trigger else {
                 let next = due.map(|d| {
                     let left = d.saturating_duration_since(Instant::now());
                     jiff::Timestamp::now() + jiff::SignedDuration::try_from(left).unwrap_or_default()
@@ -525,6 +633,31 @@ impl Task {
                         if changed.is_err() { break }
                         due = Some(Instant::now());
                         failures = 0;
+                        reconfigured = true;
+                    },
+                    _ = shutdown.changed() => break,
+                }
+                continue;
+            };
+
+            // Another replica's: wait until this one holds it (the run
+            // stays due, with its trigger).
+            if !leader::owns(&held.borrow_and_update(), &self.key) {
+                if let Some(t) = forced {
+                    *lock(&self.forced) = Some(t);
+                }
+                self.set(|st| {
+                    st.state = State::Waiting;
+                    st.reason = Some("Standby".into());
+                    st.message = Some("this replica is a standby: the leader reconciles".into());
+                    st.next_run = None;
+                });
+                drop(cfg);
+                tokio::select! {
+                    changed = held.changed() => if changed.is_err() { break },
+                    changed = self.spec.changed() => {
+                        if changed.is_err() { break }
+                        reconfigured = true;
                     },
                     _ = shutdown.changed() => break,
                 }
@@ -544,17 +677,31 @@ impl Task {
             });
             let started = Instant::now();
             let at = jiff::Timestamp::now();
+            self.set(|st| st.trigger = Some(trigger));
+            reconfigured = false;
             let span = tracing::info_span!(
                 "reconcile",
                 kind = %self.key.kind,
                 object = %self.key.name,
+                trigger = trigger.as_str(),
                 revision = tracing::field::Empty,
             );
             if let Some(rev) = &inputs.revision {
                 span.record("revision", rev.as_str());
             }
-            let result = self.reconcile(&cfg, &inputs).instrument(span.clone()).await;
+            // Losing the lease cancels the run: another replica takes over.
+            let run = self.reconcile(&cfg, &inputs).instrument(span.clone());
+            let key = self.key.clone();
+            let result = tokio::select! {
+                r = run => Some(r),
+                () = lost(&mut held, &key) => None,
+            };
             drop(permit);
+            let Some(result) = result else {
+                tracing::warn!(kind = %self.key.kind, object = %self.key.name, "run cancelled: this replica lost the lease");
+                self.set(|st| st.state = State::Waiting);
+                continue;
+            };
             let seconds = started.elapsed().as_secs_f64();
             self.agent
                 .shared
@@ -592,6 +739,10 @@ impl Task {
                             st.applied = done.applied.clone();
                         }
                     });
+                    if mode == Mode::Run {
+                        self.notify_success(&cfg, &done, failing.take().is_some(), &inputs);
+                    }
+                    failing = None;
                     let good = done.revision.clone().map(|revision| Good {
                         revision,
                         artifact: done.artifact.clone(),
@@ -629,6 +780,12 @@ impl Task {
                         st.failures = failures;
                         st.runs += 1;
                     });
+                    let this = (f.reason.to_string(), f.message.clone());
+                    if mode == Mode::Run && failing.as_ref() != Some(&this) {
+                        let revision = inputs.revision.clone();
+                        self.notify(&cfg, NotifyEvent::Failure, f.reason, &f.message, revision);
+                    }
+                    failing = Some(this);
                     self.publish(None, false);
                 }
             }
@@ -641,6 +798,72 @@ impl Task {
 
     fn set(&self, f: impl FnOnce(&mut ObjectStatus)) {
         f(&mut lock(&self.status));
+    }
+
+    /// Hand a success's state changes to the notifier: a recovery after
+    /// failures, a push, an apply that changed something.
+    fn notify_success(&self, cfg: &Config, done: &reconcile::Done, recovered: bool, inputs: &Inputs) {
+        let revision = done.revision.clone().or_else(|| inputs.revision.clone());
+        if recovered {
+            self.notify(
+                cfg,
+                NotifyEvent::Recovery,
+                notify::SUCCEEDED,
+                &done.message,
+                revision.clone(),
+            );
+        }
+        if self.key.kind == Kind::Automation && done.revision.is_some() {
+            let pushed = done.revision.as_ref().map(|c| format!("sha1:{c}"));
+            self.notify(cfg, NotifyEvent::Push, notify::SUCCEEDED, &done.message, pushed);
+        }
+        if done.applied.as_ref().is_some_and(|s| s.changed()) {
+            self.notify(
+                cfg,
+                NotifyEvent::Apply,
+                notify::SUCCEEDED,
+                &done.message,
+                revision,
+            );
+        }
+    }
+
+    fn notify(
+        &self,
+        cfg: &Config,
+        event: NotifyEvent,
+        reason: &str,
+        message: &str,
+        revision: Option<String>,
+    ) {
+        if cfg.notifications.is_empty() {
+            return;
+        }
+        let source = match self.key.kind {
+            Kind::Source => Some(self.key.name.as_str()),
+            _ => cfg.source_of(&self.key),
+        };
+        let commit_url = source
+            .and_then(|s| cfg.source(s))
+            .filter(|s| matches!(s.kind, crate::config::SourceKind::Git { .. }))
+            .zip(revision.as_deref())
+            .and_then(|(s, rev)| notify::commit_url(s.kind.url(), rev));
+        let e = notify::Event {
+            kind: self.key.kind,
+            name: self.key.name.clone(),
+            event,
+            severity: if event == NotifyEvent::Failure {
+                notify::Severity::Error
+            } else {
+                notify::Severity::Info
+            },
+            reason: reason.to_string(),
+            message: message.to_string(),
+            revision,
+            commit_url,
+            at: jiff::Timestamp::now(),
+        };
+        self.agent.shared.notifier.send(cfg, &e);
     }
 
     /// Record the outcome of a run for readers and wake them.
@@ -772,7 +995,9 @@ impl Task {
                 let done = reconcile::automation(cfg, a, &inputs.selections).await?;
                 // A push changes the source: fetch it now, not at its interval.
                 if done.revision.is_some() {
-                    let _ = self.agent.reconcile(&Key::new(Kind::Source, a.source.as_str()));
+                    let _ = self
+                        .agent
+                        .trigger(&Key::new(Kind::Source, a.source.as_str()), Trigger::Input);
                 }
                 Ok(done)
             }
@@ -810,6 +1035,19 @@ fn later(d: Duration) -> jiff::Timestamp {
         .ok()
         .and_then(|d| now.checked_add(d).ok())
         .unwrap_or(now)
+}
+
+/// Completes when this replica no longer holds `key` (never without an
+/// election).
+async fn lost(held: &mut watch::Receiver<leader::Held>, key: &Key) {
+    loop {
+        if !leader::owns(&held.borrow_and_update(), key) {
+            return;
+        }
+        if held.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 async fn sleep_opt(d: Option<Duration>) {

@@ -25,6 +25,8 @@ pub const DEBOUNCE: Duration = Duration::from_millis(50);
 pub const POLL: Duration = Duration::from_secs(30);
 /// How long in-flight runs may take to finish after SIGTERM.
 pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(30);
+/// How long queued notifications may take to go out after that.
+pub const NOTIFY_BOUND: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,6 +55,7 @@ pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(
         tracing::warn!("{} has warnings:\n{text}", path.display());
     }
     agent.start(None);
+    agent.start_election();
 
     let ready = Arc::new(AtomicBool::new(true));
     let stop_server = Arc::new(Notify::new());
@@ -145,6 +148,13 @@ pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(
         tracing::warn!(
             "runs still in flight after {}s were abandoned",
             SHUTDOWN_BOUND.as_secs()
+        );
+    }
+    // Failures of the last runs are worth telling: a short wait for posts.
+    if !agent.notifier().flush(NOTIFY_BOUND).await {
+        tracing::warn!(
+            "notifications still queued after {}s were dropped",
+            NOTIFY_BOUND.as_secs()
         );
     }
     stop_server.notify_one();

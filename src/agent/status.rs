@@ -57,6 +57,34 @@ impl State {
     }
 }
 
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// The interval passed (or a retry's backoff).
+    Timer,
+    /// An input changed: the source's artifact, a dependency, a pick.
+    Input,
+    /// `mooring reconcile` or `POST /api/reconcile/…`.
+    Manual,
+    /// The object is new or its definition changed (a reload, a resume).
+    Config,
+    /// A receiver's valid delivery (`POST /hooks/NAME`).
+    Webhook,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Timer => "timer",
+            Trigger::Input => "input",
+            Trigger::Manual => "manual",
+            Trigger::Config => "config",
+            Trigger::Webhook => "webhook",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suspended {
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -103,6 +131,9 @@ pub struct ObjectStatus {
     /// Sources: the artifact directory and its checksum.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub artifact: Option<ArtifactStatus>,
+    /// Why the last (or current) run started.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trigger: Option<Trigger>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +161,7 @@ impl ObjectStatus {
             generation,
             applied: None,
             artifact: None,
+            trigger: None,
         }
     }
 }
@@ -159,7 +191,35 @@ pub struct Report {
     pub generation: u64,
     pub started: jiff::Timestamp,
     pub last_reload: Reload,
+    /// With `leader-election`: this replica's role.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub leader_election: Option<super::leader::LeaderStatus>,
     pub objects: Vec<ObjectStatus>,
+    /// What each receiver has seen.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub receivers: Vec<ReceiverStatus>,
+    /// What each notification has posted.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub notifications: Vec<crate::notify::NotifyStatus>,
+}
+
+/// One receiver's deliveries since the agent started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReceiverStatus {
+    pub name: String,
+    /// Valid deliveries that made objects reconcile.
+    pub accepted: u64,
+    /// Valid deliveries whose event did not concern any object.
+    pub ignored: u64,
+    /// Deliveries seen before (same delivery id): answered, not run again.
+    pub duplicates: u64,
+    /// Refused: bad signature or token, too large, too many.
+    pub rejected: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_delivery: Option<jiff::Timestamp>,
+    /// Why the last refused request was refused.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_rejection: Option<String>,
 }
 
 /// Prometheus metrics. Counters and histograms are updated as things

@@ -68,10 +68,10 @@ pub async fn serve(
     let mut last_accept_error: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors (or a connection reset before it
                     // was accepted): say so at most once a minute, pause.
@@ -89,15 +89,18 @@ pub async fn serve(
         };
         let service = TowerToHyperService::new(router.clone());
         let busy = slot.busy.clone();
-        let service = hyper::service::service_fn(move |request| {
-            let guard = Busy::enter(&busy);
-            let response = hyper::service::Service::call(&service, request);
-            async move {
-                let response = response.await;
-                drop(guard);
-                response
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                // Handlers that log a refusal name the peer.
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                let guard = Busy::enter(&busy);
+                let response = hyper::service::Service::call(&service, request);
+                async move {
+                    let response = response.await;
+                    drop(guard);
+                    response
+                }
+            });
         tokio::spawn(async move {
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())

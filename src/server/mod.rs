@@ -1,10 +1,13 @@
 //! The HTTP server on `agent.listen`: takes the running [`Agent`], serves
 //! `/healthz`, `/readyz`, `/metrics` (Prometheus text), `/api/status`
-//! (JSON) and `POST /api/reconcile/{kind}/{name}`. Reading is open; POST
+//! (JSON), `POST /api/reconcile/{kind}/{name}` and the webhook receivers'
+//! `POST /hooks/{name}` ([`hooks`]). Reading is open; POST to `/api/`
 //! needs `Authorization: Bearer <token>` whenever the listener is not on
-//! loopback or an `api-token-file` is configured. Connections are bounded
-//! in number and in time: see [`listener`].
+//! loopback or an `api-token-file` is configured; hooks carry their own
+//! signature or token instead. Connections are bounded in number and in
+//! time: see [`listener`].
 
+pub mod hooks;
 mod listener;
 
 use std::future::Future;
@@ -12,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,6 +31,7 @@ struct App {
     /// Set once the first config runs; `/readyz` answers 503 before.
     ready: Arc<AtomicBool>,
     loopback: bool,
+    hooks: Arc<hooks::Hooks>,
 }
 
 /// Serve until `shutdown` completes.
@@ -42,6 +46,7 @@ pub async fn serve(
         agent,
         ready,
         loopback,
+        hooks: Arc::new(hooks::Hooks::default()),
     };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -49,18 +54,44 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/api/status", get(status))
         .route("/api/reconcile/{kind}/{name}", post(reconcile))
+        .route("/hooks/{name}", post(hook))
         .with_state(app);
     let cap = listener::connection_cap(listener::raise_open_file_limit());
     listener::serve(listener, router, cap, shutdown).await;
     Ok(())
 }
 
+/// Ready once the config runs; with leader election the body says which
+/// role this replica has (a standby is ready: it takes over when needed).
 async fn readyz(State(app): State<App>) -> Response {
-    if app.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    if !app.ready.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
     }
+    match app.agent.election() {
+        Some(e) => (StatusCode::OK, format!("ready: {}\n", e.role.as_str())).into_response(),
+        None => (StatusCode::OK, "ready\n").into_response(),
+    }
+}
+
+async fn hook(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let peer = peer.map(|axum::Extension(ConnectInfo(p))| p);
+    hooks::handle(
+        &app.agent,
+        &app.hooks,
+        &name,
+        query.as_deref(),
+        peer,
+        &headers,
+        body,
+    )
+    .await
 }
 
 async fn metrics(State(app): State<App>) -> Response {
