@@ -99,6 +99,10 @@ use stats::{Row, table};
 #[path = "../tests/it/apiserver/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod apiserver;
+// The test API server's TLS mode.
+#[path = "../tests/it/tls.rs"]
+#[allow(dead_code)]
+mod tls;
 use apiserver::{ApiServer, Options};
 
 const OBJECTS: usize = 1_000;

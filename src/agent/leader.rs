@@ -139,8 +139,21 @@ fn namespace(le: &LeaderElection) -> String {
     })
 }
 
+/// Reconcile requests received by a standby (a webhook), on their way to
+/// the leader through the Lease: the standby adds them to its
+/// [`REQUESTS`] annotation, the leader takes them out as it renews.
+pub type Outbox = Arc<std::sync::Mutex<Vec<Key>>>;
+
+/// The Lease annotation that carries requests from standbys to the leader.
+pub const REQUESTS: &str = "mooring.dev/reconcile-requests";
+/// Requests kept in the annotation at most (the oldest go first).
+const MAX_REQUESTS: usize = 100;
+
 /// Hold the election until `stop` says so: publish the shards held on
-/// `held` and the status through `report`. Gives the lease up on stop.
+/// `held` and the status through `report`; while leading, hand the
+/// requests standbys left in the Lease to `requested`; while standing by,
+/// leave those of `outbox` there. Gives the lease up on stop.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
     le: LeaderElection,
     cluster_def: Option<config::Cluster>,
@@ -148,6 +161,8 @@ pub(super) async fn run(
     identity: String,
     held: watch::Sender<Held>,
     report: impl Fn(LeaderStatus),
+    outbox: Outbox,
+    requested: impl Fn(Vec<Key>),
     mut stop: watch::Receiver<bool>,
 ) {
     let timing = Timing::of(le.duration);
@@ -167,6 +182,7 @@ pub(super) async fn run(
         timing,
         observed: None,
         last_renew: None,
+        outbox,
     };
     let mut api: Option<Api<Lease>> = None;
     loop {
@@ -189,13 +205,16 @@ pub(super) async fn run(
             },
         };
         let leading = match outcome {
-            Ok(Step { holder, leading }) => {
-                status.holder = holder;
+            Ok(step) => {
+                status.holder = step.holder;
                 status.last_error = None;
-                if leading {
+                if step.leading {
                     elector.last_renew = Some(started);
                 }
-                leading
+                if !step.requests.is_empty() {
+                    requested(step.requests);
+                }
+                step.leading
             }
             Err(e) => {
                 status.last_error = Some(e);
@@ -250,6 +269,8 @@ pub(super) async fn run(
 struct Step {
     holder: Option<String>,
     leading: bool,
+    /// Requests the standbys left, for the leader to run.
+    requests: Vec<Key>,
 }
 
 struct Elector {
@@ -260,10 +281,35 @@ struct Elector {
     observed: Option<(Option<String>, Option<MicroTime>, Instant)>,
     /// When this replica last renewed (`None`: not leading).
     last_renew: Option<Instant>,
+    outbox: Outbox,
+}
+
+/// What one write of the Lease came to.
+enum Wrote {
+    Done,
+    /// Someone wrote it since it was read.
+    Conflict,
 }
 
 impl Elector {
+    /// Read the Lease and act: renew it (leader), take it over (expired),
+    /// or leave the outbox's requests in it (standby). A write that
+    /// conflicts is tried again on a fresh read, a few times.
     async fn step(&mut self, api: &Api<Lease>) -> Result<Step, String> {
+        for _ in 0..3 {
+            if let Some(step) = self.attempt(api).await? {
+                return Ok(step);
+            }
+        }
+        Ok(Step {
+            holder: None,
+            leading: false,
+            requests: Vec::new(),
+        })
+    }
+
+    /// `None`: a write conflicted; read again.
+    async fn attempt(&mut self, api: &Api<Lease>) -> Result<Option<Step>, String> {
         let seconds = i32::try_from(self.timing.lease.as_secs().max(1)).unwrap_or(i32::MAX);
         let Some(mut lease) = api.get_opt(&self.name).await.map_err(describe)? else {
             let lease = Lease {
@@ -281,23 +327,14 @@ impl Elector {
                 }),
             };
             return match api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(self.mine()),
-                Err(kube::Error::Api(s)) if s.code == 409 => Ok(Step {
-                    holder: None,
-                    leading: false,
-                }),
+                Ok(_) => Ok(Some(self.mine(Vec::new()))),
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(None),
                 Err(e) => Err(describe(e)),
             };
         };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
         let renewed = spec.renew_time.clone();
-        if holder.as_deref() == Some(self.identity.as_str()) {
-            spec.renew_time = Some(micro_now());
-            spec.lease_duration_seconds = Some(seconds);
-            return self.write(api, &lease).await;
-        }
-        // Someone else's (or nobody's): has it aged past its duration?
         let seen_now = (holder.clone(), renewed.clone());
         let first_seen = match &self.observed {
             Some((h, r, at)) if (h, r) == (&seen_now.0, &seen_now.1) => *at,
@@ -311,36 +348,63 @@ impl Elector {
             .lease_duration_seconds
             .and_then(|s| u64::try_from(s).ok())
             .map_or(self.timing.lease, Duration::from_secs);
-        if holder.is_some() && first_seen.elapsed() < their_duration {
-            return Ok(Step {
+        let mine = holder.as_deref() == Some(self.identity.as_str());
+        if !mine && holder.is_some() && first_seen.elapsed() < their_duration {
+            // A standby: leave what it was asked to run for the leader.
+            let pending: Vec<Key> = lock(&self.outbox).clone();
+            if !pending.is_empty() {
+                let mut requests = read_requests(&lease);
+                requests.extend(pending.iter().map(|k| k.to_string()));
+                let skip = requests.len().saturating_sub(MAX_REQUESTS);
+                write_requests(&mut lease, &requests[skip..]);
+                match self.write(api, &lease).await? {
+                    Wrote::Done => {
+                        let mut outbox = lock(&self.outbox);
+                        let sent = pending.len().min(outbox.len());
+                        outbox.drain(..sent);
+                    }
+                    Wrote::Conflict => return Ok(None),
+                }
+            }
+            return Ok(Some(Step {
                 holder,
                 leading: false,
-            });
+                requests: Vec::new(),
+            }));
         }
-        spec.holder_identity = Some(self.identity.clone());
+        // Ours to renew, or free to take: take the requests out as well.
+        let requests: Vec<Key> = read_requests(&lease)
+            .iter()
+            .filter_map(|r| parse_key(r))
+            .collect();
+        write_requests(&mut lease, &[]);
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        if !mine {
+            spec.holder_identity = Some(self.identity.clone());
+            spec.acquire_time = Some(micro_now());
+            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
+        }
         spec.lease_duration_seconds = Some(seconds);
-        spec.acquire_time = Some(micro_now());
         spec.renew_time = Some(micro_now());
-        spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
-        self.write(api, &lease).await
+        match self.write(api, &lease).await? {
+            Wrote::Done => Ok(Some(self.mine(requests))),
+            Wrote::Conflict => Ok(None),
+        }
     }
 
-    fn mine(&self) -> Step {
+    fn mine(&self, requests: Vec<Key>) -> Step {
         Step {
             holder: Some(self.identity.clone()),
             leading: true,
+            requests,
         }
     }
 
     /// Replace the Lease, as of the resourceVersion it was read at.
-    async fn write(&self, api: &Api<Lease>, lease: &Lease) -> Result<Step, String> {
+    async fn write(&self, api: &Api<Lease>, lease: &Lease) -> Result<Wrote, String> {
         match api.replace(&self.name, &PostParams::default(), lease).await {
-            Ok(_) => Ok(self.mine()),
-            // Someone wrote it since: look again next time.
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Step {
-                holder: None,
-                leading: false,
-            }),
+            Ok(_) => Ok(Wrote::Done),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Wrote::Conflict),
             Err(e) => Err(describe(e)),
         }
     }
@@ -361,6 +425,38 @@ impl Elector {
             .map(|_| ())
             .map_err(describe)
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The requests in a Lease's annotation (`KIND/NAME`, oldest first).
+fn read_requests(lease: &Lease) -> Vec<String> {
+    lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REQUESTS))
+        .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
+        .unwrap_or_default()
+}
+
+fn write_requests(lease: &mut Lease, requests: &[String]) {
+    let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+    if requests.is_empty() {
+        annotations.remove(REQUESTS);
+    } else {
+        annotations.insert(
+            REQUESTS.to_string(),
+            serde_json::to_string(requests).unwrap_or_default(),
+        );
+    }
+}
+
+fn parse_key(s: &str) -> Option<Key> {
+    let (kind, name) = s.split_once('/')?;
+    Some(Key::new(crate::config::Kind::parse(kind)?, name))
 }
 
 /// Now, as Lease times are written (k8s-openapi's own jiff).

@@ -65,6 +65,8 @@ struct Shared {
     /// The shards this replica holds (leader election); `None`: all.
     held: watch::Sender<leader::Held>,
     election: Mutex<Option<leader::LeaderStatus>>,
+    /// Runs asked of this replica while a standby, for the leader.
+    outbox: leader::Outbox,
     receivers: Mutex<BTreeMap<String, ReceiverStatus>>,
     inner: Mutex<Inner>,
 }
@@ -155,6 +157,7 @@ impl Agent {
                 notifier: Notifier::new(),
                 held,
                 election: Mutex::new(None),
+                outbox: Default::default(),
                 receivers: Mutex::new(BTreeMap::new()),
                 inner: Mutex::new(Inner {
                     config: Arc::new(config),
@@ -284,6 +287,18 @@ impl Agent {
         };
     }
 
+    /// Record that the file can be read again and holds the running
+    /// config (after an unreadable spell): the last reload is ok.
+    pub fn reload_unchanged(&self) {
+        lock(&self.shared.inner).last_reload = Reload {
+            result: "ok".into(),
+            at: jiff::Timestamp::now(),
+            diagnostics: None,
+            problems: None,
+            restart_needed: Vec::new(),
+        };
+    }
+
     /// Ask for a run of `key` now (a manual reconcile).
     pub fn reconcile(&self, key: &Key) -> Result<(), RefuseReason> {
         self.trigger(key, Trigger::Manual)
@@ -335,6 +350,12 @@ impl Agent {
         let identity = leader::identity();
         lock(&self.shared.tasks).spawn(async move {
             let report = |s: leader::LeaderStatus| *lock(&agent.shared.election) = Some(s);
+            let requested = |keys: Vec<Key>| {
+                for key in keys {
+                    tracing::info!(object = %key, "running what a standby's receiver was asked");
+                    let _ = agent.trigger(&key, Trigger::Webhook);
+                }
+            };
             leader::run(
                 le,
                 def,
@@ -342,10 +363,23 @@ impl Agent {
                 identity,
                 agent.shared.held.clone(),
                 report,
+                agent.shared.outbox.clone(),
+                requested,
                 stop,
             )
             .await;
         });
+    }
+
+    /// Whether another replica holds the lease of `key` (leader election).
+    pub fn is_standby_for(&self, key: &Key) -> bool {
+        !leader::owns(&self.shared.held.borrow(), key)
+    }
+
+    /// Hand a run of `key` to the leader (this replica is a standby): it
+    /// goes through the Lease and runs there with the trigger `webhook`.
+    pub fn forward(&self, key: Key) {
+        lock(&self.shared.outbox).push(key);
     }
 
     pub fn report(&self) -> Report {

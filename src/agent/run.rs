@@ -97,6 +97,8 @@ pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(
     // a change seen meanwhile is read again once it is done.
     let mut loading: Option<tokio::task::JoinHandle<Load>> = None;
     let mut again: Option<bool> = None;
+    // Why the file could not be read last time (said once, not at every look).
+    let mut unreadable: Option<String> = None;
 
     loop {
         let mut request: Option<bool> = None;
@@ -117,7 +119,7 @@ pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(
             done = async { loading.as_mut().expect("guarded by the condition").await }, if loading.is_some() => {
                 loading = None;
                 match done {
-                    Ok(load) => adopt(&agent, &path, &mut last_hash, load),
+                    Ok(load) => adopt(&agent, &path, &mut last_hash, &mut unreadable, load),
                     Err(e) => tracing::error!("reading the config failed: {e}; the running config stays"),
                 }
                 if let Some(w) = watch.as_mut() {
@@ -218,20 +220,34 @@ impl Load {
 }
 
 /// Hand what [`Load::read`] found to the agent, or report why not. An
-/// unreadable or invalid file leaves the running config.
-fn adopt(agent: &Agent, path: &Path, last_hash: &mut [u8; 32], load: Load) {
+/// unreadable or invalid file leaves the running config; an unreadable one
+/// is a failed reload until the file can be read again (even unchanged).
+fn adopt(agent: &Agent, path: &Path, last_hash: &mut [u8; 32], unreadable: &mut Option<String>, load: Load) {
     let (hash, result) = match load {
-        Load::Unchanged => return,
+        Load::Unchanged => {
+            if unreadable.take().is_some() {
+                tracing::info!("{} can be read again, unchanged", path.display());
+                agent.reload_unchanged();
+                notify(&[NotifyState::Ready, NotifyState::Status(&summary(agent))]);
+            }
+            return;
+        }
         Load::Unreadable(e) => {
-            tracing::warn!(
+            let why = format!(
                 "cannot read {}: {e}; the running config (generation {}) stays",
                 path.display(),
                 agent.generation()
             );
+            if unreadable.as_deref() != Some(why.as_str()) {
+                tracing::error!("{why}");
+                agent.reload_failed(why.clone(), None);
+                *unreadable = Some(why);
+            }
             return;
         }
         Load::Read { hash, result } => (hash, result),
     };
+    *unreadable = None;
     *last_hash = hash;
     match result {
         Ok(loaded) => {

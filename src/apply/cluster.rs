@@ -36,6 +36,8 @@ pub enum ConnectError {
     NoConfig { message: String },
     #[error("cannot build a client for the cluster: {0}")]
     Client(String),
+    #[error(transparent)]
+    Ca(#[from] crate::tls::Error),
 }
 
 /// What the cluster says about one kind.
@@ -65,6 +67,13 @@ impl Cluster {
                 })?,
             None => from_kubeconfig(None, None).await?,
         };
+        // `ca-file`: trusted besides the kubeconfig's CA, never instead of
+        // verification.
+        if let Some(path) = def.and_then(|c| c.ca_file.as_deref()) {
+            cfg.root_cert
+                .get_or_insert_with(Vec::new)
+                .extend(crate::tls::read_ca_file(path)?);
+        }
         cfg.read_timeout = Some(READ_TIMEOUT);
         cfg.connect_timeout = Some(Duration::from_secs(10));
         let client = Client::try_from(cfg).map_err(|e| ConnectError::Client(e.to_string()))?;

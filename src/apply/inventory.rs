@@ -166,7 +166,7 @@ fn api_error(namespace: &str, name: &str, e: kube::Error) -> Error {
             true,
         ),
         kube::Error::Api(s) => (s.message.clone(), s.code >= 500 || s.code == 409 || s.code == 429),
-        other => (other.to_string(), true),
+        other => (super::kube::message(other), true),
     };
     Error::Api {
         namespace: namespace.to_string(),

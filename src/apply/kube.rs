@@ -998,7 +998,11 @@ pub fn message(e: &kube::Error) -> String {
             let mut s = other.to_string();
             let mut source = std::error::Error::source(other);
             while let Some(inner) = source {
-                s = format!("{s}: {inner}");
+                let text = inner.to_string();
+                // Wrappers repeat their cause's text: say each thing once.
+                if !s.contains(&text) {
+                    s = format!("{s}: {text}");
+                }
                 source = inner.source();
             }
             s

@@ -149,6 +149,10 @@ impl Error {
                 repository,
                 reason: format!("{}: {source}", path.display()),
             },
+            S::Ca(e) => Error::Protocol {
+                repository,
+                reason: e.to_string(),
+            },
         }
     }
 }

@@ -176,6 +176,8 @@ struct Registry {
     /// As configured, for messages.
     repository: String,
     insecure: bool,
+    /// `ca-file`'s certificates (DER).
+    ca: Vec<Vec<u8>>,
 }
 
 impl Registry {
@@ -185,12 +187,20 @@ impl Registry {
         let repo =
             shared::parse_reference(&repository, &format!("{repository}:latest")).map_err(source_error)?;
         let auth = shared::auth::resolve(image.auth.as_ref(), repo.registry()).map_err(source_error)?;
+        let ca = match &image.ca_file {
+            Some(path) => crate::tls::read_ca_file(path).map_err(|e| Error::Protocol {
+                repository: repository.clone(),
+                reason: e.to_string(),
+            })?,
+            None => Vec::new(),
+        };
         Ok(Registry {
-            client: shared::client(&repo, image.insecure),
+            client: shared::client(&repo, image.insecure, &ca),
             repo,
             auth,
             repository,
             insecure: image.insecure,
+            ca,
         })
     }
 
@@ -321,6 +331,11 @@ impl Registry {
             .map_err(|_| self.rate_limited(None))?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("mooring/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_merge(
+                self.ca
+                    .iter()
+                    .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
+            )
             .build()
             .map_err(|_| self.rate_limited(None))?;
         let mut request = http.request(method, url);

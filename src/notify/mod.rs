@@ -260,6 +260,9 @@ pub enum Error {
     },
     #[error("the request failed: {0}")]
     Network(String),
+    /// The endpoint's certificate is not trusted: retrying cannot help.
+    #[error("the endpoint's certificate is not trusted: {0}")]
+    Untrusted(String),
     #[error("no answer within {}", humantime::format_duration(*.0))]
     Timeout(Duration),
 }
@@ -275,7 +278,7 @@ impl Error {
         match self {
             Error::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
             Error::Network(_) | Error::Timeout(_) => true,
-            Error::Read { .. } | Error::Invalid(_) | Error::Tls(_) => false,
+            Error::Read { .. } | Error::Invalid(_) | Error::Tls(_) | Error::Untrusted(_) => false,
         }
     }
 
@@ -291,6 +294,9 @@ impl Error {
                 text.push_str(&t);
             }
             source = cause.source();
+        }
+        if text.contains("certificate") || text.contains("UnknownIssuer") {
+            return Error::Untrusted(text);
         }
         Error::Network(text)
     }

@@ -23,7 +23,9 @@
 //! pushes reconcile a git source only when the push is to its repository
 //! and to the branch (or tag) it follows; registry pushes reconcile an
 //! image or OCI source only when the pushed repository is its; other
-//! objects named in `reconcile` run on any accepted event. A delivery id
+//! objects named in `reconcile` run on any accepted event. On a standby
+//! replica (leader election), the accepted runs are left in the Lease for
+//! the leader, which runs them at its next renewal. A delivery id
 //! seen before (GitHub's `X-GitHub-Delivery`, GitLab's
 //! `X-Gitlab-Event-UUID`, `X-Delivery-Id` for generic hooks, else for
 //! registries a hash of the body) is answered again but runs nothing.
@@ -39,7 +41,7 @@ use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::agent::{Agent, RefuseReason, Trigger, leader::Role};
+use crate::agent::{Agent, RefuseReason, Trigger};
 use crate::config::diff::Key;
 use crate::config::{self, GitRef, Kind, ReceiverKind, SourceKind};
 
@@ -143,15 +145,6 @@ pub async fn handle(
         });
         answer(code, json!({ "error": why }))
     };
-    if agent.election().is_some_and(|e| e.role == Role::Standby) {
-        let mut res = answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "error": "this replica is a standby: send hooks to the leader" }),
-        );
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        return res;
-    }
     // The rate limit, before anything costs more than a lookup.
     let limited = {
         let mut all = lock(&hooks.receivers);
@@ -257,6 +250,12 @@ pub async fn handle(
         let key = Key::new(target.kind, target.name.as_str());
         if let Err(why) = concerns(&cfg, &key, &event) {
             skipped.insert(key.to_string(), Value::String(why));
+            continue;
+        }
+        // Another replica leads: the run goes to it through the Lease.
+        if agent.is_standby_for(&key) {
+            accepted.push(key.to_string());
+            agent.forward(key);
             continue;
         }
         match agent.trigger(&key, Trigger::Webhook) {

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use gix::bstr::ByteSlice as _;
@@ -35,7 +35,7 @@ pub fn fetch(source: &config::Source, state_dir: &Path, store: &Store) -> Result
             reason: "not a git source".into(),
         });
     };
-    let secrets = Secrets::load(source.auth.as_ref(), source.timeout)?;
+    let secrets = Secrets::load(source.auth.as_ref(), source.timeout)?.trust(source.ca_file.as_deref())?;
     if secrets.basic.is_some() && !credentials_allowed(url) {
         return Err(Error::Auth {
             url: super::redact(url),
@@ -217,10 +217,13 @@ impl Job {
         };
 
         let remote = self.remote(&repo, &spec)?;
-        let connection = remote
+        let mut connection = remote
             .connect(gix::remote::Direction::Fetch)
             .map_err(|e| self.network(&e, interrupt))?
             .with_credentials(self.secrets.helper(&self.url));
+        if let Some(options) = self.secrets.http_options(&repo, &self.url) {
+            connection = connection.with_transport_options(options);
+        }
         let prepare = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|e| self.network(&e, interrupt))?;
@@ -319,10 +322,14 @@ impl Job {
     /// The remote refs matching `spec`, without fetching anything.
     fn list(&self, repo: &gix::Repository, spec: &str, interrupt: &AtomicBool) -> Result<Vec<Ref>, Failure> {
         let remote = self.remote(repo, spec)?;
-        let (map, _) = remote
+        let mut connection = remote
             .connect(gix::remote::Direction::Fetch)
             .map_err(|e| self.network(&e, interrupt))?
-            .with_credentials(self.secrets.helper(&self.url))
+            .with_credentials(self.secrets.helper(&self.url));
+        if let Some(options) = self.secrets.http_options(repo, &self.url) {
+            connection = connection.with_transport_options(options);
+        }
+        let (map, _) = connection
             .ref_map(gix::progress::Discard, Default::default())
             .map_err(|e| self.network(&e, interrupt))?;
         Ok(map.remote_refs)
@@ -544,12 +551,15 @@ fn export(repo: &gix::Repository, commit: gix::ObjectId, w: &mut Writer) -> Resu
     Ok(())
 }
 
-/// Credentials, read from their files for one fetch or push only.
+/// Credentials and the CA file's certificates, read from their files for
+/// one fetch or push only.
 pub(crate) struct Secrets {
     /// HTTP basic user name and password (or token).
     pub(crate) basic: Option<(String, String)>,
     /// `core.sshCommand` for a configured key.
     pub(crate) ssh_command: Option<String>,
+    /// `ca-file`: certificates (DER) trusted for HTTPS besides the system's.
+    pub(crate) ca: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -575,6 +585,7 @@ impl Secrets {
             return Ok(Secrets {
                 basic: None,
                 ssh_command: None,
+                ca: Vec::new(),
             });
         };
         let basic = match (&auth.password_file, &auth.token_file) {
@@ -610,7 +621,49 @@ impl Secrets {
             }
             None => None,
         };
-        Ok(Secrets { basic, ssh_command })
+        Ok(Secrets {
+            basic,
+            ssh_command,
+            ca: Vec::new(),
+        })
+    }
+
+    /// Trust the certificates of `ca_file` too (read now).
+    pub(crate) fn trust(mut self, ca_file: Option<&Path>) -> Result<Secrets, crate::tls::Error> {
+        if let Some(path) = ca_file {
+            self.ca = crate::tls::read_ca_file(path)?;
+        }
+        Ok(self)
+    }
+
+    /// gix's HTTP options for `url` from `repo`'s config, with a client
+    /// that trusts the CA file's certificates too; `None` without a CA
+    /// file (gix then uses the repository's options as they are).
+    pub(crate) fn http_options(&self, repo: &gix::Repository, url: &str) -> Option<Box<dyn std::any::Any>> {
+        use gix::protocol::transport::client::blocking_io::http;
+        if self.ca.is_empty() || !url.starts_with("https://") {
+            return None;
+        }
+        let mut options = repo
+            .transport_options(url.as_bytes().as_bstr(), None)
+            .ok()
+            .flatten()
+            .and_then(|o| o.downcast::<http::Options>().ok())
+            .map(|o| *o)
+            .unwrap_or_default();
+        let certs: Vec<reqwest::Certificate> = self
+            .ca
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+            .collect();
+        let backend = http::reqwest::Options {
+            configure_client: Some(Box::new(
+                move |builder| Ok(builder.tls_certs_merge(certs.clone())),
+            )),
+            configure_request: None,
+        };
+        options.backend = Some(Arc::new(Mutex::new(backend)));
+        Some(Box::new(options))
     }
 
     /// The credential helper gix calls when the server asks. It answers
@@ -741,6 +794,7 @@ mod tests {
         let secrets = Secrets {
             basic: Some(("bot".into(), "pw".into())),
             ssh_command: None,
+            ca: Vec::new(),
         };
         let mut helper = secrets.helper("https://git.example.com/org/repo.git");
         let mut ask = |url: &str| {

@@ -36,6 +36,8 @@ pub enum Error {
     Credentials { path: PathBuf, source: std::io::Error },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Ca(#[from] crate::tls::Error),
 }
 
 impl Error {
@@ -55,7 +57,7 @@ impl Error {
             | Error::Protocol { .. }
             | Error::NotFound { .. }
             | Error::Io { .. } => true,
-            Error::Auth { .. } | Error::Rejected { .. } | Error::Credentials { .. } => false,
+            Error::Auth { .. } | Error::Rejected { .. } | Error::Credentials { .. } | Error::Ca(_) => false,
         }
     }
 

@@ -84,11 +84,19 @@ impl Fixture {
     }
 
     /// Start `mooring run` as `cmd` says and wait until it is ready.
-    pub(crate) fn spawn_command(&self, mut cmd: std::process::Command) -> Running {
+    pub(crate) fn spawn_command(&self, cmd: std::process::Command) -> Running {
+        Running::start(cmd, self.port)
+    }
+}
+
+impl Running {
+    /// Start `mooring run` as `cmd` says, listening on `port`, and wait
+    /// until it is ready.
+    pub(crate) fn start(mut cmd: std::process::Command, port: u16) -> Running {
         let child = cmd.spawn().expect("start mooring run");
         let mut running = Running {
             child: Some(child),
-            base: format!("http://127.0.0.1:{}", self.port),
+            base: format!("http://127.0.0.1:{port}"),
             http: reqwest::blocking::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(5))
@@ -129,6 +137,11 @@ impl Running {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The process id of the agent (while it runs).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     pub(crate) fn status(&self) -> Value {

@@ -154,7 +154,10 @@ const FILES: &[(&str, &str)] = &[
 /// with the message, a one-line diff, unchanged files untouched, a clean
 /// `git fsck --strict`.
 fn one_change_arrives(f: &Fixture, url: &str, auth: Option<config::Auth>) {
-    let src = source(url, auth);
+    one_change_arrives_to(f, source(url, auth));
+}
+
+fn one_change_arrives_to(f: &Fixture, src: config::Source) {
     let before = f.remote(&["rev-parse", "refs/heads/main"]);
     let mut ws = prepare(&f.workspace("a"), &src, "main", "main");
     assert_eq!(ws.base(), before);
@@ -259,6 +262,33 @@ fn smart_http_one_change_is_one_commit() {
         seen.iter()
             .any(|s| s.method == "POST" && s.path.ends_with("/git-receive-pack")),
         "{seen:?}"
+    );
+}
+
+#[test]
+fn smart_https_pushes_with_the_ca_file_and_refuses_without() {
+    let f = Fixture::new(FILES);
+    f.allow_http_push();
+    let certs = crate::tls::Certs::new();
+    let http = HttpGit::start(f.path(), &f.repo.root, None);
+    let front = crate::tls::TlsFront::start(&certs, http.port);
+    let url = format!("https://127.0.0.1:{}/repo.git", front.port);
+    let Err(untrusted) = Workspace::prepare(&f.workspace("b"), &source(&url, None), "main", "main", TIMEOUT)
+    else {
+        panic!("no CA, no checkout");
+    };
+    assert!(
+        untrusted.to_string().to_ascii_lowercase().contains("certificate"),
+        "{untrusted}"
+    );
+    let mut src = source(&url, None);
+    src.ca_file = Some(certs.ca.clone());
+    one_change_arrives_to(&f, src);
+    let seen = http.take_seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "POST" && s.path.ends_with("/git-receive-pack")),
+        "the push went over the TLS front: {seen:?}"
     );
 }
 

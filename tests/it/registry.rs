@@ -28,19 +28,26 @@ pub struct Registry {
     child: Child,
     pub port: u16,
     auth: bool,
+    /// Serving HTTPS with this CA (PEM) instead of plain HTTP.
+    tls: Option<String>,
 }
 
 impl Registry {
     pub fn start() -> Registry {
-        Registry::launch(false)
+        Registry::launch(false, None)
     }
 
     /// Basic auth required for everything, as [`USER`]/[`PASSWORD`].
     pub fn with_auth() -> Registry {
-        Registry::launch(true)
+        Registry::launch(true, None)
     }
 
-    fn launch(auth: bool) -> Registry {
+    /// HTTPS only, with the certificate of `certs` (docker-registry's own TLS).
+    pub fn with_tls(certs: &crate::tls::Certs) -> Registry {
+        Registry::launch(false, Some(certs))
+    }
+
+    fn launch(auth: bool, tls: Option<&crate::tls::Certs>) -> Registry {
         let mut last_log = String::new();
         // A free port can be taken between asking and binding: retry.
         for _ in 0..5 {
@@ -50,6 +57,13 @@ impl Registry {
                 "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
                 dir.path().join("data").display()
             );
+            if let Some(certs) = tls {
+                config.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    certs.cert.display(),
+                    certs.key.display()
+                ));
+            }
             if auth {
                 let htpasswd = dir.path().join("htpasswd");
                 std::fs::write(&htpasswd, htpasswd_line() + "\n").expect("write htpasswd");
@@ -74,6 +88,7 @@ impl Registry {
                 child,
                 port,
                 auth,
+                tls: tls.map(crate::tls::Certs::ca_pem),
             };
             if registry.wait_ready() {
                 return registry;
@@ -90,7 +105,11 @@ impl Registry {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Some(status) = http_status(self.port, "/v2/") {
+            let status = match &self.tls {
+                Some(ca) => https_status(self.port, "/v2/", ca),
+                None => http_status(self.port, "/v2/"),
+            };
+            if let Some(status) = status {
                 return status == 200 || status == 401;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -155,6 +174,21 @@ fn htpasswd_line() -> String {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         _ => PRECOMPUTED_HTPASSWD.to_string(),
     }
+}
+
+/// The status code of `GET https://127.0.0.1:port{path}`, trusting `ca`.
+fn https_status(port: u16, path: &str, ca: &str) -> Option<u16> {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).ok()?])
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?;
+    let res = client
+        .get(format!("https://127.0.0.1:{port}{path}"))
+        .send()
+        .ok()?;
+    Some(res.status().as_u16())
 }
 
 /// The status code of `GET path` on loopback, if anything answers.

@@ -236,3 +236,9 @@ pub fn conformance(test: &str, name: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// Whether the tests run as root (permissions then stop no read).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

@@ -341,8 +341,29 @@ fn kubernetes_manifests_fit_together() {
     assert_eq!(binding["subjects"][0]["namespace"], namespace);
 
     let spec = &deployment["spec"];
-    assert_eq!(spec["replicas"], 1, "one agent");
-    assert_eq!(spec["strategy"]["type"], "Recreate");
+    // Several replicas only with leader election, and then a rolling
+    // update (a standby is ready and takes over).
+    let replicas = spec["replicas"].as_u64().expect("replicas");
+    if replicas > 1 {
+        let le = config
+            .agent
+            .leader_election
+            .as_ref()
+            .expect("several replicas need `agent { leader-election }`");
+        assert!(le.namespace.is_none(), "the Lease lives in the pod's namespace");
+        assert_eq!(spec["strategy"]["type"], "RollingUpdate");
+        let role = manifests("rbac.yaml")
+            .into_iter()
+            .find(|m| m["kind"] == "Role" && m["metadata"]["name"] == "mooring-leader-election")
+            .expect("a Role for the Lease");
+        assert_eq!(role["metadata"]["namespace"], namespace);
+        assert_eq!(
+            role["rules"][0],
+            serde_json::json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]})
+        );
+    } else {
+        assert_eq!(spec["strategy"]["type"], "Recreate");
+    }
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], account["metadata"]["name"]);
     let grace = pod["terminationGracePeriodSeconds"]

@@ -224,10 +224,14 @@ fn fetch_branch(
         .with_fetch_tags(gix::remote::fetch::Tags::None)
         .with_refspecs([spec.as_str()], gix::remote::Direction::Fetch)
         .map_err(bad)?;
-    let prepare = gix_remote
+    let mut connection = gix_remote
         .connect(gix::remote::Direction::Fetch)
         .map_err(|e| Failure::Final(remote.network(&e, interrupt, STAGE)))?
-        .with_credentials(remote.secrets.helper(&remote.url))
+        .with_credentials(remote.secrets.helper(&remote.url));
+    if let Some(options) = remote.secrets.http_options(repo, &remote.url) {
+        connection = connection.with_transport_options(options);
+    }
+    let prepare = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|e| Failure::Final(remote.network(&e, interrupt, STAGE)))?;
     let Some(tip) = tip_of(&prepare.ref_map().remote_refs, branch) else {
@@ -304,10 +308,14 @@ pub(super) fn remote_head(scratch: &Path, remote: &Remote, interrupt: &AtomicBoo
         .with_fetch_tags(gix::remote::fetch::Tags::None)
         .with_refspecs(["+HEAD:refs/remotes/origin/HEAD"], gix::remote::Direction::Fetch)
         .map_err(bad)?;
-    let (map, _) = gix_remote
+    let mut connection = gix_remote
         .connect(gix::remote::Direction::Fetch)
         .map_err(|e| remote.network(&e, interrupt, STAGE))?
-        .with_credentials(remote.secrets.helper(&remote.url))
+        .with_credentials(remote.secrets.helper(&remote.url));
+    if let Some(options) = remote.secrets.http_options(&repo, &remote.url) {
+        connection = connection.with_transport_options(options);
+    }
+    let (map, _) = connection
         .ref_map(gix::progress::Discard, Default::default())
         .map_err(|e| remote.network(&e, interrupt, STAGE))?;
     map.remote_refs

@@ -74,10 +74,13 @@ impl Job {
             },
         )
         .map_err(|e| remote.network(&e, interrupt, STAGE))?;
-        if let Some(options) = repo
-            .transport_options(remote.url.as_bytes().as_bstr(), None)
-            .map_err(|e| remote.protocol(STAGE, remote.reason(&e)))?
-        {
+        let options = match remote.secrets.http_options(&repo, &remote.url) {
+            Some(with_ca) => Some(with_ca),
+            None => repo
+                .transport_options(remote.url.as_bytes().as_bstr(), None)
+                .map_err(|e| remote.protocol(STAGE, remote.reason(&e)))?,
+        };
+        if let Some(options) = options {
             transport
                 .configure(&*options)
                 .map_err(|e| remote.protocol(STAGE, remote.reason(&e)))?;
@@ -484,6 +487,7 @@ mod tests {
             url: "https://bot:pw@host/r.git".into(),
             shown: "https://***@host/r.git".into(),
             secrets: crate::source::git::Secrets {
+                ca: Vec::new(),
                 basic: Some(("bot".into(), "pw".into())),
                 ssh_command: None,
             },

@@ -39,7 +39,12 @@ impl Remote {
         };
         let shown = crate::source::redact(url);
         let secrets = Secrets::read(source.auth.as_ref(), timeout)
-            .map_err(|(path, source)| Error::Credentials { stage, path, source })?;
+            .map_err(|(path, source)| Error::Credentials { stage, path, source })?
+            .trust(source.ca_file.as_deref())
+            .map_err(|e| Error::Invalid {
+                stage,
+                what: e.to_string(),
+            })?;
         if secrets.basic.is_some() && !credentials_allowed(url) {
             return Err(Error::Auth {
                 stage,
@@ -131,6 +136,12 @@ impl Remote {
             };
         }
         let mut parts = vec![e.to_string()];
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            parts.insert(
+                0,
+                "the connection closed before the server's answer was complete".into(),
+            );
+        }
         let mut next = std::error::Error::source(e);
         while let Some(cause) = next {
             let text = cause.to_string();

@@ -76,7 +76,11 @@ async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Resul
     let repo = parse_reference(url, &format!("{url}:latest"))?;
     let registry = repo.registry().to_string();
     let auth = auth::resolve(source.auth.as_ref(), &registry)?;
-    let client = client(&repo, *insecure);
+    let ca = match &source.ca_file {
+        Some(path) => crate::tls::read_ca_file(path)?,
+        None => Vec::new(),
+    };
+    let client = client(&repo, *insecure, &ca);
 
     let (reference, tag, what) = match reference {
         OciRef::Tag(tag) => (
@@ -160,14 +164,22 @@ async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Resul
     })?
 }
 
-/// A client for `repo`'s registry, over plain HTTP when `insecure`.
-pub(crate) fn client(repo: &Reference, insecure: bool) -> Client {
+/// A client for `repo`'s registry, over plain HTTP when `insecure`,
+/// trusting the certificates `ca` (DER) besides the system's.
+pub(crate) fn client(repo: &Reference, insecure: bool, ca: &[Vec<u8>]) -> Client {
     Client::new(ClientConfig {
         protocol: if insecure {
             ClientProtocol::HttpsExcept(vec![repo.resolve_registry().to_string()])
         } else {
             ClientProtocol::Https
         },
+        extra_root_certificates: ca
+            .iter()
+            .map(|der| oci_client::client::Certificate {
+                encoding: oci_client::client::CertificateEncoding::Der,
+                data: der.clone(),
+            })
+            .collect(),
         // An artifact is one manifest; an image index is not followed.
         platform_resolver: None,
         ..ClientConfig::default()

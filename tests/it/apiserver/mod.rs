@@ -14,7 +14,9 @@
 //!   `statefulsets`, `daemonsets`; `batch` `jobs`; rbac `roles`,
 //!   `rolebindings`, `clusterroles`, `clusterrolebindings`;
 //!   `apiextensions.k8s.io` `customresourcedefinitions`;
-//!   `networking.k8s.io` `ingresses`; plus the types of stored CRDs
+//!   `networking.k8s.io` `ingresses`; `coordination.k8s.io` `leases`
+//!   (leader election: a PUT naming an old resourceVersion gets the real
+//!   409); plus the types of stored CRDs
 //!   (established at once or after `crd_delay`, in discovery and OpenAPI
 //!   from then on; deleting the CRD deletes its objects);
 //! - GET, LIST (one namespace or all; `labelSelector`, `fieldSelector` on
@@ -65,7 +67,11 @@
 //! stay `Terminating` (`delete_delay`), a namespace-scoped identity that
 //! gets RBAC's 403 for anything cluster-wide (`identity`); and
 //! [`ApiServer::fail_writes_after`], a server that fails every write (500)
-//! after N of them.
+//! after N of them; [`ApiServer::inject`], requests that get a given
+//! status (409, 500, 429…), answer late (a timeout for the client) or have
+//! their connection closed under them; and [`ApiServer::serve_tls`], the
+//! same server over TLS with a CA of the test's own (the kubeconfig then
+//! carries `certificate-authority-data`).
 //!
 //! Simplifications against a real API server:
 //! - no schemas: no validation of fields (`fieldValidation` is accepted
@@ -184,6 +190,27 @@ struct Shared {
     store: Mutex<Store>,
     requests: Mutex<Vec<String>>,
     bookmark_interval: Duration,
+    faults: Mutex<Vec<Fault>>,
+}
+
+/// A fault for the requests that match `method` (any if `None`) and whose
+/// path contains `path`, for the next `times` of them (all if `None`).
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub method: Option<&'static str>,
+    pub path: String,
+    pub times: Option<usize>,
+    pub kind: FaultKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum FaultKind {
+    /// Answer with this status code (a `Status` with the real reason).
+    Status(u16),
+    /// Wait this long, then answer as usual.
+    Delay(Duration),
+    /// Send the response head, then close the connection mid-body.
+    Close,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -194,6 +221,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct ApiServer {
     shared: Arc<Shared>,
     port: u16,
+    /// With [`ApiServer::serve_tls`]: the TLS front and its CA (PEM).
+    tls: Option<(crate::tls::TlsFront, String)>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -211,6 +240,7 @@ impl ApiServer {
             store: Mutex::new(Store::new(opts.clone(), format!("127.0.0.1:{port}"))),
             requests: Mutex::new(Vec::new()),
             bookmark_interval: opts.bookmark_interval,
+            faults: Mutex::new(Vec::new()),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = axum::Router::new().fallback(serve).with_state(shared.clone());
@@ -234,6 +264,7 @@ impl ApiServer {
         ApiServer {
             shared,
             port,
+            tls: None,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -243,19 +274,43 @@ impl ApiServer {
         self.port
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://127.0.0.1:PORT` (the TLS
+    /// front's) after [`serve_tls`](Self::serve_tls).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        match &self.tls {
+            Some((front, _)) => format!("https://127.0.0.1:{}", front.port),
+            None => format!("http://127.0.0.1:{}", self.port),
+        }
     }
 
-    /// Write a kubeconfig: cluster at [`url`](Self::url), a user with no
+    /// Serve over TLS too, with `certs`: [`url`](Self::url) and
+    /// [`kubeconfig`](Self::kubeconfig) name the TLS port from now on.
+    pub fn serve_tls(&mut self, certs: &crate::tls::Certs) {
+        self.tls = Some((crate::tls::TlsFront::start(certs, self.port), certs.ca_pem()));
+    }
+
+    /// Write a kubeconfig: cluster at [`url`](Self::url) (with the CA as
+    /// `certificate-authority-data` when serving TLS), a user with no
     /// auth, context `test` (namespace `default`) as current context.
     pub fn kubeconfig(&self, path: &Path) {
+        self.kubeconfig_at(path, &self.url(), true);
+    }
+
+    /// A kubeconfig for the server at `server` (a proxy in front of this
+    /// one), with the CA of [`serve_tls`](Self::serve_tls) if `with_ca`.
+    pub fn kubeconfig_at(&self, path: &Path, server: &str, with_ca: bool) {
+        use base64::Engine as _;
+        let ca = match (&self.tls, with_ca) {
+            (Some((_, pem)), true) => format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            ),
+            _ => String::new(),
+        };
         let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n\
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {server}\n{ca}\
              users:\n- name: test\n  user: {{}}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    \
-             user: test\n    namespace: default\ncurrent-context: test\npreferences: {{}}\n",
-            self.url()
+             user: test\n    namespace: default\ncurrent-context: test\npreferences: {{}}\n"
         );
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("create kubeconfig dir");
@@ -298,6 +353,16 @@ impl ApiServer {
     /// (500, as when etcd times out) until `fail_writes_after(None)`.
     pub fn fail_writes_after(&self, n: Option<usize>) {
         lock(&self.shared.store).fail_writes_after(n);
+    }
+
+    /// Add a fault for requests from HTTP clients (see [`Fault`]).
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).push(fault);
+    }
+
+    /// Remove every fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
     }
 
     /// Forget the change history, as an etcd compaction does: a watch from
@@ -409,6 +474,45 @@ async fn serve(
         format!("{method} {path}?{query}")
     };
     lock(&shared.requests).push(line);
+    let fault = {
+        let mut faults = lock(&shared.faults);
+        let hit = faults.iter_mut().find(|f| {
+            f.method.is_none_or(|m| m == method.as_str())
+                && path.contains(f.path.as_str())
+                && f.times != Some(0)
+        });
+        hit.map(|f| {
+            if let Some(n) = &mut f.times {
+                *n -= 1;
+            }
+            f.kind.clone()
+        })
+    };
+    match fault {
+        Some(FaultKind::Status(code)) => {
+            let resp = store::status_failure(code);
+            let code = StatusCode::from_u16(resp.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let bytes = serde_json::to_vec(&resp.body).unwrap_or_default();
+            return (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+        }
+        Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
+        Some(FaultKind::Close) => {
+            let broken = futures_util::stream::iter([
+                Ok(Bytes::from_static(b"{\"kind\":")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "fault: closed",
+                )),
+            ]);
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                axum::body::Body::from_stream(broken),
+            )
+                .into_response();
+        }
+        None => {}
+    }
     let header = |name: header::HeaderName| {
         headers
             .get(name)

@@ -192,6 +192,39 @@ impl Failure {
     }
 }
 
+/// The `Status` a real server answers with `code` for no reason of the
+/// request's own (an injected fault): 409 `Conflict`, 429
+/// `TooManyRequests`, 500 `InternalError`, 503 `ServiceUnavailable`…
+pub fn status_failure(code: u16) -> Response {
+    let (reason, message) = match code {
+        409 => (
+            "Conflict",
+            "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
+        ),
+        429 => (
+            "TooManyRequests",
+            "the server has received too many requests and has asked us to try again later",
+        ),
+        500 => (
+            "InternalError",
+            "Internal error occurred: etcdserver: request timed out",
+        ),
+        503 => (
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        ),
+        504 => (
+            "Timeout",
+            "the server was unable to return a response in the time allotted",
+        ),
+        _ => (
+            "Unknown",
+            "an error on the server has prevented the request from succeeding",
+        ),
+    };
+    Failure::new(code, reason, message).into_response()
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     group: String,

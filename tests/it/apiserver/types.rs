@@ -153,6 +153,7 @@ pub fn builtins() -> Vec<ResourceType> {
             true,
         ),
         builtin("networking.k8s.io", "ingresses", "Ingress", true, &["ing"], true),
+        builtin("coordination.k8s.io", "leases", "Lease", true, &[], false),
     ]
 }
 

@@ -1,0 +1,220 @@
+//! Leader election end to end: two `mooring run` replicas with the same
+//! `leader-election` against the test API server (its Leases), each
+//! through its own proxy so that one can lose the API while the other
+//! keeps it. Only the leader reconciles; a standby takes over when the
+//! leader dies, loses the API, or gives the lease up on SIGTERM.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::agent::{Fixture, Running, runs, state};
+use crate::apiserver::ApiServer;
+use crate::faultproxy::{Behaviour, FaultProxy};
+
+const LONG: Duration = Duration::from_secs(30);
+
+struct Replica {
+    name: &'static str,
+    port: u16,
+    proxy: FaultProxy,
+}
+
+impl Replica {
+    fn new(f: &Fixture, server: &ApiServer, name: &'static str) -> Replica {
+        let proxy = FaultProxy::start(server.port());
+        server.kubeconfig_at(
+            &f.path().join(format!("kube-{name}")),
+            &format!("http://127.0.0.1:{}", proxy.port),
+            false,
+        );
+        let port = crate::support::free_port();
+        let config = format!(
+            "agent {{\n    state-dir \"state-{name}\"\n    listen \"127.0.0.1:{port}\"\n    \
+             leader-election lease=\"mooring\" namespace=\"default\" duration=\"2s\" cluster=\"test\"\n}}\n\
+             cluster \"test\" {{ kubeconfig \"kube-{name}\"; }}\n\
+             source \"repo\" {{\n    git \"{}\"\n    interval \"1h\"\n}}\n\
+             app \"web\" {{\n    source \"repo\"\n    path \"web\"\n    target dir=\"out-{name}/web\"\n}}\n\
+             receiver \"ci\" {{\n    type \"generic-hmac\"\n    secret-file \"hook-secret\"\n    reconcile \"source/repo\"\n}}\n",
+            f.repo.file_url()
+        );
+        f.env.write(&format!("{name}.kdl"), &config);
+        Replica { name, port, proxy }
+    }
+
+    fn run(&self, f: &Fixture) -> Running {
+        let mut cmd = f.env.cmd();
+        cmd.args(["run", "-c", &format!("{}.kdl", self.name)])
+            .env("MOORING_LOG", "debug")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        Running::start(cmd, self.port)
+    }
+}
+
+const SECRET: &str = "ci-hook-secret";
+
+/// POST a generic-hmac hook to the agent on `port`.
+fn post_hook(port: u16, body: &[u8]) -> (u16, Value) {
+    use hmac::{Hmac, KeyInit as _, Mac as _};
+    let mut mac = <Hmac<sha2::Sha256>>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(body);
+    let sig: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let res = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .post(format!("http://127.0.0.1:{port}/hooks/ci"))
+        .header("x-signature", format!("sha256={sig}"))
+        .body(body.to_vec())
+        .send()
+        .expect("POST the hook");
+    (res.status().as_u16(), res.json().unwrap_or_default())
+}
+
+fn role(s: &Value) -> &str {
+    s["leader_election"]["role"].as_str().unwrap_or("none")
+}
+
+fn identity(s: &Value) -> String {
+    s["leader_election"]["identity"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn lease(server: &ApiServer) -> Value {
+    server
+        .object("coordination.k8s.io/v1", "Lease", Some("default"), "mooring")
+        .expect("the Lease")
+}
+
+#[test]
+fn only_the_leader_reconciles_and_a_standby_takes_over() {
+    let server = ApiServer::start();
+    let f = Fixture::new();
+    f.env.write("hook-secret", SECRET);
+    let a = Replica::new(&f, &server, "a");
+    let b = Replica::new(&f, &server, "b");
+
+    // A first: it takes the lease and reconciles.
+    let run_a = a.run(&f);
+    let s = run_a.wait(LONG, "a leads and applies", |s| {
+        role(s) == "leader" && state(s, "app", "web") == "ready"
+    });
+    let id_a = identity(&s);
+    assert_eq!(lease(&server)["spec"]["holderIdentity"], id_a.as_str());
+    assert_eq!(lease(&server)["spec"]["leaseDurationSeconds"], 2);
+    assert_eq!(run_a.get("/readyz"), (200, "ready: leader\n".to_string()));
+
+    // B waits as a standby and touches nothing.
+    let run_b = b.run(&f);
+    let s = run_b.wait(LONG, "b is a standby", |s| {
+        role(s) == "standby" && s["leader_election"]["holder"] == id_a.as_str()
+    });
+    // The source waits as a standby, and the app for the source.
+    let source = crate::faults::object(&s, "source", "repo");
+    assert_eq!(
+        (source["state"].as_str(), source["reason"].as_str()),
+        (Some("waiting"), Some("Standby"))
+    );
+    assert_eq!(state(&s, "app", "web"), "waiting");
+    assert_eq!(runs(&s, "source", "repo"), 0);
+    assert!(!f.path().join("out-b").exists());
+    assert_eq!(run_b.get("/readyz"), (200, "ready: standby\n".to_string()));
+
+    // A hook that reaches the standby runs on the leader, through the Lease.
+    let body = br#"{"push":1}"#;
+    let (code, answer) = post_hook(b.port, body);
+    assert_eq!(
+        (code, &answer["accepted"]),
+        (202, &serde_json::json!(["source/repo"])),
+        "{answer}"
+    );
+    let s = run_a.wait(LONG, "the leader ran the standby's hook", |s| {
+        runs(s, "source", "repo") == 2 && crate::faults::object(s, "source", "repo")["trigger"] == "webhook"
+    });
+    assert!(
+        lease(&server)["metadata"]["annotations"]
+            .get("mooring.dev/reconcile-requests")
+            .is_none(),
+        "{s}"
+    );
+    assert_eq!(runs(&run_b.status(), "source", "repo"), 0);
+
+    // A dies (SIGKILL: no goodbye). B takes over once the lease ages out.
+    drop(run_a);
+    let killed = Instant::now();
+    let s = run_b.wait(LONG, "b leads and applies", |s| {
+        role(s) == "leader" && state(s, "app", "web") == "ready"
+    });
+    eprintln!(
+        "standby took over {:?} after the leader was killed (lease 2s)",
+        killed.elapsed()
+    );
+    let id_b = identity(&s);
+    let l = lease(&server);
+    assert_eq!(l["spec"]["holderIdentity"], id_b.as_str());
+    assert_eq!(l["spec"]["leaseTransitions"], 1, "{l}");
+    assert!(f.path().join("out-b/web").is_dir());
+    assert_eq!(s["objects"][0]["trigger"], "config");
+
+    // A comes back as a standby; then B loses the API: it stops leading
+    // before its lease runs out, and A takes over.
+    let mut run_a = a.run(&f);
+    run_a.wait(LONG, "a is a standby", |s| role(s) == "standby");
+    b.proxy.set(Behaviour::Refuse);
+    let s = run_b.wait(LONG, "b without the API steps down", |s| role(s) == "standby");
+    assert!(s["leader_election"]["last_error"].is_string(), "{s}");
+    let s = run_a.wait(LONG, "a leads again and applies", |s| {
+        role(s) == "leader" && runs(s, "app", "web") >= 1
+    });
+    assert_eq!(lease(&server)["spec"]["holderIdentity"], identity(&s).as_str());
+    assert_eq!(lease(&server)["spec"]["leaseTransitions"], 2);
+
+    // SIGTERM: A gives the lease up, and B (whose API is back) takes it
+    // at its next look rather than after the lease's duration.
+    b.proxy.set(Behaviour::Pass);
+    let (code, log) = run_a.signal("TERM");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("gave up the lease"), "{log}");
+    run_b.wait(LONG, "b leads again", |s| role(s) == "leader");
+}
+
+#[test]
+fn a_lease_write_from_an_old_read_conflicts() {
+    let server = ApiServer::start();
+    let lease = serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "l", "namespace": "default"},
+        "spec": {"holderIdentity": "one", "leaseDurationSeconds": 15},
+    });
+    let created = server
+        .call(
+            "POST",
+            "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+            "application/json",
+            lease.to_string().as_bytes(),
+        )
+        .expect("create");
+    let mut first = created.clone();
+    first["spec"]["holderIdentity"] = "two".into();
+    let path = "/apis/coordination.k8s.io/v1/namespaces/default/leases/l";
+    server
+        .call("PUT", path, "application/json", first.to_string().as_bytes())
+        .expect("the first write from that read");
+    let mut second = created;
+    second["spec"]["holderIdentity"] = "three".into();
+    let err = server
+        .call("PUT", path, "application/json", second.to_string().as_bytes())
+        .expect_err("a second write from the same read");
+    assert_eq!(
+        (err["code"].as_u64(), err["reason"].as_str()),
+        (Some(409), Some("Conflict"))
+    );
+}
