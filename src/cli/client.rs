@@ -151,6 +151,20 @@ pub fn table(r: &Report, now: jiff::Timestamp) -> String {
         r.last_reload.result,
         ago(r.last_reload.at, now)
     );
+    if let Some(le) = &r.leader_election {
+        let _ = writeln!(
+            out,
+            "{} of lease {} for {}{}",
+            le.role.as_str(),
+            le.lease,
+            human(now.duration_since(le.since)),
+            le.holder
+                .as_deref()
+                .filter(|h| *h != le.identity)
+                .map(|h| format!(" (held by {h})"))
+                .unwrap_or_default()
+        );
+    }
     if !r.last_reload.restart_needed.is_empty() {
         let _ = writeln!(
             out,

@@ -127,6 +127,13 @@ fn only_the_leader_reconciles_and_a_standby_takes_over() {
     assert_eq!(runs(&s, "source", "repo"), 0);
     assert!(!f.path().join("out-b").exists());
     assert_eq!(run_b.get("/readyz"), (200, "ready: standby\n".to_string()));
+    let table = f.env.run(&["status", "--addr", &format!("127.0.0.1:{}", b.port)]);
+    table.expect_code(0);
+    assert!(
+        table.stdout.contains("standby of lease default/mooring for") && table.stdout.contains(&id_a),
+        "{}",
+        table.stdout
+    );
 
     // A hook that reaches the standby runs on the leader, through the Lease.
     let body = br#"{"push":1}"#;
