@@ -12,6 +12,7 @@ pub mod automation;
 pub mod cli;
 pub mod config;
 pub mod image;
+pub mod kustomize;
 pub mod render;
 pub mod server;
 pub mod source;

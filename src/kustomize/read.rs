@@ -1,0 +1,179 @@
+//! Reading kustomize's own files (kustomizations, transformer configs,
+//! plugin configs) into typed values, as kustomize reads them: strict about
+//! field names (an unknown field is an error naming it, with a suggestion),
+//! yaml.v2's typing of scalars, every problem of a file at once.
+
+use super::error::{Error, Source, code};
+use super::yaml::scalar::{v2_bool, v2_int, v2_string};
+use super::yaml::{Node, Pos, Value};
+
+/// A value with the place it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub pos: Pos,
+}
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+pub struct Reader<'a> {
+    pub src: &'a Source,
+    pub errors: Vec<Error>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(src: &'a Source) -> Reader<'a> {
+        Reader {
+            src,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, code: &'static str, pos: Pos, message: impl Into<String>) -> &mut Error {
+        self.errors.push(Error::at(code, self.src, pos, message));
+        let last = self.errors.len() - 1;
+        &mut self.errors[last]
+    }
+
+    /// The entries of a mapping whose keys must be among `known`; each
+    /// other key is reported. `None` (and an error) when `node` is not a
+    /// mapping; a null node reads as an empty mapping.
+    pub fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: &[&str],
+    ) -> Option<Vec<(&'n str, &'n Node)>> {
+        if node.is_null() {
+            return Some(Vec::new());
+        }
+        let Some(map) = node.as_map() else {
+            self.error(
+                code::WRONG_TYPE,
+                node.pos,
+                format!("{what} must be a mapping, not {}", node.kind_name()),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for e in map {
+            if known.contains(&e.key.as_str()) {
+                out.push((e.key.as_str(), &e.value));
+            } else {
+                let hint = crate::config::value::suggest(&e.key, known.iter().copied())
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                self.error(
+                    code::UNKNOWN_FIELD,
+                    e.key_pos,
+                    format!("unknown field `{}` in {what}", e.key),
+                )
+                .help = Some(format!("{hint}the fields of {what} are: {}", known.join(", ")));
+            }
+        }
+        Some(out)
+    }
+
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
+        match &node.value {
+            Value::Scalar(s) => v2_string(s).map(|value| Spanned { value, pos: node.pos }),
+            _ => {
+                self.error(
+                    code::WRONG_TYPE,
+                    node.pos,
+                    format!("{what} must be a string, not {}", node.kind_name()),
+                );
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, node: &Node, what: &str) -> bool {
+        if node.is_null() {
+            return false;
+        }
+        match node.as_scalar().and_then(v2_bool) {
+            Some(b) => b,
+            None => {
+                self.error(
+                    code::WRONG_TYPE,
+                    node.pos,
+                    format!("{what} must be true or false, not {}", describe(node)),
+                );
+                false
+            }
+        }
+    }
+
+    pub fn int(&mut self, node: &Node, what: &str) -> Option<i64> {
+        match node.as_scalar().and_then(v2_int) {
+            Some(i) => Some(i),
+            None => {
+                self.error(
+                    code::WRONG_TYPE,
+                    node.pos,
+                    format!("{what} must be a whole number, not {}", describe(node)),
+                );
+                None
+            }
+        }
+    }
+
+    pub fn list<'n>(&mut self, node: &'n Node, what: &str) -> &'n [Node] {
+        if node.is_null() {
+            return &[];
+        }
+        match node.as_seq() {
+            Some(items) => items,
+            None => {
+                self.error(
+                    code::WRONG_TYPE,
+                    node.pos,
+                    format!("{what} must be a list, not {}", node.kind_name()),
+                );
+                &[]
+            }
+        }
+    }
+
+    pub fn strings(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
+        let items = self.list(node, what);
+        items.iter().filter_map(|n| self.string(n, what)).collect()
+    }
+
+    /// A mapping of strings, in file order.
+    pub fn string_map(&mut self, node: &Node, what: &str) -> Vec<(String, String)> {
+        if node.is_null() {
+            return Vec::new();
+        }
+        let Some(map) = node.as_map() else {
+            self.error(
+                code::WRONG_TYPE,
+                node.pos,
+                format!("{what} must be a mapping of strings, not {}", node.kind_name()),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in map {
+            if let Some(v) = self.string(&e.value, what) {
+                out.push((e.key.clone(), v.value));
+            } else if e.value.is_null() {
+                out.push((e.key.clone(), String::new()));
+            }
+        }
+        out
+    }
+}
+
+fn describe(node: &Node) -> String {
+    match node.as_scalar() {
+        Some(s) => format!("`{}`", s.text),
+        None => node.kind_name().to_string(),
+    }
+}
