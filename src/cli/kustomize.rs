@@ -24,9 +24,15 @@ pub fn run(dir: &Path) -> ExitCode {
         .to_string_lossy()
         .into_owned();
     match kustomize::build(root, &rel) {
-        Ok(objects) => {
+        Ok(build) => {
+            for w in &build.warnings {
+                eprintln!("warning: {w}");
+            }
             let mut out = std::io::stdout().lock();
-            if out.write_all(kustomize::to_yaml(&objects).as_bytes()).is_err() {
+            if out
+                .write_all(kustomize::to_yaml(&build.objects).as_bytes())
+                .is_err()
+            {
                 return ExitCode::from(2);
             }
             ExitCode::SUCCESS

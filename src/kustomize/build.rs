@@ -28,6 +28,8 @@ pub struct Builder<'a> {
     /// buildMetadata of the top kustomization: origin annotations.
     pub origin: bool,
     pub transformer_annotations: bool,
+    /// Problems that do not stop the build (fields kustomize ignores).
+    pub warnings: std::cell::RefCell<Vec<Error>>,
     /// The OpenAPI schema for strategic merges: kustomize sets it once per
     /// build, from the first kustomization that names one.
     schema: Option<Arc<SchemaTable>>,
@@ -95,6 +97,7 @@ impl<'a> Builder<'a> {
             stack: Vec::new(),
             origin: false,
             transformer_annotations: false,
+            warnings: std::cell::RefCell::new(Vec::new()),
             schema: None,
             schema_set: false,
         }
@@ -184,15 +187,6 @@ impl<'a> Builder<'a> {
     /// Build the kustomization in `dir`: kustomize's MakeCustomizedResMap.
     pub fn build(&mut self, dir: &str) -> Result<(Target, ResMap)> {
         let t = self.load(dir)?;
-        if t.k.is_component {
-            return Err(Error::at(
-                code::INVALID,
-                &t.src,
-                Pos { line: 1, col: 1 },
-                "a Component cannot be built on its own",
-            )
-            .help("list the component under `components` of a Kustomization and build that"));
-        }
         self.set_schema(&t, true)?;
         self.origin = t.k.build_metadata.iter().any(|b| b == "originAnnotations");
         self.transformer_annotations = t.k.build_metadata.iter().any(|b| b == "transformerAnnotations");
@@ -545,7 +539,7 @@ pub fn resources_from(src: &Source) -> Result<Vec<Resource>> {
             continue;
         }
         let kind = node.str_at(&["kind"]).unwrap_or("");
-        if kind.ends_with("List") {
+        if kind.ends_with("List") && node.get("items").is_some() {
             match node.get("items").map(|n| &n.value) {
                 None => {}
                 Some(Value::Seq(items)) => {
@@ -585,6 +579,20 @@ pub fn resources_from(src: &Source) -> Result<Vec<Resource>> {
                 pos,
                 format!("empty item at {p} in object"),
             ));
+        }
+        let mut node = node;
+        if let Some(annos) = node
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("annotations"))
+            .and_then(Node::as_map_mut)
+        {
+            // kustomize rewrites annotations as strings when it reads objects.
+            for e in annos {
+                if let Value::Scalar(s) = &mut e.value.value {
+                    s.tag = super::yaml::Tag::Str;
+                    s.plain = false;
+                }
+            }
         }
         out.push(Resource::new(node, &src.file, line, approx));
     }

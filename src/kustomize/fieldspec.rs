@@ -25,6 +25,7 @@ pub struct TransformerConfig {
     pub name_space: Vec<FieldSpec>,
     pub common_labels: Vec<FieldSpec>,
     pub template_labels: Vec<FieldSpec>,
+    pub labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
     pub name_reference: Vec<NameBackRef>,
     pub var_reference: Vec<FieldSpec>,
@@ -125,6 +126,7 @@ impl TransformerConfig {
         merge_all(&mut self.name_space, &o.name_space)?;
         merge_all(&mut self.common_labels, &o.common_labels)?;
         merge_all(&mut self.template_labels, &o.template_labels)?;
+        merge_all(&mut self.labels, &o.labels)?;
         merge_all(&mut self.common_annotations, &o.common_annotations)?;
         merge_all(&mut self.var_reference, &o.var_reference)?;
         merge_all(&mut self.images, &o.images)?;
@@ -152,6 +154,7 @@ impl TransformerConfig {
                     "namespace",
                     "commonLabels",
                     "templateLabels",
+                    "labels",
                     "commonAnnotations",
                     "nameReference",
                     "varReference",
@@ -205,6 +208,7 @@ impl TransformerConfig {
                 "namespace" => &mut c.name_space,
                 "commonLabels" => &mut c.common_labels,
                 "templateLabels" => &mut c.template_labels,
+                "labels" => &mut c.labels,
                 "commonAnnotations" => &mut c.common_annotations,
                 "varReference" => &mut c.var_reference,
                 "images" => &mut c.images,

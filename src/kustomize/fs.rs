@@ -259,7 +259,7 @@ mod tests {
         fs::write(dir.path().join("a"), "12345").unwrap();
         fs::write(dir.path().join("b"), "1234567890").unwrap();
         fs::write(dir.path().join("c"), "123").unwrap();
-        let l = Loader::new(dir.path()).unwrap().with_limits(6, 9);
+        let l = Loader::new(dir.path()).unwrap().with_limits(6, 7);
         assert_eq!(l.read("a").unwrap().as_str(), "12345");
         assert_eq!(l.read("a").unwrap().as_str(), "12345");
         assert!(
@@ -268,6 +268,6 @@ mod tests {
                 .to_string()
                 .contains("larger than 6 bytes")
         );
-        assert!(l.read("c").unwrap_err().to_string().contains("more than 9 bytes"));
+        assert!(l.read("c").unwrap_err().to_string().contains("more than 7 bytes"));
     }
 }

@@ -86,7 +86,7 @@ pub fn generate(
         node.set("type", Node::str(g.kind.as_deref().unwrap_or("Opaque")));
         let mut data = Node::map();
         for (k, v) in &pairs {
-            data.set(k, Node::str(base64(v)));
+            data.set(k, Node::str(base64_lines(v)));
         }
         node.set("data", data);
     } else {
@@ -268,6 +268,22 @@ fn is_config_map_key(k: &str) -> bool {
         && k != ".."
 }
 
+/// Base64 in lines of 70 characters, each ending in a newline when there
+/// is more than one (kyaml's encodeBase64, which Secrets go through).
+fn base64_lines(data: &[u8]) -> String {
+    let enc = base64(data);
+    let lines = enc.len() / 70 + 1;
+    if lines == 1 {
+        return enc;
+    }
+    let mut out = String::with_capacity(enc.len() + lines);
+    for chunk in enc.as_bytes().chunks(70) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out
+}
+
 pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
@@ -343,6 +359,8 @@ pub fn absorb(ra: &mut Accumulator, mut r: Resource) -> Result<()> {
                 }
             }
             let keep = std::mem::take(&mut ra.resources.list[*i]);
+            r.needs_hash = keep.needs_hash;
+            r.behavior = keep.behavior;
             r.prev = keep.prev;
             r.prefixes = keep.prefixes;
             r.suffixes = keep.suffixes;

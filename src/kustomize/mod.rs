@@ -58,9 +58,17 @@ pub fn is_kustomization(root: &Path, dir: &str) -> bool {
     FILE_NAMES.iter().any(|f| root.join(dir).join(f).is_file())
 }
 
+/// What a build gives: the objects, and problems that did not stop it
+/// (fields kustomize ignores).
+#[derive(Debug)]
+pub struct Build {
+    pub objects: Vec<Object>,
+    pub warnings: Vec<Error>,
+}
+
 /// Build the kustomization in `dir` (relative to `root`; `""` or `.` for
 /// the root itself).
-pub fn build(root: &Path, dir: &str) -> Result<Vec<Object>, Error> {
+pub fn build(root: &Path, dir: &str) -> Result<Build, Error> {
     let loader = fs::Loader::new(root)?;
     let dir = loader.resolve("", dir).ok_or_else(|| {
         Error::new(
@@ -101,7 +109,10 @@ pub fn build(root: &Path, dir: &str) -> Result<Vec<Object>, Error> {
             text,
         });
     }
-    Ok(out)
+    Ok(Build {
+        objects: out,
+        warnings: b.warnings.take(),
+    })
 }
 
 /// The objects as one YAML stream, as `kustomize build` prints it.

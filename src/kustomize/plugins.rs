@@ -109,6 +109,14 @@ impl Builder<'_> {
     }
 }
 
+/// The errors of a plugin config's reader; its ignored fields become warnings.
+fn done(b: &Builder<'_>, mut r: Reader<'_>) -> Result<()> {
+    if let Some(ignored) = r.ignored.take() {
+        b.warnings.borrow_mut().extend(ignored);
+    }
+    super::kustomization::finish(r, ())
+}
+
 fn check_builtin(c: &Config, allowed: &[&str], what: &str) -> Result<String> {
     let av = c.node.str_at(&["apiVersion"]).unwrap_or("");
     let kind = c.node.str_at(&["kind"]).unwrap_or("").to_string();
@@ -153,7 +161,7 @@ pub fn run_generators(b: &mut Builder<'_>, t: &Target, ra: &mut Accumulator, ori
     }
     for c in b.configs(t, &t.k.generators, origin_dir)? {
         let kind = check_builtin(&c, GENERATORS, "generator")?;
-        let mut r = Reader::new(&c.src);
+        let mut r = Reader::lenient(&c.src);
         let mut node = c.node.clone();
         let meta = node.remove("metadata");
         node.remove("apiVersion");
@@ -169,16 +177,18 @@ pub fn run_generators(b: &mut Builder<'_>, t: &Target, ra: &mut Accumulator, ori
                 .to_string(),
         );
         let made = match kind.as_str() {
-            "IAMPolicyGenerator" => iam_policy(&mut r, &node, &namespace),
+            "IAMPolicyGenerator" => {
+                iam_policy(&mut r, &node, &namespace).and_then(|n| done(b, r).map(|()| n))
+            }
             _ => {
                 let secret = kind == "SecretGenerator";
                 let args = generator(&mut r, &node, secret);
-                super::kustomization::finish(r, ())?;
+                done(b, r)?;
                 let Some(mut args) = args else {
                     continue;
                 };
                 if args.name.is_empty() {
-                    args.name = name;
+                    args.name = name.clone();
                 }
                 if args.namespace.is_empty() {
                     args.namespace = namespace;
@@ -190,8 +200,8 @@ pub fn run_generators(b: &mut Builder<'_>, t: &Target, ra: &mut Accumulator, ori
                         "config.kubernetes.io/origin",
                         &format!(
                             "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n  name: {}\n",
-                            fs::join(origin_dir, c.src.file.rsplit('/').next().unwrap_or("")),
-                            args.name
+                            config_file(origin_dir, t, &c),
+                            name
                         ),
                     );
                 }
@@ -204,6 +214,22 @@ pub fn run_generators(b: &mut Builder<'_>, t: &Target, ra: &mut Accumulator, ori
         generate::absorb(ra, res)?;
     }
     Ok(())
+}
+
+/// Where a config object came from, relative to the top kustomization's
+/// directory, for origin annotations.
+fn config_file(origin_dir: &str, t: &Target, c: &Config) -> String {
+    let rel = c
+        .src
+        .file
+        .strip_prefix(&format!("{}/", t.dir))
+        .unwrap_or(&c.src.file);
+    let rel = if t.dir.is_empty() {
+        c.src.file.as_str()
+    } else {
+        rel
+    };
+    fs::join(origin_dir, rel)
 }
 
 fn iam_policy(r: &mut Reader<'_>, node: &Node, namespace: &str) -> Result<Node> {
@@ -237,15 +263,26 @@ fn iam_policy(r: &mut Reader<'_>, node: &Node, namespace: &str) -> Result<Node> 
                 }
             }
             _ => {
-                for (k, v) in r.fields(v, "serviceAccount", &["name"]).unwrap_or_default() {
-                    let _ = k;
-                    gsa_name = r.string(v, "name").map(|s| s.value).unwrap_or_default();
+                for (k, v) in r
+                    .fields(v, "serviceAccount", &["name", "projectId"])
+                    .unwrap_or_default()
+                {
+                    let s = r.string(v, k).map(|s| s.value).unwrap_or_default();
+                    if k == "name" {
+                        gsa_name = s;
+                    } else {
+                        project = s;
+                    }
                 }
             }
         }
     }
-    let errors = std::mem::take(&mut r.errors);
-    super::kustomization::finish(Reader { src: r.src, errors }, ())?;
+    if !r.errors.is_empty() {
+        let mut errors = std::mem::take(&mut r.errors);
+        let mut first = errors.remove(0);
+        first.more = errors;
+        return Err(first);
+    }
     if cloud != "gke" {
         return Err(Error::at(
             code::INVALID,
@@ -290,7 +327,7 @@ pub fn run_transformers(
 }
 
 fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: &str) -> Result<()> {
-    let mut r = Reader::new(&c.src);
+    let mut r = Reader::lenient(&c.src);
     let node = &c.node;
     let known: &[&str] = match kind {
         "AnnotationsTransformer" => &["annotations", "fieldSpecs"],
@@ -330,7 +367,7 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
                 "annotations"
             };
             let pairs = get(key).map(|n| r.string_map(n, key)).unwrap_or_default();
-            super::kustomization::finish(r, ())?;
+            done(b, r)?;
             transform::set_map_entries(m, &pairs, &specs)
         }
         "NamespaceTransformer" => {
@@ -351,13 +388,13 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
                     Subjects::None
                 }
             };
-            super::kustomization::finish(r, ())?;
+            done(b, r)?;
             transform::namespace(m, &ns, &specs, unset_only, subjects)
         }
         "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
             let prefix = string(&mut r, "prefix");
             let suffix = string(&mut r, "suffix");
-            super::kustomization::finish(r, ())?;
+            done(b, r)?;
             if kind != "PrefixSuffixTransformer" && prefix.is_empty() && suffix.is_empty() {
                 return Ok(());
             }
@@ -379,7 +416,7 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
                     }
                 }
             }
-            super::kustomization::finish(r, ())?;
+            done(b, r)?;
             transform::images(m, &img, &specs)
         }
         "ReplicaCountTransformer" => {
@@ -397,7 +434,7 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
                     }
                 }
             }
-            super::kustomization::finish(r, ())?;
+            done(b, r)?;
             transform::replicas(m, &rep, &specs)
         }
         "PatchTransformer" | "PatchJson6902Transformer" => {
@@ -427,7 +464,7 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
                     }
                 }
             }
-            super::kustomization::finish(r, ())?;
+            done(b, r)?;
             if kind == "PatchTransformer" {
                 patch::apply(b, &c.src, &t.dir, m, &spec)
             } else {
@@ -440,7 +477,7 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
             if let Some(p) = get("patches").and_then(|n| r.string(n, "patches")) {
                 paths.push(p);
             }
-            super::kustomization::finish(r, ())?;
+            done(b, r)?;
             patch::strategic_merge_legacy(b, &c.src, &t.dir, m, &paths)
         }
         "ReplacementTransformer" => {
@@ -460,7 +497,7 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
                     list.push(rep);
                 }
             }
-            super::kustomization::finish(r, ())?;
+            done(b, r)?;
             let _ = ReplacementEntry::Path;
             replace::apply(m, &list)
         }

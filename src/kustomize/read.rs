@@ -24,6 +24,9 @@ impl<T> std::ops::Deref for Spanned<T> {
 pub struct Reader<'a> {
     pub src: &'a Source,
     pub errors: Vec<Error>,
+    /// When set, unknown fields are collected here (kustomize ignores
+    /// them in plugin configs) instead of being errors.
+    pub ignored: Option<Vec<Error>>,
 }
 
 impl<'a> Reader<'a> {
@@ -31,6 +34,7 @@ impl<'a> Reader<'a> {
         Reader {
             src,
             errors: Vec::new(),
+            ignored: None,
         }
     }
 
@@ -40,15 +44,25 @@ impl<'a> Reader<'a> {
         &mut self.errors[last]
     }
 
-    /// The entries of a mapping whose keys must be among `known`; each
-    /// other key is reported. `None` (and an error) when `node` is not a
-    /// mapping; a null node reads as an empty mapping.
-    pub fn fields<'n>(
+    /// A reader that warns about unknown fields instead of failing.
+    pub fn lenient(src: &'a Source) -> Reader<'a> {
+        Reader {
+            ignored: Some(Vec::new()),
+            ..Reader::new(src)
+        }
+    }
+
+    /// The entries of a mapping whose keys must be among `known` (matched
+    /// as Go's JSON decoding matches them: exactly, else ignoring ASCII
+    /// case), under their known names; each other key is reported. `None`
+    /// (and an error) when `node` is not a mapping; a null node reads as an
+    /// empty mapping.
+    pub fn fields<'n, 'k>(
         &mut self,
         node: &'n Node,
         what: &str,
-        known: &[&str],
-    ) -> Option<Vec<(&'n str, &'n Node)>> {
+        known: &[&'k str],
+    ) -> Option<Vec<(&'k str, &'n Node)>> {
         if node.is_null() {
             return Some(Vec::new());
         }
@@ -62,12 +76,30 @@ impl<'a> Reader<'a> {
         };
         let mut out = Vec::new();
         for e in map {
-            if known.contains(&e.key.as_str()) {
-                out.push((e.key.as_str(), &e.value));
+            let name = known
+                .iter()
+                .find(|k| **k == e.key)
+                .or_else(|| known.iter().find(|k| k.eq_ignore_ascii_case(&e.key)));
+            if let Some(name) = name {
+                out.push((*name, &e.value));
+                continue;
+            }
+            let hint = crate::config::value::suggest(&e.key, known.iter().copied())
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
+            if let Some(ignored) = &mut self.ignored {
+                let mut w = Error::at(
+                    code::UNKNOWN_FIELD,
+                    self.src,
+                    e.key_pos,
+                    format!("field `{}` of {what} is ignored", e.key),
+                );
+                w.help = Some(format!(
+                    "{hint}kustomize ignores it too; the fields of {what} are: {}",
+                    known.join(", ")
+                ));
+                ignored.push(w);
             } else {
-                let hint = crate::config::value::suggest(&e.key, known.iter().copied())
-                    .map(|s| format!("did you mean `{s}`? "))
-                    .unwrap_or_default();
                 self.error(
                     code::UNKNOWN_FIELD,
                     e.key_pos,

@@ -404,18 +404,24 @@ fn walk_seq(
     };
     let patch_node = patch.cloned();
     let elem_sch = sch.and_then(Sch::elements);
-    let sources: [Option<&Node>; 2] = [Some(&dest_node), patch_node.as_ref()];
-    let mut values: Vec<Vec<String>> = Vec::new();
-    for src in sources.iter().flatten() {
-        for tuple in element_values(src, keys) {
-            if !tuple.is_empty() && !values.contains(&tuple) {
-                values.push(tuple);
+    // kustomize merges with ListIncreaseDirection "prepend": the patch's
+    // elements come first, then the object's other elements.
+    let sources: [Option<&Node>; 2] = [patch_node.as_ref(), Some(&dest_node)];
+    let mut items: Vec<Node> = Vec::new();
+    if !keys.is_empty()
+        || sources
+            .iter()
+            .flatten()
+            .any(|s| !element_values(s, keys).iter().all(Vec::is_empty))
+    {
+        let mut values: Vec<Vec<String>> = Vec::new();
+        for src in sources.iter().flatten() {
+            for tuple in element_values(src, keys) {
+                if !tuple.is_empty() && !values.contains(&tuple) {
+                    values.push(tuple);
+                }
             }
         }
-    }
-    let mut dest_list = dest_node.clone();
-    if !values.is_empty() || !keys.is_empty() {
-        let mut items: Vec<Node> = Vec::new();
         for value in &values {
             let (vk, vv) = valid_keys(value, keys);
             let d = element(&dest_node, &vk, &vv);
@@ -423,28 +429,14 @@ fn walk_seq(
             path.push(format!("[{}]", vv.join(",")));
             let val = walk(d, p, elem_sch, path)?;
             path.pop();
-            match val {
-                Some(mut val) if !val.is_null() && !val.as_map().is_some_and(Vec::is_empty) => {
-                    for (k, v) in vk.iter().zip(&vv) {
-                        if val.get(k).is_none() && val.as_map().is_some() {
-                            val.set(k, Node::plain(v.as_str()));
-                        }
+            if let Some(mut val) = val.filter(|v| !v.is_null() && !v.as_map().is_some_and(Vec::is_empty)) {
+                for (k, v) in vk.iter().zip(&vv) {
+                    if val.get(k).is_none() && val.as_map().is_some() {
+                        val.set(k, Node::plain(v.as_str()));
                     }
-                    element_setter(&mut items, Some(val), &vk, &vv);
                 }
-                _ => {
-                    element_setter(
-                        dest_list.as_seq_mut().map_or(&mut Vec::new(), |v| v),
-                        None,
-                        &vk,
-                        &vv,
-                    );
-                }
+                element_setter(&mut items, Some(val), &vk, &vv);
             }
-        }
-        for value in &values {
-            let (vk, _) = valid_keys(value, keys);
-            append_list(&mut dest_list, &items, &vk);
         }
     } else {
         // A list of scalars: merge by value.
@@ -457,7 +449,6 @@ fn walk_seq(
                 }
             }
         }
-        let mut items: Vec<Node> = Vec::new();
         for v in &vals {
             let find = |n: &Node| -> Option<Node> {
                 n.as_seq()?
@@ -465,20 +456,12 @@ fn walk_seq(
                     .find(|i| i.as_scalar().is_some_and(|s| &s.text == v && s.tag != Tag::Null))
                     .cloned()
             };
-            let val = patch_node.as_ref().and_then(find).or_else(|| find(&dest_node));
-            match val {
-                Some(val) => element_setter(&mut items, Some(val), &[String::new()], std::slice::from_ref(v)),
-                None => element_setter(
-                    dest_list.as_seq_mut().map_or(&mut Vec::new(), |x| x),
-                    None,
-                    &[String::new()],
-                    std::slice::from_ref(v),
-                ),
+            if let Some(val) = patch_node.as_ref().and_then(find).or_else(|| find(&dest_node)) {
+                element_setter(&mut items, Some(val), &[String::new()], std::slice::from_ref(v));
             }
         }
-        append_list(&mut dest_list, &items, &[String::new()]);
     }
-    Ok(Some(dest_list))
+    Ok(Some(Node::seq(items).at(dest_node.pos)))
 }
 
 fn valid_keys(value: &[String], keys: &[String]) -> (Vec<String>, Vec<String>) {
@@ -570,31 +553,6 @@ fn element_setter(list: &mut Vec<Node>, elem: Option<Node>, keys: &[String], val
     *list = out;
 }
 
-/// kyaml's appendListNode (two-way merge).
-fn append_list(dest: &mut Node, items: &[Node], keys: &[String]) {
-    let Some(list) = dest.as_seq_mut() else {
-        return;
-    };
-    for elem in items {
-        if keys.first().is_some_and(String::is_empty) {
-            let v = elem.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
-            element_setter(list, Some(elem.clone()), &[String::new()], &[v]);
-            continue;
-        }
-        if keys.len() > 1 {
-            continue;
-        }
-        let mut v = Vec::new();
-        for k in keys {
-            match elem.get(k).and_then(|n| n.as_scalar()) {
-                Some(s) => v.push(s.text.clone()),
-                None => list.push(elem.clone()),
-            }
-        }
-        element_setter(list, Some(elem.clone()), keys, &v);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,10 +571,10 @@ mod tests {
 
     #[test]
     fn containers_merge_by_name() {
-        let dest = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: x\n        args: [1, 2]\n      - name: b\n        image: y\n";
+        let dest = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: x\n        args: [1, 2]\n      - name: b\n        image: yy\n";
         let patch = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: z\n        args: [3]\n      - name: c\n        image: w\n";
         let out = merged(dest, patch);
-        assert!(out.contains("- args:\n        - 3\n        image: z\n        name: a\n      - image: y\n        name: b\n      - image: w\n        name: c\n"), "{out}");
+        assert!(out.contains("- args:\n        - 3\n        image: z\n        name: a\n      - image: w\n        name: c\n      - image: yy\n        name: b\n"), "{out}");
     }
 
     #[test]

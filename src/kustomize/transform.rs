@@ -53,7 +53,9 @@ pub fn run_builtins(b: &Builder<'_>, t: &Target, ra: &mut Accumulator) -> Result
                 )
             })
         };
-        result.map_err(|e| Error::in_file(code::INVALID, &t.src.file, e))?;
+        result
+            .and_then(|()| merge_all(&mut fss, &cfg.labels))
+            .map_err(|e| Error::in_file(code::INVALID, &t.src.file, e))?;
         set_map_entries(m, &label.pairs, &fss).map_err(at)?;
     }
     if !k.common_labels.is_empty() {
