@@ -109,7 +109,7 @@ pub fn hash(node: &Node) -> Result<String> {
             let mut parts = vec![
                 ("data", field(&["data"])),
                 ("kind", Json::Str("Secret")),
-                ("name", field(&["metadata", "name"])),
+                ("name", Json::Str("")),
             ];
             if let Some(s) = node.get("stringData").filter(|b| b.as_map().is_some()) {
                 parts.push(("stringData", Json::Node(s)));

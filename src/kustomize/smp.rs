@@ -422,6 +422,7 @@ fn walk_seq(
                 }
             }
         }
+        let mut dest_list: Vec<Node> = dest_node.as_seq().cloned().unwrap_or_default();
         for value in &values {
             let (vk, vv) = valid_keys(value, keys);
             let d = element(&dest_node, &vk, &vv);
@@ -429,14 +430,37 @@ fn walk_seq(
             path.push(format!("[{}]", vv.join(",")));
             let val = walk(d, p, elem_sch, path)?;
             path.pop();
-            if let Some(mut val) = val.filter(|v| !v.is_null() && !v.as_map().is_some_and(Vec::is_empty)) {
-                for (k, v) in vk.iter().zip(&vv) {
-                    if val.get(k).is_none() && val.as_map().is_some() {
-                        val.set(k, Node::plain(v.as_str()));
+            match val.filter(|v| !v.is_null() && !v.as_map().is_some_and(Vec::is_empty)) {
+                Some(mut val) => {
+                    for (k, v) in vk.iter().zip(&vv) {
+                        if val.get(k).is_none() && val.as_map().is_some() {
+                            val.set(k, Node::plain(v.as_str()));
+                        }
+                    }
+                    element_setter(&mut items, Some(val), &vk, &vv);
+                }
+                None => element_setter(&mut dest_list, None, &vk, &vv),
+            }
+        }
+        // kyaml's appendListNode(items, dest, keys of the first value): the
+        // object's elements that were merged are in `items` already; one
+        // missing a key replaces the whole list (kyaml's behaviour).
+        if let Some(first) = values.first() {
+            let (vk, _) = valid_keys(first, keys);
+            if vk.len() == 1 {
+                for elem in dest_list {
+                    let Some(v) = elem.get(&vk[0]).and_then(|n| n.as_scalar()).map(|s| s.text.clone()) else {
+                        items.push(elem.clone());
+                        element_setter(&mut items, Some(elem), &vk, &[]);
+                        continue;
+                    };
+                    if !items.iter().any(|i| matches(i, &vk, std::slice::from_ref(&v))) {
+                        element_setter(&mut items, Some(elem), &vk, &[v]);
                     }
                 }
-                element_setter(&mut items, Some(val), &vk, &vv);
             }
+        } else {
+            items = dest_list;
         }
     } else {
         // A list of scalars: merge by value.
