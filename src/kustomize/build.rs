@@ -496,9 +496,10 @@ fn merge_var(ra: &mut Accumulator, v: VarSpec, t: &Target) -> Result<()> {
     ra.add_var(v).map_err(|e| e.in_file_if_none(&t.src.file))
 }
 
-/// Parse a file that holds one YAML document.
+/// Parse one of kustomize's own files (one YAML document; a repeated key
+/// replaces the earlier one, as kustomize reads them).
 pub fn parse_one(src: &Source) -> Result<Node> {
-    let docs = parse_documents(&src.text).map_err(|e| yaml_error(src, &e))?;
+    let docs = super::yaml::parse_documents_lenient(&src.text).map_err(|e| yaml_error(src, &e))?;
     let mut nodes = docs.into_iter().filter_map(|d| d.node);
     let node = nodes.next().unwrap_or_else(Node::null);
     Ok(node)

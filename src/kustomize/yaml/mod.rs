@@ -9,7 +9,7 @@ pub mod emit;
 pub mod parse;
 pub mod scalar;
 
-pub use parse::{Document, ParseError, parse_documents};
+pub use parse::{Document, ParseError, parse_documents, parse_documents_lenient};
 
 /// A position in a file: 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

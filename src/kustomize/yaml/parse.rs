@@ -47,14 +47,26 @@ struct Builder<'a> {
     parser: Parser<'a, granit_parser::StrInput<'a>>,
     anchors: HashMap<usize, Node>,
     alias_nodes: usize,
+    last_key_wins: bool,
 }
 
-/// Every document of `text`.
+/// Every document of `text`; a repeated mapping key is an error.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, ParseError> {
+    parse(text, false)
+}
+
+/// Every document of `text`, a repeated mapping key replacing the earlier
+/// value (how kustomize reads its own files).
+pub fn parse_documents_lenient(text: &str) -> Result<Vec<Document>, ParseError> {
+    parse(text, true)
+}
+
+fn parse(text: &str, last_key_wins: bool) -> Result<Vec<Document>, ParseError> {
     let mut b = Builder {
-        parser: Parser::new_from_str(text),
+        parser: Parser::new_from_str_with_options(text, granit_parser::options! { emit_comments: false }),
         anchors: HashMap::new(),
         alias_nodes: 0,
+        last_key_wins,
     };
     let mut docs = Vec::new();
     loop {
@@ -182,6 +194,13 @@ impl<'a> Builder<'a> {
                     let value = self.node(event, vspan)?;
                     if is_merge {
                         merges.push(value);
+                        continue;
+                    }
+                    if self.last_key_wins
+                        && let Some(e) = entries.iter_mut().find(|e| e.key == key)
+                    {
+                        e.value = value;
+                        e.key_pos = key_pos;
                         continue;
                     }
                     if let Some(first) = entries.iter().find(|e| e.key == key) {
