@@ -28,10 +28,12 @@ struct Field {
     keys: Vec<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SchemaTable {
     roots: HashMap<(String, String), usize>,
     types: Vec<HashMap<String, Field>>,
+    /// Definition names, for `$ref`s of custom schemas.
+    names: HashMap<String, usize>,
 }
 
 static BUILTIN: LazyLock<SchemaTable> = LazyLock::new(|| parse_table(include_str!("k8s_schema.txt")));
@@ -42,13 +44,12 @@ pub fn builtin() -> &'static SchemaTable {
 
 fn parse_table(text: &str) -> SchemaTable {
     let mut t = SchemaTable::default();
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut id = |name: &str, t: &mut SchemaTable| -> usize {
-        if let Some(&i) = ids.get(name) {
+    let id = |name: &str, t: &mut SchemaTable| -> usize {
+        if let Some(&i) = t.names.get(name) {
             return i;
         }
         t.types.push(HashMap::new());
-        ids.insert(name.to_string(), t.types.len() - 1);
+        t.names.insert(name.to_string(), t.types.len() - 1);
         t.types.len() - 1
     };
     let mut current = None;
@@ -90,23 +91,23 @@ fn parse_table(text: &str) -> SchemaTable {
     t
 }
 
-/// A custom schema (`openapi: path:`): OpenAPI v2 `definitions`.
+/// A custom schema (`openapi: path:`): OpenAPI v2 `definitions`, added to
+/// the built-in ones (its `$ref`s may name built-in types, as with
+/// kustomize).
 pub fn from_openapi(doc: &Node) -> SchemaTable {
-    let mut t = SchemaTable::default();
+    let mut t = builtin().clone();
     let Some(defs) = doc.get("definitions").and_then(Node::as_map) else {
         return t;
     };
-    let index: HashMap<&str, usize> = defs
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.key.as_str(), i))
-        .collect();
-    t.types = vec![HashMap::new(); defs.len()];
-    let target = |s: &Node| -> Option<usize> {
-        let r = s.str_at(&["$ref"])?;
-        index.get(r.rsplit('/').next()?).copied()
-    };
-    for (i, e) in defs.iter().enumerate() {
+    for e in defs {
+        if !t.names.contains_key(&e.key) {
+            t.types.push(HashMap::new());
+            t.names.insert(e.key.clone(), t.types.len() - 1);
+        }
+    }
+    let index = t.names.clone();
+    for e in defs {
+        let i = index[&e.key];
         if let Some(gvks) = e
             .value
             .get("x-kubernetes-group-version-kind")
@@ -124,53 +125,84 @@ pub fn from_openapi(doc: &Node) -> SchemaTable {
                 t.roots.insert((av, kind.to_string()), i);
             }
         }
-        let Some(props) = e.value.get("properties").and_then(Node::as_map) else {
-            continue;
-        };
-        for p in props {
-            let s = &p.value;
-            let strategy = s
-                .str_at(&["x-kubernetes-patch-strategy"])
-                .unwrap_or("")
-                .to_string();
-            let keys: Vec<String> = match s.get("x-kubernetes-list-map-keys").and_then(Node::as_seq) {
-                Some(list) => list
-                    .iter()
-                    .filter_map(|k| k.as_str().map(str::to_string))
-                    .collect(),
-                None => s
-                    .str_at(&["x-kubernetes-patch-merge-key"])
-                    .map(|k| vec![k.to_string()])
-                    .unwrap_or_default(),
-            };
-            let field = if s.str_at(&["type"]) == Some("array") {
-                Field {
-                    kind: FieldKind::List,
-                    ty: s.get("items").and_then(target),
-                    strategy,
-                    keys,
-                }
-            } else if let Some(ty) = target(s) {
-                Field {
-                    kind: FieldKind::Obj,
-                    ty: Some(ty),
-                    strategy,
-                    keys,
-                }
-            } else if let Some(ty) = s.get("additionalProperties").and_then(target) {
-                Field {
-                    kind: FieldKind::Map,
-                    ty: Some(ty),
-                    strategy,
-                    keys,
-                }
-            } else {
-                continue;
-            };
-            t.types[i].insert(p.key.clone(), field);
-        }
+        let fields = object_fields(&e.value, &index, &mut t, 0);
+        t.types[i] = fields;
     }
     t
+}
+
+/// The fields of an object schema, inline objects becoming types of their own.
+fn object_fields(
+    schema: &Node,
+    index: &HashMap<String, usize>,
+    t: &mut SchemaTable,
+    depth: usize,
+) -> HashMap<String, Field> {
+    let mut out = HashMap::new();
+    let Some(props) = schema.get("properties").and_then(Node::as_map) else {
+        return out;
+    };
+    for p in props {
+        if let Some(f) = field(&p.value, index, t, depth + 1) {
+            out.insert(p.key.clone(), f);
+        }
+    }
+    out
+}
+
+fn target(s: &Node, index: &HashMap<String, usize>, t: &mut SchemaTable, depth: usize) -> Option<usize> {
+    if let Some(r) = s.str_at(&["$ref"]) {
+        return index.get(r.rsplit('/').next()?).copied();
+    }
+    if depth > 64 || s.get("properties").is_none() {
+        return None;
+    }
+    let fields = object_fields(s, index, t, depth);
+    t.types.push(fields);
+    Some(t.types.len() - 1)
+}
+
+fn field(s: &Node, index: &HashMap<String, usize>, t: &mut SchemaTable, depth: usize) -> Option<Field> {
+    let strategy = s
+        .str_at(&["x-kubernetes-patch-strategy"])
+        .unwrap_or("")
+        .to_string();
+    let keys: Vec<String> = match s.get("x-kubernetes-list-map-keys").and_then(Node::as_seq) {
+        Some(list) => list
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect(),
+        None => s
+            .str_at(&["x-kubernetes-patch-merge-key"])
+            .map(|k| vec![k.to_string()])
+            .unwrap_or_default(),
+    };
+    if s.str_at(&["type"]) == Some("array") {
+        let ty = s.get("items").and_then(|i| target(i, index, t, depth));
+        return Some(Field {
+            kind: FieldKind::List,
+            ty,
+            strategy,
+            keys,
+        });
+    }
+    if let Some(ty) = target(s, index, t, depth) {
+        return Some(Field {
+            kind: FieldKind::Obj,
+            ty: Some(ty),
+            strategy,
+            keys,
+        });
+    }
+    let ty = s
+        .get("additionalProperties")
+        .and_then(|a| target(a, index, t, depth))?;
+    Some(Field {
+        kind: FieldKind::Map,
+        ty: Some(ty),
+        strategy,
+        keys,
+    })
 }
 
 /// Where the walk is in a schema.
@@ -449,7 +481,11 @@ fn walk_seq(
             let (vk, _) = valid_keys(first, keys);
             if vk.len() == 1 {
                 for elem in dest_list {
-                    let Some(v) = elem.get(&vk[0]).and_then(|n| n.as_scalar()).map(|s| s.text.clone()) else {
+                    let Some(v) = elem
+                        .get(&vk[0])
+                        .and_then(|n| n.as_scalar())
+                        .map(|s| s.text.clone())
+                    else {
                         items.push(elem.clone());
                         element_setter(&mut items, Some(elem), &vk, &[]);
                         continue;
