@@ -359,7 +359,7 @@ pub fn absorb(ra: &mut Accumulator, mut r: Resource) -> Result<()> {
                 }
             }
             let keep = std::mem::take(&mut ra.resources.list[*i]);
-            r.needs_hash = keep.needs_hash;
+            r.needs_hash = keep.needs_hash && r.needs_hash;
             r.behavior = keep.behavior;
             r.prev = keep.prev;
             r.prefixes = keep.prefixes;

@@ -235,13 +235,13 @@ pub fn json_string(out: &mut String, s: &str) {
 /// kustomize's nameReference transformer: every field that names an
 /// object of a renamed kind gets the object's new name.
 pub fn fix_back_references(m: &mut ResMap, config: &TransformerConfig) -> Result<()> {
-    let org_ids: Vec<ResId> = m.list.iter().map(Resource::org_id).collect();
+    let cur_ids: Vec<ResId> = m.list.iter().map(Resource::cur_id).collect();
     // Which filters run on which referrer, in kustomize's order.
     let mut work: Vec<(usize, &FieldSpec, &Gvk)> = Vec::new();
     for back in &config.name_reference {
         for spec in &back.referrers {
             for (i, r) in m.list.iter().enumerate() {
-                if org_ids[i].gvk.is_selected(&spec.gvk) && has_field(&r.node, &spec.path) {
+                if cur_ids[i].gvk.is_selected(&spec.gvk) && has_field(&r.node, &spec.path) {
                     work.push((i, spec, &back.gvk));
                 }
             }
