@@ -453,11 +453,19 @@ impl Filter<'_> {
         if c.len() == 1 {
             return Ok(Some(c[0]));
         }
-        c.retain(|&i| prefixes_suffixes_equal(&list[i], self.referrer));
+        c.retain(|&i| prefixes_suffixes_equal(&list[i], self.referrer, true));
         match c.len() {
             0 => return Ok(None),
             1 => return Ok(Some(c[0])),
             _ => {}
+        }
+        let strict: Vec<usize> = c
+            .iter()
+            .copied()
+            .filter(|&i| prefixes_suffixes_equal(&list[i], self.referrer, false))
+            .collect();
+        if strict.len() == 1 {
+            return Ok(Some(strict[0]));
         }
         let first = &list[c[0]];
         let same = c.iter().all(|&i| {
@@ -489,9 +497,9 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
     short.iter().enumerate().all(|(i, s)| &long[i + diff] == s)
 }
 
-fn prefixes_suffixes_equal(r: &Resource, o: &Resource) -> bool {
-    let pe = r.prefixes.is_empty() || o.prefixes.is_empty();
-    let se = r.suffixes.is_empty() || o.suffixes.is_empty();
+fn prefixes_suffixes_equal(r: &Resource, o: &Resource, allow_empty: bool) -> bool {
+    let pe = allow_empty && (r.prefixes.is_empty() || o.prefixes.is_empty());
+    let se = allow_empty && (r.suffixes.is_empty() || o.suffixes.is_empty());
     (pe || same_ending(&r.prefixes, &o.prefixes)) && (se || same_ending(&r.suffixes, &o.suffixes))
 }
 
