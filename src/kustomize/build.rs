@@ -214,7 +214,13 @@ impl<'a> Builder<'a> {
         let k = &t.k;
         self.accumulate_resources(t, &mut ra, &k.resources, origin_dir)
             .map_err(|e| e.context(format!("in {}", t.src.file)))?;
-        let mut config = fieldspec::defaults().clone();
+        // Each `configurations` file is kustomize's defaults with the
+        // sections it has replaced; several are merged.
+        let mut config = if k.configurations.is_empty() {
+            fieldspec::defaults().clone()
+        } else {
+            TransformerConfig::default()
+        };
         for c in &k.configurations {
             let path = self.file_of(t, c)?;
             let text = self.fs.read(&path)?;

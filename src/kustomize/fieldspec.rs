@@ -140,10 +140,11 @@ impl TransformerConfig {
         Ok(())
     }
 
-    /// A `configurations` file.
+    /// A `configurations` file: the defaults, each section the file has
+    /// replacing the default one (kustomize unmarshals the file onto them).
     pub fn read(src: &Source, node: &Node) -> Result<TransformerConfig, Error> {
         let mut r = Reader::new(src);
-        let mut c = TransformerConfig::default();
+        let mut c = defaults().clone();
         let fields = r
             .fields(
                 node,
@@ -164,6 +165,19 @@ impl TransformerConfig {
             )
             .unwrap_or_default();
         for (key, v) in fields {
+            match key {
+                "nameReference" => c.name_reference.clear(),
+                "namePrefix" => c.name_prefix.clear(),
+                "nameSuffix" => c.name_suffix.clear(),
+                "namespace" => c.name_space.clear(),
+                "commonLabels" => c.common_labels.clear(),
+                "templateLabels" => c.template_labels.clear(),
+                "labels" => c.labels.clear(),
+                "commonAnnotations" => c.common_annotations.clear(),
+                "varReference" => c.var_reference.clear(),
+                "images" => c.images.clear(),
+                _ => c.replicas.clear(),
+            }
             if key == "nameReference" {
                 for item in r.list(v, key) {
                     let Some(f) = r.fields(

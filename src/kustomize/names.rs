@@ -394,17 +394,21 @@ impl Filter<'_> {
         let candidates: Vec<usize> = match node.get("namespace").and_then(|n| n.as_scalar()) {
             None => self.candidates.to_vec(),
             Some(ns) => {
+                // kustomize groups candidates by effective namespace
+                // (`default` for none), leaving out cluster-scoped ones.
+                let group =
+                    |id: ResId| (!id.is_cluster_scoped()).then(|| id.effective_namespace().to_string());
                 let by_org: Vec<usize> = self
                     .candidates
                     .iter()
                     .copied()
-                    .filter(|&i| self.m.list[i].org_id().namespace == ns.text)
+                    .filter(|&i| group(self.m.list[i].org_id()).as_deref() == Some(ns.text.as_str()))
                     .collect();
                 if by_org.is_empty() {
                     self.candidates
                         .iter()
                         .copied()
-                        .filter(|&i| self.m.list[i].namespace() == ns.text)
+                        .filter(|&i| group(self.m.list[i].cur_id()).as_deref() == Some(ns.text.as_str()))
                         .collect()
                 } else {
                     by_org

@@ -151,13 +151,13 @@ pub fn apply(m: &mut ResMap, list: &[Replacement]) -> Result<()> {
                     continue;
                 }
                 let rids = ids(r);
-                let hit = rids.iter().any(|id| {
-                    selected_by(id, &sel)
-                        && !t.reject.iter().any(|rej| {
-                            let rid = id_of(rej);
-                            rid != ResId::default() && selected_by(id, &rid)
-                        })
+                let rejected = rids.iter().any(|id| {
+                    t.reject.iter().any(|rej| {
+                        let rid = id_of(rej);
+                        rid != ResId::default() && selected_by(id, &rid)
+                    })
                 });
+                let hit = !rejected && rids.iter().any(|id| selected_by(id, &sel));
                 if !hit {
                     continue;
                 }
