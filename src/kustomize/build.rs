@@ -276,7 +276,7 @@ impl<'a> Builder<'a> {
             check_size(&ra.resources)?;
         }
 
-        transform::run_builtins(self, t, &mut ra)?;
+        transform::run_builtins(self, t, &mut ra, origin_dir)?;
         plugins::run_transformers(self, t, &mut ra, origin_dir)?;
         for v in &k.vars {
             merge_var(&mut ra, v.clone(), t)?;

@@ -35,6 +35,7 @@ const TRANSFORMERS: &[&str] = &[
     "ReplicaCountTransformer",
     "ReplacementTransformer",
     "SortOrderTransformer",
+    "ValueAddTransformer",
 ];
 const GENERATORS: &[&str] = &["ConfigMapGenerator", "SecretGenerator", "IAMPolicyGenerator"];
 
@@ -322,6 +323,61 @@ pub fn run_transformers(
     for c in b.configs(t, &t.k.transformers, origin_dir)? {
         let kind = check_builtin(&c, TRANSFORMERS, "transformer")?;
         run_one(b, t, ra, &c, &kind)?;
+        let name = c.node.str_at(&["metadata", "name"]).unwrap_or("");
+        let ns = c.node.str_at(&["metadata", "namespace"]).unwrap_or("");
+        transform::record(
+            b,
+            &mut ra.resources,
+            &config_file(origin_dir, t, &c),
+            &kind,
+            Some((name, ns)),
+        );
+    }
+    Ok(())
+}
+
+/// kustomize's ValueAddTransformer: set a field, or insert the value into
+/// a `/`-separated path held by the field.
+fn value_add(
+    m: &mut super::resource::ResMap,
+    value: &str,
+    targets: &[(Option<super::kustomization::Selector>, String, i64)],
+) -> Result<()> {
+    for (sel, path, position) in targets {
+        let chosen: Vec<usize> = match sel {
+            Some(s) => patch::select(m, s).map_err(|e| Error::new(code::INVALID, e))?,
+            None => (0..m.list.len()).collect(),
+        };
+        let spec = super::kustomization::FieldSpec {
+            gvk: super::resource::Gvk::default(),
+            path: path.clone(),
+            create: true,
+        };
+        for i in chosen {
+            fieldspec::apply(
+                &mut m.list[i].node,
+                &spec,
+                Some(fieldspec::Create::Scalar),
+                &mut |n| {
+                    let new = if *position <= 0 {
+                        value.to_string()
+                    } else {
+                        let old = n.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
+                        let mut parts: Vec<&str> = if old.is_empty() {
+                            Vec::new()
+                        } else {
+                            old.split('/').collect()
+                        };
+                        let at = ((*position - 1) as usize).min(parts.len());
+                        parts.insert(at, value);
+                        parts.join("/")
+                    };
+                    *n = Node::str(new).at(n.pos);
+                    Ok(())
+                },
+            )
+            .map_err(|e| Error::new(code::INVALID, e))?;
+        }
     }
     Ok(())
 }
@@ -343,6 +399,7 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
         "PatchJson6902Transformer" => &["target", "path", "jsonOp"],
         "ReplacementTransformer" => &["replacements"],
         "SortOrderTransformer" => &["sortOptions"],
+        "ValueAddTransformer" => &["value", "targets"],
         _ => &[],
     };
     let mut all: Vec<&str> = vec!["apiVersion", "kind", "metadata"];
@@ -509,6 +566,35 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
         )
         .help("set the order with `sortOptions` in the kustomization")),
         "HashTransformer" => names::add_hashes(m),
+        "ValueAddTransformer" => {
+            let value = match get("value").and_then(|n| r.string(n, "value")) {
+                Some(v) => v.value,
+                None => t.dir.rsplit('/').next().unwrap_or("").to_string(),
+            };
+            let mut targets = Vec::new();
+            for item in get("targets").map(|n| r.list(n, "targets")).unwrap_or_default() {
+                let f = r
+                    .fields(
+                        item,
+                        "a ValueAddTransformer target",
+                        &["selector", "fieldPath", "filePathPosition"],
+                    )
+                    .unwrap_or_default();
+                let mut sel = None;
+                let mut path = String::new();
+                let mut position = 0;
+                for (k, v) in f {
+                    match k {
+                        "selector" => sel = selector(&mut r, v, "a target selector"),
+                        "fieldPath" => path = r.string(v, k).map(|s| s.value).unwrap_or_default(),
+                        _ => position = r.int(v, k).unwrap_or(0),
+                    }
+                }
+                targets.push((sel, path, position));
+            }
+            done(b, r)?;
+            value_add(m, &value, &targets)
+        }
         _ => {
             let _ = (
                 gen_options,

@@ -12,25 +12,56 @@ use super::resource::{Gvk, ResMap};
 use super::yaml::{Node, Tag, Value};
 use super::{names, patch, replace};
 
-pub fn run_builtins(b: &Builder<'_>, t: &Target, ra: &mut Accumulator) -> Result<()> {
+/// With `buildMetadata: [transformerAnnotations]`, note on every object
+/// that a transformer ran (kustomize's alpha.config.kubernetes.io/transformations).
+pub fn record(b: &Builder<'_>, m: &mut ResMap, configured_in: &str, kind: &str, by: Option<(&str, &str)>) {
+    if !b.transformer_annotations {
+        return;
+    }
+    let mut entry = format!(
+        "- configuredIn: {configured_in}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n"
+    );
+    if let Some((name, ns)) = by {
+        if !name.is_empty() {
+            entry.push_str(&format!("    name: {name}\n"));
+        }
+        if !ns.is_empty() {
+            entry.push_str(&format!("    namespace: {ns}\n"));
+        }
+    }
+    const KEY: &str = "alpha.config.kubernetes.io/transformations";
+    for r in &mut m.list {
+        let value = format!("{}{entry}", r.annotation(KEY).unwrap_or(""));
+        r.set_annotation(KEY, &value);
+    }
+}
+
+pub fn run_builtins(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, origin_dir: &str) -> Result<()> {
     let k = &t.k;
     let cfg = ra.config.clone();
     let m = &mut ra.resources;
+    let kust_file = super::fs::join(origin_dir, t.src.file.rsplit('/').next().unwrap_or(""));
+    let record = |m: &mut ResMap, kind: &str| record(b, m, &kust_file, kind, None);
     let at = |e: Error| e.in_file_if_none(&t.src.file);
     if !k.patches_strategic_merge.is_empty() {
         patch::strategic_merge_legacy(b, &t.src, &t.dir, m, &k.patches_strategic_merge)?;
+        record(m, "PatchStrategicMergeTransformer");
     }
     for p in &k.patches {
         patch::apply(b, &t.src, &t.dir, m, p)?;
+        record(m, "PatchTransformer");
     }
     if !k.namespace.is_empty() {
         namespace(m, &k.namespace, &cfg.name_space, false, Subjects::DefaultOnly).map_err(at)?;
+        record(m, "NamespaceTransformer");
     }
     if !k.name_prefix.is_empty() {
         names::prefix_suffix(m, &k.name_prefix, "", &cfg.name_prefix, true).map_err(at)?;
+        record(m, "PrefixTransformer");
     }
     if !k.name_suffix.is_empty() {
         names::prefix_suffix(m, "", &k.name_suffix, &cfg.name_suffix, true).map_err(at)?;
+        record(m, "SuffixTransformer");
     }
     for label in &k.labels {
         let mut fss = label.fields.clone();
@@ -57,25 +88,32 @@ pub fn run_builtins(b: &Builder<'_>, t: &Target, ra: &mut Accumulator) -> Result
             .and_then(|()| merge_all(&mut fss, &cfg.labels))
             .map_err(|e| Error::in_file(code::INVALID, &t.src.file, e))?;
         set_map_entries(m, &label.pairs, &fss).map_err(at)?;
+        record(m, "LabelTransformer");
     }
-    if !k.common_labels.is_empty() {
+    if !k.labels.is_empty() || !k.common_labels.is_empty() {
         set_map_entries(m, &k.common_labels, &cfg.common_labels).map_err(at)?;
+        record(m, "LabelTransformer");
     }
     if !k.common_annotations.is_empty() {
         set_map_entries(m, &k.common_annotations, &cfg.common_annotations).map_err(at)?;
+        record(m, "AnnotationsTransformer");
     }
     for p in &k.patches_json6902 {
         patch::json6902_legacy(b, &t.src, &t.dir, m, p)?;
+        record(m, "PatchJson6902Transformer");
     }
     for r in &k.replicas {
         replicas(m, r, &cfg.replicas).map_err(|e| relocate(e, &t.src, r.pos))?;
+        record(m, "ReplicaCountTransformer");
     }
     for img in &k.images {
         images(m, img, &cfg.images).map_err(|e| relocate(e, &t.src, img.pos))?;
+        record(m, "ImageTagTransformer");
     }
     if !k.replacements.is_empty() {
         let list = replace::load(b, t)?;
         replace::apply(m, &list).map_err(at)?;
+        record(m, "ReplacementTransformer");
     }
     Ok(())
 }
