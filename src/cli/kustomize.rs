@@ -23,7 +23,12 @@ pub fn run(dir: &Path) -> ExitCode {
         .unwrap_or(&abs)
         .to_string_lossy()
         .into_owned();
-    match kustomize::build(root, &rel) {
+    let cwd = std::env::current_dir().ok().and_then(|c| {
+        c.strip_prefix(root)
+            .ok()
+            .map(|c| c.to_string_lossy().into_owned())
+    });
+    match kustomize::build_shown(root, &rel, cwd.as_deref()) {
         Ok(build) => {
             for w in &build.warnings {
                 eprintln!("warning: {w}");
@@ -44,14 +49,23 @@ pub fn run(dir: &Path) -> ExitCode {
     }
 }
 
-/// Show a file of the build relative to the working directory when it is
-/// below it.
+/// Show a file of the build relative to the working directory.
 fn shown(file: &str) -> PathBuf {
     let abs = Path::new("/").join(file);
-    match std::env::current_dir() {
-        Ok(cwd) => abs.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(abs),
-        Err(_) => abs,
+    let Ok(cwd) = std::env::current_dir() else {
+        return abs;
+    };
+    let base: Vec<_> = cwd.components().collect();
+    let target: Vec<_> = abs.components().collect();
+    let common = base.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..base.len() {
+        out.push("..");
     }
+    for c in &target[common..] {
+        out.push(c);
+    }
+    out
 }
 
 fn report(e: &kustomize::Error) {

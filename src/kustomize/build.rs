@@ -53,10 +53,10 @@ pub struct Target {
 }
 
 impl Accumulator {
-    fn absorb(&mut self, other: Accumulator) -> Result<()> {
+    fn absorb(&mut self, fs: &Loader, other: Accumulator) -> Result<()> {
         let conflict = self.resources.append_all(other.resources.list).err();
         if let Some(c) = conflict {
-            return Err(conflict_error(&c));
+            return Err(conflict_error(fs, &c));
         }
         self.config
             .merge(&other.config)
@@ -79,15 +79,43 @@ impl Accumulator {
     }
 }
 
-pub fn conflict_error(c: &super::resource::Conflict) -> Error {
-    Error::new(
-        code::CONFLICT,
-        format!(
-            "may not add resource with an already registered id: {} (from {}, and again from {})",
-            c.id, c.first, c.second
-        ),
-    )
-    .help("each object may appear once; give one of them another name (namePrefix/nameSuffix) or namespace, or list it once")
+pub fn conflict_error(fs: &Loader, c: &super::resource::Conflict) -> Error {
+    let message = format!(
+        "may not add resource with an already registered id: {} (first from {}:{})",
+        c.id,
+        fs.shown(&c.first.0),
+        c.first.1
+    );
+    let help = "each object may appear once; give one of them another name (namePrefix/nameSuffix) or namespace, or list it once";
+    match fs.read(&c.second.0) {
+        Ok(text) if c.second.1 > 0 => {
+            let src = Source {
+                file: c.second.0.clone(),
+                text,
+            };
+            Error::at(
+                code::CONFLICT,
+                &src,
+                Pos {
+                    line: c.second.1,
+                    col: 1,
+                },
+                message,
+            )
+            .help(help)
+        }
+        _ => Error::new(code::CONFLICT, message).help(help),
+    }
+}
+
+/// Say what the build was doing, unless the error already points into
+/// that file.
+fn within(e: Error, fs: &Loader, file: &str, what: String) -> Error {
+    if e.file.as_deref() == Some(file) {
+        e
+    } else {
+        e.context(format!("{what} {}", fs.shown(file)))
+    }
 }
 
 impl<'a> Builder<'a> {
@@ -157,7 +185,7 @@ impl<'a> Builder<'a> {
         }
         let file = match found.len() {
             0 => {
-                let shown = if dir.is_empty() { "." } else { dir };
+                let shown = self.fs.shown(dir);
                 return Err(Error::new(
                     code::NOT_FOUND,
                     format!("unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{shown}'"),
@@ -168,7 +196,14 @@ impl<'a> Builder<'a> {
             _ => {
                 return Err(Error::new(
                     code::INVALID,
-                    format!("found multiple kustomization files under: {}", found.join(", ")),
+                    format!(
+                        "found multiple kustomization files: {}",
+                        found
+                            .iter()
+                            .map(|f| self.fs.shown(f))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 )
                 .help("keep one of them"));
             }
@@ -213,7 +248,7 @@ impl<'a> Builder<'a> {
     ) -> Result<Accumulator> {
         let k = &t.k;
         self.accumulate_resources(t, &mut ra, &k.resources, origin_dir)
-            .map_err(|e| e.context(format!("in {}", t.src.file)))?;
+            .map_err(|e| within(e, self.fs, &t.src.file, "in".into()))?;
         // Each `configurations` file is kustomize's defaults with the
         // sections it has replaced; several are merged.
         let mut config = if k.configurations.is_empty() {
@@ -254,7 +289,7 @@ impl<'a> Builder<'a> {
             let dir = self.dir_of(t, c)?;
             let sub = self
                 .load(&dir)
-                .map_err(|e| e.context(format!("component `{}` of {}", c.value, t.src.file)))?;
+                .map_err(|e| within(e, self.fs, &t.src.file, format!("component `{}` of", c.value)))?;
             if !sub.k.is_component {
                 return Err(Error::at(
                     code::INVALID,
@@ -345,7 +380,7 @@ impl<'a> Builder<'a> {
             return Err(outside_root(src, p));
         };
         if !fs::is_within(&path, dir) {
-            let shown = if dir.is_empty() { "." } else { dir };
+            let shown = self.fs.shown(dir);
             return Err(Error::at(
                 code::OUTSIDE_ROOT,
                 src,
@@ -399,13 +434,13 @@ impl<'a> Builder<'a> {
                         }
                     }
                     if let Err(c) = ra.resources.append_all(list) {
-                        return Err(conflict_error(&c));
+                        return Err(conflict_error(self.fs, &c));
                     }
                 }
                 Kind::Dir => {
                     let sub = self
                         .load(&path)
-                        .map_err(|e| e.context(format!("resource `{}` of {}", p.value, t.src.file)))?;
+                        .map_err(|e| within(e, self.fs, &t.src.file, format!("resource `{}` of", p.value)))?;
                     if sub.k.is_component {
                         return Err(Error::at(
                             code::INVALID,
@@ -420,7 +455,7 @@ impl<'a> Builder<'a> {
                     let sub_origin = fs::join(origin_dir, &p.value);
                     let sub_ra = self.accumulate_target(&sub, Accumulator::default(), &sub_origin)?;
                     self.stack.pop();
-                    ra.absorb(sub_ra)?;
+                    ra.absorb(self.fs, sub_ra)?;
                     check_size(&ra.resources)?;
                 }
                 Kind::Missing => {

@@ -24,6 +24,9 @@ pub enum Kind {
 
 pub struct Loader {
     root: PathBuf,
+    /// Paths in messages are shown relative to this directory (relative to
+    /// the root), when set.
+    display: Option<String>,
     cache: RefCell<HashMap<String, Arc<String>>>,
     total: Cell<u64>,
     file_limit: u64,
@@ -51,11 +54,39 @@ impl Loader {
         let root = fs::canonicalize(root).map_err(|e| io_error(root, e))?;
         Ok(Loader {
             root,
+            display: None,
             cache: RefCell::new(HashMap::new()),
             total: Cell::new(0),
             file_limit: MAX_FILE_BYTES,
             total_limit: MAX_TOTAL_BYTES,
         })
+    }
+
+    /// Show paths in messages relative to `base` (a path relative to the root).
+    pub fn showing_from(mut self, base: &str) -> Loader {
+        self.display = Some(base.to_string());
+        self
+    }
+
+    /// A path (relative to the root) as messages show it.
+    pub fn shown(&self, rel: &str) -> String {
+        let Some(base) = &self.display else {
+            return if rel.is_empty() {
+                ".".into()
+            } else {
+                rel.to_string()
+            };
+        };
+        let b: Vec<&str> = base.split('/').filter(|s| !s.is_empty()).collect();
+        let r: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
+        let common = b.iter().zip(&r).take_while(|(x, y)| x == y).count();
+        let mut parts: Vec<&str> = vec![".."; b.len() - common];
+        parts.extend(&r[common..]);
+        if parts.is_empty() {
+            ".".into()
+        } else {
+            parts.join("/")
+        }
     }
 
     #[cfg(test)]

@@ -27,7 +27,7 @@ pub fn run(b: &mut Builder<'_>, t: &Target, ra: &mut Accumulator, origin_dir: &s
                     &builtin_origin(origin_dir, &t.src.file, kind),
                 );
             }
-            absorb(ra, r).map_err(|e| {
+            absorb(b.fs, ra, r).map_err(|e| {
                 if e.at.is_none() {
                     relocate(e, &t.src, g.pos)
                 } else {
@@ -307,12 +307,12 @@ pub fn base64(data: &[u8]) -> String {
 }
 
 /// kustomize's appendReplaceOrMerge: a generated object joins the build.
-pub fn absorb(ra: &mut Accumulator, mut r: Resource) -> Result<()> {
+pub fn absorb(fs: &super::fs::Loader, ra: &mut Accumulator, mut r: Resource) -> Result<()> {
     let id = r.cur_id();
     let matches = ra.resources.by_any_id(|x| id.equals(x));
     match matches.as_slice() {
         [] => match r.behavior {
-            Behavior::Create => ra.resources.append_all(vec![r]).map_err(|c| conflict_error(&c)),
+            Behavior::Create => ra.resources.append_all(vec![r]).map_err(|c| conflict_error(fs, &c)),
             _ => Err(Error::new(
                 code::NO_TARGET,
                 format!("id {id} does not exist; cannot merge or replace"),

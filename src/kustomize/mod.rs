@@ -69,7 +69,16 @@ pub struct Build {
 /// Build the kustomization in `dir` (relative to `root`; `""` or `.` for
 /// the root itself).
 pub fn build(root: &Path, dir: &str) -> Result<Build, Error> {
-    let loader = fs::Loader::new(root)?;
+    build_shown(root, dir, None)
+}
+
+/// [`build`], with paths in messages shown relative to `shown_from` (a
+/// directory relative to `root`).
+pub fn build_shown(root: &Path, dir: &str, shown_from: Option<&str>) -> Result<Build, Error> {
+    let mut loader = fs::Loader::new(root)?;
+    if let Some(base) = shown_from {
+        loader = loader.showing_from(base);
+    }
     let dir = loader.resolve("", dir).ok_or_else(|| {
         Error::new(
             code::OUTSIDE_ROOT,

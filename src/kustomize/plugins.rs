@@ -206,13 +206,13 @@ pub fn run_generators(b: &mut Builder<'_>, t: &Target, ra: &mut Accumulator, ori
                         ),
                     );
                 }
-                generate::absorb(ra, res)?;
+                generate::absorb(b.fs, ra, res)?;
                 continue;
             }
         };
         let node = made?;
         let res = super::resource::Resource::new(node, &c.src.file, c.node.pos.line, 256);
-        generate::absorb(ra, res)?;
+        generate::absorb(b.fs, ra, res)?;
     }
     Ok(())
 }

@@ -350,11 +350,6 @@ impl Resource {
             }
         }
     }
-
-    /// `file:line`, for messages.
-    pub fn position(&self) -> String {
-        format!("{}:{}", self.file, self.line)
-    }
 }
 
 /// The resources of a build, in order.
@@ -367,8 +362,9 @@ pub struct ResMap {
 #[derive(Debug)]
 pub struct Conflict {
     pub id: ResId,
-    pub first: String,
-    pub second: String,
+    /// Where each came from: file and line.
+    pub first: (String, u32),
+    pub second: (String, u32),
 }
 
 /// The key under which ids `equal` each other.
@@ -398,8 +394,8 @@ impl ResMap {
             if let Some(&i) = seen.get(&key) {
                 return Err(Box::new(Conflict {
                     id: r.cur_id(),
-                    first: self.list[i].position(),
-                    second: r.position(),
+                    first: (self.list[i].file.clone(), self.list[i].line),
+                    second: (r.file.clone(), r.line),
                 }));
             }
             seen.insert(key, self.list.len());

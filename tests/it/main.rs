@@ -15,6 +15,7 @@ mod gitserver;
 mod images;
 mod kdl_fast;
 mod kube;
+mod kustomize;
 mod oci_source;
 mod patch;
 mod push;
