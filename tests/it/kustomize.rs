@@ -228,3 +228,115 @@ fn paths_as_kubectl_takes_them() {
     assert_eq!(a.stdout, b.stdout);
     assert!(a.stdout.contains("name: a-o"));
 }
+
+/// The seed's flow: an overlay's `images:` entry carries the marker; a new
+/// tag in the registry becomes a one-line commit in that kustomization.yaml,
+/// pushed, and the overlay is built and applied with the new image.
+#[test]
+fn a_new_tag_is_committed_into_the_overlay_and_applied() {
+    use crate::gitserver::{Repo, git_cmd, git_daemon_with_receive_pack};
+    use crate::registry::{Entry, Registry, tarball};
+    use std::time::{Duration, Instant};
+
+    let env = TestEnv::new();
+    let registry = Registry::start();
+    let layer = tarball(&[Entry::File("x", "x")]);
+    for tag in ["1.0.0", "1.1.0", "2.0.0"] {
+        registry.push("web", tag, &layer);
+    }
+    let image = registry.repo("web");
+    let overlay = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: prod\nresources:\n- ../base\nimages:\n- name: {image}\n  newTag: 1.0.0 # {{\"$imagepolicy\": \"flux-system:web:tag\"}}\n"
+    );
+    let repo = Repo::new(&env.path().join("git"));
+    repo.write(&[
+        ("apps/web/base/kustomization.yaml", "resources:\n- deployment.yaml\n"),
+        (
+            "apps/web/base/deployment.yaml",
+            &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: {image}:0.1.0\n"),
+        ),
+        ("apps/web/prod/kustomization.yaml", &overlay),
+    ]);
+    repo.commit("first");
+    repo.publish();
+    let daemon = git_daemon_with_receive_pack(env.path(), &repo.root);
+    let port = crate::support::free_port();
+    env.write(
+        "mooring.kdl",
+        &format!(
+            r#"agent {{
+    state-dir "state"
+    listen "127.0.0.1:{port}"
+}}
+source "repo" {{
+    git "{url}"
+    branch "main"
+    interval "1h"
+}}
+app "web" {{
+    source "repo"
+    path "apps/web/prod"
+    target dir="out"
+}}
+image "web" {{
+    repository "{image}"
+    insecure #true
+    semver "^1.0.0"
+}}
+automation "bump" {{
+    source "repo"
+    path "apps"
+    author name="mooring bot" email="bot@example.com"
+    interval "1h"
+}}
+"#,
+            url = daemon.url("repo.git"),
+        ),
+    );
+    let mut agent = env
+        .cmd()
+        .args(["run", "-c", "mooring.kdl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start mooring run");
+    let out = env.path().join("out/prod_deployment.apps_web.yaml");
+    let want = format!("image: {image}:1.1.0\n");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let applied = loop {
+        if let Ok(text) = std::fs::read_to_string(&out)
+            && text.contains(&want)
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not applied: {:?}",
+            std::fs::read_dir(env.path().join("out")).map(|d| d.count())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(applied.contains("  namespace: prod\n"), "{applied}");
+
+    // One line of the overlay changed: the tag; its comment stays.
+    let remote = |args: &[&str]| {
+        let o = git_cmd(env.path())
+            .arg("-C")
+            .arg(repo.bare())
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(o.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(
+        remote(&["diff", "--numstat", "main~1", "main"]).trim(),
+        "1\t1\tapps/web/prod/kustomization.yaml"
+    );
+    assert_eq!(
+        remote(&["show", "main:apps/web/prod/kustomization.yaml"]),
+        overlay.replace("newTag: 1.0.0", "newTag: 1.1.0")
+    );
+}
