@@ -72,6 +72,13 @@ fn main() {
         );
         return;
     }
+    if let Ok(dir) = std::env::var("MOORING_BENCH_SAVE") {
+        // Keep copies of the trees, for profiling.
+        for t in [tree(60, 10), tree(240, 25)] {
+            let to = Path::new(&dir).join(format!("{}", t.objects));
+            let _ = Command::new("cp").arg("-r").arg(t.dir.path()).arg(&to).status();
+        }
+    }
     let trees = if bench_mode {
         vec![tree(60, 10), tree(240, 25)]
     } else {
@@ -319,8 +326,8 @@ patches:
 - target: {{kind: Service}}
   patch: |-
     - op: add
-      path: /metadata/annotations/lb
-      value: internal
+      path: /spec/sessionAffinity
+      value: ClientIP
 "
             ),
         );

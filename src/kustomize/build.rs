@@ -53,11 +53,9 @@ pub struct Target {
 }
 
 impl Accumulator {
-    fn absorb(&mut self, fs: &Loader, other: Accumulator) -> Result<()> {
-        let conflict = self.resources.append_all(other.resources.list).err();
-        if let Some(c) = conflict {
-            return Err(conflict_error(fs, &c));
-        }
+    /// Take a sub-kustomization's rules; its resources go to `pending`.
+    fn absorb(&mut self, other: Accumulator, pending: &mut Vec<Resource>) -> Result<()> {
+        pending.extend(other.resources.list);
         self.config
             .merge(&other.config)
             .map_err(|e| Error::new(code::INVALID, e))?;
@@ -308,7 +306,7 @@ impl<'a> Builder<'a> {
             let sub_origin = fs::join(origin_dir, &c.value);
             ra = self.accumulate_target(&sub, taken, &sub_origin)?;
             self.stack.pop();
-            check_size(&ra.resources)?;
+            check_size(ra.resources.size())?;
         }
 
         transform::run_builtins(self, t, &mut ra, origin_dir)?;
@@ -414,6 +412,9 @@ impl<'a> Builder<'a> {
         paths: &[Spanned<String>],
         origin_dir: &str,
     ) -> Result<()> {
+        // Resources are appended (and checked for conflicts) all at once.
+        let mut pending: Vec<Resource> = Vec::new();
+        let mut size = ra.resources.size();
         for p in paths {
             if is_remote(&p.value) {
                 return Err(remote_error(&t.src, p));
@@ -433,9 +434,8 @@ impl<'a> Builder<'a> {
                             r.set_annotation("config.kubernetes.io/origin", &origin);
                         }
                     }
-                    if let Err(c) = ra.resources.append_all(list) {
-                        return Err(conflict_error(self.fs, &c));
-                    }
+                    size += list.iter().map(|r| r.size).sum::<usize>();
+                    pending.extend(list);
                 }
                 Kind::Dir => {
                     let sub = self
@@ -455,8 +455,9 @@ impl<'a> Builder<'a> {
                     let sub_origin = fs::join(origin_dir, &p.value);
                     let sub_ra = self.accumulate_target(&sub, Accumulator::default(), &sub_origin)?;
                     self.stack.pop();
-                    ra.absorb(self.fs, sub_ra)?;
-                    check_size(&ra.resources)?;
+                    size += sub_ra.resources.size();
+                    ra.absorb(sub_ra, &mut pending)?;
+                    check_size(size)?;
                 }
                 Kind::Missing => {
                     return Err(Error::at(
@@ -471,7 +472,9 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        Ok(())
+        ra.resources
+            .append_all(pending)
+            .map_err(|c| conflict_error(self.fs, &c))
     }
 
     /// The objects in a YAML file (a real path relative to the root).
@@ -485,8 +488,8 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn check_size(m: &ResMap) -> Result<()> {
-    if m.size() > MAX_BUILD_BYTES {
+fn check_size(size: usize) -> Result<()> {
+    if size > MAX_BUILD_BYTES {
         return Err(Error::new(
             code::TOO_LARGE,
             format!("the build holds more than {MAX_BUILD_BYTES} bytes of objects"),

@@ -235,13 +235,14 @@ pub fn json_string(out: &mut String, s: &str) {
 /// kustomize's nameReference transformer: every field that names an
 /// object of a renamed kind gets the object's new name.
 pub fn fix_back_references(m: &mut ResMap, config: &TransformerConfig) -> Result<()> {
-    let cur_ids: Vec<ResId> = m.list.iter().map(Resource::cur_id).collect();
+    let ix = Index::new(m);
     // Which filters run on which referrer, in kustomize's order.
     let mut work: Vec<(usize, &FieldSpec, &Gvk)> = Vec::new();
     for back in &config.name_reference {
         for spec in &back.referrers {
+            let parts = fieldspec::split_path(&spec.path);
             for (i, r) in m.list.iter().enumerate() {
-                if cur_ids[i].gvk.is_selected(&spec.gvk) && has_field(&r.node, &spec.path) {
+                if ix.cur[i].gvk.is_selected(&spec.gvk) && has_field(&r.node, &parts) {
                     work.push((i, spec, &back.gvk));
                 }
             }
@@ -249,31 +250,36 @@ pub fn fix_back_references(m: &mut ResMap, config: &TransformerConfig) -> Result
     }
     work.sort_by_key(|w| w.0);
     let mut refs: Vec<(usize, ResId)> = Vec::new();
+    let mut ctx: Option<(usize, Referrer)> = None;
     for (i, spec, target) in work {
-        let referrer = &m.list[i];
-        let candidates = candidates_for(m, referrer)?;
-        let mut updates: Vec<Update> = Vec::new();
-        let referrer_id = referrer.cur_id();
-        let mut node = referrer.node.clone();
-        let filter = Filter {
-            m,
-            referrer,
-            spec,
-            target,
-            candidates: &candidates,
+        if ctx.as_ref().is_none_or(|(at, _)| *at != i) {
+            ctx = Some((i, Referrer::new(&m.list[i], &ix.cur[i])?));
+        }
+        let Some((_, referrer)) = &ctx else { continue };
+        let mut node = std::mem::replace(&mut m.list[i].node, Node::null());
+        let mut updates: Vec<usize> = Vec::new();
+        let result = {
+            let filter = Filter {
+                list: &m.list,
+                ix: &ix,
+                referrer,
+                spec,
+                target,
+            };
+            fieldspec::apply(&mut node, spec, None, &mut |n| filter.set(n, &mut updates))
         };
-        fieldspec::apply(&mut node, spec, None, &mut |n| filter.set(n, &mut updates)).map_err(|e| {
+        m.list[i].node = node;
+        result.map_err(|e| {
             Error::new(
                 code::INVALID,
                 format!(
                     "updating name reference in '{}' field of '{}': {e}",
-                    spec.path, referrer_id
+                    spec.path, referrer.id
                 ),
             )
         })?;
-        m.list[i].node = node;
         for u in updates {
-            refs.push((u.referral, referrer_id.clone()));
+            refs.push((u, referrer.id.clone()));
         }
     }
     for (referral, by) in refs {
@@ -282,78 +288,123 @@ pub fn fix_back_references(m: &mut ResMap, config: &TransformerConfig) -> Result
     Ok(())
 }
 
-struct Update {
-    referral: usize,
+/// Ids of every object, and the objects by each name they had before.
+struct Index {
+    cur: Vec<ResId>,
+    org: Vec<ResId>,
+    /// Of the current ids: cluster-scoped, and the effective namespace.
+    cluster: Vec<bool>,
+    namespace: Vec<String>,
+    by_prev_name: std::collections::HashMap<String, Vec<usize>>,
 }
 
-fn has_field(node: &Node, path: &str) -> bool {
-    let parts = fieldspec::split_path(path);
-    fn walk(n: &Node, parts: &[String]) -> bool {
-        let Some(first) = parts.first() else {
-            return true;
-        };
-        match &n.value {
-            Value::Map(_) => {
-                let name = first.strip_suffix("[]").unwrap_or(first);
-                n.get(name).is_some_and(|v| walk(v, &parts[1..]))
+impl Index {
+    fn new(m: &ResMap) -> Index {
+        let mut by_prev_name: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, r) in m.list.iter().enumerate() {
+            for id in &r.prev {
+                let v = by_prev_name.entry(id.name.clone()).or_default();
+                if v.last() != Some(&i) {
+                    v.push(i);
+                }
             }
-            Value::Seq(items) => items.iter().any(|i| walk(i, parts)),
-            Value::Scalar(_) => false,
+        }
+        let cur: Vec<ResId> = m.list.iter().map(Resource::cur_id).collect();
+        Index {
+            cluster: cur.iter().map(ResId::is_cluster_scoped).collect(),
+            namespace: cur
+                .iter()
+                .map(|id| id.effective_namespace().to_string())
+                .collect(),
+            org: m.list.iter().map(Resource::org_id).collect(),
+            cur,
+            by_prev_name,
         }
     }
-    walk(node, &parts)
 }
 
-/// The objects `referrer` may refer to: kustomize's
-/// SubsetThatCouldBeReferencedByResource.
-fn candidates_for(m: &ResMap, referrer: &Resource) -> Result<Vec<usize>> {
-    let rid = referrer.cur_id();
-    if rid.is_cluster_scoped() {
-        return Ok((0..m.list.len()).collect());
+fn has_field(node: &Node, parts: &[String]) -> bool {
+    let Some(first) = parts.first() else {
+        return true;
+    };
+    match &node.value {
+        Value::Map(_) => {
+            let name = first.strip_suffix("[]").unwrap_or(first);
+            node.get(name).is_some_and(|v| has_field(v, &parts[1..]))
+        }
+        Value::Seq(items) => items.iter().any(|i| has_field(i, parts)),
+        Value::Scalar(_) => false,
     }
-    let mut binding_namespaces: Vec<String> = Vec::new();
-    if referrer.kind() == "RoleBinding"
-        && let Some(subjects) = referrer.node.get("subjects").and_then(Node::as_seq)
-    {
-        for s in subjects {
-            if s.str_at(&["kind"]) == Some("ServiceAccount")
-                && let Some(ns) = s.get("namespace")
-            {
-                match ns.as_str() {
-                    Some(ns) => binding_namespaces.push(ns.to_string()),
-                    None => {
-                        return Err(Error::new(
-                            code::INVALID,
-                            format!("Invalid Input: namespace is blank for resource \"{rid}\""),
-                        ));
+}
+
+/// What the filters need to know of the object whose fields they update.
+struct Referrer {
+    id: ResId,
+    cluster: bool,
+    namespace: String,
+    /// Namespaces of the ServiceAccounts a RoleBinding names.
+    binding_namespaces: Vec<String>,
+    role_ref: Option<Gvk>,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+impl Referrer {
+    fn new(r: &Resource, id: &ResId) -> Result<Referrer> {
+        let mut binding_namespaces: Vec<String> = Vec::new();
+        if r.kind() == "RoleBinding"
+            && let Some(subjects) = r.node.get("subjects").and_then(Node::as_seq)
+        {
+            for s in subjects {
+                if s.str_at(&["kind"]) == Some("ServiceAccount")
+                    && let Some(ns) = s.get("namespace")
+                {
+                    match ns.as_str() {
+                        Some(ns) => binding_namespaces.push(ns.to_string()),
+                        None => {
+                            return Err(Error::new(
+                                code::INVALID,
+                                format!("Invalid Input: namespace is blank for resource \"{id}\""),
+                            ));
+                        }
                     }
                 }
             }
         }
-    }
-    Ok(m.list
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            let id = r.cur_id();
-            id.is_cluster_scoped()
-                || id.ns_equals(&rid)
-                || binding_namespaces.iter().any(|n| n == r.namespace())
+        Ok(Referrer {
+            cluster: id.is_cluster_scoped(),
+            namespace: id.effective_namespace().to_string(),
+            id: id.clone(),
+            binding_namespaces,
+            role_ref: role_ref_gvk(&r.node),
+            prefixes: r.prefixes.clone(),
+            suffixes: r.suffixes.clone(),
         })
-        .map(|(i, _)| i)
-        .collect())
+    }
+
+    /// Whether it may refer to object `i` at all: kustomize's
+    /// SubsetThatCouldBeReferencedByResource.
+    fn may_refer(&self, ix: &Index, list: &[Resource], i: usize) -> bool {
+        if self.cluster {
+            return true;
+        }
+        ix.cluster[i]
+            || ix.namespace[i] == self.namespace
+            || self.binding_namespaces.iter().any(|n| n == list[i].namespace())
+    }
 }
 
 struct Filter<'a> {
-    m: &'a ResMap,
-    referrer: &'a Resource,
+    list: &'a [Resource],
+    ix: &'a Index,
+    referrer: &'a Referrer,
     spec: &'a FieldSpec,
     target: &'a Gvk,
-    candidates: &'a [usize],
 }
 
 impl Filter<'_> {
-    fn set(&self, node: &mut Node, updates: &mut Vec<Update>) -> std::result::Result<(), String> {
+    fn set(&self, node: &mut Node, updates: &mut Vec<usize>) -> std::result::Result<(), String> {
         match &mut node.value {
             Value::Scalar(s) if s.tag == super::yaml::Tag::Null => Ok(()),
             Value::Scalar(_) => self.set_scalar(node, updates),
@@ -371,93 +422,103 @@ impl Filter<'_> {
         }
     }
 
-    fn set_scalar(&self, node: &mut Node, updates: &mut Vec<Update>) -> std::result::Result<(), String> {
+    /// The objects once named `old` that the referrer may refer to.
+    fn named(&self, old: &str) -> Vec<usize> {
+        self.ix
+            .by_prev_name
+            .get(old)
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&i| self.referrer.may_refer(self.ix, self.list, i))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn set_scalar(&self, node: &mut Node, updates: &mut Vec<usize>) -> std::result::Result<(), String> {
         let old = node.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
-        let Some(referral) = self.select(&old, self.candidates.to_vec(), false)? else {
+        let Some(referral) = self.select(self.named(&old), false)? else {
             return Ok(());
         };
-        updates.push(Update { referral });
-        let name = self.m.list[referral].name();
-        if name != old {
-            *node = Node::str(name).at(node.pos);
+        updates.push(referral);
+        let name = &self.ix.cur[referral].name;
+        if *name != old {
+            *node = Node::str(name.as_str()).at(node.pos);
         }
         Ok(())
     }
 
-    fn set_mapping(&self, node: &mut Node, updates: &mut Vec<Update>) -> std::result::Result<(), String> {
+    fn set_mapping(&self, node: &mut Node, updates: &mut Vec<usize>) -> std::result::Result<(), String> {
         let Some(old) = node
             .get("name")
             .map(|n| n.as_scalar().map(|s| s.text.clone()).unwrap_or_default())
         else {
             return Err("path config error; no 'name' field in node".into());
         };
+        let named = self.named(&old);
         let candidates: Vec<usize> = match node.get("namespace").and_then(|n| n.as_scalar()) {
-            None => self.candidates.to_vec(),
+            None => named,
             Some(ns) => {
                 // kustomize groups candidates by effective namespace
                 // (`default` for none), leaving out cluster-scoped ones.
-                let group =
-                    |id: ResId| (!id.is_cluster_scoped()).then(|| id.effective_namespace().to_string());
-                let by_org: Vec<usize> = self
-                    .candidates
+                let in_group =
+                    |id: &ResId| !id.is_cluster_scoped() && id.effective_namespace() == ns.text.as_str();
+                let by_org: Vec<usize> = named
                     .iter()
                     .copied()
-                    .filter(|&i| group(self.m.list[i].org_id()).as_deref() == Some(ns.text.as_str()))
+                    .filter(|&i| in_group(&self.ix.org[i]))
                     .collect();
                 if by_org.is_empty() {
-                    self.candidates
-                        .iter()
-                        .copied()
-                        .filter(|&i| group(self.m.list[i].cur_id()).as_deref() == Some(ns.text.as_str()))
-                        .collect()
+                    named.into_iter().filter(|&i| in_group(&self.ix.cur[i])).collect()
                 } else {
                     by_org
                 }
             }
         };
-        let Some(referral) = self.select(&old, candidates, true)? else {
+        let Some(referral) = self.select(candidates, true)? else {
             return Ok(());
         };
-        updates.push(Update { referral });
-        let r = &self.m.list[referral];
-        if r.name() == old && r.namespace().is_empty() {
+        updates.push(referral);
+        let id = &self.ix.cur[referral];
+        if id.name == old && id.namespace.is_empty() {
             return Ok(());
         }
-        node.set("name", Node::str(r.name()));
-        if !r.namespace().is_empty() {
-            node.set("namespace", Node::str(r.namespace()));
+        node.set("name", Node::str(id.name.as_str()));
+        if !id.namespace.is_empty() {
+            node.set("namespace", Node::str(id.namespace.as_str()));
         }
         Ok(())
     }
 
     fn select(
         &self,
-        old: &str,
         candidates: Vec<usize>,
         with_namespace: bool,
     ) -> std::result::Result<Option<usize>, String> {
-        let list = &self.m.list;
+        let list = self.list;
+        let ix = self.ix;
         let mut c: Vec<usize> = candidates
             .into_iter()
-            .filter(|&i| list[i].prev.iter().any(|id| id.name == old))
             .filter(|&i| list[i].prev.iter().any(|id| id.gvk.is_selected(self.target)))
             .collect();
         if self.spec.path.ends_with("roleRef/name")
-            && let Some(gvk) = role_ref_gvk(&self.referrer.node)
+            && let Some(gvk) = &self.referrer.role_ref
         {
-            c.retain(|&i| list[i].prev.iter().any(|id| id.gvk.is_selected(&gvk)));
+            c.retain(|&i| list[i].prev.iter().any(|id| id.gvk.is_selected(gvk)));
         }
-        let rid = self.referrer.cur_id();
-        if !rid.is_cluster_scoped() {
+        if !self.referrer.cluster {
             c.retain(|&i| {
-                let id = list[i].cur_id();
-                id.is_cluster_scoped() || list[i].kind() == "ServiceAccount" || rid.ns_equals(&id)
+                ix.cluster[i]
+                    || ix.cur[i].gvk.kind == "ServiceAccount"
+                    || ix.namespace[i] == self.referrer.namespace
             });
         }
         if c.len() == 1 {
             return Ok(Some(c[0]));
         }
-        c.retain(|&i| prefixes_suffixes_equal(&list[i], self.referrer, true));
+        let (p, s) = (&self.referrer.prefixes, &self.referrer.suffixes);
+        c.retain(|&i| prefixes_suffixes_equal(&list[i], p, s, true));
         match c.len() {
             0 => return Ok(None),
             1 => return Ok(Some(c[0])),
@@ -466,19 +527,19 @@ impl Filter<'_> {
         let strict: Vec<usize> = c
             .iter()
             .copied()
-            .filter(|&i| prefixes_suffixes_equal(&list[i], self.referrer, false))
+            .filter(|&i| prefixes_suffixes_equal(&list[i], p, s, false))
             .collect();
         if strict.len() == 1 {
             return Ok(Some(strict[0]));
         }
-        let first = &list[c[0]];
+        let first = &ix.cur[c[0]];
         let same = c.iter().all(|&i| {
-            list[i].name() == first.name() && (!with_namespace || list[i].namespace() == first.namespace())
+            ix.cur[i].name == first.name && (!with_namespace || ix.cur[i].namespace == first.namespace)
         });
         if same {
             return Ok(Some(c[0]));
         }
-        let ids: Vec<String> = c.iter().map(|&i| list[i].cur_id().to_string()).collect();
+        let ids: Vec<String> = c.iter().map(|&i| ix.cur[i].to_string()).collect();
         Err(format!("found multiple possible referrals: {}", ids.join(", ")))
     }
 }
@@ -501,10 +562,15 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
     short.iter().enumerate().all(|(i, s)| &long[i + diff] == s)
 }
 
-fn prefixes_suffixes_equal(r: &Resource, o: &Resource, allow_empty: bool) -> bool {
-    let pe = allow_empty && (r.prefixes.is_empty() || o.prefixes.is_empty());
-    let se = allow_empty && (r.suffixes.is_empty() || o.suffixes.is_empty());
-    (pe || same_ending(&r.prefixes, &o.prefixes)) && (se || same_ending(&r.suffixes, &o.suffixes))
+fn prefixes_suffixes_equal(
+    r: &Resource,
+    prefixes: &[String],
+    suffixes: &[String],
+    allow_empty: bool,
+) -> bool {
+    let pe = allow_empty && (r.prefixes.is_empty() || prefixes.is_empty());
+    let se = allow_empty && (r.suffixes.is_empty() || suffixes.is_empty());
+    (pe || same_ending(&r.prefixes, prefixes)) && (se || same_ending(&r.suffixes, suffixes))
 }
 
 #[cfg(test)]

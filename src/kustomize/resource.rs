@@ -60,6 +60,20 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("v1", "PersistentVolume"),
 ];
 
+/// Whether kustomize knows this kind as cluster-scoped.
+pub fn is_cluster_scoped(group: &str, version: &str, kind: &str) -> bool {
+    // Most kinds are namespaced: decide on the kind first.
+    if !CLUSTER_SCOPED.iter().any(|(_, k)| *k == kind) {
+        return false;
+    }
+    CLUSTER_SCOPED.iter().any(|(av, k)| {
+        *k == kind && {
+            let (g, v) = split_api_version(av);
+            g == group && v == version
+        }
+    })
+}
+
 /// What kustomize's ids write for an empty namespace of a namespaced kind.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -80,17 +94,8 @@ impl Gvk {
         }
     }
 
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-
     pub fn is_cluster_scoped(&self) -> bool {
-        let av = self.api_version();
-        CLUSTER_SCOPED.iter().any(|(a, k)| *a == av && *k == self.kind)
+        is_cluster_scoped(&self.group, &self.version, &self.kind)
     }
 
     /// `selector` (whose empty fields match anything) selects this.
@@ -367,13 +372,20 @@ pub struct Conflict {
     pub second: (String, u32),
 }
 
-/// The key under which ids `equal` each other.
-fn id_key(id: &ResId) -> (Gvk, String, String) {
-    (
-        id.gvk.clone(),
-        id.name.clone(),
-        id.effective_namespace().to_string(),
-    )
+/// The key under which ids `equal` each other, borrowed from the object:
+/// group/version, kind, name, effective namespace.
+fn id_key(r: &Resource) -> (&str, &str, &str, &str) {
+    let av = r.api_version();
+    let kind = r.kind();
+    let (g, v) = split_api_version(av);
+    let ns = if is_cluster_scoped(g, v, kind) {
+        "_non_namespaceable_"
+    } else if r.namespace().is_empty() {
+        DEFAULT_NAMESPACE
+    } else {
+        r.namespace()
+    };
+    (av, kind, r.name(), ns)
 }
 
 impl ResMap {
@@ -383,24 +395,29 @@ impl ResMap {
 
     /// Append resources, refusing an id that is already there.
     pub fn append_all(&mut self, other: Vec<Resource>) -> Result<(), Box<Conflict>> {
-        let mut seen: HashMap<(Gvk, String, String), usize> = self
-            .list
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (id_key(&r.cur_id()), i))
-            .collect();
-        for r in other {
-            let key = id_key(&r.cur_id());
-            if let Some(&i) = seen.get(&key) {
-                return Err(Box::new(Conflict {
-                    id: r.cur_id(),
-                    first: (self.list[i].file.clone(), self.list[i].line),
-                    second: (r.file.clone(), r.line),
-                }));
+        let conflict = {
+            let mut seen: HashMap<(&str, &str, &str, &str), usize> =
+                HashMap::with_capacity(self.list.len() + other.len());
+            let mut found = None;
+            for (i, r) in self.list.iter().chain(other.iter()).enumerate() {
+                if let Some(first) = seen.insert(id_key(r), i) {
+                    found = Some((first, i));
+                    break;
+                }
             }
-            seen.insert(key, self.list.len());
-            self.list.push(r);
+            found
+        };
+        if let Some((first, second)) = conflict {
+            let n = self.list.len();
+            let at = |i: usize| if i < n { &self.list[i] } else { &other[i - n] };
+            let (a, b) = (at(first), at(second));
+            return Err(Box::new(Conflict {
+                id: b.cur_id(),
+                first: (a.file.clone(), a.line),
+                second: (b.file.clone(), b.line),
+            }));
         }
+        self.list.extend(other);
         Ok(())
     }
 
@@ -410,15 +427,6 @@ impl ResMap {
             .iter()
             .enumerate()
             .filter(|(_, r)| r.all_ids().any(|id| matches(&id)))
-            .map(|(i, _)| i)
-            .collect()
-    }
-
-    pub fn by_current_id(&self, matches: impl Fn(&ResId) -> bool) -> Vec<usize> {
-        self.list
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches(&r.cur_id()))
             .map(|(i, _)| i)
             .collect()
     }

@@ -202,8 +202,16 @@ pub fn namespace(
             })
             .map_err(err)?;
         }
-        let id = m.list[i].cur_id();
-        if m.by_current_id(|x| x.equals(&id)).len() != 1 {
+    }
+    let mut seen = std::collections::HashSet::new();
+    for r in &m.list {
+        let id = r.cur_id();
+        let key = (
+            id.gvk.clone(),
+            id.name.clone(),
+            id.effective_namespace().to_string(),
+        );
+        if !seen.insert(key) {
             return Err(Error::new(
                 code::CONFLICT,
                 format!("namespace transformation produces ID conflict: {id}"),
@@ -226,21 +234,21 @@ pub fn set_map_entries(m: &mut ResMap, pairs: &[(String, String)], specs: &[Fiel
     let mut sorted: Vec<&(String, String)> = pairs.iter().collect();
     sorted.sort();
     for r in &mut m.list {
-        for (k, v) in &sorted {
-            for f in specs {
-                fieldspec::apply(&mut r.node, f, Some(Create::Map), &mut |n| match &mut n.value {
-                    Value::Map(_) => {
+        for f in specs {
+            fieldspec::apply(&mut r.node, f, Some(Create::Map), &mut |n| match &mut n.value {
+                Value::Map(_) => {
+                    for (k, v) in &sorted {
                         n.set(k, Node::str(v.as_str()));
-                        Ok(())
                     }
-                    Value::Scalar(s) if s.tag == Tag::Null => Ok(()),
-                    _ => Err(format!(
-                        "wrong node kind: expected a mapping, found {}",
-                        n.kind_name()
-                    )),
-                })
-                .map_err(|e| Error::new(code::INVALID, format!("{e} (in {})", r.cur_id())))?;
-            }
+                    Ok(())
+                }
+                Value::Scalar(s) if s.tag == Tag::Null => Ok(()),
+                _ => Err(format!(
+                    "wrong node kind: expected a mapping, found {}",
+                    n.kind_name()
+                )),
+            })
+            .map_err(|e| Error::new(code::INVALID, format!("{e} (in {})", r.cur_id())))?;
         }
     }
     Ok(())

@@ -532,16 +532,35 @@ fn analyze(value: &str) -> Analysis {
 /// yaml.v2's order of mapping keys: runs of digits compare as numbers,
 /// letters after other characters.
 pub fn key_order(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return key_order_by(
+            a.as_bytes(),
+            b.as_bytes(),
+            |c| c.is_ascii_alphabetic(),
+            |c| *c as u32,
+        );
+    }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
+    key_order_by(&ar, &br, |c| c.is_alphabetic(), |c| *c as u32)
+}
+
+fn key_order_by<T: PartialEq + Ord>(
+    ar: &[T],
+    br: &[T],
+    letter: impl Fn(&T) -> bool,
+    code: impl Fn(&T) -> u32,
+) -> Ordering {
+    let digit = |c: &T| (u32::from(b'0')..=u32::from(b'9')).contains(&code(c));
+    let zero = |c: &T| code(c) == u32::from(b'0');
     let mut i = 0;
     while i < ar.len() && i < br.len() {
         if ar[i] == br[i] {
             i += 1;
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let al = letter(&ar[i]);
+        let bl = letter(&br[i]);
         if al && bl {
             return ar[i].cmp(&br[i]);
         }
@@ -550,11 +569,11 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
         }
         let mut an: i64 = 0;
         let mut bn: i64 = 0;
-        if ar[i] == '0' || br[i] == '0' {
+        if zero(&ar[i]) || zero(&br[i]) {
             let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
+            while j > 0 && digit(&ar[j - 1]) {
                 j -= 1;
-                if ar[j] != '0' {
+                if !zero(&ar[j]) {
                     an = 1;
                     bn = 1;
                     break;
@@ -562,13 +581,17 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an.wrapping_mul(10).wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+        while ai < ar.len() && digit(&ar[ai]) {
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(code(&ar[ai]) - u32::from(b'0')));
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn.wrapping_mul(10).wrapping_add(i64::from(br[bi] as u8 - b'0'));
+        while bi < br.len() && digit(&br[bi]) {
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(code(&br[bi]) - u32::from(b'0')));
             bi += 1;
         }
         if an != bn {
