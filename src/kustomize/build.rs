@@ -17,9 +17,9 @@ use super::{generate, names, plugins, transform, vars};
 
 /// The deepest nesting of kustomizations.
 const MAX_DEPTH: usize = 64;
-/// The most bytes of objects a build may hold at once (bases used many
-/// times count each time).
-pub const MAX_BUILD_BYTES: usize = 512 << 20;
+/// The most bytes of objects (as read from their files) a build may hold at
+/// once; a base used many times counts each time.
+pub const MAX_BUILD_BYTES: usize = 128 << 20;
 
 pub struct Builder<'a> {
     pub fs: &'a Loader,
@@ -34,6 +34,8 @@ pub struct Builder<'a> {
     /// build, from the first kustomization that names one.
     schema: Option<Arc<SchemaTable>>,
     schema_set: bool,
+    /// [`MAX_BUILD_BYTES`], smaller in tests.
+    pub max_bytes: usize,
 }
 
 /// What a kustomization accumulated: its resources and the rules that
@@ -126,6 +128,7 @@ impl<'a> Builder<'a> {
             warnings: std::cell::RefCell::new(Vec::new()),
             schema: None,
             schema_set: false,
+            max_bytes: MAX_BUILD_BYTES,
         }
     }
 
@@ -168,6 +171,17 @@ impl<'a> Builder<'a> {
             }
             self.schema = None;
             self.schema_set = true;
+        }
+        Ok(())
+    }
+
+    fn check_size(&self, size: usize) -> Result<()> {
+        if size > self.max_bytes {
+            return Err(Error::new(
+                code::TOO_LARGE,
+                format!("the build holds more than {} bytes of objects", self.max_bytes),
+            )
+            .help("a base included many times over multiplies its objects; include it fewer times"));
         }
         Ok(())
     }
@@ -306,7 +320,7 @@ impl<'a> Builder<'a> {
             let sub_origin = fs::join(origin_dir, &c.value);
             ra = self.accumulate_target(&sub, taken, &sub_origin)?;
             self.stack.pop();
-            check_size(ra.resources.size())?;
+            self.check_size(ra.resources.size())?;
         }
 
         transform::run_builtins(self, t, &mut ra, origin_dir)?;
@@ -457,7 +471,7 @@ impl<'a> Builder<'a> {
                     self.stack.pop();
                     size += sub_ra.resources.size();
                     ra.absorb(sub_ra, &mut pending)?;
-                    check_size(size)?;
+                    self.check_size(size)?;
                 }
                 Kind::Missing => {
                     return Err(Error::at(
@@ -486,17 +500,6 @@ impl<'a> Builder<'a> {
         };
         resources_from(&src)
     }
-}
-
-fn check_size(size: usize) -> Result<()> {
-    if size > MAX_BUILD_BYTES {
-        return Err(Error::new(
-            code::TOO_LARGE,
-            format!("the build holds more than {MAX_BUILD_BYTES} bytes of objects"),
-        )
-        .help("a base included many times over multiplies its objects; include it fewer times"));
-    }
-    Ok(())
 }
 
 fn merge_var(ra: &mut Accumulator, v: VarSpec, t: &Target) -> Result<()> {

@@ -135,3 +135,124 @@ pub fn to_yaml(objects: &[Object]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_base_included_many_times_over_is_stopped() {
+        // Each level includes the one below twice: 2^levels copies.
+        let big = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: \"{}\"\n",
+            "x".repeat(4000)
+        );
+        let mut files: Vec<(String, String)> = vec![
+            ("l0/kustomization.yaml".into(), "resources: [cm.yaml]\n".into()),
+            ("l0/cm.yaml".into(), big),
+        ];
+        for i in 1..=12 {
+            let below = i - 1;
+            files.push((
+                format!("a{i}/kustomization.yaml"),
+                format!("resources: [../l{below}]\nnamePrefix: a-\n"),
+            ));
+            files.push((
+                format!("b{i}/kustomization.yaml"),
+                format!("resources: [../l{below}]\nnamePrefix: b-\n"),
+            ));
+            files.push((
+                format!("l{i}/kustomization.yaml"),
+                format!("resources: [../a{i}, ../b{i}]\n"),
+            ));
+        }
+        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let dir = tree(&refs);
+        let loader = fs::Loader::new(dir.path()).unwrap();
+        let mut b = build::Builder::new(&loader);
+        b.max_bytes = 1 << 20;
+        let err = b.build("l12").map(|_| ()).unwrap_err();
+        assert_eq!(err.code, code::TOO_LARGE, "{err}");
+        // Well under the limit, the same tree builds.
+        let out = build(dir.path(), "l3").unwrap();
+        assert_eq!(out.objects.len(), 8);
+    }
+
+    #[test]
+    fn nesting_is_limited_and_cycles_are_errors() {
+        let mut files: Vec<(String, String)> = Vec::new();
+        for i in 0..70 {
+            files.push((
+                format!("k{i}/kustomization.yaml"),
+                format!("resources: [../k{}]\n", i + 1),
+            ));
+        }
+        files.push(("k70/kustomization.yaml".into(), "resources: []\n".into()));
+        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let dir = tree(&refs);
+        let err = build(dir.path(), "k0").unwrap_err();
+        assert_eq!(err.code, code::TOO_LARGE, "{err}");
+        let dir = tree(&[
+            ("a/kustomization.yaml", "resources: [../b]\n"),
+            ("b/kustomization.yaml", "resources: [../a]\n"),
+        ]);
+        let err = build(dir.path(), "a").unwrap_err();
+        assert_eq!(err.code, code::CYCLE, "{err}");
+    }
+
+    #[test]
+    fn objects_carry_their_origin() {
+        let dir = tree(&[
+            (
+                "app/kustomization.yaml",
+                "resources: [objs.yaml]\nnamespace: ns\n",
+            ),
+            (
+                "app/objs.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n",
+            ),
+        ]);
+        let out = build(dir.path(), "app").unwrap();
+        let got: Vec<(String, String, String, u32)> = out
+            .objects
+            .iter()
+            .map(|o| (o.kind.clone(), o.namespace.clone(), o.file.clone(), o.line))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "ConfigMap".to_string(),
+                    "ns".to_string(),
+                    "app/objs.yaml".to_string(),
+                    1
+                ),
+                (
+                    "Secret".to_string(),
+                    "ns".to_string(),
+                    "app/objs.yaml".to_string(),
+                    6
+                )
+            ]
+        );
+        assert!(to_yaml(&out.objects).contains("\n---\napiVersion: v1\nkind: Secret\n"));
+    }
+
+    #[test]
+    fn builds_stay_inside_the_root() {
+        let dir = tree(&[("inside/kustomization.yaml", "resources: [../../outside]\n")]);
+        let err = build(&dir.path().join("inside"), "").unwrap_err();
+        assert_eq!(err.code, code::OUTSIDE_ROOT, "{err}");
+        assert!(build(dir.path(), "../x").is_err());
+    }
+}

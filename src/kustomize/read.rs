@@ -4,7 +4,7 @@
 //! yaml.v2's typing of scalars, every problem of a file at once.
 
 use super::error::{Error, Source, code};
-use super::yaml::scalar::{v2_bool, v2_int, v2_string};
+use super::yaml::scalar::{v2_bool, v2_int, v2_kind, v2_string};
 use super::yaml::{Node, Pos, Value};
 
 /// A value with the place it was written.
@@ -111,9 +111,23 @@ impl<'a> Reader<'a> {
         Some(out)
     }
 
+    /// A string field. Like kustomize, a scalar that YAML 1.1 reads as a
+    /// number or a boolean (`12`, `yes`, `on`) is not a string.
     pub fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
         match &node.value {
-            Value::Scalar(s) => v2_string(s).map(|value| Spanned { value, pos: node.pos }),
+            Value::Scalar(s) => match v2_kind(s) {
+                "string" => v2_string(s).map(|value| Spanned { value, pos: node.pos }),
+                "null" => None,
+                kind => {
+                    self.error(
+                        code::WRONG_TYPE,
+                        node.pos,
+                        format!("{what} must be a string, and `{}` reads as a {kind}", s.text),
+                    )
+                    .help = Some(format!("quote it: \"{}\"", s.text));
+                    None
+                }
+            },
             _ => {
                 self.error(
                     code::WRONG_TYPE,
@@ -193,7 +207,7 @@ impl<'a> Reader<'a> {
         };
         let mut out = Vec::new();
         for e in map {
-            if let Some(v) = self.string(&e.value, what) {
+            if let Some(v) = self.string(&e.value, &format!("`{}` of {what}", e.key)) {
                 out.push((e.key.clone(), v.value));
             } else if e.value.is_null() {
                 out.push((e.key.clone(), String::new()));

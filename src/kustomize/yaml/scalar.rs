@@ -443,6 +443,20 @@ pub fn v2_retype(node: &mut super::Node) {
     }
 }
 
+/// What yaml.v2 (which kustomize reads its own files with) makes of a
+/// scalar: "string", "boolean", "number" or "null".
+pub fn v2_kind(s: &Scalar) -> &'static str {
+    if !s.plain {
+        return "string";
+    }
+    match v2_type(&s.text) {
+        V2::Null => "null",
+        V2::Bool(_) => "boolean",
+        V2::Int(_) | V2::Float(_) => "number",
+        V2::Str => "string",
+    }
+}
+
 /// A plain scalar's boolean under yaml.v2's rules, if it is one.
 pub fn v2_bool(s: &Scalar) -> Option<bool> {
     match v2_type(&s.text) {
