@@ -6,18 +6,16 @@
 
 use super::build::{Accumulator, Builder, Target};
 use super::error::{Error, Result, Source, code};
-use super::fieldspec::{self};
+use super::fieldspec;
 use super::fs::{self, Kind};
 use super::generate;
 use super::kustomization::{
-    ImageSpec, PatchSpec, PluginEntry, ReplacementEntry, ReplicaSpec, field_specs, gen_options, generator,
-    replacement, selector, sort_options,
+    ImageSpec, PatchSpec, PluginEntry, ReplicaSpec, field_specs, generator, replacement, selector,
 };
 use super::read::{Reader, Spanned};
 use super::replace;
-use super::sort;
 use super::transform::{self, Subjects};
-use super::yaml::{Node, Pos};
+use super::yaml::Node;
 use super::{names, patch};
 
 const TRANSFORMERS: &[&str] = &[
@@ -555,7 +553,6 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
                 }
             }
             done(b, r)?;
-            let _ = ReplacementEntry::Path;
             replace::apply(m, &list)
         }
         "SortOrderTransformer" => Err(Error::at(
@@ -595,15 +592,6 @@ fn run_one(b: &Builder<'_>, t: &Target, ra: &mut Accumulator, c: &Config, kind: 
             done(b, r)?;
             value_add(m, &value, &targets)
         }
-        _ => {
-            let _ = (
-                gen_options,
-                sort_options,
-                fieldspec::defaults,
-                sort::Order::Legacy,
-                Pos::default(),
-            );
-            Ok(())
-        }
+        _ => Ok(()),
     }
 }
