@@ -89,48 +89,41 @@ fn main() {
     let mut report = String::new();
     for (i, t) in trees.iter().enumerate() {
         let n = if bench_mode { iters } else { 1 };
-        let (m_times, m_rss, m_out) = measure(&mooring, &["kustomize"], t.dir.path(), n);
-        rows.push(Row::new(
-            format!("mooring, {} ({} objects)", t.name, t.objects),
-            m_times.clone(),
-        ));
+        let m = measure(&mooring, &["kustomize"], t.dir.path(), n);
+        rows.push(Row::new(format!("mooring, {} ({} objects)", t.name, t.objects), m.wall.clone()));
         let _ = writeln!(
             report,
-            "{}: {} objects; mooring {:.0} ms median, {:.1} µs per object, peak RSS {:.1} MiB",
+            "{}: {} objects; mooring {:.0} ms wall, {:.0} ms CPU median, {:.1} µs CPU per object, peak RSS {:.1} MiB",
             t.name,
             t.objects,
-            median_ms(&m_times),
-            median_ms(&m_times) * 1000.0 / t.objects as f64,
-            m_rss
+            median_ms(&m.wall),
+            median(&m.cpu) * 1000.0,
+            median(&m.cpu) * 1e6 / t.objects as f64,
+            m.rss_mib
         );
-        let count = m_out.matches("\n---\n").count() + usize::from(!m_out.is_empty());
+        let count = m.out.matches("\n---\n").count() + usize::from(!m.out.is_empty());
         assert_eq!(count, t.objects, "{}: mooring built {count} objects", t.name);
-        if bench_mode && i == 1 && median_ms(&m_times) > TARGET_BIG_MS {
-            let _ = writeln!(report, "  over the {TARGET_BIG_MS} ms target");
+        if bench_mode && i == 1 && median_ms(&m.wall) > TARGET_BIG_MS {
+            let _ = writeln!(report, "  over the {TARGET_BIG_MS} ms target (wall)");
         }
         if !kubectl || (i == 1 && !big_kubectl) {
             continue;
         }
         let kn = if i == 0 && bench_mode { n } else { 1 };
-        let (k_times, k_rss, k_out) = measure(Path::new("kubectl"), &["kustomize"], t.dir.path(), kn);
-        assert!(
-            k_out == m_out,
-            "{}: mooring's output differs from kubectl's",
-            t.name
-        );
-        rows.push(Row::new(
-            format!("kubectl, {} ({} objects)", t.name, t.objects),
-            k_times.clone(),
-        ));
-        let ratio = median_ms(&m_times) / median_ms(&k_times);
+        let k = measure(Path::new("kubectl"), &["kustomize"], t.dir.path(), kn);
+        assert!(k.out == m.out, "{}: mooring's output differs from kubectl's", t.name);
+        rows.push(Row::new(format!("kubectl, {} ({} objects)", t.name, t.objects), k.wall.clone()));
+        let ratio = median_ms(&m.wall) / median_ms(&k.wall);
         let _ = writeln!(
             report,
-            "{}: kubectl {:.0} ms median, {:.1} µs per object, peak RSS {:.1} MiB; mooring/kubectl time {:.3}, same output",
+            "{}: kubectl {:.0} ms wall, {:.0} ms CPU median, {:.1} µs CPU per object, peak RSS {:.1} MiB; mooring/kubectl wall {:.3}, CPU {:.3}; same output",
             t.name,
-            median_ms(&k_times),
-            median_ms(&k_times) * 1000.0 / t.objects as f64,
-            k_rss,
-            ratio
+            median_ms(&k.wall),
+            median(&k.cpu) * 1000.0,
+            median(&k.cpu) * 1e6 / t.objects as f64,
+            k.rss_mib,
+            ratio,
+            median(&m.cpu) / median(&k.cpu)
         );
         if bench_mode && i == 0 && ratio > TARGET_RATIO {
             let _ = writeln!(report, "  over the {TARGET_RATIO}× target");
@@ -144,10 +137,20 @@ fn median_ms(samples: &[Duration]) -> f64 {
     Row::new("", samples.to_vec()).median_ms()
 }
 
-/// Run `prog ARGS DIR` `n` times: sorted wall times, peak RSS (MiB) of the
-/// largest run, and the output of the last one.
-fn measure(prog: &Path, args: &[&str], dir: &Path, n: usize) -> (Vec<Duration>, f64, String) {
+/// What a tool did on a tree.
+struct Measured {
+    /// Wall times, sorted.
+    wall: Vec<Duration>,
+    /// User + system CPU seconds per run, sorted (GNU `time`).
+    cpu: Vec<f64>,
+    rss_mib: f64,
+    out: String,
+}
+
+/// Run `prog ARGS DIR` `n` times.
+fn measure(prog: &Path, args: &[&str], dir: &Path, n: usize) -> Measured {
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
     let mut rss_kib = 0u64;
     let mut out = String::new();
     let time = Path::new("/usr/bin/time").is_file();
@@ -155,7 +158,7 @@ fn measure(prog: &Path, args: &[&str], dir: &Path, n: usize) -> (Vec<Duration>, 
     for _ in 0..n {
         let mut cmd = if time {
             let mut c = Command::new("/usr/bin/time");
-            c.args(["-f", "%M", "-o"]).arg(stats.path()).arg(prog);
+            c.args(["-f", "%U %S %M", "-o"]).arg(stats.path()).arg(prog);
             c
         } else {
             Command::new(prog)
@@ -172,15 +175,29 @@ fn measure(prog: &Path, args: &[&str], dir: &Path, n: usize) -> (Vec<Duration>, 
         );
         out = String::from_utf8(o.stdout).expect("UTF-8 output");
         if time {
-            let kib = std::fs::read_to_string(stats.path())
+            let line = std::fs::read_to_string(stats.path())
                 .ok()
-                .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
-                .unwrap_or(0);
-            rss_kib = rss_kib.max(kib);
+                .and_then(|s| s.lines().last().map(str::to_string))
+                .unwrap_or_default();
+            let f: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+            if let [user, sys, kib] = f[..] {
+                cpu.push(user + sys);
+                rss_kib = rss_kib.max(kib as u64);
+            }
         }
     }
     times.sort();
-    (times, rss_kib as f64 / 1024.0, out)
+    cpu.sort_by(f64::total_cmp);
+    Measured {
+        wall: times,
+        cpu,
+        rss_mib: rss_kib as f64 / 1024.0,
+        out,
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
 }
 
 /// A base of `base` objects (one of them generated) and `overlays`
