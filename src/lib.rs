@@ -13,6 +13,7 @@ mod busy;
 pub mod cli;
 pub mod config;
 pub mod image;
+pub mod kustomize;
 pub mod render;
 pub mod server;
 pub mod sops;

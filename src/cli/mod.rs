@@ -13,6 +13,7 @@ use crate::config::{self, Diagnostics, Kind, edit};
 mod app;
 mod client;
 mod images;
+mod kustomize;
 mod log;
 mod once;
 mod patch;
@@ -181,6 +182,15 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Build a kustomization, as `kubectl kustomize DIR` does.
+    ///
+    /// Exit 0 with the objects on standard output, 1 with diagnostics when
+    /// the build fails.
+    Kustomize {
+        /// The directory holding kustomization.yaml
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Print the config schema (a KDL Schema document).
     Schema,
     /// SOPS-encrypted files, decrypted with age keys as Flux does.
@@ -326,6 +336,7 @@ pub fn main() -> ExitCode {
                     ignore_mac,
                 },
         } => sops::decrypt(&file, &keys, ignore_mac),
+        Command::Kustomize { dir } => kustomize::run(&dir),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS

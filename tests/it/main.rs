@@ -16,6 +16,7 @@ mod images;
 mod kdl_fast;
 mod kube;
 mod kube_safety;
+mod kustomize;
 mod oci_source;
 mod patch;
 mod push;
