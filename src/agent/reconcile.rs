@@ -103,8 +103,8 @@ pub async fn app(
     let revision = artifact.revision.clone();
     // Step 1: render.
     let manifests = {
-        let (root, path, vars) = (artifact.dir.clone(), app.path.clone(), app.substitute.clone());
-        tokio::task::spawn_blocking(move || render::render(&root, &path, &render::Options { vars: &vars }))
+        let (root, app) = (artifact.dir.clone(), app.clone());
+        tokio::task::spawn_blocking(move || render::render(&root, &app.path, &render::Options::for_app(&app)))
             .await
             .map_err(|e| Failure {
                 reason: "RenderFailed",

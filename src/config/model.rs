@@ -320,6 +320,12 @@ pub struct App {
     pub depends_on: Vec<Spanned<String>>,
     /// In file order; later entries override earlier ones of the same name.
     pub substitute: Vec<(String, String)>,
+    /// `substitute strict=#true`: an unset variable without a default is an
+    /// error (Flux's `StrictPostBuildSubstitutions`).
+    pub substitute_strict: bool,
+    /// `substitute always=#true`: substitute even when no variable is
+    /// defined (Flux's `substituteStrategy: Always`).
+    pub substitute_always: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

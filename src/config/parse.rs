@@ -1222,7 +1222,16 @@ fn decode_app(n: &Node) -> App {
         Some(dir) => Target::Dir(PathBuf::from(dir.value)),
         None => Target::Cluster(n.str("cluster", Ty::Ref(schema::RefKind::Cluster))),
     };
-    let substitute = n
+    let substitute_node = n.child("substitute");
+    let substitute_flag = |key: &str| {
+        substitute_node
+            .and_then(|s| prop_entry(s, key))
+            .and_then(|e| e.value().as_bool())
+            .unwrap_or(false)
+    };
+    let substitute_strict = substitute_flag("strict");
+    let substitute_always = substitute_flag("always");
+    let substitute: Vec<(String, String)> = n
         .child("substitute")
         .and_then(|s| s.children())
         .map(|c| {
@@ -1235,6 +1244,23 @@ fn decode_app(n: &Node) -> App {
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(node) = substitute_node
+        && substitute.is_empty()
+        && !substitute_always
+    {
+        n.push(
+            Diagnostic::warning(
+                code::NOT_APPLICABLE,
+                node.name().span(),
+                "this `substitute` defines no variable, so nothing is substituted",
+            )
+            .label("turns nothing on")
+            .help(
+                "as in Flux, substitution runs only when a variable is defined; add `always=#true` to \
+                 substitute `${var:=default}` and unset variables anyway (Flux's `substituteStrategy: Always`)",
+            ),
+        );
+    }
     let wait = n.child("wait").map(|w| Wait {
         timeout: prop_str(w, "timeout", Ty::Duration)
             .and_then(|s| value::parse_duration(&s).ok())
@@ -1284,6 +1310,8 @@ fn decode_app(n: &Node) -> App {
         wait,
         depends_on: n.all_args("depends-on", Ty::Ref(schema::RefKind::App)),
         substitute,
+        substitute_strict,
+        substitute_always,
     }
 }
 

@@ -703,11 +703,29 @@ const APP_CHILDREN: &[NodeSpec] = &[
             args: one("value", Ty::String),
             doc: "Each child is a variable: its name, then its value.",
         },
-        ..node(
-            "substitute",
-            "Variables for ${name} and ${name:=default} in manifests.",
+        ..with_props(
+            node(
+                "substitute",
+                "Variables for ${name} and ${name:=default} in manifests.",
+            ),
+            SUBSTITUTE_PROPS,
         )
     },
+];
+
+const SUBSTITUTE_PROPS: &[Prop] = &[
+    prop_or(
+        "strict",
+        Ty::Bool,
+        "#false",
+        "An unset variable without a default fails the render (Flux's StrictPostBuildSubstitutions).",
+    ),
+    prop_or(
+        "always",
+        Ty::Bool,
+        "#false",
+        "Substitute even when no variable is defined (Flux's substituteStrategy: Always).",
+    ),
 ];
 
 const APP_ONE_OF: &[OneOf] = &[OneOf {
