@@ -165,6 +165,8 @@ pub mod defaults {
     pub const WAIT_TIMEOUT: &str = "5m";
     pub const IMAGE_INTERVAL: &str = "5m";
     pub const IMAGE_TIMEOUT: &str = "60s";
+    /// Flux's namespace for its own objects, and so for image policies.
+    pub const IMAGE_NAMESPACE: &str = "flux-system";
     pub const AUTOMATION_INTERVAL: &str = "5m";
     pub const OCI_TAG: &str = "latest";
     pub const LOG_KEEP: u32 = 7;
@@ -344,6 +346,8 @@ pub struct Wait {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     pub name: Spanned<String>,
+    /// Flux markers `NAMESPACE:NAME` name the policy by both.
+    pub namespace: String,
     pub repository: String,
     pub interval: Duration,
     pub timeout: Duration,

@@ -1347,6 +1347,9 @@ fn decode_image(n: &Node) -> Image {
     });
     Image {
         name,
+        namespace: n
+            .string("namespace", Ty::Namespace)
+            .unwrap_or_else(|| defaults::IMAGE_NAMESPACE.into()),
         repository: n
             .string("repository", Ty::OciRepo)
             .and_then(|r| value::check_oci_repo(&r).ok())

@@ -761,6 +761,12 @@ const IMAGE_CHILDREN: &[NodeSpec] = &[
         "The image repository, without tag.",
     )),
     value_or(
+        "namespace",
+        Ty::Namespace,
+        d::IMAGE_NAMESPACE,
+        "The policy's namespace: Flux markers \"NAMESPACE:NAME\" must name it.",
+    ),
+    value_or(
         "interval",
         Ty::Duration,
         d::IMAGE_INTERVAL,
