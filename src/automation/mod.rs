@@ -164,20 +164,38 @@ fn run_blocking(
 }
 
 /// The commit message: the automation's template with `changes` (each has
-/// `file`, `line`, `marker`, `image`, `old`, `new`).
+/// `file`, `line`, `marker`, `image`, `old`, `new`), rendered as `validate`
+/// checked it ([`config::template`]).
 pub fn message(template: &str, changes: &[setters::Change]) -> Result<String, Error> {
-    let mut env = minijinja::Environment::new();
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .keep_trailing_newline(true)
-        .build()
-        .map_err(|e| Error::Template(e.to_string()))?;
-    env.set_syntax(syntax);
-    env.add_template("message", template)
-        .map_err(|e| Error::Template(e.to_string()))?;
-    let t = env
-        .get_template("message")
-        .map_err(|e| Error::Template(e.to_string()))?;
     let changes = minijinja::Value::from(minijinja::value::Serde(changes));
-    t.render(minijinja::context! { changes => changes })
-        .map_err(|e| Error::Template(e.to_string()))
+    config::template::render(template, changes).map_err(|e| Error::Template(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `validate` promises a template is what a change holds.
+    #[test]
+    fn a_change_holds_the_fields_templates_are_checked_against() {
+        let change = setters::Change {
+            file: "f.yaml".into(),
+            line: 3,
+            marker: "podinfo".into(),
+            image: "podinfo".into(),
+            old: "a:1".into(),
+            new: "a:2".into(),
+        };
+        let json = serde_json::to_value(&change).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = config::template::CHANGE_FIELDS.to_vec();
+        want.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(
+            message(config::model::defaults::COMMIT_MESSAGE, &[change]).unwrap(),
+            "chore(images): update images\n\n- f.yaml: a:1 -> a:2\n"
+        );
+    }
 }

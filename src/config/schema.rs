@@ -55,8 +55,10 @@ pub enum Ty {
     /// A variable name: letters, digits and `_`, not starting with a digit.
     VarName,
     Email,
-    /// A minijinja template.
+    /// A replacement template of a regex match (`$ts`, `${ts}`).
     Template,
+    /// A commit message: a minijinja template over `changes`.
+    Message,
     /// A size in bytes: `512MiB`, `100MB`, `4096`.
     Size,
 }
@@ -118,6 +120,7 @@ impl Ty {
             Ty::VarName => "a variable name".into(),
             Ty::Email => "an email address".into(),
             Ty::Template => "a template".into(),
+            Ty::Message => "a message template".into(),
             Ty::Size => "a size such as \"512MiB\"".into(),
         }
     }
@@ -164,7 +167,7 @@ impl Ty {
             Ty::Digest => "digest",
             Ty::VarName => "variable-name",
             Ty::Email => "email",
-            Ty::Template => "template",
+            Ty::Template | Ty::Message => "template",
             Ty::Size => "size",
         }
     }
@@ -852,7 +855,7 @@ const AUTOMATION_CHILDREN: &[NodeSpec] = &[
     )),
     value_or(
         "message",
-        Ty::Template,
+        Ty::Message,
         d::COMMIT_MESSAGE,
         "Commit message, a minijinja template over `changes`.",
     ),

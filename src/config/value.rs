@@ -59,6 +59,7 @@ pub fn check_str(ty: Ty, s: &str) -> Result<(), Problem> {
         Ty::Timestamp => parse_timestamp(s).map(|_| ()),
         Ty::Regex => check_regex(s).map(|_| ()),
         Ty::Semver => check_semver(s),
+        Ty::Message => check_message(s),
         Ty::Enum(values) => {
             if values.contains(&s) {
                 Ok(())
@@ -376,6 +377,57 @@ fn regex_label(kind: &regex_syntax::ast::ErrorKind) -> &'static str {
 
 fn first_line(s: &str) -> &str {
     s.lines().last().unwrap_or(s).trim_start_matches("error: ")
+}
+
+/// A commit message template that compiles and renders over a sample
+/// change ([`super::template`]); the problem points into the template.
+fn check_message(s: &str) -> Result<(), Problem> {
+    let Err(e) = super::template::check(s) else {
+        return Ok(());
+    };
+    let line_start = |line: usize| {
+        s.split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum::<usize>()
+    };
+    let (start, len) = match (e.range(), e.line()) {
+        (Some(r), _) => {
+            let start = r.start.min(s.len());
+            (start, r.end.min(s.len()).saturating_sub(start))
+        }
+        (None, Some(line)) => {
+            let start = line_start(line).min(s.len());
+            (start, s[start..].find('\n').unwrap_or(s.len() - start))
+        }
+        (None, None) => (0, s.len()),
+    };
+    let line = s[..start].matches('\n').count() + 1;
+    let column = s[..start].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let what = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let fields = super::template::CHANGE_FIELDS.join(", ");
+    let help = if super::template::looks_like_go(s) {
+        format!(
+            "this looks like a Go template (Flux's messageTemplate); mooring's messages are minijinja (Jinja2) \
+             templates over `changes`, each with {fields}: \
+             \"{{% for c in changes %}}- {{{{ c.file }}}}: {{{{ c.old }}}} -> {{{{ c.new }}}}\\n{{% endfor %}}\""
+        )
+    } else {
+        format!(
+            "messages are minijinja (Jinja2) templates: {{{{ … }}}} prints, {{% for c in changes %}}…{{% endfor %}} \
+             loops; each change has {fields}"
+        )
+    };
+    Err(Problem::new(
+        code::INVALID_TEMPLATE,
+        format!("the commit message template fails at line {line}, column {column}: {what}"),
+    )
+    .within(start, len.max(usize::from(start < s.len())))
+    .label(e.kind().to_string())
+    .help(help))
 }
 
 /// A range as Flux reads it ([`crate::tags::Range`]).
