@@ -90,7 +90,10 @@ fn main() {
     for (i, t) in trees.iter().enumerate() {
         let n = if bench_mode { iters } else { 1 };
         let m = measure(&mooring, &["kustomize"], t.dir.path(), n);
-        rows.push(Row::new(format!("mooring, {} ({} objects)", t.name, t.objects), m.wall.clone()));
+        rows.push(Row::new(
+            format!("mooring, {} ({} objects)", t.name, t.objects),
+            m.wall.clone(),
+        ));
         let _ = writeln!(
             report,
             "{}: {} objects; mooring {:.0} ms wall, {:.0} ms CPU median, {:.1} µs CPU per object, peak RSS {:.1} MiB",
@@ -111,8 +114,15 @@ fn main() {
         }
         let kn = if i == 0 && bench_mode { n } else { 1 };
         let k = measure(Path::new("kubectl"), &["kustomize"], t.dir.path(), kn);
-        assert!(k.out == m.out, "{}: mooring's output differs from kubectl's", t.name);
-        rows.push(Row::new(format!("kubectl, {} ({} objects)", t.name, t.objects), k.wall.clone()));
+        assert!(
+            k.out == m.out,
+            "{}: mooring's output differs from kubectl's",
+            t.name
+        );
+        rows.push(Row::new(
+            format!("kubectl, {} ({} objects)", t.name, t.objects),
+            k.wall.clone(),
+        ));
         let ratio = median_ms(&m.wall) / median_ms(&k.wall);
         let _ = writeln!(
             report,

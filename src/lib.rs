@@ -12,6 +12,7 @@ pub mod automation;
 mod busy;
 pub mod cli;
 pub mod config;
+pub mod gomatch;
 pub mod image;
 pub mod kustomize;
 pub mod render;

@@ -178,6 +178,9 @@ enum Command {
         /// A policy's pick: NAME=IMAGE[:TAG][@DIGEST]; repeat for several
         #[arg(long = "set", value_name = "NAME=IMAGE[:TAG][@DIGEST]", required = true)]
         sets: Vec<String>,
+        /// The policies' namespace, for Flux markers NS:NAME (default: the one the markers name most)
+        #[arg(long, short = 'n', value_name = "NS")]
+        namespace: Option<String>,
         /// Print what would change; write nothing
         #[arg(long)]
         dry_run: bool,
@@ -327,7 +330,12 @@ pub fn main() -> ExitCode {
             format == Format::Json,
             digest,
         ),
-        Command::Patch { dir, sets, dry_run } => patch::run(&dir, &sets, dry_run),
+        Command::Patch {
+            dir,
+            sets,
+            namespace,
+            dry_run,
+        } => patch::run(&dir, &sets, namespace.as_deref(), dry_run),
         Command::Sops {
             command:
                 SopsCommand::Decrypt {

@@ -13,17 +13,17 @@
 //! a subdirectory holding a kustomization is built and its objects take its
 //! place in that order, without descending into it.
 //!
-//! Substitution follows Flux's `postBuild` (non-strict): `${var}`,
-//! `${var:=default}`, `$${var}` for a literal `${var}`, and an unset
-//! variable becomes the empty string. Only the braced form is substituted —
-//! `$var` is left alone so shell scripts in ConfigMaps keep working. On
-//! plain manifests it applies to each document's whole text (comments
-//! included) before it is parsed; on built objects to each object's YAML
-//! after the build, as Flux does, except objects annotated
-//! `kustomize.toolkit.fluxcd.io/substitute: disabled`. Without variables the
-//! text is not touched at all. Error positions refer to the text after
-//! substitution, which has the same lines unless a value itself holds a
-//! newline.
+//! Substitution follows Flux's `postBuild` with Flux's envsubst rules
+//! ([`substitute`]): `${var}`, `${var:=default}`, `$${var}` for a literal
+//! `${var}`, an unset variable the empty string (an error in strict mode).
+//! Only the braced form is substituted — `$var` is left alone so shell
+//! scripts in ConfigMaps keep working. On plain manifests it applies to each
+//! document's whole text (comments included) before it is parsed; on built
+//! objects to each object's YAML after the build, as Flux does. As in Flux,
+//! it runs only when at least one variable is defined (or `always`), and not
+//! on an object labeled or annotated `kustomize.toolkit.fluxcd.io/substitute:
+//! disabled`. Error positions refer to the text after substitution, which
+//! has the same lines unless a value or default spans lines.
 //!
 //! Artifacts are hostile input: a file may hold at most [`MAX_FILE_BYTES`],
 //! all files together [`MAX_TOTAL_BYTES`], and nothing outside the artifact
@@ -110,8 +110,24 @@ impl Manifest {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options<'a> {
     /// Substitution variables in order; later entries override earlier ones
-    /// of the same name. Empty: no substitution at all.
+    /// of the same name. Empty: no substitution at all, unless `always`.
     pub vars: &'a [(String, String)],
+    /// Substitute even without variables (Flux's `substituteStrategy: Always`).
+    pub always: bool,
+    /// An unset variable without a default is an error (Flux's
+    /// `StrictPostBuildSubstitutions`).
+    pub strict: bool,
+}
+
+impl<'a> Options<'a> {
+    /// How `app` renders: its `substitute` variables and flags.
+    pub fn for_app(app: &'a crate::config::App) -> Options<'a> {
+        Options {
+            vars: &app.substitute,
+            always: app.substitute_always,
+            strict: app.substitute_strict,
+        }
+    }
 }
 
 /// Why rendering failed. Files are named relative to the artifact root.
@@ -135,6 +151,12 @@ pub enum Error {
         line: usize,
         per_document: u64,
         total: u64,
+    },
+    #[error("{file}:{line}: {message}")]
+    Substitution {
+        file: String,
+        line: usize,
+        message: String,
     },
     #[error("{file}: not UTF-8 text")]
     NotUtf8 { file: String },
@@ -191,6 +213,7 @@ impl Error {
             | Error::FileTooLarge { .. }
             | Error::TotalTooLarge { .. }
             | Error::SubstitutedTooLarge { .. }
+            | Error::Substitution { .. }
             | Error::NotUtf8 { .. }
             | Error::Yaml { .. }
             | Error::NotAnObject { .. }
@@ -249,8 +272,8 @@ pub fn render(root: &Path, path: &str, opts: &Options) -> Result<Vec<Manifest>, 
 
 fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Result<Vec<Manifest>, Error> {
     let rel = normalize(path)?;
-    let mut substitution = (!opts.vars.is_empty()).then(|| Substitution {
-        vars: substitute::Vars::new(opts.vars),
+    let mut substitution = (!opts.vars.is_empty() || opts.always).then(|| Substitution {
+        vars: substitute::Vars::new(opts.vars, opts.strict),
         limits,
         used: 0,
     });
@@ -307,15 +330,19 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for doc in split_documents(text) {
             let text = match substitution.as_mut() {
-                Some(s) => match s.apply(file, doc.line, &doc.text) {
+                Some(s) if !substitute::disabled(&doc.text) => match s.apply(file, doc.line, &doc.text) {
                     Ok(text) => text,
-                    Err(e) => {
+                    Err(e @ Error::SubstitutedTooLarge { .. }) => {
                         // As for the input: this has to be fixed first.
                         errors.push(e);
                         break 'entries;
                     }
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
                 },
-                None => doc.text,
+                _ => doc.text,
             };
             match parse(file, doc.line, &text) {
                 Ok(Some(id)) => manifests.push(Manifest {
@@ -371,7 +398,14 @@ fn built(
     for o in build.objects {
         let line = o.line as usize;
         let text = match substitution.as_deref_mut() {
-            Some(s) if !substitution_disabled(&o.text) => s.apply(&o.file, line, &o.text)?,
+            Some(s) if !substitute::disabled(&o.text) => match s.apply(&o.file, line, &o.text) {
+                Ok(text) => text,
+                Err(e @ Error::SubstitutedTooLarge { .. }) => return Err(e),
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            },
             _ => o.text,
         };
         match parse(&o.file, line, &text) {
@@ -404,23 +438,27 @@ impl Substitution<'_> {
     /// `text`, the document at `file:line`, substituted.
     fn apply(&mut self, file: &str, line: usize, text: &str) -> Result<String, Error> {
         let cap = self.limits.file.min(self.limits.total.saturating_sub(self.used));
-        let out = self
-            .vars
-            .apply(text, cap)
-            .ok_or_else(|| Error::SubstitutedTooLarge {
+        match self.vars.apply(text, cap) {
+            Ok(out) => {
+                self.used += out.len() as u64;
+                Ok(out)
+            }
+            Err(substitute::Failure::TooLarge) => Err(Error::SubstitutedTooLarge {
                 file: file.to_string(),
                 line,
                 per_document: self.limits.file,
                 total: self.limits.total,
-            })?;
-        self.used += out.len() as u64;
-        Ok(out)
+            }),
+            Err(failure) => {
+                let at = failure.offset().unwrap_or(0).min(text.len());
+                Err(Error::Substitution {
+                    file: file.to_string(),
+                    line: line + text[..at].matches('\n').count(),
+                    message: failure.to_string(),
+                })
+            }
+        }
     }
-}
-
-fn substitution_disabled(text: &str) -> bool {
-    text.lines()
-        .any(|l| l.trim() == "kustomize.toolkit.fluxcd.io/substitute: disabled")
 }
 
 /// `path` as normal components, `..` resolved lexically. Absolute paths and
@@ -1054,7 +1092,15 @@ mod tests {
             ("k/c.yaml", text),
         ]);
         let vars = vec![("a".to_string(), "x".to_string())];
-        let ms = render(dir.path(), "k", &Options { vars: &vars }).unwrap();
+        let ms = render(
+            dir.path(),
+            "k",
+            &Options {
+                vars: &vars,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(ms[0].id.name, "c-x");
         assert!(ms[0].text.contains("  a: x\n"), "{}", ms[0].text);
         assert!(ms[1].text.contains("  a: ${a}\n"), "{}", ms[1].text);
@@ -1100,7 +1146,15 @@ mod tests {
     fn with_vars(text: &str, vars: &[(&str, &str)]) -> String {
         let dir = tree(&[("s.yaml", text)]);
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let ms = render(dir.path(), ".", &Options { vars: &vars }).unwrap();
+        let ms = render(
+            dir.path(),
+            ".",
+            &Options {
+                vars: &vars,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         ms.into_iter().map(|m| m.text).collect()
     }
 
@@ -1109,13 +1163,97 @@ mod tests {
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name:=dflt}\ndata:\n  a: \"${a}\"\n  esc: \"$${a}\"\n  unset: \"${nope}\"\n  shell: echo $a $$ ${#a}\n";
         assert_eq!(
             with_vars(text, &[("a", "one"), ("a", "two")]),
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dflt\ndata:\n  a: \"two\"\n  esc: \"${a}\"\n  unset: \"\"\n  shell: echo $a $$ ${#a}\n"
+            // Flux's envsubst: `$$` is one `$`, `${#a}` the length of a.
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dflt\ndata:\n  a: \"two\"\n  esc: \"${a}\"\n  unset: \"\"\n  shell: echo $a $ 3\n"
         );
         let dir = tree(&[("s.yaml", text)]);
         let vars = vec![("name".to_string(), "given".to_string())];
-        let ms = render(dir.path(), ".", &Options { vars: &vars }).unwrap();
+        let ms = render(
+            dir.path(),
+            ".",
+            &Options {
+                vars: &vars,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         assert_eq!(ms[0].id.name, "given");
         assert!(ms[0].text.contains("a: \"\"\n"));
+    }
+
+    fn render_with(
+        text: &str,
+        vars: &[(&str, &str)],
+        always: bool,
+        strict: bool,
+    ) -> Result<Vec<Manifest>, Error> {
+        let dir = tree(&[("s.yaml", text)]);
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        render(
+            dir.path(),
+            ".",
+            &Options {
+                vars: &vars,
+                always,
+                strict,
+            },
+        )
+    }
+
+    /// kustomize_varsub.go skips an object labeled or annotated
+    /// `kustomize.toolkit.fluxcd.io/substitute: disabled`; the others of
+    /// the same file are substituted.
+    #[test]
+    fn objects_can_opt_out() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: script\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  run.sh: echo ${HOME} $${x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  a: ${a}\n";
+        let ms = render_with(text, &[("a", "1")], false, false).unwrap();
+        assert!(
+            ms[0].text.ends_with("run.sh: echo ${HOME} $${x}\n"),
+            "{}",
+            ms[0].text
+        );
+        assert!(ms[1].text.ends_with("a: 1\n"), "{}", ms[1].text);
+        // Nor does strict mode look at it.
+        assert_eq!(render_with(text, &[("a", "1")], false, true).unwrap().len(), 2);
+    }
+
+    /// Flux substitutes only when a variable is defined (the default
+    /// `substituteStrategy: WithVariables`), or always with `Always`.
+    #[test]
+    fn substitution_runs_with_a_variable_or_always() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${n:=x}\ndata:\n  a: '${a}'\n";
+        assert_eq!(
+            render_with(text, &[], false, false).unwrap()[0].id.name,
+            "${n:=x}"
+        );
+        let ms = render_with(text, &[], true, false).unwrap();
+        assert_eq!(ms[0].id.name, "x");
+        assert!(ms[0].text.ends_with("a: ''\n"));
+    }
+
+    #[test]
+    fn strict_mode_and_bad_expressions_name_the_line() {
+        let text =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: '${a}'\n  b: '${b:=d}'\n";
+        let err = render_with(&format!("# c\n---\n{text}"), &[("b", "1")], false, true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s.yaml:8: variable substitution failed: variable not set (strict mode): \"a\"; define it, give a default with `${a:=default}`, or write `$${a}` for the literal text"
+        );
+        assert!(!err.is_retryable());
+        assert!(render_with(text, &[("a", "")], false, true).is_ok());
+        let err = render_with(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${a b}\n",
+            &[("a", "1")],
+            false,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s.yaml:4: variable substitution failed: missing closing brace;"),
+            "{err}"
+        );
     }
 
     #[test]

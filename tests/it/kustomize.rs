@@ -12,26 +12,11 @@ use std::process::Command;
 
 use crate::support::{TestEnv, repo_root};
 
-fn corpus() -> Option<PathBuf> {
-    let dir = repo_root().join("../shared/conformance/kustomize");
-    if dir.join("run.sh").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing; CI must run the kustomize conformance corpus",
-        dir.display()
-    );
-    eprintln!(
-        "note: {} is absent; kustomize conformance corpus skipped",
-        dir.display()
-    );
-    None
-}
-
 #[test]
 fn conformance_corpus() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = crate::support::conformance("kustomize conformance", "kustomize") else {
+        return;
+    };
     let bin = env!("CARGO_BIN_EXE_mooring");
     let out = Command::new(dir.join("run.sh"))
         .arg(format!("{bin} kustomize"))
