@@ -106,8 +106,8 @@ pub async fn app(
     let revision = artifact.revision.clone();
     // Step 1: render.
     let manifests = {
-        let (root, path, vars) = (artifact.dir.clone(), app.path.clone(), app.substitute.clone());
-        tokio::task::spawn_blocking(move || render::render(&root, &path, &render::Options { vars: &vars }))
+        let (root, app) = (artifact.dir.clone(), app.clone());
+        tokio::task::spawn_blocking(move || render::render(&root, &app.path, &render::Options::for_app(&app)))
             .await
             .map_err(|e| Failure {
                 reason: "RenderFailed",
@@ -238,12 +238,12 @@ pub async fn image(img: &config::Image, state_dir: &Path) -> Result<Done, Failur
 pub async fn automation(
     cfg: &config::Config,
     a: &config::Automation,
-    selections: &std::collections::BTreeMap<String, Selection>,
+    policies: &crate::automation::setters::Policies,
 ) -> Result<Done, Failure> {
     let src = cfg
         .source(&a.source)
         .ok_or_else(|| Failure::permanent("CheckoutFailed", format!("no source \"{}\"", a.source.value)))?;
-    let outcome = crate::automation::run(a, src, selections, &cfg.agent.state_dir)
+    let outcome = crate::automation::run(a, src, policies, &cfg.agent.state_dir)
         .await
         .map_err(|e| Failure {
             reason: e.reason(),

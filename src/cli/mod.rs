@@ -13,6 +13,7 @@ use crate::config::{self, Diagnostics, Kind, edit};
 mod app;
 mod client;
 mod images;
+mod kustomize;
 mod log;
 mod once;
 mod patch;
@@ -177,9 +178,21 @@ enum Command {
         /// A policy's pick: NAME=IMAGE[:TAG][@DIGEST]; repeat for several
         #[arg(long = "set", value_name = "NAME=IMAGE[:TAG][@DIGEST]", required = true)]
         sets: Vec<String>,
+        /// The policies' namespace, for Flux markers NS:NAME (default: the one the markers name most)
+        #[arg(long, short = 'n', value_name = "NS")]
+        namespace: Option<String>,
         /// Print what would change; write nothing
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Build a kustomization, as `kubectl kustomize DIR` does.
+    ///
+    /// Exit 0 with the objects on standard output, 1 with diagnostics when
+    /// the build fails.
+    Kustomize {
+        /// The directory holding kustomization.yaml
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Print the config schema (a KDL Schema document).
     Schema,
@@ -317,7 +330,12 @@ pub fn main() -> ExitCode {
             format == Format::Json,
             digest,
         ),
-        Command::Patch { dir, sets, dry_run } => patch::run(&dir, &sets, dry_run),
+        Command::Patch {
+            dir,
+            sets,
+            namespace,
+            dry_run,
+        } => patch::run(&dir, &sets, namespace.as_deref(), dry_run),
         Command::Sops {
             command:
                 SopsCommand::Decrypt {
@@ -326,6 +344,7 @@ pub fn main() -> ExitCode {
                     ignore_mac,
                 },
         } => sops::decrypt(&file, &keys, ignore_mac),
+        Command::Kustomize { dir } => kustomize::run(&dir),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS

@@ -35,6 +35,7 @@ pub mod code {
     pub const INVALID_TIMESTAMP: &str = "mooring::config::invalid-timestamp";
     pub const INVALID_REGEX: &str = "mooring::config::invalid-regex";
     pub const INVALID_SEMVER: &str = "mooring::config::invalid-semver";
+    pub const INVALID_TEMPLATE: &str = "mooring::config::invalid-template";
     pub const INVALID_URL: &str = "mooring::config::invalid-url";
     pub const CONFLICTING_OPTIONS: &str = "mooring::config::conflicting-options";
     pub const DUPLICATE_NAME: &str = "mooring::config::duplicate-name";

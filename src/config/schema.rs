@@ -55,8 +55,10 @@ pub enum Ty {
     /// A variable name: letters, digits and `_`, not starting with a digit.
     VarName,
     Email,
-    /// A minijinja template.
+    /// A replacement template of a regex match (`$ts`, `${ts}`).
     Template,
+    /// A commit message: a minijinja template over `changes`.
+    Message,
     /// A size in bytes: `512MiB`, `100MB`, `4096`.
     Size,
     /// `KIND/NAME` of a declared source, app, image or automation.
@@ -123,6 +125,7 @@ impl Ty {
             Ty::VarName => "a variable name".into(),
             Ty::Email => "an email address".into(),
             Ty::Template => "a template".into(),
+            Ty::Message => "a message template".into(),
             Ty::Size => "a size such as \"512MiB\"".into(),
             Ty::ObjectRef => "an object such as \"source/platform\"".into(),
             Ty::ObjectPattern => "objects such as \"app/*\"".into(),
@@ -171,7 +174,7 @@ impl Ty {
             Ty::Digest => "digest",
             Ty::VarName => "variable-name",
             Ty::Email => "email",
-            Ty::Template => "template",
+            Ty::Template | Ty::Message => "template",
             Ty::Size => "size",
             Ty::ObjectRef => "object-ref",
             Ty::ObjectPattern => "object-pattern",
@@ -754,11 +757,29 @@ const APP_CHILDREN: &[NodeSpec] = &[
             args: one("value", Ty::String),
             doc: "Each child is a variable: its name, then its value.",
         },
-        ..node(
-            "substitute",
-            "Variables for ${name} and ${name:=default} in manifests.",
+        ..with_props(
+            node(
+                "substitute",
+                "Variables for ${name} and ${name:=default} in manifests.",
+            ),
+            SUBSTITUTE_PROPS,
         )
     },
+];
+
+const SUBSTITUTE_PROPS: &[Prop] = &[
+    prop_or(
+        "strict",
+        Ty::Bool,
+        "#false",
+        "An unset variable without a default fails the render (Flux's StrictPostBuildSubstitutions).",
+    ),
+    prop_or(
+        "always",
+        Ty::Bool,
+        "#false",
+        "Substitute even when no variable is defined (Flux's substituteStrategy: Always).",
+    ),
 ];
 
 const APP_ONE_OF: &[OneOf] = &[OneOf {
@@ -793,6 +814,12 @@ const IMAGE_CHILDREN: &[NodeSpec] = &[
         Ty::OciRepo,
         "The image repository, without tag.",
     )),
+    value_or(
+        "namespace",
+        Ty::Namespace,
+        d::IMAGE_NAMESPACE,
+        "The policy's namespace: Flux markers \"NAMESPACE:NAME\" must name it.",
+    ),
     value_or(
         "interval",
         Ty::Duration,
@@ -880,7 +907,7 @@ const AUTOMATION_CHILDREN: &[NodeSpec] = &[
     )),
     value_or(
         "message",
-        Ty::Template,
+        Ty::Message,
         d::COMMIT_MESSAGE,
         "Commit message, a minijinja template over `changes`.",
     ),

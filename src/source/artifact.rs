@@ -71,8 +71,9 @@ impl Store {
     }
 
     /// Build the artifact for `revision` with `fill`, unless it exists.
-    /// `ignore` holds gitignore-style patterns; a `.sourceignore` file at
-    /// the artifact's root adds more. Raising `cancel` (the fetch's timeout
+    /// `ignore` holds gitignore-style patterns; `.sourceignore` files in
+    /// the tree add more, with Flux's rules and defaults
+    /// ([`super::ignore`]). Raising `cancel` (the fetch's timeout
     /// passed) stops the writing and the checksum at their next read.
     pub fn create(
         &self,
@@ -299,41 +300,10 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Delete what `ignore` patterns and the root `.sourceignore` exclude.
+/// Delete what Flux's ignore rules exclude ([`super::ignore`]).
 fn prune_ignored(root: &Path, patterns: &[String]) -> Result<(), Error> {
-    let sourceignore = root.join(".sourceignore");
-    let from_file = fs::read_to_string(&sourceignore).unwrap_or_default();
-    if patterns.is_empty() && from_file.is_empty() {
-        return Ok(());
-    }
-    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
-    for line in patterns.iter().map(String::as_str).chain(from_file.lines()) {
-        // A bad pattern is skipped, as git does.
-        let _ = builder.add_line(None, line);
-    }
-    let Ok(matcher) = builder.build() else {
-        return Ok(());
-    };
-    prune_dir(root, &matcher)
-}
-
-fn prune_dir(dir: &Path, matcher: &ignore::gitignore::Gitignore) -> Result<(), Error> {
-    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if matcher.matched(&path, is_dir).is_ignore() {
-            let removed = if is_dir {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            removed.map_err(|e| Error::io(&path, e))?;
-        } else if is_dir {
-            prune_dir(&path, matcher)?;
-        }
-    }
-    Ok(())
+    let rules = super::ignore::Rules::load(root, patterns)?;
+    super::ignore::prune(root, &rules)
 }
 
 /// `sha256:<hex>` over every file's relative path, mode and content, in

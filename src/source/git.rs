@@ -191,7 +191,11 @@ impl Job {
                     .iter()
                     .filter_map(|r| name_and_peeled(r).0.strip_prefix("refs/tags/"))
                     .collect();
-                let Some(tag) = crate::tags::highest(tags.iter().copied(), range) else {
+                let parsed = crate::tags::Range::parse(range).map_err(|e| Error::Rejected {
+                    entry: format!("semver \"{range}\""),
+                    reason: e.reason,
+                })?;
+                let Some(tag) = crate::tags::highest(tags.iter().copied(), &parsed) else {
                     return Err(Error::NotFound {
                         url: self.shown.clone(),
                         what: format!("tag matching `{range}`"),

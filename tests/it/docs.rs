@@ -42,7 +42,12 @@ use serde_json::Value;
 
 use crate::support::{TestEnv, repo_root, validate_fixture};
 
-const DOCS: &[&str] = &["docs/config.md", "docs/cli.md", "docs/kubernetes.md"];
+const DOCS: &[&str] = &[
+    "docs/config.md",
+    "docs/cli.md",
+    "docs/kubernetes.md",
+    "docs/kustomize.md",
+];
 const CONFIG_MD: &str = "docs/config.md";
 const FIXTURES: &str = "tests/fixtures/configs/";
 const REFRESH: &str = "refresh the stale blocks with `MOORING_UPDATE_DOCS=1 cargo test --test it docs`, \

@@ -89,8 +89,12 @@ async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Resul
             format!("tag \"{tag}\""),
         ),
         OciRef::Semver(range) => {
+            let parsed = crate::tags::Range::parse(range).map_err(|e| Error::Rejected {
+                entry: format!("semver \"{range}\""),
+                reason: e.reason,
+            })?;
             let tags = list_tags(&client, &repo, &auth, url).await?;
-            let Some(tag) = crate::tags::highest(tags.iter().map(String::as_str), range) else {
+            let Some(tag) = crate::tags::highest(tags.iter().map(String::as_str), &parsed) else {
                 return Err(Error::NotFound {
                     url: url.clone(),
                     what: format!("tag matching \"{range}\" (among {} tags)", tags.len()),
