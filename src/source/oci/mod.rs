@@ -8,7 +8,7 @@
 //! input through the artifact [`Writer`](super::artifact::Writer).
 
 pub(crate) mod auth;
-mod extract;
+pub mod extract;
 
 use std::io::{self, Seek as _, Write as _};
 use std::path::Path;
