@@ -6,12 +6,14 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::config::{self, Diagnostics, Kind, edit};
 
 mod app;
 mod client;
+mod complete;
 mod images;
 mod import;
 mod kustomize;
@@ -62,7 +64,7 @@ enum Command {
     /// The rest of the file stays byte for byte as it was.
     Suspend {
         /// What to suspend: source/NAME, app/NAME, image/NAME or automation/NAME
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: (Kind, String),
         /// Why; shown in status
         #[arg(long, value_name = "TEXT")]
@@ -77,7 +79,7 @@ enum Command {
     /// Resume an object by removing its `suspend` node from the config file.
     Resume {
         /// What to resume: source/NAME, app/NAME, image/NAME or automation/NAME
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: (Kind, String),
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -99,7 +101,7 @@ enum Command {
     /// Exit 0 when everything succeeded, 1 when something failed.
     Once {
         /// What to reconcile: KIND/NAME (source, app, image, automation); without any, everything
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         targets: Vec<(Kind, String)>,
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -125,7 +127,7 @@ enum Command {
     /// suspended, 2 when the agent cannot be reached or refuses the token.
     Reconcile {
         /// What to reconcile: source/NAME, app/NAME, image/NAME or automation/NAME
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: (Kind, String),
         /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
         #[arg(long, value_name = "HOST:PORT")]
@@ -140,7 +142,7 @@ enum Command {
     /// Fetch an app's source and print its rendered manifests.
     Render {
         /// The app: app/NAME
-        #[arg(value_name = "app/NAME", value_parser = parse_target)]
+        #[arg(value_name = "app/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::apps))]
         target: (Kind, String),
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -152,7 +154,7 @@ enum Command {
     /// Exit 0 when nothing would change, 1 when something would, 2 on error.
     Diff {
         /// The app: app/NAME
-        #[arg(value_name = "app/NAME", value_parser = parse_target)]
+        #[arg(value_name = "app/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::apps))]
         target: (Kind, String),
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -163,7 +165,7 @@ enum Command {
     /// Exit 0 when every scan succeeded, 1 when one failed.
     Images {
         /// Which policies: image/NAME; without any, every image
-        #[arg(value_name = "image/NAME", value_parser = parse_target)]
+        #[arg(value_name = "image/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::images))]
         targets: Vec<(Kind, String)>,
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -217,6 +219,20 @@ enum Command {
     },
     /// Print the config schema (a KDL Schema document).
     Schema,
+    /// Print the shell code that completes mooring's verbs, flags and the
+    /// names of the config's objects; load it from your shell's startup
+    /// file.
+    Completions {
+        #[arg(value_enum)]
+        shell: complete::Shell,
+    },
+    /// Print mooring's man page (roff), or write one page per verb into
+    /// DIR (mooring.1, mooring-validate.1, …) for a man1 directory.
+    Man {
+        /// Write every page here instead of printing mooring.1
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Translate another tool's objects into mooring config.
     Import {
         #[command(subcommand)]
@@ -302,6 +318,9 @@ fn parse_until(s: &str) -> Result<jiff::Timestamp, String> {
 }
 
 pub fn main() -> ExitCode {
+    // A shell asking for completions (`COMPLETE=bash mooring -- …`) is
+    // answered here, before anything else is printed.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -394,9 +413,33 @@ pub fn main() -> ExitCode {
             command: ImportCommand::Flux { paths, output },
         } => import::flux(&paths, output.as_deref()),
         Command::Graph { config, format } => graph(&config::resolve_path(config.as_deref()), format),
+        Command::Completions { shell } => complete::registration(shell),
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn man(dir: Option<&Path>) -> ExitCode {
+    let written = match dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|e| format!("{}: {e}", dir.display())),
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .and_then(|()| std::io::stdout().lock().write_all(&page))
+                .map_err(|e| e.to_string())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the man page: {e}");
+            ExitCode::from(2)
         }
     }
 }

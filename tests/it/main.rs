@@ -5,6 +5,7 @@ mod agent;
 mod apiserver;
 mod apiserver_kubectl;
 mod automation;
+mod completions;
 mod diagnostics;
 mod docs;
 mod examples;
