@@ -356,11 +356,11 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
     let found = locate(root, path, &rel)?;
     let is_kustomization = matches!(found, Found::Dir) && crate::kustomize::is_kustomization(root, &dir);
     let additions = opts.additions();
-    let keys = opts.keys.map(|keys| SopsFiles { keys });
+    let sops_files = SopsFiles { keys: opts.keys };
     let mut flux = Flux {
         generated: None,
         additions: None,
-        decrypt: keys.as_ref(),
+        decrypt: Some(&sops_files),
         keys: opts.keys,
         labels: opts.kustomize.map_or(&[][..], |k| &k.labels),
         annotations: opts.kustomize.map_or(&[][..], |k| &k.annotations),
@@ -523,7 +523,9 @@ fn generated_kustomization(dir: &str, entries: &[Entry]) -> String {
 /// file name (patches) or dotenv (envs), only when the file is encrypted.
 /// These are used as committed, so their MAC is verified.
 struct SopsFiles<'k> {
-    keys: &'k crate::sops::Keys,
+    /// Without keys, an encrypted file is an error rather than ciphertext
+    /// in a Secret.
+    keys: Option<&'k crate::sops::Keys>,
 }
 
 impl crate::kustomize::Decrypt for SopsFiles<'_> {
@@ -542,7 +544,15 @@ impl crate::kustomize::Decrypt for SopsFiles<'_> {
         if !crate::sops::is_encrypted(data, format) {
             return Ok(None);
         }
-        crate::sops::decrypt(file, data, format, self.keys, &crate::sops::Options::default())
+        let Some(keys) = self.keys else {
+            return Err((
+                "the file is SOPS-encrypted".into(),
+                Some(
+                    "add `sops age-key-file=\"…\"` to the app with the age identity that decrypts it".into(),
+                ),
+            ));
+        };
+        crate::sops::decrypt(file, data, format, keys, &crate::sops::Options::default())
             .map(|plain| Some(plain.to_vec()))
             .map_err(|e| sops_message(file, &e))
     }

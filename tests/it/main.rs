@@ -8,6 +8,7 @@ mod automation;
 mod diagnostics;
 mod docs;
 mod examples;
+mod flux_apps;
 mod flux_image;
 mod fuzz;
 mod genconfig;
