@@ -1540,6 +1540,7 @@ mod tests {
                 vars: &vars,
                 always,
                 strict,
+                ..Options::default()
             },
         )
     }
