@@ -1452,6 +1452,89 @@ mod tests {
     }
 
     #[test]
+    fn flux_features_build_a_plain_directory() {
+        let dir = tree(&[
+            ("app/a.yaml", &cm("a")),
+            ("app/sub/b.yaml", &cm("b")),
+            ("app/k/kustomization.yaml", "resources: [c.yaml]\n"),
+            ("app/k/c.yaml", &cm("c")),
+            ("app/.hidden.yaml", &cm("hidden")),
+        ]);
+        let k = crate::config::Kustomize {
+            name_prefix: Some("p-".into()),
+            labels: vec![("team".into(), "web".into())],
+            ..Default::default()
+        };
+        let opts = Options {
+            kustomize: Some(&k),
+            namespace: Some("ns"),
+            ..Options::default()
+        };
+        let ms = render(dir.path(), "app", &opts).unwrap();
+        let names: Vec<(&str, Option<&str>)> = ms
+            .iter()
+            .map(|m| (m.id.name.as_str(), m.id.namespace.as_deref()))
+            .collect();
+        // kustomize's legacy order: by kind, then name.
+        assert_eq!(
+            names,
+            [("p-a", Some("ns")), ("p-b", Some("ns")), ("p-c", Some("ns"))]
+        );
+        assert!(
+            ms[0].text.contains("  labels:\n    team: web\n"),
+            "{}",
+            ms[0].text
+        );
+        assert_eq!(
+            generated_kustomization(
+                "app",
+                &[
+                    Entry::File("app/a.yaml".into()),
+                    Entry::Kustomization("app/k".into())
+                ]
+            ),
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- \"./a.yaml\"\n- \"./k\"\n"
+        );
+        // A file cannot take them.
+        let err = render(dir.path(), "app/a.yaml", &opts).unwrap_err();
+        assert!(matches!(err, Error::Path { .. }), "{err}");
+    }
+
+    #[test]
+    fn common_metadata_replaces_keys_and_leaves_selectors() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels:\n    app: x\n    team: old\n  name: d\nspec:\n  selector:\n    matchLabels:\n      app: x\n";
+        let out = set_metadata(
+            text,
+            &[("team".into(), "new".into())],
+            &[("a/b".into(), "1".into())],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations:\n    a/b: \"1\"\n  labels:\n    app: x\n    team: new\n  name: d\nspec:\n  selector:\n    matchLabels:\n      app: x\n"
+        );
+    }
+
+    #[test]
+    fn encrypted_sources_without_keys_are_refused() {
+        let dir = tree(&[
+            (
+                "k/kustomization.yaml",
+                "secretGenerator:\n- name: s\n  envs: [s.env]\n",
+            ),
+            (
+                "k/s.env",
+                "key=ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nsops_mac=ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n",
+            ),
+        ]);
+        let err = plain(dir.path(), "k").unwrap_err();
+        assert!(
+            err.to_string().contains("k/s.env: the file is SOPS-encrypted"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn kustomize_errors_are_render_errors() {
         let dir = tree(&[("k/kustomization.yaml", "resources: [missing.yaml]\n")]);
         let err = plain(dir.path(), "k").unwrap_err();

@@ -420,6 +420,13 @@ fn sops_secrets_in_a_kustomization() {
     assert_eq!(outcome["result"], "failed", "{outcome}");
     assert!(outcome.to_string().contains("MAC mismatch"), "{outcome}");
 
+    // A file encrypted for PGP only: refused, saying why.
+    let pgp = read("unsupported/kustomize-controller-pgp-yaml/encrypted.yaml");
+    f.commit(&[("sec/secret.yaml", &pgp)], &[], "pgp");
+    let (_, outcome) = f.once("sec");
+    assert_eq!(outcome["result"], "failed", "{outcome}");
+    assert!(outcome.to_string().contains("only age is supported"), "{outcome}");
+
     // Without keys: refused, not applied as ciphertext.
     f.commit(&[("sec/secret.yaml", &secret)], &[], "restore");
     f.config(&app.replace("    sops age-key-file=\"age.agekey\"\n", ""));
