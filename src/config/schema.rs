@@ -795,7 +795,7 @@ const PATCH_TARGET_PROPS: &[Prop] = &[
     prop(
         "group",
         Ty::String,
-        "Target: the API group (`apps`; `\"\"` is core).",
+        "Target: the API group (`apps`); empty matches every group.",
     ),
     prop("version", Ty::String, "Target: the API version (`v1`)."),
     prop(
