@@ -336,7 +336,9 @@ fn sops_secrets_in_a_kustomization() {
     let secret = read("cases/kc-global-secret/encrypted.yaml");
     let env_file = read("cases/kc-envs-dotenv/encrypted.env");
     let binary = read("cases/kc-files-binary/encrypted.bin");
-    let kustomization = "namespace: other\nresources: [secret.yaml]\nsecretGenerator:\n- name: gen\n  envs: [secret.env]\n  files: [file.txt]\n";
+    let merge = read("cases/kc-patches-merge1/encrypted.yaml");
+    let base = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret\nstringData:\n  key: base\n";
+    let kustomization = "namespace: other\nresources: [secret.yaml, base.yaml]\npatches:\n- path: merge.yaml\nsecretGenerator:\n- name: gen\n  envs: [secret.env]\n  files: [file.txt]\n";
     let f = Fixture::new();
     f.commit(
         &[
@@ -344,6 +346,8 @@ fn sops_secrets_in_a_kustomization() {
             ("sec/secret.yaml", &secret),
             ("sec/secret.env", &env_file),
             ("sec/file.txt", &binary),
+            ("sec/base.yaml", base),
+            ("sec/merge.yaml", &merge),
         ],
         &[],
         "sops",
@@ -374,7 +378,13 @@ fn sops_secrets_in_a_kustomization() {
         .unwrap_or_default();
     assert!(value == "global-value" || value == "Z2xvYmFsLXZhbHVl", "{live}");
     assert!(live.get("sops").is_none(), "{live}");
-    for plain in ["global-value", "Z2xvYmFsLXZhbHVl"] {
+    // An encrypted patch file, decrypted before the build.
+    let patched = f
+        .object("v1", "Secret", Some("demo"), "secret")
+        .expect("the patched Secret");
+    // (The API server keeps stringData as data: base64 of "merge1".)
+    assert_eq!(patched["data"]["key"], "bWVyZ2Ux", "{patched}");
+    for plain in ["global-value", "Z2xvYmFsLXZhbHVl", "merge1", "bWVyZ2Ux"] {
         assert!(
             !run.stdout.contains(plain) && !run.stderr.contains(plain),
             "{run:?}"
