@@ -9,6 +9,12 @@
 //! plugins, validators, files outside a kustomization's own directory
 //! (kustomize's load restrictor), unknown fields.
 //!
+//! [`build_with`] takes what Flux's kustomize-controller adds around a
+//! build ([`Options`]): additions to the top kustomization, a generated
+//! kustomization for a directory that has none, and a [`Decrypt`] hook for
+//! the files a `secretGenerator` reads and patch files. Nothing is written
+//! to the directory.
+//!
 //! Untrusted input: every file is read through [`fs::Loader`] (confined to
 //! the root, symlinks followed only inside it, per-file and total size
 //! caps); kustomizations nest at most 64 deep, cycles are errors, YAML

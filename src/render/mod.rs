@@ -13,6 +13,18 @@
 //! a subdirectory holding a kustomization is built and its objects take its
 //! place in that order, without descending into it.
 //!
+//! With the Flux `Kustomization` features of an app ([`crate::config::Kustomize`])
+//! or SOPS keys, the path is built as Flux's kustomize-controller builds it:
+//! a plain directory gets the kustomization Flux generates for it (the same
+//! walk, in memory), and the app's namespace, prefix, suffix, components,
+//! images and patches are added to the top kustomization
+//! ([`crate::kustomize::Additions`]); files a `secretGenerator` reads and
+//! patch files are decrypted as the build reads them, encrypted objects
+//! after it; then substitution, then the common metadata. An encrypted
+//! object or generator source without keys is an error, never applied as
+//! ciphertext. The variables of `substitute-from` are gathered by the
+//! caller ([`vars`] reads files); `Options::vars` is the result.
+//!
 //! Substitution follows Flux's `postBuild` with Flux's envsubst rules
 //! ([`substitute`]): `${var}`, `${var:=default}`, `$${var}` for a literal
 //! `${var}`, an unset variable the empty string (an error in strict mode).
@@ -446,6 +458,17 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
                 },
                 _ => doc.text,
             };
+            if text.contains("\nsops:") && crate::sops::is_encrypted_object(&text) {
+                // Only an app with `sops` decrypts, and it builds the path as Flux does.
+                errors.push(Error::Sops {
+                    message: format!("{file}:{}: the object is SOPS-encrypted", doc.line),
+                    help: Some(
+                        "add `sops age-key-file=\"…\"` to the app with the age identity that decrypts it"
+                            .into(),
+                    ),
+                });
+                continue;
+            }
             match parse(file, doc.line, &text) {
                 Ok(Some(id)) => manifests.push(Manifest {
                     id,
@@ -1512,6 +1535,18 @@ mod tests {
         assert_eq!(
             out,
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations:\n    a/b: \"1\"\n  labels:\n    app: x\n    team: new\n  name: d\nspec:\n  selector:\n    matchLabels:\n      app: x\n"
+        );
+    }
+
+    #[test]
+    fn encrypted_plain_objects_without_keys_are_refused() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  k: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nsops:\n  age: []\n  mac: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n  version: 3.9.0\n";
+        let dir = tree(&[("s.yaml", text)]);
+        let err = plain(dir.path(), ".").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s.yaml:1: the object is SOPS-encrypted"),
+            "{err}"
         );
     }
 
