@@ -1293,6 +1293,7 @@ fn decode_app(n: &Node) -> App {
     if let Some(node) = substitute_node
         && substitute.is_empty()
         && !substitute_always
+        && !n.has("substitute-from")
     {
         n.push(
             Diagnostic::warning(
