@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod gomatch;
 pub mod image;
+pub mod import;
 pub mod kustomize;
 pub mod render;
 pub mod server;

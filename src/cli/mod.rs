@@ -13,6 +13,7 @@ use crate::config::{self, Diagnostics, Kind, edit};
 mod app;
 mod client;
 mod images;
+mod import;
 mod kustomize;
 mod log;
 mod once;
@@ -34,6 +35,13 @@ struct Cli {
 enum Format {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    Tree,
+    Mermaid,
+    Dot,
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,12 +202,49 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Print who reads whom in the config: sources → apps and
+    /// automations, apps → the apps that depend on them, images →
+    /// automations.
+    ///
+    /// Exit 0 when printed, 1 when the config is invalid.
+    Graph {
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// `tree` for the terminal, `mermaid` for Markdown, `dot` for Graphviz
+        #[arg(long, value_enum, default_value_t = GraphFormat::Tree)]
+        format: GraphFormat,
+    },
     /// Print the config schema (a KDL Schema document).
     Schema,
+    /// Translate another tool's objects into mooring config.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// SOPS-encrypted files, decrypted with age keys as Flux does.
     Sops {
         #[command(subcommand)]
         command: SopsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Print the mooring config equivalent to the Flux objects under PATH…
+    /// (GitRepository, OCIRepository, Kustomization, ImageRepository,
+    /// ImagePolicy, ImageUpdateAutomation), following Kustomizations whose
+    /// path is in the same repository.
+    ///
+    /// Exit 0 when the output validates, 1 when it does not (it is written
+    /// all the same) or a path cannot be read, 2 on a usage error.
+    Flux {
+        /// Files or directories of one repository
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Write the config to this file instead of standard output
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -345,11 +390,32 @@ pub fn main() -> ExitCode {
                 },
         } => sops::decrypt(&file, &keys, ignore_mac),
         Command::Kustomize { dir } => kustomize::run(&dir),
+        Command::Import {
+            command: ImportCommand::Flux { paths, output },
+        } => import::flux(&paths, output.as_deref()),
+        Command::Graph { config, format } => graph(&config::resolve_path(config.as_deref()), format),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS
         }
     }
+}
+
+fn graph(path: &Path, format: GraphFormat) -> ExitCode {
+    let loaded = match report_load(config::load(path)) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let graph = config::graph::Graph::of(&loaded.config);
+    let text = match format {
+        GraphFormat::Tree => graph.tree(),
+        GraphFormat::Mermaid => graph.mermaid(),
+        GraphFormat::Dot => graph.dot(),
+    };
+    if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
 }
 
 fn run(path: &Path) -> ExitCode {

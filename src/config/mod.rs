@@ -6,6 +6,7 @@
 pub mod diagnostic;
 pub mod diff;
 pub mod edit;
+pub mod graph;
 pub mod model;
 pub mod parse;
 pub mod schema;
