@@ -444,3 +444,101 @@ fn sops_secrets_in_a_kustomization() {
     assert_eq!(outcome["result"], "failed", "{outcome}");
     assert!(outcome.to_string().contains("SOPS-encrypted"), "{outcome}");
 }
+
+/// Flux objects → `mooring import flux` → `validate` → `once`: a
+/// Kustomization with targetNamespace, namePrefix, components, images,
+/// patches, commonMetadata and postBuild (substitute, a ConfigMap, an
+/// optional missing Secret) applies what Flux would.
+#[test]
+fn an_imported_flux_kustomization_applies_as_flux_would() {
+    let f = Fixture::new();
+    let flux = format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: fleet, namespace: flux-system}}\nspec:\n  interval: 1m\n  url: {}\n  ref: {{branch: main}}\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: apps, namespace: flux-system}}\nspec:\n  interval: 10m\n  sourceRef: {{kind: GitRepository, name: fleet}}\n  path: ./apps/prod\n  prune: true\n  targetNamespace: demo\n  namePrefix: prod-\n  components: [../../components/extra]\n  images:\n  - {{name: podinfo, newName: ghcr.io/acme/podinfo, newTag: \"6.5.0\"}}\n  patches:\n  - target: {{kind: Deployment}}\n    patch: |\n      - op: replace\n        path: /spec/replicas\n        value: 2\n  commonMetadata:\n    labels: {{team: web}}\n  postBuild:\n    substitute: {{greeting: hello}}\n    substituteFrom:\n    - {{kind: ConfigMap, name: cluster-vars}}\n    - {{kind: Secret, name: absent, optional: true}}\n",
+        f.repo.file_url()
+    );
+    let deploy = DEPLOY.replace("value: settings", "value: \"${region}\"");
+    let cm =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: \"${greeting}\"\n";
+    let component =
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [extra.yaml]\n";
+    let extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  from: component\n";
+    f.commit(
+        &[
+            ("clusters/test/fleet.yaml", &flux),
+            ("apps/prod/deploy.yaml", &deploy),
+            ("apps/prod/cm.yaml", cm),
+            ("components/extra/kustomization.yaml", component),
+            ("components/extra/extra.yaml", extra),
+        ],
+        &[],
+        "fleet",
+    );
+    let imported = f.env.path().join("imported.kdl");
+    let out = f
+        .env
+        .cmd()
+        .current_dir(&f.repo.work)
+        .args(["import", "flux", "clusters/test", "-o"])
+        .arg(&imported)
+        .output()
+        .expect("run mooring import flux");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&imported).expect("imported config");
+    for line in [
+        "name-prefix \"prod-\"",
+        "components \"../../components/extra\"",
+        "set-image \"podinfo\" new-name=\"ghcr.io/acme/podinfo\" new-tag=\"6.5.0\"",
+        "patch kind=\"Deployment\"",
+        "substitute-from configmap=\"flux-system/cluster-vars\"",
+        "substitute-from secret=\"flux-system/absent\" optional=#true",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    f.env.write(
+        "mooring.kdl",
+        &format!("agent {{\n    state-dir \"state\"\n}}\n{text}"),
+    );
+    f.env.run(&["validate", "-c", "mooring.kdl"]).expect_code(0);
+    for obj in [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-vars", "namespace": "flux-system"},
+               "data": {"region": "eu-west-1"}}),
+    ] {
+        f.server.apply("setup", true, &obj).expect("seed the cluster");
+    }
+    let out = f
+        .env
+        .cmd()
+        .env("KUBECONFIG", f.env.path().join("kubeconfig"))
+        .args(["once", "app/apps", "-c", "mooring.kdl", "--format", "json"])
+        .output()
+        .expect("run mooring once");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = f
+        .object("apps/v1", "Deployment", Some("demo"), "prod-podinfo")
+        .expect("Deployment demo/prod-podinfo");
+    assert_eq!(d["spec"]["replicas"], 2, "{d}");
+    assert_eq!(d["metadata"]["labels"]["team"], "web", "{d}");
+    assert_eq!(
+        d["spec"]["selector"]["matchLabels"],
+        json!({"app": "podinfo"}),
+        "{d}"
+    );
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "ghcr.io/acme/podinfo:6.5.0", "{d}");
+    assert_eq!(c["env"][0]["value"], "eu-west-1", "{d}");
+    let settings = f
+        .object("v1", "ConfigMap", Some("demo"), "prod-settings")
+        .expect("ConfigMap demo/prod-settings");
+    assert_eq!(settings["data"]["greeting"], "hello");
+    let extra = f
+        .object("v1", "ConfigMap", Some("demo"), "prod-extra")
+        .expect("the component's ConfigMap");
+    assert_eq!(extra["metadata"]["labels"]["team"], "web");
+}
