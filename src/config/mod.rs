@@ -143,6 +143,19 @@ pub fn resolve_paths(cfg: &mut Config, base: &Path, home: Option<&Path>) {
             fix(k);
         }
     }
+    for app in &mut cfg.apps {
+        if let Some(s) = &mut app.sops {
+            fix(&mut s.age_key_file);
+        }
+        // A relative file is in the app's source; only `~/` is the host's.
+        for f in &mut app.substitute_from {
+            if let VarSource::File(p) = &mut f.from
+                && p.starts_with("~")
+            {
+                fix(p);
+            }
+        }
+    }
     let fix_auth = |auth: &mut Option<Auth>| {
         if let Some(a) = auth {
             for p in [

@@ -9,6 +9,7 @@ mod completions;
 mod diagnostics;
 mod docs;
 mod examples;
+mod flux_apps;
 mod flux_image;
 mod fuzz;
 mod genconfig;
