@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod gomatch;
 pub mod image;
+pub mod import;
 pub mod kustomize;
 pub mod notify;
 pub mod render;

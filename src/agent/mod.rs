@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::config::diff::{ConfigDiff, Key};
+use crate::config::graph::Graph;
 use crate::config::{Config, Kind, NotifyEvent};
 use crate::image::Selection;
 use crate::notify::{self, Notifier};
@@ -73,6 +74,8 @@ struct Shared {
 
 struct Inner {
     config: Arc<Config>,
+    /// Who reads whom in `config`.
+    graph: Graph,
     generation: u64,
     last_reload: Reload,
     objects: BTreeMap<Key, Handle>,
@@ -160,6 +163,7 @@ impl Agent {
                 outbox: Default::default(),
                 receivers: Mutex::new(BTreeMap::new()),
                 inner: Mutex::new(Inner {
+                    graph: Graph::of(&config),
                     config: Arc::new(config),
                     generation: 1,
                     last_reload: Reload {
@@ -182,7 +186,7 @@ impl Agent {
         let mut inner = lock(&self.shared.inner);
         let cfg = inner.config.clone();
         let keys: Vec<Key> = match only {
-            Some(keys) => with_inputs(&cfg, keys),
+            Some(keys) => inner.graph.with_inputs(keys),
             None => cfg.keys().collect(),
         };
         for key in keys {
@@ -256,6 +260,7 @@ impl Agent {
             });
         }
         inner.permits = want;
+        inner.graph = Graph::of(&cfg);
         inner.config = cfg;
         inner.generation += 1;
         let generation = inner.generation;
@@ -466,53 +471,13 @@ impl Agent {
     /// Wake every object that reads `key`.
     fn wake_readers(&self, key: &Key) {
         let inner = lock(&self.shared.inner);
-        let cfg = &inner.config;
-        let readers: Vec<Key> = match key.kind {
-            Kind::Source => cfg
-                .keys()
-                .filter(|k| cfg.source_of(k) == Some(key.name.as_str()))
-                .collect(),
-            Kind::App => cfg
-                .apps
-                .iter()
-                .filter(|a| a.depends_on.iter().any(|d| d.value == key.name))
-                .map(|a| Key::new(Kind::App, a.name.as_str()))
-                .collect(),
-            Kind::Image => cfg
-                .automations
-                .iter()
-                .map(|a| Key::new(Kind::Automation, a.name.as_str()))
-                .collect(),
-            Kind::Automation => Vec::new(),
-        };
-        for k in readers {
-            if let Some(h) = inner.objects.get(&k) {
+        for k in inner.graph.readers(key) {
+            if let Some(h) = inner.objects.get(k) {
                 h.wake.notify_one();
             }
         }
     }
 }
-
-/// `keys` and, transitively, the sources and apps they read, in config order.
-fn with_inputs(cfg: &Config, keys: &[Key]) -> Vec<Key> {
-    let mut want: Vec<Key> = keys.to_vec();
-    let mut i = 0;
-    while i < want.len() {
-        let key = want[i].clone();
-        if let Some(src) = cfg.source_of(&key) {
-            want.push(Key::new(Kind::Source, src));
-        }
-        if key.kind == Kind::Automation {
-            want.extend(cfg.images.iter().map(|i| Key::new(Kind::Image, i.name.as_str())));
-        }
-        if let Some(app) = (key.kind == Kind::App).then(|| cfg.app(&key.name)).flatten() {
-            want.extend(app.depends_on.iter().map(|d| Key::new(Kind::App, d.as_str())));
-        }
-        i += 1;
-    }
-    cfg.keys().filter(|k| want.contains(k)).collect()
-}
-
 /// What an object's run reads, once its inputs are ready.
 struct Inputs {
     /// The artifact an app renders from.

@@ -104,25 +104,64 @@ pub async fn app(
     artifact: &Artifact,
 ) -> Result<Done, Failure> {
     let revision = artifact.revision.clone();
-    // Step 1: render.
+    // Step 1: the SOPS keys and the substitution variables (files, and
+    // ConfigMaps and Secrets of the app's cluster).
+    let keys = render::keys_for(app).map_err(|e| Failure {
+        reason: e.reason(),
+        message: e.to_string(),
+        retryable: false,
+        retry_after: None,
+    })?;
+    let reads_cluster = app
+        .substitute_from
+        .iter()
+        .any(|f| !matches!(f.from, config::VarSource::File(_)));
+    let vars_cluster = match &app.target {
+        Target::Cluster(name) if reads_cluster => {
+            let def = name.as_ref().and_then(|n| cfg.cluster(n));
+            Some(
+                clusters
+                    .get(def)
+                    .await
+                    .map_err(|e| Failure::permanent("SubstituteFailed", e.to_string()))?,
+            )
+        }
+        _ => None,
+    };
+    let vars = crate::apply::vars::resolve(app, &artifact.dir, vars_cluster.as_deref(), keys.as_ref())
+        .await
+        .map_err(|e| Failure {
+            reason: e.reason(),
+            message: e.to_string(),
+            retryable: e.retryable,
+            retry_after: None,
+        })?;
+    // Step 2: render.
     let manifests = {
         let (root, app) = (artifact.dir.clone(), app.clone());
-        tokio::task::spawn_blocking(move || render::render(&root, &app.path, &render::Options::for_app(&app)))
-            .await
-            .map_err(|e| Failure {
-                reason: "RenderFailed",
-                message: format!("the render task failed: {e}"),
-                retryable: true,
-                retry_after: None,
-            })?
-            .map_err(|e| Failure {
-                reason: e.reason(),
-                message: e.to_string(),
-                retryable: e.is_retryable(),
-                retry_after: None,
-            })?
+        tokio::task::spawn_blocking(move || {
+            let opts = render::Options {
+                vars: &vars,
+                keys: keys.as_ref(),
+                ..render::Options::for_app(&app)
+            };
+            render::render(&root, &app.path, &opts)
+        })
+        .await
+        .map_err(|e| Failure {
+            reason: "RenderFailed",
+            message: format!("the render task failed: {e}"),
+            retryable: true,
+            retry_after: None,
+        })?
+        .map_err(|e| Failure {
+            reason: e.reason(),
+            message: e.to_string(),
+            retryable: e.is_retryable(),
+            retry_after: None,
+        })?
     };
-    // Step 2: apply, prune, and (on a cluster, with `wait`) health-check.
+    // Step 3: apply, prune, and (on a cluster, with `wait`) health-check.
     let summary = match &app.target {
         Target::Dir(dir) => {
             let (dir, name, prune) = (dir.clone(), app.name.value.clone(), app.prune);

@@ -99,7 +99,7 @@ pub struct ObjectStatus {
     pub kind: Kind,
     pub name: String,
     pub state: State,
-    /// Why it is in that state: `FetchFailed`, `RenderFailed`, `ApplyFailed`,
+    /// Why it is in that state: `FetchFailed`, `SubstituteFailed`, `RenderFailed`, `ApplyFailed`,
     /// `DependencyNotReady`, `ArtifactNotReady` …
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,

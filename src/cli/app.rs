@@ -42,11 +42,46 @@ fn rendered(
             eprintln!("error: source/{}: {e}", src.name.value);
             ExitCode::from(2)
         })?;
-    let manifests =
-        render::render(&artifact.dir, &app.path, &render::Options::for_app(&app)).map_err(|e| {
-            eprintln!("error: app/{name} at {}:\n{e}", artifact.revision);
+    let keys = render::keys_for(&app).map_err(|e| {
+        eprintln!("error: app/{name}: {e}");
+        ExitCode::from(1)
+    })?;
+    let reads_cluster = app
+        .substitute_from
+        .iter()
+        .any(|f| !matches!(f.from, config::VarSource::File(_)));
+    let vars = runtime
+        .block_on(async {
+            let cluster = match &app.target {
+                Target::Cluster(c) if reads_cluster => {
+                    let def = c.as_ref().and_then(|n| cfg.cluster(n));
+                    Some(
+                        apply::cluster::Cluster::connect(def)
+                            .await
+                            .map_err(|e| apply::vars::Error {
+                                source_name: "the cluster".into(),
+                                message: e.to_string(),
+                                retryable: true,
+                            })?,
+                    )
+                }
+                _ => None,
+            };
+            apply::vars::resolve(&app, &artifact.dir, cluster.as_ref(), keys.as_ref()).await
+        })
+        .map_err(|e| {
+            eprintln!("error: app/{name}: {e}");
             ExitCode::from(1)
         })?;
+    let opts = render::Options {
+        vars: &vars,
+        keys: keys.as_ref(),
+        ..render::Options::for_app(&app)
+    };
+    let manifests = render::render(&artifact.dir, &app.path, &opts).map_err(|e| {
+        eprintln!("error: app/{name} at {}:\n{e}", artifact.revision);
+        ExitCode::from(1)
+    })?;
     Ok((cfg, app, artifact.revision, manifests))
 }
 

@@ -6,13 +6,16 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::config::{self, Diagnostics, Kind, edit};
 
 mod app;
 mod client;
+mod complete;
 mod images;
+mod import;
 mod kustomize;
 mod log;
 mod once;
@@ -36,6 +39,13 @@ enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    Tree,
+    Mermaid,
+    Dot,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a config file; report every problem at once.
@@ -54,7 +64,7 @@ enum Command {
     /// The rest of the file stays byte for byte as it was.
     Suspend {
         /// What to suspend: source/NAME, app/NAME, image/NAME or automation/NAME
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: (Kind, String),
         /// Why; shown in status
         #[arg(long, value_name = "TEXT")]
@@ -69,7 +79,7 @@ enum Command {
     /// Resume an object by removing its `suspend` node from the config file.
     Resume {
         /// What to resume: source/NAME, app/NAME, image/NAME or automation/NAME
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: (Kind, String),
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -91,7 +101,7 @@ enum Command {
     /// Exit 0 when everything succeeded, 1 when something failed.
     Once {
         /// What to reconcile: KIND/NAME (source, app, image, automation); without any, everything
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         targets: Vec<(Kind, String)>,
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -117,7 +127,7 @@ enum Command {
     /// suspended, 2 when the agent cannot be reached or refuses the token.
     Reconcile {
         /// What to reconcile: source/NAME, app/NAME, image/NAME or automation/NAME
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: (Kind, String),
         /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
         #[arg(long, value_name = "HOST:PORT")]
@@ -132,7 +142,7 @@ enum Command {
     /// Fetch an app's source and print its rendered manifests.
     Render {
         /// The app: app/NAME
-        #[arg(value_name = "app/NAME", value_parser = parse_target)]
+        #[arg(value_name = "app/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::apps))]
         target: (Kind, String),
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -144,7 +154,7 @@ enum Command {
     /// Exit 0 when nothing would change, 1 when something would, 2 on error.
     Diff {
         /// The app: app/NAME
-        #[arg(value_name = "app/NAME", value_parser = parse_target)]
+        #[arg(value_name = "app/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::apps))]
         target: (Kind, String),
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -155,7 +165,7 @@ enum Command {
     /// Exit 0 when every scan succeeded, 1 when one failed.
     Images {
         /// Which policies: image/NAME; without any, every image
-        #[arg(value_name = "image/NAME", value_parser = parse_target)]
+        #[arg(value_name = "image/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::images))]
         targets: Vec<(Kind, String)>,
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -194,12 +204,63 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Print who reads whom in the config: sources → apps and
+    /// automations, apps → the apps that depend on them, images →
+    /// automations.
+    ///
+    /// Exit 0 when printed, 1 when the config is invalid.
+    Graph {
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// `tree` for the terminal, `mermaid` for Markdown, `dot` for Graphviz
+        #[arg(long, value_enum, default_value_t = GraphFormat::Tree)]
+        format: GraphFormat,
+    },
     /// Print the config schema (a KDL Schema document).
     Schema,
+    /// Print the shell code that completes mooring's verbs, flags and the
+    /// names of the config's objects; load it from your shell's startup
+    /// file.
+    Completions {
+        #[arg(value_enum)]
+        shell: complete::Shell,
+    },
+    /// Print mooring's man page (roff), or write one page per verb into
+    /// DIR (mooring.1, mooring-validate.1, …) for a man1 directory.
+    Man {
+        /// Write every page here instead of printing mooring.1
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Translate another tool's objects into mooring config.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// SOPS-encrypted files, decrypted with age keys as Flux does.
     Sops {
         #[command(subcommand)]
         command: SopsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Print the mooring config equivalent to the Flux objects under PATH…
+    /// (GitRepository, OCIRepository, Kustomization, ImageRepository,
+    /// ImagePolicy, ImageUpdateAutomation), following Kustomizations whose
+    /// path is in the same repository.
+    ///
+    /// Exit 0 when the output validates, 1 when it does not (it is written
+    /// all the same) or a path cannot be read, 2 on a usage error.
+    Flux {
+        /// Files or directories of one repository
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Write the config to this file instead of standard output
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -257,6 +318,9 @@ fn parse_until(s: &str) -> Result<jiff::Timestamp, String> {
 }
 
 pub fn main() -> ExitCode {
+    // A shell asking for completions (`COMPLETE=bash mooring -- …`) is
+    // answered here, before anything else is printed.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -345,11 +409,56 @@ pub fn main() -> ExitCode {
                 },
         } => sops::decrypt(&file, &keys, ignore_mac),
         Command::Kustomize { dir } => kustomize::run(&dir),
+        Command::Import {
+            command: ImportCommand::Flux { paths, output },
+        } => import::flux(&paths, output.as_deref()),
+        Command::Graph { config, format } => graph(&config::resolve_path(config.as_deref()), format),
+        Command::Completions { shell } => complete::registration(shell),
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS
         }
     }
+}
+
+fn man(dir: Option<&Path>) -> ExitCode {
+    let written = match dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|e| format!("{}: {e}", dir.display())),
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .and_then(|()| std::io::stdout().lock().write_all(&page))
+                .map_err(|e| e.to_string())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the man page: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn graph(path: &Path, format: GraphFormat) -> ExitCode {
+    let loaded = match report_load(config::load(path)) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let graph = config::graph::Graph::of(&loaded.config);
+    let text = match format {
+        GraphFormat::Tree => graph.tree(),
+        GraphFormat::Mermaid => graph.mermaid(),
+        GraphFormat::Dot => graph.dot(),
+    };
+    if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
 }
 
 fn run(path: &Path) -> ExitCode {
