@@ -359,7 +359,7 @@ impl Reader<'_> {
                 }
                 "Bucket" => "S3-compatible buckets are not a mooring source",
                 "Alert" | "Provider" | "Receiver" => {
-                    "notification objects have no mooring equivalent in this version"
+                    "notification objects are not translated yet: write a receiver or notify node by hand (docs/config.md)"
                 }
                 "GitRepository"
                 | "OCIRepository"
