@@ -731,6 +731,9 @@ fn built(
         additions: flux.additions,
         generated: flux.generated.as_deref(),
         decrypt: flux.decrypt.map(|d| d as &dyn crate::kustomize::Decrypt),
+        // Flux builds with kustomize's load restrictor off: a kustomization
+        // may name files anywhere in the source.
+        unrestricted: true,
     };
     let build = crate::kustomize::build_with(root, dir, &opts).map_err(|e| Error::Kustomize(Box::new(e)))?;
     for w in &build.warnings {
@@ -1567,6 +1570,22 @@ mod tests {
             err.to_string().contains("k/s.env: the file is SOPS-encrypted"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn files_outside_the_kustomization_load_as_flux_loads_them() {
+        let dir = tree(&[
+            ("k/kustomization.yaml", "resources:\n- ../shared/c.yaml\n"),
+            ("shared/c.yaml", &cm("c")),
+        ]);
+        let ms = plain(dir.path(), "k").unwrap();
+        assert_eq!(ids(&ms), ["ConfigMap/c@shared/c.yaml:1"]);
+        // kubectl's default keeps them out; so does `mooring kustomize`.
+        let err = crate::kustomize::build(dir.path(), "k").unwrap_err();
+        assert!(err.to_string().contains("is not in or below"), "{err}");
+        // Never outside the artifact.
+        let dir = tree(&[("k/kustomization.yaml", "resources:\n- ../../c.yaml\n")]);
+        assert!(plain(dir.path(), "k").is_err());
     }
 
     #[test]
