@@ -16,6 +16,7 @@ pub mod gomatch;
 pub mod image;
 pub mod import;
 pub mod kustomize;
+pub mod reason;
 pub mod render;
 pub mod server;
 pub mod sops;

@@ -29,6 +29,7 @@ use crate::config::diff::{ConfigDiff, Key};
 use crate::config::graph::Graph;
 use crate::config::{Config, Kind};
 use crate::image::Selection;
+use crate::reason::Reason;
 use crate::source::Artifact;
 use status::{ArtifactStatus, Metrics, ObjectStatus, Reload, Report, State, Suspended};
 
@@ -365,7 +366,7 @@ enum Gate {
     /// Not yet; `failed` says an input has run and failed (so in a single
     /// pass it never will be ready).
     Wait {
-        reason: &'static str,
+        reason: Reason,
         message: String,
         failed: bool,
     },
@@ -404,7 +405,7 @@ impl Task {
             if let Some(s) = active_suspension(&cfg, &self.key) {
                 self.set(|st| {
                     st.state = State::Suspended;
-                    st.reason = Some("Suspended".into());
+                    st.reason = Some(Reason::Suspended.to_string());
                     st.next_run = s.until;
                     st.suspended = Some(s.clone());
                 });
@@ -447,7 +448,7 @@ impl Task {
                         } else {
                             State::Waiting
                         };
-                        st.reason = Some(reason.into());
+                        st.reason = Some(reason.to_string());
                         st.message = Some(message.clone());
                         st.next_run = None;
                         if once_failed {
@@ -538,7 +539,7 @@ impl Task {
                     tracing::info!(duration_ms = (seconds * 1000.0) as u64, "{}", done.message);
                     self.set(|st| {
                         st.state = State::Ready;
-                        st.reason = Some("Succeeded".into());
+                        st.reason = Some(Reason::Succeeded.to_string());
                         st.message = Some(done.message.clone());
                         st.revision = done.revision.clone().or(st.revision.take());
                         st.last_error = None;
@@ -572,10 +573,10 @@ impl Task {
                     });
                     due = wait.map(|w| Instant::now() + w);
                     if f.retryable {
-                        tracing::warn!(reason = f.reason, failures, "{}", f.message);
+                        tracing::warn!(reason = f.reason.as_str(), failures, "{}", f.message);
                     } else {
                         tracing::error!(
-                            reason = f.reason,
+                            reason = f.reason.as_str(),
                             "{} (stalled until its inputs change)",
                             f.message
                         );
@@ -586,7 +587,7 @@ impl Task {
                         } else {
                             State::Stalled
                         };
-                        st.reason = Some(f.reason.into());
+                        st.reason = Some(f.reason.to_string());
                         st.message = Some(f.message.clone());
                         st.last_error = Some(f.message.clone());
                         st.last_run = Some(at);
@@ -640,14 +641,14 @@ impl Task {
             let out = self.agent.output(&key).unwrap_or_default();
             if out.suspended {
                 return Gate::Wait {
-                    reason: "DependencyNotReady",
+                    reason: Reason::DependencyNotReady,
                     message: format!("{key} is suspended"),
                     failed: true,
                 };
             }
             if !out.ran || out.failed {
                 return Gate::Wait {
-                    reason: "DependencyNotReady",
+                    reason: Reason::DependencyNotReady,
                     message: format!("waiting for {key} to be ready"),
                     failed: out.ran,
                 };
@@ -657,7 +658,7 @@ impl Task {
         let out = self.agent.output(&key).unwrap_or_default();
         match out.good {
             _ if out.suspended => Gate::Wait {
-                reason: "ArtifactNotReady",
+                reason: Reason::ArtifactNotReady,
                 message: format!("{key} is suspended and has no artifact in this pass"),
                 failed: true,
             },
@@ -671,7 +672,7 @@ impl Task {
                 revision: Some(revision),
             }),
             _ => Gate::Wait {
-                reason: "ArtifactNotReady",
+                reason: Reason::ArtifactNotReady,
                 message: format!("waiting for {key} to fetch an artifact"),
                 failed: out.ran,
             },
@@ -688,7 +689,7 @@ impl Task {
             let out = self.agent.output(&key).unwrap_or_default();
             if self.agent.output(&key).is_some() && !out.ran && !out.suspended {
                 return Gate::Wait {
-                    reason: "DependencyNotReady",
+                    reason: Reason::DependencyNotReady,
                     message: format!("waiting for the first scan of {key}"),
                     failed: false,
                 };
@@ -714,7 +715,7 @@ impl Task {
     async fn reconcile(&self, cfg: &Config, inputs: &Inputs) -> Result<reconcile::Done, reconcile::Failure> {
         let name = self.key.name.as_str();
         let missing = || reconcile::Failure {
-            reason: "Internal",
+            reason: Reason::Internal,
             message: format!("{} is not in the config it was started with", self.key),
             retryable: false,
             retry_after: None,

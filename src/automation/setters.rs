@@ -40,6 +40,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::image::Selection;
+use crate::reason::{Classify, Reason};
 
 /// The image policies that markers may name, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -184,17 +185,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The status reason this error maps to.
-    pub fn reason(&self) -> &'static str {
-        "PatchFailed"
-    }
-
-    /// Reading a checkout may fail transiently; a missing directory stays
-    /// missing until the config or the source changes.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Io { .. })
-    }
-
     fn io(path: &Path, source: io::Error) -> Error {
         Error::Io {
             path: path.to_path_buf(),
@@ -1089,6 +1079,16 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         at = start;
     }
     false
+}
+
+impl Classify for Error {
+    fn reason(&self) -> Reason {
+        Reason::PatchFailed
+    }
+
+    fn retryable(&self) -> bool {
+        matches!(self, Error::Io { .. })
+    }
 }
 
 #[cfg(test)]
