@@ -9,6 +9,7 @@ pub mod agent;
 pub mod apply;
 pub mod atomic;
 pub mod automation;
+pub mod backoff;
 mod busy;
 pub mod cli;
 pub mod config;

@@ -10,7 +10,6 @@
 //! and backoff. Status and metrics ([`status`]) are what the HTTP server
 //! serves. `mooring once` uses the same tasks, each running once.
 
-pub mod backoff;
 pub mod reconcile;
 pub mod run;
 pub mod status;
@@ -26,6 +25,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::config::diff::{ConfigDiff, Key};
+use crate::backoff;
 use crate::config::graph::Graph;
 use crate::config::{Config, Kind};
 use crate::image::Selection;

@@ -1,7 +1,7 @@
 //! One reconcile function per kind, its steps written out in order. Each
 //! returns what it did or a [`Failure`]: a status reason, a message, and
 //! whether retrying can help. When to run next is decided elsewhere
-//! ([`super::backoff`]).
+//! ([`crate::backoff`]).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -136,7 +136,7 @@ fn run_blocking(
             }
             git::PushOutcome::Rejected { reason } => {
                 tracing::info!("push to {push} rejected ({reason}); starting again on the new tip");
-                let pause = crate::agent::backoff::jitter(Duration::from_millis(200 * u64::from(attempt)));
+                let pause = crate::backoff::jitter(Duration::from_millis(200 * u64::from(attempt)));
                 std::thread::sleep(pause);
             }
         }
