@@ -24,8 +24,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
-use crate::config::diff::{ConfigDiff, Key};
 use crate::backoff;
+use crate::config::diff::{ConfigDiff, Key};
 use crate::config::graph::Graph;
 use crate::config::{Config, Kind};
 use crate::image::Selection;
