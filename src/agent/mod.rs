@@ -16,7 +16,6 @@
 //! With `leader-election` ([`leader`]), only the objects of the leases this
 //! replica holds run; the others wait as `standby`.
 
-pub mod backoff;
 pub mod leader;
 pub mod reconcile;
 pub mod run;
@@ -31,11 +30,13 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use crate::backoff;
 use crate::config::diff::{ConfigDiff, Key};
 use crate::config::graph::Graph;
 use crate::config::{Config, Kind, NotifyEvent};
 use crate::image::Selection;
 use crate::notify::{self, Notifier};
+use crate::reason::Reason;
 use crate::source::Artifact;
 pub use status::Trigger;
 use status::{ArtifactStatus, Metrics, ObjectStatus, ReceiverStatus, Reload, Report, State, Suspended};
@@ -493,7 +494,7 @@ enum Gate {
     /// Not yet; `failed` says an input has run and failed (so in a single
     /// pass it never will be ready).
     Wait {
-        reason: &'static str,
+        reason: Reason,
         message: String,
         failed: bool,
     },
@@ -537,7 +538,7 @@ impl Task {
             if let Some(s) = active_suspension(&cfg, &self.key) {
                 self.set(|st| {
                     st.state = State::Suspended;
-                    st.reason = Some("Suspended".into());
+                    st.reason = Some(Reason::Suspended.to_string());
                     st.next_run = s.until;
                     st.suspended = Some(s.clone());
                 });
@@ -581,7 +582,7 @@ impl Task {
                         } else {
                             State::Waiting
                         };
-                        st.reason = Some(reason.into());
+                        st.reason = Some(reason.to_string());
                         st.message = Some(message.clone());
                         st.next_run = None;
                         if once_failed {
@@ -647,7 +648,7 @@ impl Task {
                 }
                 self.set(|st| {
                     st.state = State::Waiting;
-                    st.reason = Some("Standby".into());
+                    st.reason = Some(Reason::Standby.to_string());
                     st.message = Some("this replica is a standby: the leader reconciles".into());
                     st.next_run = None;
                 });
@@ -719,7 +720,7 @@ impl Task {
                     tracing::info!(duration_ms = (seconds * 1000.0) as u64, "{}", done.message);
                     self.set(|st| {
                         st.state = State::Ready;
-                        st.reason = Some("Succeeded".into());
+                        st.reason = Some(Reason::Succeeded.to_string());
                         st.message = Some(done.message.clone());
                         st.revision = done.revision.clone().or(st.revision.take());
                         st.last_error = None;
@@ -757,10 +758,10 @@ impl Task {
                     });
                     due = wait.map(|w| Instant::now() + w);
                     if f.retryable {
-                        tracing::warn!(reason = f.reason, failures, "{}", f.message);
+                        tracing::warn!(reason = f.reason.as_str(), failures, "{}", f.message);
                     } else {
                         tracing::error!(
-                            reason = f.reason,
+                            reason = f.reason.as_str(),
                             "{} (stalled until its inputs change)",
                             f.message
                         );
@@ -771,7 +772,7 @@ impl Task {
                         } else {
                             State::Stalled
                         };
-                        st.reason = Some(f.reason.into());
+                        st.reason = Some(f.reason.to_string());
                         st.message = Some(f.message.clone());
                         st.last_error = Some(f.message.clone());
                         st.last_run = Some(at);
@@ -782,7 +783,13 @@ impl Task {
                     let this = (f.reason.to_string(), f.message.clone());
                     if mode == Mode::Run && failing.as_ref() != Some(&this) {
                         let revision = inputs.revision.clone();
-                        self.notify(&cfg, NotifyEvent::Failure, f.reason, &f.message, revision);
+                        self.notify(
+                            &cfg,
+                            NotifyEvent::Failure,
+                            f.reason.as_str(),
+                            &f.message,
+                            revision,
+                        );
                     }
                     failing = Some(this);
                     self.publish(None, false);
@@ -897,14 +904,14 @@ impl Task {
             let out = self.agent.output(&key).unwrap_or_default();
             if out.suspended {
                 return Gate::Wait {
-                    reason: "DependencyNotReady",
+                    reason: Reason::DependencyNotReady,
                     message: format!("{key} is suspended"),
                     failed: true,
                 };
             }
             if !out.ran || out.failed {
                 return Gate::Wait {
-                    reason: "DependencyNotReady",
+                    reason: Reason::DependencyNotReady,
                     message: format!("waiting for {key} to be ready"),
                     failed: out.ran,
                 };
@@ -914,7 +921,7 @@ impl Task {
         let out = self.agent.output(&key).unwrap_or_default();
         match out.good {
             _ if out.suspended => Gate::Wait {
-                reason: "ArtifactNotReady",
+                reason: Reason::ArtifactNotReady,
                 message: format!("{key} is suspended and has no artifact in this pass"),
                 failed: true,
             },
@@ -928,7 +935,7 @@ impl Task {
                 revision: Some(revision),
             }),
             _ => Gate::Wait {
-                reason: "ArtifactNotReady",
+                reason: Reason::ArtifactNotReady,
                 message: format!("waiting for {key} to fetch an artifact"),
                 failed: out.ran,
             },
@@ -945,7 +952,7 @@ impl Task {
             let out = self.agent.output(&key).unwrap_or_default();
             if self.agent.output(&key).is_some() && !out.ran && !out.suspended {
                 return Gate::Wait {
-                    reason: "DependencyNotReady",
+                    reason: Reason::DependencyNotReady,
                     message: format!("waiting for the first scan of {key}"),
                     failed: false,
                 };
@@ -971,7 +978,7 @@ impl Task {
     async fn reconcile(&self, cfg: &Config, inputs: &Inputs) -> Result<reconcile::Done, reconcile::Failure> {
         let name = self.key.name.as_str();
         let missing = || reconcile::Failure {
-            reason: "Internal",
+            reason: Reason::Internal,
             message: format!("{} is not in the config it was started with", self.key),
             retryable: false,
             retry_after: None,

@@ -1,7 +1,7 @@
 //! One reconcile function per kind, its steps written out in order. Each
 //! returns what it did or a [`Failure`]: a status reason, a message, and
 //! whether retrying can help. When to run next is decided elsewhere
-//! ([`super::backoff`]).
+//! ([`crate::backoff`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::apply::{self, Summary};
 use crate::busy::{BusyGuard, CancelOnDrop};
 use crate::config::{self, Target};
 use crate::image::{self, Selection};
+use crate::reason::{Classify, Reason};
 use crate::render;
 use crate::source::{self, Artifact};
 
@@ -30,7 +31,7 @@ pub struct Done {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
     /// `false`: the object stalls until its inputs change.
     pub retryable: bool,
@@ -38,8 +39,19 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
 }
 
+impl<E: Classify + std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure {
+            reason: e.reason(),
+            message: e.to_string(),
+            retryable: e.retryable(),
+            retry_after: e.retry_after(),
+        }
+    }
+}
+
 impl Failure {
-    fn retry(reason: &'static str, message: impl Into<String>) -> Failure {
+    fn retry(reason: Reason, message: impl Into<String>) -> Failure {
         Failure {
             reason,
             message: message.into(),
@@ -48,7 +60,7 @@ impl Failure {
         }
     }
 
-    fn permanent(reason: &'static str, message: impl Into<String>) -> Failure {
+    fn permanent(reason: Reason, message: impl Into<String>) -> Failure {
         Failure {
             reason,
             message: message.into(),
@@ -66,16 +78,11 @@ pub async fn source(src: &config::Source, state_dir: &Path) -> Result<Done, Fail
     let artifact = match fetch.await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
-            return Err(Failure {
-                reason: e.reason(),
-                message: e.to_string(),
-                retryable: e.is_retryable(),
-                retry_after: None,
-            });
+            return Err(Failure::from(e));
         }
         Err(_) => {
             return Err(Failure {
-                reason: "FetchFailed",
+                reason: Reason::FetchFailed,
                 message: format!(
                     "fetching {} took longer than the timeout of {}",
                     source::redact(src.kind.url()),
@@ -106,12 +113,7 @@ pub async fn app(
     let revision = artifact.revision.clone();
     // Step 1: the SOPS keys and the substitution variables (files, and
     // ConfigMaps and Secrets of the app's cluster).
-    let keys = render::keys_for(app).map_err(|e| Failure {
-        reason: e.reason(),
-        message: e.to_string(),
-        retryable: false,
-        retry_after: None,
-    })?;
+    let keys = render::keys_for(app).map_err(|e| Failure::permanent(e.reason(), e.to_string()))?;
     let reads_cluster = app
         .substitute_from
         .iter()
@@ -123,19 +125,14 @@ pub async fn app(
                 clusters
                     .get(def)
                     .await
-                    .map_err(|e| Failure::permanent("SubstituteFailed", e.to_string()))?,
+                    .map_err(|e| Failure::permanent(Reason::SubstituteFailed, e.to_string()))?,
             )
         }
         _ => None,
     };
     let vars = crate::apply::vars::resolve(app, &artifact.dir, vars_cluster.as_deref(), keys.as_ref())
         .await
-        .map_err(|e| Failure {
-            reason: e.reason(),
-            message: e.to_string(),
-            retryable: e.retryable,
-            retry_after: None,
-        })?;
+        .map_err(Failure::from)?;
     // Step 2: render.
     let manifests = {
         let (root, app) = (artifact.dir.clone(), app.clone());
@@ -149,17 +146,12 @@ pub async fn app(
         })
         .await
         .map_err(|e| Failure {
-            reason: "RenderFailed",
+            reason: Reason::RenderFailed,
             message: format!("the render task failed: {e}"),
             retryable: true,
             retry_after: None,
         })?
-        .map_err(|e| Failure {
-            reason: e.reason(),
-            message: e.to_string(),
-            retryable: e.is_retryable(),
-            retry_after: None,
-        })?
+        .map_err(Failure::from)?
     };
     // Step 3: apply, prune, and (on a cluster, with `wait`) health-check.
     let summary = match &app.target {
@@ -170,7 +162,7 @@ pub async fn app(
             // next attempt waits its turn through the backoff.
             let Some(busy) = BusyGuard::take(&dir) else {
                 return Err(Failure::retry(
-                    "ApplyFailed",
+                    Reason::ApplyFailed,
                     format!(
                         "an earlier write to {} outlived its timeout and has not stopped yet",
                         dir.display()
@@ -184,15 +176,10 @@ pub async fn app(
                 apply::dir::write(&dir, &name, &manifests, prune, &cancel)
             });
             match tokio::time::timeout(app.timeout, work).await {
-                Ok(Ok(result)) => result.map_err(|e| Failure {
-                    reason: e.reason(),
-                    message: e.to_string(),
-                    retryable: e.is_retryable(),
-                    retry_after: None,
-                })?,
+                Ok(Ok(result)) => result.map_err(Failure::from)?,
                 Ok(Err(join)) => {
                     return Err(Failure::retry(
-                        "ApplyFailed",
+                        Reason::ApplyFailed,
                         format!("the apply task failed: {join}"),
                     ));
                 }
@@ -204,7 +191,7 @@ pub async fn app(
             let cluster = clusters
                 .get(def)
                 .await
-                .map_err(|e| Failure::permanent("ApplyFailed", e.to_string()))?;
+                .map_err(|e| Failure::permanent(Reason::ApplyFailed, e.to_string()))?;
             let opts = apply::kube::Options {
                 app: &app.name,
                 field_manager: &cfg.agent.field_manager,
@@ -218,12 +205,7 @@ pub async fn app(
             };
             let budget = app.timeout + app.wait.as_ref().map_or(Duration::ZERO, |w| w.timeout);
             match tokio::time::timeout(budget, apply::kube::apply(&cluster, &manifests, &opts)).await {
-                Ok(result) => result.map_err(|e| Failure {
-                    reason: e.reason(),
-                    message: e.to_string(),
-                    retryable: e.is_retryable(),
-                    retry_after: None,
-                })?,
+                Ok(result) => result.map_err(Failure::from)?,
                 Err(_) => return Err(timed_out(budget)),
             }
         }
@@ -239,7 +221,7 @@ pub async fn app(
 
 fn timed_out(limit: Duration) -> Failure {
     Failure::retry(
-        "ApplyFailed",
+        Reason::ApplyFailed,
         format!(
             "applying took longer than the timeout of {}",
             humantime::format_duration(limit)
@@ -249,12 +231,7 @@ fn timed_out(limit: Duration) -> Failure {
 
 /// Image: list the repository's tags → the policy's pick.
 pub async fn image(img: &config::Image, state_dir: &Path) -> Result<Done, Failure> {
-    let scan = image::scan(img, state_dir, false).await.map_err(|e| Failure {
-        reason: e.reason(),
-        message: e.to_string(),
-        retryable: e.is_retryable(),
-        retry_after: e.retry_after(),
-    })?;
+    let scan = image::scan(img, state_dir, false).await.map_err(Failure::from)?;
     for (tag, why) in scan.skipped.iter().take(5) {
         tracing::debug!("skipped tag {tag}: {why}");
     }
@@ -279,17 +256,15 @@ pub async fn automation(
     a: &config::Automation,
     policies: &crate::automation::setters::Policies,
 ) -> Result<Done, Failure> {
-    let src = cfg
-        .source(&a.source)
-        .ok_or_else(|| Failure::permanent("CheckoutFailed", format!("no source \"{}\"", a.source.value)))?;
+    let src = cfg.source(&a.source).ok_or_else(|| {
+        Failure::permanent(
+            Reason::CheckoutFailed,
+            format!("no source \"{}\"", a.source.value),
+        )
+    })?;
     let outcome = crate::automation::run(a, src, policies, &cfg.agent.state_dir)
         .await
-        .map_err(|e| Failure {
-            reason: e.reason(),
-            message: e.to_string(),
-            retryable: e.is_retryable(),
-            retry_after: None,
-        })?;
+        .map_err(Failure::from)?;
     Ok(Done {
         message: outcome.to_string(),
         revision: outcome.commit.clone(),

@@ -15,6 +15,7 @@ use kube::Api;
 
 use super::cluster::Cluster;
 use crate::config::{App, VarSource};
+use crate::reason::{Classify, Reason};
 use crate::sops::Keys;
 
 /// Why variables could not be gathered.
@@ -28,11 +29,7 @@ pub struct Error {
     pub retryable: bool,
 }
 
-impl Error {
-    pub fn reason(&self) -> &'static str {
-        "SubstituteFailed"
-    }
-}
+impl Error {}
 
 /// The variables of `app`, whose source artifact is at `root`; `cluster`
 /// is needed only for ConfigMap and Secret sources.
@@ -52,7 +49,7 @@ pub async fn resolve(
         };
         let found = match &from.from {
             VarSource::File(path) => crate::render::vars::from_file(root, path, keys)
-                .map_err(|e| fail(e.to_string(), e.is_retryable()))?,
+                .map_err(|e| fail(e.to_string(), e.retryable()))?,
             VarSource::ConfigMap { namespace, name } | VarSource::Secret { namespace, name } => {
                 let Some(cluster) = cluster else {
                     return Err(fail("needs an app on a cluster".into(), false));
@@ -132,6 +129,16 @@ async fn from_cluster(
             return Ok(None);
         };
         Ok(Some(c.data.unwrap_or_default().into_iter().collect()))
+    }
+}
+
+impl Classify for Error {
+    fn retryable(&self) -> bool {
+        self.retryable
+    }
+
+    fn reason(&self) -> Reason {
+        Reason::SubstituteFailed
     }
 }
 

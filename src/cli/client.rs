@@ -210,7 +210,10 @@ fn row(o: &ObjectStatus, now: jiff::Timestamp) -> [String; 6] {
             m
         }
         None => {
-            let reason = o.reason.as_deref().filter(|r| *r != "Succeeded");
+            let reason = o
+                .reason
+                .as_deref()
+                .filter(|r| *r != crate::reason::Reason::Succeeded.as_str());
             let text = o.message.clone().unwrap_or_default();
             match reason {
                 Some(r) => format!("{r}: {text}"),

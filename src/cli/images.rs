@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::config::{self, Kind};
 use crate::image::{self, Scan};
+use crate::reason::Classify as _;
 
 /// One element of `images --format json` output (docs/images.md).
 #[derive(Debug, Serialize)]
@@ -77,7 +78,7 @@ impl Outcome {
             Err(e) => Outcome {
                 result: "failed",
                 error: Some(e.to_string()),
-                reason: Some(e.reason()),
+                reason: Some(e.reason().as_str()),
                 retry_after: e.retry_after().map(|d| d.as_secs()),
                 last: image::last(img, state_dir),
                 ..base

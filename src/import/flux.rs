@@ -896,6 +896,7 @@ fn app(
                 ("serviceAccountName", "mooring applies with its cluster's credentials"),
                 ("healthCheckExprs", "custom health expressions are not supported"),
                 ("deletionPolicy", "objects are pruned when removed from the source, never on app deletion"),
+                ("ignoreMissingComponents", "every component must exist"),
                 ("patchesStrategicMerge", "write them as patches (spec.patches)"),
                 ("patchesJson6902", "write them as patches (spec.patches)"),
             ],

@@ -50,6 +50,9 @@ pub struct Loader<'d> {
     /// path relative to the root.
     virtual_files: HashMap<String, Arc<String>>,
     decrypt: Option<&'d dyn Decrypt>,
+    /// kustomize's load restrictor: files only from a kustomization's own
+    /// directory and below (kubectl's default; Flux turns it off).
+    pub restricted: bool,
     root: PathBuf,
     /// Paths in messages are shown relative to this directory (relative to
     /// the root), when set.
@@ -82,6 +85,7 @@ impl<'d> Loader<'d> {
         Ok(Loader {
             virtual_files: HashMap::new(),
             decrypt: None,
+            restricted: true,
             root,
             display: None,
             cache: RefCell::new(HashMap::new()),
@@ -103,6 +107,13 @@ impl<'d> Loader<'d> {
     }
 
     /// Decrypt secret generator sources and patch files with `d`.
+    /// Files may come from anywhere in the root, as with kustomize's
+    /// `--load-restrictor LoadRestrictionsNone` (what Flux builds with).
+    pub fn unrestricted(mut self) -> Loader<'d> {
+        self.restricted = false;
+        self
+    }
+
     pub fn decrypting(mut self, d: &'d dyn Decrypt) -> Loader<'d> {
         self.decrypt = Some(d);
         self

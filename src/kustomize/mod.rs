@@ -126,6 +126,9 @@ pub struct Options<'a> {
     pub generated: Option<&'a str>,
     /// Decrypts secret generator sources and patch files.
     pub decrypt: Option<&'a dyn Decrypt>,
+    /// Files may come from anywhere in the root, not only from below each
+    /// kustomization (Flux's `--load-restrictor LoadRestrictionsNone`).
+    pub unrestricted: bool,
 }
 
 /// Build the kustomization in `dir` (relative to `root`; `""` or `.` for
@@ -153,6 +156,9 @@ pub fn build_with(root: &Path, dir: &str, opts: &Options<'_>) -> Result<Build, E
     }
     if let Some(d) = opts.decrypt {
         loader = loader.decrypting(d);
+    }
+    if opts.unrestricted {
+        loader = loader.unrestricted();
     }
     run(&loader, dir, opts.additions)
 }

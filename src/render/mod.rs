@@ -52,6 +52,7 @@ use std::fs;
 use std::io::{self, Read as _};
 use std::path::{Component, Path, PathBuf};
 
+use crate::reason::{Classify, Reason};
 use serde::Deserialize;
 use serde_saphyr::MessageFormatter as _;
 
@@ -282,33 +283,6 @@ fn list(errors: &[Error]) -> String {
 }
 
 impl Error {
-    /// The status reason this error maps to.
-    pub fn reason(&self) -> &'static str {
-        "RenderFailed"
-    }
-
-    /// Reading the artifact may fail transiently; a bad manifest stays bad
-    /// until the source or the app's configuration changes.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Io { .. } => true,
-            Error::Kustomize(e) => e.is_retryable(),
-            Error::Many(errors) => !errors.is_empty() && errors.iter().all(Error::is_retryable),
-            Error::Path { .. }
-            | Error::NotFound { .. }
-            | Error::FileTooLarge { .. }
-            | Error::TotalTooLarge { .. }
-            | Error::SubstitutedTooLarge { .. }
-            | Error::Substitution { .. }
-            | Error::NotUtf8 { .. }
-            | Error::Yaml { .. }
-            | Error::NotAnObject { .. }
-            | Error::List { .. }
-            | Error::Sops { .. }
-            | Error::Duplicate { .. } => false,
-        }
-    }
-
     /// Each single problem, flattening [`Error::Many`].
     pub fn problems(&self) -> Vec<&Error> {
         match self {
@@ -731,6 +705,9 @@ fn built(
         additions: flux.additions,
         generated: flux.generated.as_deref(),
         decrypt: flux.decrypt.map(|d| d as &dyn crate::kustomize::Decrypt),
+        // Flux builds with kustomize's load restrictor off: a kustomization
+        // may name files anywhere in the source.
+        unrestricted: true,
     };
     let build = crate::kustomize::build_with(root, dir, &opts).map_err(|e| Error::Kustomize(Box::new(e)))?;
     for w in &build.warnings {
@@ -1158,6 +1135,32 @@ fn parse(file: &str, line: usize, text: &str) -> Result<Option<ObjectId>, Error>
     }))
 }
 
+impl Classify for Error {
+    fn reason(&self) -> Reason {
+        Reason::RenderFailed
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Io { .. } => true,
+            Error::Kustomize(e) => e.retryable(),
+            Error::Many(errors) => !errors.is_empty() && errors.iter().all(Error::retryable),
+            Error::Path { .. }
+            | Error::NotFound { .. }
+            | Error::FileTooLarge { .. }
+            | Error::TotalTooLarge { .. }
+            | Error::SubstitutedTooLarge { .. }
+            | Error::Substitution { .. }
+            | Error::NotUtf8 { .. }
+            | Error::Yaml { .. }
+            | Error::NotAnObject { .. }
+            | Error::List { .. }
+            | Error::Sops { .. }
+            | Error::Duplicate { .. } => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1316,7 +1319,7 @@ mod tests {
         for path in ["..", "../x", "a/../..", "a/../../a", "/etc", "/"] {
             let err = plain(&dir.path().join("a"), path).unwrap_err();
             assert!(matches!(err, Error::Path { .. }), "{path}: {err}");
-            assert!(!err.is_retryable());
+            assert!(!err.retryable());
         }
         let err = plain(dir.path(), "nope/deeper").unwrap_err();
         assert_eq!(err.to_string(), "path `nope/deeper` does not exist in the source");
@@ -1341,7 +1344,7 @@ mod tests {
         assert_eq!((file.as_str(), *line), ("dir/bad.yaml", 10), "{err}");
         assert!(*column >= 1, "{err}");
         assert!(err.to_string().starts_with("dir/bad.yaml:10:"), "{err}");
-        assert!(!err.is_retryable());
+        assert!(!err.retryable());
     }
 
     #[test]
@@ -1570,12 +1573,28 @@ mod tests {
     }
 
     #[test]
+    fn files_outside_the_kustomization_load_as_flux_loads_them() {
+        let dir = tree(&[
+            ("k/kustomization.yaml", "resources:\n- ../shared/c.yaml\n"),
+            ("shared/c.yaml", &cm("c")),
+        ]);
+        let ms = plain(dir.path(), "k").unwrap();
+        assert_eq!(ids(&ms), ["ConfigMap/c@shared/c.yaml:1"]);
+        // kubectl's default keeps them out; so does `mooring kustomize`.
+        let err = crate::kustomize::build(dir.path(), "k").unwrap_err();
+        assert!(err.to_string().contains("is not in or below"), "{err}");
+        // Never outside the artifact.
+        let dir = tree(&[("k/kustomization.yaml", "resources:\n- ../../c.yaml\n")]);
+        assert!(plain(dir.path(), "k").is_err());
+    }
+
+    #[test]
     fn kustomize_errors_are_render_errors() {
         let dir = tree(&[("k/kustomization.yaml", "resources: [missing.yaml]\n")]);
         let err = plain(dir.path(), "k").unwrap_err();
         assert!(matches!(err, Error::Kustomize(_)), "{err}");
         assert!(err.to_string().starts_with("k/kustomization.yaml:1:"), "{err}");
-        assert!(!err.is_retryable());
+        assert!(!err.retryable());
     }
 
     #[test]
@@ -1602,7 +1621,7 @@ mod tests {
             .collect();
         assert_eq!(files, ["a.yaml", "c.yaml", "d.yaml"], "{err}");
         assert!(err.to_string().contains("d.yaml: not UTF-8 text"), "{err}");
-        assert!(!err.is_retryable());
+        assert!(!err.retryable());
     }
 
     fn with_vars(text: &str, vars: &[(&str, &str)]) -> String {
@@ -1703,7 +1722,7 @@ mod tests {
             err.to_string(),
             "s.yaml:8: variable substitution failed: variable not set (strict mode): \"a\"; define it, give a default with `${a:=default}`, or write `$${a}` for the literal text"
         );
-        assert!(!err.is_retryable());
+        assert!(!err.retryable());
         assert!(render_with(text, &[("a", "")], false, true).is_ok());
         let err = render_with(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${a b}\n",

@@ -4,7 +4,11 @@
 //! `once` against the test API server — compared with what Flux applies.
 
 use std::path::Path;
+use std::process::Command;
 
+use serde_json::{Value, json};
+
+use crate::apiserver::ApiServer;
 use crate::gitserver::Repo;
 use crate::support::{Run, TestEnv, repo_root};
 
@@ -108,7 +112,15 @@ fn a_bootstrap_repository_imports_into_a_valid_config() {
         "path \"apps/prod\"",
         "namespace \"podinfo\"",
         "depends-on \"infrastructure\"",
+        "name-prefix \"prod-\"",
+        "\"app.kubernetes.io/part-of\" \"shop\"",
+        "components \"../../components/ha\"",
+        "set-image \"ghcr.io/stefanprodan/podinfo\" new-tag=\"6.5.1\"",
+        "patch kind=\"Deployment\" name=\"podinfo\" #\"\"\"\n        - op: replace\n",
         "substitute {\n        cluster_name \"prod\"\n    }",
+        "substitute-from configmap=\"flux-system/cluster-vars\"\n",
+        "substitute-from secret=\"flux-system/cluster-secrets\" optional=#true",
+        "sops age-key-file=\"/etc/mooring/secrets/flux-system/sops-age/age.agekey\"",
     ] {
         let (found, shown) = if line.starts_with("// from") {
             (config.contains(line), config.as_str())
@@ -223,4 +235,163 @@ fn unreadable_paths_are_errors_with_the_file_and_line() {
     let run = import(&repo, &["/"]);
     run.expect_code(2);
     assert!(run.stderr.contains("is outside"), "{}", run.stderr);
+}
+
+/// Issue 11's migration, end to end: the bootstrap fleet (two
+/// Kustomizations, one depending on the other, with targetNamespace,
+/// namePrefix, components, images, patches, commonMetadata, postBuild from
+/// inline values and a cluster ConfigMap, a SOPS Secret, image automation
+/// objects) → `mooring import flux` → `validate` → `once` against the test
+/// API server. What it applies is compared with what Flux applies: kubectl's
+/// kustomize of the kustomization Flux's generator writes for the path,
+/// then Flux's substitution, common metadata and decryption.
+#[test]
+fn the_imported_fleet_applies_what_flux_applies() {
+    let Some(corpus) = crate::support::conformance("the_imported_fleet_applies_what_flux_applies", "sops")
+    else {
+        return;
+    };
+    if Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_err()
+    {
+        crate::support::skip(
+            "the_imported_fleet_applies_what_flux_applies",
+            "kubectl is not on the PATH",
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    let repo = Repo::new(&env.path().join("git"));
+    copy(&repo_root().join("tests/fixtures/flux-fleet"), &repo.work);
+    // The fleet's own repository is the local one, public; the Secret is one
+    // the real sops encrypted, with a key of the corpus.
+    let sync = repo.work.join("clusters/prod/flux-system/gotk-sync.yaml");
+    let text = std::fs::read_to_string(&sync).expect("read gotk-sync.yaml");
+    let text = text
+        .replace("ssh://git@github.com/acme/fleet", &repo.file_url())
+        .replace("  secretRef:\n    name: flux-system\n", "");
+    std::fs::write(&sync, text).expect("write gotk-sync.yaml");
+    let secret =
+        std::fs::read_to_string(corpus.join("cases/kc-global-secret/encrypted.yaml")).expect("corpus secret");
+    repo.write(&[
+        ("apps/base/secret.yaml", &secret),
+        (
+            "apps/base/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deployment.yaml\n  - config.yaml\n  - secret.yaml\n",
+        ),
+    ]);
+    repo.commit("fleet");
+    repo.publish();
+
+    let run = import(&repo, &["clusters/prod", "-o", "imported.kdl"]);
+    run.expect_code(0);
+    let key = env.write(
+        "age.agekey",
+        &std::fs::read_to_string(corpus.join("keys/kc-age-global.agekey")).expect("corpus key"),
+    );
+    // What a user does after the import: the state directory, and the age
+    // key where the placeholder says.
+    let imported = std::fs::read_to_string(repo.work.join("imported.kdl")).expect("read the config");
+    let config = format!(
+        "agent {{\n    state-dir \"state\"\n}}\n{}",
+        imported.replace(
+            "/etc/mooring/secrets/flux-system/sops-age/age.agekey",
+            &key.display().to_string()
+        )
+    );
+    env.write("mooring.kdl", &config);
+    env.run(&["validate", "-c", "mooring.kdl"]).expect_code(0);
+
+    let server = ApiServer::start();
+    server.kubeconfig(&env.path().join("kubeconfig"));
+    for obj in [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-vars", "namespace": "flux-system"},
+               "data": {"region": "us-east-2"}}),
+    ] {
+        server.apply("setup", true, &obj).expect("seed the cluster");
+    }
+    let out = env
+        .cmd()
+        .env("KUBECONFIG", env.path().join("kubeconfig"))
+        .args(["once", "app/apps", "-c", "mooring.kdl", "--format", "json"])
+        .output()
+        .expect("run mooring once");
+    let once = Run::from(out);
+    once.expect_code(0);
+    // `apps` depends on `infrastructure`: both ran, and the namespace that
+    // `infrastructure` makes was there for `apps`.
+    let outcomes: Value = serde_json::from_str(&once.stdout).expect("once JSON");
+    let mut ran: Vec<&str> = outcomes
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .filter(|o| o["kind"] == "app" && o["result"] == "ok")
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    ran.sort_unstable();
+    assert_eq!(ran, ["apps", "infrastructure"], "{}", once.stdout);
+    assert!(server.object("v1", "Namespace", None, "podinfo").is_some());
+
+    // Flux's generator: the path's kustomization with the Kustomization's
+    // fields added, built by kubectl.
+    let flux = env.path().join("flux");
+    copy(&repo.work.join("apps"), &flux.join("apps"));
+    copy(&repo.work.join("components"), &flux.join("components"));
+    std::fs::write(
+        flux.join("apps/prod/kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\nnamespace: podinfo\nnamePrefix: prod-\ncomponents:\n  - ../../components/ha\nimages:\n  - name: ghcr.io/stefanprodan/podinfo\n    newTag: 6.5.1\npatches:\n  - patch: |\n      - op: replace\n        path: /spec/replicas\n        value: 3\n    target:\n      kind: Deployment\n      name: podinfo\n",
+    )
+    .expect("write the generated kustomization");
+    let built = Command::new("kubectl")
+        .args(["kustomize", "apps/prod"])
+        .current_dir(&flux)
+        .output()
+        .expect("run kubectl kustomize");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    // Flux's post-build: substitution (inline values over the cluster's),
+    // then common metadata.
+    let text = String::from_utf8_lossy(&built.stdout)
+        .replace("${cluster_name}", "prod")
+        .replace("${region:=eu-west-1}", "us-east-2");
+    let mut compared = 0;
+    for doc in text.split("\n---\n") {
+        let mut want: Value = serde_saphyr::from_str(doc).expect("kubectl's YAML");
+        want["metadata"]["labels"]["app.kubernetes.io/part-of"] = json!("shop");
+        let (api, kind) = (
+            want["apiVersion"].as_str().unwrap_or_default(),
+            want["kind"].as_str().unwrap_or_default(),
+        );
+        let name = want["metadata"]["name"].as_str().unwrap_or_default();
+        let got = server
+            .object(api, kind, Some("podinfo"), name)
+            .unwrap_or_else(|| panic!("{kind} podinfo/{name} was not applied"));
+        for (k, v) in want["metadata"]["labels"].as_object().expect("labels") {
+            assert_eq!(
+                &got["metadata"]["labels"][k], v,
+                "{kind} {name}: label {k}\n{got}"
+            );
+        }
+        match kind {
+            "Secret" => {
+                // Flux decrypts what kubectl left encrypted.
+                assert_eq!(got["data"]["key"], json!("Z2xvYmFsLXZhbHVl"), "{got}");
+                assert!(got.get("sops").is_none(), "{got}");
+            }
+            "Deployment" => assert_eq!(got["spec"], want["spec"], "{name}"),
+            _ => assert_eq!(got["data"], want["data"], "{name}"),
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 3, "{text}");
+    let cm = server
+        .object("v1", "ConfigMap", Some("podinfo"), "prod-podinfo")
+        .expect("configmap");
+    assert_eq!(cm["data"], json!({"cluster": "prod", "region": "us-east-2"}));
 }
