@@ -2,8 +2,8 @@
 //! source, render its manifests, and print them or what applying them would
 //! change in the cluster.
 
+use super::Exit;
 use std::path::Path;
-use std::process::ExitCode;
 
 use crate::apply;
 use crate::config::{self, Config, Kind, Target};
@@ -15,10 +15,10 @@ fn rendered(
     path: &Path,
     kind: Kind,
     name: &str,
-) -> Result<(Config, config::App, String, Vec<Manifest>), ExitCode> {
+) -> Result<(Config, config::App, String, Vec<Manifest>), Exit> {
     if kind != Kind::App {
         eprintln!("error: only apps are rendered; {kind}/{name} is not an app");
-        return Err(ExitCode::from(2));
+        return Err(Exit::Error);
     }
     let cfg = super::load_for_action(path)?.config;
     let Some(app) = cfg.app(name).cloned() else {
@@ -26,25 +26,25 @@ fn rendered(
             .map(|s| format!(" (did you mean \"{s}\"?)"))
             .unwrap_or_default();
         eprintln!("error: {} declares no app named \"{name}\"{hint}", path.display());
-        return Err(ExitCode::from(1));
+        return Err(Exit::Failure);
     };
     let Some(src) = cfg.source(&app.source) else {
         eprintln!(
             "error: app \"{name}\" reads source \"{}\", which is not declared",
             app.source.value
         );
-        return Err(ExitCode::from(1));
+        return Err(Exit::Failure);
     };
     let runtime = super::runtime()?;
     let artifact = runtime
         .block_on(source::fetch(src, &cfg.agent.state_dir))
         .map_err(|e| {
             eprintln!("error: source/{}: {e}", src.name.value);
-            ExitCode::from(2)
+            Exit::Error
         })?;
     let keys = render::keys_for(&app).map_err(|e| {
         eprintln!("error: app/{name}: {e}");
-        ExitCode::from(1)
+        Exit::Failure
     })?;
     let reads_cluster = app
         .substitute_from
@@ -71,7 +71,7 @@ fn rendered(
         })
         .map_err(|e| {
             eprintln!("error: app/{name}: {e}");
-            ExitCode::from(1)
+            Exit::Failure
         })?;
     let opts = render::Options {
         vars: &vars,
@@ -80,12 +80,12 @@ fn rendered(
     };
     let manifests = render::render(&artifact.dir, &app.path, &opts).map_err(|e| {
         eprintln!("error: app/{name} at {}:\n{e}", artifact.revision);
-        ExitCode::from(1)
+        Exit::Failure
     })?;
     Ok((cfg, app, artifact.revision, manifests))
 }
 
-pub fn render(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
+pub fn render(path: &Path, (kind, name): (Kind, String)) -> Exit {
     let (_, _, revision, manifests) = match rendered(path, kind, &name) {
         Ok(r) => r,
         Err(code) => return code,
@@ -95,10 +95,10 @@ pub fn render(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
         println!("---\n# {}", m.position());
         print!("{}", m.text);
     }
-    ExitCode::SUCCESS
+    Exit::Success
 }
 
-pub fn diff(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
+pub fn diff(path: &Path, (kind, name): (Kind, String)) -> Exit {
     let (cfg, app, revision, manifests) = match rendered(path, kind, &name) {
         Ok(r) => r,
         Err(code) => return code,
@@ -110,7 +110,7 @@ pub fn diff(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
                 "error: app/{name} writes into {}, not to a cluster; `mooring render app/{name}` shows its files",
                 dir.display()
             );
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let runtime = match super::runtime() {
@@ -137,18 +137,18 @@ pub fn diff(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
     match result {
         Ok(changes) if changes.is_empty() => {
             eprintln!("app/{name} at {revision}: no changes");
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Ok(changes) => {
             for c in &changes {
                 print!("{}", c.unified());
             }
             eprintln!("app/{name} at {revision}: {} objects would change", changes.len());
-            ExitCode::from(1)
+            Exit::Failure
         }
         Err(e) => {
             eprintln!("error: app/{name}: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
     }
 }

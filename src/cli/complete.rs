@@ -4,8 +4,8 @@
 //! /etc/mooring/mooring.kdl). A config that does not load completes
 //! nothing rather than printing errors into the shell.
 
+use super::Exit;
 use std::ffi::OsStr;
-use std::process::ExitCode;
 
 use clap_complete::engine::CompletionCandidate;
 use clap_complete::env::EnvCompleter as _;
@@ -21,7 +21,7 @@ pub enum Shell {
 
 /// The script that hooks mooring into `shell`'s completion: it calls
 /// `COMPLETE=SHELL mooring -- WORDS…` for every completion.
-pub fn registration(shell: Shell) -> ExitCode {
+pub fn registration(shell: Shell) -> Exit {
     let mut out = std::io::stdout().lock();
     let written =
         match shell {
@@ -33,9 +33,9 @@ pub fn registration(shell: Shell) -> ExitCode {
                 .write_registration("COMPLETE", "mooring", "mooring", "mooring", &mut out),
         };
     if written.is_ok() {
-        ExitCode::SUCCESS
+        Exit::Success
     } else {
-        ExitCode::from(2)
+        Exit::Error
     }
 }
 

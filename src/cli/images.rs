@@ -2,8 +2,8 @@
 //! print each pick; exit 0 when every scan succeeded, 1 when one failed.
 //! The picks are kept in the state dir as the agent's scans are.
 
+use super::Exit;
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -107,7 +107,7 @@ impl Outcome {
     }
 }
 
-pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) -> ExitCode {
+pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) -> Exit {
     let loaded = match super::load_for_action(path) {
         Ok(l) => l,
         Err(code) => return code,
@@ -117,7 +117,7 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) ->
     for (kind, name) in targets {
         if *kind != Kind::Image {
             eprintln!("error: `mooring images` scans image policies: use image/NAME, not {kind}/{name}");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
         let Some(img) = cfg.image(name) else {
             let hint = config::value::suggest(name, cfg.names(Kind::Image))
@@ -127,7 +127,7 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) ->
                 "error: {} declares no image named \"{name}\"{hint}",
                 path.display()
             );
-            return ExitCode::from(1);
+            return Exit::Failure;
         };
         if !chosen.iter().any(|c| c.name.value == *name) {
             chosen.push(img);
@@ -167,11 +167,7 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) ->
             println!("{}", o.text());
         }
     }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    if failed { Exit::Failure } else { Exit::Success }
 }
 
 /// Scan `images`, at most `concurrency` at a time; results in their order.

@@ -2,17 +2,17 @@
 //! mooring config, on stdout or in a file; notes on stderr; the output is
 //! validated before it is written.
 
+use super::Exit;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use crate::config;
 use crate::import::flux;
 
-pub fn flux(paths: &[PathBuf], output: Option<&Path>) -> ExitCode {
+pub fn flux(paths: &[PathBuf], output: Option<&Path>) -> Exit {
     let Some(root) = root(paths) else {
         eprintln!("error: cannot read the current directory");
-        return ExitCode::from(2);
+        return Exit::Error;
     };
     let mut rel = Vec::new();
     for p in paths {
@@ -24,7 +24,7 @@ pub fn flux(paths: &[PathBuf], output: Option<&Path>) -> ExitCode {
                 root.display()
             );
             eprintln!("  help: import paths of one repository at a time");
-            return ExitCode::from(2);
+            return Exit::Error;
         };
         let s = under.to_string_lossy();
         rel.push(if s.is_empty() { ".".into() } else { s.into_owned() });
@@ -33,7 +33,7 @@ pub fn flux(paths: &[PathBuf], output: Option<&Path>) -> ExitCode {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            return Exit::Failure;
         }
     };
     for n in &import.notes {
@@ -58,13 +58,9 @@ pub fn flux(paths: &[PathBuf], output: Option<&Path>) -> ExitCode {
     };
     if let Err(e) = written {
         eprintln!("error: cannot write the config: {e}");
-        return ExitCode::from(2);
+        return Exit::Error;
     }
-    if valid {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    if valid { Exit::Success } else { Exit::Failure }
 }
 
 /// The git work tree holding the first path, else the current directory.

@@ -317,7 +317,31 @@ fn parse_until(s: &str) -> Result<jiff::Timestamp, String> {
     Ok(at)
 }
 
+/// How a verb ends: the exit codes of docs/cli.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// 0: done.
+    Success = 0,
+    /// 1: the verb ran and found a problem (an invalid config, a failed
+    /// run, a difference).
+    Failure = 1,
+    /// 2: a usage error, or the verb could not run (a file it cannot read,
+    /// an agent it cannot reach).
+    Error = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
 pub fn main() -> ExitCode {
+    dispatch().into()
+}
+
+fn dispatch() -> Exit {
     // A shell asking for completions (`COMPLETE=bash mooring -- …`) is
     // answered here, before anything else is printed.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
@@ -326,9 +350,9 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(2)
+                Exit::Error
             } else {
-                ExitCode::SUCCESS
+                Exit::Success
             };
         }
     };
@@ -417,12 +441,12 @@ pub fn main() -> ExitCode {
         Command::Man { dir } => man(dir.as_deref()),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
-            ExitCode::SUCCESS
+            Exit::Success
         }
     }
 }
 
-fn man(dir: Option<&Path>) -> ExitCode {
+fn man(dir: Option<&Path>) -> Exit {
     let written = match dir {
         Some(dir) => std::fs::create_dir_all(dir)
             .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
@@ -436,15 +460,15 @@ fn man(dir: Option<&Path>) -> ExitCode {
         }
     };
     match written {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Success,
         Err(e) => {
             eprintln!("error: cannot write the man page: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
     }
 }
 
-fn graph(path: &Path, format: GraphFormat) -> ExitCode {
+fn graph(path: &Path, format: GraphFormat) -> Exit {
     let loaded = match report_load(config::load(path)) {
         Ok(l) => l,
         Err(code) => return code,
@@ -456,25 +480,25 @@ fn graph(path: &Path, format: GraphFormat) -> ExitCode {
         GraphFormat::Dot => graph.dot(),
     };
     if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
-        return ExitCode::from(2);
+        return Exit::Error;
     }
-    ExitCode::SUCCESS
+    Exit::Success
 }
 
-fn run(path: &Path) -> ExitCode {
+fn run(path: &Path) -> Exit {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read config file {}: {e}", path.display());
             eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let checked = match String::from_utf8(text.clone()) {
         Ok(t) => config::from_str(path, t, jiff::Timestamp::now()),
         Err(_) => {
             eprintln!("error: {} is not UTF-8 text", path.display());
-            return ExitCode::from(1);
+            return Exit::Failure;
         }
     };
     let loaded = match report_load(checked) {
@@ -487,18 +511,18 @@ fn run(path: &Path) -> ExitCode {
         Err(code) => return code,
     };
     match runtime.block_on(crate::agent::run::run(path.to_path_buf(), loaded, &text)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Success,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
     }
 }
 
 /// The async runtime of `run` and `once`: two workers are plenty for an
 /// agent that mostly waits; blocking work (git, file writes) has its own pool.
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(32)
@@ -507,17 +531,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the runtime: {e}");
-            ExitCode::from(2)
+            Exit::Error
         })
 }
 
-fn validate(path: &Path, format: Format) -> ExitCode {
+fn validate(path: &Path, format: Format) -> Exit {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read config file {}: {e}", path.display());
             eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let (config, diagnostics) = config::check(path, text, jiff::Timestamp::now());
@@ -535,25 +559,25 @@ fn validate(path: &Path, format: Format) -> ExitCode {
         }
     }
     if diagnostics.has_errors() {
-        ExitCode::from(1)
+        Exit::Failure
     } else {
-        ExitCode::SUCCESS
+        Exit::Success
     }
 }
 
-fn run_edit(path: &Path, change: edit::Change) -> ExitCode {
+fn run_edit(path: &Path, change: edit::Change) -> Exit {
     match edit::edit_file(path, &change, jiff::Timestamp::now()) {
         Ok(edit::Outcome::Written(msg)) => {
             println!("{msg} in {}", path.display());
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Ok(edit::Outcome::Unchanged(msg)) => {
             println!("{msg}; {} not changed", path.display());
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Ok(edit::Outcome::Refused(msg)) => {
             eprintln!("error: {msg}; {} not changed", path.display());
-            ExitCode::from(2)
+            Exit::Error
         }
         Err(edit::Error::Invalid { diagnostics }) => {
             eprint!("{}", render(&diagnostics, std::io::stderr().is_terminal()));
@@ -561,33 +585,33 @@ fn run_edit(path: &Path, change: edit::Change) -> ExitCode {
                 "error: {} was not changed: fix the errors above first",
                 path.display()
             );
-            ExitCode::from(1)
+            Exit::Failure
         }
         Err(e @ edit::Error::UnknownTarget { .. }) => {
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            Exit::Failure
         }
         Err(e @ edit::Error::Produced { .. }) => {
             if let edit::Error::Produced { diagnostics } = &e {
                 eprint!("{}", render(diagnostics, false));
             }
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
     }
 }
 
 /// Load the config for a verb that acts on it: diagnostics (and warnings)
 /// go to stderr; `None` means the verb should exit with the returned code.
-fn load_for_action(path: &Path) -> Result<config::Loaded, ExitCode> {
+fn load_for_action(path: &Path) -> Result<config::Loaded, Exit> {
     report_load(config::load(path))
 }
 
-fn report_load(loaded: Result<config::Loaded, config::Error>) -> Result<config::Loaded, ExitCode> {
+fn report_load(loaded: Result<config::Loaded, config::Error>) -> Result<config::Loaded, Exit> {
     match loaded {
         Ok(loaded) => {
             if !loaded.warnings.items.is_empty() {
@@ -597,12 +621,12 @@ fn report_load(loaded: Result<config::Loaded, config::Error>) -> Result<config::
         }
         Err(config::Error::Invalid { diagnostics }) => {
             eprint!("{}", render(&diagnostics, std::io::stderr().is_terminal()));
-            Err(ExitCode::from(1))
+            Err(Exit::Failure)
         }
         Err(e @ config::Error::Read { .. }) => {
             eprintln!("error: {e}");
             eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
-            Err(ExitCode::from(2))
+            Err(Exit::Error)
         }
     }
 }
