@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod automation;
 pub mod cli;
 pub mod config;
+pub mod helm;
 pub mod image;
 pub mod render;
 pub mod server;

@@ -12,6 +12,7 @@ use crate::config::{self, Diagnostics, Kind, edit};
 
 mod app;
 mod client;
+mod helm;
 mod images;
 mod log;
 mod once;
@@ -180,8 +181,19 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Render Helm charts without the helm binary.
+    #[command(subcommand)]
+    Helm(HelmCommand),
     /// Print the config schema (a KDL Schema document).
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+enum HelmCommand {
+    /// Render a chart as `helm template` does (same flags, same output).
+    ///
+    /// Exit 0 when it rendered, 1 when the chart or its values failed.
+    Template(helm::TemplateArgs),
 }
 
 fn parse_target(s: &str) -> Result<(Kind, String), String> {
@@ -290,6 +302,7 @@ pub fn main() -> ExitCode {
             digest,
         ),
         Command::Patch { dir, sets, dry_run } => patch::run(&dir, &sets, dry_run),
+        Command::Helm(HelmCommand::Template(args)) => helm::template(args),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             ExitCode::SUCCESS
