@@ -87,7 +87,7 @@ pub fn format_float(f: f64, fmt: char, prec: Option<usize>) -> String {
                 eprec = 6;
                 p = nd as usize;
             }
-            let exp = if digs.d.is_empty() { 0 } else { digs.dp - 1 };
+            let exp = digs.dp - 1;
             let e = if fmt == 'G' { 'E' } else { 'e' };
             if exp < -4 || exp >= eprec {
                 if p as i32 > nd {

@@ -417,7 +417,9 @@ struct Shared<'a> {
     caps: &'a Value,
 }
 
-/// `recAllTpls`.
+/// `recAllTpls`: every template of `node` and its subcharts, with the
+/// chart's top-level value (`.Chart`, `.Files`, `.Release`,
+/// `.Capabilities`, `.Values`, `.Subcharts`), which it returns.
 fn collect(
     node: &Node,
     full_path: &str,
@@ -425,7 +427,7 @@ fn collect(
     parent_top: Option<&MapRef>,
     shared: &Shared,
     out: &mut Vec<Template>,
-) {
+) -> MapRef {
     let Shared {
         root_values,
         release,
@@ -448,19 +450,22 @@ fn collect(
         .iter()
         .map(|f| (Rc::from(f.name.as_str()), Value::Bytes(Rc::from(&f.data[..]))))
         .collect();
+    let subcharts = values::new_table();
     let mut entries = Entries::new();
     entries.insert(Rc::from("Chart"), chart_value(node, is_root));
     entries.insert(Rc::from("Files"), funcs::helm::files_value(files));
     entries.insert(Rc::from("Release"), release.clone());
     entries.insert(Rc::from("Capabilities"), caps.clone());
     entries.insert(Rc::from("Values"), values);
+    entries.insert(Rc::from("Subcharts"), Value::Map(subcharts.clone()));
     let top = MapRef::new(Map {
         kind: MapKind::Any,
         entries,
     });
     for child in &node.children {
         let path = format!("{full_path}/charts/{}", child.name);
-        collect(child, &path, false, Some(&top), shared, out);
+        let child_top = collect(child, &path, false, Some(&top), shared, out);
+        subcharts.insert(Rc::from(child.name.as_str()), Value::Map(child_top));
     }
     let library = node.chart.metadata.chart_type == "library";
     for t in &node.chart.templates {
@@ -475,6 +480,7 @@ fn collect(
             base_path: format!("{full_path}/templates"),
         });
     }
+    top
 }
 
 /// `crds/` files of enabled charts, depth first (`CRDObjects`).

@@ -395,3 +395,57 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
         _ => false,
     }
 }
+
+/// The first of 256 private-use characters that stand for the bytes of a
+/// Go string that are not UTF-8 (a `.Files.Get` of a binary file, a
+/// `b64dec` of binary data), so that such a string survives until
+/// `b64enc` or a checksum turns it back into its bytes.
+const RAW_BYTE_BASE: u32 = 0x10FF00;
+
+/// Bytes as a Go string: valid UTF-8 as it is, any other byte as a
+/// stand-in character.
+pub fn string_from_bytes(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => {
+            let mut out = String::with_capacity(bytes.len() + 16);
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                match std::str::from_utf8(rest) {
+                    Ok(s) => {
+                        out.push_str(s);
+                        break;
+                    }
+                    Err(e) => {
+                        let (good, bad) = rest.split_at(e.valid_up_to());
+                        out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                        let n = e.error_len().unwrap_or(bad.len()).max(1);
+                        for b in &bad[..n] {
+                            out.push(char::from_u32(RAW_BYTE_BASE + *b as u32).unwrap_or('\u{FFFD}'));
+                        }
+                        rest = &bad[n..];
+                    }
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The bytes of a Go string made by [`string_from_bytes`].
+pub fn string_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !s.chars().any(|c| c as u32 >= RAW_BYTE_BASE) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let n = c as u32;
+        if n >= RAW_BYTE_BASE {
+            out.push((n - RAW_BYTE_BASE) as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}

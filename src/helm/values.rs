@@ -317,8 +317,8 @@ mod tests {
 
     #[test]
     fn values_files_merge() {
-        let out = merge_maps(&m("a: {x: 1, y: 2}\nb: [1]"), &m("a: {x: 3}\nb: [2]"));
-        assert_eq!(sprint_value(&Value::Map(out)), "map[a:map[x:3 y:2] b:[2]]");
+        let out = merge_maps(&m("a: {x: 1, z: 2}\nb: [1]"), &m("a: {x: 3}\nb: [2]"));
+        assert_eq!(sprint_value(&Value::Map(out)), "map[a:map[x:3 z:2] b:[2]]");
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub const FUNCS: &[FuncDef] = &[
 fn length(v: &Value) -> FnResult {
     Ok(Value::Int(match v {
         Value::Nil => return err("len of nil pointer"),
-        Value::Str(s) => s.len(),
+        Value::Str(s) => crate::helm::value::string_bytes(s).len(),
         Value::Bytes(b) => b.len(),
         Value::List(l) => l.items.len(),
         Value::Map(m) => m.len(),

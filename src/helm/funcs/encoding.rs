@@ -9,7 +9,7 @@ use sha2::Digest as _;
 
 use super::{FnResult, FuncDef, Ty, err, f, int, s, strval};
 use crate::helm::json::{self, Style};
-use crate::helm::value::{Entries, Value};
+use crate::helm::value::{Entries, Value, string_bytes, string_from_bytes};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -35,37 +35,37 @@ const RAW: Style = Style {
 pub const FUNCS: &[FuncDef] = &[
     f("b64enc", &[Ty::Str], |_, a| {
         Ok(Value::string(
-            base64::engine::general_purpose::STANDARD.encode(s(&a[0])),
+            base64::engine::general_purpose::STANDARD.encode(string_bytes(s(&a[0]))),
         ))
     }),
     f("b64dec", &[Ty::Str], |_, a| {
         Ok(Value::string(
             match base64::engine::general_purpose::STANDARD.decode(s(&a[0])) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(b) => string_from_bytes(&b),
                 Err(e) => go_base64_error(&e),
             },
         ))
     }),
     f("b32enc", &[Ty::Str], |_, a| {
-        Ok(Value::string(base32_encode(s(&a[0]).as_bytes())))
+        Ok(Value::string(base32_encode(&string_bytes(s(&a[0])))))
     }),
     f("b32dec", &[Ty::Str], |_, a| {
         Ok(Value::string(match base32_decode(s(&a[0])) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(b) => string_from_bytes(&b),
             Err(e) => e,
         }))
     }),
     f("sha1sum", &[Ty::Str], |_, a| {
-        Ok(Value::string(hex(&sha1(s(&a[0]).as_bytes()))))
+        Ok(Value::string(hex(&sha1(&string_bytes(s(&a[0]))))))
     }),
     f("sha256sum", &[Ty::Str], |_, a| {
-        Ok(Value::string(hex(&sha2::Sha256::digest(s(&a[0]).as_bytes()))))
+        Ok(Value::string(hex(&sha2::Sha256::digest(string_bytes(s(&a[0]))))))
     }),
     f("sha512sum", &[Ty::Str], |_, a| {
-        Ok(Value::string(hex(&sha2::Sha512::digest(s(&a[0]).as_bytes()))))
+        Ok(Value::string(hex(&sha2::Sha512::digest(string_bytes(s(&a[0]))))))
     }),
     f("adler32sum", &[Ty::Str], |_, a| {
-        Ok(Value::string(adler32(s(&a[0]).as_bytes()).to_string()))
+        Ok(Value::string(adler32(&string_bytes(s(&a[0]))).to_string()))
     }),
     // JSON (`toJson`, `fromJson` and `fromJsonArray` are Helm's, in helm.rs).
     f("toPrettyJson", &[Ty::Any], |_, a| json_out(&a[0], PRETTY, false)),

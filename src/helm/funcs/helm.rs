@@ -11,7 +11,7 @@ use base64::Engine as _;
 use super::{FnError, FnResult, FuncDef, Ty, err, f, s};
 use crate::helm::template::exec::{Env, Set};
 use crate::helm::template::parse;
-use crate::helm::value::{Elem, Entries, Map, MapKind, MapRef, Value};
+use crate::helm::value::{Elem, Entries, Map, MapKind, MapRef, Value, string_from_bytes};
 use crate::helm::{gofmt, json, toml, yaml};
 
 /// What Helm's functions keep across calls during one render.
@@ -232,7 +232,7 @@ pub const FILES_METHODS: &[FuncDef] = &[
     f("Get", &[Ty::Str], |_, a| {
         Ok(Value::string(
             file(&a[0], s(&a[1]))
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map(|b| string_from_bytes(&b))
                 .unwrap_or_default(),
         ))
     }),
@@ -253,16 +253,14 @@ pub const FILES_METHODS: &[FuncDef] = &[
         let Some(b) = file(&a[0], s(&a[1])) else {
             return Ok(Value::str_list(Vec::new()));
         };
-        let mut text = String::from_utf8_lossy(&b).into_owned();
+        let mut text = string_from_bytes(&b);
         if text.ends_with('\n') {
             text.pop();
         }
         Ok(Value::str_list(text.split('\n').map(Value::str).collect()))
     }),
     f("AsConfig", &[], |_, a| {
-        Ok(Value::string(base_name_map(&a[0], |b| {
-            String::from_utf8_lossy(b).into_owned()
-        })))
+        Ok(Value::string(base_name_map(&a[0], string_from_bytes)))
     }),
     f("AsSecrets", &[], |_, a| {
         Ok(Value::string(base_name_map(&a[0], |b| {

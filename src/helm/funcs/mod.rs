@@ -239,7 +239,7 @@ pub fn int(v: &Value) -> i64 {
 pub fn strval(v: &Value) -> String {
     match v {
         Value::Str(s) => s.to_string(),
-        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::Bytes(b) => super::value::string_from_bytes(b),
         other => gofmt::stringer(other).unwrap_or_else(|| gofmt::sprint_value(other)),
     }
 }
