@@ -7,7 +7,7 @@ use std::rc::Rc;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
 
-use super::{FnResult, FuncDef, Ty, err, f, s, to_int64, v};
+use super::{FnResult, FuncDef, Ty, err, f, s, v};
 use crate::helm::value::{Field, Struct, StructType, Value};
 
 fn time_value(ts: Timestamp, tz: &TimeZone) -> Value {
@@ -455,9 +455,13 @@ pub const FUNCS: &[FuncDef] = &[
         Ok(Value::string(duration_string(rounded)))
     }),
     f("duration", &[Ty::Any], |_, a| {
-        Ok(Value::string(duration_string(
-            to_int64(&a[0]) as i128 * 1_000_000_000,
-        )))
+        // Sprig reads only a string or an int64 (an `int` is 0).
+        let n: i64 = match &a[0] {
+            Value::Str(s) => s.parse().unwrap_or(0),
+            Value::Int64(i) => *i,
+            _ => 0,
+        };
+        Ok(Value::string(duration_string(n as i128 * 1_000_000_000)))
     }),
     f("durationRound", &[Ty::Any], |_, a| {
         let d: i128 = match &a[0] {

@@ -156,9 +156,7 @@ fn bounds(len: usize, indices: &[Value]) -> Result<(usize, usize), FnError> {
         super::dicts::to_int(&indices[1])
     };
     if start < 0 || end < start || end as usize > len {
-        return err(format!(
-            "reflect: slice index out of range [{start}:{end}] with capacity {len}"
-        ));
+        return err("reflect.Value.Slice: slice index out of bounds");
     }
     Ok((start as usize, end as usize))
 }

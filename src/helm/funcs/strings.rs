@@ -51,12 +51,8 @@ pub const FUNCS: &[FuncDef] = &[
         Ok(Value::str(s))
     }),
     f("trim", &[Ty::Str], |_, a| Ok(Value::str(go_trim_space(s(&a[0]))))),
-    f("upper", &[Ty::Str], |_, a| {
-        Ok(Value::string(s(&a[0]).to_uppercase()))
-    }),
-    f("lower", &[Ty::Str], |_, a| {
-        Ok(Value::string(s(&a[0]).to_lowercase()))
-    }),
+    f("upper", &[Ty::Str], |_, a| Ok(Value::string(go_upper(s(&a[0]))))),
+    f("lower", &[Ty::Str], |_, a| Ok(Value::string(go_lower(s(&a[0]))))),
     f("title", &[Ty::Str], |_, a| Ok(Value::string(title(s(&a[0]))))),
     f("untitle", &[Ty::Str], |_, a| Ok(Value::string(untitle(s(&a[0]))))),
     f("substr", &[Ty::Int, Ty::Int, Ty::Str], |_, a| {
@@ -305,6 +301,32 @@ pub fn strslice(v: &Value) -> Vec<String> {
         Value::Nil => Vec::new(),
         other => vec![strval(other)],
     }
+}
+
+/// Go's `strings.ToUpper`: simple case mapping, one character for one.
+pub fn go_upper(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut u = c.to_uppercase();
+            match (u.next(), u.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// Go's `strings.ToLower`.
+pub fn go_lower(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut l = c.to_lowercase();
+            match (l.next(), l.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 /// Go's `strings.TrimSpace`.

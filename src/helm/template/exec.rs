@@ -1,8 +1,9 @@
 //! The executor of Go's `text/template`, following `exec.go`: pipelines,
 //! variables, field chains on maps and structs (a missing key reads as
 //! nil, as with `missingkey=zero`), method calls, function calls with Go's
-//! argument checks, `if`/`with`/`range` (over lists, maps in key order and
-//! integers) with `else`, `break` and `continue`, and `template`. Errors
+//! argument checks, `if`/`with`/`range` (over lists and maps in key order;
+//! Go 1.23, which Helm 3.17 is built with, has no range over integers)
+//! with `else`, `break` and `continue`, and `template`. Errors
 //! read as Go's (`template: FILE:LINE:COL: executing "NAME" at <NODE>:
 //! …`), and are raised at the node Go would blame.
 
@@ -399,31 +400,8 @@ impl Env {
                     iterations.push((Value::Str(k), Got { v, iface }));
                 }
             }
-            Value::Int(n) | Value::Int64(n) => {
-                if ndecl > 1 {
-                    st.at = At::Node(node);
-                    return self.errorf(
-                        st,
-                        format!("can't use {n} to iterate over more than one variable"),
-                    );
-                }
-                let make = |i: i64| {
-                    if matches!(val, Value::Int(_)) {
-                        Value::Int(i)
-                    } else {
-                        Value::Int64(i)
-                    }
-                };
-                if *n > 10_000_000 {
-                    return self.errorf(st, format!("range over {n}: too many iterations"));
-                }
-                for i in 0..(*n).max(0) {
-                    iterations.push((make(i), Got::plain(make(i))));
-                }
-            }
             Value::Nil => {}
             other => {
-                st.at = At::Node(node);
                 return self.errorf(
                     st,
                     format!("range can't iterate over {}", gofmt::sprint_value(other)),
@@ -863,7 +841,9 @@ impl Env {
     /// Go's `validateType`: the value must fit the parameter.
     fn validate(&self, st: &State, v: Value, iface: bool, ty: Ty) -> Result<Value> {
         if v.is_nil() {
-            if ty.can_be_nil() {
+            // A nil interface fits only an interface parameter; nothing
+            // (an invalid value) fits any type that can be nil.
+            if ty.can_be_nil() && (!iface || matches!(ty, Ty::Any | Ty::Reflect)) {
                 return Ok(Value::Nil);
             }
             if iface {
