@@ -5,3 +5,6 @@
 pub mod exec;
 pub mod lex;
 pub mod parse;
+
+#[cfg(test)]
+mod tests;
