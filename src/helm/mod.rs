@@ -78,7 +78,8 @@ pub struct YamlError {
     pub message: String,
     /// The 1-based line in the document, when known.
     pub line: usize,
-    pub content: String,
+    /// The document, named after its template.
+    pub content: miette::NamedSource<String>,
 }
 
 /// Why a chart did not render. The messages are Helm's.
@@ -174,8 +175,8 @@ impl miette::Diagnostic for Error {
                 if *fail { "failed here" } else { "here" },
             ),
             Error::Yaml(y) if y.line > 0 => {
-                let offset = Snippet::at_line("", &y.content, y.line).offset;
-                (y.content.as_str(), offset, "here")
+                let text = y.content.inner().as_str();
+                (text, Snippet::at_line("", text, y.line).offset, "here")
             }
             _ => return None,
         };

@@ -448,7 +448,7 @@ fn collect(
         .chart
         .files
         .iter()
-        .map(|f| (Rc::from(f.name.as_str()), Value::Bytes(Rc::from(&f.data[..]))))
+        .map(|f| (Rc::from(f.name.as_str()), Value::Bytes(f.data.clone())))
         .collect();
     let subcharts = values::new_table();
     let mut entries = Entries::new();
@@ -653,10 +653,10 @@ fn render_here(chart: &Chart, opts: &Options) -> Result<Rendered, Error> {
     });
     let (manifests, hooks) = manifest::sort(&rendered).map_err(|e| {
         Error::Yaml(Box::new(super::YamlError {
-            file: e.file,
+            file: e.file.clone(),
             message: e.message,
             line: e.line,
-            content: e.content,
+            content: miette::NamedSource::new(e.file.clone(), e.content),
         }))
     })?;
     let mut crd_files = Vec::new();

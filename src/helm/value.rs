@@ -31,7 +31,8 @@ pub enum Value {
     Int64(i64),
     Float(f64),
     Str(Str),
-    Bytes(Rc<[u8]>),
+    /// A `[]byte`; shared with the loaded chart, whose files it holds.
+    Bytes(std::sync::Arc<[u8]>),
     List(Rc<List>),
     Map(MapRef),
     Struct(Rc<Struct>),

@@ -131,7 +131,7 @@ fn index(item: &Value, indexes: &[Value]) -> FnResult {
                     Some(x) => x,
                     None => match m.kind() {
                         MapKind::Strings => Value::str(""),
-                        MapKind::Files => Value::Bytes(std::rc::Rc::from(&[][..])),
+                        MapKind::Files => Value::Bytes(std::sync::Arc::from(&[][..])),
                         MapKind::Any => Value::Nil,
                     },
                 }

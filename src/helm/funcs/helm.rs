@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use base64::Engine as _;
 
@@ -194,14 +195,14 @@ fn files_of(v: &Value) -> Vec<(Rc<str>, Value)> {
     v.as_map().map(MapRef::snapshot).unwrap_or_default()
 }
 
-fn bytes_of(v: &Value) -> Option<Rc<[u8]>> {
+fn bytes_of(v: &Value) -> Option<Arc<[u8]>> {
     match v {
         Value::Bytes(b) => Some(b.clone()),
         _ => None,
     }
 }
 
-fn file(v: &Value, name: &str) -> Option<Rc<[u8]>> {
+fn file(v: &Value, name: &str) -> Option<Arc<[u8]>> {
     v.as_map().and_then(|m| m.get(name)).as_ref().and_then(bytes_of)
 }
 
@@ -222,7 +223,7 @@ fn base_name_map(files: &Value, f: impl Fn(&[u8]) -> String) -> String {
         let base = super::encoding::base(&k);
         m.insert(
             Rc::from(base),
-            Value::string(f(&bytes_of(&v).unwrap_or_else(|| Rc::from(&[][..])))),
+            Value::string(f(&bytes_of(&v).unwrap_or_else(|| Arc::from(&[][..])))),
         );
     }
     to_yaml(&Value::map(m))
@@ -238,7 +239,7 @@ pub const FILES_METHODS: &[FuncDef] = &[
     }),
     f("GetBytes", &[Ty::Str], |_, a| {
         Ok(Value::Bytes(
-            file(&a[0], s(&a[1])).unwrap_or_else(|| Rc::from(&[][..])),
+            file(&a[0], s(&a[1])).unwrap_or_else(|| Arc::from(&[][..])),
         ))
     }),
     f("Glob", &[Ty::Str], |_, a| {

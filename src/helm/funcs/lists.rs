@@ -128,7 +128,7 @@ fn slice(list: &Value, indices: &[Value]) -> FnResult {
         Value::List(l) => (l.elem, l.items.clone()),
         Value::Bytes(b) => {
             let (start, end) = bounds(b.len(), indices)?;
-            return Ok(Value::Bytes(Rc::from(&b[start..end])));
+            return Ok(Value::Bytes(std::sync::Arc::from(&b[start..end])));
         }
         Value::Nil => return super::nil_deref(),
         other => {

@@ -9,10 +9,27 @@ use crate::helm::value::Value;
 /// The most random characters or bytes one call may ask for.
 const MAX_RANDOM: i64 = 1 << 20;
 
+/// Random bytes from the operating system (`/dev/urandom`, as Go's
+/// `crypto/rand`). Should it fail, the bytes come from the clock and the
+/// address space: still distinct, if weak, values.
 pub fn fill(buf: &mut [u8]) {
-    // The OS generator does not fail on Linux once seeded; a failure
-    // leaves zeros, which is still a valid (if poor) value.
-    let _ = aws_lc_rs::rand::fill(buf);
+    use std::io::Read as _;
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .is_ok()
+    {
+        return;
+    }
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ (buf.as_ptr() as u64);
+    for b in buf.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
 }
 
 /// A uniform random number below `n` (`n` > 0).

@@ -123,7 +123,7 @@ impl At<'_> {
                 Node::If(b) | Node::Range(b) | Node::With(b) => b.pipe.pos as usize,
                 Node::Template(c) => c.pos as usize,
                 Node::Break(p) | Node::Continue(p) => *p as usize,
-                Node::Text(_) => 0,
+                Node::Text { start, .. } => *start as usize,
             },
             At::Pipe(p) => p.pos as usize,
             At::Cmd(c) => c.pos as usize,
@@ -314,7 +314,7 @@ impl Env {
     fn walk<'t>(&mut self, st: &mut State<'t>, dot: &Got, node: &'t Node, out: &mut String) -> Result<Flow> {
         st.at = At::Node(node);
         match node {
-            Node::Text(t) => self.write(st, out, t)?,
+            Node::Text { src, start, end } => self.write(st, out, &src[*start as usize..*end as usize])?,
             Node::Action(pipe) => {
                 let v = self.eval_pipeline(st, dot, pipe)?;
                 if pipe.decl.is_empty() {
@@ -642,7 +642,9 @@ impl Env {
                 return Ok(match m.get(name) {
                     Some(v) => Got { v, iface: true },
                     None if m.kind() == MapKind::Strings => Got::plain(Value::str("")),
-                    None if m.kind() == MapKind::Files => Got::plain(Value::Bytes(Rc::from(&[][..]))),
+                    None if m.kind() == MapKind::Files => {
+                        Got::plain(Value::Bytes(std::sync::Arc::from(&[][..])))
+                    }
                     None => Got {
                         v: Value::Nil,
                         iface: true,

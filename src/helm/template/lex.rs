@@ -59,15 +59,22 @@ impl Tok {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Item {
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
     pub tok: Tok,
     /// Byte offset in the input.
     pub pos: usize,
-    /// The token's text; for `Text`, after trimming; for `Error`, the message.
-    pub val: String,
+    /// The token's text; for `Text`, after trimming. (An `Error`'s message
+    /// is [`Lexed::error`].)
+    pub val: &'a str,
     /// The 1-based line where the token starts.
     pub line: usize,
+}
+
+/// The items of a template, and the error that ended them, if any.
+pub struct Lexed<'a> {
+    pub items: Vec<Item<'a>>,
+    pub error: Option<String>,
 }
 
 const LEFT: &str = "{{";
@@ -100,19 +107,23 @@ fn keyword(word: &str) -> Option<Tok> {
 }
 
 /// Split a template into items. The last item is `Eof` or `Error`.
-pub fn lex(input: &str) -> Vec<Item> {
+pub fn lex(input: &str) -> Lexed<'_> {
     let mut l = Lexer {
         input,
         pos: 0,
         start: 0,
         line: 1,
         start_line: 1,
-        items: Vec::new(),
+        items: Vec::with_capacity(input.len() / 8),
+        error: None,
         paren_depth: 0,
         inside: false,
     };
     l.run();
-    l.items
+    Lexed {
+        items: l.items,
+        error: l.error,
+    }
 }
 
 struct Lexer<'a> {
@@ -121,12 +132,13 @@ struct Lexer<'a> {
     start: usize,
     line: usize,
     start_line: usize,
-    items: Vec<Item>,
+    items: Vec<Item<'a>>,
+    error: Option<String>,
     paren_depth: usize,
     inside: bool,
 }
 
-impl Lexer<'_> {
+impl<'a> Lexer<'a> {
     fn rest(&self) -> &str {
         &self.input[self.pos..]
     }
@@ -152,7 +164,7 @@ impl Lexer<'_> {
     }
 
     fn emit(&mut self, tok: Tok) {
-        let val = self.input[self.start..self.pos].to_string();
+        let val = &self.input[self.start..self.pos];
         self.items.push(Item {
             tok,
             pos: self.start,
@@ -171,9 +183,10 @@ impl Lexer<'_> {
         self.items.push(Item {
             tok: Tok::Error,
             pos: self.start,
-            val: msg,
+            val: "",
             line: self.start_line,
         });
+        self.error = Some(msg);
     }
 
     fn run(&mut self) {
@@ -205,7 +218,7 @@ impl Lexer<'_> {
                         .len()
                         + self.start;
                 }
-                let text = self.input[self.start..end].to_string();
+                let text = &self.input[self.start..end];
                 if !text.is_empty() {
                     self.items.push(Item {
                         tok: Tok::Text,
@@ -226,7 +239,7 @@ impl Lexer<'_> {
         self.items.push(Item {
             tok: Tok::Eof,
             pos: self.pos,
-            val: String::new(),
+            val: "",
             line: self.line,
         });
         Some(false)
@@ -614,7 +627,11 @@ mod tests {
     use super::*;
 
     fn toks(s: &str) -> Vec<(Tok, String)> {
-        lex(s).into_iter().map(|i| (i.tok, i.val)).collect()
+        lex(s)
+            .items
+            .into_iter()
+            .map(|i| (i.tok, i.val.to_string()))
+            .collect()
     }
 
     #[test]
@@ -650,6 +667,7 @@ mod tests {
     fn tokens_inside_actions() {
         use Tok::*;
         let got: Vec<Tok> = lex("{{$x := printf \"%d\" 3 | len}}{{range $i, $e := .A}}{{end}}")
+            .items
             .into_iter()
             .map(|i| i.tok)
             .collect();
@@ -665,16 +683,10 @@ mod tests {
 
     #[test]
     fn errors() {
+        assert_eq!(lex("{{").error, Some("unclosed action".into()));
+        assert_eq!(lex("{{3k}}").error, Some("bad number syntax: \"3k\"".into()));
         assert_eq!(
-            lex("{{").last().map(|i| i.val.clone()),
-            Some("unclosed action".into())
-        );
-        assert_eq!(
-            lex("{{3k}}").last().map(|i| i.val.clone()),
-            Some("bad number syntax: \"3k\"".into())
-        );
-        assert_eq!(
-            lex("{{/* x */ .}}").last().map(|i| i.val.clone()),
+            lex("{{/* x */ .}}").error,
             Some("comment ends before closing delimiter".into())
         );
     }

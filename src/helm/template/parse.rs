@@ -24,7 +24,12 @@ pub struct Tree {
 
 #[derive(Debug)]
 pub enum Node {
-    Text(Box<str>),
+    /// Text between actions: a range of the file's text.
+    Text {
+        src: Rc<str>,
+        start: u32,
+        end: u32,
+    },
     Action(Pipe),
     If(Box<Branch>),
     Range(Box<Branch>),
@@ -203,7 +208,7 @@ fn write_list(f: &mut fmt::Formatter<'_>, list: &[Node]) -> fmt::Result {
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Node::Text(t) => f.write_str(t),
+            Node::Text { src, start, end } => f.write_str(&src[*start as usize..*end as usize]),
             Node::Action(p) => write!(f, "{{{{{p}}}}}"),
             Node::If(b) | Node::Range(b) | Node::With(b) => {
                 let kw = match self {
@@ -233,7 +238,7 @@ impl Node {
     /// Go's `parse.IsEmptyTree` for one node.
     fn is_empty(&self) -> bool {
         match self {
-            Node::Text(t) => t.trim().is_empty(),
+            Node::Text { src, start, end } => src[*start as usize..*end as usize].trim().is_empty(),
             _ => false,
         }
     }
@@ -268,14 +273,16 @@ type Result<T> = std::result::Result<T, ParseError>;
 /// Parse `text` as the template `name`: the file's tree and one per
 /// definition in it, by name. `func` resolves a function name to its id.
 pub fn parse(name: &str, text: &str, func: &dyn Fn(&str) -> Option<u16>) -> Result<HashMap<Str, Rc<Tree>>> {
-    let items = lex(text);
-    let text: Rc<str> = Rc::from(text);
+    let shared: Rc<str> = Rc::from(text);
+    let lexed = lex(&shared);
     let name: Str = Rc::from(name);
     let mut p = Parser {
-        items,
+        items: lexed.items,
+        lex_error: lexed.error,
+        interned: HashMap::new(),
         i: 0,
         name: name.clone(),
-        text: text.clone(),
+        text: shared.clone(),
         vars: vec![Rc::from("$")],
         range_depth: 0,
         action_line: 0,
@@ -289,7 +296,11 @@ pub fn parse(name: &str, text: &str, func: &dyn Fn(&str) -> Option<u16>) -> Resu
 }
 
 struct Parser<'a> {
-    items: Vec<Item>,
+    items: Vec<Item<'a>>,
+    /// The message of the lexer's error item.
+    lex_error: Option<String>,
+    /// Names met so far: one allocation per distinct name.
+    interned: HashMap<&'a str, Str>,
     i: usize,
     name: Str,
     text: Rc<str>,
@@ -308,7 +319,16 @@ enum Stop {
     Else,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    fn intern(&mut self, s: &'a str) -> Str {
+        if let Some(r) = self.interned.get(s) {
+            return r.clone();
+        }
+        let r: Str = Rc::from(s);
+        self.interned.insert(s, r.clone());
+        r
+    }
+
     fn err<T>(&self, message: impl Into<String>) -> Result<T> {
         Err(ParseError {
             name: self.name.clone(),
@@ -317,8 +337,8 @@ impl Parser<'_> {
         })
     }
 
-    fn next(&mut self) -> Item {
-        let item = self.items[self.i.min(self.items.len() - 1)].clone();
+    fn next(&mut self) -> Item<'a> {
+        let item = self.items[self.i.min(self.items.len() - 1)];
         if self.i < self.items.len() - 1 {
             self.i += 1;
         }
@@ -330,11 +350,11 @@ impl Parser<'_> {
         self.i -= 1;
     }
 
-    fn peek(&self) -> &Item {
+    fn peek(&self) -> &Item<'a> {
         &self.items[self.i.min(self.items.len() - 1)]
     }
 
-    fn next_non_space(&mut self) -> Item {
+    fn next_non_space(&mut self) -> Item<'a> {
         loop {
             let t = self.next();
             if t.tok != Tok::Space {
@@ -343,23 +363,23 @@ impl Parser<'_> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Item {
+    fn peek_non_space(&mut self) -> Item<'a> {
         let t = self.next_non_space();
         self.backup();
         t
     }
 
-    fn item_string(item: &Item) -> String {
+    fn item_string(&self, item: &Item) -> String {
         match item.tok {
             Tok::Eof => "EOF".into(),
-            Tok::Error => item.val.clone(),
+            Tok::Error => self.lex_error.clone().unwrap_or_default(),
             t if t.is_keyword() => format!("<{}>", item.val),
             _ => {
                 if item.val.chars().count() > 10 {
                     let short: String = item.val.chars().take(10).collect();
                     format!("{}...", crate::helm::gofmt::quote(&short))
                 } else {
-                    crate::helm::gofmt::quote(&item.val)
+                    crate::helm::gofmt::quote(item.val)
                 }
             }
         }
@@ -367,19 +387,20 @@ impl Parser<'_> {
 
     fn unexpected<T>(&mut self, item: &Item, context: &str) -> Result<T> {
         if item.tok == Tok::Error {
+            let msg = self.lex_error.clone().unwrap_or_default();
             let mut extra = String::new();
             if self.action_line != 0 && self.action_line != item.line {
                 extra = format!(" in action started at {}:{}", self.name, self.action_line);
-                if item.val.ends_with(" action") {
+                if msg.ends_with(" action") {
                     extra = extra[" in action".len()..].to_string();
                 }
             }
-            return self.err(format!("{}{extra}", item.val));
+            return self.err(format!("{msg}{extra}"));
         }
-        self.err(format!("unexpected {} in {context}", Self::item_string(item)))
+        self.err(format!("unexpected {} in {context}", self.item_string(item)))
     }
 
-    fn expect(&mut self, tok: Tok, context: &str) -> Result<Item> {
+    fn expect(&mut self, tok: Tok, context: &str) -> Result<Item<'a>> {
         let t = self.next_non_space();
         if t.tok != tok {
             return self.unexpected(&t, context);
@@ -426,10 +447,9 @@ impl Parser<'_> {
                 Parsed::Else => return self.err("unexpected {{else}}"),
             }
         }
-        if let Some(item) = self.items.last()
+        if let Some(&item) = self.items.last()
             && item.tok == Tok::Error
         {
-            let item = item.clone();
             self.line = item.line;
             return self.unexpected(&item, "input");
         }
@@ -442,7 +462,7 @@ impl Parser<'_> {
         if !matches!(t.tok, Tok::String | Tok::RawString) {
             return self.unexpected(&t, context);
         }
-        let name = self.unquote(&t.val)?;
+        let name = self.unquote(t.val)?;
         self.expect(Tok::RightDelim, context)?;
         let saved_vars = std::mem::replace(&mut self.vars, vec![Rc::from("$")]);
         let (list, stop) = self.item_list()?;
@@ -470,10 +490,9 @@ impl Parser<'_> {
                 Parsed::Else => return Ok((list, Stop::Else)),
             }
         }
-        if let Some(item) = self.items.last()
+        if let Some(&item) = self.items.last()
             && item.tok == Tok::Error
         {
-            let item = item.clone();
             self.line = item.line;
             return self.unexpected(&item, "input");
         }
@@ -483,7 +502,11 @@ impl Parser<'_> {
     fn text_or_action(&mut self) -> Result<Parsed> {
         let t = self.next_non_space();
         match t.tok {
-            Tok::Text => Ok(Parsed::Node(Node::Text(t.val.into_boxed_str()))),
+            Tok::Text => Ok(Parsed::Node(Node::Text {
+                src: self.text.clone(),
+                start: t.pos as u32,
+                end: (t.pos + t.val.len()) as u32,
+            })),
             Tok::LeftDelim => {
                 self.action_line = t.line;
                 let r = self.action();
@@ -619,7 +642,7 @@ impl Parser<'_> {
 
     fn template_name(&mut self, t: &Item, context: &str) -> Result<String> {
         match t.tok {
-            Tok::String | Tok::RawString => self.unquote(&t.val),
+            Tok::String | Tok::RawString => self.unquote(t.val),
             _ => self.unexpected(t, context),
         }
     }
@@ -646,13 +669,15 @@ impl Parser<'_> {
                 Tok::Assign | Tok::Declare => {
                     pipe.is_assign = next.tok == Tok::Assign;
                     self.next_non_space();
-                    pipe.decl.push(Rc::from(v.val.as_str()));
-                    self.vars.push(Rc::from(v.val.as_str()));
+                    let name = self.intern(v.val);
+                    pipe.decl.push(name.clone());
+                    self.vars.push(name);
                 }
                 Tok::Char if next.val == "," => {
                     self.next_non_space();
-                    pipe.decl.push(Rc::from(v.val.as_str()));
-                    self.vars.push(Rc::from(v.val.as_str()));
+                    let name = self.intern(v.val);
+                    pipe.decl.push(name.clone());
+                    self.vars.push(name);
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().tok {
                             Tok::Variable | Tok::RightDelim | Tok::RightParen => continue,
@@ -747,7 +772,7 @@ impl Parser<'_> {
         let mut fields: Vec<Str> = Vec::new();
         while self.peek().tok == Tok::Field {
             let t = self.next();
-            fields.push(Rc::from(&t.val[1..]));
+            fields.push(self.intern(&t.val[1..]));
         }
         Ok(Some(match node {
             Arg::Field { mut idents, .. } => {
@@ -779,10 +804,10 @@ impl Parser<'_> {
         let t = self.next_non_space();
         let pos = t.pos as u32;
         Ok(Some(match t.tok {
-            Tok::Identifier => match (self.func)(&t.val) {
+            Tok::Identifier => match (self.func)(t.val) {
                 Some(id) => Arg::Func {
                     pos,
-                    name: Rc::from(t.val.as_str()),
+                    name: self.intern(t.val),
                     id,
                 },
                 None => return self.err(format!("function {:?} not defined", t.val)),
@@ -796,15 +821,15 @@ impl Parser<'_> {
                 }
                 Arg::Variable {
                     pos,
-                    idents: t.val.split('.').map(Rc::from).collect(),
+                    idents: vec![self.intern(t.val)],
                 }
             }
             Tok::Field => Arg::Field {
                 pos,
-                idents: t.val[1..].split('.').map(Rc::from).collect(),
+                idents: vec![self.intern(&t.val[1..])],
             },
             Tok::Bool => Arg::Bool(pos, t.val == "true"),
-            Tok::CharConstant | Tok::Number => match number(&t.val, t.tok == Tok::CharConstant) {
+            Tok::CharConstant | Tok::Number => match number(t.val, t.tok == Tok::CharConstant) {
                 Ok(n) => Arg::Number(pos, Box::new(n)),
                 Err(e) => return self.err(e),
             },
@@ -812,11 +837,19 @@ impl Parser<'_> {
                 self.pipeline("parenthesized pipeline", Tok::RightParen)?,
             )),
             Tok::String | Tok::RawString => {
-                let text = self.unquote(&t.val)?;
+                let plain = match t.tok {
+                    Tok::RawString => !t.val.contains('\r'),
+                    _ => !t.val.contains('\\'),
+                };
+                let text = if plain {
+                    self.intern(&t.val[1..t.val.len() - 1])
+                } else {
+                    Rc::from(self.unquote(t.val)?)
+                };
                 Arg::String {
                     pos,
-                    quoted: Rc::from(t.val.as_str()),
-                    text: Rc::from(text),
+                    quoted: self.intern(t.val),
+                    text,
                 }
             }
             _ => {
