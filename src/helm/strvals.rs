@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use super::value::{Elem, List, MapRef, Value};
+use super::value::{MapRef, Value};
 
 /// How deep `a.b.c…` may nest.
 const MAX_NESTED: usize = 30;
@@ -84,6 +84,9 @@ impl Parser {
         }
         if v.eq_ignore_ascii_case("false") {
             return Value::Bool(false);
+        }
+        if v == "0" {
+            return Value::Int64(0);
         }
         if !v.is_empty() && !v.starts_with('0') {
             let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
@@ -254,8 +257,10 @@ impl Parser {
                     }
                     None => super::values::new_table(),
                 };
-                match self.key(&inner, level) {
-                    Ok(()) => Ok(set_index(list, i, Value::Map(inner))),
+                let e = self.key(&inner, level);
+                let list = set_index(list, i, Value::Map(inner));
+                match e {
+                    Ok(()) => Ok(list),
                     Err(e) => Err((list, e)),
                 }
             }
@@ -302,9 +307,6 @@ fn set_index(mut list: Vec<Value>, i: usize, v: Value) -> Vec<Value> {
     list
 }
 
-#[allow(dead_code)]
-fn _list(_: List, _: Elem) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +326,11 @@ mod tests {
         ok("boolean=true", "map[boolean:true]");
         ok("is_null=null", "map[is_null:<nil>]");
         ok("zero=0", "map[zero:0]");
+        let m = crate::helm::values::new_table();
+        parse_into("zero=0,one=1,lead=01", &m, false).unwrap();
+        assert!(matches!(m.get("zero"), Some(Value::Int64(0))));
+        assert!(matches!(m.get("one"), Some(Value::Int64(1))));
+        assert!(matches!(m.get("lead"), Some(Value::Str(_))));
         ok("leading_zeros=00009", "map[leading_zeros:00009]");
         ok("name1=value1,name2=value2", "map[name1:value1 name2:value2]");
         ok("outer.inner=value", "map[outer:map[inner:value]]");
@@ -343,6 +350,8 @@ mod tests {
             "map[list:[map[foo:bar hello:world]]]",
         );
         ok("nested[0][0]=1", "map[nested:[[1]]]");
+        ok("a=1,list[0].name=x", "map[a:1 list:[map[name:x]]]");
+        ok("list[1].a.b=x", "map[list:[<nil> map[a:map[b:x]]]]");
         ok("name=one\\,two", "map[name:one,two]");
         ok("a=b=c", "map[a:b=c]");
         ok("noval=", "map[noval:]");

@@ -12,6 +12,7 @@ mod fuzz;
 mod genconfig;
 mod git_source;
 mod gitserver;
+mod helm;
 mod images;
 mod kdl_fast;
 mod kube;
