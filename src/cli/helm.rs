@@ -92,7 +92,17 @@ pub fn template(args: TemplateArgs) -> ExitCode {
         api_versions: args.api_versions,
         include_crds: args.include_crds,
     };
-    match helm::render(&chart, &opts) {
+    let mut warnings = Vec::new();
+    let result = helm::render(&chart, &opts, &mut warnings);
+    for w in &warnings {
+        // Helm's own words; most start with "warning: " already.
+        if w.starts_with("warning: ") {
+            eprintln!("{w}");
+        } else {
+            eprintln!("warning: {w}");
+        }
+    }
+    match result {
         Ok(r) => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(r.output().as_bytes());

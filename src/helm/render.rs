@@ -15,9 +15,9 @@ use super::caps::{Capabilities, KubeVersion};
 use super::chart::{Chart, Dependency, ImportValue};
 use super::manifest::{self, Document};
 use super::template::exec::{Env, ExecError, Limits, Set};
-use super::template::parse::{self, Tree};
+use super::template::parse;
 use super::value::{Elem, Entries, Field, List, Map, MapKind, MapRef, Struct, StructType, Value};
-use super::values::{self, ChartValues};
+use super::values::{self, ChartValues, Warnings};
 use super::{Error, Snippet, funcs, schema, strvals, yaml};
 
 /// What to render, beyond the chart.
@@ -84,17 +84,21 @@ impl Rendered {
 /// The stack of the thread templates run on: nested `include`s recurse.
 const STACK_BYTES: usize = 256 << 20;
 
-/// Render a chart.
-pub fn render(chart: &Chart, opts: &Options) -> Result<Rendered, Error> {
-    std::thread::scope(|scope| {
+/// Render a chart. `warnings` receives what Helm logs on the way (values
+/// dropped while coalescing), also when rendering fails.
+pub fn render(chart: &Chart, opts: &Options, warnings: &mut Vec<String>) -> Result<Rendered, Error> {
+    let mut warn = Warnings::default();
+    let result = std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("helm-render".into())
             .stack_size(STACK_BYTES)
-            .spawn_scoped(scope, || render_here(chart, opts))
+            .spawn_scoped(scope, || render_here(chart, opts, &mut warn))
             .map_err(|e| Error::Other(format!("cannot start the render thread: {e}")))?
             .join()
             .unwrap_or_else(|_| Err(Error::Other("the render thread panicked".into())))
-    })
+    });
+    warnings.extend(warn.into_vec());
+    result
 }
 
 /// The user's values: files, then `--set`, then `--set-string`.
@@ -187,7 +191,7 @@ fn compatible(constraint: &str, version: &str) -> bool {
 }
 
 /// `processDependencyEnabled`.
-fn process_enabled(node: &mut Node, v: &MapRef, path: &str) -> Result<(), Error> {
+fn process_enabled(node: &mut Node, v: &MapRef, path: &str, warn: &mut Warnings) -> Result<(), Error> {
     if node.deps.is_empty() {
         return Ok(());
     }
@@ -222,7 +226,7 @@ fn process_enabled(node: &mut Node, v: &MapRef, path: &str) -> Result<(), Error>
     for d in &mut node.deps {
         d.enabled = true;
     }
-    let cvals = values::coalesce_chart(&*node, v, false).map_err(Error::Values)?;
+    let cvals = values::coalesce_chart(&*node, v, false, warn).map_err(Error::Values)?;
     // Tags.
     if let Some(tags) = values::table_at(&cvals, "tags") {
         for r in &mut node.deps {
@@ -263,39 +267,39 @@ fn process_enabled(node: &mut Node, v: &MapRef, path: &str) -> Result<(), Error>
     node.deps.retain(|r| !disabled.contains(&r.name));
     for child in &mut node.children {
         let sub = format!("{path}{}.", child.name);
-        process_enabled(child, &cvals, &sub)?;
+        process_enabled(child, &cvals, &sub, warn)?;
     }
     Ok(())
 }
 
 /// `processDependencyImportValues` (with Helm's merge, which keeps nulls).
-fn process_imports(node: &mut Node) -> Result<(), Error> {
+fn process_imports(node: &mut Node, warn: &mut Warnings) -> Result<(), Error> {
     for child in &mut node.children {
-        process_imports(child)?;
+        process_imports(child, warn)?;
     }
     if node.deps.is_empty() {
         return Ok(());
     }
-    let cvals = values::coalesce_chart(&*node, &values::new_table(), true).map_err(Error::Values)?;
+    let cvals = values::coalesce_chart(&*node, &values::new_table(), true, warn).map_err(Error::Values)?;
     let mut b = values::new_table();
     for r in &node.deps {
         for iv in &r.import_values {
             match iv {
                 ImportValue::Map { child, parent } => {
                     if let Some(vv) = values::table_at(&cvals, &format!("{}.{child}", r.name)) {
-                        b = values::merge_tables(&b, &values::path_to_map(parent, &vv));
+                        b = values::merge_tables(&b, &values::path_to_map(parent, &vv), warn);
                     }
                 }
                 ImportValue::Export(name) => {
                     if let Some(vm) = values::table_at(&cvals, &format!("{}.exports.{name}", r.name)) {
-                        b = values::merge_tables(&b, &vm);
+                        b = values::merge_tables(&b, &vm, warn);
                     }
                 }
             }
         }
     }
     let cvals = values::deep_copy(&cvals);
-    node.values = values::merge_tables(&cvals, &b);
+    node.values = values::merge_tables(&cvals, &b, warn);
     Ok(())
 }
 
@@ -524,7 +528,7 @@ fn schema_check(node: &Node, values: &MapRef, out: &mut String) {
     }
 }
 
-fn render_here(chart: &Chart, opts: &Options) -> Result<Rendered, Error> {
+fn render_here(chart: &Chart, opts: &Options, warn: &mut Warnings) -> Result<Rendered, Error> {
     let user = user_values(opts)?;
     let missing: Vec<String> = chart
         .metadata
@@ -541,8 +545,8 @@ fn render_here(chart: &Chart, opts: &Options) -> Result<Rendered, Error> {
         other => return Err(Error::Chart(format!("{other} charts are not installable"))),
     }
     let mut root = Node::new(chart)?;
-    process_enabled(&mut root, &user, "")?;
-    process_imports(&mut root)?;
+    process_enabled(&mut root, &user, "", warn)?;
+    process_imports(&mut root, warn)?;
 
     let mut caps = Capabilities::default();
     if let Some(kv) = &opts.kube_version {
@@ -550,7 +554,7 @@ fn render_here(chart: &Chart, opts: &Options) -> Result<Rendered, Error> {
     }
     caps.api_versions.extend(opts.api_versions.iter().cloned());
 
-    let values = values::coalesce_chart(&root, &user, false).map_err(Error::Values)?;
+    let values = values::coalesce_chart(&root, &user, false, warn).map_err(Error::Values)?;
     let mut problems = String::new();
     schema_check(&root, &values, &mut problems);
     if !problems.is_empty() {
@@ -697,6 +701,3 @@ fn exec_error(e: ExecError) -> Error {
         },
     }
 }
-
-#[allow(dead_code)]
-fn _tree(_: &Tree) {}

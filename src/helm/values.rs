@@ -11,6 +11,7 @@
 
 use std::rc::Rc;
 
+use super::gofmt::sprint_value;
 use super::value::{Entries, MapRef, Value};
 
 pub const GLOBAL: &str = "global";
@@ -60,9 +61,35 @@ pub fn merge_maps(a: &MapRef, b: &MapRef) -> MapRef {
     out
 }
 
+/// What Helm logs while coalescing: values dropped because a table and a
+/// plain value meet. Each message once, in the order they came.
+#[derive(Debug, Default)]
+pub struct Warnings(Vec<String>);
+
+impl Warnings {
+    pub fn push(&mut self, message: String) {
+        if !self.0.contains(&message) {
+            self.0.push(message);
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+/// `concatPrefix`.
+fn concat(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
 /// `coalesceTablesFullKey`: `src` under `dst` (dst wins); with `merge`
 /// false a `null` in `dst` deletes the key.
-pub fn coalesce_tables(dst: &MapRef, src: &MapRef, merge: bool) {
+fn coalesce_tables(dst: &MapRef, src: &MapRef, prefix: &str, merge: bool, warn: &mut Warnings) {
     for (key, val) in src.snapshot() {
         let dv = dst.get(&key);
         match dv {
@@ -70,26 +97,33 @@ pub fn coalesce_tables(dst: &MapRef, src: &MapRef, merge: bool) {
                 dst.remove(&key);
             }
             None => dst.insert(key, val),
-            Some(dv) => {
-                if let Some(vm) = table(&val)
-                    && let Some(dm) = table(&dv)
-                {
-                    coalesce_tables(dm, vm, merge);
-                }
-            }
+            Some(dv) => match (table(&val), table(&dv)) {
+                (Some(vm), Some(dm)) => coalesce_tables(dm, vm, &concat(prefix, &key), merge, warn),
+                (Some(_), None) => warn.push(format!(
+                    "warning: cannot overwrite table with non table for {} ({})",
+                    concat(prefix, &key),
+                    sprint_value(&val)
+                )),
+                (None, Some(_)) if !matches!(val, Value::Nil) => warn.push(format!(
+                    "warning: destination for {} is a table. Ignoring non-table value ({})",
+                    concat(prefix, &key),
+                    sprint_value(&val)
+                )),
+                _ => {}
+            },
         }
     }
 }
 
 /// `CoalesceTables(dst, src)`: returns dst (or src when dst is nil).
-pub fn coalesce_tables_top(dst: &MapRef, src: &MapRef) -> MapRef {
-    coalesce_tables(dst, src, false);
+pub fn coalesce_tables_top(dst: &MapRef, src: &MapRef, warn: &mut Warnings) -> MapRef {
+    coalesce_tables(dst, src, "", false, warn);
     dst.clone()
 }
 
 /// `MergeTables(dst, src)`: as coalescing, keeping nulls.
-pub fn merge_tables(dst: &MapRef, src: &MapRef) -> MapRef {
-    coalesce_tables(dst, src, true);
+pub fn merge_tables(dst: &MapRef, src: &MapRef, warn: &mut Warnings) -> MapRef {
+    coalesce_tables(dst, src, "", true, warn);
     dst.clone()
 }
 
@@ -160,18 +194,30 @@ pub trait ChartValues {
 
 /// `CoalesceValues` (merge false) / `MergeValues` (merge true): a chart's
 /// values with the user's on top, subcharts' in their sections.
-pub fn coalesce_chart(chart: &dyn ChartValues, user: &MapRef, merge: bool) -> Result<MapRef, String> {
+pub fn coalesce_chart(
+    chart: &dyn ChartValues,
+    user: &MapRef,
+    merge: bool,
+    warn: &mut Warnings,
+) -> Result<MapRef, String> {
     let dest = deep_copy(user);
-    coalesce(chart, &dest, merge)?;
+    coalesce(chart, &dest, "", merge, warn)?;
     Ok(dest)
 }
 
-fn coalesce(chart: &dyn ChartValues, dest: &MapRef, merge: bool) -> Result<(), String> {
-    coalesce_values(chart, dest, merge);
-    coalesce_deps(chart, dest, merge)
+fn coalesce(
+    chart: &dyn ChartValues,
+    dest: &MapRef,
+    prefix: &str,
+    merge: bool,
+    warn: &mut Warnings,
+) -> Result<(), String> {
+    coalesce_values(chart, dest, prefix, merge, warn);
+    coalesce_deps(chart, dest, prefix, merge, warn)
 }
 
-fn coalesce_values(chart: &dyn ChartValues, v: &MapRef, merge: bool) {
+fn coalesce_values(chart: &dyn ChartValues, v: &MapRef, prefix: &str, merge: bool, warn: &mut Warnings) {
+    let prefix = concat(prefix, chart.name());
     let defaults = deep_copy(&chart.values());
     for (key, val) in defaults.snapshot() {
         match v.get(&key) {
@@ -179,11 +225,13 @@ fn coalesce_values(chart: &dyn ChartValues, v: &MapRef, merge: bool) {
                 v.remove(&key);
             }
             Some(value) => {
-                if let Some(dest) = table(&value)
-                    && let Some(src) = table(&val)
-                {
-                    let child_merge = merge || chart.children().iter().any(|c| c.name() == &*key);
-                    coalesce_tables(dest, src, child_merge);
+                if let Some(dest) = table(&value) {
+                    if let Some(src) = table(&val) {
+                        let child_merge = merge || chart.children().iter().any(|c| c.name() == &*key);
+                        coalesce_tables(dest, src, &concat(&prefix, &key), child_merge, warn);
+                    } else if !matches!(val, Value::Nil) {
+                        warn.push(format!("warning: skipped value for {prefix}.{key}: Not a table."));
+                    }
                 }
             }
             None => v.insert(key, val),
@@ -191,7 +239,14 @@ fn coalesce_values(chart: &dyn ChartValues, v: &MapRef, merge: bool) {
     }
 }
 
-fn coalesce_deps(chart: &dyn ChartValues, dest: &MapRef, merge: bool) -> Result<(), String> {
+fn coalesce_deps(
+    chart: &dyn ChartValues,
+    dest: &MapRef,
+    prefix: &str,
+    merge: bool,
+    warn: &mut Warnings,
+) -> Result<(), String> {
+    let prefix = concat(prefix, chart.name());
     for sub in chart.children() {
         let name: Rc<str> = Rc::from(sub.name());
         let dv = match dest.get(&name) {
@@ -210,26 +265,36 @@ fn coalesce_deps(chart: &dyn ChartValues, dest: &MapRef, merge: bool) -> Result<
                 }
             },
         };
-        coalesce_globals(&dv, dest);
-        coalesce(sub, &dv, merge)?;
+        coalesce_globals(&dv, dest, &prefix, warn);
+        coalesce(sub, &dv, &prefix, merge, warn)?;
     }
     Ok(())
 }
 
 /// `coalesceGlobals`: the parent's globals into the child's section.
-fn coalesce_globals(dest: &MapRef, src: &MapRef) {
+fn coalesce_globals(dest: &MapRef, src: &MapRef, prefix: &str, warn: &mut Warnings) {
     let dg = match dest.get(GLOBAL) {
         None => new_table(),
         Some(v) => match table(&v) {
             Some(t) => t.clone(),
-            None => return,
+            None => {
+                warn.push(format!(
+                    "warning: skipping globals because destination {GLOBAL} is not a table."
+                ));
+                return;
+            }
         },
     };
     let sg = match src.get(GLOBAL) {
         None => new_table(),
         Some(v) => match table(&v) {
             Some(t) => t.clone(),
-            None => return,
+            None => {
+                warn.push(format!(
+                    "warning: skipping globals because source {GLOBAL} is not a table."
+                ));
+                return;
+            }
         },
     };
     for (key, val) in sg.snapshot() {
@@ -239,13 +304,18 @@ fn coalesce_globals(dest: &MapRef, src: &MapRef) {
                 None => dg.insert(key, Value::Map(vv)),
                 Some(destv) => {
                     if let Some(destvmap) = table(&destv) {
-                        coalesce_tables(&vv, destvmap, true);
+                        coalesce_tables(&vv, destvmap, &concat(prefix, &key), true, warn);
                         dg.insert(key, Value::Map(vv));
+                    } else {
+                        warn.push(format!(
+                            "Conflict: cannot merge map onto non-map for {}. Skipping.",
+                            crate::helm::gofmt::quote(&key)
+                        ));
                     }
                 }
             }
         } else if dg.get(&key).is_some_and(|dv| table(&dv).is_some()) {
-            // A table in the child is not replaced by a plain value.
+            warn.push(format!("key {key} is table. Skipping"));
         } else {
             dg.insert(key, val);
         }
@@ -261,7 +331,6 @@ pub fn table_value(entries: Entries) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::helm::gofmt::sprint_value;
     use crate::helm::yaml::parse_map;
 
     fn m(text: &str) -> MapRef {
@@ -293,7 +362,13 @@ mod tests {
             values: m("a: 1\nb: {x: 1, z: 2}\nc: keep\nd: gone"),
             children: vec![],
         };
-        let out = coalesce_chart(&c, &m("a: 2\nb: {x: 9}\nd: null"), false).unwrap();
+        let out = coalesce_chart(
+            &c,
+            &m("a: 2\nb: {x: 9}\nd: null"),
+            false,
+            &mut Warnings::default(),
+        )
+        .unwrap();
         assert_eq!(sprint_value(&Value::Map(out)), "map[a:2 b:map[x:9 z:2] c:keep]");
     }
 
@@ -308,10 +383,39 @@ mod tests {
                 children: vec![],
             }],
         };
-        let out = coalesce_chart(&c, &m("sub: {b: 5}"), false).unwrap();
+        let out = coalesce_chart(&c, &m("sub: {b: 5}"), false, &mut Warnings::default()).unwrap();
         assert_eq!(
             sprint_value(&Value::Map(out)),
             "map[global:map[g:1] sub:map[a:2 b:5 global:map[g:1 h:2]]]"
+        );
+    }
+
+    #[test]
+    fn dropped_values_are_warned_about_as_helm_words_it() {
+        let c = C {
+            name: "top",
+            values: m("scal: 5\ntab: {x: {w: 1}}\ng: {k: 1}"),
+            children: vec![],
+        };
+        let mut warn = Warnings::default();
+        let out = coalesce_chart(
+            &c,
+            &m("scal: {a: 1}\ntab: {x: 2}\ng: {k: {z: 1}}"),
+            false,
+            &mut warn,
+        )
+        .unwrap();
+        assert_eq!(
+            sprint_value(&Value::Map(out)),
+            "map[g:map[k:map[z:1]] scal:map[a:1] tab:map[x:2]]"
+        );
+        assert_eq!(
+            warn.into_vec(),
+            [
+                "warning: destination for top.g.k is a table. Ignoring non-table value (1)",
+                "warning: skipped value for top.scal: Not a table.",
+                "warning: cannot overwrite table with non table for top.tab.x (map[w:1])",
+            ]
         );
     }
 
