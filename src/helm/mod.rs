@@ -39,6 +39,10 @@ pub use caps::{Capabilities, KubeVersion};
 pub use chart::Chart;
 pub use render::{Options, Rendered, render};
 
+/// A hash map with a fast hasher, seeded per map (names in templates are
+/// chart input: no fixed seed to collide against).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Where in a template an error is.
 #[derive(Debug, Clone)]
 pub struct Snippet {

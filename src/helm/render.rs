@@ -596,7 +596,7 @@ fn render_here(chart: &Chart, opts: &Options, warn: &mut Warnings) -> Result<Ren
     let mut order: Vec<String> = templates.iter().map(|t| t.name.clone()).collect();
     template_order(&mut order);
 
-    let mut set: Set = HashMap::new();
+    let mut set: Set = Set::default();
     for name in &order {
         let t = &templates[by_name[name]];
         let trees = parse::parse(name, &t.text, &funcs::lookup).map_err(|e| {

@@ -8,7 +8,6 @@
 //! checked and converted as Go's reflection-based calls do (`nindent 4`
 //! takes an `int`: a `float64` from values is an error there too).
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -162,7 +161,7 @@ pub const fn v(name: &'static str, params: &'static [Ty], variadic: Ty, call: Ca
 
 struct Table {
     defs: Vec<&'static FuncDef>,
-    by_name: HashMap<&'static str, u16>,
+    by_name: crate::helm::FastMap<&'static str, u16>,
 }
 
 fn table() -> &'static Table {
@@ -182,7 +181,7 @@ fn table() -> &'static Table {
             helm::FUNCS,
         ];
         let mut defs = Vec::new();
-        let mut by_name = HashMap::new();
+        let mut by_name = crate::helm::FastMap::default();
         for group in groups {
             for def in group {
                 by_name.insert(def.name, defs.len() as u16);

@@ -7,7 +7,7 @@
 //! read as Go's (`template: FILE:LINE:COL: executing "NAME" at <NODE>:
 //! …`), and are raised at the node Go would blame.
 
-use std::collections::HashMap;
+use crate::helm::FastMap;
 use std::fmt;
 use std::rc::Rc;
 
@@ -17,7 +17,7 @@ use crate::helm::gofmt;
 use crate::helm::value::{Elem, MapKind, Str, StructType, Value};
 
 /// A set of templates by name.
-pub type Set = HashMap<Str, Rc<Tree>>;
+pub type Set = FastMap<Str, Rc<Tree>>;
 
 /// Limits on what one render may do; charts are untrusted.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +97,7 @@ pub struct Env {
     pub overlays: Vec<Rc<Set>>,
     pub limits: Limits,
     depth: usize,
-    included: HashMap<Str, usize>,
+    included: FastMap<Str, usize>,
     written: usize,
     /// Whatever the functions keep between calls (Helm's context).
     pub host: Box<dyn std::any::Any>,
@@ -184,7 +184,7 @@ impl Env {
             overlays: Vec::new(),
             limits,
             depth: 0,
-            included: HashMap::new(),
+            included: FastMap::default(),
             written: 0,
             host,
         }

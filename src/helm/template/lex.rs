@@ -144,7 +144,10 @@ impl<'a> Lexer<'a> {
     }
 
     fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
+        match *self.input.as_bytes().get(self.pos)? {
+            b if b < 0x80 => Some(b as char),
+            _ => self.rest().chars().next(),
+        }
     }
 
     fn next(&mut self) -> Option<char> {
@@ -154,6 +157,24 @@ impl<'a> Lexer<'a> {
             self.line += 1;
         }
         Some(c)
+    }
+
+    /// Past letters, digits and `_` (no newlines among them).
+    fn skip_alnum(&mut self) {
+        let bytes = self.input.as_bytes();
+        while let Some(&b) = bytes.get(self.pos) {
+            if b < 0x80 {
+                if b != b'_' && !b.is_ascii_alphanumeric() {
+                    break;
+                }
+                self.pos += 1;
+            } else {
+                match self.peek() {
+                    Some(c) if is_alnum(c) => self.pos += c.len_utf8(),
+                    _ => break,
+                }
+            }
+        }
     }
 
     fn backup(&mut self, c: char) {
@@ -206,7 +227,7 @@ impl<'a> Lexer<'a> {
 
     /// Text up to the next `{{`. `Some(false)` at the end.
     fn text(&mut self) -> Option<bool> {
-        if let Some(x) = self.rest().find(LEFT) {
+        if let Some(x) = find_left(self.rest().as_bytes()) {
             if x > 0 {
                 self.set_pos(self.pos + x);
                 let mut end = self.pos;
@@ -247,7 +268,7 @@ impl<'a> Lexer<'a> {
 
     /// Move to `pos`, counting lines.
     fn set_pos(&mut self, pos: usize) {
-        self.line += self.input[self.pos..pos].matches('\n').count();
+        self.line += memchr::memchr_iter(b'\n', &self.input.as_bytes()[self.pos..pos]).count();
         self.pos = pos;
     }
 
@@ -387,11 +408,13 @@ impl<'a> Lexer<'a> {
 
     fn space(&mut self) -> Option<bool> {
         let mut count = 0;
-        while let Some(c) = self.peek() {
-            if !(c.is_ascii() && is_space(c as u8)) {
-                break;
+        while let Some(&b) = self.input.as_bytes().get(self.pos)
+            && is_space(b)
+        {
+            self.pos += 1;
+            if b == b'\n' {
+                self.line += 1;
             }
-            self.next();
             count += 1;
         }
         // Be careful about a trim-marked closing delimiter, which starts with a space.
@@ -407,12 +430,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn identifier(&mut self) -> Option<bool> {
-        while let Some(c) = self.next() {
-            if !is_alnum(c) {
-                self.backup(c);
-                break;
-            }
-        }
+        self.skip_alnum();
         let word = &self.input[self.start..self.pos];
         if !self.at_terminator() {
             let c = self.peek().unwrap_or(' ');
@@ -446,12 +464,7 @@ impl<'a> Lexer<'a> {
             }
             return Some(true);
         }
-        while let Some(c) = self.next() {
-            if !is_alnum(c) {
-                self.backup(c);
-                break;
-            }
-        }
+        self.skip_alnum();
         if !self.at_terminator() {
             let c = self.peek().unwrap_or(' ');
             self.error(format!("bad character {}", go_rune(c)));
@@ -462,14 +475,10 @@ impl<'a> Lexer<'a> {
     }
 
     fn at_terminator(&self) -> bool {
-        let Some(c) = self.peek() else { return true };
-        if c.is_ascii() && is_space(c as u8) {
+        let Some(&b) = self.input.as_bytes().get(self.pos) else {
             return true;
-        }
-        match c {
-            '.' | ',' | '|' | ':' | ')' | '(' => true,
-            _ => self.rest().starts_with(RIGHT),
-        }
+        };
+        is_space(b) || matches!(b, b'.' | b',' | b'|' | b':' | b')' | b'(') || self.rest().starts_with(RIGHT)
     }
 
     fn char_const(&mut self) -> Option<bool> {
@@ -601,6 +610,19 @@ impl<'a> Lexer<'a> {
             }
         }
     }
+}
+
+/// Where `{{` starts.
+fn find_left(s: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(x) = memchr::memchr(b'{', &s[from..]) {
+        let at = from + x;
+        if s.get(at + 1) == Some(&b'{') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 fn has_left_trim(s: &str) -> bool {

@@ -3,7 +3,7 @@
 //! does, with the same error messages (`template: NAME:LINE: …`) and the
 //! same node positions (they appear in execution errors).
 
-use std::collections::HashMap;
+use crate::helm::FastMap;
 use std::fmt::{self, Write as _};
 use std::rc::Rc;
 
@@ -272,14 +272,14 @@ type Result<T> = std::result::Result<T, ParseError>;
 
 /// Parse `text` as the template `name`: the file's tree and one per
 /// definition in it, by name. `func` resolves a function name to its id.
-pub fn parse(name: &str, text: &str, func: &dyn Fn(&str) -> Option<u16>) -> Result<HashMap<Str, Rc<Tree>>> {
+pub fn parse(name: &str, text: &str, func: &dyn Fn(&str) -> Option<u16>) -> Result<FastMap<Str, Rc<Tree>>> {
     let shared: Rc<str> = Rc::from(text);
     let lexed = lex(&shared);
     let name: Str = Rc::from(name);
     let mut p = Parser {
         items: lexed.items,
         lex_error: lexed.error,
-        interned: HashMap::new(),
+        interned: FastMap::default(),
         i: 0,
         name: name.clone(),
         text: shared.clone(),
@@ -287,7 +287,7 @@ pub fn parse(name: &str, text: &str, func: &dyn Fn(&str) -> Option<u16>) -> Resu
         range_depth: 0,
         action_line: 0,
         func,
-        trees: HashMap::new(),
+        trees: FastMap::default(),
         line: 1,
     };
     let root = p.parse_top()?;
@@ -300,7 +300,7 @@ struct Parser<'a> {
     /// The message of the lexer's error item.
     lex_error: Option<String>,
     /// Names met so far: one allocation per distinct name.
-    interned: HashMap<&'a str, Str>,
+    interned: FastMap<&'a str, Str>,
     i: usize,
     name: Str,
     text: Rc<str>,
@@ -308,7 +308,7 @@ struct Parser<'a> {
     range_depth: usize,
     action_line: usize,
     func: &'a dyn Fn(&str) -> Option<u16>,
-    trees: HashMap<Str, Rc<Tree>>,
+    trees: FastMap<Str, Rc<Tree>>,
     /// Line of the last token read, for errors.
     line: usize,
 }
