@@ -13,6 +13,7 @@ mod genconfig;
 mod git_source;
 mod gitserver;
 mod helm;
+mod helm_corpus;
 mod images;
 mod kdl_fast;
 mod kube;
