@@ -20,14 +20,13 @@
 //! written and every row runs once, as a smoke test.
 //! `MOORING_BENCH_ITERS` (default 20) sets the number of timed iterations.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mooring::automation::setters;
+use mooring::automation::setters::{self, Policies};
 use mooring::image::Selection;
 
 #[path = "../tests/it/rng.rs"]
@@ -175,19 +174,17 @@ fn main() {
 }
 
 /// Every image `app-N` picks `REPO-N:tag`.
-fn picks(tag: &str) -> BTreeMap<String, Selection> {
-    (0..IMAGES)
-        .map(|i| {
-            (
-                format!("app-{i}"),
-                Selection {
-                    repository: format!("{REPO}-{i}"),
-                    tag: tag.to_string(),
-                    digest: None,
-                },
-            )
-        })
-        .collect()
+fn picks(tag: &str) -> Policies {
+    let mut policies = Policies::new();
+    for i in 0..IMAGES {
+        let selection = Selection {
+            repository: format!("{REPO}-{i}"),
+            tag: tag.to_string(),
+            digest: None,
+        };
+        policies.insert(&format!("app-{i}"), "flux-system", Some(selection));
+    }
+    policies
 }
 
 const IMAGES: usize = 20;

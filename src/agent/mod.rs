@@ -389,8 +389,8 @@ fn with_inputs(cfg: &Config, keys: &[Key]) -> Vec<Key> {
 struct Inputs {
     /// The artifact an app renders from.
     artifact: Option<Artifact>,
-    /// What the image policies picked, for an automation.
-    selections: std::collections::BTreeMap<String, Selection>,
+    /// The image policies and their picks, for an automation.
+    policies: crate::automation::setters::Policies,
     /// A run is due when this differs from the last run's.
     revision: Option<String>,
 }
@@ -666,7 +666,7 @@ impl Task {
         else {
             return Gate::Ready(Inputs {
                 artifact: None,
-                selections: Default::default(),
+                policies: Default::default(),
                 revision: None,
             });
         };
@@ -702,7 +702,7 @@ impl Task {
                 ..
             }) => Gate::Ready(Inputs {
                 artifact: Some(artifact),
-                selections: Default::default(),
+                policies: Default::default(),
                 revision: Some(revision),
             }),
             _ => Gate::Wait {
@@ -716,7 +716,7 @@ impl Task {
     /// An automation runs once every image policy has had its first scan,
     /// with what they picked (the last good pick of a failing scan).
     fn gate_automation(&self, cfg: &Config) -> Gate {
-        let mut selections = std::collections::BTreeMap::new();
+        let mut policies = crate::automation::setters::Policies::new();
         for image in &cfg.images {
             let key = Key::new(Kind::Image, image.name.as_str());
             // Not in this pass (`once` of other objects): its last pick.
@@ -732,18 +732,16 @@ impl Task {
                 .good
                 .and_then(|g| g.selection)
                 .or_else(|| crate::image::last(image, &cfg.agent.state_dir));
-            if let Some(sel) = picked {
-                selections.insert(image.name.value.clone(), sel);
-            }
+            policies.insert(&image.name, &image.namespace, picked);
         }
-        let revision = selections
+        let revision = policies
             .iter()
-            .map(|(name, sel)| format!("{name}={}", sel.reference()))
+            .filter_map(|(name, p)| Some(format!("{name}={}", p.selection.as_ref()?.reference())))
             .collect::<Vec<_>>()
             .join(",");
         Gate::Ready(Inputs {
             artifact: None,
-            selections,
+            policies,
             revision: Some(revision),
         })
     }
@@ -769,7 +767,7 @@ impl Task {
             Kind::Image => reconcile::image(cfg.image(name).ok_or_else(missing)?, &cfg.agent.state_dir).await,
             Kind::Automation => {
                 let a = cfg.automation(name).ok_or_else(missing)?;
-                let done = reconcile::automation(cfg, a, &inputs.selections).await?;
+                let done = reconcile::automation(cfg, a, &inputs.policies).await?;
                 // A push changes the source: fetch it now, not at its interval.
                 if done.revision.is_some() {
                     let _ = self.agent.reconcile(&Key::new(Kind::Source, a.source.as_str()));

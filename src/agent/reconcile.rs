@@ -4,10 +4,13 @@
 //! ([`super::backoff`]).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::apply::cluster::Clusters;
 use crate::apply::{self, Summary};
+use crate::busy::{BusyGuard, CancelOnDrop};
 use crate::config::{self, Target};
 use crate::image::{self, Selection};
 use crate::render;
@@ -103,8 +106,8 @@ pub async fn app(
     let revision = artifact.revision.clone();
     // Step 1: render.
     let manifests = {
-        let (root, path, vars) = (artifact.dir.clone(), app.path.clone(), app.substitute.clone());
-        tokio::task::spawn_blocking(move || render::render(&root, &path, &render::Options { vars: &vars }))
+        let (root, app) = (artifact.dir.clone(), app.clone());
+        tokio::task::spawn_blocking(move || render::render(&root, &app.path, &render::Options::for_app(&app)))
             .await
             .map_err(|e| Failure {
                 reason: "RenderFailed",
@@ -123,7 +126,24 @@ pub async fn app(
     let summary = match &app.target {
         Target::Dir(dir) => {
             let (dir, name, prune) = (dir.clone(), app.name.value.clone(), app.prune);
-            let work = tokio::task::spawn_blocking(move || apply::dir::write(&dir, &name, &manifests, prune));
+            // One write per directory at a time: a write given up at its
+            // timeout stops before its next file, and until it has, the
+            // next attempt waits its turn through the backoff.
+            let Some(busy) = BusyGuard::take(&dir) else {
+                return Err(Failure::retry(
+                    "ApplyFailed",
+                    format!(
+                        "an earlier write to {} outlived its timeout and has not stopped yet",
+                        dir.display()
+                    ),
+                ));
+            };
+            let cancel = Arc::new(AtomicBool::new(false));
+            let _stop_if_given_up = CancelOnDrop(cancel.clone());
+            let work = tokio::task::spawn_blocking(move || {
+                let _busy = busy;
+                apply::dir::write(&dir, &name, &manifests, prune, &cancel)
+            });
             match tokio::time::timeout(app.timeout, work).await {
                 Ok(Ok(result)) => result.map_err(|e| Failure {
                     reason: e.reason(),
@@ -218,12 +238,12 @@ pub async fn image(img: &config::Image, state_dir: &Path) -> Result<Done, Failur
 pub async fn automation(
     cfg: &config::Config,
     a: &config::Automation,
-    selections: &std::collections::BTreeMap<String, Selection>,
+    policies: &crate::automation::setters::Policies,
 ) -> Result<Done, Failure> {
     let src = cfg
         .source(&a.source)
         .ok_or_else(|| Failure::permanent("CheckoutFailed", format!("no source \"{}\"", a.source.value)))?;
-    let outcome = crate::automation::run(a, src, selections, &cfg.agent.state_dir)
+    let outcome = crate::automation::run(a, src, policies, &cfg.agent.state_dir)
         .await
         .map_err(|e| Failure {
             reason: e.reason(),

@@ -64,7 +64,7 @@ pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(
     };
 
     let changed = Arc::new(Notify::new());
-    let _watch = match watch::watch(&path, changed.clone()) {
+    let mut watch = match watch::watch(&path, changed.clone()) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(
@@ -89,22 +89,49 @@ pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(
     poll.reset();
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
     let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    // Reading, parsing and checking a file run on the blocking pool, one at a
+    // time, so that signals and the watchdog never wait on a large file;
+    // a change seen meanwhile is read again once it is done.
+    let mut loading: Option<tokio::task::JoinHandle<Load>> = None;
+    let mut again: Option<bool> = None;
 
     loop {
+        let mut request: Option<bool> = None;
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
-                reload(&agent, &path, &mut last_hash, true);
+                request = Some(true);
             }
             _ = changed.notified() => {
                 // Wait until the directory has been quiet for DEBOUNCE.
                 while tokio::time::timeout(DEBOUNCE, changed.notified()).await.is_ok() {}
-                reload(&agent, &path, &mut last_hash, false);
+                request = Some(false);
             }
-            _ = poll.tick() => reload(&agent, &path, &mut last_hash, false),
+            _ = poll.tick() => request = Some(false),
             _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[NotifyState::Watchdog]),
+            done = async { loading.as_mut().expect("guarded by the condition").await }, if loading.is_some() => {
+                loading = None;
+                match done {
+                    Ok(load) => adopt(&agent, &path, &mut last_hash, load),
+                    Err(e) => tracing::error!("reading the config failed: {e}; the running config stays"),
+                }
+                if let Some(w) = watch.as_mut() {
+                    w.follow(&path);
+                }
+                request = again.take();
+            }
+        }
+        match (request, &loading) {
+            (None, _) => {}
+            (Some(force), Some(_)) => again = Some(again.unwrap_or(false) || force),
+            (Some(force), None) => {
+                let (path, hash) = (path.clone(), last_hash);
+                loading = Some(tokio::task::spawn_blocking(move || {
+                    Load::read(&path, hash, force)
+                }));
+            }
         }
     }
 
@@ -126,13 +153,66 @@ pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(
     Ok(())
 }
 
-/// Read the file; if its content changed (or `force`), load it and hand it
-/// to the agent. An unreadable or invalid file leaves the running config.
-fn reload(agent: &Agent, path: &Path, last_hash: &mut [u8; 32], force: bool) {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            // Mid-replace, or gone: the next event or poll looks again.
+/// What reading the config file found: the blocking part of a reload.
+enum Load {
+    /// The content is what the running config came from.
+    Unchanged,
+    /// Mid-replace, or gone: the next event or poll looks again.
+    Unreadable(std::io::Error),
+    /// A new content, loaded or refused.
+    Read {
+        hash: [u8; 32],
+        result: Result<Box<config::Loaded>, Refused>,
+    },
+}
+
+/// Why a new content was not loaded: the rendered diagnostics, and the
+/// problems as JSON when they are diagnostics.
+struct Refused {
+    rendered: String,
+    problems: Option<serde_json::Value>,
+}
+
+impl Load {
+    /// Read the file and, if its content changed (or `force`), load it.
+    fn read(path: &Path, last_hash: [u8; 32], force: bool) -> Load {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return Load::Unreadable(e),
+        };
+        let hash = watch::hash(&bytes);
+        if hash == last_hash && !force {
+            return Load::Unchanged;
+        }
+        notify(&[NotifyState::Reloading, monotonic_now()]);
+        let result = match String::from_utf8(bytes) {
+            Ok(text) => config::from_str(path, text, jiff::Timestamp::now())
+                .map(Box::new)
+                .map_err(|e| match e {
+                    config::Error::Invalid { diagnostics } => Refused {
+                        rendered: diagnostics.render(false, 100),
+                        problems: serde_json::to_value(diagnostics.to_json()).ok(),
+                    },
+                    e @ config::Error::Read { .. } => Refused {
+                        rendered: e.to_string(),
+                        problems: None,
+                    },
+                }),
+            Err(_) => Err(Refused {
+                rendered: format!("{} is not UTF-8 text", path.display()),
+                problems: None,
+            }),
+        };
+        Load::Read { hash, result }
+    }
+}
+
+/// Hand what [`Load::read`] found to the agent, or report why not. An
+/// unreadable or invalid file leaves the running config.
+fn adopt(agent: &Agent, path: &Path, last_hash: &mut [u8; 32], load: Load) {
+    let (hash, result) = match load {
+        Load::Unchanged => return,
+        Load::Unreadable(e) => {
             tracing::warn!(
                 "cannot read {}: {e}; the running config (generation {}) stays",
                 path.display(),
@@ -140,26 +220,9 @@ fn reload(agent: &Agent, path: &Path, last_hash: &mut [u8; 32], force: bool) {
             );
             return;
         }
+        Load::Read { hash, result } => (hash, result),
     };
-    let hash = watch::hash(&bytes);
-    if hash == *last_hash && !force {
-        return;
-    }
     *last_hash = hash;
-    notify(&[NotifyState::Reloading, monotonic_now()]);
-    let result = match String::from_utf8(bytes) {
-        Ok(text) => config::from_str(path, text, jiff::Timestamp::now()),
-        Err(_) => {
-            let msg = format!("{} is not UTF-8 text", path.display());
-            tracing::error!(
-                "{msg}; the running config (generation {}) stays",
-                agent.generation()
-            );
-            agent.reload_failed(msg, None);
-            notify(&[NotifyState::Ready]);
-            return;
-        }
-    };
     match result {
         Ok(loaded) => {
             let warnings = warnings_of(&loaded.warnings);
@@ -172,18 +235,13 @@ fn reload(agent: &Agent, path: &Path, last_hash: &mut [u8; 32], force: bool) {
                 tracing::warn!("{setting} changed; restart mooring for it to take effect");
             }
         }
-        Err(config::Error::Invalid { diagnostics }) => {
-            let rendered = diagnostics.render(false, 100);
+        Err(Refused { rendered, problems }) => {
             tracing::error!(
                 "{} is invalid; the running config (generation {}) stays:\n{rendered}",
                 path.display(),
                 agent.generation()
             );
-            let problems = serde_json::to_value(diagnostics.to_json()).ok();
             agent.reload_failed(rendered, problems);
-        }
-        Err(e @ config::Error::Read { .. }) => {
-            tracing::warn!("{e}; the running config stays");
         }
     }
     notify(&[NotifyState::Ready, NotifyState::Status(&summary(agent))]);

@@ -2,15 +2,19 @@
 //! `cluster`'s kubeconfig and context, the in-cluster service account when
 //! running in a pod, else `$KUBECONFIG` / `~/.kube/config`) and a cache of
 //! API discovery per group/version, refreshed when a kind is missing (a CRD
-//! may just have been applied) and after [`DISCOVERY_TTL`].
+//! may just have been applied) and after [`DISCOVERY_TTL`]. Requests about
+//! objects go through [`Objects`], which puts every name and namespace into
+//! the URL as one percent-encoded path segment.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use kube::api::{ApiResource, DynamicObject};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, ObjectList, Patch, PatchParams};
 use kube::discovery::{ApiCapabilities, Scope};
 use kube::{Api, Client};
+
+use super::names::segment;
 
 use crate::config;
 use crate::render::ObjectId;
@@ -132,23 +136,57 @@ impl Cluster {
         Ok(())
     }
 
-    /// The API for objects of `r` in `namespace` (ignored if cluster-scoped).
-    pub fn api(&self, r: &Resource, namespace: Option<&str>) -> Api<DynamicObject> {
-        match (r.namespaced, namespace) {
-            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &r.api),
+    /// The objects of `r` in `namespace` (ignored if cluster-scoped; all
+    /// namespaces for a LIST without one).
+    pub fn api(&self, r: &Resource, namespace: Option<&str>) -> Objects {
+        let api = match (r.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), &segment(ns), &r.api),
             _ => Api::all_with(self.client.clone(), &r.api),
-        }
+        };
+        Objects { api }
     }
 
-    /// The API for `id`, if the cluster knows its kind.
-    pub async fn api_for(
-        &self,
-        id: &ObjectId,
-    ) -> Result<Option<(Resource, Api<DynamicObject>)>, kube::Error> {
+    /// The objects of `id`'s kind and namespace, if the cluster knows the kind.
+    pub async fn api_for(&self, id: &ObjectId) -> Result<Option<(Resource, Objects)>, kube::Error> {
         Ok(self.resource(&id.api_version, &id.kind).await?.map(|r| {
             let api = self.api(&r, id.namespace.as_deref());
             (r, api)
         }))
+    }
+}
+
+/// Objects of one kind in one namespace (or cluster-wide): the requests
+/// mooring makes about them, each name sent as one encoded path segment.
+pub struct Objects {
+    api: Api<DynamicObject>,
+}
+
+impl Objects {
+    pub async fn get_opt(&self, name: &str) -> Result<Option<DynamicObject>, kube::Error> {
+        self.api.get_opt(&segment(name)).await
+    }
+
+    pub async fn patch<P: serde::Serialize + std::fmt::Debug>(
+        &self,
+        name: &str,
+        params: &PatchParams,
+        patch: &Patch<P>,
+    ) -> Result<DynamicObject, kube::Error> {
+        self.api.patch(&segment(name), params, patch).await
+    }
+
+    /// The object while it is still there (finalizers, a foreground
+    /// delete), `None` once gone.
+    pub async fn delete(
+        &self,
+        name: &str,
+        params: &DeleteParams,
+    ) -> Result<Option<DynamicObject>, kube::Error> {
+        Ok(self.api.delete(&segment(name), params).await?.left())
+    }
+
+    pub async fn list(&self, params: &ListParams) -> Result<ObjectList<DynamicObject>, kube::Error> {
+        self.api.list(params).await
     }
 }
 

@@ -26,6 +26,22 @@ pub struct Change {
 }
 
 impl Change {
+    /// The change from `live` to `desired` (either may be absent), both
+    /// cleaned and with Secret values masked; `None` when they are equal.
+    /// Every change is made here, so that no path shows a Secret's values.
+    fn new(id: &impl std::fmt::Display, live: Option<Value>, desired: Option<Value>) -> Option<Change> {
+        let mut live = live.map(clean);
+        let mut desired = desired.map(clean).unwrap_or(Value::Null);
+        mask_secrets(live.as_mut(), &mut desired);
+        let live = live.as_ref().map(yaml);
+        let desired = (!desired.is_null()).then(|| yaml(&desired));
+        (live != desired).then(|| Change {
+            id: id.to_string(),
+            live,
+            desired,
+        })
+    }
+
     /// A unified diff of the two, with `live/ID` and `desired/ID` headers.
     pub fn unified(&self) -> String {
         let (a, b) = (
@@ -65,11 +81,7 @@ pub async fn diff(
         wanted.insert(item.id.clone());
         let Some(resource) = &item.resource else {
             // Its CRD is in this app and not yet served: all of it is new.
-            changes.push(Change {
-                id: item.id.to_string(),
-                live: None,
-                desired: Some(yaml(&clean(item.body.clone()))),
-            });
+            changes.extend(Change::new(&item.id, None, Some(item.body.clone())));
             continue;
         };
         let api = cluster.api(resource, item.id.namespace.as_deref());
@@ -91,11 +103,7 @@ pub async fn diff(
                         .as_ref()
                         .is_some_and(|ns| new_namespaces.contains(ns.as_str())) =>
             {
-                changes.push(Change {
-                    id: item.id.to_string(),
-                    live: None,
-                    desired: Some(yaml(&clean(item.body.clone()))),
-                });
+                changes.extend(Change::new(&item.id, None, Some(item.body.clone())));
                 continue;
             }
             Err(e) => {
@@ -109,18 +117,9 @@ pub async fn diff(
         if live.is_none() && item.id.kind == "Namespace" && item.id.group().is_empty() {
             new_namespaces.insert(item.id.name.clone());
         }
-        let live = live.map(|l| clean(serde_json::to_value(l).unwrap_or_default()));
-        let mut would = clean(serde_json::to_value(would).unwrap_or_default());
-        let mut live_masked = live.clone();
-        mask_secrets(live_masked.as_mut(), &mut would);
-        let (live_text, would_text) = (live_masked.as_ref().map(yaml), yaml(&would));
-        if live_text.as_deref() != Some(would_text.as_str()) {
-            changes.push(Change {
-                id: item.id.to_string(),
-                live: live_text,
-                desired: Some(would_text),
-            });
-        }
+        let live = live.map(|l| serde_json::to_value(l).unwrap_or_default());
+        let would = serde_json::to_value(would).unwrap_or_default();
+        changes.extend(Change::new(&item.id, live, Some(would)));
     }
     if !errors.is_empty() {
         return Err(if errors.len() == 1 {
@@ -147,13 +146,8 @@ pub async fn diff(
             {
                 continue;
             }
-            let mut live = clean(serde_json::to_value(live).unwrap_or_default());
-            mask_secrets(Some(&mut live), &mut Value::Null);
-            changes.push(Change {
-                id: id.to_string(),
-                live: Some(yaml(&live)),
-                desired: None,
-            });
+            let live = serde_json::to_value(live).unwrap_or_default();
+            changes.extend(Change::new(id, Some(live), None));
         }
     }
     Ok(changes)
@@ -236,6 +230,21 @@ mod tests {
         assert_eq!(desired["data"], json!({"a": "***", "b": "*** (after)"}));
         let text = format!("{}{}", yaml(&live), yaml(&desired));
         assert!(!text.contains("MQ==") && !text.contains("Mw=="), "{text}");
+    }
+
+    #[test]
+    fn every_change_masks_secrets_whichever_side_is_missing() {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"a": "aHVudGVyMg=="}, "stringData": {"b": "hunter2"}});
+        for (live, desired) in [(None, Some(secret.clone())), (Some(secret.clone()), None)] {
+            let c = Change::new(&"Secret/ns/s", live, desired).expect("a change");
+            let text = c.unified();
+            assert!(
+                !text.contains("hunter2") && !text.contains("aHVudGVyMg=="),
+                "{text}"
+            );
+            assert!(text.contains("***"), "{text}");
+        }
     }
 
     #[test]

@@ -40,11 +40,16 @@
 //! objects and the pruning, it is rewritten to the exact set.
 //!
 //! New files are mode 0644, Secrets 0600; a replaced file keeps its mode.
+//! Temp files are named `.mooring-{app}-XXXXXX.tmp`; one left by a killed
+//! write is removed at the start of the app's next write. A write given up
+//! at its timeout stops before its next file (the agent never starts
+//! another write of the same directory until it has).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::Digest as _;
 
@@ -143,10 +148,28 @@ enum Action {
 
 /// Write `manifests` of `app` into `dir` (created if missing) and prune
 /// (when `prune`) or forget (otherwise) the files the app no longer holds.
-pub fn write(dir: &Path, app: &str, manifests: &[Manifest], prune: bool) -> Result<Summary, Error> {
+///
+/// Raising `cancel` (the write outlived its timeout) stops it before the
+/// next file; what was written so far is covered by the inventory.
+pub fn write(
+    dir: &Path,
+    app: &str,
+    manifests: &[Manifest],
+    prune: bool,
+    cancel: &AtomicBool,
+) -> Result<Summary, Error> {
     if !valid_app(app) {
         return Err(Error::App { app: app.to_string() });
     }
+    let given_up = || -> Result<(), Error> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::io(
+                dir,
+                io::Error::new(io::ErrorKind::TimedOut, "the write was given up at its timeout"),
+            ));
+        }
+        Ok(())
+    };
 
     // Names first: nothing touches the disk while a manifest is invalid.
     let mut errors = Vec::new();
@@ -176,6 +199,7 @@ pub fn write(dir: &Path, app: &str, manifests: &[Manifest], prune: bool) -> Resu
     Error::collect(errors)?;
 
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    remove_stale_temp_files(dir, app);
     let inventory_path = dir.join(inventory_name(app));
     let (old, old_bytes) = read_inventory(&inventory_path)?;
 
@@ -217,11 +241,12 @@ pub fn write(dir: &Path, app: &str, manifests: &[Manifest], prune: bool) -> Resu
     // Name new files in the inventory before they appear.
     let widened: BTreeSet<String> = old.union(&new).cloned().collect();
     if widened.len() != old.len() {
-        on_disk = Some(write_inventory(dir, &inventory_path, &widened)?);
+        on_disk = Some(write_inventory(dir, app, &inventory_path, &widened)?);
     }
 
     let mut summary = Summary::default();
     for ((name, m), action) in planned.iter().zip(&actions) {
+        given_up()?;
         let path = dir.join(name);
         match action {
             Action::Unchanged => summary.unchanged += 1,
@@ -231,12 +256,12 @@ pub fn write(dir: &Path, app: &str, manifests: &[Manifest], prune: bool) -> Resu
                 } else {
                     0o644
                 };
-                put(dir, &path, m.text.as_bytes(), Mode::Create(mode))?;
+                put(dir, app, &path, m.text.as_bytes(), Mode::Create(mode))?;
                 tracing::debug!(app, file = %path.display(), object = %m.id, "created");
                 summary.created += 1;
             }
             Action::Configure => {
-                put(dir, &path, m.text.as_bytes(), Mode::Replace(&path))?;
+                put(dir, app, &path, m.text.as_bytes(), Mode::Replace(&path))?;
                 tracing::debug!(app, file = %path.display(), object = %m.id, "configured");
                 summary.configured += 1;
             }
@@ -252,6 +277,7 @@ pub fn write(dir: &Path, app: &str, manifests: &[Manifest], prune: bool) -> Resu
     if prune {
         let stale: Vec<String> = old.difference(&kept).cloned().collect();
         for name in stale {
+            given_up()?;
             let path = dir.join(&name);
             match remove(&path) {
                 Ok(true) => {
@@ -272,7 +298,7 @@ pub fn write(dir: &Path, app: &str, manifests: &[Manifest], prune: bool) -> Resu
     }
 
     if on_disk.as_deref() != Some(inventory_bytes(&kept).as_slice()) {
-        write_inventory(dir, &inventory_path, &kept)?;
+        write_inventory(dir, app, &inventory_path, &kept)?;
     }
     Error::collect(errors)?;
     Ok(summary)
@@ -449,9 +475,9 @@ fn inventory_bytes(names: &BTreeSet<String>) -> Vec<u8> {
 }
 
 /// Replace the inventory with `names`; gives the bytes written.
-fn write_inventory(dir: &Path, path: &Path, names: &BTreeSet<String>) -> Result<Vec<u8>, Error> {
+fn write_inventory(dir: &Path, app: &str, path: &Path, names: &BTreeSet<String>) -> Result<Vec<u8>, Error> {
     let bytes = inventory_bytes(names);
-    put(dir, path, &bytes, Mode::Overwrite(0o644))?;
+    put(dir, app, path, &bytes, Mode::Overwrite(0o644))?;
     sync_dir(dir);
     Ok(bytes)
 }
@@ -478,9 +504,37 @@ enum Mode<'a> {
 
 /// Write `bytes` to `path` through a fsynced temp file in `dir` and a
 /// rename, which replaces a directory entry and never writes through it.
-fn put(dir: &Path, path: &Path, bytes: &[u8], mode: Mode<'_>) -> Result<(), Error> {
+/// Temp files of `app` left by a write that was killed: never renamed into
+/// place, so nothing reads them; removed at the start of the next write
+/// (writes of one directory never overlap within the agent).
+fn remove_stale_temp_files(dir: &Path, app: &str) {
+    let ours = temp_prefix(app);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && name.ends_with(".tmp") && name.starts_with(&ours) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => tracing::debug!(app, file = %entry.path().display(), "removed a stale temp file"),
+                Err(e) => {
+                    tracing::warn!(app, file = %entry.path().display(), "cannot remove a stale temp file: {e}")
+                }
+            }
+        }
+    }
+}
+
+/// The prefix of `app`'s temp files in its target.
+fn temp_prefix(app: &str) -> String {
+    format!(".mooring-{app}-")
+}
+
+fn put(dir: &Path, app: &str, path: &Path, bytes: &[u8], mode: Mode<'_>) -> Result<(), Error> {
     let mut tmp = tempfile::Builder::new()
-        .prefix(".mooring-")
+        .prefix(&temp_prefix(app))
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
@@ -549,6 +603,38 @@ fn sync_dir(dir: &Path) {
 mod tests {
     use super::*;
 
+    /// The writer, never given up.
+    fn write(dir: &Path, app: &str, manifests: &[Manifest], prune: bool) -> Result<Summary, Error> {
+        super::write(dir, app, manifests, prune, &AtomicBool::new(false))
+    }
+
+    #[test]
+    fn a_write_given_up_stops_before_the_next_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = super::write(dir.path(), "edge", &[cm("a", "")], true, &AtomicBool::new(true)).unwrap_err();
+        assert!(err.to_string().contains("given up at its timeout"), "{err}");
+        assert!(!dir.path().join("web_configmap_a.yaml").exists());
+        // The inventory names what might have been written: nothing is lost.
+        assert_eq!(inventory(dir.path(), "edge"), ["web_configmap_a.yaml"]);
+    }
+
+    #[test]
+    fn stale_temp_files_of_the_app_are_removed_and_no_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        for name in [
+            ".mooring-edge-Ab12Cd.tmp",
+            ".mooring-other-Ab12Cd.tmp",
+            ".editor.tmp",
+        ] {
+            fs::write(dir.join(name), "half").unwrap();
+        }
+        write(dir, "edge", &[cm("a", "")], true).unwrap();
+        assert!(!dir.join(".mooring-edge-Ab12Cd.tmp").exists());
+        assert!(dir.join(".mooring-other-Ab12Cd.tmp").exists(), "another app's");
+        assert!(dir.join(".editor.tmp").exists(), "not ours");
+    }
+
     fn manifest(api_version: &str, kind: &str, namespace: Option<&str>, name: &str, body: &str) -> Manifest {
         let ns = namespace
             .map(|n| format!("\n  namespace: {n}"))
@@ -589,6 +675,7 @@ mod tests {
             configured,
             unchanged,
             pruned,
+            recreated: Vec::new(),
         }
     }
 

@@ -9,6 +9,10 @@
 //!   revision: main@sha1:…
 //!   entries: '[{"apiVersion":"apps/v1","kind":"Deployment","namespace":"demo","name":"web"}, …]'
 //! ```
+//!
+//! Anyone who can edit ConfigMaps there can edit an inventory: an entry
+//! whose name its kind does not allow (`../../x`) makes the whole
+//! inventory refused, and nothing is pruned from it.
 
 use std::collections::BTreeSet;
 
@@ -16,6 +20,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::names::{self, segment};
 use crate::render::ObjectId;
 
 /// The label that marks inventory ConfigMaps (value: the app).
@@ -79,10 +84,11 @@ pub struct Recorded {
 
 /// The objects recorded for `app`; empty when it has no inventory yet.
 pub async fn load(client: &kube::Client, namespace: &str, app: &str) -> Result<Recorded, Error> {
-    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &segment(namespace));
     let name = name(app);
     let cm = api
-        .get_opt(&name)
+        .get_opt(&segment(&name))
         .await
         .map_err(|e| api_error(namespace, &name, e))?;
     let Some(cm) = cm else {
@@ -99,15 +105,17 @@ pub async fn load(client: &kube::Client, namespace: &str, app: &str) -> Result<R
     }
     let entries: Vec<Entry> = serde_json::from_str(data.get("entries").map_or("[]", String::as_str))
         .map_err(|e| corrupt(format!("its entries do not parse: {e}")))?;
-    let objects = entries
-        .into_iter()
-        .map(|e| ObjectId {
+    let mut objects = BTreeSet::new();
+    for e in entries {
+        let id = ObjectId {
             api_version: e.api_version,
             kind: e.kind,
             namespace: e.namespace,
             name: e.name,
-        })
-        .collect();
+        };
+        names::check(&id).map_err(|why| corrupt(format!("its entry {id} is not an object: {why}")))?;
+        objects.insert(id);
+    }
     Ok(Recorded {
         objects,
         revision: data.get("revision").cloned(),
@@ -123,7 +131,8 @@ pub async fn store(
     revision: &str,
     objects: &BTreeSet<ObjectId>,
 ) -> Result<(), Error> {
-    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &segment(namespace));
     let name = name(app);
     let entries: Vec<Entry> = objects
         .iter()
@@ -142,7 +151,7 @@ pub async fn store(
         "data": { "app": app, "revision": revision, "entries": entries },
     });
     let params = PatchParams::apply(field_manager).force();
-    api.patch(&name, &params, &Patch::Apply(&cm))
+    api.patch(&segment(&name), &params, &Patch::Apply(&cm))
         .await
         .map(drop)
         .map_err(|e| api_error(namespace, &name, e))

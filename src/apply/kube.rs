@@ -4,19 +4,27 @@
 //! with bounded parallelism inside each stage. Then prune what the app's
 //! inventory lists but git no longer has, record the new inventory, and
 //! (with `wait`) wait until what was applied is healthy.
+//!
+//! Rules for what comes from outside: every object's name is checked for
+//! its kind before any request ([`super::names`]); what the server answers
+//! is read from the structured `details.causes` of its `Status` (apply
+//! conflicts, immutable fields, a terminating namespace), never from the
+//! wording of its message; nothing is pruned unless the apply succeeded
+//! and the live object still carries this app's owner label.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::core::Status;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::Summary;
-use super::cluster::{Cluster, Resource};
+use super::cluster::{Cluster, Objects, Resource};
 use super::health::{Health, health};
-use super::inventory;
+use super::{inventory, names};
 use crate::render::{Manifest, ObjectId};
 
 /// The label every applied object carries (value: the app).
@@ -27,6 +35,9 @@ pub const PRUNE_ANNOTATION: &str = "mooring.dev/prune";
 const PARALLEL: usize = 16;
 /// How long CRDs may take to become established before their objects apply.
 const CRD_WAIT: Duration = Duration::from_secs(60);
+/// How long a delete may take: of an object `recreate` replaces, of a
+/// namespace that comes back while it is still terminating.
+const DELETE_WAIT: Duration = Duration::from_secs(60);
 
 pub struct Options<'a> {
     pub app: &'a str,
@@ -128,6 +139,15 @@ fn desired(manifests: &[Manifest], app: &str) -> Result<Vec<Desired>, Error> {
     let mut out = Vec::with_capacity(manifests.len());
     let mut errors = Vec::new();
     for m in manifests {
+        if let Err(why) = names::check(&m.id) {
+            errors.push(Error::Object {
+                id: m.id.to_string(),
+                position: m.position(),
+                message: why,
+                retryable: false,
+            });
+            continue;
+        }
         let mut body = match m.object() {
             Ok(v) => v,
             Err(e) => {
@@ -425,29 +445,47 @@ async fn remember(
 }
 
 /// The resourceVersions of this app's objects now, to tell "unchanged"
-/// from "configured" after the apply: one list per kind.
+/// from "configured" after the apply: one list per kind and namespace
+/// (cluster-wide only for cluster-scoped kinds, so that an identity with
+/// rights in some namespaces only can apply there).
 async fn current(
     cluster: &Cluster,
     app: &str,
     objects: &[(Desired, Resource)],
 ) -> Result<HashMap<ObjectId, String>, Error> {
-    let mut kinds: Vec<&Resource> = Vec::new();
-    for (_, r) in objects {
-        if !kinds.iter().any(|k| k.api == r.api) {
-            kinds.push(r);
+    let mut scopes: Vec<(&Resource, Option<&str>)> = Vec::new();
+    for (d, r) in objects {
+        let ns = d.id.namespace.as_deref().filter(|_| r.namespaced);
+        if !scopes.iter().any(|(k, n)| k.api == r.api && *n == ns) {
+            scopes.push((r, ns));
         }
     }
-    // One list per kind, all at once.
+    // All lists at once.
     let params = ListParams::default().labels(&format!("{OWNER_LABEL}={app}"));
     let mut lists = JoinSet::new();
-    for r in kinds {
-        let (api, params, r) = (cluster.api(r, None), params.clone(), r.api.clone());
+    for (r, ns) in scopes {
+        let (api, params, r) = (cluster.api(r, ns), params.clone(), r.api.clone());
         lists.spawn(async move { (api.list(&params).await, r) });
     }
     let mut out = HashMap::new();
     while let Some(joined) = lists.join_next().await {
         let (list, r) = joined.map_err(|e| Error::Unreachable(format!("a list task failed: {e}")))?;
-        let list = list.map_err(|e| Error::Unreachable(format!("listing {}: {}", r.plural, message(&e))))?;
+        let list = match list {
+            Ok(list) => list,
+            // Not allowed to list: the counts of these objects are less
+            // exact, and their applies say whether they are allowed at all.
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                tracing::debug!("listing {}: {}", r.plural, s.message);
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::Unreachable(format!(
+                    "listing {}: {}",
+                    r.plural,
+                    message(&e)
+                )));
+            }
+        };
         for o in list.items {
             let id = ObjectId {
                 api_version: r.api_version.clone(),
@@ -492,10 +530,13 @@ async fn apply_stage(
             let result = apply_one(&api, &d, &params, recreate).await;
             (
                 d,
-                result.map(|rv| match (before, rv) {
-                    (None, _) if !known => Applied::Created,
-                    (Some(b), Some(a)) if b == a => Applied::Unchanged,
-                    _ => Applied::Configured,
+                result.map(|(rv, recreated)| {
+                    let applied = match (&before, rv) {
+                        (None, _) if !known => Applied::Created,
+                        (Some(b), Some(a)) if *b == a => Applied::Unchanged,
+                        _ => Applied::Configured,
+                    };
+                    (applied, recreated)
                 }),
             )
         });
@@ -503,135 +544,324 @@ async fn apply_stage(
     let mut errors = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((_, Ok(Applied::Created))) => summary.created += 1,
-            Ok((_, Ok(Applied::Configured))) => summary.configured += 1,
-            Ok((_, Ok(Applied::Unchanged))) => summary.unchanged += 1,
+            Ok((d, Ok((applied, recreated)))) => {
+                match applied {
+                    Applied::Created => summary.created += 1,
+                    Applied::Configured => summary.configured += 1,
+                    Applied::Unchanged => summary.unchanged += 1,
+                }
+                if recreated {
+                    summary.recreated.push(d.id.to_string());
+                }
+            }
             Ok((_, Err(e))) => errors.push(e),
             Err(e) => errors.push(Error::Unreachable(format!("an apply task failed: {e}"))),
         }
     }
+    summary.recreated.sort();
     errors.sort_by_key(|e| e.to_string());
     Error::many(errors)
 }
 
-/// Server-side apply one object; its resourceVersion after.
+/// Server-side apply one object: its resourceVersion after, and whether
+/// it was deleted and created again (`recreate`).
 async fn apply_one(
-    api: &kube::Api<kube::api::DynamicObject>,
+    api: &Objects,
     d: &Desired,
     params: &PatchParams,
     recreate: bool,
-) -> Result<Option<String>, Error> {
-    let fail = |e: &kube::Error| {
-        let (msg, retryable) = match e {
-            kube::Error::Api(s) if s.code == 409 => (
-                format!(
-                    "{} (set `force #true` on the app to take these fields over)",
-                    s.message
-                ),
-                true,
-            ),
-            kube::Error::Api(s) => (s.message.clone(), !matches!(s.code, 400 | 422)),
-            other => (message(other), true),
-        };
-        Error::Object {
-            id: d.id.to_string(),
-            position: d.position.clone(),
-            message: msg,
-            retryable,
-        }
+) -> Result<(Option<String>, bool), Error> {
+    let object_error = |message: String, retryable: bool| Error::Object {
+        id: d.id.to_string(),
+        position: d.position.clone(),
+        message,
+        retryable,
     };
-    match api.patch(&d.id.name, params, &Patch::Apply(&d.body)).await {
-        Ok(o) => Ok(o.metadata.resource_version),
+    let fail = |e: &kube::Error| match e {
+        kube::Error::Api(s) => {
+            let conflicts = conflicts(s);
+            if s.code == 409 && !conflicts.is_empty() {
+                return object_error(
+                    format!(
+                        "other managers own fields this apply sets: {} (set `force #true` on the app to take these fields over)",
+                        describe(&conflicts)
+                    ),
+                    true,
+                );
+            }
+            if let Some(ns) = terminating_namespace(s) {
+                return object_error(
+                    format!(
+                        "namespace {ns:?} is being deleted (Terminating): objects can be created in it once it is gone and applied again"
+                    ),
+                    true,
+                );
+            }
+            let mut text = s.message.clone();
+            if s.code == 403 {
+                text.push_str(" (the cluster's credentials do not allow this: grant the permission, or leave the object out of the app)");
+            }
+            object_error(text, !matches!(s.code, 400 | 422))
+        }
+        other => object_error(message(other), true),
+    };
+    let answer = match api.patch(&d.id.name, params, &Patch::Apply(&d.body)).await {
+        Ok(o) => o,
         // Drift: fields someone changed by hand (`kubectl edit`, `patch`,
         // `scale`) are taken back; fields another apply manager holds are a
         // real conflict.
         Err(kube::Error::Api(s))
-            if s.code == 409 && !params.force && changed_by_hand(api, &d.id.name, &s.message).await =>
+            if s.code == 409 && !params.force && changed_by_hand(api, &d.id.name, &s).await =>
         {
-            tracing::info!("{}: undoing changes made outside git ({})", d.id, s.message);
+            tracing::info!(
+                "{}: undoing changes made outside git: {}",
+                d.id,
+                describe(&conflicts(&s))
+            );
             let forced = PatchParams {
                 force: true,
                 ..params.clone()
             };
-            let o = api
-                .patch(&d.id.name, &forced, &Patch::Apply(&d.body))
+            api.patch(&d.id.name, &forced, &Patch::Apply(&d.body))
                 .await
-                .map_err(|e| fail(&e))?;
-            Ok(o.metadata.resource_version)
+                .map_err(|e| fail(&e))?
         }
-        Err(kube::Error::Api(s)) if recreate && s.code == 422 && s.message.contains("immutable") => {
+        Err(kube::Error::Api(s)) if s.code == 422 && !immutable_fields(&s).is_empty() => {
+            let fields = immutable_fields(&s).join(", ");
+            if !recreate {
+                return Err(object_error(
+                    format!(
+                        "{} cannot change once set: {} (set `recreate #true` on the app to delete and create it again)",
+                        fields, s.message
+                    ),
+                    false,
+                ));
+            }
             tracing::info!(
-                "{}: an immutable field changed; deleting and creating it again",
+                "{}: {fields} cannot change once set; deleting it, waiting until it is gone, creating it again (recreate #true)",
                 d.id
             );
-            api.delete(&d.id.name, &DeleteParams::foreground())
-                .await
-                .map_err(|e| fail(&e))?;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while api.get_opt(&d.id.name).await.map_err(|e| fail(&e))?.is_some() {
-                if Instant::now() > deadline {
-                    return Err(Error::Object {
-                        id: d.id.to_string(),
-                        position: d.position.clone(),
-                        message: "deleted to be recreated, but still there after 60s".into(),
-                        retryable: true,
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            let o = api
-                .patch(&d.id.name, params, &Patch::Apply(&d.body))
-                .await
-                .map_err(|e| fail(&e))?;
-            Ok(o.metadata.resource_version)
+            let o = replace(api, d, params).await.map_err(|e| match e {
+                Replace::Api(e) => fail(&e),
+                Replace::StillThere(why) => object_error(why, true),
+            })?;
+            tracing::info!("{}: recreated", d.id);
+            return Ok((o.metadata.resource_version, true));
         }
-        Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("immutable") => Err(Error::Object {
-            id: d.id.to_string(),
-            position: d.position.clone(),
-            message: format!("{} (set `recreate #true` on the app to replace it)", s.message),
-            retryable: false,
-        }),
-        Err(e) => Err(fail(&e)),
+        Err(e) => return Err(fail(&e)),
+    };
+    if d.id.group().is_empty() && d.id.kind == "Namespace" && answer.metadata.deletion_timestamp.is_some() {
+        // A namespace pruned a moment ago is back in git while the cluster
+        // still deletes it: wait until it is gone, then create it anew.
+        tracing::info!(
+            "{}: still being deleted (Terminating); waiting to create it again",
+            d.id
+        );
+        let o = after_delete(api, d, params, answer.metadata.uid.clone())
+            .await
+            .map_err(|e| match e {
+                Replace::Api(e) => fail(&e),
+                Replace::StillThere(why) => object_error(why, true),
+            })?;
+        return Ok((o.metadata.resource_version, false));
     }
+    Ok((answer.metadata.resource_version, false))
+}
+
+enum Replace {
+    Api(kube::Error),
+    StillThere(String),
+}
+
+/// `recreate`: delete (foreground: what it owns goes first), wait until it
+/// is gone, apply again.
+async fn replace(
+    api: &Objects,
+    d: &Desired,
+    params: &PatchParams,
+) -> Result<kube::api::DynamicObject, Replace> {
+    let uid = api
+        .get_opt(&d.id.name)
+        .await
+        .map_err(Replace::Api)?
+        .and_then(|o| o.metadata.uid);
+    match api.delete(&d.id.name, &DeleteParams::foreground()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(Replace::Api(e)),
+    }
+    after_delete(api, d, params, uid).await
+}
+
+/// Wait (at most [`DELETE_WAIT`]) until the object with `uid` is gone,
+/// then apply `d`: it is created anew.
+async fn after_delete(
+    api: &Objects,
+    d: &Desired,
+    params: &PatchParams,
+    uid: Option<String>,
+) -> Result<kube::api::DynamicObject, Replace> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let live = api.get_opt(&d.id.name).await.map_err(Replace::Api)?;
+        let Some(live) = live.filter(|o| uid.is_none() || o.metadata.uid == uid) else {
+            break;
+        };
+        if started.elapsed() >= DELETE_WAIT {
+            let finalizers = live.metadata.finalizers.unwrap_or_default();
+            let held = if finalizers.is_empty() {
+                String::new()
+            } else {
+                format!(", held by the finalizers {}", finalizers.join(", "))
+            };
+            return Err(Replace::StillThere(format!(
+                "deleted to be created again, but still there after {}{held}; applied again on the next run",
+                humantime::format_duration(DELETE_WAIT)
+            )));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+    api.patch(&d.id.name, params, &Patch::Apply(&d.body))
+        .await
+        .map_err(Replace::Api)
+}
+
+/// One field of an apply conflict: who owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Conflict {
+    manager: String,
+    /// `scale`, `status`; empty for the main resource.
+    subresource: String,
+    field: String,
+}
+
+/// The conflicts of a 409 from its `details.causes`
+/// (`FieldManagerConflict`, one per field; the message names the owner as
+/// `conflict with "NAME"`, then ` with subresource "S"`, ` using V`).
+fn conflicts(s: &Status) -> Vec<Conflict> {
+    let Some(details) = &s.details else {
+        return Vec::new();
+    };
+    details
+        .causes
+        .iter()
+        .filter(|c| c.reason == "FieldManagerConflict")
+        .filter_map(|c| {
+            let rest = c.message.strip_prefix("conflict with ")?;
+            let (manager, rest) = go_quoted(rest)?;
+            let subresource = rest
+                .strip_prefix(" with subresource ")
+                .and_then(go_quoted)
+                .map(|(s, _)| s)
+                .unwrap_or_default();
+            Some(Conflict {
+                manager,
+                subresource,
+                field: c.field.clone(),
+            })
+        })
+        .collect()
+}
+
+/// `.spec.replicas ("kubectl-edit"), .data.x ("other")`.
+fn describe(conflicts: &[Conflict]) -> String {
+    conflicts
+        .iter()
+        .map(|c| {
+            let sub = if c.subresource.is_empty() {
+                String::new()
+            } else {
+                format!(" through {}", c.subresource)
+            };
+            format!("{} ({:?}{sub})", c.field, c.manager)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A Go `%q` string at the start of `s`: its value and what follows.
+fn go_quoted(s: &str) -> Option<(String, &str)> {
+    let mut chars = s.strip_prefix('"')?.char_indices();
+    let mut out = String::new();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &s[i + 2..])),
+            '\\' => match chars.next()?.1 {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 /// Whether every manager a conflict names changed its fields with an
-/// update (`kubectl edit`, `patch`, `scale`), not with an apply of its own.
-async fn changed_by_hand(api: &kube::Api<kube::api::DynamicObject>, name: &str, conflict: &str) -> bool {
-    let managers = conflicting_managers(conflict);
-    if managers.is_empty() {
+/// update (`kubectl edit`, `patch`, `scale`), not with an apply of its own:
+/// their entries in the live object's `managedFields`.
+async fn changed_by_hand(api: &Objects, name: &str, s: &Status) -> bool {
+    let conflicts = conflicts(s);
+    if conflicts.is_empty() {
         return false;
     }
     let Ok(Some(live)) = api.get_opt(name).await else {
         return false;
     };
     let entries = live.metadata.managed_fields.unwrap_or_default();
-    managers.iter().all(|m| {
+    conflicts.iter().all(|c| {
         let ops: Vec<&str> = entries
             .iter()
-            .filter(|e| e.manager.as_deref() == Some(m.as_str()))
+            .filter(|e| e.manager.as_deref() == Some(c.manager.as_str()))
+            .filter(|e| e.subresource.as_deref().unwrap_or("") == c.subresource)
             .filter_map(|e| e.operation.as_deref())
             .collect();
         !ops.is_empty() && ops.iter().all(|op| *op == "Update")
     })
 }
 
-/// The managers named in an API server's conflict message:
-/// `Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec.replicas`.
-fn conflicting_managers(message: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = message;
-    while let Some(at) = rest.find("with \"") {
-        rest = &rest[at + 6..];
-        if let Some(end) = rest.find('"') {
-            let m = rest[..end].to_string();
-            if !out.contains(&m) {
-                out.push(m);
+/// The fields a 422 says cannot change, from its `details.causes`: field
+/// errors whose detail is apimachinery's "field is immutable", a Service's
+/// "may not change once set", or a StatefulSet's "updates to … are
+/// forbidden".
+fn immutable_fields(s: &Status) -> Vec<String> {
+    let Some(details) = &s.details else {
+        return Vec::new();
+    };
+    details
+        .causes
+        .iter()
+        .filter(|c| match c.reason.as_str() {
+            "FieldValueInvalid" => {
+                c.message.ends_with("field is immutable") || c.message.ends_with("may not change once set")
             }
-            rest = &rest[end..];
-        }
-    }
-    out
+            "FieldValueForbidden" => {
+                c.message.contains("field is immutable")
+                    || (c.message.contains("updates to ") && c.message.contains(" are forbidden"))
+            }
+            _ => false,
+        })
+        .map(|c| c.field.clone())
+        .collect()
+}
+
+/// The namespace a 403 names when it refuses to create in a namespace
+/// that is being deleted (cause `NamespaceTerminating`).
+fn terminating_namespace(s: &Status) -> Option<String> {
+    let details = s.details.as_ref()?;
+    details
+        .causes
+        .iter()
+        .find(|c| c.reason == "NamespaceTerminating")
+        .map(|c| {
+            c.message
+                .strip_prefix("namespace ")
+                .and_then(|m| m.strip_suffix(" is being terminated"))
+                .unwrap_or(&c.message)
+                .to_string()
+        })
 }
 
 /// The `group/version`s a CRD serves.
@@ -803,14 +1033,74 @@ mod tests {
         assert_eq!(stage(&id("apps/v1", "Deployment"), true), 3);
     }
 
+    fn status(code: u16, causes: serde_json::Value) -> Status {
+        serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": code, "message": "whatever the wording", "details": {"causes": causes},
+        }))
+        .expect("a Status")
+    }
+
     #[test]
-    fn conflict_messages_name_their_managers() {
-        let one =
-            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas";
-        assert_eq!(conflicting_managers(one), ["kubectl-edit"]);
-        let two = "Apply failed with 2 conflicts: conflicts with \"a\":\n- .x\nconflicts with \"b\" using v1:\n- .y";
-        assert_eq!(conflicting_managers(two), ["a", "b"]);
-        assert!(conflicting_managers("something else").is_empty());
+    fn conflicts_come_from_the_causes() {
+        let s = status(
+            409,
+            serde_json::json!([
+                {"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using apps/v1", "field": ".spec.replicas"},
+                {"reason": "FieldManagerConflict", "message": "conflict with \"kubectl\" with subresource \"scale\" using apps/v1", "field": ".spec.replicas"},
+                {"reason": "FieldManagerConflict", "message": "conflict with \"odd \\\"name\\\"\"", "field": ".data.x"},
+                {"reason": "Other", "message": "conflict with \"nobody\"", "field": ".x"},
+            ]),
+        );
+        let found = conflicts(&s);
+        assert_eq!(
+            found,
+            [
+                Conflict {
+                    manager: "kubectl-edit".into(),
+                    subresource: String::new(),
+                    field: ".spec.replicas".into()
+                },
+                Conflict {
+                    manager: "kubectl".into(),
+                    subresource: "scale".into(),
+                    field: ".spec.replicas".into()
+                },
+                Conflict {
+                    manager: "odd \"name\"".into(),
+                    subresource: String::new(),
+                    field: ".data.x".into()
+                },
+            ]
+        );
+        assert_eq!(
+            describe(&found[..2]),
+            ".spec.replicas (\"kubectl-edit\"), .spec.replicas (\"kubectl\" through scale)"
+        );
+        // A message without causes names nobody.
+        assert!(conflicts(&status(409, serde_json::json!([]))).is_empty());
+    }
+
+    #[test]
+    fn immutable_fields_and_terminating_namespaces_come_from_the_causes() {
+        let s = status(
+            422,
+            serde_json::json!([
+                {"reason": "FieldValueInvalid", "message": "Invalid value: {\"matchLabels\":{}}: field is immutable", "field": "spec.selector"},
+                {"reason": "FieldValueInvalid", "message": "Invalid value: [\"None\"]: may not change once set", "field": "spec.clusterIPs[0]"},
+                {"reason": "FieldValueForbidden", "message": "Forbidden: updates to statefulset spec for fields other than 'replicas' are forbidden", "field": "spec"},
+                {"reason": "FieldValueInvalid", "message": "Invalid value: \"x\": must be no more than 63 characters", "field": "metadata.name"},
+            ]),
+        );
+        assert_eq!(
+            immutable_fields(&s),
+            ["spec.selector", "spec.clusterIPs[0]", "spec"]
+        );
+        let t = status(
+            403,
+            serde_json::json!([{"reason": "NamespaceTerminating", "message": "namespace demo is being terminated", "field": "metadata.namespace"}]),
+        );
+        assert_eq!(terminating_namespace(&t).as_deref(), Some("demo"));
+        assert!(immutable_fields(&t).is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod dir;
 pub mod health;
 pub mod inventory;
 pub mod kube;
+pub mod names;
 
 use std::fmt;
 
@@ -21,6 +22,10 @@ pub struct Summary {
     pub configured: usize,
     pub unchanged: usize,
     pub pruned: usize,
+    /// Objects deleted and created again (`recreate`): named in the
+    /// message, not in the JSON counts.
+    #[serde(skip)]
+    pub recreated: Vec<String>,
 }
 
 impl Summary {
@@ -36,7 +41,11 @@ impl fmt::Display for Summary {
             f,
             "{} created, {} configured, {} unchanged, {} pruned",
             self.created, self.configured, self.unchanged, self.pruned
-        )
+        )?;
+        if !self.recreated.is_empty() {
+            write!(f, "; recreated {}", self.recreated.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -51,8 +60,18 @@ mod tests {
             configured: 1,
             unchanged: 3,
             pruned: 0,
+            recreated: Vec::new(),
         };
         assert_eq!(s.to_string(), "2 created, 1 configured, 3 unchanged, 0 pruned");
+        let r = Summary {
+            configured: 1,
+            recreated: vec!["Job/demo/migrate".into()],
+            ..Summary::default()
+        };
+        assert_eq!(
+            r.to_string(),
+            "0 created, 1 configured, 0 unchanged, 0 pruned; recreated Job/demo/migrate"
+        );
         assert!(s.changed());
         assert!(!Summary::default().changed());
     }

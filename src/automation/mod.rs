@@ -1,5 +1,5 @@
-//! Image automation: takes an `automation`, the selections of the image
-//! policies and the state directory; checks out the source's branch into a
+//! Image automation: takes an `automation`, the image policies (with their
+//! picks) and the state directory; checks out the source's branch into a
 //! clone of its own ([`git::Workspace`]), sets the marked image references
 //! ([`setters`]), commits with a message rendered from the changes, and
 //! pushes. When someone else pushed first, it starts again on top of the
@@ -9,12 +9,11 @@
 pub mod git;
 pub mod setters;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::config;
-use crate::image::Selection;
+use setters::Policies;
 
 /// Attempts at commit + push before giving up on a busy branch.
 const ATTEMPTS: u32 = 5;
@@ -63,12 +62,15 @@ pub struct Outcome {
     pub branch: String,
     pub changes: Vec<setters::Change>,
     pub attempts: u32,
+    /// `(file, why)`: markers and files that were not set (a marker that
+    /// names no image policy, a file that would not parse, …).
+    pub skipped: Vec<(String, String)>,
 }
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.commit {
-            None => write!(f, "{} is up to date", self.branch),
+            None => write!(f, "{} is up to date", self.branch)?,
             Some(c) => write!(
                 f,
                 "pushed {} to {}: {} change{}",
@@ -76,8 +78,16 @@ impl std::fmt::Display for Outcome {
                 self.branch,
                 self.changes.len(),
                 if self.changes.len() == 1 { "" } else { "s" }
-            ),
+            )?,
         }
+        if let Some((file, why)) = self.skipped.first() {
+            let more = match self.skipped.len() - 1 {
+                0 => String::new(),
+                n => format!(" (and {n} more, in the log)"),
+            };
+            write!(f, "; skipped {file}: {why}{more}")?;
+        }
+        Ok(())
     }
 }
 
@@ -85,12 +95,12 @@ impl std::fmt::Display for Outcome {
 pub async fn run(
     a: &config::Automation,
     src: &config::Source,
-    selections: &BTreeMap<String, Selection>,
+    policies: &Policies,
     state_dir: &Path,
 ) -> Result<Outcome, Error> {
-    let (a, src, selections) = (a.clone(), src.clone(), selections.clone());
+    let (a, src, policies) = (a.clone(), src.clone(), policies.clone());
     let dir = state_dir.join("automations").join(a.name.as_str());
-    tokio::task::spawn_blocking(move || run_blocking(&a, &src, &selections, &dir))
+    tokio::task::spawn_blocking(move || run_blocking(&a, &src, &policies, &dir))
         .await
         .map_err(|e| Error::Task(e.to_string()))?
 }
@@ -98,7 +108,7 @@ pub async fn run(
 fn run_blocking(
     a: &config::Automation,
     src: &config::Source,
-    selections: &BTreeMap<String, Selection>,
+    policies: &Policies,
     dir: &Path,
 ) -> Result<Outcome, Error> {
     let checkout = git::checkout_branch(a, src, src.timeout)?;
@@ -107,7 +117,7 @@ fn run_blocking(
         // Start from the remote's tip: ours, or the one that beat us.
         let mut ws = git::Workspace::prepare(dir, src, &checkout, &push, src.timeout.max(GIT_TIMEOUT))?;
         let root = ws.root().join(&a.path);
-        let patched = setters::apply(&root, selections, false)?;
+        let patched = setters::apply(&root, policies, false)?;
         for (file, why) in &patched.skipped {
             tracing::warn!("{file}: {why}");
         }
@@ -117,6 +127,7 @@ fn run_blocking(
                 branch: push,
                 changes: Vec::new(),
                 attempts: attempt,
+                skipped: patched.skipped,
             });
         }
         let message = message(&a.message, &patched.changes)?;
@@ -126,6 +137,7 @@ fn run_blocking(
                 branch: push,
                 changes: Vec::new(),
                 attempts: attempt,
+                skipped: patched.skipped,
             });
         };
         match ws.push(&push, false)? {
@@ -135,6 +147,7 @@ fn run_blocking(
                     branch: push,
                     changes: patched.changes,
                     attempts: attempt,
+                    skipped: patched.skipped,
                 });
             }
             git::PushOutcome::Rejected { reason } => {
@@ -151,20 +164,38 @@ fn run_blocking(
 }
 
 /// The commit message: the automation's template with `changes` (each has
-/// `file`, `line`, `marker`, `image`, `old`, `new`).
+/// `file`, `line`, `marker`, `image`, `old`, `new`), rendered as `validate`
+/// checked it ([`config::template`]).
 pub fn message(template: &str, changes: &[setters::Change]) -> Result<String, Error> {
-    let mut env = minijinja::Environment::new();
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .keep_trailing_newline(true)
-        .build()
-        .map_err(|e| Error::Template(e.to_string()))?;
-    env.set_syntax(syntax);
-    env.add_template("message", template)
-        .map_err(|e| Error::Template(e.to_string()))?;
-    let t = env
-        .get_template("message")
-        .map_err(|e| Error::Template(e.to_string()))?;
     let changes = minijinja::Value::from(minijinja::value::Serde(changes));
-    t.render(minijinja::context! { changes => changes })
-        .map_err(|e| Error::Template(e.to_string()))
+    config::template::render(template, changes).map_err(|e| Error::Template(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `validate` promises a template is what a change holds.
+    #[test]
+    fn a_change_holds_the_fields_templates_are_checked_against() {
+        let change = setters::Change {
+            file: "f.yaml".into(),
+            line: 3,
+            marker: "podinfo".into(),
+            image: "podinfo".into(),
+            old: "a:1".into(),
+            new: "a:2".into(),
+        };
+        let json = serde_json::to_value(&change).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = config::template::CHANGE_FIELDS.to_vec();
+        want.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(
+            message(config::model::defaults::COMMIT_MESSAGE, &[change]).unwrap(),
+            "chore(images): update images\n\n- f.yaml: a:1 -> a:2\n"
+        );
+    }
 }

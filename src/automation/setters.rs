@@ -22,8 +22,10 @@
 //! | `NAME:name` | the repository only |
 //! | `NAME:digest` | the digest only (skipped while the digest is unknown) |
 //!
-//! Flux's `NAMESPACE:NAME` and `NAMESPACE:NAME:tag|name|digest` are
-//! accepted too; the namespace is ignored. See docs/automation.md for the
+//! Flux's `NAMESPACE:NAME` and `NAMESPACE:NAME:tag|name|digest` set only
+//! the policy with that namespace and name; mooring's own forms set the
+//! policy of that name, whatever its namespace. A marker that names no
+//! policy is left alone and reported. See docs/automation.md for the
 //! exact rules.
 //!
 //! The tree is hostile input (it comes from a git repository): symlinks are
@@ -31,13 +33,74 @@
 //! file may hold at most [`MAX_FILE_BYTES`], and only files whose bytes
 //! contain `$imagepolicy` are looked at any further.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::image::Selection;
+
+/// The image policies that markers may name, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policies(BTreeMap<String, Policy>);
+
+/// One image policy: its namespace and what it picked, if anything yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub namespace: String,
+    pub selection: Option<Selection>,
+}
+
+impl Policies {
+    pub fn new() -> Policies {
+        Policies::default()
+    }
+
+    /// Add (or replace) the policy `name`.
+    pub fn insert(&mut self, name: &str, namespace: &str, selection: Option<Selection>) {
+        self.0.insert(
+            name.to_string(),
+            Policy {
+                namespace: namespace.to_string(),
+                selection,
+            },
+        );
+    }
+
+    /// Policies of one namespace with these picks.
+    pub fn with_picks<'a>(
+        namespace: &str,
+        picks: impl IntoIterator<Item = (&'a str, &'a Selection)>,
+    ) -> Policies {
+        let mut policies = Policies::new();
+        for (name, selection) in picks {
+            policies.insert(name, namespace, Some(selection.clone()));
+        }
+        policies
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Policy> {
+        self.0.get(name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// By name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Policy)> {
+        self.0.iter().map(|(name, p)| (name.as_str(), p))
+    }
+
+    /// The policy a marker names: by name, and by namespace too when the
+    /// marker has one.
+    fn named(&self, marker: &Marker) -> Option<&Policy> {
+        self.0
+            .get(&marker.image)
+            .filter(|p| marker.namespace.as_deref().is_none_or(|ns| ns == p.namespace))
+    }
+}
 
 /// The largest file read.
 pub const MAX_FILE_BYTES: u64 = 8 << 20;
@@ -141,10 +204,9 @@ impl Error {
 }
 
 /// Set every marked value in the YAML files under `root` (recursively) to
-/// what `selections` (keyed by image policy name) say, and write the files
-/// that changed atomically — unless `dry_run`, which computes the same
-/// outcome and writes nothing.
-pub fn apply(root: &Path, selections: &BTreeMap<String, Selection>, dry_run: bool) -> Result<Outcome, Error> {
+/// what the `policies` picked, and write the files that changed atomically
+/// — unless `dry_run`, which computes the same outcome and writes nothing.
+pub fn apply(root: &Path, policies: &Policies, dry_run: bool) -> Result<Outcome, Error> {
     // The root itself is the caller's choice and may be a symlink.
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if !meta.is_dir() {
@@ -171,7 +233,7 @@ pub fn apply(root: &Path, selections: &BTreeMap<String, Selection>, dry_run: boo
                 .push((rel, "not UTF-8 text; its markers were not looked at".into()));
             continue;
         };
-        let patched = match patch_text(text, selections, &rel) {
+        let patched = match patch_text(text, policies, &rel) {
             Ok(p) => p,
             Err(problem) => {
                 outcome.skipped.push((rel.clone(), problem.to_string()));
@@ -203,26 +265,78 @@ pub fn apply(root: &Path, selections: &BTreeMap<String, Selection>, dry_run: boo
     Ok(outcome)
 }
 
+/// For each image policy name that Flux-style markers (`NAMESPACE:NAME…`)
+/// in the YAML files under `root` mention, the namespaces they give it.
+pub fn marker_namespaces(root: &Path) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
+    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let files = crate::render::yaml_files(root, "").map_err(|(path, e)| Error::io(&path, e))?;
+    for rel in files {
+        let path = root.join(&rel);
+        let bytes = crate::render::read_capped(&path, MAX_FILE_BYTES).map_err(|e| Error::io(&path, e))?;
+        let Some(text) = bytes.as_deref().and_then(|b| std::str::from_utf8(b).ok()) else {
+            continue;
+        };
+        for marker in markers(text) {
+            if let Some(ns) = marker.namespace {
+                seen.entry(marker.image).or_default().insert(ns);
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// The well-formed markers in a file's text, where [`patch_text`] would
+/// find them.
+pub fn markers(text: &str) -> Vec<Marker> {
+    let mut found = Vec::new();
+    if !text.contains(TOKEN) {
+        return found;
+    }
+    let mut carry = Carry::Block;
+    for (index, raw) in text.split_inclusive('\n').enumerate() {
+        let (_, line) = line_of(index, raw);
+        let (info, next) = analyze(line, carry);
+        carry = next;
+        if let Some(value) = info.comment.and_then(|hash| marked(&line[hash + 1..]))
+            && let Ok(value) = marker_value(value)
+            && let Ok(marker) = parse_marker(&value)
+        {
+            found.push(marker);
+        }
+    }
+    found
+}
+
+/// A line without its line ending and, on the first line, its byte order
+/// mark, and the mark's length.
+fn line_of(index: usize, raw: &str) -> (usize, &str) {
+    let start = if index == 0 && raw.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
+    let body = raw.strip_suffix('\n').unwrap_or(raw);
+    let body = body.strip_suffix('\r').unwrap_or(body);
+    (start, &body[start..])
+}
+
+/// A comment's text (after the `#`) when it is meant as a marker.
+fn marked(comment: &str) -> Option<&str> {
+    (comment.contains(TOKEN) && comment.trim_start().starts_with('{')).then_some(comment)
+}
+
 fn too_large() -> String {
     format!("larger than {} MiB; not read", MAX_FILE_BYTES >> 20)
 }
 
 /// One file's text with the marked values set, and the changes made: the
 /// pure core of [`apply`]. `file` names the file in the changes.
-pub fn set_text(
-    text: &str,
-    selections: &BTreeMap<String, Selection>,
-    file: &str,
-) -> Result<(String, Vec<Change>), Problem> {
-    patch_text(text, selections, file).map(|p| (p.text, p.changes))
+pub fn set_text(text: &str, policies: &Policies, file: &str) -> Result<(String, Vec<Change>), Problem> {
+    patch_text(text, policies, file).map(|p| (p.text, p.changes))
 }
 
 /// [`set_text`], also telling which markers were skipped and why.
-pub fn patch_text(
-    text: &str,
-    selections: &BTreeMap<String, Selection>,
-    file: &str,
-) -> Result<Patched, Problem> {
+pub fn patch_text(text: &str, policies: &Policies, file: &str) -> Result<Patched, Problem> {
     let mut patched = Patched {
         text: String::new(),
         changes: Vec::new(),
@@ -237,27 +351,15 @@ pub fn patch_text(
     let mut carry = Carry::Block;
     for (index, raw) in text.split_inclusive('\n').enumerate() {
         let number = index + 1;
-        let start = if index == 0 && raw.starts_with('\u{feff}') {
-            '\u{feff}'.len_utf8()
-        } else {
-            0
-        };
-        let body = raw.strip_suffix('\n').unwrap_or(raw);
-        let body = body.strip_suffix('\r').unwrap_or(body);
-        let line = &body[start..];
+        let (start, line) = line_of(index, raw);
         let (info, next) = analyze(line, carry);
         carry = next;
-        let Some(hash) = info.comment else {
+        // A line without a comment, or one that mentions the word, not a marker.
+        let Some(comment) = info.comment.and_then(|hash| marked(&line[hash + 1..])) else {
             out.push_str(raw);
             continue;
         };
-        let comment = &line[hash + 1..];
-        if !comment.contains(TOKEN) || !comment.trim_start().starts_with('{') {
-            // A comment that mentions the word, not a marker.
-            out.push_str(raw);
-            continue;
-        }
-        match set_line(line, comment, &info.slot, selections) {
+        match set_line(line, comment, &info.slot, policies) {
             LineResult::Set {
                 range,
                 replacement,
@@ -324,6 +426,8 @@ pub enum Field {
 /// A marker's value, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Marker {
+    /// Flux's form names the policy's namespace too.
+    pub namespace: Option<String>,
     /// The image policy's name.
     pub image: String,
     pub field: Field,
@@ -339,26 +443,27 @@ fn field(word: &str) -> Option<Field> {
 }
 
 /// Read a marker's value: `NAME`, `NAME:tag|name|digest`, or Flux's
-/// `NAMESPACE:NAME` and `NAMESPACE:NAME:tag|name|digest` (the namespace is
-/// ignored). Of two parts, the second is a field when it is one of the
-/// words `tag`, `name`, `digest`, and the image's name otherwise.
+/// `NAMESPACE:NAME` and `NAMESPACE:NAME:tag|name|digest`. Of two parts,
+/// the second is a field when it is one of the words `tag`, `name`,
+/// `digest`, and the image's name otherwise.
 pub fn parse_marker(value: &str) -> Result<Marker, String> {
     let parts: Vec<&str> = value.split(':').collect();
     if parts.iter().any(|p| p.trim().is_empty() || p.trim() != *p) {
         return Err(format!("marker \"{value}\" has an empty or blank-padded part"));
     }
-    let marker = |image: &str, field: Field| Marker {
+    let marker = |namespace: Option<&str>, image: &str, field: Field| Marker {
+        namespace: namespace.map(str::to_string),
         image: image.to_string(),
         field,
     };
     match parts.as_slice() {
-        [name] => Ok(marker(name, Field::Reference)),
+        [name] => Ok(marker(None, name, Field::Reference)),
         [name, word] => Ok(match field(word) {
-            Some(f) => marker(name, f),
-            None => marker(word, Field::Reference),
+            Some(f) => marker(None, name, f),
+            None => marker(Some(name), word, Field::Reference),
         }),
-        [_namespace, name, word] => match field(word) {
-            Some(f) => Ok(marker(name, f)),
+        [namespace, name, word] => match field(word) {
+            Some(f) => Ok(marker(Some(namespace), name, f)),
             None => Err(format!(
                 "marker \"{value}\": the last part must be tag, name or digest, not \"{word}\""
             )),
@@ -457,7 +562,7 @@ enum LineResult {
     Skip(String),
 }
 
-fn set_line(line: &str, comment: &str, slot: &Slot, selections: &BTreeMap<String, Selection>) -> LineResult {
+fn set_line(line: &str, comment: &str, slot: &Slot, policies: &Policies) -> LineResult {
     let value = match marker_value(comment) {
         Ok(v) => v,
         Err(why) => return LineResult::Skip(why),
@@ -466,9 +571,12 @@ fn set_line(line: &str, comment: &str, slot: &Slot, selections: &BTreeMap<String
         Ok(m) => m,
         Err(why) => return LineResult::Skip(why),
     };
-    let Some(selection) = selections.get(&marker.image) else {
+    let Some(policy) = policies.named(&marker) else {
+        return LineResult::Skip(no_policy(&value, &marker, policies));
+    };
+    let Some(selection) = &policy.selection else {
         return LineResult::Skip(format!(
-            "marker \"{value}\" names image policy \"{}\", which has no pick here; not set",
+            "marker \"{value}\": image policy \"{}\" has no pick yet; not set",
             marker.image
         ));
     };
@@ -508,6 +616,23 @@ fn set_line(line: &str, comment: &str, slot: &Slot, selections: &BTreeMap<String
         image: marker.image,
         old,
         new,
+    }
+}
+
+/// Why a marker names no policy, with the nearest one when there is one.
+fn no_policy(value: &str, marker: &Marker, policies: &Policies) -> String {
+    let named = match &marker.namespace {
+        Some(ns) => format!("{ns}/{}", marker.image),
+        None => marker.image.clone(),
+    };
+    match policies.get(&marker.image) {
+        Some(p) => format!(
+            "marker \"{value}\" names no image policy: \"{}\" is in namespace \"{}\", not \"{}\"; not set",
+            marker.image,
+            p.namespace,
+            marker.namespace.as_deref().unwrap_or_default()
+        ),
+        None => format!("marker \"{value}\" names no image policy ({named}); not set"),
     }
 }
 
@@ -981,26 +1106,27 @@ mod tests {
         }
     }
 
-    fn picks(list: &[(&str, Selection)]) -> BTreeMap<String, Selection> {
-        list.iter().map(|(n, s)| (n.to_string(), s.clone())).collect()
+    /// Policies in Flux's default namespace.
+    fn picks(list: &[(&str, Selection)]) -> Policies {
+        Policies::with_picks("flux-system", list.iter().map(|(n, s)| (*n, s)))
     }
 
-    fn podinfo() -> BTreeMap<String, Selection> {
+    fn podinfo() -> Policies {
         picks(&[("podinfo", sel("6.5.1", None))])
     }
 
     /// Patch `text`; assert the whole result is `expected`.
     #[track_caller]
-    fn check(text: &str, selections: &BTreeMap<String, Selection>, expected: &str) -> Patched {
-        let patched = patch_text(text, selections, "f.yaml").unwrap();
+    fn check(text: &str, policies: &Policies, expected: &str) -> Patched {
+        let patched = patch_text(text, policies, "f.yaml").unwrap();
         assert_eq!(patched.text, expected, "skipped: {:?}", patched.skipped);
         patched
     }
 
     /// The markers on `text` are skipped; the text stays; the reasons.
     #[track_caller]
-    fn skips(text: &str, selections: &BTreeMap<String, Selection>) -> Vec<String> {
-        let patched = patch_text(text, selections, "f.yaml").unwrap();
+    fn skips(text: &str, policies: &Policies) -> Vec<String> {
+        let patched = patch_text(text, policies, "f.yaml").unwrap();
         assert_eq!(patched.text, text);
         assert!(patched.changes.is_empty(), "{:?}", patched.changes);
         patched.skipped.into_iter().map(|s| s.why).collect()
@@ -1073,18 +1199,81 @@ mod tests {
         assert_eq!(p.changes[1].marker, "flux-system:podinfo:tag");
     }
 
+    /// Flux's setters match `NAMESPACE:NAME` against the automation's
+    /// policies by namespace and name (image-automation-controller
+    /// internal/update TestUpdateWithSetters: `other-namespace:policy` is
+    /// left alone); mooring's `NAME` forms match by name.
+    #[test]
+    fn flux_markers_match_namespace_and_name() {
+        let mut policies = Policies::new();
+        policies.insert("podinfo", "apps", Some(sel("6.5.1", None)));
+        let text = "a: ghcr.io/stefanprodan/podinfo:6.5.0 # {\"$imagepolicy\": \"apps:podinfo\"}\n\
+                    b: ghcr.io/stefanprodan/podinfo:6.5.0 # {\"$imagepolicy\": \"other:podinfo\"}\n\
+                    c: '6.5.0' # {\"$imagepolicy\": \"other:podinfo:tag\"}\n\
+                    d: ghcr.io/stefanprodan/podinfo:6.5.0 # {\"$imagepolicy\": \"podinfo\"}\n\
+                    e: '6.5.0' # {\"$imagepolicy\": \"apps:gone:tag\"}\n";
+        let p = patch_text(text, &policies, "f.yaml").unwrap();
+        let set: Vec<usize> = p.changes.iter().map(|c| c.line).collect();
+        assert_eq!(set, [1, 4]);
+        let why: Vec<(usize, &str)> = p.skipped.iter().map(|s| (s.line, s.why.as_str())).collect();
+        assert_eq!(
+            why,
+            [
+                (
+                    2,
+                    "marker \"other:podinfo\" names no image policy: \"podinfo\" is in namespace \"apps\", not \"other\"; not set"
+                ),
+                (
+                    3,
+                    "marker \"other:podinfo:tag\" names no image policy: \"podinfo\" is in namespace \"apps\", not \"other\"; not set"
+                ),
+                (
+                    5,
+                    "marker \"apps:gone:tag\" names no image policy (apps/gone); not set"
+                ),
+            ]
+        );
+        // A policy without a pick yet is not the same as no policy.
+        let mut unpicked = Policies::new();
+        unpicked.insert("podinfo", "apps", None);
+        let why = skips("a: x:1 # {\"$imagepolicy\": \"apps:podinfo\"}\n", &unpicked);
+        assert_eq!(
+            why,
+            ["marker \"apps:podinfo\": image policy \"podinfo\" has no pick yet; not set"]
+        );
+    }
+
+    #[test]
+    fn markers_are_read_where_they_would_be_set() {
+        let text = "a: x # {\"$imagepolicy\": \"ns:one\"}\n\
+                    b: |\n  c: y # {\"$imagepolicy\": \"ns:content\"}\n\
+                    d: z # {\"$imagepolicy\": \"two:tag\"}\n\
+                    # {\"$imagepolicy\": \"ns:comment-line\"}\n";
+        let names: Vec<(Option<String>, String)> = markers(text)
+            .into_iter()
+            .map(|m| (m.namespace, m.image))
+            .collect();
+        // Neither block scalar content nor a comment line is a marker.
+        assert_eq!(names, [(Some("ns".into()), "one".into()), (None, "two".into())]);
+    }
+
     #[test]
     fn marker_values() {
         let m = |image: &str, field| Marker {
+            namespace: None,
             image: image.into(),
             field,
+        };
+        let ns = |image: &str, field| Marker {
+            namespace: Some("ns".into()),
+            ..m(image, field)
         };
         assert_eq!(parse_marker("podinfo"), Ok(m("podinfo", Field::Reference)));
         assert_eq!(parse_marker("podinfo:tag"), Ok(m("podinfo", Field::Tag)));
         assert_eq!(parse_marker("podinfo:name"), Ok(m("podinfo", Field::Name)));
         assert_eq!(parse_marker("podinfo:digest"), Ok(m("podinfo", Field::Digest)));
-        assert_eq!(parse_marker("ns:podinfo"), Ok(m("podinfo", Field::Reference)));
-        assert_eq!(parse_marker("ns:podinfo:tag"), Ok(m("podinfo", Field::Tag)));
+        assert_eq!(parse_marker("ns:podinfo"), Ok(ns("podinfo", Field::Reference)));
+        assert_eq!(parse_marker("ns:podinfo:tag"), Ok(ns("podinfo", Field::Tag)));
         assert!(parse_marker("ns:podinfo:bogus").is_err());
         assert!(parse_marker("a:b:c:d").is_err());
         assert!(parse_marker("").is_err());

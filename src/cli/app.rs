@@ -42,17 +42,11 @@ fn rendered(
             eprintln!("error: source/{}: {e}", src.name.value);
             ExitCode::from(2)
         })?;
-    let manifests = render::render(
-        &artifact.dir,
-        &app.path,
-        &render::Options {
-            vars: &app.substitute,
-        },
-    )
-    .map_err(|e| {
-        eprintln!("error: app/{name} at {}:\n{e}", artifact.revision);
-        ExitCode::from(1)
-    })?;
+    let manifests =
+        render::render(&artifact.dir, &app.path, &render::Options::for_app(&app)).map_err(|e| {
+            eprintln!("error: app/{name} at {}:\n{e}", artifact.revision);
+            ExitCode::from(1)
+        })?;
     Ok((cfg, app, artifact.revision, manifests))
 }
 

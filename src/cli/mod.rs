@@ -14,9 +14,11 @@ mod app;
 mod client;
 mod helm;
 mod images;
+mod kustomize;
 mod log;
 mod once;
 mod patch;
+mod sops;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -177,15 +179,52 @@ enum Command {
         /// A policy's pick: NAME=IMAGE[:TAG][@DIGEST]; repeat for several
         #[arg(long = "set", value_name = "NAME=IMAGE[:TAG][@DIGEST]", required = true)]
         sets: Vec<String>,
+        /// The policies' namespace, for Flux markers NS:NAME (default: the one the markers name most)
+        #[arg(long, short = 'n', value_name = "NS")]
+        namespace: Option<String>,
         /// Print what would change; write nothing
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Build a kustomization, as `kubectl kustomize DIR` does.
+    ///
+    /// Exit 0 with the objects on standard output, 1 with diagnostics when
+    /// the build fails.
+    Kustomize {
+        /// The directory holding kustomization.yaml
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Render Helm charts without the helm binary.
     #[command(subcommand)]
     Helm(HelmCommand),
     /// Print the config schema (a KDL Schema document).
     Schema,
+    /// SOPS-encrypted files, decrypted with age keys as Flux does.
+    Sops {
+        #[command(subcommand)]
+        command: SopsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SopsCommand {
+    /// Print the plaintext of a sops-encrypted file, in the file's format
+    /// (from its extension, as sops picks it).
+    ///
+    /// Exit 0 when decrypted, 1 when the file cannot be decrypted, 2 on a
+    /// usage error.
+    Decrypt {
+        /// The encrypted file: .yaml/.yml, .json, .env, .ini; any other name is sops's binary format
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// age identity file; repeat for several [default: $SOPS_AGE_KEY_FILE, else $SOPS_AGE_KEY, else ~/.config/sops/age/keys.txt]
+        #[arg(long = "key", value_name = "KEYFILE")]
+        keys: Vec<PathBuf>,
+        /// Do not verify the file's MAC (Flux's default; sops's --ignore-mac)
+        #[arg(long)]
+        ignore_mac: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,8 +249,10 @@ fn parse_target(s: &str) -> Result<(Kind, String), String> {
 
 fn parse_until(s: &str) -> Result<jiff::Timestamp, String> {
     let now = jiff::Timestamp::now();
-    let at = match s.parse::<jiff::Timestamp>() {
+    let at = match config::value::parse_timestamp(s) {
         Ok(t) => t,
+        // Meant as a time: say what is wrong with it.
+        Err(p) if s.contains('T') && s.contains('-') => return Err(p.message),
         Err(_) => {
             let d = config::value::parse_duration(s).map_err(|_| {
                 format!("\"{s}\" is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a duration (2h, 90m)")
@@ -301,7 +342,21 @@ pub fn main() -> ExitCode {
             format == Format::Json,
             digest,
         ),
-        Command::Patch { dir, sets, dry_run } => patch::run(&dir, &sets, dry_run),
+        Command::Patch {
+            dir,
+            sets,
+            namespace,
+            dry_run,
+        } => patch::run(&dir, &sets, namespace.as_deref(), dry_run),
+        Command::Sops {
+            command:
+                SopsCommand::Decrypt {
+                    file,
+                    keys,
+                    ignore_mac,
+                },
+        } => sops::decrypt(&file, &keys, ignore_mac),
+        Command::Kustomize { dir } => kustomize::run(&dir),
         Command::Helm(HelmCommand::Template(args)) => helm::template(args),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());

@@ -1,23 +1,30 @@
-//! `mooring patch DIR --set NAME=IMAGE[:TAG][@DIGEST]… [--dry-run]`: set the
-//! values marked with `$imagepolicy` in the YAML files under DIR, as an
-//! automation would with its policies' picks, without git.
+//! `mooring patch DIR --set NAME=IMAGE[:TAG][@DIGEST]… [--namespace NS] [--dry-run]`:
+//! set the values marked with `$imagepolicy` in the YAML files under DIR,
+//! as an automation would with its policies' picks, without git.
+//!
+//! Like a Flux automation, the run works in one namespace: Flux markers
+//! `NS:NAME` are set only for that namespace. Without `--namespace`, it is
+//! the namespace in which the tree's markers name the most of the `--set`
+//! policies (a tie is a usage error), or `flux-system` when they name none.
 //!
 //! Prints one line per change (`FILE:LINE  MARKER  OLD -> NEW`) and a
-//! summary on stdout; skipped markers and files are warnings on stderr.
-//! Exit 0 when done (also when nothing changed), 1 when a file with values
-//! to set was left untouched (its result would not parse, or it could not
-//! be written) or the tree could not be read, 2 on a usage error.
+//! summary on stdout; skipped markers (one that names no policy among
+//! them) and files are warnings on stderr. Exit 0 when done (also when
+//! nothing changed), 1 when a file with values to set was left untouched
+//! (its result would not parse, or it could not be written) or the tree
+//! could not be read, 2 on a usage error.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::automation::setters::{self, Outcome};
+use crate::automation::setters::{self, Outcome, Policies};
+use crate::config::model::defaults;
 use crate::image::Selection;
 
 const SET_FORM: &str = "NAME=IMAGE:TAG[@DIGEST], such as podinfo=ghcr.io/stefanprodan/podinfo:6.5.1";
 
-pub fn run(dir: &Path, sets: &[String], dry_run: bool) -> ExitCode {
+pub fn run(dir: &Path, sets: &[String], namespace: Option<&str>, dry_run: bool) -> ExitCode {
     let mut selections: BTreeMap<String, Selection> = BTreeMap::new();
     for arg in sets {
         let (name, selection) = match parse_set(arg) {
@@ -33,11 +40,25 @@ pub fn run(dir: &Path, sets: &[String], dry_run: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if let Some(ns) = namespace
+        && (ns.is_empty() || ns.contains([':', ' ']))
+    {
+        eprintln!("error: --namespace {ns:?} is not a namespace");
+        return ExitCode::from(2);
+    }
     if !dir.is_dir() {
         eprintln!("error: {} is not a directory", dir.display());
         return ExitCode::from(2);
     }
-    let outcome = match setters::apply(dir, &selections, dry_run) {
+    let namespace = match namespace {
+        Some(ns) => ns.to_string(),
+        None => match infer_namespace(dir, &selections) {
+            Ok(ns) => ns,
+            Err(code) => return code,
+        },
+    };
+    let policies = Policies::with_picks(&namespace, selections.iter().map(|(n, s)| (n.as_str(), s)));
+    let outcome = match setters::apply(dir, &policies, dry_run) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
@@ -49,6 +70,40 @@ pub fn run(dir: &Path, sets: &[String], dry_run: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// The namespace in which the tree's Flux markers name the most of the
+/// `--set` policies; `flux-system` when they name none.
+fn infer_namespace(dir: &Path, selections: &BTreeMap<String, Selection>) -> Result<String, ExitCode> {
+    let seen = setters::marker_namespaces(dir).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(1)
+    })?;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for name in selections.keys() {
+        for ns in seen.get(name).into_iter().flatten() {
+            *counts.entry(ns.as_str()).or_default() += 1;
+        }
+    }
+    let Some(most) = counts.values().copied().max() else {
+        return Ok(defaults::IMAGE_NAMESPACE.to_string());
+    };
+    let best: Vec<&str> = counts
+        .iter()
+        .filter(|(_, n)| **n == most)
+        .map(|(ns, _)| *ns)
+        .collect();
+    match best.as_slice() {
+        [one] => Ok((*one).to_string()),
+        tied => {
+            eprintln!(
+                "error: the markers name these policies in more than one namespace ({}), equally often",
+                tied.join(", ")
+            );
+            eprintln!("  help: say which with --namespace NS, as a Flux automation works in one namespace");
+            Err(ExitCode::from(2))
+        }
     }
 }
 

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -35,6 +35,7 @@ pub mod code {
     pub const INVALID_TIMESTAMP: &str = "mooring::config::invalid-timestamp";
     pub const INVALID_REGEX: &str = "mooring::config::invalid-regex";
     pub const INVALID_SEMVER: &str = "mooring::config::invalid-semver";
+    pub const INVALID_TEMPLATE: &str = "mooring::config::invalid-template";
     pub const INVALID_URL: &str = "mooring::config::invalid-url";
     pub const CONFLICTING_OPTIONS: &str = "mooring::config::conflicting-options";
     pub const DUPLICATE_NAME: &str = "mooring::config::duplicate-name";
@@ -44,6 +45,10 @@ pub mod code {
     pub const UNTIL_IN_PAST: &str = "mooring::config::until-in-past";
     pub const NOT_APPLICABLE: &str = "mooring::config::not-applicable";
 }
+
+/// Not a problem of its own: in JSON output, how many problems of one code
+/// were found past the first [`MAX_PER_CODE`] and left out.
+pub const OMITTED: &str = "mooring::config::omitted";
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,12 +108,20 @@ impl Diagnostic {
     }
 }
 
+/// At most this many problems of one code are kept; the rest are counted.
+pub const MAX_PER_CODE: usize = 50;
+
 /// Every problem found in one file, with the text they point into.
 #[derive(Debug, Clone)]
 pub struct Diagnostics {
     pub file: PathBuf,
     pub source: Arc<String>,
+    /// The problems shown, in file order: at most [`MAX_PER_CODE`] of each
+    /// code and severity.
     pub items: Vec<Diagnostic>,
+    /// Problems found but not kept in `items`: (code, severity, how many).
+    pub omitted: Vec<(&'static str, Severity, usize)>,
+    lines: Arc<LineIndex>,
 }
 
 /// The stable JSON shape of `mooring validate --format json`.
@@ -129,31 +142,91 @@ impl Diagnostics {
     pub fn new(file: &Path, source: Arc<String>, mut items: Vec<Diagnostic>) -> Self {
         // File order, errors before warnings at the same place.
         items.sort_by_key(|d| (d.span.offset(), d.severity));
+        // The first few of each kind say what is wrong; thousands more of
+        // the same only cost time to build and to read.
+        let mut seen: std::collections::HashMap<(&'static str, Severity), usize> =
+            std::collections::HashMap::new();
+        items.retain(|d| {
+            let n = seen.entry((d.code, d.severity)).or_default();
+            *n += 1;
+            *n <= MAX_PER_CODE
+        });
+        let mut omitted: Vec<(&'static str, Severity, usize)> = seen
+            .into_iter()
+            .filter(|(_, n)| *n > MAX_PER_CODE)
+            .map(|((code, severity), n)| (code, severity, n - MAX_PER_CODE))
+            .collect();
+        omitted.sort();
+        let lines = Arc::new(LineIndex::new(&source));
         Diagnostics {
             file: file.to_path_buf(),
             source,
             items,
+            omitted,
+            lines,
         }
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(Diagnostic::is_error)
+        self.error_count() > 0
     }
 
+    /// Every error found, shown or not.
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|d| d.is_error()).count()
+        self.count(Severity::Error)
     }
 
+    /// Every warning found, shown or not.
     pub fn warning_count(&self) -> usize {
-        self.items.len() - self.error_count()
+        self.count(Severity::Warning)
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        let shown = self.items.iter().filter(|d| d.severity == severity).count();
+        let omitted: usize = self
+            .omitted
+            .iter()
+            .filter(|(_, s, _)| *s == severity)
+            .map(|(_, _, n)| n)
+            .sum();
+        shown + omitted
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
-        line_column(&self.source, offset)
+        self.lines.line_column(&self.source, offset)
+    }
+
+    /// One line per code of which problems were left out.
+    fn omitted_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.omitted.iter().map(|(code, severity, n)| {
+            let kind = match severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            format!(
+                "… and {n} more {code} {kind}{} not shown",
+                if *n == 1 { "" } else { "s" }
+            )
+        })
     }
 
     pub fn to_json(&self) -> Vec<JsonDiagnostic> {
+        let omitted = self
+            .omitted
+            .iter()
+            .zip(self.omitted_lines())
+            .map(|((_, severity, _), message)| JsonDiagnostic {
+                severity: *severity,
+                code: OMITTED,
+                message,
+                file: self.file.display().to_string(),
+                line: 0,
+                column: 0,
+                offset: 0,
+                length: 0,
+                help: None,
+            });
         self.items
             .iter()
             .map(|d| {
@@ -170,6 +243,7 @@ impl Diagnostics {
                     help: d.help.clone(),
                 }
             })
+            .chain(omitted)
             .collect()
     }
 
@@ -184,7 +258,11 @@ impl Diagnostics {
         let handler = GraphicalReportHandler::new_themed(theme)
             .with_width(width)
             .with_links(false);
-        let named = NamedSource::new(self.file.display().to_string(), self.source.clone());
+        let named = IndexedSource {
+            name: self.file.display().to_string(),
+            text: self.source.clone(),
+            lines: self.lines.clone(),
+        };
         let mut out = String::new();
         for item in &self.items {
             let report = Rendered {
@@ -194,6 +272,9 @@ impl Diagnostics {
             // Writing into a String cannot fail.
             let _ = handler.render_report(&mut out, &report);
             out.push('\n');
+        }
+        for line in self.omitted_lines() {
+            let _ = writeln!(out, "{line}");
         }
         let _ = writeln!(out, "{}", self.summary());
         out
@@ -239,9 +320,96 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
+/// Where each line of a text starts, counting line breaks as miette does
+/// (`\n`, `\r\n`, and a lone `\r`), for line numbers in logarithmic time.
+#[derive(Debug, Clone)]
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let bytes = text.as_bytes();
+        let mut starts = vec![0];
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
+                    starts.push(i + 2);
+                    i += 2;
+                    continue;
+                }
+                b'\r' | b'\n' => starts.push(i + 1),
+                _ => {}
+            }
+            i += 1;
+        }
+        LineIndex { starts }
+    }
+
+    /// The 0-based line holding `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset).saturating_sub(1)
+    }
+
+    fn start(&self, line: usize, len: usize) -> usize {
+        self.starts.get(line).copied().unwrap_or(len).min(len)
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    fn line_column(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let line = self.line(offset);
+        let start = self.start(line, text.len()).min(offset);
+        (line + 1, text[start..offset].chars().count() + 1)
+    }
+}
+
+/// The config text for miette, read through a window of the lines around
+/// each span: what miette shows is the same, without scanning the file from
+/// its start for every problem.
+struct IndexedSource {
+    name: String,
+    text: Arc<String>,
+    lines: Arc<LineIndex>,
+}
+
+impl miette::SourceCode for IndexedSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let bytes = self.text.as_bytes();
+        let first = self
+            .lines
+            .line(span.offset())
+            .saturating_sub(context_lines_before + 1);
+        let last = self.lines.line(span.offset() + span.len()) + context_lines_after + 2;
+        let (from, to) = (
+            self.lines.start(first, bytes.len()),
+            self.lines.start(last, bytes.len()),
+        );
+        let window = &bytes[from..to];
+        let shifted = SourceSpan::new(span.offset().saturating_sub(from).into(), span.len());
+        let inner = window.read_span(&shifted, context_lines_before, context_lines_after)?;
+        let data = inner.data();
+        let data_from = data.as_ptr() as usize - window.as_ptr() as usize;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            data,
+            SourceSpan::new((from + data_from).into(), data.len()),
+            first + inner.line(),
+            inner.column(),
+            first + inner.line_count(),
+        )))
+    }
+}
+
 struct Rendered<'a> {
     diag: &'a Diagnostic,
-    source: &'a NamedSource<Arc<String>>,
+    source: &'a IndexedSource,
 }
 
 impl std::fmt::Debug for Rendered<'_> {

@@ -9,6 +9,7 @@ pub mod edit;
 pub mod model;
 pub mod parse;
 pub mod schema;
+pub mod template;
 pub mod validate;
 pub mod value;
 pub mod watch;
@@ -239,5 +240,24 @@ mod tests {
         );
         assert_eq!(home, Path::new("/home/u/token"));
         assert_eq!(cfg.apps[0].target, Target::Dir(PathBuf::from("/srv/out")));
+    }
+
+    #[test]
+    fn substitute_flags_and_an_empty_substitute() {
+        let load = |app: &str| {
+            let text = format!("source \"s\" {{ git \"https://h/r.git\" }}\n{app}\n");
+            from_str(Path::new("m.kdl"), text, jiff::Timestamp::now()).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let loaded = load(r#"app "a" { source "s"; substitute strict=#true { x "1" } }"#);
+        let app = &loaded.config.apps[0];
+        assert!(app.substitute_strict && !app.substitute_always);
+        assert!(loaded.warnings.items.is_empty());
+        let loaded = load(r#"app "a" { source "s"; substitute always=#true }"#);
+        assert!(loaded.config.apps[0].substitute_always);
+        assert!(loaded.warnings.items.is_empty());
+        // As in Flux, no variable turns nothing on: worth a warning.
+        let loaded = load(r#"app "a" { source "s"; substitute strict=#true {} }"#);
+        let codes: Vec<_> = loaded.warnings.items.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [diagnostic::code::NOT_APPLICABLE]);
     }
 }

@@ -165,6 +165,8 @@ pub mod defaults {
     pub const WAIT_TIMEOUT: &str = "5m";
     pub const IMAGE_INTERVAL: &str = "5m";
     pub const IMAGE_TIMEOUT: &str = "60s";
+    /// Flux's namespace for its own objects, and so for image policies.
+    pub const IMAGE_NAMESPACE: &str = "flux-system";
     pub const AUTOMATION_INTERVAL: &str = "5m";
     pub const OCI_TAG: &str = "latest";
     pub const LOG_KEEP: u32 = 7;
@@ -320,6 +322,12 @@ pub struct App {
     pub depends_on: Vec<Spanned<String>>,
     /// In file order; later entries override earlier ones of the same name.
     pub substitute: Vec<(String, String)>,
+    /// `substitute strict=#true`: an unset variable without a default is an
+    /// error (Flux's `StrictPostBuildSubstitutions`).
+    pub substitute_strict: bool,
+    /// `substitute always=#true`: substitute even when no variable is
+    /// defined (Flux's `substituteStrategy: Always`).
+    pub substitute_always: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -338,6 +346,8 @@ pub struct Wait {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     pub name: Spanned<String>,
+    /// Flux markers `NAMESPACE:NAME` name the policy by both.
+    pub namespace: String,
     pub repository: String,
     pub interval: Duration,
     pub timeout: Duration,

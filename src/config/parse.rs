@@ -684,7 +684,8 @@ pub fn value_span(entry: &KdlEntry) -> SourceSpan {
 }
 
 /// Map a byte range of a decoded string back into the source text, through
-/// quotes and escapes. `None` when the string's form makes that uncertain.
+/// quotes, escapes and the indentation of multi-line strings. `None` when
+/// the string's form makes that uncertain.
 fn span_within(entry: &KdlEntry, span: SourceSpan, start: usize, len: usize) -> Option<SourceSpan> {
     let repr = entry.format()?.value_repr.as_str();
     // KDL v1 writes raw strings as r"…" or r#"…"#.
@@ -695,24 +696,35 @@ fn span_within(entry: &KdlEntry, span: SourceSpan, start: usize, len: usize) -> 
     let repr = v1_raw.unwrap_or(repr);
     let hashes = repr.bytes().take_while(|b| *b == b'#').count();
     let body = &repr[hashes..];
-    if body.starts_with("\"\"\"") {
-        return None; // multi-line strings strip indentation
-    }
-    if hashes > 0 || v1_raw.is_some() {
+    // Where `body` starts in the file: the span starts with the value.
+    let body_at = span.offset() + prefix + hashes;
+    let map = if body.starts_with("\"\"\"") && v1_raw.is_none() {
+        multiline_map(body, hashes > 0)?
+    } else if hashes > 0 || v1_raw.is_some() {
         // Raw string: no escapes.
         let base = span.offset() + prefix + hashes + 1;
         return Some(SourceSpan::from((base + start, len)));
-    }
-    if !body.starts_with('"') {
+    } else if !body.starts_with('"') {
         // Bare identifier string.
         return Some(SourceSpan::from((span.offset() + start, len)));
-    }
-    // Quoted: walk the escapes, mapping decoded offsets to source offsets.
-    let src = &body[1..];
-    let mut map: Vec<usize> = Vec::with_capacity(src.len() + 1); // decoded byte -> source byte
-    let mut i = 0;
+    } else {
+        let mut map = Vec::new();
+        let end = escape_map(&body[1..], 1, true, &mut map)?;
+        map.push(end);
+        map
+    };
+    let from = *map.get(start)?;
+    let to = *map.get(start + len)?;
+    Some(SourceSpan::from((body_at + from, to.max(from) - from)))
+}
+
+/// For each decoded byte of `src` (up to an unescaped `"` when
+/// `to_quote`), its offset in `src` plus `base`; gives the offset where
+/// decoding stopped. `None` on escapes it cannot follow (whitespace escapes).
+fn escape_map(src: &str, base: usize, to_quote: bool, map: &mut Vec<usize>) -> Option<usize> {
     let bytes = src.as_bytes();
-    while i < bytes.len() && bytes[i] != b'"' {
+    let mut i = 0;
+    while i < bytes.len() && !(to_quote && bytes[i] == b'"') {
         if bytes[i] == b'\\' {
             let esc_start = i;
             let next = *bytes.get(i + 1)?;
@@ -727,18 +739,52 @@ fn span_within(entry: &KdlEntry, span: SourceSpan, start: usize, len: usize) -> 
                 _ => return None, // whitespace escapes and the like
             };
             for _ in 0..decoded_len {
-                map.push(esc_start);
+                map.push(base + esc_start);
             }
             i += consumed;
         } else {
-            map.push(i);
+            map.push(base + i);
             i += 1;
         }
     }
-    map.push(i);
-    let from = *map.get(start)?;
-    let to = *map.get(start + len)?;
-    Some(SourceSpan::from((span.offset() + 1 + from, to - from)))
+    Some(base + i)
+}
+
+/// The decoded-byte map of a KDL v2 multi-line string (`body` starts at
+/// its opening `"""`): content lines lose the closing line's indentation,
+/// blank lines are empty, lines are joined by `\n`.
+fn multiline_map(body: &str, raw: bool) -> Option<Vec<usize>> {
+    let first = body[3..].find('\n')? + 4;
+    let close = body.rfind("\"\"\"")?;
+    let last_line = body[..close].rfind('\n')? + 1;
+    let indent = &body[last_line..close];
+    if !indent.bytes().all(|b| b == b' ' || b == b'\t') {
+        return None;
+    }
+    let mut map = Vec::new();
+    if last_line <= first {
+        map.push(first);
+        return Some(map);
+    }
+    let mut at = first;
+    for (i, line) in body[first..last_line - 1].split('\n').enumerate() {
+        if i > 0 {
+            map.push(at - 1); // the newline that ended the line before
+        }
+        let text = line.strip_suffix('\r').unwrap_or(line);
+        if !text.trim().is_empty() {
+            let rest = text.strip_prefix(indent)?;
+            let base = at + indent.len();
+            if raw {
+                map.extend((0..rest.len()).map(|k| base + k));
+            } else {
+                escape_map(rest, base, false, &mut map)?;
+            }
+        }
+        at += line.len() + 1;
+    }
+    map.push(last_line - 1);
+    Some(map)
 }
 
 /// An example of how to write a node's arguments, for help texts.
@@ -1222,7 +1268,16 @@ fn decode_app(n: &Node) -> App {
         Some(dir) => Target::Dir(PathBuf::from(dir.value)),
         None => Target::Cluster(n.str("cluster", Ty::Ref(schema::RefKind::Cluster))),
     };
-    let substitute = n
+    let substitute_node = n.child("substitute");
+    let substitute_flag = |key: &str| {
+        substitute_node
+            .and_then(|s| prop_entry(s, key))
+            .and_then(|e| e.value().as_bool())
+            .unwrap_or(false)
+    };
+    let substitute_strict = substitute_flag("strict");
+    let substitute_always = substitute_flag("always");
+    let substitute: Vec<(String, String)> = n
         .child("substitute")
         .and_then(|s| s.children())
         .map(|c| {
@@ -1235,6 +1290,23 @@ fn decode_app(n: &Node) -> App {
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(node) = substitute_node
+        && substitute.is_empty()
+        && !substitute_always
+    {
+        n.push(
+            Diagnostic::warning(
+                code::NOT_APPLICABLE,
+                node.name().span(),
+                "this `substitute` defines no variable, so nothing is substituted",
+            )
+            .label("turns nothing on")
+            .help(
+                "as in Flux, substitution runs only when a variable is defined; add `always=#true` to \
+                 substitute `${var:=default}` and unset variables anyway (Flux's `substituteStrategy: Always`)",
+            ),
+        );
+    }
     let wait = n.child("wait").map(|w| Wait {
         timeout: prop_str(w, "timeout", Ty::Duration)
             .and_then(|s| value::parse_duration(&s).ok())
@@ -1284,6 +1356,8 @@ fn decode_app(n: &Node) -> App {
         wait,
         depends_on: n.all_args("depends-on", Ty::Ref(schema::RefKind::App)),
         substitute,
+        substitute_strict,
+        substitute_always,
     }
 }
 
@@ -1319,6 +1393,9 @@ fn decode_image(n: &Node) -> Image {
     });
     Image {
         name,
+        namespace: n
+            .string("namespace", Ty::Namespace)
+            .unwrap_or_else(|| defaults::IMAGE_NAMESPACE.into()),
         repository: n
             .string("repository", Ty::OciRepo)
             .and_then(|r| value::check_oci_repo(&r).ok())
@@ -1406,7 +1483,7 @@ fn decode_automation(n: &Node) -> Automation {
             .unwrap_or_else(|| ".".into()),
         author,
         message: n
-            .string("message", Ty::Template)
+            .string("message", Ty::Message)
             .unwrap_or_else(|| defaults::COMMIT_MESSAGE.into()),
         interval: n.duration("interval", defaults::AUTOMATION_INTERVAL),
     }
@@ -1454,6 +1531,26 @@ mod tests {
             let start = decoded.find("(b").unwrap();
             let span = span_within(entry, value_span(entry), start, 3).unwrap();
             assert_eq!(&text[span.offset()..span.offset() + span.len()], needle, "{src}");
+        }
+    }
+
+    #[test]
+    fn spans_map_through_multi_line_strings() {
+        for src in [
+            "message \"\"\"\n    first\n\n      x {{ (b$ }}\n    \"\"\"",
+            "message #\"\"\"\n  first\n\n    x {{ (b$ }}\n  \"\"\"#",
+            "message \"\"\"\n\tfirst \\u{e9}\\\"\n\n\t  x {{ (b$ }}\n\t\"\"\"",
+            "message \"\"\"\r\n    first\r\n    x {{ (b$ }}\r\n    \"\"\"",
+        ] {
+            let (doc, text) = entry_of(src);
+            let entry = &doc.nodes()[0].entries()[0];
+            let decoded = entry.value().as_string().unwrap();
+            let start = decoded.find("(b").unwrap();
+            let span = span_within(entry, value_span(entry), start, 3)
+                .unwrap_or_else(|| panic!("no span: {src:?} -> {decoded:?}"));
+            assert_eq!(&text[span.offset()..span.offset() + span.len()], "(b$", "{src:?}");
+            let whole = span_within(entry, value_span(entry), 0, decoded.len()).unwrap();
+            assert!(text[whole.offset()..].starts_with("first"), "{src:?}");
         }
     }
 }

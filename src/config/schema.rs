@@ -55,8 +55,10 @@ pub enum Ty {
     /// A variable name: letters, digits and `_`, not starting with a digit.
     VarName,
     Email,
-    /// A minijinja template.
+    /// A replacement template of a regex match (`$ts`, `${ts}`).
     Template,
+    /// A commit message: a minijinja template over `changes`.
+    Message,
     /// A size in bytes: `512MiB`, `100MB`, `4096`.
     Size,
 }
@@ -118,6 +120,7 @@ impl Ty {
             Ty::VarName => "a variable name".into(),
             Ty::Email => "an email address".into(),
             Ty::Template => "a template".into(),
+            Ty::Message => "a message template".into(),
             Ty::Size => "a size such as \"512MiB\"".into(),
         }
     }
@@ -164,7 +167,7 @@ impl Ty {
             Ty::Digest => "digest",
             Ty::VarName => "variable-name",
             Ty::Email => "email",
-            Ty::Template => "template",
+            Ty::Template | Ty::Message => "template",
             Ty::Size => "size",
         }
     }
@@ -703,11 +706,29 @@ const APP_CHILDREN: &[NodeSpec] = &[
             args: one("value", Ty::String),
             doc: "Each child is a variable: its name, then its value.",
         },
-        ..node(
-            "substitute",
-            "Variables for ${name} and ${name:=default} in manifests.",
+        ..with_props(
+            node(
+                "substitute",
+                "Variables for ${name} and ${name:=default} in manifests.",
+            ),
+            SUBSTITUTE_PROPS,
         )
     },
+];
+
+const SUBSTITUTE_PROPS: &[Prop] = &[
+    prop_or(
+        "strict",
+        Ty::Bool,
+        "#false",
+        "An unset variable without a default fails the render (Flux's StrictPostBuildSubstitutions).",
+    ),
+    prop_or(
+        "always",
+        Ty::Bool,
+        "#false",
+        "Substitute even when no variable is defined (Flux's substituteStrategy: Always).",
+    ),
 ];
 
 const APP_ONE_OF: &[OneOf] = &[OneOf {
@@ -742,6 +763,12 @@ const IMAGE_CHILDREN: &[NodeSpec] = &[
         Ty::OciRepo,
         "The image repository, without tag.",
     )),
+    value_or(
+        "namespace",
+        Ty::Namespace,
+        d::IMAGE_NAMESPACE,
+        "The policy's namespace: Flux markers \"NAMESPACE:NAME\" must name it.",
+    ),
     value_or(
         "interval",
         Ty::Duration,
@@ -828,7 +855,7 @@ const AUTOMATION_CHILDREN: &[NodeSpec] = &[
     )),
     value_or(
         "message",
-        Ty::Template,
+        Ty::Message,
         d::COMMIT_MESSAGE,
         "Commit message, a minijinja template over `changes`.",
     ),

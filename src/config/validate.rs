@@ -1,10 +1,11 @@
 //! Checks across objects: unique names, references that resolve,
 //! `depends-on` without cycles, automations only on git sources,
-//! suspensions that have not already expired.
+//! suspensions that have not already expired, names of apps on a cluster
+//! that can name Kubernetes objects.
 
 use std::collections::{HashMap, HashSet};
 
-use super::diagnostic::{Diagnostic, code};
+use super::diagnostic::{Diagnostic, MAX_PER_CODE, code};
 use super::model::*;
 use super::value::suggest;
 
@@ -28,26 +29,39 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
         duplicates(kind, &list.list, &mut diags);
     }
 
-    let resolve = |kind: &str, declared: &Declared, r: &Spanned<String>, diags: &mut Vec<Diagnostic>| {
-        if r.value.is_empty() || declared.set.contains(r.value.as_str()) {
+    // Unknown references are collected first: suggesting a name compares
+    // it with every declared one, so only those shown get a suggestion.
+    let declared = |kind: &str| match kind {
+        "cluster" => &clusters,
+        "source" => &sources,
+        "app" => &apps,
+        "image" => &images,
+        _ => &automations,
+    };
+    let mut unknown = Vec::new();
+    let resolve = |kind: &'static str, r: &Spanned<String>, unknown: &mut Vec<_>| {
+        if r.value.is_empty() || declared(kind).set.contains(r.value.as_str()) {
             return;
         }
-        diags.push(unknown_reference(kind, &declared.list, r));
+        unknown.push((kind, r.clone()));
     };
 
     for app in &cfg.apps {
-        resolve("source", &sources, &app.source, &mut diags);
+        if matches!(app.target, Target::Cluster(_)) {
+            diags.extend(kubernetes_name(&app.name));
+        }
+        resolve("source", &app.source, &mut unknown);
         if let Target::Cluster(Some(c)) = &app.target {
-            resolve("cluster", &clusters, c, &mut diags);
+            resolve("cluster", c, &mut unknown);
         }
         for dep in &app.depends_on {
-            resolve("app", &apps, dep, &mut diags);
+            resolve("app", dep, &mut unknown);
         }
     }
     cycles(cfg, &mut diags);
 
     for auto in &cfg.automations {
-        resolve("source", &sources, &auto.source, &mut diags);
+        resolve("source", &auto.source, &mut unknown);
         let Some(source) = cfg.source(&auto.source) else {
             continue;
         };
@@ -101,7 +115,7 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
             Kind::Automation => &automations,
         };
         let known = s.name.value.is_empty() || list.set.contains(s.name.value.as_str());
-        resolve(s.kind.as_str(), list, &s.name, &mut diags);
+        resolve(s.kind.as_str(), &s.name, &mut unknown);
         if let Some(first) = suspended.insert((s.kind, s.name.value.as_str()), &s.name) {
             diags.push(
                 Diagnostic::error(
@@ -133,7 +147,44 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
             );
         }
     }
+    unknown.sort_by_key(|(_, r): &(&str, Spanned<String>)| r.span.offset());
+    for (i, (kind, r)) in unknown.iter().enumerate() {
+        let suggest = i < MAX_PER_CODE;
+        diags.push(unknown_reference(kind, &declared(kind).list, r, suggest));
+    }
     diags
+}
+
+/// An app on a cluster names its inventory ConfigMap
+/// (`mooring-inventory-NAME`, lowercased, `_` as `-`), which must be a
+/// DNS-1123 subdomain: every part between dots starts and ends with a
+/// letter or digit. (The name's other rules are checked where it is parsed.)
+fn kubernetes_name(name: &Spanned<String>) -> Option<Diagnostic> {
+    let mapped = name.value.to_ascii_lowercase().replace('_', "-");
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    let fits = |part: &str| part.starts_with(alnum) && part.ends_with(alnum);
+    if name.value.is_empty() || mapped.split('.').all(fits) {
+        return None;
+    }
+    let fixed: Vec<&str> = name
+        .value
+        .split('.')
+        .map(|p| p.trim_matches(['-', '_']))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let fixed = fixed.join(".");
+    Some(
+        Diagnostic::error(
+            code::INVALID_NAME,
+            name.span,
+            format!("app \"{}\" cannot name its objects in the cluster", name.value),
+        )
+        .label("a dot next to another dot, `-` or `_`")
+        .help(format!(
+            "its inventory ConfigMap would be named \"mooring-inventory-{mapped}\", which Kubernetes refuses: \
+             each part between dots must start and end with a letter or digit; rename the app, e.g. \"{fixed}\""
+        )),
+    )
 }
 
 /// The names declared for one kind, in file order and as a set.
@@ -170,8 +221,18 @@ fn duplicates(kind: &str, list: &[&Spanned<String>], diags: &mut Vec<Diagnostic>
     }
 }
 
-fn unknown_reference(kind: &str, list: &[&Spanned<String>], r: &Spanned<String>) -> Diagnostic {
-    let help = match suggest(&r.value, list.iter().map(|n| n.value.as_str())) {
+/// `suggest`: look for a similar declared name (the cost grows with the
+/// number of names: done only for the problems shown).
+fn unknown_reference(
+    kind: &str,
+    list: &[&Spanned<String>],
+    r: &Spanned<String>,
+    suggest: bool,
+) -> Diagnostic {
+    let similar = suggest
+        .then(|| self::suggest(&r.value, list.iter().map(|n| n.value.as_str())))
+        .flatten();
+    let help = match similar {
         Some(s) => format!("did you mean \"{s}\"?"),
         None if list.is_empty() => format!(
             "this file declares no {kind}: add `{kind} \"{}\" {{ … }}`",

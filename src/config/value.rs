@@ -59,6 +59,7 @@ pub fn check_str(ty: Ty, s: &str) -> Result<(), Problem> {
         Ty::Timestamp => parse_timestamp(s).map(|_| ()),
         Ty::Regex => check_regex(s).map(|_| ()),
         Ty::Semver => check_semver(s),
+        Ty::Message => check_message(s),
         Ty::Enum(values) => {
             if values.contains(&s) {
                 Ok(())
@@ -232,6 +233,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, Problem> {
 
 pub fn parse_timestamp(s: &str) -> Result<jiff::Timestamp, Problem> {
     s.parse::<jiff::Timestamp>().map_err(|_| {
+        // Well formed, but beyond what a timestamp can hold (the last
+        // hours of year 9999, or before year -9999).
+        let formed = jiff::fmt::temporal::Pieces::parse(s).is_ok_and(|p| p.offset().is_some());
+        if formed {
+            return Problem::new(
+                code::INVALID_TIMESTAMP,
+                format!(
+                    "\"{s}\" is outside the range of times mooring can hold ({} to {})",
+                    jiff::Timestamp::MIN.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    jiff::Timestamp::MAX.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                ),
+            )
+            .help("to suspend without an end, leave out `until`");
+        }
         Problem::new(
             code::INVALID_TIMESTAMP,
             format!("\"{s}\" is not an RFC 3339 timestamp"),
@@ -378,94 +393,71 @@ fn first_line(s: &str) -> &str {
     s.lines().last().unwrap_or(s).trim_start_matches("error: ")
 }
 
+/// A commit message template that compiles and renders over a sample
+/// change ([`super::template`]); the problem points into the template.
+fn check_message(s: &str) -> Result<(), Problem> {
+    let Err(e) = super::template::check(s) else {
+        return Ok(());
+    };
+    let line_start = |line: usize| {
+        s.split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum::<usize>()
+    };
+    let (start, len) = match (e.range(), e.line()) {
+        (Some(r), _) => {
+            let start = r.start.min(s.len());
+            (start, r.end.min(s.len()).saturating_sub(start))
+        }
+        (None, Some(line)) => {
+            let start = line_start(line).min(s.len());
+            (start, s[start..].find('\n').unwrap_or(s.len() - start))
+        }
+        (None, None) => (0, s.len()),
+    };
+    let line = s[..start].matches('\n').count() + 1;
+    let column = s[..start].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let what = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let fields = super::template::CHANGE_FIELDS.join(", ");
+    let help = if super::template::looks_like_go(s) {
+        format!(
+            "this looks like a Go template (Flux's messageTemplate); mooring's messages are minijinja (Jinja2) \
+             templates over `changes`, each with {fields}: \
+             \"{{% for c in changes %}}- {{{{ c.file }}}}: {{{{ c.old }}}} -> {{{{ c.new }}}}\\n{{% endfor %}}\""
+        )
+    } else {
+        format!(
+            "messages are minijinja (Jinja2) templates: {{{{ … }}}} prints, {{% for c in changes %}}…{{% endfor %}} \
+             loops; each change has {fields}"
+        )
+    };
+    Err(Problem::new(
+        code::INVALID_TEMPLATE,
+        format!("the commit message template fails at line {line}, column {column}: {what}"),
+    )
+    .within(start, len.max(usize::from(start < s.len())))
+    .label(e.kind().to_string())
+    .help(help))
+}
+
+/// A range as Flux reads it ([`crate::tags::Range`]).
 fn check_semver(s: &str) -> Result<(), Problem> {
-    let help = "ranges look like \">=1.2.0 <2.0.0\", \"^6.0.0\", \"~1.4\" or \"6.x\"; see docs/config.md";
-    if s.trim().is_empty() {
-        return Err(
-            Problem::new(code::INVALID_SEMVER, "empty semver range").help("use \"*\" to accept any version")
-        );
-    }
-    // nodejs-semver quietly ignores what follows a valid comparator
-    // (">=1.0 <<2" reads as ">=1.0"), so every token is checked first.
-    if let Some((start, len)) = bad_semver_token(s) {
-        return Err(
-            Problem::new(code::INVALID_SEMVER, format!("\"{s}\" is not a semver range"))
-                .within(start, len)
-                .label("not a version or comparison")
-                .help(help),
-        );
-    }
-    nodejs_semver::Range::parse(s)
-        .map(|_| ())
-        .map_err(|_| Problem::new(code::INVALID_SEMVER, format!("\"{s}\" is not a semver range")).help(help))
-}
-
-/// The byte range of the first token of a range that is neither a
-/// comparator (`>=1.2`, `^6`, `~1.4.x`), `-` between two versions, nor `||`.
-fn bad_semver_token(s: &str) -> Option<(usize, usize)> {
-    const OPS: [&str; 8] = [">=", "<=", "~>", ">", "<", "=", "~", "^"];
-    let mut tokens = Vec::new();
-    let mut start = None;
-    for (i, c) in s.char_indices().chain(std::iter::once((s.len(), ' '))) {
-        match (c.is_whitespace(), start) {
-            (true, Some(st)) => {
-                tokens.push((st, &s[st..i]));
-                start = None;
-            }
-            (false, None) => start = Some(i),
-            _ => {}
+    crate::tags::Range::parse(s).map(|_| ()).map_err(|e| {
+        let p = Problem::new(
+            code::INVALID_SEMVER,
+            format!("\"{s}\" is not a semver range: {}", e.reason),
+        )
+        .label(e.label)
+        .help(crate::tags::RANGE_HELP);
+        match e.within {
+            Some((start, len)) => p.within(start, len),
+            None => p,
         }
-    }
-    let mut pending_op: Option<usize> = None;
-    for (at, token) in tokens {
-        if token == "||" || token == "-" {
-            if let Some(op) = pending_op {
-                return Some((op, at + token.len() - op));
-            }
-            continue;
-        }
-        // `||` written without spaces around it.
-        let mut offset = at;
-        for part in token.split("||") {
-            let op = OPS
-                .iter()
-                .find(|op| part.starts_with(**op))
-                .map_or(0, |op| op.len());
-            let version = &part[op..];
-            if version.is_empty() {
-                if op == 0 || pending_op.is_some() {
-                    return Some((offset, part.len().max(1)));
-                }
-                pending_op = Some(offset);
-            } else if !is_partial_version(version) {
-                let from = pending_op.unwrap_or(offset);
-                return Some((from, offset + part.len() - from));
-            } else {
-                pending_op = None;
-            }
-            offset += part.len() + 2;
-        }
-    }
-    pending_op.map(|op| (op, s.len() - op))
-}
-
-/// `1`, `1.2`, `1.x`, `*`, `v1.2.3-rc.1+build`.
-fn is_partial_version(v: &str) -> bool {
-    let v = v.strip_prefix(['v', 'V', '=']).unwrap_or(v);
-    let (core, qualifier) = match v.find(['-', '+']) {
-        Some(i) => (&v[..i], Some(&v[i + 1..])),
-        None => (v, None),
-    };
-    let parts: Vec<&str> = core.split('.').collect();
-    let xr =
-        |p: &str| matches!(p, "x" | "X" | "*") || (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    let ident_ok = |q: &str| {
-        q.split(['.', '+', '-'])
-            .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
-    };
-    parts.len() <= 3
-        && parts.iter().all(|p| xr(p))
-        && qualifier.is_none_or(|q| parts.len() == 3 && ident_ok(q))
+    })
 }
 
 fn check_name(s: &str) -> Result<(), Problem> {
@@ -555,6 +547,32 @@ pub fn check_rel_path(s: &str) -> Result<String, Problem> {
 
 fn check_git_url(s: &str) -> Result<(), Problem> {
     let help = "use https://host/org/repo.git, ssh://git@host/org/repo.git, git@host:org/repo.git, git://host/repo or file:///path/to/repo";
+    // `ext::COMMAND`, `fd::…` and other `<helper>::<address>` forms make git
+    // run a program: never a URL of a source.
+    if let Some(helper) = s.find("::").filter(|at| !s[..*at].contains('/')) {
+        return Err(Problem::new(
+            code::INVALID_URL,
+            format!(
+                "\"{}::\" is git's syntax for running a remote helper, not a URL",
+                &s[..helper]
+            ),
+        )
+        .within(0, helper + 2)
+        .label("remote helper")
+        .help(help));
+    }
+    // A host or user that starts with `-` would reach ssh as an option.
+    let option_like = |part: &str, offset: usize| {
+        part.starts_with('-').then(|| {
+            Problem::new(
+                code::INVALID_URL,
+                format!("\"{part}\" starts with `-`: ssh would read it as an option"),
+            )
+            .within(offset, part.len())
+            .label("starts with `-`")
+            .help(help)
+        })
+    };
     if let Some((scheme, rest)) = s.split_once("://") {
         if !matches!(scheme, "https" | "http" | "ssh" | "git" | "file") {
             return Err(
@@ -569,6 +587,17 @@ fn check_git_url(s: &str) -> Result<(), Problem> {
         }
         if scheme != "file" {
             let authority = rest.split('/').next().unwrap_or_default();
+            let start = scheme.len() + 3;
+            let (user, host) = match authority.rsplit_once('@') {
+                Some((user, host)) => (Some(user), (host, start + user.len() + 1)),
+                None => (None, (authority, start)),
+            };
+            if let Some(p) = user
+                .and_then(|u| option_like(u, start))
+                .or_else(|| option_like(host.0, host.1))
+            {
+                return Err(p);
+            }
             if let Some((userinfo, _)) = authority.rsplit_once('@')
                 && (userinfo.contains(':') || scheme.starts_with("http"))
             {
@@ -587,6 +616,16 @@ fn check_git_url(s: &str) -> Result<(), Problem> {
         && !path.is_empty()
         && !host.contains('/')
     {
+        let (user, host_at) = match host.rsplit_once('@') {
+            Some((user, h)) => (Some(user), (h, user.len() + 1)),
+            None => (None, (host, 0)),
+        };
+        if let Some(p) = user
+            .and_then(|u| option_like(u, 0))
+            .or_else(|| option_like(host_at.0, host_at.1))
+        {
+            return Err(p);
+        }
         return Ok(());
     }
     Err(Problem::new(code::INVALID_URL, format!("\"{s}\" is not a git URL")).help(help))
@@ -748,6 +787,25 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_beyond_the_range_say_so() {
+        assert!(parse_timestamp("9999-12-30T21:00:00Z").is_ok());
+        let far = parse_timestamp("9999-12-31T23:59:59Z").unwrap_err();
+        assert!(far.message.contains("outside the range"), "{}", far.message);
+        let bad = parse_timestamp("2026-13-01T00:00:00Z").unwrap_err();
+        assert!(
+            bad.message.contains("not an RFC 3339 timestamp"),
+            "{}",
+            bad.message
+        );
+        let no_offset = parse_timestamp("2026-12-01T09:00:00").unwrap_err();
+        assert!(
+            no_offset.message.contains("not an RFC 3339"),
+            "{}",
+            no_offset.message
+        );
+    }
+
+    #[test]
     fn git_urls() {
         for ok in [
             "https://github.com/acme/platform.git",
@@ -759,6 +817,16 @@ mod tests {
             assert_eq!(check_git_url(ok), Ok(()), "{ok}");
         }
         assert!(check_git_url("ftp://host/repo").is_err());
+        for bad in [
+            "ext::sh -c touch% /tmp/pwned",
+            "fd::17",
+            "-oProxyCommand=touch /tmp/pwned:repo",
+            "git@-oProxyCommand=x:repo",
+            "ssh://-oProxyCommand=x/repo",
+            "ssh://-l@host/repo",
+        ] {
+            assert!(check_git_url(bad).is_err(), "{bad}");
+        }
         assert!(check_git_url("platform").is_err());
         let creds = check_git_url("https://bot:s3cret@github.com/acme/p.git").unwrap_err();
         assert_eq!(creds.within, Some((8, 11)));
@@ -802,6 +870,8 @@ mod tests {
     fn semver_ranges() {
         for ok in [
             ">=1.2.0 <2.0.0",
+            ">=1.2.0, <2.0.0",
+            ">0,<2.0",
             "^6.0.0",
             "^6",
             "~1.4",
@@ -816,22 +886,27 @@ mod tests {
             "^1 || ^2",
             "^1||^2",
             "~>1.0",
+            "!=1.3.0",
+            "=>1.0, =<2",
         ] {
             assert_eq!(check_semver(ok), Ok(()), "{ok}");
         }
         for (bad, token) in [
-            (">= 6.0 <<7", "<<7"),
+            (">= 6.0 <<7", "<"),
             ("^6.0.0 || banana", "banana"),
             (">=1.0.0 foo", "foo"),
             ("latest", "latest"),
-            ("6.0.0.0", "6.0.0.0"),
+            ("6.0.0.0", "."),
             (">=", ">="),
-            (">= || 2", ">= ||"),
+            (">=1.0.0<2.0.0", "<2.0.0"),
         ] {
             let p = check_semver(bad).unwrap_err();
             let (start, len) = p.within.unwrap_or_else(|| panic!("{bad}: no span"));
             assert_eq!(&bad[start..start + len], token, "{bad}");
+            assert!(p.help.is_some_and(|h| h.contains("Masterminds")), "{bad}");
         }
+        assert!(check_semver("").unwrap_err().message.contains("empty"));
+        assert!(check_semver("1 || ").unwrap_err().message.contains("\"||\""));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 /// Keeps the watch alive; dropping it stops watching.
 pub struct Watch {
-    _watcher: notify::RecommendedWatcher,
+    watcher: notify::RecommendedWatcher,
     pub dirs: Vec<PathBuf>,
 }
 
@@ -38,10 +38,25 @@ pub fn watch(path: &Path, changed: Arc<Notify>) -> notify::Result<Watch> {
     for dir in &dirs {
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
     }
-    Ok(Watch {
-        _watcher: watcher,
-        dirs,
-    })
+    Ok(Watch { watcher, dirs })
+}
+
+impl Watch {
+    /// Watch the directory `path` resolves to now, if it is a new one: a
+    /// file that became a symlink, or whose link was pointed elsewhere.
+    pub fn follow(&mut self, path: &Path) {
+        let Ok(real) = std::fs::canonicalize(path) else {
+            return;
+        };
+        let dir = parent(&real);
+        if self.dirs.contains(&dir) {
+            return;
+        }
+        match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
+            Ok(()) => self.dirs.push(dir),
+            Err(e) => tracing::warn!("cannot watch {} for changes: {e}", dir.display()),
+        }
+    }
 }
 
 fn parent(path: &Path) -> PathBuf {
@@ -91,6 +106,28 @@ mod tests {
             std::fs::read_to_string(dir.path().join("m.kdl")).ok().as_deref(),
             Some("b")
         );
+    }
+
+    #[tokio::test]
+    async fn a_file_that_becomes_a_link_is_followed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let elsewhere = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("m.kdl");
+        std::fs::write(&file, "a").unwrap_or_else(|e| panic!("{e}"));
+        let n = Arc::new(Notify::new());
+        let mut w = watch(&file, n.clone()).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(elsewhere.path().join("real.kdl"), "b").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(elsewhere.path().join("real.kdl"), &file)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(fires(&n).await, "no event for the swap");
+        w.follow(&file);
+        while tokio::time::timeout(Duration::from_millis(100), n.notified())
+            .await
+            .is_ok()
+        {}
+        std::fs::write(elsewhere.path().join("real.kdl"), "c").unwrap_or_else(|e| panic!("{e}"));
+        assert!(fires(&n).await, "no event for a change of the link's target");
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!    `v`), a decimal number, or any non-empty string. A value that cannot
 //!    be read is *skipped*, with the reason, instead of failing the policy;
 //! 4. the highest value wins (`order="desc"`: the lowest); a semver range
-//!    must also be satisfied, pre-releases only as npm allows them.
+//!    must also be satisfied, pre-releases only as Masterminds semver
+//!    (Flux's) allows them ([`crate::tags::Range`]).
 //!
 //! Ties (`v1.0.1` and `1.0.1`, or two tags extracting the same value) go
 //! to the value, then the tag, that [`crate::tags::preference`] prefers,
@@ -24,7 +25,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
-use nodejs_semver::{Range, Version};
+use crate::tags::{Range, Version};
 use regex::Regex;
 
 use crate::config::{self, Order};
@@ -153,7 +154,7 @@ impl Rules {
             config::Policy::Semver(range) => (
                 Kind::Semver(Range::parse(range).map_err(|e| Error::Invalid {
                     what: format!("semver range \"{range}\""),
-                    reason: e.to_string(),
+                    reason: e.reason,
                 })?),
                 format!("semver \"{range}\""),
             ),
@@ -269,7 +270,7 @@ impl Rules {
     fn read(&self, value: &str) -> Result<Option<Key>, &'static str> {
         match &self.kind {
             Kind::Semver(range) => {
-                let v = crate::tags::version(value).ok_or("is not a semantic version (MAJOR.MINOR.PATCH)")?;
+                let v = Version::parse(value).ok_or("is not a semantic version (MAJOR.MINOR.PATCH)")?;
                 Ok(range.satisfies(&v).then_some(Key::Version(v)))
             }
             Kind::Alphabetical(_) if value.is_empty() => Err("is empty"),
@@ -600,16 +601,23 @@ mod tests {
     }
 
     #[test]
-    fn prereleases_only_when_the_range_names_one_of_the_same_version() {
+    fn prereleases_only_through_comparisons_that_name_one() {
         let tags = &["1.0.0", "1.2.0", "v1.10.0", "2.0.0-rc.1", "2.0.0-rc.2"];
-        // npm: a pre-release satisfies a range only through a comparator
-        // with the same MAJOR.MINOR.PATCH that has a pre-release itself.
+        // Masterminds: a pre-release satisfies a comparison only when the
+        // comparison's own version has a pre-release — of any version.
         assert_eq!(pick(&semver("*"), tags), "v1.10.0");
         assert_eq!(pick(&semver(">=1.0.0"), tags), "v1.10.0");
         assert_eq!(pick(&semver(">=2.0.0-rc.0"), tags), "2.0.0-rc.2");
         assert_eq!(pick(&semver(">=2.0.0-rc.0 <2.0.0-rc.2"), tags), "2.0.0-rc.1");
-        // A pre-release of another version does not open the door.
-        assert_eq!(pick(&semver(">=1.0.0-alpha"), &["1.0.0", "2.0.0-rc.1"]), "1.0.0");
+        assert_eq!(
+            pick(&semver(">=1.0.0-alpha"), &["1.0.0", "2.0.0-rc.1"]),
+            "2.0.0-rc.1"
+        );
+        // Every comparison of the AND must have one.
+        assert_eq!(
+            pick(&semver(">=1.0.0-alpha, <3.0.0"), &["1.0.0", "2.0.0-rc.1"]),
+            "1.0.0"
+        );
         let err = semver("^2.0.0").select(tags.iter().copied()).unwrap_err();
         assert!(matches!(err, Error::NoMatch { .. }), "{err:?}");
     }
@@ -618,14 +626,15 @@ mod tests {
     fn semver_ties_prefer_no_v_then_shorter_then_byte_order() {
         let r = semver("*");
         assert_eq!(
-            same_for_any_order(&r, &["v1.0.1", "1.0.1", "V1.0.1"])
+            same_for_any_order(&r, &["v1.0.1", "1.0.1", "v1.0.1+b"])
                 .unwrap()
                 .tag,
             "1.0.1"
         );
+        // Only a lowercase `v` may precede a version, as in Flux.
         assert_eq!(
-            same_for_any_order(&r, &["v2.0.0", "V2.0.0"]).unwrap().tag,
-            "V2.0.0"
+            same_for_any_order(&r, &["v2.0.0", "V3.0.0"]).unwrap().tag,
+            "v2.0.0"
         );
         // Build metadata does not order versions: the shorter tag wins.
         assert_eq!(

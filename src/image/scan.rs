@@ -455,6 +455,7 @@ mod tests {
     fn image(name: &str, repository: &str, range: &str) -> config::Image {
         config::Image {
             name: Spanned::new(name.to_string(), (0, 0).into()),
+            namespace: "flux-system".into(),
             repository: repository.to_string(),
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),

@@ -4,19 +4,26 @@
 //! [`Manifest`]s, each keeping the user's own YAML text of its document —
 //! mooring never re-emits YAML through serde.
 //!
-//! Only plain manifests for now: every `*.yaml` / `*.yml` file under
+//! A `path` holding a kustomization (`kustomization.yaml`, `.yml` or
+//! `Kustomization`) is built with [`crate::kustomize`], exactly as
+//! `kustomize build` builds it. Any other directory is plain manifests, as
+//! Flux's kustomize-controller treats it: every `*.yaml` / `*.yml` file under
 //! `path`, walked in byte order of the path (hidden files and directories
-//! skipped, symlinks never followed), split into documents on `---` lines.
-//! A kustomization is refused rather than half-understood.
+//! skipped, symlinks never followed), split into documents on `---` lines;
+//! a subdirectory holding a kustomization is built and its objects take its
+//! place in that order, without descending into it.
 //!
-//! Substitution follows Flux's `postBuild` (non-strict) on each document's
-//! text before it is parsed: `${var}`, `${var:=default}`, `$${var}` for a
-//! literal `${var}`, and an unset variable becomes the empty string. Only
-//! the braced form is substituted — `$var` is left alone so shell scripts in
-//! ConfigMaps keep working — and it applies to the whole text, comments
-//! included. Without variables the text is not touched at all. Error
-//! positions refer to the text after substitution, which has the same lines
-//! unless a value itself holds a newline.
+//! Substitution follows Flux's `postBuild` with Flux's envsubst rules
+//! ([`substitute`]): `${var}`, `${var:=default}`, `$${var}` for a literal
+//! `${var}`, an unset variable the empty string (an error in strict mode).
+//! Only the braced form is substituted — `$var` is left alone so shell
+//! scripts in ConfigMaps keep working. On plain manifests it applies to each
+//! document's whole text (comments included) before it is parsed; on built
+//! objects to each object's YAML after the build, as Flux does. As in Flux,
+//! it runs only when at least one variable is defined (or `always`), and not
+//! on an object labeled or annotated `kustomize.toolkit.fluxcd.io/substitute:
+//! disabled`. Error positions refer to the text after substitution, which
+//! has the same lines unless a value or default spans lines.
 //!
 //! Artifacts are hostile input: a file may hold at most [`MAX_FILE_BYTES`],
 //! all files together [`MAX_TOTAL_BYTES`], and nothing outside the artifact
@@ -103,8 +110,24 @@ impl Manifest {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options<'a> {
     /// Substitution variables in order; later entries override earlier ones
-    /// of the same name. Empty: no substitution at all.
+    /// of the same name. Empty: no substitution at all, unless `always`.
     pub vars: &'a [(String, String)],
+    /// Substitute even without variables (Flux's `substituteStrategy: Always`).
+    pub always: bool,
+    /// An unset variable without a default is an error (Flux's
+    /// `StrictPostBuildSubstitutions`).
+    pub strict: bool,
+}
+
+impl<'a> Options<'a> {
+    /// How `app` renders: its `substitute` variables and flags.
+    pub fn for_app(app: &'a crate::config::App) -> Options<'a> {
+        Options {
+            vars: &app.substitute,
+            always: app.substitute_always,
+            strict: app.substitute_strict,
+        }
+    }
 }
 
 /// Why rendering failed. Files are named relative to the artifact root.
@@ -114,14 +137,27 @@ pub enum Error {
     Path { path: String, reason: &'static str },
     #[error("path `{path}` does not exist in the source")]
     NotFound { path: String },
-    #[error(
-        "{file}: kustomize is not supported yet; remove the kustomization or point `path` at plain manifests"
-    )]
-    Kustomize { file: String },
+    #[error("{0}")]
+    Kustomize(Box<crate::kustomize::Error>),
     #[error("{file}: the file is larger than {limit} bytes")]
     FileTooLarge { file: String, limit: u64 },
     #[error("{file}: the manifests add up to more than {limit} bytes")]
     TotalTooLarge { file: String, limit: u64 },
+    #[error(
+        "{file}:{line}: after substitution the manifests would exceed their size cap ({per_document} bytes per document, {total} in all); check the variables' values and how often they are used"
+    )]
+    SubstitutedTooLarge {
+        file: String,
+        line: usize,
+        per_document: u64,
+        total: u64,
+    },
+    #[error("{file}:{line}: {message}")]
+    Substitution {
+        file: String,
+        line: usize,
+        message: String,
+    },
     #[error("{file}: not UTF-8 text")]
     NotUtf8 { file: String },
     #[error("{file}:{line}:{column}: {message}")]
@@ -170,12 +206,14 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Io { .. } => true,
+            Error::Kustomize(e) => e.is_retryable(),
             Error::Many(errors) => !errors.is_empty() && errors.iter().all(Error::is_retryable),
             Error::Path { .. }
             | Error::NotFound { .. }
-            | Error::Kustomize { .. }
             | Error::FileTooLarge { .. }
             | Error::TotalTooLarge { .. }
+            | Error::SubstitutedTooLarge { .. }
+            | Error::Substitution { .. }
             | Error::NotUtf8 { .. }
             | Error::Yaml { .. }
             | Error::NotAnObject { .. }
@@ -234,23 +272,37 @@ pub fn render(root: &Path, path: &str, opts: &Options) -> Result<Vec<Manifest>, 
 
 fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Result<Vec<Manifest>, Error> {
     let rel = normalize(path)?;
-    let files = match locate(root, path, &rel)? {
-        Found::File => vec![rel.join("/")],
+    let mut substitution = (!opts.vars.is_empty() || opts.always).then(|| Substitution {
+        vars: substitute::Vars::new(opts.vars, opts.strict),
+        limits,
+        used: 0,
+    });
+    let entries = match locate(root, path, &rel)? {
+        Found::File => vec![Entry::File(rel.join("/"))],
+        Found::Dir if crate::kustomize::is_kustomization(root, &rel.join("/")) => {
+            vec![Entry::Kustomization(rel.join("/"))]
+        }
         Found::Dir => walk(root, &rel)?,
     };
 
-    let kustomizations: Vec<Error> = files
-        .iter()
-        .filter(|f| KUSTOMIZATION_FILES.contains(&base_name(f)))
-        .map(|f| Error::Kustomize { file: f.clone() })
-        .collect();
-    Error::collect(kustomizations)?;
-
-    let vars = (!opts.vars.is_empty()).then(|| substitute::Vars::new(opts.vars));
     let mut errors = Vec::new();
     let mut manifests: Vec<Manifest> = Vec::new();
     let mut total = 0u64;
-    for file in &files {
+    'entries: for entry in &entries {
+        let file = match entry {
+            Entry::File(file) => file,
+            Entry::Kustomization(dir) => {
+                match built(root, dir, substitution.as_mut()) {
+                    Ok(mut ms) => manifests.append(&mut ms),
+                    Err(e @ Error::SubstitutedTooLarge { .. }) => {
+                        errors.push(e);
+                        break 'entries;
+                    }
+                    Err(e) => errors.push(e),
+                }
+                continue;
+            }
+        };
         let full = root.join(file);
         let bytes = match read_capped(&full, limits.file).map_err(|e| Error::io(&full, e))? {
             Some(bytes) => bytes,
@@ -277,9 +329,20 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
         };
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for doc in split_documents(text) {
-            let text = match &vars {
-                Some(vars) => vars.apply(&doc.text),
-                None => doc.text,
+            let text = match substitution.as_mut() {
+                Some(s) if !substitute::disabled(&doc.text) => match s.apply(file, doc.line, &doc.text) {
+                    Ok(text) => text,
+                    Err(e @ Error::SubstitutedTooLarge { .. }) => {
+                        // As for the input: this has to be fixed first.
+                        errors.push(e);
+                        break 'entries;
+                    }
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                },
+                _ => doc.text,
             };
             match parse(file, doc.line, &text) {
                 Ok(Some(id)) => manifests.push(Manifest {
@@ -318,6 +381,84 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
 
     Error::collect(errors)?;
     Ok(manifests)
+}
+
+/// The objects of the kustomization in `dir`, substituted per object.
+fn built(
+    root: &Path,
+    dir: &str,
+    mut substitution: Option<&mut Substitution<'_>>,
+) -> Result<Vec<Manifest>, Error> {
+    let build = crate::kustomize::build(root, dir).map_err(|e| Error::Kustomize(Box::new(e)))?;
+    for w in &build.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut out = Vec::with_capacity(build.objects.len());
+    let mut errors = Vec::new();
+    for o in build.objects {
+        let line = o.line as usize;
+        let text = match substitution.as_deref_mut() {
+            Some(s) if !substitute::disabled(&o.text) => match s.apply(&o.file, line, &o.text) {
+                Ok(text) => text,
+                Err(e @ Error::SubstitutedTooLarge { .. }) => return Err(e),
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            },
+            _ => o.text,
+        };
+        match parse(&o.file, line, &text) {
+            Ok(Some(id)) => out.push(Manifest {
+                id,
+                file: o.file,
+                line,
+                text,
+            }),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    Error::collect(errors)?;
+    Ok(out)
+}
+
+/// Flux's `kustomize.toolkit.fluxcd.io/substitute: disabled` annotation, in
+/// the text kustomize writes.
+/// Substitution within the render's size caps, which hold after it as
+/// before: a few references to a large value must not fill the memory.
+struct Substitution<'a> {
+    vars: substitute::Vars<'a>,
+    limits: Limits,
+    /// Bytes substituted so far, across the app's manifests.
+    used: u64,
+}
+
+impl Substitution<'_> {
+    /// `text`, the document at `file:line`, substituted.
+    fn apply(&mut self, file: &str, line: usize, text: &str) -> Result<String, Error> {
+        let cap = self.limits.file.min(self.limits.total.saturating_sub(self.used));
+        match self.vars.apply(text, cap) {
+            Ok(out) => {
+                self.used += out.len() as u64;
+                Ok(out)
+            }
+            Err(substitute::Failure::TooLarge) => Err(Error::SubstitutedTooLarge {
+                file: file.to_string(),
+                line,
+                per_document: self.limits.file,
+                total: self.limits.total,
+            }),
+            Err(failure) => {
+                let at = failure.offset().unwrap_or(0).min(text.len());
+                Err(Error::Substitution {
+                    file: file.to_string(),
+                    line: line + text[..at].matches('\n').count(),
+                    message: failure.to_string(),
+                })
+            }
+        }
+    }
 }
 
 /// `path` as normal components, `..` resolved lexically. Absolute paths and
@@ -396,10 +537,64 @@ fn locate(root: &Path, path: &str, rel: &[String]) -> Result<Found, Error> {
     Ok(found)
 }
 
-/// The manifest files (and kustomizations) under `rel`, relative to the
-/// root, in byte order. Hidden entries and symlinks are skipped.
-fn walk(root: &Path, rel: &[String]) -> Result<Vec<String>, Error> {
-    yaml_files(root, &rel.join("/")).map_err(|(path, e)| Error::io(&path, e))
+/// What a plain directory holds: manifest files, and directories holding a
+/// kustomization (built, not descended into).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Entry {
+    File(String),
+    Kustomization(String),
+}
+
+impl Entry {
+    fn path(&self) -> &str {
+        match self {
+            Entry::File(p) | Entry::Kustomization(p) => p,
+        }
+    }
+}
+
+/// The manifest files and kustomization directories under `rel`, relative
+/// to the root, in byte order of their paths. Hidden entries and symlinks
+/// are skipped.
+fn walk(root: &Path, rel: &[String]) -> Result<Vec<Entry>, Error> {
+    let mut out = Vec::new();
+    let mut stack = vec![rel.join("/")];
+    while let Some(dir) = stack.pop() {
+        let full = if dir.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&dir)
+        };
+        let entries = fs::read_dir(&full).map_err(|e| Error::io(&full, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&full, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let child = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            // DirEntry::file_type does not follow symlinks.
+            let ft = entry.file_type().map_err(|e| Error::io(&entry.path(), e))?;
+            if ft.is_dir() {
+                if KUSTOMIZATION_FILES
+                    .iter()
+                    .any(|k| root.join(&child).join(k).is_file())
+                {
+                    out.push(Entry::Kustomization(child));
+                } else {
+                    stack.push(child);
+                }
+            } else if ft.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+                out.push(Entry::File(child));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    Ok(out)
 }
 
 /// The YAML files (`*.yaml`, `*.yml`, kustomize's `Kustomization`) under
@@ -441,10 +636,6 @@ pub(crate) fn yaml_files(root: &Path, start: &str) -> Result<Vec<String>, (PathB
     }
     files.sort();
     Ok(files)
-}
-
-fn base_name(file: &str) -> &str {
-    file.rsplit('/').next().unwrap_or(file)
 }
 
 /// The file's bytes, or `None` when it holds more than `limit`.
@@ -862,21 +1053,67 @@ mod tests {
     }
 
     #[test]
-    fn kustomizations_are_refused() {
+    fn kustomizations_are_built() {
         for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
             let dir = tree(&[
                 ("app/a.yaml", &cm("a")),
-                (&format!("app/sub/{name}"), "resources: []\n"),
+                ("app/sub/b.yaml", &cm("b")),
+                (
+                    &format!("app/sub/{name}"),
+                    "namePrefix: p-\nresources: [b.yaml]\n",
+                ),
+                ("app/z.yaml", &cm("z")),
             ]);
-            let err = plain(dir.path(), "app").unwrap_err();
-            assert!(matches!(err, Error::Kustomize { .. }), "{err}");
+            // A plain directory: a nested kustomization is built in its place.
+            let ms = plain(dir.path(), "app").unwrap();
             assert_eq!(
-                err.to_string(),
-                format!(
-                    "app/sub/{name}: kustomize is not supported yet; remove the kustomization or point `path` at plain manifests"
-                )
+                ids(&ms),
+                [
+                    "ConfigMap/a@app/a.yaml:1",
+                    "ConfigMap/p-b@app/sub/b.yaml:1",
+                    "ConfigMap/z@app/z.yaml:1"
+                ]
             );
+            assert_eq!(
+                ms[1].text,
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p-b\n"
+            );
+            // The kustomization itself.
+            let ms = plain(dir.path(), "app/sub").unwrap();
+            assert_eq!(ids(&ms), ["ConfigMap/p-b@app/sub/b.yaml:1"]);
         }
+    }
+
+    #[test]
+    fn substitution_after_the_build() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: ${a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  a: ${a}\n";
+        let dir = tree(&[
+            ("k/kustomization.yaml", "resources: [c.yaml]\nnameSuffix: -${a}\n"),
+            ("k/c.yaml", text),
+        ]);
+        let vars = vec![("a".to_string(), "x".to_string())];
+        let ms = render(
+            dir.path(),
+            "k",
+            &Options {
+                vars: &vars,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(ms[0].id.name, "c-x");
+        assert!(ms[0].text.contains("  a: x\n"), "{}", ms[0].text);
+        assert!(ms[1].text.contains("  a: ${a}\n"), "{}", ms[1].text);
+        assert!(ms[1].text.contains("name: d-${a}\n"), "{}", ms[1].text);
+    }
+
+    #[test]
+    fn kustomize_errors_are_render_errors() {
+        let dir = tree(&[("k/kustomization.yaml", "resources: [missing.yaml]\n")]);
+        let err = plain(dir.path(), "k").unwrap_err();
+        assert!(matches!(err, Error::Kustomize(_)), "{err}");
+        assert!(err.to_string().starts_with("k/kustomization.yaml:1:"), "{err}");
+        assert!(!err.is_retryable());
     }
 
     #[test]
@@ -909,7 +1146,15 @@ mod tests {
     fn with_vars(text: &str, vars: &[(&str, &str)]) -> String {
         let dir = tree(&[("s.yaml", text)]);
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let ms = render(dir.path(), ".", &Options { vars: &vars }).unwrap();
+        let ms = render(
+            dir.path(),
+            ".",
+            &Options {
+                vars: &vars,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         ms.into_iter().map(|m| m.text).collect()
     }
 
@@ -918,13 +1163,97 @@ mod tests {
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name:=dflt}\ndata:\n  a: \"${a}\"\n  esc: \"$${a}\"\n  unset: \"${nope}\"\n  shell: echo $a $$ ${#a}\n";
         assert_eq!(
             with_vars(text, &[("a", "one"), ("a", "two")]),
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dflt\ndata:\n  a: \"two\"\n  esc: \"${a}\"\n  unset: \"\"\n  shell: echo $a $$ ${#a}\n"
+            // Flux's envsubst: `$$` is one `$`, `${#a}` the length of a.
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dflt\ndata:\n  a: \"two\"\n  esc: \"${a}\"\n  unset: \"\"\n  shell: echo $a $ 3\n"
         );
         let dir = tree(&[("s.yaml", text)]);
         let vars = vec![("name".to_string(), "given".to_string())];
-        let ms = render(dir.path(), ".", &Options { vars: &vars }).unwrap();
+        let ms = render(
+            dir.path(),
+            ".",
+            &Options {
+                vars: &vars,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         assert_eq!(ms[0].id.name, "given");
         assert!(ms[0].text.contains("a: \"\"\n"));
+    }
+
+    fn render_with(
+        text: &str,
+        vars: &[(&str, &str)],
+        always: bool,
+        strict: bool,
+    ) -> Result<Vec<Manifest>, Error> {
+        let dir = tree(&[("s.yaml", text)]);
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        render(
+            dir.path(),
+            ".",
+            &Options {
+                vars: &vars,
+                always,
+                strict,
+            },
+        )
+    }
+
+    /// kustomize_varsub.go skips an object labeled or annotated
+    /// `kustomize.toolkit.fluxcd.io/substitute: disabled`; the others of
+    /// the same file are substituted.
+    #[test]
+    fn objects_can_opt_out() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: script\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  run.sh: echo ${HOME} $${x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  a: ${a}\n";
+        let ms = render_with(text, &[("a", "1")], false, false).unwrap();
+        assert!(
+            ms[0].text.ends_with("run.sh: echo ${HOME} $${x}\n"),
+            "{}",
+            ms[0].text
+        );
+        assert!(ms[1].text.ends_with("a: 1\n"), "{}", ms[1].text);
+        // Nor does strict mode look at it.
+        assert_eq!(render_with(text, &[("a", "1")], false, true).unwrap().len(), 2);
+    }
+
+    /// Flux substitutes only when a variable is defined (the default
+    /// `substituteStrategy: WithVariables`), or always with `Always`.
+    #[test]
+    fn substitution_runs_with_a_variable_or_always() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${n:=x}\ndata:\n  a: '${a}'\n";
+        assert_eq!(
+            render_with(text, &[], false, false).unwrap()[0].id.name,
+            "${n:=x}"
+        );
+        let ms = render_with(text, &[], true, false).unwrap();
+        assert_eq!(ms[0].id.name, "x");
+        assert!(ms[0].text.ends_with("a: ''\n"));
+    }
+
+    #[test]
+    fn strict_mode_and_bad_expressions_name_the_line() {
+        let text =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: '${a}'\n  b: '${b:=d}'\n";
+        let err = render_with(&format!("# c\n---\n{text}"), &[("b", "1")], false, true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s.yaml:8: variable substitution failed: variable not set (strict mode): \"a\"; define it, give a default with `${a:=default}`, or write `$${a}` for the literal text"
+        );
+        assert!(!err.is_retryable());
+        assert!(render_with(text, &[("a", "")], false, true).is_ok());
+        let err = render_with(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${a b}\n",
+            &[("a", "1")],
+            false,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s.yaml:4: variable substitution failed: missing closing brace;"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! `/healthz`, `/readyz`, `/metrics` (Prometheus text), `/api/status`
 //! (JSON) and `POST /api/reconcile/{kind}/{name}`. Reading is open; POST
 //! needs `Authorization: Bearer <token>` whenever the listener is not on
-//! loopback or an `api-token-file` is configured.
+//! loopback or an `api-token-file` is configured. Connections are bounded
+//! in number and in time: see [`listener`].
+
+mod listener;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,9 +50,9 @@ pub async fn serve(
         .route("/api/status", get(status))
         .route("/api/reconcile/{kind}/{name}", post(reconcile))
         .with_state(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let cap = listener::connection_cap(listener::raise_open_file_limit());
+    listener::serve(listener, router, cap, shutdown).await;
+    Ok(())
 }
 
 async fn readyz(State(app): State<App>) -> Response {

@@ -14,6 +14,7 @@
 use std::fs;
 use std::io::{self, Read, Write as _};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
@@ -70,15 +71,18 @@ impl Store {
     }
 
     /// Build the artifact for `revision` with `fill`, unless it exists.
-    /// `ignore` holds gitignore-style patterns; a `.sourceignore` file at
-    /// the artifact's root adds more.
+    /// `ignore` holds gitignore-style patterns; `.sourceignore` files in
+    /// the tree add more, with Flux's rules and defaults
+    /// ([`super::ignore`]). Raising `cancel` (the fetch's timeout
+    /// passed) stops the writing and the checksum at their next read.
     pub fn create(
         &self,
         source: &str,
         revision: &str,
         ignore: &[String],
         limits: Limits,
-        fill: impl FnOnce(&mut Writer) -> Result<(), Error>,
+        cancel: &AtomicBool,
+        fill: impl FnOnce(&mut Writer<'_>) -> Result<(), Error>,
     ) -> Result<Artifact, Error> {
         if let Some(existing) = self.existing(source, revision) {
             return Ok(existing);
@@ -89,10 +93,10 @@ impl Store {
             .prefix(".staging-")
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
-        let mut writer = Writer::new(staging.path(), limits);
+        let mut writer = Writer::new(staging.path(), limits, cancel);
         fill(&mut writer)?;
         prune_ignored(staging.path(), ignore)?;
-        let checksum = checksum(staging.path())?;
+        let checksum = checksum(staging.path(), cancel)?;
 
         let dir = self.dir_for(source, revision);
         if dir.exists() {
@@ -168,20 +172,35 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Writes files into a staging directory, refusing anything that could
 /// escape it or exhaust the disk.
-pub struct Writer {
+pub struct Writer<'a> {
     root: PathBuf,
     limits: Limits,
     bytes: u64,
     files: u64,
+    cancel: &'a AtomicBool,
 }
 
-impl Writer {
-    fn new(root: &Path, limits: Limits) -> Writer {
+impl<'a> Writer<'a> {
+    fn new(root: &Path, limits: Limits, cancel: &'a AtomicBool) -> Writer<'a> {
         Writer {
             root: root.to_path_buf(),
             limits,
             bytes: 0,
             files: 0,
+            cancel,
+        }
+    }
+
+    /// The bytes still allowed before the artifact is full.
+    pub fn budget(&self) -> u64 {
+        self.limits.max_bytes - self.bytes
+    }
+
+    /// A rejection of `entry` for making the artifact too large.
+    pub fn too_large(&self, entry: &str) -> Error {
+        Error::Rejected {
+            entry: entry.to_string(),
+            reason: format!("the artifact would exceed {} bytes", self.limits.max_bytes),
         }
     }
 
@@ -215,15 +234,16 @@ impl Writer {
                 },
                 _ => Error::io(&target, e),
             })?;
-        let budget = self.limits.max_bytes - self.bytes;
+        let budget = self.budget();
         // Read one byte past the budget to tell "exactly full" from "too big".
-        let written = io::copy(&mut content.take(budget + 1), &mut out).map_err(|e| Error::io(&target, e))?;
+        let mut content = Cancellable {
+            inner: content.take(budget + 1),
+            cancel: self.cancel,
+        };
+        let written = io::copy(&mut content, &mut out).map_err(|e| Error::io(&target, e))?;
         self.bytes += written;
         if written > budget {
-            return Err(Error::Rejected {
-                entry: path.to_string(),
-                reason: format!("the artifact would exceed {} bytes", self.limits.max_bytes),
-            });
+            return Err(self.too_large(path));
         }
         #[cfg(unix)]
         if executable {
@@ -280,53 +300,27 @@ impl Writer {
     }
 }
 
-/// Delete what `ignore` patterns and the root `.sourceignore` exclude.
+/// Delete what Flux's ignore rules exclude ([`super::ignore`]).
 fn prune_ignored(root: &Path, patterns: &[String]) -> Result<(), Error> {
-    let sourceignore = root.join(".sourceignore");
-    let from_file = fs::read_to_string(&sourceignore).unwrap_or_default();
-    if patterns.is_empty() && from_file.is_empty() {
-        return Ok(());
-    }
-    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
-    for line in patterns.iter().map(String::as_str).chain(from_file.lines()) {
-        // A bad pattern is skipped, as git does.
-        let _ = builder.add_line(None, line);
-    }
-    let Ok(matcher) = builder.build() else {
-        return Ok(());
-    };
-    prune_dir(root, &matcher)
-}
-
-fn prune_dir(dir: &Path, matcher: &ignore::gitignore::Gitignore) -> Result<(), Error> {
-    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if matcher.matched(&path, is_dir).is_ignore() {
-            let removed = if is_dir {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            removed.map_err(|e| Error::io(&path, e))?;
-        } else if is_dir {
-            prune_dir(&path, matcher)?;
-        }
-    }
-    Ok(())
+    let rules = super::ignore::Rules::load(root, patterns)?;
+    super::ignore::prune(root, &rules)
 }
 
 /// `sha256:<hex>` over every file's relative path, mode and content, in
-/// path order: equal trees have equal checksums wherever they live.
-pub fn checksum(root: &Path) -> Result<String, Error> {
+/// path order: equal trees have equal checksums wherever they live. Paths
+/// are hashed as the bytes of their components, exactly as written (a `\\`
+/// in a name is part of the name); links are never followed.
+pub fn checksum(root: &Path, cancel: &AtomicBool) -> Result<String, Error> {
     let mut files = Vec::new();
-    collect(root, root, &mut files)?;
+    collect(root, PathBuf::new(), &mut files)?;
     files.sort();
     let mut hasher = Sha256::new();
     for rel in files {
         let path = root.join(&rel);
-        let meta = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+        let meta = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+        if !meta.is_file() {
+            return Err(Error::io(&path, io::Error::other("not a regular file")));
+        }
         #[cfg(unix)]
         let mode = {
             use std::os::unix::fs::PermissionsExt as _;
@@ -338,12 +332,18 @@ pub fn checksum(root: &Path) -> Result<String, Error> {
         };
         #[cfg(not(unix))]
         let mode = "-";
-        hasher.update(rel.as_bytes());
+        hasher.update(rel_bytes(&rel));
         hasher.update([0]);
         hasher.update(mode.as_bytes());
         hasher.update(meta.len().to_le_bytes());
-        let mut f = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        io::copy(&mut f, &mut HashWriter(&mut hasher)).map_err(|e| Error::io(&path, e))?;
+        let file = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut content = Cancellable {
+            // The length was hashed: never read past it (the file is ours, but
+            // a reader that never ends must not spin for ever).
+            inner: file.take(meta.len()),
+            cancel,
+        };
+        io::copy(&mut content, &mut HashWriter(&mut hasher)).map_err(|e| Error::io(&path, e))?;
     }
     Ok(format!("sha256:{}", hex(&hasher.finalize())))
 }
@@ -360,24 +360,59 @@ impl io::Write for HashWriter<'_> {
     }
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
-    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let ty = entry.file_type().map_err(|e| Error::io(&path, e))?;
+/// `/`-joined component bytes of a relative path, for hashing.
+fn rel_bytes(rel: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, c) in rel.components().enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(c.as_os_str().as_encoded_bytes());
+    }
+    out
+}
+
+/// Every regular file under `root.join(rel)`, as paths relative to `root`.
+fn collect(root: &Path, rel: PathBuf, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let dir = root.join(&rel);
+    let entries = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let ty = entry.file_type().map_err(|e| Error::io(&entry.path(), e))?;
+        let child = rel.join(entry.file_name());
         if ty.is_dir() {
-            collect(root, &path, out)?;
+            collect(root, child, out)?;
         } else if ty.is_file() {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            out.push(rel.to_string_lossy().replace('\\', "/"));
+            out.push(child);
         }
     }
     Ok(())
 }
 
+/// A reader that fails once `cancel` is raised.
+struct Cancellable<'a, R> {
+    inner: R,
+    cancel: &'a AtomicBool,
+}
+
+impl<R: Read> Read for Cancellable<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            // Not `Interrupted`: io::copy would retry that.
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the fetch was given up at its timeout",
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static KEEP_GOING: AtomicBool = AtomicBool::new(false);
 
     fn write_all(w: &mut Writer, files: &[(&str, &str)]) -> Result<(), Error> {
         for (path, content) in files {
@@ -392,7 +427,7 @@ mod tests {
         let store = Store::new(state.path());
         let files = [("a.yaml", "a: 1\n"), ("dir/b.yaml", "b: 2\n")];
         let first = store
-            .create("src", "main@sha1:1", &[], Limits::default(), |w| {
+            .create("src", "main@sha1:1", &[], Limits::default(), &KEEP_GOING, |w| {
                 write_all(w, &files)
             })
             .unwrap();
@@ -402,7 +437,7 @@ mod tests {
         );
         let mut called = false;
         let again = store
-            .create("src", "main@sha1:1", &[], Limits::default(), |_| {
+            .create("src", "main@sha1:1", &[], Limits::default(), &KEEP_GOING, |_| {
                 called = true;
                 Ok(())
             })
@@ -411,7 +446,7 @@ mod tests {
         assert_eq!(again, first);
         // The same tree elsewhere has the same checksum.
         let other = store
-            .create("src", "main@sha1:2", &[], Limits::default(), |w| {
+            .create("src", "main@sha1:2", &[], Limits::default(), &KEEP_GOING, |w| {
                 write_all(w, &files)
             })
             .unwrap();
@@ -425,7 +460,7 @@ mod tests {
         let store = Store::new(state.path());
         for bad in ["../../etc/x", "/etc/passwd", "a/../../x", ""] {
             let err = store
-                .create("src", "r", &[], Limits::default(), |w| {
+                .create("src", "r", &[], Limits::default(), &KEEP_GOING, |w| {
                     w.file("ok.yaml", false, &mut "x".as_bytes())?;
                     w.file(bad, false, &mut "evil".as_bytes())
                 })
@@ -451,15 +486,15 @@ mod tests {
             max_bytes: 10,
             max_files: 2,
         };
-        let too_big = store.create("s", "r1", &[], limits, |w| {
+        let too_big = store.create("s", "r1", &[], limits, &KEEP_GOING, |w| {
             w.file("a", false, &mut [0u8; 11].as_slice())
         });
         assert!(matches!(too_big, Err(Error::Rejected { .. })));
-        let exact = store.create("s", "r2", &[], limits, |w| {
+        let exact = store.create("s", "r2", &[], limits, &KEEP_GOING, |w| {
             w.file("a", false, &mut [0u8; 10].as_slice())
         });
         assert!(exact.is_ok());
-        let too_many = store.create("s", "r3", &[], limits, |w| {
+        let too_many = store.create("s", "r3", &[], limits, &KEEP_GOING, |w| {
             write_all(w, &[("a", ""), ("b", ""), ("c", "")])
         });
         assert!(matches!(too_many, Err(Error::Rejected { entry, .. }) if entry == "c"));
@@ -475,6 +510,7 @@ mod tests {
                 "r",
                 &["docs/**".into(), "*.md".into()],
                 Limits::default(),
+                &KEEP_GOING,
                 |w| {
                     write_all(
                         w,
@@ -502,7 +538,7 @@ mod tests {
         let mut made = Vec::new();
         for i in 0..5 {
             let a = store
-                .create("s", &format!("r{i}"), &[], Limits::default(), |w| {
+                .create("s", &format!("r{i}"), &[], Limits::default(), &KEEP_GOING, |w| {
                     write_all(w, &[("f", "x")])
                 })
                 .unwrap();

@@ -12,10 +12,9 @@
 //! `git://` and HTTP(S) are pure Rust; `file://` runs `git upload-pack` and
 //! `ssh://` runs `ssh` (both external programs).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use gix::bstr::ByteSlice as _;
@@ -24,6 +23,7 @@ use gix::remote::fetch::Shallow;
 
 use super::artifact::Writer;
 use super::{Artifact, Error, Store};
+use crate::busy::BusyGuard;
 use crate::config::{self, GitRef};
 
 /// Fetch `source` (a git source) and export its tree at the selected
@@ -55,33 +55,6 @@ pub fn fetch(source: &config::Source, state_dir: &Path, store: &Store) -> Result
         timeout: source.timeout,
     };
     run_with_timeout(job)
-}
-
-/// Directories (fetch caches, automation workspaces) with an operation in
-/// flight, so that one abandoned at its timeout (still blocked in I/O)
-/// never shares its directory with the next.
-static BUSY: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
-
-/// `cache` marked busy until dropped.
-pub(crate) struct BusyGuard(PathBuf);
-
-impl BusyGuard {
-    /// `None` when an operation on `cache` is still in flight.
-    pub(crate) fn take(cache: &Path) -> Option<BusyGuard> {
-        let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
-        busy.get_or_insert_with(HashSet::new)
-            .insert(cache.to_path_buf())
-            .then(|| BusyGuard(cache.to_path_buf()))
-    }
-}
-
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(set) = busy.as_mut() {
-            set.remove(&self.0);
-        }
-    }
 }
 
 /// Run the job on its own thread; at the timeout, raise gix's interrupt
@@ -218,7 +191,11 @@ impl Job {
                     .iter()
                     .filter_map(|r| name_and_peeled(r).0.strip_prefix("refs/tags/"))
                     .collect();
-                let Some(tag) = crate::tags::highest(tags.iter().copied(), range) else {
+                let parsed = crate::tags::Range::parse(range).map_err(|e| Error::Rejected {
+                    entry: format!("semver \"{range}\""),
+                    reason: e.reason,
+                })?;
+                let Some(tag) = crate::tags::highest(tags.iter().copied(), &parsed) else {
                     return Err(Error::NotFound {
                         url: self.shown.clone(),
                         what: format!("tag matching `{range}`"),
@@ -247,7 +224,7 @@ impl Job {
         let connection = remote
             .connect(gix::remote::Direction::Fetch)
             .map_err(|e| self.network(&e, interrupt))?
-            .with_credentials(self.secrets.helper());
+            .with_credentials(self.secrets.helper(&self.url));
         let prepare = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|e| self.network(&e, interrupt))?;
@@ -271,7 +248,7 @@ impl Job {
         let mut broken = None;
         let created = self
             .store
-            .create(&self.name, &revision, &self.ignore, self.limits, |w| {
+            .create(&self.name, &revision, &self.ignore, self.limits, interrupt, |w| {
                 export(&repo, selected.id, w).map_err(|f| match f {
                     Failure::Final(e) => e,
                     Failure::Cache(reason) => {
@@ -290,7 +267,12 @@ impl Job {
     /// Open the bare cache, or make it. Nothing from the user's or the
     /// system's git config is read.
     fn open_cache(&self) -> Result<gix::Repository, Failure> {
-        let mut overrides = vec!["core.logAllRefUpdates=false".to_string()];
+        let mut overrides = vec![
+            "core.logAllRefUpdates=false".to_string(),
+            // No object larger than the artifact may hold is ever inflated,
+            // while the pack is indexed or after.
+            format!("gitoxide.objects.allocLimit={}", self.limits.max_bytes),
+        ];
         if let Some(cmd) = &self.secrets.ssh_command {
             overrides.push(format!("core.sshCommand={cmd}"));
             overrides.push("ssh.variant=ssh".into());
@@ -344,7 +326,7 @@ impl Job {
         let (map, _) = remote
             .connect(gix::remote::Direction::Fetch)
             .map_err(|e| self.network(&e, interrupt))?
-            .with_credentials(self.secrets.helper())
+            .with_credentials(self.secrets.helper(&self.url))
             .ref_map(gix::progress::Discard, Default::default())
             .map_err(|e| self.network(&e, interrupt))?;
         Ok(map.remote_refs)
@@ -445,6 +427,16 @@ impl Job {
         if unreachable {
             return Failure::Final(Error::Unreachable { url, reason });
         }
+        if lower.contains("too large to fit in memory") {
+            // gix refused to inflate an object past `gitoxide.objects.allocLimit`.
+            return Failure::Final(Error::Rejected {
+                entry: "the pack sent by the remote".into(),
+                reason: format!(
+                    "it holds an object larger than the artifact may be ({} bytes; raise `limits max-size` if it belongs there)",
+                    self.limits.max_bytes
+                ),
+            });
+        }
         if let (GitRef::Commit(c), true) = (&self.reference, lower.contains("not our ref")) {
             return Failure::Final(Error::NotFound {
                 url,
@@ -540,6 +532,11 @@ fn export(repo: &gix::Repository, commit: gix::ObjectId, w: &mut Writer) -> Resu
                 }
                 kind
                 @ (gix::object::tree::EntryKind::Blob | gix::object::tree::EntryKind::BlobExecutable) => {
+                    // Refuse a blob too large for the artifact before inflating it.
+                    let header = repo.find_header(entry.object_id()).map_err(damaged)?;
+                    if header.size() > w.budget() {
+                        return Err(w.too_large(&path).into());
+                    }
                     let blob = repo.find_blob(entry.object_id()).map_err(damaged)?;
                     let executable = kind == gix::object::tree::EntryKind::BlobExecutable;
                     w.file(&path, executable, &mut blob.data.as_slice())?;
@@ -620,16 +617,22 @@ impl Secrets {
         Ok(Secrets { basic, ssh_command })
     }
 
-    /// The credential helper gix calls when the server asks.
+    /// The credential helper gix calls when the server asks. It answers
+    /// only for `url`'s origin (scheme, host and port): a server that
+    /// redirects elsewhere and asks there for credentials gets none.
     pub(crate) fn helper(
         &self,
+        url: &str,
     ) -> impl FnMut(
         gix::credentials::helper::Action,
     ) -> gix::Result<Option<gix::credentials::protocol::Outcome>>
     + 'static {
         let basic = self.basic.clone();
+        let origin = origin(url.as_bytes());
         move |action| match (action, &basic) {
-            (gix::credentials::helper::Action::Get(ctx), Some((user, password))) => {
+            (gix::credentials::helper::Action::Get(ctx), Some((user, password)))
+                if origin.is_some() && asked_origin(&ctx) == origin =>
+            {
                 Ok(Some(gix::credentials::protocol::Outcome {
                     identity: gix::sec::identity::Account {
                         username: user.clone(),
@@ -649,6 +652,22 @@ impl Secrets {
             Some((_, secret)) if !secret.is_empty() => text.replace(secret.as_str(), "***"),
             _ => text.to_string(),
         }
+    }
+}
+
+/// `(scheme, host, port)` of `url`, the port made explicit; `None` when it
+/// has no host.
+fn origin(url: &[u8]) -> Option<(String, String, Option<u16>)> {
+    let url = gix::url::parse(gix::bstr::BStr::new(url)).ok()?;
+    let host = url.host()?.to_ascii_lowercase();
+    Some((url.scheme.as_str().to_string(), host, url.port_or_default()))
+}
+
+/// The origin a credential request is for.
+fn asked_origin(ctx: &gix::credentials::protocol::Context) -> Option<(String, String, Option<u16>)> {
+    match &ctx.url {
+        Some(url) => origin(url),
+        None => origin(&ctx.to_url()?),
     }
 }
 
@@ -719,6 +738,32 @@ mod tests {
         assert!(credentials_allowed("http://[::1]:80/r.git"));
         assert!(!credentials_allowed("http://example.com/r.git"));
         assert!(!credentials_allowed("http://127.0.0.1.example.com/r.git"));
+    }
+
+    #[test]
+    fn credentials_are_given_only_to_the_configured_origin() {
+        let secrets = Secrets {
+            basic: Some(("bot".into(), "pw".into())),
+            ssh_command: None,
+        };
+        let mut helper = secrets.helper("https://git.example.com/org/repo.git");
+        let mut ask = |url: &str| {
+            let ctx = gix::credentials::protocol::Context {
+                url: Some(url.into()),
+                ..Default::default()
+            };
+            helper(gix::credentials::helper::Action::Get(ctx))
+                .expect("helper")
+                .is_some()
+        };
+        assert!(ask("https://git.example.com/org/repo.git"));
+        assert!(
+            ask("https://GIT.example.com:443/org/other.git"),
+            "same origin, other path"
+        );
+        assert!(!ask("http://git.example.com/org/repo.git"), "downgraded to http");
+        assert!(!ask("https://git.example.com:8443/org/repo.git"), "another port");
+        assert!(!ask("https://evil.example.com/org/repo.git"), "another host");
     }
 
     #[test]

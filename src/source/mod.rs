@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod git;
+pub mod ignore;
 pub mod oci;
 
 use std::path::{Path, PathBuf};

@@ -18,14 +18,14 @@ const CONFIGMAP: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: demo\ndata:\n  a: \"1\"\n";
 
 /// A test env with a git repository of manifests and a config around it.
-struct Fixture {
-    env: TestEnv,
-    repo: Repo,
-    port: u16,
+pub(crate) struct Fixture {
+    pub(crate) env: TestEnv,
+    pub(crate) repo: Repo,
+    pub(crate) port: u16,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
         let env = TestEnv::new();
         let repo = Repo::new(&env.path().join("git"));
         repo.write(&[
@@ -42,12 +42,12 @@ impl Fixture {
         }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.env.path()
     }
 
     /// A config: the agent block, source `repo`, then `body`.
-    fn config(&self, body: &str) -> String {
+    pub(crate) fn config(&self, body: &str) -> String {
         format!(
             "agent {{\n    state-dir \"state\"\n    listen \"127.0.0.1:{}\"\n}}\nsource \"repo\" {{\n    git \"{}\"\n    interval \"1h\"\n}}\n{body}",
             self.port,
@@ -56,22 +56,22 @@ impl Fixture {
     }
 
     /// Replace the config the way editors do: write a temp file, rename it over.
-    fn save(&self, body: &str) {
+    pub(crate) fn save(&self, body: &str) {
         let tmp = self.path().join(".mooring.kdl.swp");
         std::fs::write(&tmp, self.config(body)).expect("write temp config");
         std::fs::rename(&tmp, self.path().join("mooring.kdl")).expect("rename config");
     }
 
-    fn out(&self, name: &str) -> PathBuf {
+    pub(crate) fn out(&self, name: &str) -> PathBuf {
         self.path().join("out").join(name)
     }
 
-    fn start(&self, body: &str) -> Running {
+    pub(crate) fn start(&self, body: &str) -> Running {
         self.save(body);
         self.spawn(&[])
     }
 
-    fn spawn(&self, env: &[(&str, &str)]) -> Running {
+    pub(crate) fn spawn(&self, env: &[(&str, &str)]) -> Running {
         let mut cmd = self.env.cmd();
         cmd.args(["run", "-c", "mooring.kdl"])
             .env("MOORING_LOG", "debug")
@@ -80,6 +80,11 @@ impl Fixture {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        self.spawn_command(cmd)
+    }
+
+    /// Start `mooring run` as `cmd` says and wait until it is ready.
+    pub(crate) fn spawn_command(&self, mut cmd: std::process::Command) -> Running {
         let child = cmd.spawn().expect("start mooring run");
         let mut running = Running {
             child: Some(child),
@@ -96,14 +101,14 @@ impl Fixture {
 }
 
 /// A running `mooring run`; killed on drop.
-struct Running {
+pub(crate) struct Running {
     child: Option<Child>,
     base: String,
     http: reqwest::blocking::Client,
 }
 
 impl Running {
-    fn wait_ready(&mut self) {
+    pub(crate) fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send()
@@ -126,7 +131,7 @@ impl Running {
         }
     }
 
-    fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         let r = self
             .http
             .get(format!("{}/api/status", self.base))
@@ -136,12 +141,12 @@ impl Running {
         r.json().expect("status JSON")
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let r = self.http.get(format!("{}{path}", self.base)).send().expect("GET");
         (r.status().as_u16(), r.text().unwrap_or_default())
     }
 
-    fn post(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+    pub(crate) fn post(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.http.post(format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -152,7 +157,7 @@ impl Running {
 
     /// Poll the status until `pred` holds, at most `within`; the status that did.
     #[track_caller]
-    fn wait(&self, within: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait(&self, within: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let s = self.status();
@@ -169,7 +174,7 @@ impl Running {
     }
 
     /// Send `signal` and wait for the exit code.
-    fn signal(&mut self, signal: &str) -> (i32, String) {
+    pub(crate) fn signal(&mut self, signal: &str) -> (i32, String) {
         let child = self.child.take().expect("running");
         let ok = std::process::Command::new("kill")
             .args([&format!("-{signal}"), &child.id().to_string()])
@@ -183,7 +188,7 @@ impl Running {
         )
     }
 
-    fn log(&mut self) -> String {
+    pub(crate) fn log(&mut self) -> String {
         match self.child.take() {
             Some(mut c) => {
                 let _ = c.kill();
@@ -205,27 +210,27 @@ impl Drop for Running {
     }
 }
 
-fn object<'a>(s: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
+pub(crate) fn object<'a>(s: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
     s["objects"]
         .as_array()?
         .iter()
         .find(|o| o["kind"] == kind && o["name"] == name)
 }
 
-fn state(s: &Value, kind: &str, name: &str) -> String {
+pub(crate) fn state(s: &Value, kind: &str, name: &str) -> String {
     object(s, kind, name)
         .and_then(|o| o["state"].as_str())
         .unwrap_or("absent")
         .to_string()
 }
 
-fn runs(s: &Value, kind: &str, name: &str) -> u64 {
+pub(crate) fn runs(s: &Value, kind: &str, name: &str) -> u64 {
     object(s, kind, name)
         .and_then(|o| o["runs"].as_u64())
         .unwrap_or(0)
 }
 
-fn app(name: &str, path: &str) -> String {
+pub(crate) fn app(name: &str, path: &str) -> String {
     format!(
         "app \"{name}\" {{\n    source \"repo\"\n    path \"{path}\"\n    target dir=\"out/{name}\"\n}}\n"
     )
@@ -303,8 +308,10 @@ fn the_loop_writes_manifests_and_serves_status_and_metrics() {
     assert!(stderr.contains("stopped"), "{stderr}");
 }
 
+/// How fast a reload is, is measured by benches/agent.rs (reload latency),
+/// not asserted here.
 #[test]
-fn an_edit_by_rename_starts_the_new_app_within_a_second_and_restarts_nothing_else() {
+fn an_edit_by_rename_starts_the_new_app_and_restarts_nothing_else() {
     let f = Fixture::new();
     let agent = f.start(&format!("{}{}", app("web", "web"), app("settings", "settings")));
     let before = agent.wait(LONG, "both apps ready", |s| {
@@ -312,18 +319,15 @@ fn an_edit_by_rename_starts_the_new_app_within_a_second_and_restarts_nothing_els
     });
 
     // Add an app and change another; `web` and the source stay as they are.
-    let saved = Instant::now();
     f.save(&format!(
         "{}{}{}",
         app("web", "web"),
         app("settings", "settings").replace("target dir=\"out/settings\"", "target dir=\"out/settings2\""),
         app("more", "settings"),
     ));
-    agent.wait(Duration::from_secs(1), "app/more in the status", |s| {
+    agent.wait(LONG, "app/more in the status", |s| {
         s["generation"] == 2 && object(s, "app", "more").is_some()
     });
-    let took = saved.elapsed();
-    assert!(took < Duration::from_secs(1), "reload took {took:?}");
     let after = agent.wait(LONG, "the new and changed apps ready", |s| {
         state(s, "app", "more") == "ready" && runs(s, "app", "settings") == 2
     });

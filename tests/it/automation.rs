@@ -180,6 +180,45 @@ fn a_new_tag_becomes_one_minimal_commit_pushed_and_applied() {
     assert_eq!(f.remote(&["rev-list", "--count", "main"]).trim(), "2");
 }
 
+/// Flux markers name the policy's namespace (`image "web"` is in Flux's
+/// default `flux-system`): a marker of another namespace is left alone and
+/// the run says so.
+#[test]
+fn flux_markers_set_only_the_policy_of_their_namespace() {
+    let f = Fixture::new();
+    let image = f.registry.repo("web");
+    f.repo.write(&[(
+        "apps/other/flux.yaml",
+        &format!(
+            "a: {image}:1.0.0 # {{\"$imagepolicy\": \"flux-system:web\"}}\nb: {image}:1.0.0 # {{\"$imagepolicy\": \"other:web\"}}\n"
+        ),
+    )]);
+    f.repo.commit("flux markers");
+    f.repo.publish();
+    f.config(free_port());
+    let run = f.env.run(&["once", "-c", "mooring.kdl", "--format", "json"]);
+    run.expect_code(0);
+    let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let bump = out
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["kind"] == "automation"))
+        .expect("automation");
+    let message = bump["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(
+            "; skipped other/flux.yaml: line 2: marker \"other:web\" names no image policy: \"web\" is in namespace \"flux-system\", not \"other\"; not set"
+        ),
+        "{bump}"
+    );
+    let pushed = f.remote(&["show", "main:apps/other/flux.yaml"]);
+    assert_eq!(
+        pushed,
+        format!(
+            "a: {image}:1.1.0 # {{\"$imagepolicy\": \"flux-system:web\"}}\nb: {image}:1.0.0 # {{\"$imagepolicy\": \"other:web\"}}\n"
+        )
+    );
+}
+
 /// A pre-receive hook that, the first time, moves `main` on by a commit of
 /// "someone else" — as if they pushed between mooring's fetch and push.
 const RACE_HOOK: &str = r#"#!/bin/sh

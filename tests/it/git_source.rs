@@ -291,26 +291,85 @@ fn a_server_that_never_answers_times_out() {
     drop(listener);
 }
 
+/// Flux source-controller's rules (fluxcd/pkg sourceignore, go-git's
+/// matcher): `.sourceignore` at every level, each file judged on its own
+/// path so a re-included file under an ignored folder is kept, `ignore`
+/// from the config last.
 #[test]
 fn ignore_rules_and_sourceignore_are_honoured() {
     let f = SourceFixture::new();
     let repo = f.repo();
     repo.write(&[
         ("apps/a.yaml", "a\n"),
+        ("apps/logo.png", "p\n"),
         ("docs/guide.yaml", "d\n"),
+        ("docs/keep/api.yaml", "k\n"),
         ("NOTES.md", "n\n"),
         ("secret/key.yaml", "k\n"),
-        (".sourceignore", "secret/\n"),
+        ("secret/public.yaml", "p\n"),
+        (".sourceignore", "secret/\n!secret/public.yaml\n"),
+        ("apps/local/.sourceignore", "*.yaml\n!shared.yaml\n"),
+        ("apps/local/dev.yaml", "dev\n"),
+        ("apps/local/shared.yaml", "shared\n"),
+        (".github/workflows/ci.yaml", "ci\n"),
     ]);
     repo.commit("one");
     repo.publish();
     f.configure(&format!(
-        "git \"{}\"\nignore \"docs/**\" \"*.md\"",
+        "git \"{}\"\nignore \"docs/**\" \"*.md\" \"!docs/keep/*\"",
         repo.file_url()
     ));
     let a = f.ok();
     assert!(a.dir.join("apps/a.yaml").is_file());
     assert!(!a.dir.join("docs/guide.yaml").exists());
+    assert!(
+        a.dir.join("docs/keep/api.yaml").is_file(),
+        "re-included by `ignore`"
+    );
     assert!(!a.dir.join("NOTES.md").exists());
-    assert!(!a.dir.join("secret").exists());
+    assert!(!a.dir.join("secret/key.yaml").exists());
+    assert!(
+        a.dir.join("secret/public.yaml").is_file(),
+        "re-included under an ignored folder"
+    );
+    assert!(
+        !a.dir.join("apps/local/dev.yaml").exists(),
+        "a nested .sourceignore applies"
+    );
+    assert!(a.dir.join("apps/local/shared.yaml").is_file());
+    // With patterns of its own, Flux drops its default exclusions (but for VCS files).
+    assert!(a.dir.join("apps/logo.png").is_file());
+    assert!(a.dir.join(".github/workflows/ci.yaml").is_file());
+}
+
+/// Without any pattern, Flux's defaults exclude VCS files, images and
+/// archives, and CI configuration.
+#[test]
+fn flux_default_exclusions_without_patterns() {
+    let f = SourceFixture::new();
+    let repo = f.repo();
+    repo.write(&[
+        ("apps/a.yaml", "a\n"),
+        ("apps/logo.png", "p\n"),
+        ("dist/chart.tar.gz", "z\n"),
+        (".github/workflows/ci.yaml", "ci\n"),
+        (".gitlab-ci.yml", "ci\n"),
+        (".gitignore", "*.tmp\n"),
+        ("apps/.sops.yaml", "creation_rules: []\n"),
+    ]);
+    repo.commit("one");
+    repo.publish();
+    f.configure(&format!("git \"{}\"", repo.file_url()));
+    let a = f.ok();
+    assert!(a.dir.join("apps/a.yaml").is_file());
+    for gone in [
+        "apps/logo.png",
+        "dist/chart.tar.gz",
+        ".github",
+        ".gitlab-ci.yml",
+        ".gitignore",
+        "apps/.sops.yaml",
+    ] {
+        assert!(!a.dir.join(gone).exists(), "{gone}");
+    }
 }

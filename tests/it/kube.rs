@@ -1,6 +1,9 @@
 //! Apps applied to a cluster, end to end: the real binary against the test
 //! API server (tests/it/apiserver), sources from a git repository over
-//! file://, the real kubectl to cross-check and to make drift.
+//! file://, the real kubectl to cross-check and to make drift. The safety
+//! rules (prune, recreate, CRDs, terminating namespaces, names,
+//! permissions), against a server with its real-server options on, are in
+//! kube_safety.rs.
 
 use std::process::Output;
 
@@ -10,22 +13,22 @@ use crate::apiserver::{ApiServer, Options, kubectl};
 use crate::gitserver::Repo;
 use crate::support::{Run, TestEnv};
 
-const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n";
-const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: demo\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
-const CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: demo\ndata:\n  greeting: hello\n";
+pub const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n";
+pub const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: demo\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
+pub const CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: demo\ndata:\n  greeting: hello\n";
 
-struct Fixture {
-    env: TestEnv,
-    repo: Repo,
-    server: ApiServer,
+pub struct Fixture {
+    pub env: TestEnv,
+    pub repo: Repo,
+    pub server: ApiServer,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub fn new() -> Fixture {
         Fixture::with(Options::default())
     }
 
-    fn with(opts: Options) -> Fixture {
+    pub fn with(opts: Options) -> Fixture {
         let env = TestEnv::new();
         let repo = Repo::new(&env.path().join("git"));
         repo.write(&[
@@ -41,15 +44,20 @@ impl Fixture {
     }
 
     /// A config with source `repo`, cluster `test` and `apps`.
-    fn config(&self, apps: &str) {
+    pub fn config(&self, apps: &str) {
+        self.config_with("", apps);
+    }
+
+    /// [`Fixture::config`] with more lines in `agent { … }`.
+    pub fn config_with(&self, agent: &str, apps: &str) {
         let text = format!(
-            "agent {{\n    state-dir \"state\"\n}}\ncluster \"test\" {{\n    kubeconfig \"kubeconfig\"\n}}\nsource \"repo\" {{\n    git \"{}\"\n}}\n{apps}",
+            "agent {{\n    state-dir \"state\"\n{agent}}}\ncluster \"test\" {{\n    kubeconfig \"kubeconfig\"\n}}\nsource \"repo\" {{\n    git \"{}\"\n}}\n{apps}",
             self.repo.file_url()
         );
         self.env.write("mooring.kdl", &text);
     }
 
-    fn commit(&self, files: &[(&str, &str)], remove: &[&str], message: &str) {
+    pub fn commit(&self, files: &[(&str, &str)], remove: &[&str], message: &str) {
         self.repo.write(files);
         for f in remove {
             std::fs::remove_file(self.repo.work.join(f)).expect("remove file from the work tree");
@@ -59,7 +67,7 @@ impl Fixture {
     }
 
     /// `mooring once app/NAME --format json`: the run and the app's outcome.
-    fn once(&self, app: &str) -> (Run, Value) {
+    pub fn once(&self, app: &str) -> (Run, Value) {
         let run = self.env.run(&[
             "once",
             &format!("app/{app}"),
@@ -83,23 +91,23 @@ impl Fixture {
     }
 
     #[track_caller]
-    fn once_ok(&self, app: &str) -> Value {
+    pub fn once_ok(&self, app: &str) -> Value {
         let (run, outcome) = self.once(app);
         assert_eq!(outcome["result"], "ok", "{outcome}\n--- stderr\n{}", run.stderr);
         run.expect_code(0);
         outcome["applied"].clone()
     }
 
-    fn object(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
+    pub fn object(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
         self.server.object(api_version, kind, ns, name)
     }
 
-    fn deploy(&self) -> Value {
+    pub fn deploy(&self) -> Value {
         self.object("apps/v1", "Deployment", Some("demo"), "web")
             .expect("deployment web")
     }
 
-    fn kubectl(&self, args: &[&str]) -> Output {
+    pub fn kubectl(&self, args: &[&str]) -> Output {
         kubectl(&self.server, &self.env.path().join("kubectl"))
             .args(args)
             .output()
@@ -107,22 +115,22 @@ impl Fixture {
     }
 }
 
-fn app(name: &str, extra: &str) -> String {
+pub fn app(name: &str, extra: &str) -> String {
     format!("app \"{name}\" {{\n    source \"repo\"\n    path \"web\"\n    cluster \"test\"\n{extra}}}\n")
 }
 
-fn counts(applied: &Value) -> [u64; 4] {
+pub fn counts(applied: &Value) -> [u64; 4] {
     ["created", "configured", "unchanged", "pruned"].map(|k| applied[k].as_u64().unwrap_or(u64::MAX))
 }
 
-fn rv(v: &Value) -> String {
+pub fn rv(v: &Value) -> String {
     v["metadata"]["resourceVersion"]
         .as_str()
         .unwrap_or_default()
         .to_string()
 }
 
-fn managers(v: &Value) -> Vec<String> {
+pub fn managers(v: &Value) -> Vec<String> {
     v["metadata"]["managedFields"]
         .as_array()
         .map(|a| {
@@ -269,19 +277,6 @@ fn objects_that_leave_git_are_pruned_unless_marked() {
         f.object("v1", "ConfigMap", Some("demo"), "foreign").is_some(),
         "a foreign object was touched"
     );
-
-    // A failed render prunes nothing.
-    f.commit(&[("web/broken.yaml", "kind: [\n")], &["web/deploy.yaml"], "break");
-    let (run, outcome) = f.once("web");
-    run.expect_code(1);
-    assert_eq!(outcome["reason"], "RenderFailed", "{outcome}");
-    assert!(
-        outcome["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("web/broken.yaml:1")),
-        "{outcome}"
-    );
-    assert!(f.object("apps/v1", "Deployment", Some("demo"), "web").is_some());
 }
 
 #[test]
@@ -332,7 +327,10 @@ fn crds_then_namespaces_then_the_rest_and_custom_resources_in_one_app() {
 
 #[test]
 fn wait_times_out_naming_what_is_not_ready_and_depends_on_waits() {
-    let f = Fixture::with(Options { rollout_delay: None });
+    let f = Fixture::with(Options {
+        rollout_delay: None,
+        ..Options::default()
+    });
     f.config(&format!(
         "{}{}",
         app("web", "    wait timeout=\"1s\"\n"),

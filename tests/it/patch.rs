@@ -110,7 +110,7 @@ repo/apps/podinfo/kustomization.yaml:9  flux-system:podinfo:tag  6.5.0 -> 6.5.1
 ";
 
 const REDIS_WARNING: &str = "warning: repo/apps/podinfo/kustomization.yaml: line 11: marker \"flux-system:redis:tag\" \
-names image policy \"redis\", which has no pick here; not set\n";
+names no image policy (flux-system/redis); not set\n";
 
 #[track_caller]
 fn assert_files(env: &TestEnv, deployment: &str, kustomization: &str, helmrelease: &str) {
@@ -276,6 +276,60 @@ fn current_dir_paths_are_relative() {
         run.stdout,
         "a.yaml:1  podinfo  ghcr.io/stefanprodan/podinfo:6.5.0 -> ghcr.io/stefanprodan/podinfo:6.5.1\n\
          1 change in 1 file\n"
+    );
+}
+
+/// Flux sets a marker `NS:NAME` only for the policy NAME of namespace NS
+/// (image-automation-controller TestUpdateWithSetters); a `patch` run
+/// works in one namespace: `--namespace`, or the one the markers name most.
+#[test]
+fn namespaced_markers() {
+    let env = TestEnv::new();
+    let marked = |ns: &str| {
+        format!(
+            "image: app:1.0.0 # {{\"$imagepolicy\": \"{ns}:app\"}}\ntag: 1.0.0 # {{\"$imagepolicy\": \"{ns}:web:tag\"}}\n"
+        )
+    };
+    env.write("repo/prod.yaml", &marked("prod"));
+    env.write(
+        "repo/staging.yaml",
+        "image: app:1.0.0 # {\"$imagepolicy\": \"staging:app\"}\nown: app:1.0.0 # {\"$imagepolicy\": \"app\"}\n",
+    );
+    let sets = ["--set", "app=app:2.0.0", "--set", "web=web:2.0.0"];
+
+    // prod names both policies, staging one: prod it is.
+    let run = patch(&env, &[&["repo"][..], &sets[..], &["--dry-run"]].concat());
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "repo/prod.yaml:1  prod:app  app:1.0.0 -> app:2.0.0\n\
+         repo/prod.yaml:2  prod:web:tag  1.0.0 -> 2.0.0\n\
+         repo/staging.yaml:2  app  app:1.0.0 -> app:2.0.0\n\
+         dry run: 3 changes in 2 files; nothing written\n"
+    );
+    assert_eq!(
+        run.stderr,
+        "warning: repo/staging.yaml: line 1: marker \"staging:app\" names no image policy: \"app\" is in namespace \
+         \"prod\", not \"staging\"; not set\n"
+    );
+
+    // --namespace decides.
+    let run = patch(&env, &[&["repo"][..], &sets[..], &["-n", "staging"]].concat());
+    run.expect_code(0);
+    assert_eq!(env.read("repo/prod.yaml"), marked("prod"));
+    assert_eq!(
+        env.read("repo/staging.yaml"),
+        "image: app:2.0.0 # {\"$imagepolicy\": \"staging:app\"}\nown: app:2.0.0 # {\"$imagepolicy\": \"app\"}\n"
+    );
+    assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
+
+    // A tie cannot be decided.
+    let run = patch(&env, &["repo", "--set", "app=app:3.0.0"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr,
+        "error: the markers name these policies in more than one namespace (prod, staging), equally often\n  \
+         help: say which with --namespace NS, as a Flux automation works in one namespace\n"
     );
 }
 

@@ -818,29 +818,35 @@ impl Drop for Sshd {
     }
 }
 
+/// Run a setup command: `Err` (a reason to skip) only when the program is
+/// missing; a program that runs and fails fails the test.
 fn tool(cmd: &mut Command) -> Result<String, String> {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{program} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    let out = match cmd.stdin(Stdio::null()).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("`{program}` is not installed"));
+        }
+        Err(e) => panic!("cannot run `{program}`: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 impl Sshd {
-    /// `Err` says why sshd cannot run here.
+    /// `Err` says why sshd cannot run here (a program is missing, or
+    /// sshd's privilege separation directory cannot be made); any other
+    /// failure to set it up fails the test.
     fn start(dir: &Path) -> Result<Sshd, String> {
         const SSHD: &str = "/usr/sbin/sshd";
         if !Path::new(SSHD).is_file() {
             return Err(format!("{SSHD} is not installed"));
         }
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(dir).expect("create the ssh dir");
         if !Path::new("/run/sshd").is_dir() {
             std::fs::create_dir_all("/run/sshd").map_err(|e| format!("cannot create /run/sshd: {e}"))?;
         }
@@ -865,7 +871,7 @@ impl Sshd {
         let host_key = keygen("hostkey")?;
         let key = keygen("client")?;
         let authorized = dir.join("authorized_keys");
-        std::fs::write(&authorized, format!("{}\n", public(&key))).map_err(|e| e.to_string())?;
+        std::fs::write(&authorized, format!("{}\n", public(&key))).expect("write authorized_keys");
         let port = free_port();
         let config = dir.join("sshd_config");
         std::fs::write(
@@ -879,7 +885,7 @@ impl Sshd {
                 dir.join("sshd.pid").display()
             ),
         )
-        .map_err(|e| e.to_string())?;
+        .expect("write sshd_config");
         tool(Command::new(SSHD).arg("-t").arg("-f").arg(&config))?;
         let log = dir.join("sshd.log");
         let child = Command::new(SSHD)
@@ -889,9 +895,9 @@ impl Sshd {
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
+            .stderr(std::fs::File::create(&log).expect("create the sshd log"))
             .spawn()
-            .map_err(|e| format!("cannot start sshd: {e}"))?;
+            .expect("start sshd");
         let mut sshd = Sshd {
             child,
             port,
@@ -904,21 +910,19 @@ impl Sshd {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
             if let Ok(Some(status)) = sshd.child.try_wait() {
-                return Err(format!(
+                panic!(
                     "sshd exited at start ({status}): {}",
                     std::fs::read_to_string(&sshd.log).unwrap_or_default()
-                ));
+                );
             }
-            if Instant::now() > deadline {
-                return Err("sshd does not listen".into());
-            }
+            assert!(Instant::now() <= deadline, "sshd does not listen after 20 s");
             std::thread::sleep(Duration::from_millis(20));
         }
         std::fs::write(
             &sshd.known_hosts,
             format!("[127.0.0.1]:{port} {}\n", public(&host_key)),
         )
-        .map_err(|e| e.to_string())?;
+        .expect("write known_hosts");
         Ok(sshd)
     }
 
@@ -933,7 +937,7 @@ fn ssh_one_change_is_one_commit() {
     let sshd = match Sshd::start(&f.path().join("ssh")) {
         Ok(s) => s,
         Err(why) => {
-            eprintln!("SKIPPED push::ssh_one_change_is_one_commit: {why}");
+            crate::support::skip("push::ssh_one_change_is_one_commit", &why);
             return;
         }
     };

@@ -1,4 +1,5 @@
-//! Shared test environment: a temp dir per test and the real binary.
+//! Shared test environment: a temp dir per test and the real binary, and
+//! [`skip`], the one way a test says it cannot run here.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -192,4 +193,46 @@ impl SourceFixture {
         dirs.sort();
         dirs
     }
+}
+
+/// Whether the environment variable `CI` asks for a complete run: set and
+/// neither empty, `0` nor `false`.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// `test` cannot run on this machine because of `why` (a tool is missing,
+/// sshd cannot start here…). Under [`ci`] that fails the test: scripts/test
+/// installs every tool, so a skip there hides a broken setup. Elsewhere the
+/// test is skipped: the caller returns, and a notice goes straight to the
+/// terminal (the test harness would hide `eprintln!` of a passing test).
+#[track_caller]
+pub fn skip(test: &str, why: &str) {
+    if ci() {
+        panic!(
+            "{test} cannot run here: {why}. With CI set this is a failure, not a skip: \
+             scripts/test installs every tool the tests drive"
+        );
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {why} (with CI set this fails)"
+    );
+}
+
+/// The shared conformance corpus `../shared/conformance/NAME` (cases taken
+/// from the peers' own test suites), or `None` after [`skip`] when it is
+/// absent, as in a user's clone.
+#[track_caller]
+pub fn conformance(test: &str, name: &str) -> Option<PathBuf> {
+    let dir = repo_root().join("../shared/conformance").join(name);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    skip(
+        test,
+        &format!("the conformance corpus {} is absent", dir.display()),
+    );
+    None
 }

@@ -235,6 +235,9 @@ fn unit_matches_what_the_agent_does() {
         duration("WatchdogSec") >= Duration::from_secs(10),
         "{UNIT}: WatchdogSec="
     );
+    // setrlimit is filtered (@resources): the unit must give the descriptors.
+    let nofile: u64 = one(&s, "LimitNOFILE").parse().expect("LimitNOFILE= is a number");
+    assert!(nofile >= 8192, "{UNIT}: LimitNOFILE=");
 }
 
 // ---- Kubernetes ------------------------------------------------------------------

@@ -227,7 +227,7 @@ fn fetch_branch(
     let prepare = gix_remote
         .connect(gix::remote::Direction::Fetch)
         .map_err(|e| Failure::Final(remote.network(&e, interrupt, STAGE)))?
-        .with_credentials(remote.secrets.helper())
+        .with_credentials(remote.secrets.helper(&remote.url))
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|e| Failure::Final(remote.network(&e, interrupt, STAGE)))?;
     let Some(tip) = tip_of(&prepare.ref_map().remote_refs, branch) else {
@@ -307,7 +307,7 @@ pub(super) fn remote_head(scratch: &Path, remote: &Remote, interrupt: &AtomicBoo
     let (map, _) = gix_remote
         .connect(gix::remote::Direction::Fetch)
         .map_err(|e| remote.network(&e, interrupt, STAGE))?
-        .with_credentials(remote.secrets.helper())
+        .with_credentials(remote.secrets.helper(&remote.url))
         .ref_map(gix::progress::Discard, Default::default())
         .map_err(|e| remote.network(&e, interrupt, STAGE))?;
     map.remote_refs

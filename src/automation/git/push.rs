@@ -85,7 +85,7 @@ impl Job {
         let handshake = gix::protocol::handshake(
             &mut transport,
             gix::protocol::transport::Service::ReceivePack,
-            remote.secrets.helper(),
+            remote.secrets.helper(&remote.url),
             Vec::new(),
             &mut gix::progress::Discard,
         )

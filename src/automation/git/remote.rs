@@ -184,8 +184,9 @@ impl Remote {
     }
 }
 
+use crate::busy::BusyGuard;
 pub(super) use crate::source::git::credentials_allowed;
-use crate::source::git::{BusyGuard, Secrets, chain};
+use crate::source::git::{Secrets, chain};
 
 /// Run `op` on its own thread with the workspace `dir` marked busy; at
 /// `timeout`, raise the interrupt flag and return [`Error::Timeout`] even

@@ -24,6 +24,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::artifact::hex;
 use super::{Artifact, Error, Limits, Store};
+use crate::busy::CancelOnDrop;
 use crate::config::{self, OciRef};
 
 /// The layer media type of artifacts made by `flux push artifact`.
@@ -84,8 +85,12 @@ async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Resul
             format!("tag \"{tag}\""),
         ),
         OciRef::Semver(range) => {
+            let parsed = crate::tags::Range::parse(range).map_err(|e| Error::Rejected {
+                entry: format!("semver \"{range}\""),
+                reason: e.reason,
+            })?;
             let tags = list_tags(&client, &repo, &auth, url).await?;
-            let Some(tag) = crate::tags::highest(tags.iter().map(String::as_str), range) else {
+            let Some(tag) = crate::tags::highest(tags.iter().map(String::as_str), &parsed) else {
                 return Err(Error::NotFound {
                     url: url.clone(),
                     what: format!("tag matching \"{range}\" (among {} tags)", tags.len()),
@@ -146,8 +151,10 @@ async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Resul
 
     let (name, ignore, store) = (source.name.value.clone(), source.ignore.clone(), store.clone());
     let layer_digest = layer.digest.clone();
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _stop_if_given_up = CancelOnDrop(cancel.clone());
     let task = tokio::task::spawn_blocking(move || {
-        store.create(&name, &revision, &ignore, limits, |w| {
+        store.create(&name, &revision, &ignore, limits, &cancel, |w| {
             extract::tar_gz(blob, w, &layer_digest, limits)
         })
     });

@@ -1,7 +1,11 @@
 use std::io::Write as _;
 
+use std::sync::atomic::AtomicBool;
+
 use super::*;
 use crate::source::Store;
+
+static KEEP_GOING: AtomicBool = AtomicBool::new(false);
 
 /// A tar.gz whose entries are written raw (names unchecked), so that
 /// hostile archives can be built: (name, type, link target, content).
@@ -32,7 +36,7 @@ fn tarball(entries: &[RawEntry<'_>]) -> Vec<u8> {
 fn extract(bytes: &[u8], limits: Limits) -> (tempfile::TempDir, Result<Artifact, Error>) {
     let state = tempfile::tempdir().unwrap();
     let store = Store::new(state.path());
-    let result = store.create("s", "r", &[], limits, |w| {
+    let result = store.create("s", "r", &[], limits, &KEEP_GOING, |w| {
         extract::tar_gz(bytes, w, "sha256:layer", limits)
     });
     (state, result)

@@ -15,8 +15,8 @@
 //!   `rolebindings`, `clusterroles`, `clusterrolebindings`;
 //!   `apiextensions.k8s.io` `customresourcedefinitions`;
 //!   `networking.k8s.io` `ingresses`; plus the types of stored CRDs
-//!   (established at once, in discovery and OpenAPI from then on; deleting
-//!   the CRD deletes its objects);
+//!   (established at once or after `crd_delay`, in discovery and OpenAPI
+//!   from then on; deleting the CRD deletes its objects);
 //! - GET, LIST (one namespace or all; `labelSelector`, `fieldSelector` on
 //!   `metadata.name`/`metadata.namespace`), POST, PUT, DELETE (also of a
 //!   collection), PATCH as server-side apply, JSON merge patch, strategic
@@ -35,15 +35,46 @@
 //!   DaemonSets and Jobs become ready [`Options::rollout_delay`] after each
 //!   change of generation (computed lazily: any request or accessor sees it),
 //!   never with `None` or the annotation `test.mooring.dev/never-ready:
-//!   "true"`, at once after [`ApiServer::set_ready`].
+//!   "true"`, at once after [`ApiServer::set_ready`];
+//! - names of new objects checked by kind as the real validation does
+//!   (`rules`): DNS-1123 subdomains for most kinds and custom resources,
+//!   DNS-1123 labels for namespaces, DNS-1035 labels for Services, path
+//!   segments (anything but `.`, `..`, `/`, `%`) for RBAC kinds; path
+//!   segments are percent-decoded after the path is split, as the real
+//!   server does, so `%2F` in a name is part of the name;
+//! - every error a `Status` with the real reason, message and `details`:
+//!   `Invalid` (422) lists its field errors in `details.causes`
+//!   (`FieldValueInvalid`…), apply conflicts (409) carry only
+//!   `details.causes` (`FieldManagerConflict`, one per field), as
+//!   `apierrors.NewInvalid` and `NewApplyConflict` make them;
+//! - watches (`GET` a collection with `watch=1`): from `resourceVersion`
+//!   (events after it), or with none or `0` the objects there now as ADDED
+//!   events first; label and field selectors; `allowWatchBookmarks=true`
+//!   gets a BOOKMARK every [`Options::bookmark_interval`] (and after the
+//!   initial events with `sendInitialEvents=true`); `timeoutSeconds`; a
+//!   resourceVersion older than the history ([`ApiServer::compact`]
+//!   forgets it, as an etcd compaction) gets one ERROR event with a 410
+//!   `Expired` Status, and the stream ends;
+//! - finalizers: an object with `metadata.finalizers` is only marked
+//!   (`deletionTimestamp`) by a delete, and goes when a client removes its
+//!   last finalizer.
+//!
+//! Ways a real server disagrees, each behind an [`Options`] field that
+//! tests turn on: immutable fields (`immutable_fields`), CRDs established
+//! after a delay (`crd_delay`), asynchronous deletes with namespaces that
+//! stay `Terminating` (`delete_delay`), a namespace-scoped identity that
+//! gets RBAC's 403 for anything cluster-wide (`identity`); and
+//! [`ApiServer::fail_writes_after`], a server that fails every write (500)
+//! after N of them.
 //!
 //! Simplifications against a real API server:
 //! - no schemas: no validation of fields (`fieldValidation` is accepted
 //!   and ignored), no defaulting (no `imagePullPolicy`, no `strategy`…;
-//!   only `Namespace.status.phase`, a Secret's `stringData` folded into
-//!   `data`, and CRD status), no pruning of unknown fields, no conversion
-//!   between CRD versions (the stored object is served under the asked
-//!   version as is);
+//!   only `Namespace.status.phase` and `spec.finalizers`, a Secret's
+//!   `stringData` folded into `data`, CRD status, and with
+//!   `immutable_fields` a Service's cluster IP), no pruning of unknown
+//!   fields, no conversion between CRD versions (the stored object is
+//!   served under the asked version as is);
 //! - field ownership treats lists as atomic leaves, except the lists merged
 //!   by key in real Kubernetes that matter most: `containers`,
 //!   `initContainers`, `ephemeralContainers`, `env`, `volumes` (by name),
@@ -61,13 +92,15 @@
 //!   `proto`); other protobuf bodies get 415 (so `kubectl create
 //!   deployment` fails: use `kubectl apply` or `kubectl create -f`);
 //! - managedFields sent by clients are ignored (the server's are kept);
-//! - deletes are synchronous whatever the propagation policy (no
-//!   finalizers, no Terminating namespaces, no garbage collector: deleting
-//!   a namespace or CRD deletes what is in it at once) and answer a Success
-//!   Status;
-//! - no watch (`watch=true` answers 405), no Table output (kubectl copes
-//!   with the plain List), no pagination (`limit` ignored), no auth, no
-//!   admission, no ReplicaSets or Pods made by workloads;
+//! - without `delete_delay`, deletes of objects without finalizers finish
+//!   at once whatever the propagation policy (no garbage collector:
+//!   deleting a namespace or CRD deletes what is in it at once) and answer
+//!   a Success Status; a delete that waits answers the object;
+//! - no Table output (kubectl copes with the plain List), no pagination
+//!   (`limit` ignored), no authentication, no admission but the namespace
+//!   lifecycle, no ReplicaSets or Pods made by workloads; immutable fields
+//!   are the few listed above (values in messages are JSON, where Go
+//!   prints some with `%#v`);
 //! - StatefulSets get no conditions (as in real Kubernetes); Job status is
 //!   `succeeded: 1` with `SuccessCriteriaMet` and `Complete`;
 //!   zero counts are left out of workload status, as `omitempty` does.
@@ -75,6 +108,7 @@
 mod discovery;
 mod fields;
 mod proto;
+mod rules;
 mod selector;
 mod status;
 mod store;
@@ -95,25 +129,61 @@ use serde_json::Value;
 
 use store::{Request, Store};
 
-/// How the server behaves.
+/// How the server behaves. The default is a friendly server; each option
+/// turns on one way a real one disagrees.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// How long after each change of generation a workload becomes ready;
     /// `None`: never (until [`ApiServer::set_ready`]).
     pub rollout_delay: Option<Duration>,
+    /// Refuse changes to immutable fields with the real 422 (Deployment,
+    /// StatefulSet, DaemonSet and Job selectors, a Job's template, a
+    /// Service's cluster IP, the data of an `immutable` ConfigMap or
+    /// Secret), and give new Services a cluster IP.
+    pub immutable_fields: bool,
+    /// How long a new CRD takes to become established; its kind is not
+    /// served (discovery, OpenAPI, requests: 404) until then.
+    pub crd_delay: Duration,
+    /// `None`: deletes finish at once (finalizers other than the system's
+    /// still hold an object until a client removes them). `Some(d)`:
+    /// deleting a namespace, a CRD or with `propagationPolicy:
+    /// Foreground` marks the object (`deletionTimestamp`, a namespace
+    /// `Terminating`, creating in it refused with 403 as a real server
+    /// does) and finishes `d` later, after what the namespace or CRD holds.
+    pub delete_delay: Option<Duration>,
+    /// Who HTTP clients are: `None` a cluster admin; else an identity
+    /// allowed everything in some namespaces and nothing cluster-wide.
+    pub identity: Option<Identity>,
+    /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK.
+    pub bookmark_interval: Duration,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             rollout_delay: Some(Duration::ZERO),
+            immutable_fields: false,
+            crd_delay: Duration::ZERO,
+            delete_delay: None,
+            identity: None,
+            bookmark_interval: Duration::from_millis(200),
         }
     }
+}
+
+/// A namespace-scoped identity (a service account with Roles in
+/// `namespaces`).
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// As the 403 messages name it: `system:serviceaccount:NS:NAME`.
+    pub user: String,
+    pub namespaces: Vec<String>,
 }
 
 struct Shared {
     store: Mutex<Store>,
     requests: Mutex<Vec<String>>,
+    bookmark_interval: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -138,8 +208,9 @@ impl ApiServer {
         listener.set_nonblocking(true).expect("non-blocking listener");
         let port = listener.local_addr().expect("local address").port();
         let shared = Arc::new(Shared {
-            store: Mutex::new(Store::new(opts.rollout_delay, format!("127.0.0.1:{port}"))),
+            store: Mutex::new(Store::new(opts.clone(), format!("127.0.0.1:{port}"))),
             requests: Mutex::new(Vec::new()),
+            bookmark_interval: opts.bookmark_interval,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = axum::Router::new().fallback(serve).with_state(shared.clone());
@@ -223,6 +294,18 @@ impl ApiServer {
         lock(&self.shared.requests).clear();
     }
 
+    /// After `n` more writes from HTTP clients succeed, every write fails
+    /// (500, as when etcd times out) until `fail_writes_after(None)`.
+    pub fn fail_writes_after(&self, n: Option<usize>) {
+        lock(&self.shared.store).fail_writes_after(n);
+    }
+
+    /// Forget the change history, as an etcd compaction does: a watch from
+    /// a resourceVersion before now gets 410 Expired.
+    pub fn compact(&self) {
+        lock(&self.shared.store).compact();
+    }
+
     /// Make a held-back workload ready now (until its next change of
     /// generation). Panics if there is no such object.
     pub fn set_ready(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) {
@@ -247,6 +330,7 @@ impl ApiServer {
             content_type,
             user_agent: "apiserver-test",
             body,
+            admin: true,
         };
         let resp = lock(&self.shared.store).handle(&req, Instant::now());
         if (200..300).contains(&resp.code) {
@@ -339,11 +423,76 @@ async fn serve(
         content_type: &header(header::CONTENT_TYPE),
         user_agent: &header(header::USER_AGENT),
         body: &body,
+        admin: false,
     };
     let resp = lock(&shared.store).handle(&req, Instant::now());
     let code = StatusCode::from_u16(resp.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(watch) = resp.watch {
+        let initial = match resp.body {
+            Value::Array(events) => events,
+            _ => Vec::new(),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+        tokio::spawn(stream_watch(shared.clone(), watch, initial, tx));
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+        });
+        return (
+            code,
+            [(header::CONTENT_TYPE, "application/json")],
+            axum::body::Body::from_stream(body),
+        )
+            .into_response();
+    }
     let bytes = serde_json::to_vec(&resp.body).unwrap_or_default();
     (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// Send a watch's events, one JSON object per line, as they happen (the
+/// store is polled every few milliseconds), with bookmarks if asked, until
+/// the client goes away or `timeoutSeconds` passes.
+async fn stream_watch(
+    shared: Arc<Shared>,
+    mut watch: store::Watch,
+    initial: Vec<Value>,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) {
+    let line = |event: &Value| {
+        let mut bytes = serde_json::to_vec(event).unwrap_or_default();
+        bytes.push(b'\n');
+        Bytes::from(bytes)
+    };
+    for event in &initial {
+        if tx.send(line(event)).await.is_err() {
+            return;
+        }
+    }
+    let mut bookmarked = Instant::now();
+    while !watch.done && !tx.is_closed() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = Instant::now();
+        if watch.until.is_some_and(|t| now >= t) {
+            return;
+        }
+        let events = {
+            let mut store = lock(&shared.store);
+            store.tick(now);
+            store.events_after(&mut watch)
+        };
+        for event in &events {
+            if tx.send(line(event)).await.is_err() {
+                return;
+            }
+        }
+        if watch.bookmarks && now >= bookmarked + shared.bookmark_interval {
+            bookmarked = now;
+            if tx.send(line(&watch.bookmark())).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// The real `kubectl`, talking to `server` (`--server`), with its discovery

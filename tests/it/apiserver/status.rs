@@ -200,9 +200,9 @@ pub fn ready(kind: &str, obj: &Value, now: &str) -> Value {
     Value::Object(s)
 }
 
-/// A CRD's status once the API server accepted it: names accepted,
-/// established at once.
-pub fn crd(obj: &Value, now: &str) -> Value {
+/// A CRD's status once the API server accepted its names: established
+/// (its kind served) or, until then, `Established` False while installing.
+pub fn crd(obj: &Value, now: &str, established: bool) -> Value {
     let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
     let mut accepted = names.clone();
     if accepted.get("singular").is_none() {
@@ -221,13 +221,34 @@ pub fn crd(obj: &Value, now: &str) -> Value {
         .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
         .filter_map(|v| v.get("name").cloned())
         .collect();
-    let cond = |t: &str, reason: &str, message: &str| json!({"type": t, "status": "True", "reason": reason, "message": message, "lastTransitionTime": now});
+    let cond = |t: &str, status: &str, reason: &str, message: &str| json!({"type": t, "status": status, "reason": reason, "message": message, "lastTransitionTime": now});
+    let established = if established {
+        cond(
+            "Established",
+            "True",
+            "InitialNamesAccepted",
+            "the initial names have been accepted",
+        )
+    } else {
+        cond(
+            "Established",
+            "False",
+            "Installing",
+            "the initial names have been accepted",
+        )
+    };
     json!({
         "acceptedNames": accepted,
-        "conditions": [
-            cond("NamesAccepted", "NoConflicts", "no conflicts found"),
-            cond("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-        ],
+        "conditions": [cond("NamesAccepted", "True", "NoConflicts", "no conflicts found"), established],
         "storedVersions": stored,
     })
+}
+
+/// Whether a CRD's status says it is established.
+pub fn established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Established" && c["status"] == "True")
 }

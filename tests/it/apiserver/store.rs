@@ -3,13 +3,15 @@
 //! body. The HTTP layer in `mod.rs` is a thin shell around it, and the
 //! direct helpers of `ApiServer` go through it too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
+use super::Options;
 use super::discovery;
 use super::fields::{self, Entry};
+use super::rules::{self, FieldError};
 use super::selector::{FieldSelector, Selector};
 use super::status;
 use super::types::{self, ResourceType};
@@ -23,19 +25,57 @@ pub struct Request<'a> {
     pub content_type: &'a str,
     pub user_agent: &'a str,
     pub body: &'a [u8],
+    /// Whether the caller is a cluster admin (the test's own helpers),
+    /// not the HTTP client with [`Options::identity`].
+    pub admin: bool,
 }
 
-/// A response: code and JSON body.
+/// A response: code and JSON body, or the start of a watch.
 #[derive(Debug)]
 pub struct Response {
     pub code: u16,
     pub body: Value,
+    /// For a watch: what to stream after the initial events in `body`
+    /// (a JSON array of events).
+    pub watch: Option<Watch>,
 }
 
 impl Response {
     fn ok(body: Value) -> Response {
-        Response { code: 200, body }
+        Response {
+            code: 200,
+            body,
+            watch: None,
+        }
     }
+}
+
+/// An open watch: which objects, from which resourceVersion on.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    group: String,
+    plural: String,
+    /// The API version events are shown as.
+    api_version: String,
+    kind: String,
+    namespace: Option<String>,
+    label_selector: String,
+    field_selector: String,
+    /// Events after this one are sent next.
+    pub rv: u64,
+    pub bookmarks: bool,
+    pub until: Option<Instant>,
+    /// The watch ends after its initial events (a too-old resourceVersion).
+    pub done: bool,
+}
+
+/// One change, as watches see it.
+#[derive(Clone, Debug)]
+struct Event {
+    rv: u64,
+    kind: &'static str,
+    key: Key,
+    obj: Value,
 }
 
 /// A failure, answered as a `Status` object.
@@ -47,6 +87,16 @@ pub struct Failure {
 }
 
 type Result<T> = std::result::Result<T, Failure>;
+
+impl Watch {
+    /// A BOOKMARK event at the watch's resourceVersion.
+    pub fn bookmark(&self) -> Value {
+        json!({"type": "BOOKMARK", "object": {
+            "kind": self.kind, "apiVersion": self.api_version,
+            "metadata": {"resourceVersion": self.rv.to_string()},
+        }})
+    }
+}
 
 impl Failure {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Failure {
@@ -80,13 +130,43 @@ impl Failure {
             .details(json!({"name": ns, "kind": "namespaces"}))
     }
 
-    fn invalid(rt: &ResourceType, name: &str, field_error: &str) -> Failure {
-        Failure::new(
-            422,
-            "Invalid",
-            format!("{} {name:?} is invalid: {field_error}", rt.kind),
-        )
-        .details(json!({"name": name, "group": rt.group, "kind": rt.kind}))
+    /// 422 with the field errors as `details.causes`, as
+    /// `apierrors.NewInvalid` makes it.
+    fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Failure {
+        let causes: Vec<Value> = errors.iter().map(FieldError::cause).collect();
+        Failure::new(422, "Invalid", rules::invalid_message(rt, name, errors))
+            .details(json!({"name": name, "group": rt.group, "kind": rt.kind, "causes": causes}))
+    }
+
+    /// [`Failure::invalid`] of one error written as `field: Body`.
+    fn invalid_text(rt: &ResourceType, name: &str, text: &str) -> Failure {
+        let (field, body) = text.split_once(": ").unwrap_or(("", text));
+        let kind = match body.split(':').next().unwrap_or_default() {
+            "Required value" => "FieldValueRequired",
+            "Unsupported value" => "FieldValueNotSupported",
+            "Forbidden" => "FieldValueForbidden",
+            _ => "FieldValueInvalid",
+        };
+        let error = FieldError {
+            kind,
+            field: field.into(),
+            body: body.into(),
+        };
+        Failure::invalid(rt, name, &[error])
+    }
+
+    /// 403, as `apierrors.NewForbidden` words it.
+    fn forbidden(rt: &ResourceType, name: Option<&str>, why: &str) -> Failure {
+        let what = rt.qualified();
+        let message = match name {
+            Some(n) => format!("{what} {n:?} is forbidden: {why}"),
+            None => format!("{what} is forbidden: {why}"),
+        };
+        let mut details = json!({"group": rt.group, "kind": rt.plural});
+        if let Some(n) = name {
+            details["name"] = n.into();
+        }
+        Failure::new(403, "Forbidden", message).details(details)
     }
 
     fn details(mut self, details: Value) -> Failure {
@@ -97,6 +177,7 @@ impl Failure {
     pub fn into_response(self) -> Response {
         Response {
             code: self.code,
+            watch: None,
             body: json!({
                 "kind": "Status",
                 "apiVersion": "v1",
@@ -128,15 +209,29 @@ struct Stored {
     forced_ready: bool,
     /// The ready status is shown.
     ready: bool,
+    /// When a delete was asked that has not finished (finalizers, a
+    /// terminating namespace).
+    deleting_since: Option<Instant>,
 }
+
+/// How many events watches can start from (older ones answer 410).
+const HISTORY: usize = 10_000;
 
 /// Everything the server holds.
 pub struct Store {
     objects: BTreeMap<Key, Stored>,
     rv: u64,
     uids: u64,
-    rollout_delay: Option<Duration>,
+    opts: Options,
     server_address: String,
+    /// Recent changes, oldest first, for watches.
+    events: VecDeque<Event>,
+    /// Watches from a resourceVersion below this one are too old.
+    compacted: u64,
+    /// Writes that succeed before every write fails (503).
+    writes_left: Option<usize>,
+    /// Service cluster IPs handed out.
+    cluster_ips: u32,
 }
 
 /// The wall clock as the API server writes times.
@@ -258,13 +353,17 @@ fn parse_body(body: &[u8], yaml: bool) -> Result<Value> {
 }
 
 impl Store {
-    pub fn new(rollout_delay: Option<Duration>, server_address: String) -> Store {
+    pub fn new(opts: Options, server_address: String) -> Store {
         let mut store = Store {
             objects: BTreeMap::new(),
             rv: 0,
             uids: 0,
-            rollout_delay,
+            opts,
             server_address,
+            events: VecDeque::new(),
+            compacted: 0,
+            writes_left: None,
+            cluster_ips: 0,
         };
         let now = Instant::now();
         for ns in ["default", "kube-system"] {
@@ -274,6 +373,7 @@ impl Store {
                 query: "fieldManager=kube-apiserver",
                 content_type: "application/json",
                 user_agent: "",
+                admin: true,
                 body: &serde_json::to_vec(
                     &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
                 )
@@ -285,13 +385,14 @@ impl Store {
         store
     }
 
-    /// The built-in types and those of the stored CRDs.
+    /// The built-in types and those of the established CRDs.
     pub fn types(&self) -> Vec<ResourceType> {
         let mut out = types::builtins();
         let crds = self
             .objects
             .iter()
-            .filter(|(k, _)| k.group == "apiextensions.k8s.io" && k.plural == "customresourcedefinitions");
+            .filter(|(k, _)| k.group == "apiextensions.k8s.io" && k.plural == "customresourcedefinitions")
+            .filter(|(_, s)| status::established(&s.obj));
         for (_, s) in crds {
             if let Ok(t) = types::from_crd(&s.obj) {
                 out.push(t);
@@ -317,15 +418,6 @@ impl Store {
             },
             name: name.to_string(),
         }
-    }
-
-    fn namespace_exists(&self, ns: &str) -> bool {
-        self.objects.contains_key(&Key {
-            group: String::new(),
-            plural: "namespaces".into(),
-            namespace: String::new(),
-            name: ns.into(),
-        })
     }
 
     /// The stored object of `apiVersion`/`kind`, as that version.
@@ -374,11 +466,20 @@ impl Store {
         Some(rt.path(version, namespace, name))
     }
 
+    /// What happens with time: workloads roll out, CRDs become
+    /// established, pending deletes finish. Any request (and every watch,
+    /// as it polls) sees it.
+    pub fn tick(&mut self, now: Instant) {
+        self.roll_out(now);
+        self.establish(now);
+        self.finish_deletes(now);
+    }
+
     /// Show the ready status of every workload whose rollout delay has
     /// passed (or that `set_ready` released). Status changes bump the
     /// resourceVersion, as the controllers' writes would.
-    pub fn tick(&mut self, now: Instant) {
-        let delay = self.rollout_delay;
+    fn roll_out(&mut self, now: Instant) {
+        let delay = self.opts.rollout_delay;
         let due: Vec<Key> = self
             .objects
             .iter()
@@ -404,21 +505,182 @@ impl Store {
             if !rt.is_workload() {
                 continue;
             }
-            self.rv += 1;
-            let rv = self.rv;
             let Some(s) = self.objects.get_mut(&key) else {
                 continue;
             };
             let new_status = status::ready(&rt.kind, &s.obj, &now_str);
             set_status(&mut s.obj, new_status, &now_str);
-            s.obj["metadata"]["resourceVersion"] = rv.to_string().into();
             s.ready = true;
+            self.touch(&key);
         }
+    }
+
+    /// CRDs become established [`Options::crd_delay`] after they were
+    /// created; their kinds are served from then on.
+    fn establish(&mut self, now: Instant) {
+        let delay = self.opts.crd_delay;
+        let due: Vec<Key> = self
+            .objects
+            .iter()
+            .filter(|(k, s)| is_crd(k) && s.deleting_since.is_none() && !status::established(&s.obj))
+            .filter(|(_, s)| now >= s.changed_at + delay)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            if let Some(s) = self.objects.get_mut(&key) {
+                s.obj["status"] = status::crd(&s.obj, &now_string(), true);
+            }
+            self.touch(&key);
+        }
+    }
+
+    /// With [`Options::delete_delay`], the controllers' part of a delete
+    /// that delay after it was asked: foreground deletes finish, a
+    /// namespace's content is deleted and then the namespace, a CRD's
+    /// custom resources and then the CRD. Finalizers of anyone else stay
+    /// until a client removes them.
+    fn finish_deletes(&mut self, now: Instant) {
+        let Some(delay) = self.opts.delete_delay else {
+            return;
+        };
+        let due: Vec<Key> = self
+            .objects
+            .iter()
+            .filter(|(_, s)| s.deleting_since.is_some_and(|t| now >= t + delay))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            if key.group.is_empty() && key.plural == "namespaces" {
+                let content: Vec<Key> = self
+                    .objects
+                    .keys()
+                    .filter(|k| k.namespace == key.name && !k.namespace.is_empty())
+                    .cloned()
+                    .collect();
+                for k in &content {
+                    self.begin_delete(k, now, false);
+                }
+                let empty = !self.objects.keys().any(|k| k.namespace == key.name);
+                if empty {
+                    self.drop_finalizer(&key, "/spec/finalizers", "kubernetes");
+                }
+            }
+            if is_crd(&key) {
+                let defined = self
+                    .types()
+                    .into_iter()
+                    .find(|t| t.crd.as_deref() == Some(key.name.as_str()));
+                if let Some(t) = defined {
+                    let instances: Vec<Key> = self
+                        .objects
+                        .keys()
+                        .filter(|k| k.group == t.group && k.plural == t.plural)
+                        .cloned()
+                        .collect();
+                    for k in &instances {
+                        self.begin_delete(k, now, false);
+                    }
+                    if !self
+                        .objects
+                        .keys()
+                        .any(|k| k.group == t.group && k.plural == t.plural)
+                    {
+                        self.drop_finalizer(&key, "/metadata/finalizers", CRD_FINALIZER);
+                    }
+                } else {
+                    self.drop_finalizer(&key, "/metadata/finalizers", CRD_FINALIZER);
+                }
+            }
+            self.drop_finalizer(&key, "/metadata/finalizers", "foregroundDeletion");
+            self.finish_if_free(&key);
+        }
+    }
+
+    /// Remove `finalizer` from the list at `pointer` of a stored object.
+    fn drop_finalizer(&mut self, key: &Key, pointer: &str, finalizer: &str) {
+        let Some(s) = self.objects.get_mut(key) else {
+            return;
+        };
+        let Some(list) = s.obj.pointer_mut(pointer).and_then(Value::as_array_mut) else {
+            return;
+        };
+        let before = list.len();
+        list.retain(|f| f.as_str() != Some(finalizer));
+        if list.len() != before {
+            self.touch(key);
+        }
+    }
+
+    /// An object being deleted goes once no finalizer holds it.
+    fn finish_if_free(&mut self, key: &Key) {
+        let free = self
+            .objects
+            .get(key)
+            .is_some_and(|s| s.deleting_since.is_some() && !held(&s.obj, self.opts.delete_delay.is_some()));
+        if free {
+            self.remove(key);
+        }
+    }
+
+    /// A change the server made to a stored object: a new resourceVersion
+    /// and a MODIFIED event.
+    fn touch(&mut self, key: &Key) {
+        self.rv += 1;
+        let rv = self.rv;
+        if let Some(s) = self.objects.get_mut(key) {
+            s.obj["metadata"]["resourceVersion"] = rv.to_string().into();
+            let obj = s.obj.clone();
+            self.record("MODIFIED", key.clone(), obj);
+        }
+    }
+
+    /// Keep an event for watches (the current resourceVersion's).
+    fn record(&mut self, kind: &'static str, key: Key, obj: Value) {
+        self.events.push_back(Event {
+            rv: self.rv,
+            kind,
+            key,
+            obj,
+        });
+        while self.events.len() > HISTORY {
+            if let Some(e) = self.events.pop_front() {
+                self.compacted = e.rv;
+            }
+        }
+    }
+
+    /// Forget every event so far, as an etcd compaction does: watches from
+    /// an older resourceVersion get 410.
+    pub fn compact(&mut self) {
+        self.events.clear();
+        self.compacted = self.rv;
+    }
+
+    /// After `n` more writes (from HTTP clients), every write fails with
+    /// 500 until called again with `None`.
+    pub fn fail_writes_after(&mut self, n: Option<usize>) {
+        self.writes_left = n;
     }
 
     /// Answer one request.
     pub fn handle(&mut self, req: &Request, now: Instant) -> Response {
         self.tick(now);
+        let write = matches!(req.method, "POST" | "PUT" | "PATCH" | "DELETE");
+        if write && !req.admin && !req.query.contains("dryRun=All") {
+            match &mut self.writes_left {
+                Some(0) => {
+                    return Failure::new(
+                        500,
+                        "InternalError",
+                        "Internal error occurred: etcdserver: request timed out",
+                    )
+                    .details(json!({"causes": [{"message": "etcdserver: request timed out"}]}))
+                    .into_response();
+                }
+                Some(n) => *n -= 1,
+                None => {}
+            }
+        }
         match self.route(req, now) {
             Ok(resp) => resp,
             Err(f) => f.into_response(),
@@ -522,29 +784,164 @@ impl Store {
                 )));
             }
         };
+        let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+        if !req.admin {
+            self.authorize(req, &target, watch)?;
+        }
         if let Some(sub) = target.subresource.clone() {
             return self.subresource(&target, &sub, req, &query, dry_run, now);
         }
-        let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
         match (req.method, target.name.is_some()) {
+            ("GET", false) if watch => self.watch(&target, &query, now),
             (_, _) if watch => Err(Failure::new(
                 405,
                 "MethodNotAllowed",
-                "the test API server does not support watch",
+                "the server does not allow this method on the requested resource",
             )),
             ("GET", true) => self.get(&target),
             ("GET", false) => self.list(&target, &query),
             ("POST", false) => self.create(&target, req, &query, dry_run, now),
             ("PUT", true) => self.replace(&target, req, &query, dry_run, now),
             ("PATCH", true) => self.patch(&target, req, &query, dry_run, now),
-            ("DELETE", true) => self.delete(&target, dry_run),
-            ("DELETE", false) => self.delete_collection(&target, &query, dry_run),
+            ("DELETE", true) => self.delete(&target, req, &query, dry_run, now),
+            ("DELETE", false) => self.delete_collection(&target, req, &query, dry_run, now),
             _ => Err(Failure::new(
                 405,
                 "MethodNotAllowed",
                 "the server does not allow this method on the requested resource",
             )),
         }
+    }
+
+    /// With [`Options::identity`], RBAC as a Role in some namespaces gives
+    /// it: anything inside them, nothing cluster-wide (no LIST across
+    /// namespaces, no cluster-scoped kinds), with the real server's 403.
+    fn authorize(&self, req: &Request, t: &Target, watch: bool) -> Result<()> {
+        let Some(id) = &self.opts.identity else {
+            return Ok(());
+        };
+        let allowed = t.rt.namespaced
+            && t.namespace
+                .as_ref()
+                .is_some_and(|ns| id.namespaces.iter().any(|n| n == ns));
+        if allowed {
+            return Ok(());
+        }
+        let verb = match (req.method, t.name.is_some()) {
+            ("GET", true) => "get",
+            ("GET", false) if watch => "watch",
+            ("GET", false) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", true) => "delete",
+            ("DELETE", false) => "deletecollection",
+            _ => "get",
+        };
+        let mut resource = t.rt.plural.clone();
+        if let Some(sub) = &t.subresource {
+            resource = format!("{resource}/{sub}");
+        }
+        let scope = match (&t.namespace, t.rt.namespaced) {
+            (Some(ns), true) => format!("in the namespace {ns:?}"),
+            _ => "at the cluster scope".to_string(),
+        };
+        let why = format!(
+            "User {:?} cannot {verb} resource {resource:?} in API group {:?} {scope}",
+            id.user, t.rt.group
+        );
+        Err(Failure::forbidden(&t.rt, t.name.as_deref(), &why))
+    }
+
+    /// The start of a watch of a collection: the initial events (in the
+    /// body) and where the stream goes on from.
+    fn watch(&self, t: &Target, query: &BTreeMap<String, String>, now: Instant) -> Result<Response> {
+        let param = |k: &str| query.get(k).cloned().unwrap_or_default();
+        // Parse the selectors once, to answer a bad one with 400 now.
+        Selector::parse(&param("labelSelector")).map_err(Failure::bad_request)?;
+        FieldSelector::parse(&param("fieldSelector")).map_err(Failure::bad_request)?;
+        let mut watch = Watch {
+            group: t.rt.group.clone(),
+            plural: t.rt.plural.clone(),
+            api_version: t.rt.group_version(&t.version),
+            kind: t.rt.kind.clone(),
+            namespace: t.namespace.clone(),
+            label_selector: param("labelSelector"),
+            field_selector: param("fieldSelector"),
+            rv: self.rv,
+            bookmarks: param("allowWatchBookmarks") == "true",
+            until: param("timeoutSeconds")
+                .parse::<u64>()
+                .ok()
+                .map(|s| now + Duration::from_secs(s)),
+            done: false,
+        };
+        let from = param("resourceVersion");
+        let events = match from.as_str() {
+            // Start now, with the objects that exist as ADDED events.
+            "" | "0" => {
+                let mut events: Vec<Value> = self
+                    .matching(t, query)?
+                    .iter()
+                    .filter_map(|k| self.objects.get(k))
+                    .map(|s| json!({"type": "ADDED", "object": Self::as_version(t, &s.obj)}))
+                    .collect();
+                if watch.bookmarks && param("sendInitialEvents") == "true" {
+                    let mut end = watch.bookmark();
+                    end["object"]["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+                    events.push(end);
+                }
+                events
+            }
+            n => {
+                let n: u64 = n
+                    .parse()
+                    .map_err(|_| Failure::bad_request(format!("invalid resource version: {n:?}")))?;
+                if n < self.compacted {
+                    watch.done = true;
+                    let expired = Failure::new(
+                        410,
+                        "Expired",
+                        format!("too old resource version: {n} ({})", self.compacted),
+                    )
+                    .into_response()
+                    .body;
+                    vec![json!({"type": "ERROR", "object": expired})]
+                } else {
+                    watch.rv = n;
+                    self.events_after(&mut watch)
+                }
+            }
+        };
+        Ok(Response {
+            code: 200,
+            body: Value::Array(events),
+            watch: Some(watch),
+        })
+    }
+
+    /// The events a watch has not seen yet, as watch events; moves the
+    /// watch past them.
+    pub fn events_after(&self, watch: &mut Watch) -> Vec<Value> {
+        let labels = Selector::parse(&watch.label_selector)
+            .unwrap_or_else(|_| Selector::parse("").expect("empty selector"));
+        let fields = FieldSelector::parse(&watch.field_selector)
+            .unwrap_or_else(|_| FieldSelector::parse("").expect("empty selector"));
+        let out = self
+            .events
+            .iter()
+            .filter(|e| e.rv > watch.rv)
+            .filter(|e| e.key.group == watch.group && e.key.plural == watch.plural)
+            .filter(|e| watch.namespace.as_ref().is_none_or(|ns| &e.key.namespace == ns))
+            .filter(|e| labels.matches(e.obj.pointer("/metadata/labels")) && fields.matches(&e.obj))
+            .map(|e| {
+                let mut obj = e.obj.clone();
+                obj["apiVersion"] = watch.api_version.clone().into();
+                json!({"type": e.kind, "object": obj})
+            })
+            .collect();
+        watch.rv = self.rv.max(watch.rv);
+        out
     }
 
     /// `status` (read only) and `scale` (Deployments and StatefulSets).
@@ -751,7 +1148,7 @@ impl Store {
                 .unwrap_or_default()
                 .to_string();
             if prefix.is_empty() {
-                return Err(Failure::invalid(
+                return Err(Failure::invalid_text(
                     &t.rt,
                     "",
                     "metadata.name: Required value: name or generateName is required",
@@ -778,10 +1175,37 @@ impl Store {
         Ok((obj, name))
     }
 
-    fn require_namespace(&self, t: &Target) -> Result<()> {
-        match (&t.namespace, t.rt.namespaced) {
-            (Some(ns), true) if !self.namespace_exists(ns) => Err(Failure::namespace_not_found(ns)),
-            _ => Ok(()),
+    /// What a real server checks before it creates `name`: a valid name
+    /// for the kind (validation), then an existing namespace that is not
+    /// being deleted (admission).
+    fn check_create(&self, t: &Target, name: &str) -> Result<()> {
+        let errors = rules::check_name(&t.rt, name);
+        if !errors.is_empty() {
+            return Err(Failure::invalid(&t.rt, name, &errors));
+        }
+        let (Some(ns), true) = (&t.namespace, t.rt.namespaced) else {
+            return Ok(());
+        };
+        let namespace = self.objects.get(&Key {
+            group: String::new(),
+            plural: "namespaces".into(),
+            namespace: String::new(),
+            name: ns.clone(),
+        });
+        match namespace {
+            None => Err(Failure::namespace_not_found(ns)),
+            Some(s) if s.deleting_since.is_some() => {
+                let why =
+                    format!("unable to create new content in namespace {ns} because it is being terminated");
+                let mut f = Failure::forbidden(&t.rt, Some(name), &why);
+                f.details["causes"] = json!([{
+                    "reason": "NamespaceTerminating",
+                    "message": format!("namespace {ns} is being terminated"),
+                    "field": "metadata.namespace",
+                }]);
+                Err(f)
+            }
+            Some(_) => Ok(()),
         }
     }
 
@@ -794,7 +1218,7 @@ impl Store {
         now: Instant,
     ) -> Result<Response> {
         let (mut obj, name) = self.checked_body(t, object_body(req)?, false)?;
-        self.require_namespace(t)?;
+        self.check_create(t, &name)?;
         let t = Target {
             name: Some(name.clone()),
             ..t.clone()
@@ -834,6 +1258,7 @@ impl Store {
         Ok(Response {
             code: 201,
             body: stored,
+            watch: None,
         })
     }
 
@@ -987,7 +1412,7 @@ impl Store {
         let key = self.target_key(t);
         let live = self.objects.get(&key).map(|s| s.obj.clone());
         if live.is_none() {
-            self.require_namespace(t)?;
+            self.check_create(t, &name)?;
         }
         if let Some(live) = &live {
             check_resource_version(t, &config, live)?;
@@ -1016,9 +1441,9 @@ impl Store {
                         })
                     })
                     .collect();
-                Failure::new(409, "Conflict", fields::conflict_message(&conflicts)).details(
-                    json!({"name": name, "group": t.rt.group, "kind": t.rt.plural, "causes": causes}),
-                )
+                // As apierrors.NewApplyConflict: the causes and nothing else.
+                Failure::new(409, "Conflict", fields::conflict_message(&conflicts))
+                    .details(json!({"causes": causes}))
             },
         )?;
         let mut obj = applied.object;
@@ -1038,6 +1463,7 @@ impl Store {
         Ok(Response {
             code: if created { 201 } else { 200 },
             body: stored,
+            watch: None,
         })
     }
 
@@ -1061,13 +1487,14 @@ impl Store {
                 }
             }
             ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-                let rt = types::from_crd(&obj).map_err(|e| Failure::invalid(&t.rt, name_of(&obj), &e))?;
+                let rt =
+                    types::from_crd(&obj).map_err(|e| Failure::invalid_text(&t.rt, name_of(&obj), &e))?;
                 let clash = self
                     .types()
                     .into_iter()
                     .any(|o| o.group == rt.group && o.plural == rt.plural && o.crd != rt.crd);
                 if clash {
-                    return Err(Failure::invalid(
+                    return Err(Failure::invalid_text(
                         &t.rt,
                         name_of(&obj),
                         "spec.names.plural: Invalid value: the resource is already served",
@@ -1097,6 +1524,28 @@ impl Store {
         let now_str = now_string();
         let live = live.map(|l| Self::as_version(t, l));
         let gv = t.rt.group_version(&t.version);
+        let service = t.rt.group.is_empty() && t.rt.kind == "Service";
+        if self.opts.immutable_fields {
+            match &live {
+                Some(live) => {
+                    if service {
+                        rules::keep_allocated(live, &mut obj);
+                    }
+                    let errors = rules::immutable(&t.rt, live, &obj);
+                    if !errors.is_empty() {
+                        return Err(Failure::invalid(&t.rt, name_of(&obj), &errors));
+                    }
+                }
+                None if service => {
+                    let n = self.cluster_ips + 10;
+                    rules::allocate_cluster_ip(&mut obj, &format!("10.96.{}.{}", n / 250, n % 250 + 1));
+                    if !dry_run {
+                        self.cluster_ips += 1;
+                    }
+                }
+                None => {}
+            }
+        }
         {
             let meta = obj
                 .get_mut("metadata")
@@ -1104,7 +1553,14 @@ impl Store {
                 .ok_or_else(|| Failure::bad_request("metadata must be an object"))?;
             match &live {
                 Some(live) => {
-                    for k in ["uid", "creationTimestamp", "generation", "resourceVersion"] {
+                    for k in [
+                        "uid",
+                        "creationTimestamp",
+                        "generation",
+                        "resourceVersion",
+                        "deletionTimestamp",
+                        "deletionGracePeriodSeconds",
+                    ] {
                         match live.pointer(&format!("/metadata/{k}")) {
                             Some(v) => meta.insert(k.into(), v.clone()),
                             None => meta.remove(k),
@@ -1145,7 +1601,7 @@ impl Store {
         let mut ready = !t.rt.is_workload() || self.objects.get(&key).is_some_and(|s| s.ready);
         let generation_changed = live.is_none() || (spec_changed && t.rt.generation);
         if t.rt.is_workload() && generation_changed {
-            let instant = self.rollout_delay == Some(Duration::ZERO) && !status::never_ready(&obj);
+            let instant = self.opts.rollout_delay == Some(Duration::ZERO) && !status::never_ready(&obj);
             let new_status = if instant {
                 status::ready(&t.rt.kind, &obj, &now_str)
             } else {
@@ -1156,9 +1612,18 @@ impl Store {
             controller_entry(&mut entries, &obj, &gv, &now_str);
         }
         match (t.rt.kind.as_str(), &live) {
-            ("Namespace", None) => obj["status"] = json!({"phase": "Active"}),
+            ("Namespace", None) => {
+                obj["status"] = json!({"phase": "Active"});
+                if obj.pointer("/spec/finalizers").is_none() {
+                    obj["spec"]["finalizers"] = json!(["kubernetes"]);
+                }
+            }
             ("CustomResourceDefinition", _) if live.is_none() || spec_changed => {
-                obj["status"] = status::crd(&obj, &now_str);
+                let established = match &live {
+                    Some(l) => status::established(l),
+                    None => self.opts.crd_delay.is_zero(),
+                };
+                obj["status"] = status::crd(&obj, &now_str, established);
             }
             _ => {}
         }
@@ -1193,19 +1658,35 @@ impl Store {
             _ => now,
         };
         let forced_ready = !generation_changed && self.objects.get(&key).is_some_and(|s| s.forced_ready);
+        let deleting_since = self.objects.get(&key).and_then(|s| s.deleting_since);
         self.objects.insert(
-            key,
+            key.clone(),
             Stored {
                 obj: obj.clone(),
                 changed_at,
                 forced_ready,
                 ready,
+                deleting_since,
             },
         );
+        self.record(
+            if live.is_none() { "ADDED" } else { "MODIFIED" },
+            key.clone(),
+            obj.clone(),
+        );
+        // A client removed the last finalizer of an object being deleted.
+        self.finish_if_free(&key);
         Ok(obj)
     }
 
-    fn delete(&mut self, t: &Target, dry_run: bool) -> Result<Response> {
+    fn delete(
+        &mut self,
+        t: &Target,
+        req: &Request,
+        query: &BTreeMap<String, String>,
+        dry_run: bool,
+        now: Instant,
+    ) -> Result<Response> {
         let name = t.name.clone().unwrap_or_default();
         let key = self.target_key(t);
         let live = self
@@ -1220,24 +1701,31 @@ impl Store {
                 format!("namespaces {name:?} is forbidden: this namespace may not be deleted"),
             ));
         }
-        if !dry_run {
-            self.remove(&t.rt, &key);
-        }
-        let uid = live.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
-        Ok(Response::ok(json!({
+        let gone = json!({
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
             "status": "Success",
-            "details": {"name": name, "group": t.rt.group, "kind": t.rt.plural, "uid": uid},
-        })))
+            "details": {"name": name, "group": t.rt.group, "kind": t.rt.plural,
+                        "uid": live.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)},
+        });
+        if dry_run {
+            return Ok(Response::ok(gone));
+        }
+        match self.begin_delete(&key, now, foreground(req, query)) {
+            None => Ok(Response::ok(gone)),
+            // Still there (finalizers, a terminating namespace): the object.
+            Some(obj) => Ok(Response::ok(Self::as_version(t, &obj))),
+        }
     }
 
     fn delete_collection(
         &mut self,
         t: &Target,
+        req: &Request,
         query: &BTreeMap<String, String>,
         dry_run: bool,
+        now: Instant,
     ) -> Result<Response> {
         let keys = self.matching(t, query)?;
         let mut items = Vec::new();
@@ -1246,7 +1734,7 @@ impl Store {
                 items.push(Self::as_version(t, &s.obj));
             }
             if !dry_run {
-                self.remove(&t.rt, &key);
+                self.begin_delete(&key, now, foreground(req, query));
             }
         }
         Ok(Response::ok(json!({
@@ -1257,21 +1745,113 @@ impl Store {
         })))
     }
 
-    /// Remove an object and what goes with it: a namespace's objects, a
-    /// CRD's custom resources.
-    fn remove(&mut self, rt: &ResourceType, key: &Key) {
-        let types = self.types();
-        self.objects.remove(key);
-        if rt.group.is_empty() && rt.plural == "namespaces" {
-            self.objects.retain(|k, _| k.namespace != key.name);
+    /// Delete a stored object: at once, or — when finalizers hold it, or
+    /// with [`Options::delete_delay`] for a namespace, a CRD or a
+    /// foreground delete — mark it (`deletionTimestamp`, a namespace
+    /// `Terminating`) for [`Store::tick`] to finish. The object while it
+    /// stays, `None` once gone.
+    fn begin_delete(&mut self, key: &Key, now: Instant, foreground: bool) -> Option<Value> {
+        let s = self.objects.get(key)?;
+        if s.deleting_since.is_some() {
+            return Some(s.obj.clone());
         }
-        let defined = types.iter().find(|t| t.crd.as_deref() == Some(key.name.as_str()));
-        if let (Some(defined), "customresourcedefinitions") = (defined, rt.plural.as_str()) {
-            self.objects
-                .retain(|k, _| !(k.group == defined.group && k.plural == defined.plural));
+        let namespace = key.group.is_empty() && key.plural == "namespaces";
+        let asynchronous = self.opts.delete_delay.is_some() && (namespace || is_crd(key) || foreground);
+        if !asynchronous && !held(&s.obj, false) {
+            self.remove(key);
+            return None;
         }
-        self.rv += 1;
+        let now_str = now_string();
+        let s = self.objects.get_mut(key)?;
+        s.deleting_since = Some(now);
+        let meta = &mut s.obj["metadata"];
+        meta["deletionTimestamp"] = now_str.into();
+        meta["deletionGracePeriodSeconds"] = 0.into();
+        let mut finalizers: Vec<Value> = meta
+            .get("finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut add = |f: &str| {
+            if !finalizers.iter().any(|x| x == f) {
+                finalizers.push(f.into());
+            }
+        };
+        if asynchronous && foreground {
+            add("foregroundDeletion");
+        }
+        if asynchronous && is_crd(key) {
+            add(CRD_FINALIZER);
+        }
+        if !finalizers.is_empty() {
+            meta["finalizers"] = finalizers.into();
+        }
+        if namespace {
+            s.obj["status"]["phase"] = "Terminating".into();
+        }
+        self.touch(key);
+        self.objects.get(key).map(|s| s.obj.clone())
     }
+
+    /// Remove an object now, and what goes with it: a namespace's objects,
+    /// a CRD's custom resources. Each removal is a DELETED event.
+    fn remove(&mut self, key: &Key) {
+        let mut gone = vec![key.clone()];
+        if key.group.is_empty() && key.plural == "namespaces" {
+            gone.extend(self.objects.keys().filter(|k| k.namespace == key.name).cloned());
+        }
+        if is_crd(key)
+            && let Some(t) = self
+                .types()
+                .into_iter()
+                .find(|t| t.crd.as_deref() == Some(key.name.as_str()))
+        {
+            gone.extend(
+                self.objects
+                    .keys()
+                    .filter(|k| k.group == t.group && k.plural == t.plural)
+                    .cloned(),
+            );
+        }
+        for k in gone {
+            if let Some(s) = self.objects.remove(&k) {
+                self.rv += 1;
+                let mut obj = s.obj;
+                obj["metadata"]["resourceVersion"] = self.rv.to_string().into();
+                self.record("DELETED", k, obj);
+            }
+        }
+    }
+}
+
+/// The finalizer a CRD carries while its custom resources are deleted.
+const CRD_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+fn is_crd(key: &Key) -> bool {
+    key.group == "apiextensions.k8s.io" && key.plural == "customresourcedefinitions"
+}
+
+/// Whether finalizers hold an object; `spec` counts a namespace's own
+/// (`kubernetes`, which only asynchronous deletes wait for).
+fn held(obj: &Value, spec: bool) -> bool {
+    let some = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    let namespace = obj.get("kind").and_then(Value::as_str) == Some("Namespace");
+    some("/metadata/finalizers") || (spec && namespace && some("/spec/finalizers"))
+}
+
+/// Whether a delete asks for foreground propagation (DeleteOptions in the
+/// body, or the query).
+fn foreground(req: &Request, query: &BTreeMap<String, String>) -> bool {
+    let body: Value = serde_json::from_slice(req.body).unwrap_or(Value::Null);
+    let policy = body
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .or(query.get("propagationPolicy").map(String::as_str));
+    policy == Some("Foreground")
 }
 
 fn unsupported_media_type(media: &str) -> Failure {

@@ -1,11 +1,13 @@
 //! The server through its direct entry point (no kubectl): the rules a
 //! real API server keeps that kubectl does not show.
 
-use std::time::Duration;
+use std::io::BufRead as _;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{ApiServer, Options};
+use super::{ApiServer, Identity, Options};
 
 fn cm(name: &str, data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}, "data": data})
@@ -268,7 +270,10 @@ fn workload_kinds_report_readiness() {
         .any(|c| c["type"] == "Complete" && c["status"] == "True");
     assert!(complete, "{job}");
 
-    let held = ApiServer::start_with(Options { rollout_delay: None });
+    let held = ApiServer::start_with(Options {
+        rollout_delay: None,
+        ..Options::default()
+    });
     let job = held.apply("m", false, &obj("Job")).expect("job");
     assert_eq!(job["status"]["active"], 1);
     assert!(job["status"].get("succeeded").is_none());
@@ -370,7 +375,8 @@ fn discovery_and_odd_requests() {
     assert_eq!(get("/apis/nope/v1").expect_err("unknown")["code"], 404);
     assert_eq!(get("/openapi/v2").expect_err("v2")["code"], 404);
     assert_eq!(
-        get("/api/v1/configmaps?watch=true").expect_err("watch")["code"],
+        s.call("POST", "/api/v1/configmaps?watch=true", "", b"")
+            .expect_err("watch")["code"],
         405
     );
     let namespaces = get("/api/v1/namespaces").expect("list");
@@ -415,4 +421,485 @@ fn merge_patch_helper_makes_drift() {
     assert_eq!(patched["data"]["k"], "2");
     let e = s.apply("mooring", false, &obj).expect_err("drift conflicts");
     assert_eq!(e["reason"], "Conflict");
+}
+
+/// A watch over HTTP: its events as they come.
+struct Events(mpsc::Receiver<Value>);
+
+impl Events {
+    fn open(s: &ApiServer, path_and_query: &str) -> Events {
+        let url = format!("{}{path_and_query}", s.url());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("http client");
+            let Ok(resp) = client.get(url).send() else { return };
+            for line in std::io::BufReader::new(resp).lines() {
+                let Ok(line) = line else { return };
+                let Ok(event) = serde_json::from_str(&line) else {
+                    return;
+                };
+                if tx.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+        Events(rx)
+    }
+
+    /// The next event (5 s at most).
+    #[track_caller]
+    fn next(&self) -> Value {
+        self.0
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a watch event within 5 s")
+    }
+
+    /// `TYPE name` of the next event.
+    #[track_caller]
+    fn next_short(&self) -> String {
+        let e = self.next();
+        format!(
+            "{} {}",
+            e["type"].as_str().unwrap_or_default(),
+            e["object"]["metadata"]["name"].as_str().unwrap_or_default()
+        )
+    }
+}
+
+#[test]
+fn watches_start_from_a_resource_version_send_bookmarks_and_expire() {
+    let s = ApiServer::start_with(Options {
+        bookmark_interval: Duration::from_millis(50),
+        ..Options::default()
+    });
+    s.apply("m", false, &cm("a", json!({"k": "1"}))).expect("a");
+    let list = s
+        .call("GET", "/api/v1/namespaces/default/configmaps", "", b"")
+        .expect("list");
+    let listed = list["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_string();
+
+    // From the list's resourceVersion: only what happens after it.
+    let w = Events::open(
+        &s,
+        &format!("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={listed}"),
+    );
+    s.apply("m", false, &cm("b", json!({}))).expect("b");
+    s.apply("m", false, &cm("a", json!({"k": "2"}))).expect("a again");
+    s.delete(&cm("b", json!({}))).expect("delete b");
+    assert_eq!(w.next_short(), "ADDED b");
+    let modified = w.next();
+    assert_eq!(modified["type"], "MODIFIED");
+    assert_eq!(modified["object"]["data"]["k"], "2");
+    let deleted = w.next();
+    assert_eq!(deleted["type"], "DELETED");
+    assert!(
+        rv(&deleted["object"]).parse::<u64>().expect("rv")
+            > rv(&modified["object"]).parse::<u64>().expect("rv")
+    );
+
+    // Without one: the objects there now as ADDED, then changes; selectors filter.
+    let w = Events::open(&s, "/api/v1/configmaps?watch=true&labelSelector=team%3Dx");
+    let mut labelled = cm("c", json!({}));
+    labelled["metadata"]["labels"] = json!({"team": "x"});
+    s.apply("m", false, &cm("d", json!({}))).expect("d");
+    s.apply("m", false, &labelled).expect("c");
+    assert_eq!(w.next_short(), "ADDED c");
+
+    // Bookmarks carry the current resourceVersion and nothing else.
+    let w = Events::open(
+        &s,
+        &format!(
+            "/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion={listed}"
+        ),
+    );
+    let bookmark = loop {
+        let e = w.next();
+        if e["type"] == "BOOKMARK" {
+            break e;
+        }
+    };
+    assert_eq!(bookmark["object"]["kind"], "ConfigMap");
+    assert!(
+        bookmark["object"]["metadata"]["resourceVersion"].is_string(),
+        "{bookmark}"
+    );
+    assert!(bookmark["object"].get("data").is_none(), "{bookmark}");
+
+    // After a compaction an old resourceVersion is too old: an ERROR event with 410.
+    s.compact();
+    let w = Events::open(
+        &s,
+        &format!("/api/v1/configmaps?watch=1&resourceVersion={listed}"),
+    );
+    let error = w.next();
+    assert_eq!(error["type"], "ERROR", "{error}");
+    assert_eq!(error["object"]["code"], 410);
+    assert_eq!(error["object"]["reason"], "Expired");
+    assert!(
+        error["object"]["message"]
+            .as_str()
+            .expect("message")
+            .starts_with(&format!("too old resource version: {listed} (")),
+        "{error}"
+    );
+}
+
+#[test]
+fn immutable_fields_are_refused_with_field_causes() {
+    let s = ApiServer::start_with(Options {
+        immutable_fields: true,
+        ..Options::default()
+    });
+    let deploy = |app: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"selector": {"matchLabels": {"app": app}},
+                        "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+    };
+    s.apply("m", false, &deploy("web")).expect("create");
+    let e = s.apply("m", false, &deploy("web2")).expect_err("selector");
+    assert_eq!(e["code"], 422);
+    assert_eq!(e["reason"], "Invalid");
+    assert_eq!(
+        e["message"],
+        r#"Deployment.apps "web" is invalid: spec.selector: Invalid value: {"matchLabels":{"app":"web2"}}: field is immutable"#
+    );
+    assert_eq!(
+        e["details"],
+        json!({"name": "web", "group": "apps", "kind": "Deployment", "causes": [{
+            "reason": "FieldValueInvalid",
+            "message": r#"Invalid value: {"matchLabels":{"app":"web2"}}: field is immutable"#,
+            "field": "spec.selector"}]})
+    );
+
+    // A Job's template.
+    let job = |image: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "default"},
+               "spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}], "restartPolicy": "Never"}}}})
+    };
+    s.apply("m", false, &job("i:1")).expect("job");
+    let e = s.apply("m", false, &job("i:2")).expect_err("template");
+    assert_eq!(e["details"]["causes"][0]["field"], "spec.template");
+
+    // A Service gets a cluster IP that no apply can change; leaving it out keeps it.
+    let svc = |extra: Value| {
+        let mut spec = json!({"ports": [{"port": 80}]});
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"}, "spec": spec})
+    };
+    let created = s.apply("m", false, &svc(json!({}))).expect("service");
+    let ip = created["spec"]["clusterIP"]
+        .as_str()
+        .expect("a cluster IP")
+        .to_string();
+    assert_eq!(created["spec"]["clusterIPs"], json!([ip]));
+    let again = s
+        .apply("m", false, &svc(json!({"type": "ClusterIP"})))
+        .expect("same IP kept");
+    assert_eq!(again["spec"]["clusterIP"], ip.as_str());
+    let e = s
+        .apply("m", false, &svc(json!({"clusterIP": "None"})))
+        .expect_err("headless now");
+    assert_eq!(e["details"]["causes"][0]["field"], "spec.clusterIPs[0]");
+    assert_eq!(
+        e["details"]["causes"][0]["message"],
+        r#"Invalid value: ["None"]: may not change once set"#
+    );
+
+    // An immutable ConfigMap.
+    let mut frozen = cm("frozen", json!({"k": "1"}));
+    frozen["immutable"] = true.into();
+    s.apply("m", false, &frozen).expect("frozen");
+    frozen["data"]["k"] = "2".into();
+    let e = s.apply("m", false, &frozen).expect_err("frozen data");
+    assert_eq!(e["details"]["causes"][0]["reason"], "FieldValueForbidden");
+    assert_eq!(e["details"]["causes"][0]["field"], "data");
+
+    // Without the option, anything goes (the friendly default).
+    let friendly = ApiServer::start();
+    friendly.apply("m", false, &deploy("web")).expect("create");
+    friendly
+        .apply("m", false, &deploy("web2"))
+        .expect("selector changed");
+}
+
+#[test]
+fn names_are_checked_by_kind_as_the_real_server_does() {
+    let s = ApiServer::start();
+    let e = s
+        .apply("m", false, &cm("web..v2", json!({})))
+        .expect_err("subdomain");
+    assert_eq!(e["code"], 422);
+    assert_eq!(
+        e["details"]["causes"][0],
+        json!({"reason": "FieldValueInvalid", "field": "metadata.name",
+               "message": "Invalid value: \"web..v2\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"})
+    );
+    assert!(
+        e["message"].as_str().expect("message").starts_with(r#"ConfigMap "web..v2" is invalid: metadata.name: Invalid value: "web..v2": a lowercase RFC 1123 subdomain"#),
+        "{e}"
+    );
+    let ns = |name: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let e = s.apply("m", false, &ns("a.b")).expect_err("label");
+    assert!(
+        e["details"]["causes"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("RFC 1123 label"),
+        "{e}"
+    );
+    let svc =
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "1web", "namespace": "default"}});
+    let e = s.apply("m", false, &svc).expect_err("dns-1035");
+    assert!(
+        e["details"]["causes"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("DNS-1035 label"),
+        "{e}"
+    );
+    // RBAC names are path segments: anything but `.`, `..`, `/` and `%`.
+    let role = |name: &str| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}});
+    let odd = "system:x?dryRun=All&fieldManager=evil";
+    s.call(
+        "PATCH",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:x%3FdryRun=All%26fieldManager=evil?fieldManager=m",
+        "application/apply-patch+yaml",
+        &serde_json::to_vec(&role(odd)).expect("json"),
+    )
+    .expect("an odd but valid role name");
+    assert!(
+        s.object("rbac.authorization.k8s.io/v1", "ClusterRole", None, odd)
+            .is_some()
+    );
+    let e = s
+        .call(
+            "PATCH",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/..?fieldManager=m",
+            "application/apply-patch+yaml",
+            &serde_json::to_vec(&role("..")).expect("json"),
+        )
+        .expect_err("dot-dot");
+    assert_eq!(
+        e["details"]["causes"][0]["message"],
+        r#"Invalid value: "..": may not be '..'"#
+    );
+}
+
+#[test]
+fn conflicts_carry_the_real_servers_causes() {
+    let s = ApiServer::start();
+    s.apply("a", false, &cm("x", json!({"k": "1", "j": "1"})))
+        .expect("a");
+    s.merge_patch("kubectl-edit", &cm("x", json!({})), &json!({"data": {"k": "2"}}))
+        .expect("edit");
+    s.apply("b", true, &cm("x", json!({"j": "2"})))
+        .expect("b takes j");
+    let e = s
+        .apply("a", false, &cm("x", json!({"k": "1", "j": "1"})))
+        .expect_err("conflict");
+    assert_eq!(e["code"], 409);
+    assert_eq!(e["reason"], "Conflict");
+    // As apierrors.NewApplyConflict: causes only, no name or kind.
+    assert_eq!(
+        e["details"],
+        json!({"causes": [
+            {"reason": "FieldManagerConflict", "message": "conflict with \"b\"", "field": ".data.j"},
+            {"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using v1", "field": ".data.k"},
+        ]})
+    );
+}
+
+#[test]
+fn crds_are_established_after_the_delay() {
+    let s = ApiServer::start_with(Options {
+        crd_delay: Duration::from_millis(300),
+        ..Options::default()
+    });
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                     "metadata": {"name": "gadgets.example.com"},
+                     "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "gadgets", "kind": "Gadget"},
+                              "versions": [{"name": "v1", "served": true, "storage": true}]}});
+    let created = s.apply("m", false, &crd).expect("crd");
+    let established = |c: &Value| {
+        c["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Established")
+            .map(|c| c["status"].clone())
+    };
+    assert_eq!(established(&created), Some(json!("False")));
+    let gadget = json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": "default"}});
+    let path = "/apis/example.com/v1/namespaces/default/gadgets/g?fieldManager=m";
+    let body = serde_json::to_vec(&gadget).expect("json");
+    let e = s
+        .call("PATCH", path, "application/apply-patch+yaml", &body)
+        .expect_err("not served yet");
+    assert_eq!(e["code"], 404);
+    assert!(
+        s.call("GET", "/apis/example.com/v1", "", b"").is_err(),
+        "in discovery too soon"
+    );
+    let started = Instant::now();
+    while established(
+        &s.object(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "gadgets.example.com",
+        )
+        .expect("crd"),
+    ) != Some(json!("True"))
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "never established");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.call("PATCH", path, "application/apply-patch+yaml", &body)
+        .expect("served now");
+}
+
+#[test]
+fn deletes_wait_for_finalizers_and_namespaces_terminate() {
+    let s = ApiServer::start_with(Options {
+        delete_delay: Some(Duration::from_millis(100)),
+        ..Options::default()
+    });
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}});
+    let created = s.apply("m", false, &ns).expect("namespace");
+    assert_eq!(created["spec"]["finalizers"], json!(["kubernetes"]));
+    let mut held = cm("held", json!({}));
+    held["metadata"]["namespace"] = "demo".into();
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    s.apply("m", false, &held).expect("held");
+
+    let deleting = s.delete(&ns).expect("delete namespace");
+    assert_eq!(deleting["status"]["phase"], "Terminating", "{deleting}");
+    assert!(deleting["metadata"]["deletionTimestamp"].is_string());
+    // Nothing new in a terminating namespace, as the real admission says.
+    let mut other = cm("other", json!({}));
+    other["metadata"]["namespace"] = "demo".into();
+    let e = s.apply("m", false, &other).expect_err("terminating");
+    assert_eq!(e["code"], 403);
+    assert_eq!(
+        e["message"],
+        r#"configmaps "other" is forbidden: unable to create new content in namespace demo because it is being terminated"#
+    );
+    assert_eq!(e["details"]["causes"][0]["reason"], "NamespaceTerminating");
+
+    // The content goes after the delay, but the finalizer holds `held` (and so the namespace).
+    let started = Instant::now();
+    let live = |name: &str| s.object("v1", "ConfigMap", Some("demo"), name);
+    while live("held").is_some_and(|h| h["metadata"].get("deletionTimestamp").is_none()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "content never deleted"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(
+        s.object("v1", "Namespace", None, "demo").is_some(),
+        "the finalizer did not hold"
+    );
+    // Removing the finalizer lets both go.
+    s.merge_patch("controller", &held, &json!({"metadata": {"finalizers": null}}))
+        .expect("release");
+    assert!(live("held").is_none());
+    while s.object("v1", "Namespace", None, "demo").is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "namespace never went"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // Foreground deletes wait too; background ones of unheld objects do not.
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+                   "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    s.apply("m", false, &d).expect("deployment");
+    let pending = s
+        .call(
+            "DELETE",
+            "/apis/apps/v1/namespaces/default/deployments/web",
+            "application/json",
+            br#"{"propagationPolicy":"Foreground"}"#,
+        )
+        .expect("foreground");
+    assert_eq!(pending["metadata"]["finalizers"], json!(["foregroundDeletion"]));
+    assert!(
+        s.object("apps/v1", "Deployment", Some("default"), "web")
+            .is_some()
+    );
+    let gone = s.delete(&cm("held", json!({}))).map(|_| ());
+    assert!(gone.is_err(), "default/held does not exist");
+    s.apply("m", false, &cm("plain", json!({}))).expect("plain");
+    let answer = s.delete(&cm("plain", json!({}))).expect("background");
+    assert_eq!(answer["status"], "Success");
+}
+
+#[test]
+fn a_namespace_scoped_identity_cannot_reach_outside_its_namespaces() {
+    let s = ApiServer::start_with(Options {
+        identity: Some(Identity {
+            user: "system:serviceaccount:apps:mooring".into(),
+            namespaces: vec!["default".into()],
+        }),
+        ..Options::default()
+    });
+    let get = |path: &str| -> Result<Value, (u16, Value)> {
+        let r = reqwest::blocking::get(format!("{}{path}", s.url())).expect("GET");
+        let code = r.status().as_u16();
+        let body: Value = r.json().expect("JSON");
+        if code == 200 { Ok(body) } else { Err((code, body)) }
+    };
+    get("/api/v1/namespaces/default/configmaps").expect("its own namespace");
+    get("/apis/apps/v1").expect("discovery");
+    let (code, e) = get("/apis/apps/v1/deployments").expect_err("cluster-wide");
+    assert_eq!(code, 403);
+    assert_eq!(
+        e["message"],
+        r#"deployments.apps is forbidden: User "system:serviceaccount:apps:mooring" cannot list resource "deployments" in API group "apps" at the cluster scope"#
+    );
+    assert_eq!(e["details"], json!({"group": "apps", "kind": "deployments"}));
+    let (_, e) = get("/api/v1/namespaces/kube-system/configmaps/x").expect_err("another namespace");
+    assert_eq!(
+        e["message"],
+        r#"configmaps "x" is forbidden: User "system:serviceaccount:apps:mooring" cannot get resource "configmaps" in API group "" in the namespace "kube-system""#
+    );
+    let (_, e) = get("/api/v1/namespaces/default").expect_err("a cluster-scoped kind");
+    assert_eq!(e["reason"], "Forbidden");
+    // The test's own helpers are cluster admin.
+    assert!(s.object("v1", "Namespace", None, "default").is_some());
+}
+
+#[test]
+fn writes_fail_after_the_set_count() {
+    let s = ApiServer::start();
+    s.fail_writes_after(Some(1));
+    let patch = |name: &str| {
+        let body = serde_json::to_vec(&cm(name, json!({}))).expect("json");
+        reqwest::blocking::Client::new()
+            .patch(format!(
+                "{}/api/v1/namespaces/default/configmaps/{name}?fieldManager=m",
+                s.url()
+            ))
+            .header("Content-Type", "application/apply-patch+yaml")
+            .body(body)
+            .send()
+            .expect("PATCH")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(patch("a"), 201);
+    assert_eq!(patch("b"), 500);
+    s.fail_writes_after(None);
+    assert_eq!(patch("b"), 201);
 }

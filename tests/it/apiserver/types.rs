@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use super::rules::NameRule;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceType {
     /// "" for the core group.
@@ -19,6 +21,8 @@ pub struct ResourceType {
     pub generation: bool,
     /// The CRD that defines this type.
     pub crd: Option<String>,
+    /// How names of new objects are checked.
+    pub name_rule: NameRule,
 }
 
 impl ResourceType {
@@ -107,6 +111,12 @@ fn builtin(
         short_names: short.iter().map(|s| s.to_string()).collect(),
         generation,
         crd: None,
+        name_rule: match (group, kind) {
+            ("", "Namespace") => NameRule::Label,
+            ("", "Service") => NameRule::Dns1035,
+            ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+            _ => NameRule::Subdomain,
+        },
     }
 }
 
@@ -222,5 +232,6 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         short_names,
         generation: true,
         crd: Some(name.to_string()),
+        name_rule: NameRule::Subdomain,
     })
 }

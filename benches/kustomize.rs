@@ -1,0 +1,386 @@
+//! How fast is `mooring kustomize` next to `kubectl kustomize`, and how
+//! does it grow?
+//!
+//! Generates two trees (once): a base of 60 objects (Deployments with
+//! ConfigMap/Secret references, Services, ServiceAccounts, RBAC,
+//! HorizontalPodAutoscalers, a generated ConfigMap) used by 10 overlays,
+//! and a base of 240 objects used by 25 overlays; each overlay sets a
+//! namespace, a prefix, labels with selectors, annotations, an image tag,
+//! replicas, a strategic merge patch, a JSON patch and a generator merge,
+//! and a top kustomization lists the overlays (600 and 6,000 objects out).
+//! Then it runs `target/release/mooring kustomize` and `kubectl kustomize`
+//! on each tree, checks that their outputs are byte for byte the same, and
+//! prints wall time and peak RSS (GNU `time`) of both.
+//!
+//! Run with `cargo build --release && cargo bench --bench kustomize`.
+//! Targets (docs/performance.md): at most 0.2× kubectl's time on the first
+//! tree, the second tree under 1 s, time and memory about linear in the
+//! objects out. kubectl takes minutes on the second tree; it runs once
+//! there (`MOORING_BENCH_KUBECTL_BIG=0` skips it).
+//!
+//! Without `--bench` (as under `cargo test --all-targets`) a small tree is
+//! built once by each tool, as a smoke test. `MOORING_BENCH_ITERS`
+//! (default 5) sets the timed runs of mooring and of kubectl on the first
+//! tree.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[path = "common/stats.rs"]
+mod stats;
+use stats::{Row, table};
+
+const TARGET_RATIO: f64 = 0.2;
+const TARGET_BIG_MS: f64 = 1000.0;
+
+struct Tree {
+    name: String,
+    dir: tempfile::TempDir,
+    objects: usize,
+}
+
+fn main() {
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let iters: usize = std::env::var("MOORING_BENCH_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(5);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let release = root.join("target/release/mooring");
+    let mooring = if release.is_file() {
+        release
+    } else if bench_mode {
+        eprintln!("build the release binary first: cargo build --release");
+        std::process::exit(2);
+    } else {
+        root.join("target/debug/mooring")
+    };
+    let kubectl = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !kubectl {
+        eprintln!("note: kubectl is not on the PATH; mooring alone is measured");
+    }
+    if !mooring.is_file() {
+        eprintln!(
+            "note: no mooring binary at {}; nothing to measure",
+            mooring.display()
+        );
+        return;
+    }
+    if let Ok(dir) = std::env::var("MOORING_BENCH_SAVE") {
+        // Keep copies of the trees, for profiling.
+        for t in [tree(60, 10), tree(240, 25)] {
+            let to = Path::new(&dir).join(format!("{}", t.objects));
+            let _ = Command::new("cp").arg("-r").arg(t.dir.path()).arg(&to).status();
+        }
+    }
+    let trees = if bench_mode {
+        vec![tree(60, 10), tree(240, 25)]
+    } else {
+        vec![tree(12, 2)]
+    };
+    let big_kubectl = std::env::var("MOORING_BENCH_KUBECTL_BIG").map_or(true, |v| v != "0");
+    let mut rows = Vec::new();
+    let mut report = String::new();
+    for (i, t) in trees.iter().enumerate() {
+        let n = if bench_mode { iters } else { 1 };
+        let m = measure(&mooring, &["kustomize"], t.dir.path(), n);
+        rows.push(Row::new(
+            format!("mooring, {} ({} objects)", t.name, t.objects),
+            m.wall.clone(),
+        ));
+        let _ = writeln!(
+            report,
+            "{}: {} objects; mooring {:.0} ms wall, {:.0} ms CPU median, {:.1} µs CPU per object, peak RSS {:.1} MiB",
+            t.name,
+            t.objects,
+            median_ms(&m.wall),
+            median(&m.cpu) * 1000.0,
+            median(&m.cpu) * 1e6 / t.objects as f64,
+            m.rss_mib
+        );
+        let count = m.out.matches("\n---\n").count() + usize::from(!m.out.is_empty());
+        assert_eq!(count, t.objects, "{}: mooring built {count} objects", t.name);
+        if bench_mode && i == 1 && median_ms(&m.wall) > TARGET_BIG_MS {
+            let _ = writeln!(report, "  over the {TARGET_BIG_MS} ms target (wall)");
+        }
+        if !kubectl || (i == 1 && !big_kubectl) {
+            continue;
+        }
+        let kn = if i == 0 && bench_mode { n } else { 1 };
+        let k = measure(Path::new("kubectl"), &["kustomize"], t.dir.path(), kn);
+        assert!(
+            k.out == m.out,
+            "{}: mooring's output differs from kubectl's",
+            t.name
+        );
+        rows.push(Row::new(
+            format!("kubectl, {} ({} objects)", t.name, t.objects),
+            k.wall.clone(),
+        ));
+        let ratio = median_ms(&m.wall) / median_ms(&k.wall);
+        let _ = writeln!(
+            report,
+            "{}: kubectl {:.0} ms wall, {:.0} ms CPU median, {:.1} µs CPU per object, peak RSS {:.1} MiB; mooring/kubectl wall {:.3}, CPU {:.3}; same output",
+            t.name,
+            median_ms(&k.wall),
+            median(&k.cpu) * 1000.0,
+            median(&k.cpu) * 1e6 / t.objects as f64,
+            k.rss_mib,
+            ratio,
+            median(&m.cpu) / median(&k.cpu)
+        );
+        if bench_mode && i == 0 && ratio > TARGET_RATIO {
+            let _ = writeln!(report, "  over the {TARGET_RATIO}× target");
+        }
+    }
+    print!("{}", table(&rows));
+    print!("{report}");
+}
+
+fn median_ms(samples: &[Duration]) -> f64 {
+    Row::new("", samples.to_vec()).median_ms()
+}
+
+/// What a tool did on a tree.
+struct Measured {
+    /// Wall times, sorted.
+    wall: Vec<Duration>,
+    /// User + system CPU seconds per run, sorted (GNU `time`).
+    cpu: Vec<f64>,
+    rss_mib: f64,
+    out: String,
+}
+
+/// Run `prog ARGS DIR` `n` times.
+fn measure(prog: &Path, args: &[&str], dir: &Path, n: usize) -> Measured {
+    let mut times = Vec::new();
+    let mut cpu = Vec::new();
+    let mut rss_kib = 0u64;
+    let mut out = String::new();
+    let time = Path::new("/usr/bin/time").is_file();
+    let stats = tempfile::NamedTempFile::new().expect("temp file");
+    for _ in 0..n {
+        let mut cmd = if time {
+            let mut c = Command::new("/usr/bin/time");
+            c.args(["-f", "%U %S %M", "-o"]).arg(stats.path()).arg(prog);
+            c
+        } else {
+            Command::new(prog)
+        };
+        cmd.args(args).arg(dir);
+        let start = Instant::now();
+        let o = cmd.output().expect("run the build");
+        times.push(start.elapsed());
+        assert!(
+            o.status.success(),
+            "{} failed: {}",
+            prog.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out = String::from_utf8(o.stdout).expect("UTF-8 output");
+        if time {
+            let line = std::fs::read_to_string(stats.path())
+                .ok()
+                .and_then(|s| s.lines().last().map(str::to_string))
+                .unwrap_or_default();
+            let f: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+            if let [user, sys, kib] = f[..] {
+                cpu.push(user + sys);
+                rss_kib = rss_kib.max(kib as u64);
+            }
+        }
+    }
+    times.sort();
+    cpu.sort_by(f64::total_cmp);
+    Measured {
+        wall: times,
+        cpu,
+        rss_mib: rss_kib as f64 / 1024.0,
+        out,
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+/// A base of `base` objects (one of them generated) and `overlays`
+/// overlays of it, under one top kustomization.
+fn tree(base: usize, overlays: usize) -> Tree {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path();
+    let write = |rel: &str, text: &str| {
+        let path = p.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    };
+    let mut objects = String::new();
+    let apps = (base - 1) / 6;
+    let mut made = 0;
+    for i in 0..apps {
+        let _ = write!(
+            objects,
+            "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app{i}
+  labels: {{app: app{i}}}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: app{i}}}
+  template:
+    metadata:
+      labels: {{app: app{i}}}
+    spec:
+      serviceAccountName: app{i}
+      containers:
+      - name: app
+        image: ghcr.io/acme/app:0.{i}.0
+        ports:
+        - containerPort: 8080
+        env:
+        - name: MODE
+          value: production
+        envFrom:
+        - configMapRef: {{name: settings}}
+        - secretRef: {{name: app{i}-creds}}
+        volumeMounts:
+        - {{name: config, mountPath: /etc/app}}
+      volumes:
+      - name: config
+        configMap: {{name: app{i}-config}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: app{i}
+spec:
+  selector: {{app: app{i}}}
+  ports:
+  - {{port: 80, targetPort: 8080}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: app{i}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app{i}-config
+data:
+  app.yaml: |
+    listen: :8080
+    level: info
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: app{i}-creds
+stringData:
+  token: t{i}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: app{i}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}}
+subjects:
+- {{kind: ServiceAccount, name: app{i}}}
+---
+"
+        );
+        made += 6;
+    }
+    while made < base - 1 {
+        let _ = write!(
+            objects,
+            "apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: hpa{made}
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: app0}}
+  minReplicas: 1
+  maxReplicas: 3
+---
+"
+        );
+        made += 1;
+    }
+    write("base/objects.yaml", &objects);
+    write(
+        "base/kustomization.yaml",
+        "resources:\n- objects.yaml\nconfigMapGenerator:\n- name: settings\n  literals:\n  - LOG_LEVEL=info\n  - REGION=eu\n",
+    );
+    let mut top = String::from("resources:\n");
+    for o in 0..overlays {
+        let _ = writeln!(top, "- overlays/o{o}");
+        write(
+            &format!("overlays/o{o}/kustomization.yaml"),
+            &format!(
+                "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: team{o}
+namePrefix: o{o}-
+resources:
+- ../../base
+labels:
+- pairs: {{tenant: t{o}}}
+  includeSelectors: true
+commonAnnotations:
+  owner: team{o}
+images:
+- name: ghcr.io/acme/app
+  newTag: 1.{o}.0
+replicas:
+- name: app0
+  count: 3
+configMapGenerator:
+- name: settings
+  behavior: merge
+  literals:
+  - TENANT=t{o}
+patches:
+- path: patch.yaml
+- target: {{kind: Service}}
+  patch: |-
+    - op: add
+      path: /spec/sessionAffinity
+      value: ClientIP
+"
+            ),
+        );
+        write(
+            &format!("overlays/o{o}/patch.yaml"),
+            "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app0
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        resources:
+          limits: {memory: 256Mi}
+        env:
+        - name: EXTRA
+          value: \"1\"
+",
+        );
+    }
+    write("kustomization.yaml", &top);
+    Tree {
+        name: format!("{overlays} overlays of a {base}-object base"),
+        dir,
+        objects: base * overlays,
+    }
+}
