@@ -109,6 +109,7 @@ impl Scenario {
             kube_version: Some(KubeVersion::parse("1.32.0").expect("kube version")),
             api_versions: Vec::new(),
             include_crds: self.include_crds,
+            only_api_versions: false,
         }
     }
 }

@@ -18,6 +18,7 @@ use super::names::segment;
 
 use crate::config;
 use crate::render::ObjectId;
+use crate::render::chart::Capabilities;
 
 /// How long discovery answers are trusted.
 pub const DISCOVERY_TTL: Duration = Duration::from_secs(300);
@@ -51,6 +52,8 @@ type Discovered = HashMap<String, (Instant, HashMap<String, Resource>)>;
 pub struct Cluster {
     client: Client,
     discovery: Mutex<Discovered>,
+    /// What Helm charts render with, and when it was asked.
+    capabilities: Mutex<Option<(Instant, Capabilities)>>,
 }
 
 impl Cluster {
@@ -71,6 +74,7 @@ impl Cluster {
         Ok(Cluster {
             client,
             discovery: Mutex::new(HashMap::new()),
+            capabilities: Mutex::new(None),
         })
     }
 
@@ -86,6 +90,38 @@ impl Cluster {
         }
         self.refresh(api_version).await?;
         Ok(self.cached(api_version, kind, true).flatten())
+    }
+
+    /// `.Capabilities` for Helm charts, as `helm install` reads them: the
+    /// server's version and every `group/version` and `group/version/Kind`
+    /// it serves. Kept for [`DISCOVERY_TTL`].
+    pub async fn capabilities(&self) -> Result<Capabilities, kube::Error> {
+        if let Some((at, caps)) = &*self.capabilities.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(caps.clone());
+        }
+        let version = self.client.apiserver_version().await?;
+        let discovery = kube::Discovery::new(self.client.clone()).run().await?;
+        let mut api_versions = Vec::new();
+        for group in discovery.groups() {
+            for v in group.versions() {
+                let gv = match group.name() {
+                    "" => v.to_string(),
+                    g => format!("{g}/{v}"),
+                };
+                api_versions.push(gv.clone());
+                for (api, _) in group.versioned_resources(v) {
+                    api_versions.push(format!("{gv}/{}", api.kind));
+                }
+            }
+        }
+        let caps = Capabilities {
+            kube_version: version.git_version,
+            api_versions,
+        };
+        *self.capabilities.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), caps.clone()));
+        Ok(caps)
     }
 
     /// Forget what discovery said about `api_version` (after a CRD changed).

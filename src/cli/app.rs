@@ -5,9 +5,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::agent::reconcile;
 use crate::apply;
 use crate::config::{self, Config, Kind, Target};
-use crate::render::{self, Manifest};
+use crate::render::Manifest;
 use crate::source;
 
 /// Load the config, find the app, fetch its source and render it.
@@ -36,18 +37,57 @@ fn rendered(
         return Err(ExitCode::from(1));
     };
     let runtime = super::runtime()?;
-    let artifact = runtime
-        .block_on(source::fetch(src, &cfg.agent.state_dir))
+    let fetch = |src: &config::Source| {
+        runtime
+            .block_on(source::fetch(src, &cfg.agent.state_dir))
+            .map_err(|e| {
+                eprintln!("error: source/{}: {e}", src.name.value);
+                ExitCode::from(2)
+            })
+    };
+    let artifact = fetch(src)?;
+    let mut values = Vec::new();
+    for other in app.sources().into_iter().skip(1) {
+        if let Some(s) = cfg.source(other) {
+            values.push((other.to_string(), fetch(s)?));
+        }
+    }
+    // A chart for a cluster renders with the cluster's capabilities, as it
+    // is applied; without the cluster, with Helm's defaults, and says so.
+    let capabilities = match &app.target {
+        Target::Cluster(c) if reconcile::is_chart_app(&cfg, &app, &artifact) => {
+            let def = c.as_ref().and_then(|n| cfg.cluster(n));
+            let caps = runtime.block_on(async {
+                let cluster = apply::cluster::Cluster::connect(def)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                cluster.capabilities().await.map_err(|e| apply::kube::message(&e))
+            });
+            match caps {
+                Ok(caps) => Some(caps),
+                Err(e) => {
+                    eprintln!(
+                        "note: app/{name}: rendering the chart with Helm's default capabilities: cannot ask the cluster: {e}"
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let (revision, manifests) = runtime
+        .block_on(reconcile::render_app(
+            &cfg,
+            &app,
+            &artifact,
+            &values,
+            capabilities,
+        ))
         .map_err(|e| {
-            eprintln!("error: source/{}: {e}", src.name.value);
-            ExitCode::from(2)
-        })?;
-    let manifests =
-        render::render(&artifact.dir, &app.path, &render::Options::for_app(&app)).map_err(|e| {
-            eprintln!("error: app/{name} at {}:\n{e}", artifact.revision);
+            eprintln!("error: app/{name} at {}:\n{}", artifact.revision, e.message);
             ExitCode::from(1)
         })?;
-    Ok((cfg, app, artifact.revision, manifests))
+    Ok((cfg, app, revision, manifests))
 }
 
 pub fn render(path: &Path, (kind, name): (Kind, String)) -> ExitCode {

@@ -91,6 +91,7 @@ pub fn template(args: TemplateArgs) -> ExitCode {
         kube_version: args.kube_version,
         api_versions: args.api_versions,
         include_crds: args.include_crds,
+        only_api_versions: false,
     };
     let mut warnings = Vec::new();
     let result = helm::render(&chart, &opts, &mut warnings);

@@ -55,6 +55,8 @@ pub fn check_str(ty: Ty, s: &str) -> Result<(), Problem> {
         Ty::RelPath => check_rel_path(s).map(|_| ()),
         Ty::GitUrl => check_git_url(s),
         Ty::OciRepo => check_oci_repo(s).map(|_| ()),
+        Ty::HelmRepo => check_helm_repo(s),
+        Ty::Release => check_release(s),
         Ty::Duration => parse_duration(s).map(|_| ()),
         Ty::Timestamp => parse_timestamp(s).map(|_| ()),
         Ty::Regex => check_regex(s).map(|_| ()),
@@ -474,6 +476,80 @@ fn check_name(s: &str) -> Result<(), Problem> {
         Err(Problem::new(code::INVALID_NAME, format!("\"{s}\" is not a valid name"))
             .help("names have 1 to 63 letters, digits, `-`, `_` or `.`, and start and end with a letter or digit"))
     }
+}
+
+/// `https://host/path`, `http://host/path` or `oci://host/path`.
+fn check_helm_repo(s: &str) -> Result<(), Problem> {
+    let help = "write the repository's URL, such as \"https://charts.bitnami.com/bitnami\" or \"oci://ghcr.io/org/charts\"";
+    if s.starts_with("oci://") {
+        return check_oci_repo(s).map(|_| ());
+    }
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let host = rest.map(|r| r.split('/').next().unwrap_or_default());
+    match host {
+        Some(h) if !h.is_empty() && !h.contains(['?', '#', ' ']) && !s.contains(['?', '#']) => Ok(()),
+        _ => Err(Problem::new(code::INVALID_URL, format!("\"{s}\" is not a Helm repository URL")).help(help)),
+    }
+}
+
+/// Helm values written inline: YAML whose top level is a mapping (or
+/// nothing). The problem points at the line and column YAML blames.
+pub fn check_values_yaml(s: &str) -> Result<(), Problem> {
+    use serde_saphyr::MessageFormatter as _;
+    let help = "write Helm values as a YAML mapping, such as `replicaCount: 2`, inside #\"\"\"…\"\"\"#";
+    match serde_saphyr::from_str::<Option<serde_json::Value>>(s) {
+        Ok(None | Some(serde_json::Value::Object(_) | serde_json::Value::Null)) => Ok(()),
+        Ok(Some(_)) => {
+            Err(Problem::new(code::INVALID_VALUE, "Helm values must be a YAML mapping").help(help))
+        }
+        Err(e) => {
+            let (line, column) = e
+                .location()
+                .filter(|l| l.line() > 0)
+                .map_or((1, 1), |l| (l.line() as usize, l.column().max(1) as usize));
+            let start: usize = s
+                .split_inclusive('\n')
+                .take(line - 1)
+                .map(str::len)
+                .sum::<usize>();
+            let line_text = s[start.min(s.len())..].lines().next().unwrap_or_default();
+            let at = start
+                + line_text
+                    .char_indices()
+                    .nth(column - 1)
+                    .map_or(line_text.len(), |(i, _)| i);
+            let len = s[at.min(s.len())..].chars().next().map_or(0, char::len_utf8);
+            let message: String = serde_saphyr::UserMessageFormatter
+                .format_message(&e)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            Err(Problem::new(
+                code::INVALID_VALUE,
+                format!("the Helm values are not valid YAML: {message}"),
+            )
+            .within(at.min(s.len()), len)
+            .label("here")
+            .help(help))
+        }
+    }
+}
+
+/// Helm's release name rule: a DNS-1123 subdomain of at most 53 characters.
+fn check_release(s: &str) -> Result<(), Problem> {
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        let lower = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+        !l.is_empty()
+            && b.first().is_some_and(lower)
+            && b.last().is_some_and(lower)
+            && b.iter().all(|c| lower(c) || *c == b'-')
+    };
+    if s.len() <= 53 && s.split('.').all(label_ok) {
+        return Ok(());
+    }
+    Err(Problem::new(code::INVALID_NAME, format!("\"{s}\" is not a valid Helm release name"))
+        .help("release names have at most 53 lowercase letters, digits, `-` and `.`, and start and end with a letter or digit"))
 }
 
 fn check_dns_label(s: &str, what: &str) -> Result<(), Problem> {

@@ -34,6 +34,9 @@ pub struct Options {
     pub kube_version: Option<KubeVersion>,
     /// Extra API versions, after Helm's default set.
     pub api_versions: Vec<String>,
+    /// `api_versions` are all there is (a cluster's discovery, as `helm
+    /// install` reads it), not additions to Helm's default set.
+    pub only_api_versions: bool,
     /// Print the charts' `crds/` files too.
     pub include_crds: bool,
 }
@@ -551,6 +554,9 @@ fn render_here(chart: &Chart, opts: &Options, warn: &mut Warnings) -> Result<Ren
     let mut caps = Capabilities::default();
     if let Some(kv) = &opts.kube_version {
         caps.kube_version = kv.clone();
+    }
+    if opts.only_api_versions {
+        caps.api_versions.clear();
     }
     caps.api_versions.extend(opts.api_versions.iter().cloned());
 

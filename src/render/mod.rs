@@ -31,6 +31,7 @@
 //! at once ([`Error::Many`]), each naming its file (relative to the
 //! artifact root) and line.
 
+pub mod chart;
 mod substitute;
 
 use std::collections::HashMap;
@@ -183,6 +184,11 @@ pub enum Error {
     },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("chart {chart}: {error}")]
+    Helm {
+        chart: String,
+        error: Box<crate::helm::Error>,
+    },
     #[error("{} problems:\n{}", .0.len(), list(.0))]
     Many(Vec<Error>),
 }
@@ -218,7 +224,8 @@ impl Error {
             | Error::Yaml { .. }
             | Error::NotAnObject { .. }
             | Error::List { .. }
-            | Error::Duplicate { .. } => false,
+            | Error::Duplicate { .. }
+            | Error::Helm { .. } => false,
         }
     }
 
@@ -357,10 +364,16 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
         }
     }
 
-    // The same object twice: compare by group, not version (apps/v1 and
-    // apps/v1beta1 name the same object).
+    duplicates(&manifests, &mut errors);
+    Error::collect(errors)?;
+    Ok(manifests)
+}
+
+/// The same object twice: compared by group, not version (apps/v1 and
+/// apps/v1beta1 name the same object).
+fn duplicates(manifests: &[Manifest], errors: &mut Vec<Error>) {
     let mut seen: HashMap<(&str, &str, Option<&str>, &str), &Manifest> = HashMap::new();
-    for m in &manifests {
+    for m in manifests {
         let key = (
             m.id.group(),
             m.id.kind.as_str(),
@@ -378,9 +391,6 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
             }
         }
     }
-
-    Error::collect(errors)?;
-    Ok(manifests)
 }
 
 /// The objects of the kustomization in `dir`, substituted per object.

@@ -191,11 +191,15 @@ pub(crate) fn is_sha256(digest: &str) -> bool {
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Flux's content layer, else the first layer.
+/// The layer media type of a Helm chart pushed with `helm push`.
+pub const HELM_CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// Flux's content layer, else a Helm chart's, else the first layer.
 pub fn pick_layer(layers: &[OciDescriptor]) -> Option<&OciDescriptor> {
     layers
         .iter()
         .find(|l| l.media_type == FLUX_CONTENT_MEDIA_TYPE)
+        .or_else(|| layers.iter().find(|l| l.media_type == HELM_CHART_MEDIA_TYPE))
         .or_else(|| layers.first())
 }
 
