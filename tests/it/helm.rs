@@ -164,7 +164,7 @@ fn recorded_outputs_are_helms() {
     }
 }
 
-fn helm_3_17() -> Option<PathBuf> {
+pub fn helm_3_17() -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
     let helm = std::env::split_paths(&paths)
         .map(|d| d.join("helm"))

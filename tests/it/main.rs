@@ -14,6 +14,7 @@ mod genconfig;
 mod git_source;
 mod gitserver;
 mod helm;
+mod helm_apps;
 mod helm_corpus;
 mod images;
 mod kdl_fast;
