@@ -1014,4 +1014,37 @@ mod tests {
         assert_eq!(suggest("brnach", ["branch", "tag"]), Some("branch"));
         assert_eq!(suggest("zzz", ["branch", "tag"]), None);
     }
+
+    #[test]
+    fn helm_repositories_releases_and_values() {
+        for ok in [
+            "https://charts.bitnami.com/bitnami",
+            "http://127.0.0.1:8080/charts",
+            "oci://ghcr.io/acme/charts",
+        ] {
+            assert_eq!(check_str(Ty::HelmRepo, ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "charts.bitnami.com",
+            "ftp://x/y",
+            "https://",
+            "https://x/index.yaml?a=b",
+            "oci://ghcr.io/acme/charts:1.0",
+        ] {
+            assert!(check_str(Ty::HelmRepo, bad).is_err(), "{bad}");
+        }
+        for ok in ["cache", "my-app.v2", "a"] {
+            assert_eq!(check_str(Ty::Release, ok), Ok(()), "{ok}");
+        }
+        for bad in ["Cache", "a_b", "-a", "a.", &"x".repeat(54)] {
+            assert!(check_str(Ty::Release, bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_values_yaml("a: 1\nb: { c: [1, 2] }\n"), Ok(()));
+        assert_eq!(check_values_yaml(""), Ok(()));
+        let list = check_values_yaml("- a\n- b\n").expect_err("a list");
+        assert!(list.message.contains("mapping"), "{list:?}");
+        let broken = check_values_yaml("a: 1\nb: [1, 2\n").expect_err("broken");
+        let (at, _) = broken.within.expect("a position");
+        assert!(at >= "a: 1\n".len(), "{broken:?}");
+    }
 }

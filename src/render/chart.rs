@@ -164,3 +164,76 @@ pub fn read_values(root: &Path, path: &str) -> Result<String, Error> {
         file: path.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_files_stay_inside_the_artifact() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("artifact");
+        std::fs::create_dir_all(root.join("values")).expect("mkdir");
+        std::fs::write(root.join("values/a.yaml"), "a: 1\n").expect("write");
+        std::fs::write(dir.path().join("secret.yaml"), "token: x\n").expect("write");
+        std::os::unix::fs::symlink(dir.path().join("secret.yaml"), root.join("values/link.yaml"))
+            .expect("symlink");
+        assert_eq!(read_values(&root, "values/a.yaml").expect("a file"), "a: 1\n");
+        assert!(matches!(
+            read_values(&root, "values/link.yaml"),
+            Err(Error::Path { .. })
+        ));
+        assert!(matches!(
+            read_values(&root, "../secret.yaml"),
+            Err(Error::Path { .. })
+        ));
+        assert!(matches!(
+            read_values(&root, "/etc/passwd"),
+            Err(Error::Path { .. })
+        ));
+        assert!(matches!(read_values(&root, "values"), Err(Error::Path { .. })));
+        assert!(matches!(
+            read_values(&root, "values/none.yaml"),
+            Err(Error::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn test_and_delete_hooks_are_left_out() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chart = dir.path().join("c");
+        std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        let doc = |name: &str, hook: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n    helm.sh/hook: {hook}\n"
+            )
+        };
+        std::fs::write(
+            chart.join("templates/all.yaml"),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\n---\n{}---\n{}---\n{}---\n{}",
+                doc("install", "pre-install"),
+                doc("upgrade", "post-upgrade,post-delete"),
+                doc("test", "test"),
+                doc("delete", "pre-delete")
+            ),
+        )
+        .expect("write");
+        let opts = ChartOptions {
+            release: "r".into(),
+            namespace: "default".into(),
+            ..ChartOptions::default()
+        };
+        let names: Vec<String> = render_chart(&chart, "c", &opts)
+            .expect("rendered")
+            .into_iter()
+            .map(|m| m.id.name)
+            .collect();
+        assert_eq!(names, ["plain", "install", "upgrade"]);
+    }
+}

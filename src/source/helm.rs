@@ -499,4 +499,31 @@ mod tests {
         );
         assert!(parse_index(b"entries: [1, 2]", "https://x").is_err());
     }
+
+    #[test]
+    fn plain_http_needs_insecure_unless_on_loopback() {
+        let source = |url: &str, insecure: bool| config::Source {
+            name: config::Spanned::new("charts".into(), (0, 0).into()),
+            kind: config::SourceKind::Helm {
+                url: url.into(),
+                insecure,
+            },
+            interval: std::time::Duration::from_secs(60),
+            timeout: std::time::Duration::from_secs(60),
+            auth: None,
+            ignore: Vec::new(),
+            limits: Limits::default(),
+        };
+        for (url, insecure, allowed) in [
+            ("http://charts.example.com/x", false, false),
+            ("http://charts.example.com/x", true, true),
+            ("http://127.0.0.1:8080/x", false, true),
+            ("http://localhost/x", false, true),
+            ("http://[::1]:80/x", false, true),
+            ("https://charts.example.com/x", false, true),
+        ] {
+            let result = Http::new(&source(url, insecure), url, insecure);
+            assert_eq!(result.is_ok(), allowed, "{url} insecure={insecure}");
+        }
+    }
 }
