@@ -21,6 +21,8 @@ use crate::support::{Run, TestEnv};
 
 const USER: &str = "bot";
 const PASSWORD: &str = "s3cret-pass";
+/// The bearer token the static server also accepts.
+const TOKEN: &str = "t0ken-for-charts";
 
 /// helm 3.17.2 with its home directories kept in `home`; `None` (and a
 /// note) when it is not installed, a failure under `CI`.
@@ -117,7 +119,7 @@ struct Seen {
 }
 
 /// A static file server over `root` (GET only, one request per
-/// connection), with basic auth; stopped on drop.
+/// connection), with basic auth or a bearer token; stopped on drop.
 struct StaticServer {
     port: u16,
     stop: Arc<AtomicBool>,
@@ -131,10 +133,13 @@ impl StaticServer {
         let port = listener.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let expected = format!(
-            "Basic {}",
-            crate::registry::base64(format!("{user}:{password}").as_bytes())
-        );
+        let expected = [
+            format!(
+                "Basic {}",
+                crate::registry::base64(format!("{user}:{password}").as_bytes())
+            ),
+            format!("Bearer {TOKEN}"),
+        ];
         let (root, stop2, seen2) = (root.to_path_buf(), stop.clone(), seen.clone());
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -175,7 +180,12 @@ impl Drop for StaticServer {
     }
 }
 
-fn serve_file(conn: TcpStream, root: &Path, expected: &str, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+fn serve_file(
+    conn: TcpStream,
+    root: &Path,
+    expected: &[String],
+    seen: &Mutex<Vec<Seen>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut out = conn;
     let mut line = String::new();
@@ -192,7 +202,7 @@ fn serve_file(conn: TcpStream, root: &Path, expected: &str, seen: &Mutex<Vec<See
         if let Some((k, v)) = h.split_once(':')
             && k.eq_ignore_ascii_case("authorization")
         {
-            authorized = v.trim() == expected;
+            authorized = expected.iter().any(|e| e == v.trim());
         }
     }
     seen.lock().expect("lock").push(Seen { path: path.clone() });
@@ -334,16 +344,18 @@ fn a_chart_from_a_helm_repository_renders_as_helm_does_and_is_cached_by_digest()
 }
 
 #[test]
-fn a_missing_chart_or_version_is_named_with_what_there_is() {
+fn a_missing_chart_or_version_is_named_with_what_there_is_and_caps_hold() {
     let env = TestEnv::new();
     let home = env.path().join("helm-home");
     let Some(server) = repository(&env, &home) else {
         return;
     };
-    env.write("password", PASSWORD);
+    env.write("token", TOKEN);
     let config = format!(
         "agent {{ state-dir \"state\"; }}\n\
-         source \"charts\" {{\n    helm \"{}\"\n    auth {{ username \"{USER}\"; password-file \"password\"; }}\n}}\n\
+         source \"charts\" {{\n    helm \"{}\"\n    auth {{ token-file \"token\"; }}\n}}\n\
+         source \"tiny\" {{\n    helm \"{0}\"\n    auth {{ token-file \"token\"; }}\n    limits max-size=\"100B\"\n}}\n\
+         app \"capped\" {{ source \"tiny\"; chart \"hello\"; target dir=\"d\"; }}\n\
          app \"typo\" {{ source \"charts\"; chart \"helo\"; target dir=\"a\"; }}\n\
          app \"future\" {{ source \"charts\"; chart \"hello\" version=\">=3.0.0\"; target dir=\"b\"; }}\n\
          app \"rc\" {{ source \"charts\"; chart \"hello\" version=\">=2.0.0-0\"; target dir=\"c\"; }}\n",
@@ -369,6 +381,11 @@ fn a_missing_chart_or_version_is_named_with_what_there_is() {
         "{future}"
     );
     assert_eq!(outcome(&all, "app", "rc")["result"], "ok", "{all}");
+    let capped = outcome(&all, "source", "tiny")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(capped.contains("larger than the limit of 100 bytes"), "{capped}");
     let cm = std::fs::read_to_string(env.path().join("c/configmap_rc-hello.yaml")).expect("rc's ConfigMap");
     assert!(cm.contains("chart: hello-2.0.0-rc.1"), "{cm}");
 }
