@@ -259,11 +259,12 @@ pub async fn render_app(
         (None, String::new(), artifact.revision.clone())
     };
     let Some(chart) = chart else {
-        if helm.release.is_some() || helm.values.is_some() || !helm.values_files.is_empty() {
+        if helm.release.is_some() || helm.values.is_some() || !helm.values_files.is_empty() || helm.skip_crds
+        {
             return Err(Failure::permanent(
                 "RenderFailed",
                 format!(
-                    "`release`, `values` and `values-file` are for Helm charts, and path `{}` of source \"{}\" holds no Chart.yaml",
+                    "`release`, `values`, `values-file` and `crds` are for Helm charts, and path `{}` of source \"{}\" holds no Chart.yaml",
                     app.path, source.name.value
                 ),
             ));
@@ -317,6 +318,7 @@ pub async fn render_app(
         namespace: app.namespace.clone().unwrap_or_else(|| "default".into()),
         values,
         capabilities,
+        skip_crds: helm.skip_crds,
     };
     let manifests = tokio::task::spawn_blocking(move || render::chart::render_chart(&chart, &shown, &opts))
         .await

@@ -352,6 +352,8 @@ pub struct HelmRelease {
     pub values_files: Vec<ValuesFile>,
     /// Inline YAML (a mapping).
     pub values: Option<Spanned<String>>,
+    /// `crds "skip"`: leave the charts' `crds/` out (default: apply them).
+    pub skip_crds: bool,
 }
 
 /// `chart "redis" version="^20.0.0"`.

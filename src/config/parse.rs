@@ -1429,6 +1429,7 @@ fn decode_helm_release(n: &Node) -> HelmRelease {
     HelmRelease {
         chart,
         release: n.string("release", Ty::Release),
+        skip_crds: n.string("crds", Ty::String).as_deref() == Some("skip"),
         values_files,
         values,
     }

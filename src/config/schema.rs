@@ -737,6 +737,12 @@ const APP_CHILDREN: &[NodeSpec] = &[
         ),
         CHART_PROPS,
     ),
+    value_or(
+        "crds",
+        Ty::Enum(CRD_POLICIES),
+        "create",
+        "The CRDs in a chart's crds/ folders: `create` applies them with the rest, `skip` leaves them out.",
+    ),
     value(
         "release",
         Ty::Release,
@@ -759,6 +765,7 @@ const APP_CHILDREN: &[NodeSpec] = &[
     )),
 ];
 
+const CRD_POLICIES: &[&str] = &["create", "skip"];
 const CHART_PROPS: &[Prop] = &[prop(
     "version",
     Ty::Semver,

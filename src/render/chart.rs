@@ -5,7 +5,8 @@
 //!
 //! Rendering is [`crate::helm`]'s, exactly `helm template`'s. What is kept
 //! is this policy, documented in docs/helm.md: the `crds/` files of every
-//! enabled chart first (Helm's default, "create"), then the manifests, then
+//! enabled chart first (Helm's default, "create"; none with `crds "skip"`),
+//! then the manifests, then
 //! the hooks of install and upgrade (`pre-`/`post-install`,
 //! `pre-`/`post-upgrade`) as ordinary objects; test hooks and hooks only of
 //! delete or rollback are left out, since a GitOps apply neither tests nor
@@ -29,6 +30,8 @@ pub struct ChartOptions {
     pub values: Vec<(String, String)>,
     /// The cluster's, from discovery; `None`: Helm's defaults.
     pub capabilities: Option<Capabilities>,
+    /// Leave the charts' `crds/` out.
+    pub skip_crds: bool,
 }
 
 /// `.Capabilities` from a cluster.
@@ -55,7 +58,7 @@ pub fn render_chart(chart: &Path, shown: &str, opts: &ChartOptions) -> Result<Ve
         release: opts.release.clone(),
         namespace: opts.namespace.clone(),
         values_files: opts.values.clone(),
-        include_crds: true,
+        include_crds: !opts.skip_crds,
         ..helm::Options::default()
     };
     if let Some(caps) = &opts.capabilities {
@@ -235,5 +238,43 @@ mod tests {
             .map(|m| m.id.name)
             .collect();
         assert_eq!(names, ["plain", "install", "upgrade"]);
+    }
+
+    #[test]
+    fn crds_come_first_unless_skipped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chart = dir.path().join("c");
+        std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
+        std::fs::create_dir_all(chart.join("crds")).expect("mkdir");
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        std::fs::write(
+            chart.join("templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n",
+        )
+        .expect("write");
+        std::fs::write(
+            chart.join("crds/w.yaml"),
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\n",
+        )
+        .expect("write");
+        let mut opts = ChartOptions {
+            release: "r".into(),
+            namespace: "default".into(),
+            ..ChartOptions::default()
+        };
+        let kinds = |opts: &ChartOptions| -> Vec<String> {
+            render_chart(&chart, "c", opts)
+                .expect("rendered")
+                .into_iter()
+                .map(|m| m.id.kind)
+                .collect()
+        };
+        assert_eq!(kinds(&opts), ["CustomResourceDefinition", "ConfigMap"]);
+        opts.skip_crds = true;
+        assert_eq!(kinds(&opts), ["ConfigMap"]);
     }
 }
