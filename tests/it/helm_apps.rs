@@ -391,13 +391,13 @@ fn a_missing_chart_or_version_is_named_with_what_there_is_and_caps_hold() {
 }
 
 #[test]
-fn a_chart_pushed_to_an_oci_registry_renders_as_helm_does() {
+fn a_chart_pushed_to_an_oci_registry_with_auth_renders_as_helm_does() {
     let env = TestEnv::new();
     let home = env.path().join("helm-home");
     let Some(mut push) = helm(&home) else {
         return;
     };
-    let registry = Registry::start();
+    let registry = Registry::with_auth();
     let src = write_chart(&env.path().join("src"), "0.3.1", false);
     let mut package = helm(&home).expect("helm");
     package.arg("package").arg(&src).arg("-d").arg(env.path());
@@ -406,13 +406,21 @@ fn a_chart_pushed_to_an_oci_registry_renders_as_helm_does() {
     push.arg("push")
         .arg(&tgz)
         .arg(format!("oci://{}/charts", registry.host()))
-        .arg("--plain-http");
+        .args([
+            "--plain-http",
+            "--username",
+            crate::registry::USER,
+            "--password",
+            crate::registry::PASSWORD,
+        ]);
     ok(push);
+    env.write("registry-password", crate::registry::PASSWORD);
     let config = format!(
         "agent {{ state-dir \"state\"; }}\n\
-         source \"oci-charts\" {{ helm \"oci://{}/charts\"; insecure #true; }}\n\
+         source \"oci-charts\" {{\n    helm \"oci://{}/charts\"\n    insecure #true\n    auth {{ username \"{}\"; password-file \"registry-password\"; }}\n}}\n\
          app \"web\" {{ source \"oci-charts\"; chart \"hello\" version=\"0.3.x\"; values \"color: red\"; target dir=\"out\"; }}\n",
-        registry.host()
+        registry.host(),
+        crate::registry::USER
     );
     env.write("mooring.kdl", &config);
     let (run, all) = once(&env);
