@@ -478,18 +478,38 @@ fn check_name(s: &str) -> Result<(), Problem> {
     }
 }
 
-/// `https://host/path`, `http://host/path` or `oci://host/path`.
+/// `https://host/path`, `http://host/path` or `oci://host/path`, without
+/// credentials (never repeated in a message: they may be a token).
 fn check_helm_repo(s: &str) -> Result<(), Problem> {
     let help = "write the repository's URL, such as \"https://charts.bitnami.com/bitnami\" or \"oci://ghcr.io/org/charts\"";
     if s.starts_with("oci://") {
         return check_oci_repo(s).map(|_| ());
     }
-    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
-    let host = rest.map(|r| r.split('/').next().unwrap_or_default());
-    match host {
-        Some(h) if !h.is_empty() && !h.contains(['?', '#', ' ']) && !s.contains(['?', '#']) => Ok(()),
-        _ => Err(Problem::new(code::INVALID_URL, format!("\"{s}\" is not a Helm repository URL")).help(help)),
+    let bad = || {
+        let shown = if s.contains('@') { "this" } else { s };
+        Err(Problem::new(
+            code::INVALID_URL,
+            format!("\"{shown}\" is not a Helm repository URL"),
+        )
+        .help(help))
+    };
+    let Some((scheme, rest)) = s
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "https" | "http"))
+    else {
+        return bad();
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        return Err(Problem::new(code::INVALID_URL, "the URL contains credentials")
+            .within(scheme.len() + 3, userinfo.len() + 1)
+            .label("credentials")
+            .help("remove them from the URL and keep secrets in files: `auth { username \"…\"; password-file \"…\" }` or `auth { token-file \"…\" }`"));
     }
+    if authority.is_empty() || s.contains(['?', '#', ' ']) {
+        return bad();
+    }
+    Ok(())
 }
 
 /// Helm values written inline: YAML whose top level is a mapping (or
