@@ -102,18 +102,47 @@ impl Cluster {
             return Ok(caps.clone());
         }
         let version = self.client.apiserver_version().await?;
-        let discovery = kube::Discovery::new(self.client.clone()).run().await?;
-        let mut api_versions = Vec::new();
-        for group in discovery.groups() {
-            for v in group.versions() {
-                let gv = match group.name() {
-                    "" => v.to_string(),
-                    g => format!("{g}/{v}"),
+        // Every group/version the server lists, asked at once. As in Helm,
+        // a group/version that fails to answer (an aggregated API that is
+        // down) is left out rather than failing the render.
+        let mut lists = Vec::new();
+        for v in self.client.list_core_api_versions().await?.versions {
+            lists.push(v);
+        }
+        for g in self.client.list_api_groups().await?.groups {
+            lists.extend(g.versions.into_iter().map(|v| v.group_version));
+        }
+        let mut asks = tokio::task::JoinSet::new();
+        for (i, gv) in lists.iter().enumerate() {
+            let (client, gv) = (self.client.clone(), gv.clone());
+            asks.spawn(async move {
+                let answer = if gv.contains('/') {
+                    client.list_api_group_resources(&gv).await
+                } else {
+                    client.list_core_api_resources(&gv).await
                 };
-                api_versions.push(gv.clone());
-                for (api, _) in group.versioned_resources(v) {
-                    api_versions.push(format!("{gv}/{}", api.kind));
+                (i, answer)
+            });
+        }
+        let mut answers: Vec<Option<Result<_, kube::Error>>> = (0..lists.len()).map(|_| None).collect();
+        while let Some(joined) = asks.join_next().await {
+            if let Ok((i, answer)) = joined {
+                answers[i] = Some(answer);
+            }
+        }
+        let mut api_versions = Vec::new();
+        for (gv, answer) in lists.iter().zip(answers) {
+            match answer {
+                None => tracing::warn!("discovery of {gv} did not finish, charts render without it"),
+                Some(Ok(list)) => {
+                    api_versions.push(gv.clone());
+                    // Subresources too (`apps/v1/Scale`), as Helm lists them.
+                    api_versions.extend(list.resources.iter().map(|r| format!("{gv}/{}", r.kind)));
                 }
+                Some(Err(e)) => tracing::warn!(
+                    "discovery of {gv} failed, charts render without it: {}",
+                    super::kube::message(&e)
+                ),
             }
         }
         let caps = Capabilities {
