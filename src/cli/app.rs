@@ -85,7 +85,8 @@ fn rendered(
         ))
         .map_err(|e| {
             eprintln!("error: app/{name} at {}:\n{}", artifact.revision, e.message);
-            ExitCode::from(1)
+            // A chart that cannot be downloaded is a fetch failure, as a source's.
+            ExitCode::from(if e.reason == "FetchFailed" { 2 } else { 1 })
         })?;
     Ok((cfg, app, revision, manifests))
 }
