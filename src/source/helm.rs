@@ -17,8 +17,9 @@
 //! An `oci://` repository holds each chart as an OCI artifact in the
 //! repository `URL/NAME`; the chart is pulled with the OCI client (tags
 //! resolved by the range, the same auth, digests and caps as OCI sources),
-//! and the artifact holds the chart's directory. Such a source has no index:
-//! its own artifact is empty and new versions are found by the app's runs.
+//! and the artifact holds its layer as `chart.tgz`, as for HTTP: no ignore
+//! rules touch a chart's files. Such a source has no index: its own
+//! artifact is empty and new versions are found by the app's runs.
 //!
 //! Everything the server sends is hostile: the index and archives are
 //! size-capped while they stream, the archive must match the index's
@@ -44,7 +45,7 @@ pub const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// The largest chart archive downloaded (Helm's own cap on a chart,
 /// unpacked, is 100 MiB).
 pub const MAX_ARCHIVE_BYTES: u64 = 100 << 20;
-/// The file of a chart artifact from an HTTP repository.
+/// The file of a chart artifact.
 pub const ARCHIVE: &str = "chart.tgz";
 /// The file of a source artifact of an HTTP repository.
 pub const INDEX: &str = "index.yaml";
@@ -53,7 +54,7 @@ pub const INDEX: &str = "index.yaml";
 #[derive(Debug, Clone)]
 pub struct Chart {
     pub artifact: Artifact,
-    /// The chart to load: the archive, or the chart's directory.
+    /// The chart to load: the archive.
     pub path: PathBuf,
     pub version: String,
 }
@@ -138,7 +139,7 @@ pub async fn chart(
             ignore: Vec::new(),
             limits,
         };
-        let artifact = oci::fetch(&oci_source, state_dir, &store).await?;
+        let artifact = oci::fetch_layer(&oci_source, state_dir, &store, ARCHIVE).await?;
         store.gc(&name, &artifact.dir, super::artifact::KEEP)?;
         let version = artifact
             .revision
@@ -146,13 +147,9 @@ pub async fn chart(
             .next()
             .unwrap_or_default()
             .to_string();
-        let path = chart_dir(&artifact.dir).ok_or_else(|| Error::Rejected {
-            entry: artifact.revision.clone(),
-            reason: "the artifact holds no chart directory (a Chart.yaml in one top-level directory)".into(),
-        })?;
         return Ok(Chart {
+            path: artifact.dir.join(ARCHIVE),
             artifact,
-            path,
             version,
         });
     }
@@ -236,20 +233,6 @@ pub async fn chart(
         artifact,
         version: version.to_string(),
     })
-}
-
-/// The one top-level directory holding a Chart.yaml.
-fn chart_dir(dir: &Path) -> Option<PathBuf> {
-    if dir.join("Chart.yaml").is_file() {
-        return Some(dir.to_path_buf());
-    }
-    let mut found = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("Chart.yaml").is_file());
-    let first = found.next()?;
-    found.next().is_none().then_some(first)
 }
 
 #[derive(Debug, serde::Deserialize)]

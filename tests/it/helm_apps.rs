@@ -66,9 +66,11 @@ fn write_chart(dir: &Path, version: &str, crds: bool) -> PathBuf {
             format!("apiVersion: v2\nname: hello\nversion: {version}\n"),
         ),
         ("values.yaml", "greeting: hi\ncolor: none\n".into()),
+        // A file Flux's default ignore rules would drop from a source.
+        ("files/logo.png", "\u{89}PNG not really\n".into()),
         (
             "templates/configmap.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hello\n  labels:\n    chart: {{ .Chart.Name }}-{{ .Chart.Version }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n  autoscalingV2: {{ .Capabilities.APIVersions.Has \"autoscaling/v2\" | quote }}\n  widgets: {{ .Capabilities.APIVersions.Has \"example.com/v1/Widget\" | quote }}\n".into(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hello\n  labels:\n    chart: {{ .Chart.Name }}-{{ .Chart.Version }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n  autoscalingV2: {{ .Capabilities.APIVersions.Has \"autoscaling/v2\" | quote }}\n  widgets: {{ .Capabilities.APIVersions.Has \"example.com/v1/Widget\" | quote }}\n  logo: {{ .Files.Get \"files/logo.png\" | b64enc | quote }}\n".into(),
         ),
         (
             "templates/hook.yaml",
@@ -445,7 +447,9 @@ fn a_chart_pushed_to_an_oci_registry_with_auth_renders_as_helm_does() {
         .into_iter()
         .filter(|d| d["kind"] != "Pod")
         .collect();
-    assert_eq!(documents(&render.stdout), want, "{}", render.stdout);
+    let got = documents(&render.stdout);
+    assert_eq!(got, want, "{}", render.stdout);
+    assert_ne!(got[0]["data"]["logo"], "", "every file of the chart is kept");
 }
 
 #[test]
