@@ -92,8 +92,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "common/process.rs"]
+mod process;
 #[path = "common/stats.rs"]
 mod stats;
+use process::{git, mooring_binary};
 use stats::{Row, table};
 
 #[path = "../tests/it/apiserver/mod.rs"]
@@ -1035,39 +1038,6 @@ fn secret(i: usize) -> (String, String) {
 }
 
 // ---- tools ---------------------------------------------------------------------
-
-/// `git ARGS…` in `dir`, isolated from the machine's and the user's config.
-fn git(home: &Path, dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `$MOORING_BIN`, else the binary cargo built with this bench.
-fn mooring_binary() -> PathBuf {
-    let bin = std::env::var_os("MOORING_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mooring")));
-    assert!(bin.is_file(), "no mooring binary at {}", bin.display());
-    bin
-}
 
 /// kubectl's client version, or `None` if it is not on PATH.
 fn kubectl_version() -> Option<String> {

@@ -10,7 +10,6 @@
 //! and backoff. Status and metrics ([`status`]) are what the HTTP server
 //! serves. `mooring once` uses the same tasks, each running once.
 
-pub mod backoff;
 pub mod reconcile;
 pub mod run;
 pub mod status;
@@ -25,9 +24,12 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use crate::backoff;
 use crate::config::diff::{ConfigDiff, Key};
+use crate::config::graph::Graph;
 use crate::config::{Config, Kind};
 use crate::image::Selection;
+use crate::reason::Reason;
 use crate::source::Artifact;
 use status::{ArtifactStatus, Metrics, ObjectStatus, Reload, Report, State, Suspended};
 
@@ -58,6 +60,8 @@ struct Shared {
 
 struct Inner {
     config: Arc<Config>,
+    /// Who reads whom in `config`.
+    graph: Graph,
     generation: u64,
     last_reload: Reload,
     objects: BTreeMap<Key, Handle>,
@@ -131,6 +135,7 @@ impl Agent {
                 tasks: Mutex::new(JoinSet::new()),
                 clusters: Default::default(),
                 inner: Mutex::new(Inner {
+                    graph: Graph::of(&config),
                     config: Arc::new(config),
                     generation: 1,
                     last_reload: Reload {
@@ -153,7 +158,7 @@ impl Agent {
         let mut inner = lock(&self.shared.inner);
         let cfg = inner.config.clone();
         let keys: Vec<Key> = match only {
-            Some(keys) => with_inputs(&cfg, keys),
+            Some(keys) => inner.graph.with_inputs(keys),
             None => cfg.keys().collect(),
         };
         for key in keys {
@@ -227,6 +232,7 @@ impl Agent {
             });
         }
         inner.permits = want;
+        inner.graph = Graph::of(&cfg);
         inner.config = cfg;
         inner.generation += 1;
         let generation = inner.generation;
@@ -338,53 +344,13 @@ impl Agent {
     /// Wake every object that reads `key`.
     fn wake_readers(&self, key: &Key) {
         let inner = lock(&self.shared.inner);
-        let cfg = &inner.config;
-        let readers: Vec<Key> = match key.kind {
-            Kind::Source => cfg
-                .keys()
-                .filter(|k| cfg.sources_read_by(k).contains(&key.name.as_str()))
-                .collect(),
-            Kind::App => cfg
-                .apps
-                .iter()
-                .filter(|a| a.depends_on.iter().any(|d| d.value == key.name))
-                .map(|a| Key::new(Kind::App, a.name.as_str()))
-                .collect(),
-            Kind::Image => cfg
-                .automations
-                .iter()
-                .map(|a| Key::new(Kind::Automation, a.name.as_str()))
-                .collect(),
-            Kind::Automation => Vec::new(),
-        };
-        for k in readers {
-            if let Some(h) = inner.objects.get(&k) {
+        for k in inner.graph.readers(key) {
+            if let Some(h) = inner.objects.get(k) {
                 h.wake.notify_one();
             }
         }
     }
 }
-
-/// `keys` and, transitively, the sources and apps they read, in config order.
-fn with_inputs(cfg: &Config, keys: &[Key]) -> Vec<Key> {
-    let mut want: Vec<Key> = keys.to_vec();
-    let mut i = 0;
-    while i < want.len() {
-        let key = want[i].clone();
-        for src in cfg.sources_read_by(&key) {
-            want.push(Key::new(Kind::Source, src));
-        }
-        if key.kind == Kind::Automation {
-            want.extend(cfg.images.iter().map(|i| Key::new(Kind::Image, i.name.as_str())));
-        }
-        if let Some(app) = (key.kind == Kind::App).then(|| cfg.app(&key.name)).flatten() {
-            want.extend(app.depends_on.iter().map(|d| Key::new(Kind::App, d.as_str())));
-        }
-        i += 1;
-    }
-    cfg.keys().filter(|k| want.contains(k)).collect()
-}
-
 /// What an object's run reads, once its inputs are ready.
 struct Inputs {
     /// The artifact an app renders from.
@@ -402,7 +368,7 @@ enum Gate {
     /// Not yet; `failed` says an input has run and failed (so in a single
     /// pass it never will be ready).
     Wait {
-        reason: &'static str,
+        reason: Reason,
         message: String,
         failed: bool,
     },
@@ -441,7 +407,7 @@ impl Task {
             if let Some(s) = active_suspension(&cfg, &self.key) {
                 self.set(|st| {
                     st.state = State::Suspended;
-                    st.reason = Some("Suspended".into());
+                    st.reason = Some(Reason::Suspended.to_string());
                     st.next_run = s.until;
                     st.suspended = Some(s.clone());
                 });
@@ -484,7 +450,7 @@ impl Task {
                         } else {
                             State::Waiting
                         };
-                        st.reason = Some(reason.into());
+                        st.reason = Some(reason.to_string());
                         st.message = Some(message.clone());
                         st.next_run = None;
                         if once_failed {
@@ -575,7 +541,7 @@ impl Task {
                     tracing::info!(duration_ms = (seconds * 1000.0) as u64, "{}", done.message);
                     self.set(|st| {
                         st.state = State::Ready;
-                        st.reason = Some("Succeeded".into());
+                        st.reason = Some(Reason::Succeeded.to_string());
                         st.message = Some(done.message.clone());
                         st.revision = done.revision.clone().or(st.revision.take());
                         st.last_error = None;
@@ -609,10 +575,10 @@ impl Task {
                     });
                     due = wait.map(|w| Instant::now() + w);
                     if f.retryable {
-                        tracing::warn!(reason = f.reason, failures, "{}", f.message);
+                        tracing::warn!(reason = f.reason.as_str(), failures, "{}", f.message);
                     } else {
                         tracing::error!(
-                            reason = f.reason,
+                            reason = f.reason.as_str(),
                             "{} (stalled until its inputs change)",
                             f.message
                         );
@@ -623,7 +589,7 @@ impl Task {
                         } else {
                             State::Stalled
                         };
-                        st.reason = Some(f.reason.into());
+                        st.reason = Some(f.reason.to_string());
                         st.message = Some(f.message.clone());
                         st.last_error = Some(f.message.clone());
                         st.last_run = Some(at);
@@ -678,14 +644,14 @@ impl Task {
             let out = self.agent.output(&key).unwrap_or_default();
             if out.suspended {
                 return Gate::Wait {
-                    reason: "DependencyNotReady",
+                    reason: Reason::DependencyNotReady,
                     message: format!("{key} is suspended"),
                     failed: true,
                 };
             }
             if !out.ran || out.failed {
                 return Gate::Wait {
-                    reason: "DependencyNotReady",
+                    reason: Reason::DependencyNotReady,
                     message: format!("waiting for {key} to be ready"),
                     failed: out.ran,
                 };
@@ -700,7 +666,7 @@ impl Task {
             match out.good {
                 _ if out.suspended => {
                     return Gate::Wait {
-                        reason: "ArtifactNotReady",
+                        reason: Reason::ArtifactNotReady,
                         message: format!("{key} is suspended and has no artifact in this pass"),
                         failed: true,
                     };
@@ -712,7 +678,7 @@ impl Task {
                 }) => artifacts.push((name.to_string(), revision, artifact)),
                 _ => {
                     return Gate::Wait {
-                        reason: "ArtifactNotReady",
+                        reason: Reason::ArtifactNotReady,
                         message: format!("waiting for {key} to fetch an artifact"),
                         failed: out.ran,
                     };
@@ -744,7 +710,7 @@ impl Task {
             let out = self.agent.output(&key).unwrap_or_default();
             if self.agent.output(&key).is_some() && !out.ran && !out.suspended {
                 return Gate::Wait {
-                    reason: "DependencyNotReady",
+                    reason: Reason::DependencyNotReady,
                     message: format!("waiting for the first scan of {key}"),
                     failed: false,
                 };
@@ -771,7 +737,7 @@ impl Task {
     async fn reconcile(&self, cfg: &Config, inputs: &Inputs) -> Result<reconcile::Done, reconcile::Failure> {
         let name = self.key.name.as_str();
         let missing = || reconcile::Failure {
-            reason: "Internal",
+            reason: Reason::Internal,
             message: format!("{} is not in the config it was started with", self.key),
             retryable: false,
             retry_after: None,

@@ -1,7 +1,7 @@
 //! One reconcile function per kind, its steps written out in order. Each
 //! returns what it did or a [`Failure`]: a status reason, a message, and
 //! whether retrying can help. When to run next is decided elsewhere
-//! ([`super::backoff`]).
+//! ([`crate::backoff`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::apply::{self, Summary};
 use crate::busy::{BusyGuard, CancelOnDrop};
 use crate::config::{self, Target};
 use crate::image::{self, Selection};
+use crate::reason::{Classify, Reason};
 use crate::render;
 use crate::source::{self, Artifact};
 
@@ -30,7 +31,7 @@ pub struct Done {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
     /// `false`: the object stalls until its inputs change.
     pub retryable: bool,
@@ -38,8 +39,19 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
 }
 
+impl<E: Classify + std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure {
+            reason: e.reason(),
+            message: e.to_string(),
+            retryable: e.retryable(),
+            retry_after: e.retry_after(),
+        }
+    }
+}
+
 impl Failure {
-    fn retry(reason: &'static str, message: impl Into<String>) -> Failure {
+    fn retry(reason: Reason, message: impl Into<String>) -> Failure {
         Failure {
             reason,
             message: message.into(),
@@ -48,7 +60,7 @@ impl Failure {
         }
     }
 
-    fn permanent(reason: &'static str, message: impl Into<String>) -> Failure {
+    fn permanent(reason: Reason, message: impl Into<String>) -> Failure {
         Failure {
             reason,
             message: message.into(),
@@ -66,16 +78,11 @@ pub async fn source(src: &config::Source, state_dir: &Path) -> Result<Done, Fail
     let artifact = match fetch.await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
-            return Err(Failure {
-                reason: e.reason(),
-                message: e.to_string(),
-                retryable: e.is_retryable(),
-                retry_after: None,
-            });
+            return Err(Failure::from(e));
         }
         Err(_) => {
             return Err(Failure {
-                reason: "FetchFailed",
+                reason: Reason::FetchFailed,
                 message: format!(
                     "fetching {} took longer than the timeout of {}",
                     source::redact(src.kind.url()),
@@ -104,17 +111,39 @@ pub async fn app(
     artifact: &Artifact,
     values_artifacts: &[(String, Artifact)],
 ) -> Result<Done, Failure> {
-    // Step 1: render (a chart with the cluster's capabilities).
+    // Step 1: the SOPS keys and the substitution variables (files, and
+    // ConfigMaps and Secrets of the app's cluster).
+    let keys = render::keys_for(app).map_err(|e| Failure::permanent(e.reason(), e.to_string()))?;
+    let reads_cluster = app
+        .substitute_from
+        .iter()
+        .any(|f| !matches!(f.from, config::VarSource::File(_)));
+    let vars_cluster = match &app.target {
+        Target::Cluster(name) if reads_cluster => {
+            let def = name.as_ref().and_then(|n| cfg.cluster(n));
+            Some(
+                clusters
+                    .get(def)
+                    .await
+                    .map_err(|e| Failure::permanent(Reason::SubstituteFailed, e.to_string()))?,
+            )
+        }
+        _ => None,
+    };
+    let vars = crate::apply::vars::resolve(app, &artifact.dir, vars_cluster.as_deref(), keys.as_ref())
+        .await
+        .map_err(Failure::from)?;
+    // Step 2: render (a Helm chart with the cluster's capabilities).
     let capabilities = match &app.target {
         Target::Cluster(name) if is_chart_app(cfg, app, artifact) => {
             let def = name.as_ref().and_then(|n| cfg.cluster(n));
             let cluster = clusters
                 .get(def)
                 .await
-                .map_err(|e| Failure::permanent("ApplyFailed", e.to_string()))?;
+                .map_err(|e| Failure::permanent(Reason::ApplyFailed, e.to_string()))?;
             let caps = cluster.capabilities().await.map_err(|e| {
                 Failure::retry(
-                    "RenderFailed",
+                    Reason::RenderFailed,
                     format!(
                         "asking the cluster for its version and APIs (a chart's .Capabilities): {}",
                         apply::kube::message(&e)
@@ -125,8 +154,9 @@ pub async fn app(
         }
         _ => None,
     };
-    let (revision, manifests) = render_app(cfg, app, artifact, values_artifacts, capabilities).await?;
-    // Step 2: apply, prune, and (on a cluster, with `wait`) health-check.
+    let (revision, manifests) =
+        render_app(cfg, app, artifact, values_artifacts, capabilities, vars, keys).await?;
+    // Step 3: apply, prune, and (on a cluster, with `wait`) health-check.
     let summary = match &app.target {
         Target::Dir(dir) => {
             let (dir, name, prune) = (dir.clone(), app.name.value.clone(), app.prune);
@@ -135,7 +165,7 @@ pub async fn app(
             // next attempt waits its turn through the backoff.
             let Some(busy) = BusyGuard::take(&dir) else {
                 return Err(Failure::retry(
-                    "ApplyFailed",
+                    Reason::ApplyFailed,
                     format!(
                         "an earlier write to {} outlived its timeout and has not stopped yet",
                         dir.display()
@@ -149,15 +179,10 @@ pub async fn app(
                 apply::dir::write(&dir, &name, &manifests, prune, &cancel)
             });
             match tokio::time::timeout(app.timeout, work).await {
-                Ok(Ok(result)) => result.map_err(|e| Failure {
-                    reason: e.reason(),
-                    message: e.to_string(),
-                    retryable: e.is_retryable(),
-                    retry_after: None,
-                })?,
+                Ok(Ok(result)) => result.map_err(Failure::from)?,
                 Ok(Err(join)) => {
                     return Err(Failure::retry(
-                        "ApplyFailed",
+                        Reason::ApplyFailed,
                         format!("the apply task failed: {join}"),
                     ));
                 }
@@ -169,7 +194,7 @@ pub async fn app(
             let cluster = clusters
                 .get(def)
                 .await
-                .map_err(|e| Failure::permanent("ApplyFailed", e.to_string()))?;
+                .map_err(|e| Failure::permanent(Reason::ApplyFailed, e.to_string()))?;
             let opts = apply::kube::Options {
                 app: &app.name,
                 field_manager: &cfg.agent.field_manager,
@@ -183,12 +208,7 @@ pub async fn app(
             };
             let budget = app.timeout + app.wait.as_ref().map_or(Duration::ZERO, |w| w.timeout);
             match tokio::time::timeout(budget, apply::kube::apply(&cluster, &manifests, &opts)).await {
-                Ok(result) => result.map_err(|e| Failure {
-                    reason: e.reason(),
-                    message: e.to_string(),
-                    retryable: e.is_retryable(),
-                    retry_after: None,
-                })?,
+                Ok(result) => result.map_err(Failure::from)?,
                 Err(_) => return Err(timed_out(budget)),
             }
         }
@@ -222,16 +242,13 @@ pub async fn render_app(
     artifact: &Artifact,
     values_artifacts: &[(String, Artifact)],
     capabilities: Option<render::chart::Capabilities>,
+    vars: Vec<(String, String)>,
+    keys: Option<crate::sops::Keys>,
 ) -> Result<(String, Vec<render::Manifest>), Failure> {
-    let render_failed = |e: render::Error| Failure {
-        reason: e.reason(),
-        message: e.to_string(),
-        retryable: e.is_retryable(),
-        retry_after: None,
-    };
+    let render_failed = Failure::from;
     let source = cfg.source(&app.source).ok_or_else(|| {
         Failure::permanent(
-            "Internal",
+            Reason::Internal,
             format!("source \"{}\" is not in the config", app.source.value),
         )
     })?;
@@ -239,12 +256,7 @@ pub async fn render_app(
     let (chart, shown, revision) = if let Some(chart) = &helm.chart {
         let fetched = source::helm::chart(source, artifact, chart, &cfg.agent.state_dir)
             .await
-            .map_err(|e| Failure {
-                reason: e.reason(),
-                message: e.to_string(),
-                retryable: e.is_retryable(),
-                retry_after: None,
-            })?;
+            .map_err(Failure::from)?;
         let shown = format!("{}/{} {}", source.name.value, chart.name.value, fetched.version);
         let revision = format!("{}@{}", chart.name.value, fetched.artifact.revision);
         (Some(fetched.path), shown, revision)
@@ -262,7 +274,7 @@ pub async fn render_app(
         if helm.release.is_some() || helm.values.is_some() || !helm.values_files.is_empty() || helm.skip_crds
         {
             return Err(Failure::permanent(
-                "RenderFailed",
+                Reason::RenderFailed,
                 format!(
                     "`release`, `values`, `values-file` and `crds` are for Helm charts, and path `{}` of source \"{}\" holds no Chart.yaml",
                     app.path, source.name.value
@@ -271,18 +283,36 @@ pub async fn render_app(
         }
         let (root, app) = (artifact.dir.clone(), app.clone());
         let manifests = tokio::task::spawn_blocking(move || {
-            render::render(&root, &app.path, &render::Options::for_app(&app))
+            let opts = render::Options {
+                vars: &vars,
+                keys: keys.as_ref(),
+                ..render::Options::for_app(&app)
+            };
+            render::render(&root, &app.path, &opts)
         })
         .await
-        .map_err(|e| Failure::retry("RenderFailed", format!("the render task failed: {e}")))?
+        .map_err(|e| Failure::retry(Reason::RenderFailed, format!("the render task failed: {e}")))?
         .map_err(render_failed)?;
         return Ok((revision, manifests));
     };
-    if !app.substitute.is_empty() || app.substitute_always {
+    let kustomize = &app.kustomize;
+    if kustomize.changes_build()
+        || !kustomize.labels.is_empty()
+        || !kustomize.annotations.is_empty()
+        || app.sops.is_some()
+    {
         return Err(Failure::permanent(
-            "RenderFailed",
+            Reason::RenderFailed,
             format!(
-                "`substitute` does not apply to the Helm chart {shown} (Flux's HelmRelease has no post-build substitution): pass the variables as `values`"
+                "the Helm chart {shown} is rendered by Helm alone: `name-prefix`, `name-suffix`, `components`, `set-image`, `patch`, `common-metadata` and `sops` do not apply to charts yet"
+            ),
+        ));
+    }
+    if !app.substitute.is_empty() || app.substitute_always || !app.substitute_from.is_empty() {
+        return Err(Failure::permanent(
+            Reason::RenderFailed,
+            format!(
+                "`substitute` and `substitute-from` do not apply to the Helm chart {shown} (Flux's HelmRelease has no post-build substitution): pass the variables as `values`"
             ),
         ));
     }
@@ -295,7 +325,7 @@ pub async fn render_app(
                     .find(|(n, _)| n == s.as_str())
                     .ok_or_else(|| {
                         Failure::retry(
-                            "ArtifactNotReady",
+                            Reason::ArtifactNotReady,
                             format!("source \"{}\" has no artifact yet", s.value),
                         )
                     })?;
@@ -322,14 +352,14 @@ pub async fn render_app(
     };
     let manifests = tokio::task::spawn_blocking(move || render::chart::render_chart(&chart, &shown, &opts))
         .await
-        .map_err(|e| Failure::retry("RenderFailed", format!("the render task failed: {e}")))?
+        .map_err(|e| Failure::retry(Reason::RenderFailed, format!("the render task failed: {e}")))?
         .map_err(render_failed)?;
     Ok((revision, manifests))
 }
 
 fn timed_out(limit: Duration) -> Failure {
     Failure::retry(
-        "ApplyFailed",
+        Reason::ApplyFailed,
         format!(
             "applying took longer than the timeout of {}",
             humantime::format_duration(limit)
@@ -339,12 +369,7 @@ fn timed_out(limit: Duration) -> Failure {
 
 /// Image: list the repository's tags → the policy's pick.
 pub async fn image(img: &config::Image, state_dir: &Path) -> Result<Done, Failure> {
-    let scan = image::scan(img, state_dir, false).await.map_err(|e| Failure {
-        reason: e.reason(),
-        message: e.to_string(),
-        retryable: e.is_retryable(),
-        retry_after: e.retry_after(),
-    })?;
+    let scan = image::scan(img, state_dir, false).await.map_err(Failure::from)?;
     for (tag, why) in scan.skipped.iter().take(5) {
         tracing::debug!("skipped tag {tag}: {why}");
     }
@@ -369,17 +394,15 @@ pub async fn automation(
     a: &config::Automation,
     policies: &crate::automation::setters::Policies,
 ) -> Result<Done, Failure> {
-    let src = cfg
-        .source(&a.source)
-        .ok_or_else(|| Failure::permanent("CheckoutFailed", format!("no source \"{}\"", a.source.value)))?;
+    let src = cfg.source(&a.source).ok_or_else(|| {
+        Failure::permanent(
+            Reason::CheckoutFailed,
+            format!("no source \"{}\"", a.source.value),
+        )
+    })?;
     let outcome = crate::automation::run(a, src, policies, &cfg.agent.state_dir)
         .await
-        .map_err(|e| Failure {
-            reason: e.reason(),
-            message: e.to_string(),
-            retryable: e.is_retryable(),
-            retry_after: None,
-        })?;
+        .map_err(Failure::from)?;
     Ok(Done {
         message: outcome.to_string(),
         revision: outcome.commit.clone(),

@@ -71,8 +71,7 @@ pub struct ObjectStatus {
     pub kind: Kind,
     pub name: String,
     pub state: State,
-    /// Why it is in that state: `FetchFailed`, `RenderFailed`, `ApplyFailed`,
-    /// `DependencyNotReady`, `ArtifactNotReady` …
+    /// Why it is in that state: a [`crate::reason::Reason`].
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
     /// A one-line account of the last run.

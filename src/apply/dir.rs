@@ -54,6 +54,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sha2::Digest as _;
 
 use super::Summary;
+use crate::reason::{Classify, Reason};
 use crate::render::{Manifest, ObjectId};
 
 /// The longest file name written (most file systems allow 255 bytes).
@@ -93,35 +94,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The status reason this error maps to: `PruneFailed` when only
-    /// deleting failed, `ApplyFailed` otherwise.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Error::Prune { .. } => "PruneFailed",
-            Error::Many(errors)
-                if !errors.is_empty() && errors.iter().all(|e| e.reason() == "PruneFailed") =>
-            {
-                "PruneFailed"
-            }
-            _ => "ApplyFailed",
-        }
-    }
-
-    /// Problems in the directory (someone else's file, a corrupt inventory,
-    /// I/O) may be fixed there at any time and are retried; bad manifests
-    /// stay bad until the source changes.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Foreign { .. }
-            | Error::NotRegular { .. }
-            | Error::Inventory { .. }
-            | Error::Io { .. }
-            | Error::Prune { .. } => true,
-            Error::App { .. } | Error::Invalid { .. } | Error::SameFile { .. } => false,
-            Error::Many(errors) => !errors.is_empty() && errors.iter().all(Error::is_retryable),
-        }
-    }
-
     fn io(path: &Path, source: io::Error) -> Error {
         Error::Io {
             path: path.to_path_buf(),
@@ -599,6 +571,32 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+impl Classify for Error {
+    fn reason(&self) -> Reason {
+        match self {
+            Error::Prune { .. } => Reason::PruneFailed,
+            Error::Many(errors)
+                if !errors.is_empty() && errors.iter().all(|e| e.reason() == Reason::PruneFailed) =>
+            {
+                Reason::PruneFailed
+            }
+            _ => Reason::ApplyFailed,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Foreign { .. }
+            | Error::NotRegular { .. }
+            | Error::Inventory { .. }
+            | Error::Io { .. }
+            | Error::Prune { .. } => true,
+            Error::App { .. } | Error::Invalid { .. } | Error::SameFile { .. } => false,
+            Error::Many(errors) => !errors.is_empty() && errors.iter().all(Error::retryable),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -741,8 +739,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let err = write(dir.path(), "app", &[cm("ok", ""), m], true).unwrap_err();
             assert!(matches!(err, Error::Invalid { .. }), "{err}");
-            assert!(!err.is_retryable());
-            assert_eq!(err.reason(), "ApplyFailed");
+            assert!(!err.retryable());
+            assert_eq!(err.reason(), Reason::ApplyFailed);
             assert!(listing(dir.path()).is_empty(), "nothing is written");
         }
         let err = write(tempfile::tempdir().unwrap().path(), "../x", &[], true).unwrap_err();
@@ -863,8 +861,8 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(err.is_retryable());
-        assert_eq!(err.reason(), "ApplyFailed");
+        assert!(err.retryable());
+        assert_eq!(err.reason(), Reason::ApplyFailed);
         // Nothing was written: no new file, no changed file, same inventory.
         assert_eq!(listing(dir), before);
         assert_eq!(
@@ -994,7 +992,7 @@ mod tests {
         fs::write(dir.join("web_configmap_b.yaml/keep"), "x").unwrap();
         let err = write(dir, "edge", &[cm("a", "")], true).unwrap_err();
         assert!(matches!(err, Error::Prune { .. }), "{err}");
-        assert_eq!(err.reason(), "PruneFailed");
+        assert_eq!(err.reason(), Reason::PruneFailed);
         assert!(dir.join("web_configmap_b.yaml/keep").exists());
         assert_eq!(
             inventory(dir, "edge"),

@@ -176,8 +176,12 @@ fn api_error(namespace: &str, name: &str, e: kube::Error) -> Error {
     }
 }
 
-impl Error {
-    pub fn is_retryable(&self) -> bool {
+impl crate::reason::Classify for Error {
+    fn reason(&self) -> crate::reason::Reason {
+        crate::reason::Reason::ApplyFailed
+    }
+
+    fn retryable(&self) -> bool {
         match self {
             Error::Api { retryable, .. } => *retryable,
             Error::Corrupt { .. } => false,

@@ -25,6 +25,7 @@ use super::Summary;
 use super::cluster::{Cluster, Objects, Resource};
 use super::health::{Health, health};
 use super::{inventory, names};
+use crate::reason::{Classify, Reason};
 use crate::render::{Manifest, ObjectId};
 
 /// The label every applied object carries (value: the app).
@@ -85,27 +86,6 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Error::Prune { .. } => "PruneFailed",
-            Error::NotReady { .. } => "HealthCheckFailed",
-            Error::Many(v) => v.first().map_or("ApplyFailed", Error::reason),
-            _ => "ApplyFailed",
-        }
-    }
-
-    /// Invalid objects stay invalid; everything else may pass later (a CRD
-    /// installed by another app, a conflict released, a server back up).
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Object { retryable, .. } => *retryable,
-            Error::Inventory(e) => e.is_retryable(),
-            Error::Many(v) => v.iter().all(Error::is_retryable),
-            Error::Connect(_) => false,
-            _ => true,
-        }
-    }
-
     fn many(mut errors: Vec<Error>) -> Result<(), Error> {
         match errors.len() {
             0 => Ok(()),
@@ -1002,6 +982,27 @@ pub fn message(e: &kube::Error) -> String {
                 source = inner.source();
             }
             s
+        }
+    }
+}
+
+impl Classify for Error {
+    fn reason(&self) -> Reason {
+        match self {
+            Error::Prune { .. } => Reason::PruneFailed,
+            Error::NotReady { .. } => Reason::HealthCheckFailed,
+            Error::Many(v) => v.first().map_or(Reason::ApplyFailed, Error::reason),
+            _ => Reason::ApplyFailed,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Object { retryable, .. } => *retryable,
+            Error::Inventory(e) => e.retryable(),
+            Error::Many(v) => v.iter().all(Error::retryable),
+            Error::Connect(_) => false,
+            _ => true,
         }
     }
 }

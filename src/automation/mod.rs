@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config;
+use crate::reason::{Classify, Reason};
 use setters::Policies;
 
 /// Attempts at commit + push before giving up on a busy branch.
@@ -35,24 +36,7 @@ pub enum Error {
     Task(String),
 }
 
-impl Error {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Error::Git(e) => e.reason(),
-            Error::Setters(_) => "PatchFailed",
-            Error::Template(_) => "CommitFailed",
-            Error::Busy { .. } | Error::Task(_) => "PushFailed",
-        }
-    }
-
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Git(e) => e.is_retryable(),
-            Error::Setters(_) | Error::Busy { .. } | Error::Task(_) => true,
-            Error::Template(_) => false,
-        }
-    }
-}
+impl Error {}
 
 /// What one run did.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,7 +136,7 @@ fn run_blocking(
             }
             git::PushOutcome::Rejected { reason } => {
                 tracing::info!("push to {push} rejected ({reason}); starting again on the new tip");
-                let pause = crate::agent::backoff::jitter(Duration::from_millis(200 * u64::from(attempt)));
+                let pause = crate::backoff::jitter(Duration::from_millis(200 * u64::from(attempt)));
                 std::thread::sleep(pause);
             }
         }
@@ -169,6 +153,25 @@ fn run_blocking(
 pub fn message(template: &str, changes: &[setters::Change]) -> Result<String, Error> {
     let changes = minijinja::Value::from(minijinja::value::Serde(changes));
     config::template::render(template, changes).map_err(|e| Error::Template(e.to_string()))
+}
+
+impl Classify for Error {
+    fn reason(&self) -> Reason {
+        match self {
+            Error::Git(e) => e.reason(),
+            Error::Setters(_) => Reason::PatchFailed,
+            Error::Template(_) => Reason::CommitFailed,
+            Error::Busy { .. } | Error::Task(_) => Reason::PushFailed,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Git(e) => e.retryable(),
+            Error::Setters(_) | Error::Busy { .. } | Error::Task(_) => true,
+            Error::Template(_) => false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,13 @@
 //! source, render its manifests, and print them or what applying them would
 //! change in the cluster.
 
+use super::Exit;
 use std::path::Path;
-use std::process::ExitCode;
 
 use crate::agent::reconcile;
 use crate::apply;
 use crate::config::{self, Config, Kind, Target};
-use crate::render::Manifest;
+use crate::render::{self, Manifest};
 use crate::source;
 
 /// Load the config, find the app, fetch its source and render it.
@@ -16,10 +16,10 @@ fn rendered(
     path: &Path,
     kind: Kind,
     name: &str,
-) -> Result<(Config, config::App, String, Vec<Manifest>), ExitCode> {
+) -> Result<(Config, config::App, String, Vec<Manifest>), Exit> {
     if kind != Kind::App {
         eprintln!("error: only apps are rendered; {kind}/{name} is not an app");
-        return Err(ExitCode::from(2));
+        return Err(Exit::Error);
     }
     let cfg = super::load_for_action(path)?.config;
     let Some(app) = cfg.app(name).cloned() else {
@@ -27,14 +27,14 @@ fn rendered(
             .map(|s| format!(" (did you mean \"{s}\"?)"))
             .unwrap_or_default();
         eprintln!("error: {} declares no app named \"{name}\"{hint}", path.display());
-        return Err(ExitCode::from(1));
+        return Err(Exit::Failure);
     };
     let Some(src) = cfg.source(&app.source) else {
         eprintln!(
             "error: app \"{name}\" reads source \"{}\", which is not declared",
             app.source.value
         );
-        return Err(ExitCode::from(1));
+        return Err(Exit::Failure);
     };
     let runtime = super::runtime()?;
     let fetch = |src: &config::Source| {
@@ -42,7 +42,7 @@ fn rendered(
             .block_on(source::fetch(src, &cfg.agent.state_dir))
             .map_err(|e| {
                 eprintln!("error: source/{}: {e}", src.name.value);
-                ExitCode::from(2)
+                Exit::Error
             })
     };
     let artifact = fetch(src)?;
@@ -75,6 +75,37 @@ fn rendered(
         }
         _ => None,
     };
+    let keys = render::keys_for(&app).map_err(|e| {
+        eprintln!("error: app/{name}: {e}");
+        Exit::Failure
+    })?;
+    let reads_cluster = app
+        .substitute_from
+        .iter()
+        .any(|f| !matches!(f.from, config::VarSource::File(_)));
+    let vars = runtime
+        .block_on(async {
+            let cluster = match &app.target {
+                Target::Cluster(c) if reads_cluster => {
+                    let def = c.as_ref().and_then(|n| cfg.cluster(n));
+                    Some(
+                        apply::cluster::Cluster::connect(def)
+                            .await
+                            .map_err(|e| apply::vars::Error {
+                                source_name: "the cluster".into(),
+                                message: e.to_string(),
+                                retryable: true,
+                            })?,
+                    )
+                }
+                _ => None,
+            };
+            apply::vars::resolve(&app, &artifact.dir, cluster.as_ref(), keys.as_ref()).await
+        })
+        .map_err(|e| {
+            eprintln!("error: app/{name}: {e}");
+            Exit::Failure
+        })?;
     let (revision, manifests) = runtime
         .block_on(reconcile::render_app(
             &cfg,
@@ -82,16 +113,22 @@ fn rendered(
             &artifact,
             &values,
             capabilities,
+            vars,
+            keys,
         ))
         .map_err(|e| {
             eprintln!("error: app/{name} at {}:\n{}", artifact.revision, e.message);
             // A chart that cannot be downloaded is a fetch failure, as a source's.
-            ExitCode::from(if e.reason == "FetchFailed" { 2 } else { 1 })
+            if e.reason == crate::reason::Reason::FetchFailed {
+                Exit::Error
+            } else {
+                Exit::Failure
+            }
         })?;
     Ok((cfg, app, revision, manifests))
 }
 
-pub fn render(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
+pub fn render(path: &Path, (kind, name): (Kind, String)) -> Exit {
     let (_, _, revision, manifests) = match rendered(path, kind, &name) {
         Ok(r) => r,
         Err(code) => return code,
@@ -101,10 +138,10 @@ pub fn render(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
         println!("---\n# {}", m.position());
         print!("{}", m.text);
     }
-    ExitCode::SUCCESS
+    Exit::Success
 }
 
-pub fn diff(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
+pub fn diff(path: &Path, (kind, name): (Kind, String)) -> Exit {
     let (cfg, app, revision, manifests) = match rendered(path, kind, &name) {
         Ok(r) => r,
         Err(code) => return code,
@@ -116,7 +153,7 @@ pub fn diff(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
                 "error: app/{name} writes into {}, not to a cluster; `mooring render app/{name}` shows its files",
                 dir.display()
             );
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let runtime = match super::runtime() {
@@ -143,18 +180,18 @@ pub fn diff(path: &Path, (kind, name): (Kind, String)) -> ExitCode {
     match result {
         Ok(changes) if changes.is_empty() => {
             eprintln!("app/{name} at {revision}: no changes");
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Ok(changes) => {
             for c in &changes {
                 print!("{}", c.unified());
             }
             eprintln!("app/{name} at {revision}: {} objects would change", changes.len());
-            ExitCode::from(1)
+            Exit::Failure
         }
         Err(e) => {
             eprintln!("error: app/{name}: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
     }
 }

@@ -2,8 +2,8 @@
 //! HTTP API. The address comes from `--addr`, else `$MOORING_ADDR`, else the
 //! `listen` of the config file (when one is found), else 127.0.0.1:9797.
 
+use super::Exit;
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::agent::status::{ObjectStatus, Report};
@@ -34,18 +34,18 @@ pub fn address(flag: Option<&str>, config_flag: Option<&Path>) -> String {
     std::net::SocketAddr::new(ip, listen.port()).to_string()
 }
 
-fn client() -> Result<reqwest::blocking::Client, ExitCode> {
+fn client() -> Result<reqwest::blocking::Client, Exit> {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .no_proxy()
         .build()
         .map_err(|e| {
             eprintln!("error: cannot build an HTTP client: {e}");
-            ExitCode::from(2)
+            Exit::Error
         })
 }
 
-pub fn status(addr: &str, json: bool) -> ExitCode {
+pub fn status(addr: &str, json: bool) -> Exit {
     let client = match client() {
         Ok(c) => c,
         Err(code) => return code,
@@ -57,21 +57,21 @@ pub fn status(addr: &str, json: bool) -> ExitCode {
         Err(e) => {
             eprintln!("error: cannot get the status from {url}: {}", without_url(&e));
             eprintln!("  help: is `mooring run` running? Pass --addr HOST:PORT or -c FILE to find it");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     if json {
         println!("{}", body.trim_end());
-        return ExitCode::SUCCESS;
+        return Exit::Success;
     }
     match serde_json::from_str::<Report>(&body) {
         Ok(report) => {
             print!("{}", table(&report, jiff::Timestamp::now()));
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Err(e) => {
             eprintln!("error: {url} answered something that is not a mooring status: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
     }
 }
@@ -82,7 +82,7 @@ pub fn reconcile(
     name: &str,
     token_file: Option<&Path>,
     config_flag: Option<&Path>,
-) -> ExitCode {
+) -> Exit {
     let client = match client() {
         Ok(c) => c,
         Err(code) => return code,
@@ -101,7 +101,7 @@ pub fn reconcile(
             Ok(t) => request = request.bearer_auth(t.trim()),
             Err(e) => {
                 eprintln!("error: cannot read the API token from {}: {e}", file.display());
-                return ExitCode::from(2);
+                return Exit::Error;
             }
         }
     }
@@ -110,21 +110,21 @@ pub fn reconcile(
         Err(e) => {
             eprintln!("error: cannot reach the agent at {addr}: {}", without_url(&e));
             eprintln!("  help: is `mooring run` running? Pass --addr HOST:PORT or -c FILE to find it");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let code = response.status();
     let body: serde_json::Value = response.json().unwrap_or_default();
     if code.is_success() {
         println!("{kind}/{name}: reconcile requested");
-        return ExitCode::SUCCESS;
+        return Exit::Success;
     }
     let msg = body["error"].as_str().unwrap_or("no reason given");
     eprintln!("error: the agent refused ({code}): {msg}");
     if code == reqwest::StatusCode::NOT_FOUND || code == reqwest::StatusCode::CONFLICT {
-        ExitCode::from(1)
+        Exit::Failure
     } else {
-        ExitCode::from(2)
+        Exit::Error
     }
 }
 
@@ -196,7 +196,10 @@ fn row(o: &ObjectStatus, now: jiff::Timestamp) -> [String; 6] {
             m
         }
         None => {
-            let reason = o.reason.as_deref().filter(|r| *r != "Succeeded");
+            let reason = o
+                .reason
+                .as_deref()
+                .filter(|r| *r != crate::reason::Reason::Succeeded.as_str());
             let text = o.message.clone().unwrap_or_default();
             match reason {
                 Some(r) => format!("{r}: {text}"),

@@ -4,10 +4,10 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
+use super::Exit;
 use crate::helm::{self, Chart, KubeVersion, Options};
 
 /// The arguments of `mooring helm template`.
@@ -70,7 +70,7 @@ fn read_values(path: &Path) -> Result<(String, String), String> {
     Ok((name, text))
 }
 
-pub fn template(args: TemplateArgs) -> ExitCode {
+pub fn template(args: TemplateArgs) -> Exit {
     let mut values_files = Vec::new();
     for v in &args.values {
         match read_values(v) {
@@ -108,15 +108,15 @@ pub fn template(args: TemplateArgs) -> ExitCode {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(r.output().as_bytes());
             let _ = out.flush();
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Err(e) => fail(&e),
     }
 }
 
-fn fail(e: &helm::Error) -> ExitCode {
+fn fail(e: &helm::Error) -> Exit {
     eprint!("{}", report(e));
-    ExitCode::from(1)
+    Exit::Failure
 }
 
 /// A helm error as the project renders diagnostics. Long lines are not

@@ -2,14 +2,15 @@
 //! print each pick; exit 0 when every scan succeeded, 1 when one failed.
 //! The picks are kept in the state dir as the agent's scans are.
 
+use super::Exit;
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::{self, Kind};
 use crate::image::{self, Scan};
+use crate::reason::Classify as _;
 
 /// One element of `images --format json` output (docs/images.md).
 #[derive(Debug, Serialize)]
@@ -77,7 +78,7 @@ impl Outcome {
             Err(e) => Outcome {
                 result: "failed",
                 error: Some(e.to_string()),
-                reason: Some(e.reason()),
+                reason: Some(e.reason().as_str()),
                 retry_after: e.retry_after().map(|d| d.as_secs()),
                 last: image::last(img, state_dir),
                 ..base
@@ -106,7 +107,7 @@ impl Outcome {
     }
 }
 
-pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) -> ExitCode {
+pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) -> Exit {
     let loaded = match super::load_for_action(path) {
         Ok(l) => l,
         Err(code) => return code,
@@ -116,7 +117,7 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) ->
     for (kind, name) in targets {
         if *kind != Kind::Image {
             eprintln!("error: `mooring images` scans image policies: use image/NAME, not {kind}/{name}");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
         let Some(img) = cfg.image(name) else {
             let hint = config::value::suggest(name, cfg.names(Kind::Image))
@@ -126,7 +127,7 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) ->
                 "error: {} declares no image named \"{name}\"{hint}",
                 path.display()
             );
-            return ExitCode::from(1);
+            return Exit::Failure;
         };
         if !chosen.iter().any(|c| c.name.value == *name) {
             chosen.push(img);
@@ -166,11 +167,7 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) ->
             println!("{}", o.text());
         }
     }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    if failed { Exit::Failure } else { Exit::Success }
 }
 
 /// Scan `images`, at most `concurrency` at a time; results in their order.

@@ -1,13 +1,13 @@
 //! `mooring kustomize DIR`: build a kustomization and print it like
 //! `kubectl kustomize DIR`; on failure, the diagnostics and exit 1.
 
+use super::Exit;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use crate::kustomize;
 
-pub fn run(dir: &Path) -> ExitCode {
+pub fn run(dir: &Path) -> Exit {
     // Like kubectl, the build may reach anywhere on the filesystem (bases
     // in `../..`); its files are still read with every other rule.
     let root = Path::new("/");
@@ -15,7 +15,7 @@ pub fn run(dir: &Path) -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {}: {e}", dir.display());
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let rel = abs
@@ -38,13 +38,13 @@ pub fn run(dir: &Path) -> ExitCode {
                 .write_all(kustomize::to_yaml(&build.objects).as_bytes())
                 .is_err()
             {
-                return ExitCode::from(2);
+                return Exit::Error;
             }
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Err(e) => {
             report(&e);
-            ExitCode::from(1)
+            Exit::Failure
         }
     }
 }

@@ -6,14 +6,17 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::config::{self, Diagnostics, Kind, edit};
 
 mod app;
 mod client;
+mod complete;
 mod helm;
 mod images;
+mod import;
 mod kustomize;
 mod log;
 mod once;
@@ -37,6 +40,13 @@ enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    Tree,
+    Mermaid,
+    Dot,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a config file; report every problem at once.
@@ -55,7 +65,7 @@ enum Command {
     /// The rest of the file stays byte for byte as it was.
     Suspend {
         /// What to suspend: source/NAME, app/NAME, image/NAME or automation/NAME
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: (Kind, String),
         /// Why; shown in status
         #[arg(long, value_name = "TEXT")]
@@ -70,7 +80,7 @@ enum Command {
     /// Resume an object by removing its `suspend` node from the config file.
     Resume {
         /// What to resume: source/NAME, app/NAME, image/NAME or automation/NAME
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: (Kind, String),
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -92,7 +102,7 @@ enum Command {
     /// Exit 0 when everything succeeded, 1 when something failed.
     Once {
         /// What to reconcile: KIND/NAME (source, app, image, automation); without any, everything
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         targets: Vec<(Kind, String)>,
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -118,7 +128,7 @@ enum Command {
     /// suspended, 2 when the agent cannot be reached or refuses the token.
     Reconcile {
         /// What to reconcile: source/NAME, app/NAME, image/NAME or automation/NAME
-        #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: (Kind, String),
         /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
         #[arg(long, value_name = "HOST:PORT")]
@@ -133,7 +143,7 @@ enum Command {
     /// Fetch an app's source and print its rendered manifests.
     Render {
         /// The app: app/NAME
-        #[arg(value_name = "app/NAME", value_parser = parse_target)]
+        #[arg(value_name = "app/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::apps))]
         target: (Kind, String),
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -145,7 +155,7 @@ enum Command {
     /// Exit 0 when nothing would change, 1 when something would, 2 on error.
     Diff {
         /// The app: app/NAME
-        #[arg(value_name = "app/NAME", value_parser = parse_target)]
+        #[arg(value_name = "app/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::apps))]
         target: (Kind, String),
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -156,7 +166,7 @@ enum Command {
     /// Exit 0 when every scan succeeded, 1 when one failed.
     Images {
         /// Which policies: image/NAME; without any, every image
-        #[arg(value_name = "image/NAME", value_parser = parse_target)]
+        #[arg(value_name = "image/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::images))]
         targets: Vec<(Kind, String)>,
         /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -195,15 +205,66 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Print who reads whom in the config: sources → apps and
+    /// automations, apps → the apps that depend on them, images →
+    /// automations.
+    ///
+    /// Exit 0 when printed, 1 when the config is invalid.
+    Graph {
+        /// Config file [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// `tree` for the terminal, `mermaid` for Markdown, `dot` for Graphviz
+        #[arg(long, value_enum, default_value_t = GraphFormat::Tree)]
+        format: GraphFormat,
+    },
     /// Render Helm charts without the helm binary.
     #[command(subcommand)]
     Helm(HelmCommand),
     /// Print the config schema (a KDL Schema document).
     Schema,
+    /// Print the shell code that completes mooring's verbs, flags and the
+    /// names of the config's objects; load it from your shell's startup
+    /// file.
+    Completions {
+        #[arg(value_enum)]
+        shell: complete::Shell,
+    },
+    /// Print mooring's man page (roff), or write one page per verb into
+    /// DIR (mooring.1, mooring-validate.1, …) for a man1 directory.
+    Man {
+        /// Write every page here instead of printing mooring.1
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Translate another tool's objects into mooring config.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// SOPS-encrypted files, decrypted with age keys as Flux does.
     Sops {
         #[command(subcommand)]
         command: SopsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Print the mooring config equivalent to the Flux objects under PATH…
+    /// (GitRepository, OCIRepository, Kustomization, ImageRepository,
+    /// ImagePolicy, ImageUpdateAutomation), following Kustomizations whose
+    /// path is in the same repository.
+    ///
+    /// Exit 0 when the output validates, 1 when it does not (it is written
+    /// all the same) or a path cannot be read, 2 on a usage error.
+    Flux {
+        /// Files or directories of one repository
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Write the config to this file instead of standard output
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -268,15 +329,42 @@ fn parse_until(s: &str) -> Result<jiff::Timestamp, String> {
     Ok(at)
 }
 
+/// How a verb ends: the exit codes of docs/cli.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// 0: done.
+    Success = 0,
+    /// 1: the verb ran and found a problem (an invalid config, a failed
+    /// run, a difference).
+    Failure = 1,
+    /// 2: a usage error, or the verb could not run (a file it cannot read,
+    /// an agent it cannot reach).
+    Error = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
 pub fn main() -> ExitCode {
+    dispatch().into()
+}
+
+fn dispatch() -> Exit {
+    // A shell asking for completions (`COMPLETE=bash mooring -- …`) is
+    // answered here, before anything else is printed.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(2)
+                Exit::Error
             } else {
-                ExitCode::SUCCESS
+                Exit::Success
             };
         }
     };
@@ -357,28 +445,73 @@ pub fn main() -> ExitCode {
                 },
         } => sops::decrypt(&file, &keys, ignore_mac),
         Command::Kustomize { dir } => kustomize::run(&dir),
+        Command::Import {
+            command: ImportCommand::Flux { paths, output },
+        } => import::flux(&paths, output.as_deref()),
+        Command::Graph { config, format } => graph(&config::resolve_path(config.as_deref()), format),
+        Command::Completions { shell } => complete::registration(shell),
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Helm(HelmCommand::Template(args)) => helm::template(args),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
-            ExitCode::SUCCESS
+            Exit::Success
         }
     }
 }
 
-fn run(path: &Path) -> ExitCode {
+fn man(dir: Option<&Path>) -> Exit {
+    let written = match dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|e| format!("{}: {e}", dir.display())),
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .and_then(|()| std::io::stdout().lock().write_all(&page))
+                .map_err(|e| e.to_string())
+        }
+    };
+    match written {
+        Ok(()) => Exit::Success,
+        Err(e) => {
+            eprintln!("error: cannot write the man page: {e}");
+            Exit::Error
+        }
+    }
+}
+
+fn graph(path: &Path, format: GraphFormat) -> Exit {
+    let loaded = match report_load(config::load(path)) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let graph = config::graph::Graph::of(&loaded.config);
+    let text = match format {
+        GraphFormat::Tree => graph.tree(),
+        GraphFormat::Mermaid => graph.mermaid(),
+        GraphFormat::Dot => graph.dot(),
+    };
+    if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
+        return Exit::Error;
+    }
+    Exit::Success
+}
+
+fn run(path: &Path) -> Exit {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read config file {}: {e}", path.display());
             eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let checked = match String::from_utf8(text.clone()) {
         Ok(t) => config::from_str(path, t, jiff::Timestamp::now()),
         Err(_) => {
             eprintln!("error: {} is not UTF-8 text", path.display());
-            return ExitCode::from(1);
+            return Exit::Failure;
         }
     };
     let loaded = match report_load(checked) {
@@ -391,18 +524,18 @@ fn run(path: &Path) -> ExitCode {
         Err(code) => return code,
     };
     match runtime.block_on(crate::agent::run::run(path.to_path_buf(), loaded, &text)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Success,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
     }
 }
 
 /// The async runtime of `run` and `once`: two workers are plenty for an
 /// agent that mostly waits; blocking work (git, file writes) has its own pool.
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(32)
@@ -411,17 +544,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the runtime: {e}");
-            ExitCode::from(2)
+            Exit::Error
         })
 }
 
-fn validate(path: &Path, format: Format) -> ExitCode {
+fn validate(path: &Path, format: Format) -> Exit {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read config file {}: {e}", path.display());
             eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     };
     let (config, diagnostics) = config::check(path, text, jiff::Timestamp::now());
@@ -439,25 +572,25 @@ fn validate(path: &Path, format: Format) -> ExitCode {
         }
     }
     if diagnostics.has_errors() {
-        ExitCode::from(1)
+        Exit::Failure
     } else {
-        ExitCode::SUCCESS
+        Exit::Success
     }
 }
 
-fn run_edit(path: &Path, change: edit::Change) -> ExitCode {
+fn run_edit(path: &Path, change: edit::Change) -> Exit {
     match edit::edit_file(path, &change, jiff::Timestamp::now()) {
         Ok(edit::Outcome::Written(msg)) => {
             println!("{msg} in {}", path.display());
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Ok(edit::Outcome::Unchanged(msg)) => {
             println!("{msg}; {} not changed", path.display());
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Ok(edit::Outcome::Refused(msg)) => {
             eprintln!("error: {msg}; {} not changed", path.display());
-            ExitCode::from(2)
+            Exit::Error
         }
         Err(edit::Error::Invalid { diagnostics }) => {
             eprint!("{}", render(&diagnostics, std::io::stderr().is_terminal()));
@@ -465,33 +598,33 @@ fn run_edit(path: &Path, change: edit::Change) -> ExitCode {
                 "error: {} was not changed: fix the errors above first",
                 path.display()
             );
-            ExitCode::from(1)
+            Exit::Failure
         }
         Err(e @ edit::Error::UnknownTarget { .. }) => {
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            Exit::Failure
         }
         Err(e @ edit::Error::Produced { .. }) => {
             if let edit::Error::Produced { diagnostics } = &e {
                 eprint!("{}", render(diagnostics, false));
             }
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            Exit::Error
         }
     }
 }
 
 /// Load the config for a verb that acts on it: diagnostics (and warnings)
 /// go to stderr; `None` means the verb should exit with the returned code.
-fn load_for_action(path: &Path) -> Result<config::Loaded, ExitCode> {
+fn load_for_action(path: &Path) -> Result<config::Loaded, Exit> {
     report_load(config::load(path))
 }
 
-fn report_load(loaded: Result<config::Loaded, config::Error>) -> Result<config::Loaded, ExitCode> {
+fn report_load(loaded: Result<config::Loaded, config::Error>) -> Result<config::Loaded, Exit> {
     match loaded {
         Ok(loaded) => {
             if !loaded.warnings.items.is_empty() {
@@ -501,12 +634,12 @@ fn report_load(loaded: Result<config::Loaded, config::Error>) -> Result<config::
         }
         Err(config::Error::Invalid { diagnostics }) => {
             eprint!("{}", render(&diagnostics, std::io::stderr().is_terminal()));
-            Err(ExitCode::from(1))
+            Err(Exit::Failure)
         }
         Err(e @ config::Error::Read { .. }) => {
             eprintln!("error: {e}");
             eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
-            Err(ExitCode::from(2))
+            Err(Exit::Error)
         }
     }
 }

@@ -2,8 +2,8 @@
 //! they read), in dependency order, then exit: 0 when everything that ran
 //! succeeded, 1 when something failed.
 
+use super::Exit;
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -64,7 +64,7 @@ impl Outcome {
     }
 }
 
-pub fn run(path: &Path, targets: &[(Kind, String)], json: bool) -> ExitCode {
+pub fn run(path: &Path, targets: &[(Kind, String)], json: bool) -> Exit {
     let loaded = match super::load_for_action(path) {
         Ok(l) => l,
         Err(code) => return code,
@@ -81,7 +81,7 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool) -> ExitCode {
                 "error: {} declares no {kind} named \"{name}\"{hint}",
                 path.display()
             );
-            return ExitCode::from(1);
+            return Exit::Failure;
         }
         keys.push(Key::new(*kind, name.as_str()));
     }
@@ -119,9 +119,5 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool) -> ExitCode {
             }
         }
     }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    if failed { Exit::Failure } else { Exit::Success }
 }

@@ -14,9 +14,9 @@
 //! (its result would not parse, or it could not be written) or the tree
 //! could not be read, 2 on a usage error.
 
+use super::Exit;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::ExitCode;
 
 use crate::automation::setters::{self, Outcome, Policies};
 use crate::config::model::defaults;
@@ -24,7 +24,7 @@ use crate::image::Selection;
 
 const SET_FORM: &str = "NAME=IMAGE:TAG[@DIGEST], such as podinfo=ghcr.io/stefanprodan/podinfo:6.5.1";
 
-pub fn run(dir: &Path, sets: &[String], namespace: Option<&str>, dry_run: bool) -> ExitCode {
+pub fn run(dir: &Path, sets: &[String], namespace: Option<&str>, dry_run: bool) -> Exit {
     let mut selections: BTreeMap<String, Selection> = BTreeMap::new();
     for arg in sets {
         let (name, selection) = match parse_set(arg) {
@@ -32,23 +32,23 @@ pub fn run(dir: &Path, sets: &[String], namespace: Option<&str>, dry_run: bool) 
             Err(why) => {
                 eprintln!("error: --set {arg}: {why}");
                 eprintln!("  help: write --set {SET_FORM}");
-                return ExitCode::from(2);
+                return Exit::Error;
             }
         };
         if selections.insert(name.clone(), selection).is_some() {
             eprintln!("error: --set {name}=… is given more than once");
-            return ExitCode::from(2);
+            return Exit::Error;
         }
     }
     if let Some(ns) = namespace
         && (ns.is_empty() || ns.contains([':', ' ']))
     {
         eprintln!("error: --namespace {ns:?} is not a namespace");
-        return ExitCode::from(2);
+        return Exit::Error;
     }
     if !dir.is_dir() {
         eprintln!("error: {} is not a directory", dir.display());
-        return ExitCode::from(2);
+        return Exit::Error;
     }
     let namespace = match namespace {
         Some(ns) => ns.to_string(),
@@ -62,23 +62,23 @@ pub fn run(dir: &Path, sets: &[String], namespace: Option<&str>, dry_run: bool) 
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            return Exit::Failure;
         }
     };
     report(dir, &outcome, dry_run);
     if outcome.untouched.is_empty() {
-        ExitCode::SUCCESS
+        Exit::Success
     } else {
-        ExitCode::from(1)
+        Exit::Failure
     }
 }
 
 /// The namespace in which the tree's Flux markers name the most of the
 /// `--set` policies; `flux-system` when they name none.
-fn infer_namespace(dir: &Path, selections: &BTreeMap<String, Selection>) -> Result<String, ExitCode> {
+fn infer_namespace(dir: &Path, selections: &BTreeMap<String, Selection>) -> Result<String, Exit> {
     let seen = setters::marker_namespaces(dir).map_err(|e| {
         eprintln!("error: {e}");
-        ExitCode::from(1)
+        Exit::Failure
     })?;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for name in selections.keys() {
@@ -102,7 +102,7 @@ fn infer_namespace(dir: &Path, selections: &BTreeMap<String, Selection>) -> Resu
                 tied.join(", ")
             );
             eprintln!("  help: say which with --namespace NS, as a Flux automation works in one namespace");
-            Err(ExitCode::from(2))
+            Err(Exit::Error)
         }
     }
 }

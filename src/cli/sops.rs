@@ -3,13 +3,13 @@
 //! from the file name as sops does). Exit 0 when decrypted, 1 with a
 //! diagnostic on stderr when not, 2 on a usage error.
 
+use super::Exit;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use crate::sops::{self, Keys, Options};
 
-pub fn decrypt(file: &Path, key_files: &[PathBuf], ignore_mac: bool) -> ExitCode {
+pub fn decrypt(file: &Path, key_files: &[PathBuf], ignore_mac: bool) -> Exit {
     let keys = match load_keys(key_files) {
         Ok(keys) => keys,
         Err(code) => return code,
@@ -22,13 +22,13 @@ pub fn decrypt(file: &Path, key_files: &[PathBuf], ignore_mac: bool) -> ExitCode
             let mut out = std::io::stdout().lock();
             if out.write_all(&plain).and_then(|()| out.flush()).is_err() {
                 eprintln!("error: cannot write to standard output");
-                return ExitCode::from(1);
+                return Exit::Failure;
             }
-            ExitCode::SUCCESS
+            Exit::Success
         }
         Err(e) => {
             report(&e);
-            ExitCode::from(1)
+            Exit::Failure
         }
     }
 }
@@ -42,14 +42,14 @@ fn report(e: &sops::Error) {
 
 /// `--key` files, else `$SOPS_AGE_KEY_FILE`, else `$SOPS_AGE_KEY` (the
 /// identities themselves), else sops's default key file.
-fn load_keys(key_files: &[PathBuf]) -> Result<Keys, ExitCode> {
+fn load_keys(key_files: &[PathBuf]) -> Result<Keys, Exit> {
     let mut keys = Keys::default();
     for path in key_files {
         match Keys::from_file(path) {
             Ok(k) => keys.extend(k),
             Err(e) => {
                 report(&e);
-                return Err(ExitCode::from(1));
+                return Err(Exit::Failure);
             }
         }
     }
@@ -61,18 +61,18 @@ fn load_keys(key_files: &[PathBuf]) -> Result<Keys, ExitCode> {
     {
         return Keys::parse("$SOPS_AGE_KEY", inline.as_encoded_bytes()).map_err(|e| {
             report(&e);
-            ExitCode::from(1)
+            Exit::Failure
         });
     }
     match sops::default_key_file() {
         Some(path) => Keys::from_file(&path).map_err(|e| {
             report(&e);
-            ExitCode::from(1)
+            Exit::Failure
         }),
         None => {
             eprintln!("error: no age key to decrypt with");
             eprintln!("  help: pass --key KEYFILE, or set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY)");
-            Err(ExitCode::from(2))
+            Err(Exit::Error)
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod diagnostic;
 pub mod diff;
 pub mod edit;
+pub mod graph;
 pub mod model;
 pub mod parse;
 pub mod schema;
@@ -140,6 +141,19 @@ pub fn resolve_paths(cfg: &mut Config, base: &Path, home: Option<&Path>) {
     for c in &mut cfg.clusters {
         if let Some(k) = &mut c.kubeconfig {
             fix(k);
+        }
+    }
+    for app in &mut cfg.apps {
+        if let Some(s) = &mut app.sops {
+            fix(&mut s.age_key_file);
+        }
+        // A relative file is in the app's source; only `~/` is the host's.
+        for f in &mut app.substitute_from {
+            if let VarSource::File(p) = &mut f.from
+                && p.starts_with("~")
+            {
+                fix(p);
+            }
         }
     }
     let fix_auth = |auth: &mut Option<Auth>| {

@@ -335,10 +335,110 @@ pub struct App {
     /// `substitute always=#true`: substitute even when no variable is
     /// defined (Flux's `substituteStrategy: Always`).
     pub substitute_always: bool,
+    /// `substitute-from`, in file order: later sources override earlier
+    /// ones, `substitute` overrides them all (Flux's postBuild).
+    pub substitute_from: Vec<SubstituteFrom>,
+    /// The Flux `Kustomization` features applied around the build.
+    pub kustomize: Kustomize,
+    /// `sops age-key-file=…`: decrypt SOPS files and objects.
+    pub sops: Option<Sops>,
     /// How a Helm chart renders: set when the app's source is a Helm
     /// repository (`chart`), or given `release`/`values`/`values-file` for
     /// a chart at `path` in a git or OCI source.
     pub helm: HelmRelease,
+}
+
+/// What Flux's kustomize-controller adds to the kustomization of an app's
+/// path (its `namePrefix`, `nameSuffix`, `components`, `images`,
+/// `patches`) and sets on every object after it (`commonMetadata`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Kustomize {
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    /// Relative to the app's `path`, as written.
+    pub components: Vec<String>,
+    pub images: Vec<SetImage>,
+    pub patches: Vec<Patch>,
+    /// `common-metadata { labels {…} }`, in file order.
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+}
+
+impl Kustomize {
+    /// Whether anything changes the kustomization (common metadata does not:
+    /// it is set after the build).
+    pub fn changes_build(&self) -> bool {
+        self.name_prefix.is_some()
+            || self.name_suffix.is_some()
+            || !self.components.is_empty()
+            || !self.images.is_empty()
+            || !self.patches.is_empty()
+    }
+}
+
+/// `set-image NAME new-name=… new-tag=… digest=…`: a kustomize `images` entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SetImage {
+    pub name: String,
+    pub new_name: Option<String>,
+    pub new_tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// `patch …`: kustomize's `patches` entry, inline.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Patch {
+    pub patch: String,
+    pub target: Option<PatchTarget>,
+}
+
+/// Which objects a patch applies to (kustomize's selector); empty fields match all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PatchTarget {
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+    pub annotation_selector: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubstituteFrom {
+    pub from: VarSource,
+    /// Missing: no variables rather than a failure.
+    pub optional: bool,
+}
+
+/// Where `substitute-from` reads variables.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VarSource {
+    /// Relative: in the app's source artifact; absolute: on the host.
+    File(PathBuf),
+    ConfigMap {
+        namespace: String,
+        name: String,
+    },
+    Secret {
+        namespace: String,
+        name: String,
+    },
+}
+
+impl std::fmt::Display for VarSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VarSource::File(p) => write!(f, "file {}", p.display()),
+            VarSource::ConfigMap { namespace, name } => write!(f, "ConfigMap {namespace}/{name}"),
+            VarSource::Secret { namespace, name } => write!(f, "Secret {namespace}/{name}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sops {
+    pub age_key_file: PathBuf,
 }
 
 /// A Helm chart app's release: the chart (from a Helm repository source),

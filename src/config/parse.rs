@@ -1328,6 +1328,7 @@ fn decode_app(n: &Node) -> App {
     if let Some(node) = substitute_node
         && substitute.is_empty()
         && !substitute_always
+        && !n.has("substitute-from")
     {
         n.push(
             Diagnostic::warning(
@@ -1372,6 +1373,11 @@ fn decode_app(n: &Node) -> App {
             .help("health checks need a cluster; remove `wait`"),
         );
     }
+    let target_is_dir = matches!(target, Target::Dir(_));
+    let app_path = n
+        .string("path", Ty::RelPath)
+        .and_then(|p| value::check_rel_path(&p).ok())
+        .unwrap_or_else(|| ".".into());
     let helm = decode_helm_release(n);
     App {
         helm,
@@ -1379,10 +1385,7 @@ fn decode_app(n: &Node) -> App {
             .str("source", Ty::Ref(schema::RefKind::Source))
             .unwrap_or_else(|| placeholder_name(n.kdl)),
         name,
-        path: n
-            .string("path", Ty::RelPath)
-            .and_then(|p| value::check_rel_path(&p).ok())
-            .unwrap_or_else(|| ".".into()),
+        path: app_path.clone(),
         target,
         namespace: n.string("namespace", Ty::Namespace),
         interval: n.duration("interval", defaults::APP_INTERVAL),
@@ -1395,6 +1398,328 @@ fn decode_app(n: &Node) -> App {
         substitute,
         substitute_strict,
         substitute_always,
+        substitute_from: decode_substitute_from(n, &target_is_dir),
+        kustomize: decode_kustomize(n, &app_path),
+        sops: n
+            .child("sops")
+            .and_then(|s| prop_str(s, "age-key-file", Ty::Path))
+            .map(|p| Sops {
+                age_key_file: PathBuf::from(p.value),
+            }),
+    }
+}
+
+/// `substitute-from` entries; the cluster ones need an app on a cluster.
+fn decode_substitute_from(n: &Node, target_is_dir: &bool) -> Vec<SubstituteFrom> {
+    let mut out = Vec::new();
+    for node in n.children("substitute-from") {
+        let optional = prop_entry(node, "optional")
+            .and_then(|e| e.value().as_bool())
+            .unwrap_or(false);
+        let from = if let Some(file) = prop_str(node, "file", Ty::Path) {
+            let path = PathBuf::from(&file.value);
+            if path.is_relative() && !file.value.starts_with('~') && escapes(&file.value) {
+                n.push(
+                    Diagnostic::error(
+                        code::INVALID_VALUE,
+                        file.span,
+                        format!("`{}` leads outside the source", file.value),
+                    )
+                    .label("outside the source")
+                    .help("a relative file is read from the app's source; use an absolute path for a file on the host"),
+                );
+                continue;
+            }
+            VarSource::File(path)
+        } else if let Some((key, entry)) = ["configmap", "secret"]
+            .into_iter()
+            .find_map(|k| prop_entry(node, k).map(|e| (k, e)))
+        {
+            let Some(text) = entry.value().as_string() else {
+                continue;
+            };
+            let span = value_span(entry);
+            if *target_is_dir {
+                n.push(
+                    Diagnostic::error(
+                        code::NOT_APPLICABLE,
+                        span,
+                        format!("`{key}=` needs an app on a cluster; this one writes into a directory"),
+                    )
+                    .label("no cluster to read it from")
+                    .help("read the variables from a file instead: `substitute-from file=\"vars.env\"`"),
+                );
+                continue;
+            }
+            let parts = text.split_once('/').filter(|(ns, name)| {
+                value::check_str(Ty::Namespace, ns).is_ok() && value::is_object_name(name)
+            });
+            let Some((namespace, name)) = parts else {
+                n.push(
+                    Diagnostic::error(
+                        code::INVALID_VALUE,
+                        span,
+                        format!("`{key}=` takes NAMESPACE/NAME, not \"{text}\""),
+                    )
+                    .label("not NAMESPACE/NAME")
+                    .help(format!(
+                        "name the namespace too, e.g. `{key}=\"flux-system/cluster-vars\"`"
+                    )),
+                );
+                continue;
+            };
+            let (namespace, name) = (namespace.to_string(), name.to_string());
+            if key == "configmap" {
+                VarSource::ConfigMap { namespace, name }
+            } else {
+                VarSource::Secret { namespace, name }
+            }
+        } else {
+            continue;
+        };
+        out.push(SubstituteFrom { from, optional });
+    }
+    out
+}
+
+/// Whether a relative `/`-separated path climbs above where it starts.
+fn escapes(path: &str) -> bool {
+    let mut depth: i64 = 0;
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
+}
+
+/// The Flux `Kustomization` features of an app.
+fn decode_kustomize(n: &Node, app_path: &str) -> Kustomize {
+    let mut k = Kustomize {
+        name_prefix: n.string("name-prefix", Ty::String),
+        name_suffix: n.string("name-suffix", Ty::String),
+        ..Kustomize::default()
+    };
+    for node in n.children("components") {
+        for entry in node.entries().iter().filter(|e| e.name().is_none()) {
+            let Some(c) = entry.value().as_string() else {
+                continue;
+            };
+            let span = value_span(entry);
+            let problem = if c.contains("://") || c.starts_with("github.com/") {
+                Some((
+                    "remote components are not supported",
+                    "vendor the component into the source",
+                ))
+            } else if c.starts_with('/') {
+                Some((
+                    "a component path is relative to the app's `path`",
+                    "write it relative to `path`, e.g. \"../../components/ingress\"",
+                ))
+            } else if escapes(&format!("{app_path}/{c}")) {
+                Some((
+                    "this component lies outside the source",
+                    "components are read from the app's source; check the number of `..`",
+                ))
+            } else {
+                None
+            };
+            if let Some((message, help)) = problem {
+                n.push(
+                    Diagnostic::error(code::INVALID_VALUE, span, format!("`{c}`: {message}"))
+                        .label("invalid component")
+                        .help(help),
+                );
+                continue;
+            }
+            k.components.push(c.to_string());
+        }
+    }
+    for node in n.children("set-image") {
+        let Some(name) = first_arg(node).and_then(|e| string_of(e, Ty::String)) else {
+            continue;
+        };
+        let image = SetImage {
+            name: name.value,
+            new_name: prop_str(node, "new-name", Ty::String).map(|s| s.value),
+            new_tag: prop_str(node, "new-tag", Ty::String).map(|s| s.value),
+            digest: prop_str(node, "digest", Ty::Digest).map(|s| s.value),
+        };
+        if image.new_name.is_none() && image.new_tag.is_none() && image.digest.is_none() {
+            n.push(
+                Diagnostic::warning(
+                    code::NOT_APPLICABLE,
+                    node.name().span(),
+                    format!("`set-image \"{}\"` changes nothing", image.name),
+                )
+                .label("no new name, tag or digest")
+                .help("add `new-tag=`, `new-name=` or `digest=`"),
+            );
+        }
+        k.images.push(image);
+    }
+    for node in n.children("patch") {
+        let Some(entry) = first_arg(node) else { continue };
+        let Some(text) = entry.value().as_string() else {
+            continue;
+        };
+        let prop = |key: &str| prop_str(node, key, Ty::String).map(|s| s.value);
+        let target = PatchTarget {
+            group: prop("group"),
+            version: prop("version"),
+            kind: prop("kind"),
+            name: prop("name"),
+            namespace: prop("namespace"),
+            label_selector: prop("label-selector"),
+            annotation_selector: prop("annotation-selector"),
+        };
+        let target = (target != PatchTarget::default()).then_some(target);
+        if let Some(d) = check_patch(node, entry, text, target.as_ref()) {
+            n.push(d);
+            continue;
+        }
+        k.patches.push(Patch {
+            patch: text.to_string(),
+            target,
+        });
+    }
+    if let Some(meta) = n.child("common-metadata") {
+        let m = n.sub(meta);
+        for (key, out) in [("labels", &mut k.labels), ("annotations", &mut k.annotations)] {
+            let Some(block) = m.child(key) else { continue };
+            for v in block.children().map(|c| c.nodes()).unwrap_or_default() {
+                let Some(value) = first_arg(v).and_then(|e| e.value().as_string()) else {
+                    continue;
+                };
+                let name = v.name().value();
+                let problem = value::check_label_key(name).err().or_else(|| {
+                    (key == "labels")
+                        .then(|| value::check_label_value(value).err())
+                        .flatten()
+                });
+                if let Some(problem) = problem {
+                    n.push(
+                        Diagnostic::error(code::INVALID_VALUE, v.span(), format!("invalid {}: {problem}", &key[..key.len() - 1]))
+                            .label("not valid in Kubernetes")
+                            .help("keys are [prefix/]name: a DNS subdomain prefix, a name of at most 63 letters, digits, `-`, `_`, `.`; label values the same without the prefix"),
+                    );
+                    continue;
+                }
+                out.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+    k
+}
+
+/// A patch must be YAML, and a strategic merge patch (mappings) or a list
+/// of JSON 6902 operations; the latter only with a target kind, the former
+/// without a target only when it names its object.
+fn check_patch(
+    node: &KdlNode,
+    entry: &KdlEntry,
+    text: &str,
+    target: Option<&PatchTarget>,
+) -> Option<Diagnostic> {
+    use serde_saphyr::MessageFormatter as _;
+    let docs: Vec<serde_json::Value> = match serde_saphyr::from_multiple::<serde_json::Value>(text) {
+        Ok(docs) => docs.into_iter().filter(|d| !d.is_null()).collect(),
+        Err(e) => {
+            let (line, col) = e
+                .location()
+                .filter(|l| l.line() > 0)
+                .map_or((1, 1), |l| (l.line() as usize, l.column().max(1) as usize));
+            let offset: usize = text
+                .split_inclusive('\n')
+                .take(line - 1)
+                .map(str::len)
+                .sum::<usize>()
+                + text
+                    .split_inclusive('\n')
+                    .nth(line - 1)
+                    .map_or(0, |l| l.chars().take(col - 1).map(char::len_utf8).sum());
+            let span = value_span(entry);
+            let at = span_within(entry, span, offset.min(text.len().saturating_sub(1)), 1).unwrap_or(span);
+            let message: String = serde_saphyr::UserMessageFormatter
+                .format_message(&e)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            return Some(
+                Diagnostic::error(
+                    code::INVALID_VALUE,
+                    at,
+                    format!("the patch is not valid YAML (line {line}, column {col}): {message}"),
+                )
+                .label("here")
+                .help("a patch is YAML: objects to merge, or a list of JSON 6902 operations"),
+            );
+        }
+    };
+    let span = value_span(entry);
+    let invalid = |message: String, help: &str| {
+        Some(
+            Diagnostic::error(code::INVALID_VALUE, span, message)
+                .label("this patch")
+                .help(help.to_string()),
+        )
+    };
+    match docs.as_slice() {
+        [] => invalid(
+            "the patch is empty".into(),
+            "write objects to merge, or a list of JSON 6902 operations",
+        ),
+        [serde_json::Value::Array(ops)] => {
+            if target.and_then(|t| t.kind.as_ref()).is_none() {
+                return Some(
+                    Diagnostic::error(
+                        code::MISSING_VALUE,
+                        node.name().span(),
+                        "a JSON 6902 patch needs a target kind",
+                    )
+                    .label("which objects?")
+                    .related(span, "a list of operations")
+                    .help("name the targets: `patch kind=\"Deployment\" name=\"web\" …`"),
+                );
+            }
+            let bad = ops.iter().position(|op| {
+                !(op.get("op").is_some_and(|v| v.is_string())
+                    && op.get("path").is_some_and(|v| v.is_string()))
+            });
+            match bad {
+                Some(i) => invalid(
+                    format!("JSON 6902 operation {} needs `op` and `path`", i + 1),
+                    "each operation is a mapping such as `{op: replace, path: /spec/replicas, value: 3}`",
+                ),
+                None => None,
+            }
+        }
+        docs => {
+            for d in docs {
+                let Some(obj) = d.as_object() else {
+                    return invalid(
+                        "a patch is objects to merge or one list of JSON 6902 operations".into(),
+                        "write a YAML mapping (an object) or a list of operations",
+                    );
+                };
+                let named = obj.get("kind").is_some_and(|v| v.is_string())
+                    && d.pointer("/metadata/name").is_some_and(|v| v.is_string());
+                if target.is_none() && !named {
+                    return invalid(
+                        "a strategic merge patch without a target needs `kind` and `metadata.name`".into(),
+                        "name the object in the patch, or select targets with properties such as `kind=\"Deployment\"`",
+                    );
+                }
+            }
+            None
+        }
     }
 }
 

@@ -727,6 +727,67 @@ const APP_CHILDREN: &[NodeSpec] = &[
             SUBSTITUTE_PROPS,
         )
     },
+    with_one_of(
+        repeated(with_props(
+            node(
+                "substitute-from",
+                "More variables, from a file or (apps on a cluster) a ConfigMap or Secret; later ones win, `substitute` wins over all (Flux's postBuild.substituteFrom).",
+            ),
+            SUBSTITUTE_FROM_PROPS,
+        )),
+        SUBSTITUTE_FROM_ONE_OF,
+    ),
+    value(
+        "name-prefix",
+        Ty::String,
+        "Prefix of every object's name, references included (Flux's namePrefix).",
+    ),
+    value(
+        "name-suffix",
+        Ty::String,
+        "Suffix of every object's name, references included (Flux's nameSuffix).",
+    ),
+    with_children(
+        node(
+            "common-metadata",
+            "Labels and annotations set on every object after the build (Flux's commonMetadata).",
+        ),
+        COMMON_METADATA_CHILDREN,
+    ),
+    repeated(with_args(
+        node(
+            "components",
+            "Kustomize components to add, relative to `path` (Flux's components).",
+        ),
+        many("path", Ty::String),
+    )),
+    repeated(with_props(
+        with_args(
+            node(
+                "set-image",
+                "Override an image's name, tag or digest (Flux's images, kustomize's `images`).",
+            ),
+            one("name", Ty::String),
+        ),
+        SET_IMAGE_PROPS,
+    )),
+    repeated(with_props(
+        with_args(
+            node(
+                "patch",
+                "A strategic merge patch, or a YAML list of JSON 6902 operations, applied in order (Flux's patches); properties select the targets.",
+            ),
+            one("patch", Ty::String),
+        ),
+        PATCH_TARGET_PROPS,
+    )),
+    with_props(
+        node(
+            "sops",
+            "Decrypt SOPS-encrypted manifests and generator files with age keys (Flux's decryption).",
+        ),
+        SOPS_PROPS,
+    ),
     with_props(
         with_args(
             node(
@@ -763,6 +824,114 @@ const APP_CHILDREN: &[NodeSpec] = &[
         ),
         VALUES_FILE_PROPS,
     )),
+];
+
+const SET_IMAGE_PROPS: &[Prop] = &[
+    prop(
+        "new-name",
+        Ty::String,
+        "The image name to use instead (kustomize images newName).",
+    ),
+    prop("new-tag", Ty::String, "The tag to use (kustomize images newTag)."),
+    prop(
+        "digest",
+        Ty::Digest,
+        "The digest to use; replaces the tag (kustomize images digest).",
+    ),
+];
+
+const PATCH_TARGET_PROPS: &[Prop] = &[
+    prop(
+        "group",
+        Ty::String,
+        "Target: the API group (`apps`); empty matches every group.",
+    ),
+    prop("version", Ty::String, "Target: the API version (`v1`)."),
+    prop(
+        "kind",
+        Ty::String,
+        "Target: the kind; a JSON 6902 patch needs it.",
+    ),
+    prop(
+        "name",
+        Ty::String,
+        "Target: the object name (a regex, as kustomize reads it).",
+    ),
+    prop("namespace", Ty::String, "Target: the namespace (a regex)."),
+    prop(
+        "label-selector",
+        Ty::String,
+        "Target: a label selector such as `app=web,tier!=db`.",
+    ),
+    prop(
+        "annotation-selector",
+        Ty::String,
+        "Target: an annotation selector, in label selector syntax.",
+    ),
+];
+
+const SUBSTITUTE_FROM_PROPS: &[Prop] = &[
+    prop(
+        "file",
+        Ty::Path,
+        "A dotenv or YAML (`.yaml`, `.yml`, `.json`) file of variables: relative, in the app's source; absolute, on the host.",
+    ),
+    prop(
+        "configmap",
+        Ty::String,
+        "`NAMESPACE/NAME` of a ConfigMap in the app's cluster whose data are variables.",
+    ),
+    prop(
+        "secret",
+        Ty::String,
+        "`NAMESPACE/NAME` of a Secret in the app's cluster whose data are variables.",
+    ),
+    prop_or(
+        "optional",
+        Ty::Bool,
+        "#false",
+        "A missing file, ConfigMap or Secret gives no variables instead of failing the app.",
+    ),
+];
+
+const SUBSTITUTE_FROM_ONE_OF: &[OneOf] = &[OneOf {
+    names: &["file", "configmap", "secret"],
+    required: true,
+}];
+
+const SOPS_PROPS: &[Prop] = &[required(prop(
+    "age-key-file",
+    Ty::Path,
+    "The age identities (age-keygen output) that decrypt the app's SOPS files.",
+))];
+
+const FREE_STRINGS: Children = Children::Free {
+    name_ty: Ty::String,
+    args: Args {
+        name: "value",
+        ty: Ty::String,
+        min: 1,
+        max: Some(1),
+        default: None,
+    },
+    doc: "Each child is a key, then its value.",
+};
+
+const COMMON_METADATA_CHILDREN: &[NodeSpec] = &[
+    NodeSpec {
+        children: FREE_STRINGS,
+        ..node(
+            "labels",
+            "Labels set on every object (replacing ones of the same key).",
+        )
+    },
+    NodeSpec {
+        children: FREE_STRINGS,
+        ..node(
+            "annotations",
+            "Annotations set on every object (replacing ones of the same key).",
+        )
+    },
 ];
 
 const CRD_POLICIES: &[&str] = &["create", "skip"];

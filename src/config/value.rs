@@ -572,6 +572,55 @@ fn check_release(s: &str) -> Result<(), Problem> {
         .help("release names have at most 53 lowercase letters, digits, `-` and `.`, and start and end with a letter or digit"))
 }
 
+/// A Kubernetes object name: a DNS subdomain (lowercase letters, digits,
+/// `-` and `.`, at most 253 characters, alphanumeric at both ends).
+pub fn is_object_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !s.is_empty()
+        && s.len() <= 253
+        && b.first().is_some_and(alnum)
+        && b.last().is_some_and(alnum)
+        && b.iter().all(|c| alnum(c) || *c == b'-' || *c == b'.')
+}
+
+/// A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain,
+/// the name at most 63 letters, digits, `-`, `_`, `.`, alphanumeric at both ends.
+pub fn check_label_key(s: &str) -> Result<(), String> {
+    let (prefix, name) = match s.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    if let Some(p) = prefix
+        && !is_object_name(p)
+    {
+        return Err(format!("\"{s}\": the prefix \"{p}\" is not a DNS subdomain"));
+    }
+    if name.is_empty() {
+        return Err(format!("\"{s}\": the name part is empty"));
+    }
+    check_label_value(name).map_err(|_| format!("\"{s}\": the name part \"{name}\" is not valid"))
+}
+
+/// A label value: empty, or at most 63 letters, digits, `-`, `_`, `.`,
+/// alphanumeric at both ends.
+pub fn check_label_value(s: &str) -> Result<(), String> {
+    let b = s.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_alphanumeric();
+    let ok = s.is_empty()
+        || (s.len() <= 63
+            && b.first().is_some_and(alnum)
+            && b.last().is_some_and(alnum)
+            && b.iter().all(|c| alnum(c) || matches!(c, b'-' | b'_' | b'.')));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{s}\" is not a valid label value (at most 63 letters, digits, `-`, `_`, `.`, starting and ending alphanumeric)"
+        ))
+    }
+}
+
 fn check_dns_label(s: &str, what: &str) -> Result<(), Problem> {
     let b = s.as_bytes();
     let lower = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();

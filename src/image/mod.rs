@@ -14,6 +14,7 @@ mod scan;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::reason::{Classify, Reason};
 pub use scan::{Scan, cached, last, list_tags, scan};
 
 /// What an image policy picked: `repository:tag[@digest]`.
@@ -83,35 +84,6 @@ fn retry_hint(after: Option<Duration>) -> String {
 }
 
 impl Error {
-    /// Transient failures are retried with backoff. A policy that matches
-    /// nothing is retried too: the next push may bring a matching tag.
-    /// Refused or unreadable credentials and an invalid policy wait until
-    /// the configuration changes.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Unreachable { .. }
-            | Error::RateLimited { .. }
-            | Error::Timeout { .. }
-            | Error::NotFound { .. }
-            | Error::Protocol { .. } => true,
-            Error::Policy { problem, .. } => matches!(problem, policy::Error::NoMatch { .. }),
-            Error::Auth { .. } | Error::Credentials { .. } => false,
-        }
-    }
-
-    /// How long the registry asked to be left alone, if it said.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Error::RateLimited { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-
-    /// The status reason this error maps to.
-    pub fn reason(&self) -> &'static str {
-        "ScanFailed"
-    }
-
     /// The repository the error is about.
     pub fn repository(&self) -> &str {
         match self {
@@ -149,6 +121,31 @@ impl Error {
                 repository,
                 reason: format!("{}: {source}", path.display()),
             },
+        }
+    }
+}
+
+impl Classify for Error {
+    fn reason(&self) -> Reason {
+        Reason::ScanFailed
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Unreachable { .. }
+            | Error::RateLimited { .. }
+            | Error::Timeout { .. }
+            | Error::NotFound { .. }
+            | Error::Protocol { .. } => true,
+            Error::Policy { problem, .. } => matches!(problem, policy::Error::NoMatch { .. }),
+            Error::Auth { .. } | Error::Credentials { .. } => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }

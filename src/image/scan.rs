@@ -451,6 +451,7 @@ mod tests {
 
     use super::*;
     use crate::config::{Policy, Spanned};
+    use crate::reason::Classify as _;
 
     fn image(name: &str, repository: &str, range: &str) -> config::Image {
         config::Image {
@@ -566,7 +567,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(err.is_retryable());
+        assert!(err.retryable());
         assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(
             err.to_string(),

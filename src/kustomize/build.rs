@@ -22,7 +22,7 @@ const MAX_DEPTH: usize = 64;
 pub const MAX_BUILD_BYTES: usize = 128 << 20;
 
 pub struct Builder<'a> {
-    pub fs: &'a Loader,
+    pub fs: &'a Loader<'a>,
     /// Directories being built, outermost first: cycles are errors.
     stack: Vec<String>,
     /// buildMetadata of the top kustomization: origin annotations.
@@ -36,6 +36,64 @@ pub struct Builder<'a> {
     schema_set: bool,
     /// [`MAX_BUILD_BYTES`], smaller in tests.
     pub max_bytes: usize,
+    /// Flux's additions to the top kustomization.
+    pub additions: Option<&'a super::Additions>,
+}
+
+/// Flux's generator: set namespace, prefix and suffix; append components
+/// and patches; an image replaces the entry of its name or is appended.
+fn add(k: &mut Kustomization, a: &super::Additions) {
+    if let Some(ns) = &a.namespace {
+        k.namespace = ns.clone();
+    }
+    if let Some(p) = &a.name_prefix {
+        k.name_prefix = p.clone();
+    }
+    if let Some(s) = &a.name_suffix {
+        k.name_suffix = s.clone();
+    }
+    for c in &a.components {
+        k.components.push(Spanned {
+            value: c.clone(),
+            pos: Pos::default(),
+        });
+    }
+    for p in &a.patches {
+        k.patches.push(kustomization::PatchSpec {
+            path: None,
+            patch: Some(Spanned {
+                value: p.patch.clone(),
+                pos: Pos::default(),
+            }),
+            target: p.target.as_ref().map(|t| kustomization::Selector {
+                gvk: super::resource::Gvk {
+                    group: t.group.clone(),
+                    version: t.version.clone(),
+                    kind: t.kind.clone(),
+                },
+                name: t.name.clone(),
+                namespace: t.namespace.clone(),
+                label_selector: t.label_selector.clone(),
+                annotation_selector: t.annotation_selector.clone(),
+            }),
+            allow_name_change: false,
+            allow_kind_change: false,
+            pos: Pos::default(),
+        });
+    }
+    for i in &a.images {
+        let image = kustomization::ImageSpec {
+            name: i.name.clone(),
+            new_name: i.new_name.clone(),
+            new_tag: i.new_tag.clone(),
+            digest: i.digest.clone(),
+            pos: Pos::default(),
+        };
+        match k.images.iter_mut().find(|x| x.name == i.name) {
+            Some(x) => *x = image,
+            None => k.images.push(image),
+        }
+    }
 }
 
 /// What a kustomization accumulated: its resources and the rules that
@@ -119,7 +177,7 @@ fn within(e: Error, fs: &Loader, file: &str, what: String) -> Error {
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(fs: &'a Loader) -> Builder<'a> {
+    pub fn new(fs: &'a Loader<'a>) -> Builder<'a> {
         Builder {
             fs,
             stack: Vec::new(),
@@ -129,6 +187,7 @@ impl<'a> Builder<'a> {
             schema: None,
             schema_set: false,
             max_bytes: MAX_BUILD_BYTES,
+            additions: None,
         }
     }
 
@@ -233,7 +292,10 @@ impl<'a> Builder<'a> {
 
     /// Build the kustomization in `dir`: kustomize's MakeCustomizedResMap.
     pub fn build(&mut self, dir: &str) -> Result<(Target, ResMap)> {
-        let t = self.load(dir)?;
+        let mut t = self.load(dir)?;
+        if let Some(a) = self.additions {
+            add(&mut t.k, a);
+        }
         self.set_schema(&t, true)?;
         self.origin = t.k.build_metadata.iter().any(|b| b == "originAnnotations");
         self.transformer_annotations = t.k.build_metadata.iter().any(|b| b == "transformerAnnotations");
@@ -379,7 +441,8 @@ impl<'a> Builder<'a> {
     }
 
     /// A file named in the kustomization of `t`: inside its directory
-    /// (kustomize's load restrictor).
+    /// (kustomize's load restrictor), unless the loader is unrestricted;
+    /// always inside the root.
     pub fn file_of(&self, t: &Target, p: &Spanned<String>) -> Result<String> {
         self.file_in(&t.src, &t.dir, p)
     }
@@ -391,7 +454,7 @@ impl<'a> Builder<'a> {
         let Some(path) = self.fs.resolve(dir, &p.value) else {
             return Err(outside_root(src, p));
         };
-        if !fs::is_within(&path, dir) {
+        if self.fs.restricted && !fs::is_within(&path, dir) {
             let shown = self.fs.shown(dir);
             return Err(Error::at(
                 code::OUTSIDE_ROOT,

@@ -141,10 +141,6 @@ impl Error {
         self
     }
 
-    pub fn is_retryable(&self) -> bool {
-        self.code == code::IO
-    }
-
     /// This problem and the ones found with it.
     pub fn all(&self) -> impl Iterator<Item = &Error> {
         std::iter::once(self).chain(self.more.iter())
@@ -200,3 +196,13 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl crate::reason::Classify for Error {
+    fn reason(&self) -> crate::reason::Reason {
+        crate::reason::Reason::RenderFailed
+    }
+
+    fn retryable(&self) -> bool {
+        self.code == code::IO
+    }
+}

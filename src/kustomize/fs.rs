@@ -22,7 +22,37 @@ pub enum Kind {
     Missing,
 }
 
-pub struct Loader {
+/// What a file is read for, when it may be SOPS-encrypted: Flux decrypts
+/// the files a `secretGenerator` reads and patch files before the build.
+#[derive(Debug, Clone, Copy)]
+pub enum Use<'k> {
+    /// `secretGenerator` `files`: the format comes from the data key.
+    SecretFile { key: &'k str },
+    /// `secretGenerator` `envs`.
+    SecretEnv,
+    /// A patch file.
+    Patch,
+}
+
+/// Decrypts a file's bytes for a [`Use`]: `Ok(None)` when it is not
+/// encrypted; `Err` gives the message (naming no value) and a help line.
+pub trait Decrypt {
+    fn decrypt(
+        &self,
+        file: &str,
+        data: &[u8],
+        used: Use<'_>,
+    ) -> std::result::Result<Option<Vec<u8>>, (String, Option<String>)>;
+}
+
+pub struct Loader<'d> {
+    /// Files that exist only in memory (a generated kustomization), by
+    /// path relative to the root.
+    virtual_files: HashMap<String, Arc<String>>,
+    decrypt: Option<&'d dyn Decrypt>,
+    /// kustomize's load restrictor: files only from a kustomization's own
+    /// directory and below (kubectl's default; Flux turns it off).
+    pub restricted: bool,
     root: PathBuf,
     /// Paths in messages are shown relative to this directory (relative to
     /// the root), when set.
@@ -49,10 +79,13 @@ pub fn is_within(path: &str, dir: &str) -> bool {
     dir.is_empty() || path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
-impl Loader {
-    pub fn new(root: &Path) -> Result<Loader> {
+impl<'d> Loader<'d> {
+    pub fn new(root: &Path) -> Result<Loader<'d>> {
         let root = fs::canonicalize(root).map_err(|e| io_error(root, e))?;
         Ok(Loader {
+            virtual_files: HashMap::new(),
+            decrypt: None,
+            restricted: true,
             root,
             display: None,
             cache: RefCell::new(HashMap::new()),
@@ -62,8 +95,31 @@ impl Loader {
         })
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Show paths in messages relative to `base` (a path relative to the root).
-    pub fn showing_from(mut self, base: &str) -> Loader {
+    /// A file that exists only in memory, at `rel` (relative to the root).
+    pub fn with_virtual_file(mut self, rel: &str, text: String) -> Loader<'d> {
+        self.virtual_files.insert(rel.to_string(), Arc::new(text));
+        self
+    }
+
+    /// Decrypt secret generator sources and patch files with `d`.
+    /// Files may come from anywhere in the root, as with kustomize's
+    /// `--load-restrictor LoadRestrictionsNone` (what Flux builds with).
+    pub fn unrestricted(mut self) -> Loader<'d> {
+        self.restricted = false;
+        self
+    }
+
+    pub fn decrypting(mut self, d: &'d dyn Decrypt) -> Loader<'d> {
+        self.decrypt = Some(d);
+        self
+    }
+
+    pub fn showing_from(mut self, base: &str) -> Loader<'d> {
         self.display = Some(base.to_string());
         self
     }
@@ -90,7 +146,7 @@ impl Loader {
     }
 
     #[cfg(test)]
-    pub fn with_limits(mut self, file: u64, total: u64) -> Loader {
+    pub fn with_limits(mut self, file: u64, total: u64) -> Loader<'d> {
         self.file_limit = file;
         self.total_limit = total;
         self
@@ -147,6 +203,9 @@ impl Loader {
     }
 
     pub fn kind(&self, rel: &str) -> Kind {
+        if self.virtual_files.contains_key(rel) {
+            return Kind::File;
+        }
         match fs::metadata(self.root.join(rel)) {
             Ok(m) if m.is_dir() => Kind::Dir,
             Ok(m) if m.is_file() => Kind::File,
@@ -156,6 +215,9 @@ impl Loader {
 
     /// The text of a file (a real path relative to the root).
     pub fn read(&self, rel: &str) -> Result<Arc<String>> {
+        if let Some(text) = self.virtual_files.get(rel) {
+            return Ok(text.clone());
+        }
         if let Some(text) = self.cache.borrow().get(rel) {
             return Ok(text.clone());
         }
@@ -195,6 +257,25 @@ impl Loader {
         let text = Arc::new(text);
         self.cache.borrow_mut().insert(rel.to_string(), text.clone());
         Ok(text)
+    }
+
+    /// The bytes of a file read for `used`, decrypted when it is
+    /// SOPS-encrypted and the loader decrypts.
+    pub fn read_for(&self, rel: &str, used: Use<'_>) -> Result<Vec<u8>> {
+        let bytes = match self.virtual_files.get(rel) {
+            Some(text) => text.as_bytes().to_vec(),
+            None => self.read_bytes(rel)?,
+        };
+        let Some(d) = self.decrypt else { return Ok(bytes) };
+        match d.decrypt(rel, &bytes, used) {
+            Ok(Some(plain)) => Ok(plain),
+            Ok(None) => Ok(bytes),
+            Err((message, help)) => {
+                let mut e = Error::in_file(code::INVALID, rel, message);
+                e.help = help;
+                Err(e)
+            }
+        }
     }
 
     /// The bytes of a file that need not be text (generator sources).

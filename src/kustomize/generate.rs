@@ -5,6 +5,7 @@
 
 use super::build::{Accumulator, Builder, Target, conflict_error};
 use super::error::{Error, Result, Source, code};
+use super::fs::Use;
 use super::kustomization::{GenOptions, GeneratorArgs, merge_options};
 use super::plugins;
 use super::read::Spanned;
@@ -72,7 +73,7 @@ pub fn generate(
             format!("a {kind} generator needs a name"),
         ));
     }
-    let pairs = pairs(b, src, dir, g)?;
+    let pairs = pairs(b, src, dir, g, secret)?;
     let mut node = Node::map();
     node.set("apiVersion", Node::plain("v1"));
     node.set("kind", Node::plain(kind));
@@ -130,11 +131,21 @@ pub fn generate(
 
 /// The key/value pairs of a generator, sorted by key: envs, then
 /// literals, then files; a repeated key is an error.
-fn pairs(b: &Builder<'_>, src: &Source, dir: &str, g: &GeneratorArgs) -> Result<Vec<(String, Vec<u8>)>> {
+fn pairs(
+    b: &Builder<'_>,
+    src: &Source,
+    dir: &str,
+    g: &GeneratorArgs,
+    secret: bool,
+) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out: Vec<(String, Vec<u8>, Pos)> = Vec::new();
     for env in &g.envs {
         let path = b.file_in(src, dir, env)?;
-        let bytes = b.fs.read_bytes(&path)?;
+        let bytes = if secret {
+            b.fs.read_for(&path, Use::SecretEnv)?
+        } else {
+            b.fs.read_bytes(&path)?
+        };
         for (i, raw) in bytes.split(|&c| c == b'\n').enumerate() {
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             let raw = if i == 0 {
@@ -188,7 +199,12 @@ fn pairs(b: &Builder<'_>, src: &Source, dir: &str, g: &GeneratorArgs) -> Result<
             pos: f.pos,
         };
         let real = b.file_in(src, dir, &spanned)?;
-        out.push((key, b.fs.read_bytes(&real)?, f.pos));
+        let bytes = if secret {
+            b.fs.read_for(&real, Use::SecretFile { key: &key })?
+        } else {
+            b.fs.read_bytes(&real)?
+        };
+        out.push((key, bytes, f.pos));
     }
     let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
     for (k, v, pos) in out {
@@ -307,7 +323,7 @@ pub fn base64(data: &[u8]) -> String {
 }
 
 /// kustomize's appendReplaceOrMerge: a generated object joins the build.
-pub fn absorb(fs: &super::fs::Loader, ra: &mut Accumulator, mut r: Resource) -> Result<()> {
+pub fn absorb(fs: &super::fs::Loader<'_>, ra: &mut Accumulator, mut r: Resource) -> Result<()> {
     let id = r.cur_id();
     let matches = ra.resources.by_any_id(|x| id.equals(x));
     match matches.as_slice() {

@@ -9,6 +9,12 @@
 //! plugins, validators, files outside a kustomization's own directory
 //! (kustomize's load restrictor), unknown fields.
 //!
+//! [`build_with`] takes what Flux's kustomize-controller adds around a
+//! build ([`Options`]): additions to the top kustomization, a generated
+//! kustomization for a directory that has none, and a [`Decrypt`] hook for
+//! the files a `secretGenerator` reads and patch files. Nothing is written
+//! to the directory.
+//!
 //! Untrusted input: every file is read through [`fs::Loader`] (confined to
 //! the root, symlinks followed only inside it, per-file and total size
 //! caps); kustomizations nest at most 64 deep, cycles are errors, YAML
@@ -66,6 +72,65 @@ pub struct Build {
     pub warnings: Vec<Error>,
 }
 
+pub use fs::{Decrypt, Use};
+
+/// What Flux's kustomize-controller writes into the kustomization of the
+/// path it builds (`targetNamespace`, `namePrefix`, `nameSuffix`,
+/// `components`, `images`, `patches`): set, or appended after the file's own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Additions {
+    pub namespace: Option<String>,
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    /// Relative to the kustomization's directory.
+    pub components: Vec<String>,
+    /// An entry replaces the file's entry of the same name, else is appended.
+    pub images: Vec<Image>,
+    pub patches: Vec<Patch>,
+}
+
+/// A kustomize `images` entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Image {
+    pub name: String,
+    pub new_name: String,
+    pub new_tag: String,
+    pub digest: String,
+}
+
+/// A kustomize `patches` entry, inline; empty target fields match all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Patch {
+    pub patch: String,
+    pub target: Option<PatchTarget>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PatchTarget {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub label_selector: String,
+    pub annotation_selector: String,
+}
+
+/// How to build, beyond kustomize's own inputs.
+#[derive(Default, Clone, Copy)]
+pub struct Options<'a> {
+    /// Added to the top kustomization.
+    pub additions: Option<&'a Additions>,
+    /// The kustomization file text to use when the directory has none
+    /// (Flux generates one listing a plain directory's files).
+    pub generated: Option<&'a str>,
+    /// Decrypts secret generator sources and patch files.
+    pub decrypt: Option<&'a dyn Decrypt>,
+    /// Files may come from anywhere in the root, not only from below each
+    /// kustomization (Flux's `--load-restrictor LoadRestrictionsNone`).
+    pub unrestricted: bool,
+}
+
 /// Build the kustomization in `dir` (relative to `root`; `""` or `.` for
 /// the root itself).
 pub fn build(root: &Path, dir: &str) -> Result<Build, Error> {
@@ -79,13 +144,35 @@ pub fn build_shown(root: &Path, dir: &str, shown_from: Option<&str>) -> Result<B
     if let Some(base) = shown_from {
         loader = loader.showing_from(base);
     }
+    run(&loader, dir, None)
+}
+
+/// [`build`] with [`Options`].
+pub fn build_with(root: &Path, dir: &str, opts: &Options<'_>) -> Result<Build, Error> {
+    let mut loader = fs::Loader::new(root)?;
+    if let Some(text) = opts.generated {
+        let real = loader.resolve("", dir).unwrap_or_default();
+        loader = loader.with_virtual_file(&fs::join(&real, FILE_NAMES[0]), text.to_string());
+    }
+    if let Some(d) = opts.decrypt {
+        loader = loader.decrypting(d);
+    }
+    if opts.unrestricted {
+        loader = loader.unrestricted();
+    }
+    run(&loader, dir, opts.additions)
+}
+
+fn run<'a>(loader: &'a fs::Loader<'a>, dir: &str, additions: Option<&'a Additions>) -> Result<Build, Error> {
+    let root = loader.root();
     let dir = loader.resolve("", dir).ok_or_else(|| {
         Error::new(
             code::OUTSIDE_ROOT,
             format!("`{dir}` leads outside {}", root.display()),
         )
     })?;
-    let mut b = build::Builder::new(&loader);
+    let mut b = build::Builder::new(loader);
+    b.additions = additions;
     let (t, mut m) = b.build(&dir)?;
     sort::sort(&mut m.list, t.k.sort_options.as_ref())?;
     let managed_by = t.k.build_metadata.iter().any(|x| x == "managedByLabel");

@@ -4,8 +4,11 @@
 //! kustomize's PatchTransformer, PatchStrategicMergeTransformer and
 //! PatchJson6902Transformer.
 
+use std::sync::Arc;
+
 use super::build::{Builder, resources_from, text_source};
 use super::error::{Error, Result, Source, code};
+use super::fs::Use;
 use super::kustomization::{PatchSpec, Selector};
 use super::read::Spanned;
 use super::resource::{ResId, ResMap, Resource};
@@ -45,7 +48,10 @@ fn patch_text(b: &Builder<'_>, src: &Source, dir: &str, spec: &PatchSpec) -> Res
         ),
         (Some(path), None) => {
             let file = b.file_in(src, dir, path)?;
-            let text = b.fs.read(&file)?;
+            let bytes = b.fs.read_for(&file, Use::Patch)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Error::in_file(code::INVALID, &file, "not UTF-8 text"))?;
+            let text = Arc::new(text);
             Ok((text.to_string(), Source { file, text }, false))
         }
         (None, Some(p)) => Ok((p.value.trim().to_string(), src.clone(), true)),

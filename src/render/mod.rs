@@ -13,6 +13,18 @@
 //! a subdirectory holding a kustomization is built and its objects take its
 //! place in that order, without descending into it.
 //!
+//! With the Flux `Kustomization` features of an app ([`crate::config::Kustomize`])
+//! or SOPS keys, the path is built as Flux's kustomize-controller builds it:
+//! a plain directory gets the kustomization Flux generates for it (the same
+//! walk, in memory), and the app's namespace, prefix, suffix, components,
+//! images and patches are added to the top kustomization
+//! ([`crate::kustomize::Additions`]); files a `secretGenerator` reads and
+//! patch files are decrypted as the build reads them, encrypted objects
+//! after it; then substitution, then the common metadata. An encrypted
+//! object or generator source without keys is an error, never applied as
+//! ciphertext. The variables of `substitute-from` are gathered by the
+//! caller ([`vars`] reads files); `Options::vars` is the result.
+//!
 //! Substitution follows Flux's `postBuild` with Flux's envsubst rules
 //! ([`substitute`]): `${var}`, `${var:=default}`, `$${var}` for a literal
 //! `${var}`, an unset variable the empty string (an error in strict mode).
@@ -33,6 +45,7 @@
 
 pub mod chart;
 mod substitute;
+pub mod vars;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -40,6 +53,7 @@ use std::fs;
 use std::io::{self, Read as _};
 use std::path::{Component, Path, PathBuf};
 
+use crate::reason::{Classify, Reason};
 use serde::Deserialize;
 use serde_saphyr::MessageFormatter as _;
 
@@ -108,8 +122,16 @@ impl Manifest {
 }
 
 /// How to render.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct Options<'a> {
+    /// The Flux `Kustomization` features: with any of them (or with
+    /// `keys`), a plain directory is built as the kustomization Flux
+    /// generates for it.
+    pub kustomize: Option<&'a crate::config::Kustomize>,
+    /// Flux's `targetNamespace`: set in the kustomization when one is built.
+    pub namespace: Option<&'a str>,
+    /// age identities for SOPS files and objects.
+    pub keys: Option<&'a crate::sops::Keys>,
     /// Substitution variables in order; later entries override earlier ones
     /// of the same name. Empty: no substitution at all, unless `always`.
     pub vars: &'a [(String, String)],
@@ -122,13 +144,76 @@ pub struct Options<'a> {
 
 impl<'a> Options<'a> {
     /// How `app` renders: its `substitute` variables and flags.
+    /// Its `substitute-from` variables are not read here: callers resolve
+    /// them and set `vars`; `keys` too are the caller's.
     pub fn for_app(app: &'a crate::config::App) -> Options<'a> {
         Options {
             vars: &app.substitute,
             always: app.substitute_always,
             strict: app.substitute_strict,
+            kustomize: Some(&app.kustomize),
+            namespace: app.namespace.as_deref(),
+            keys: None,
         }
     }
+
+    /// Whether the path is built as Flux builds it: with a generated
+    /// kustomization for a plain directory.
+    fn flux_build(&self) -> bool {
+        self.keys.is_some()
+            || self
+                .kustomize
+                .is_some_and(|k| *k != crate::config::Kustomize::default())
+    }
+
+    /// What Flux adds to the kustomization it builds.
+    fn additions(&self) -> Option<crate::kustomize::Additions> {
+        let k = self.kustomize.cloned().unwrap_or_default();
+        let a = crate::kustomize::Additions {
+            namespace: self.namespace.map(str::to_string),
+            name_prefix: k.name_prefix,
+            name_suffix: k.name_suffix,
+            components: k.components,
+            images: k
+                .images
+                .into_iter()
+                .map(|i| crate::kustomize::Image {
+                    name: i.name,
+                    new_name: i.new_name.unwrap_or_default(),
+                    new_tag: i.new_tag.unwrap_or_default(),
+                    digest: i.digest.unwrap_or_default(),
+                })
+                .collect(),
+            patches: k
+                .patches
+                .into_iter()
+                .map(|p| crate::kustomize::Patch {
+                    patch: p.patch,
+                    target: p.target.map(|t| crate::kustomize::PatchTarget {
+                        group: t.group.unwrap_or_default(),
+                        version: t.version.unwrap_or_default(),
+                        kind: t.kind.unwrap_or_default(),
+                        name: t.name.unwrap_or_default(),
+                        namespace: t.namespace.unwrap_or_default(),
+                        label_selector: t.label_selector.unwrap_or_default(),
+                        annotation_selector: t.annotation_selector.unwrap_or_default(),
+                    }),
+                })
+                .collect(),
+        };
+        (a != crate::kustomize::Additions::default()).then_some(a)
+    }
+}
+
+/// The age identities of an app's `sops`, if it has one.
+pub fn keys_for(app: &crate::config::App) -> Result<Option<crate::sops::Keys>, Error> {
+    let Some(s) = &app.sops else { return Ok(None) };
+    crate::sops::Keys::from_file(&s.age_key_file)
+        .map(Some)
+        .map_err(|e| Error::Sops {
+            message: e.to_string(),
+            help: e.help(),
+        })
 }
 
 /// Why rendering failed. Files are named relative to the artifact root.
@@ -184,6 +269,8 @@ pub enum Error {
     },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("{message}{}", help.as_ref().map(|h| format!(" (help: {h})")).unwrap_or_default())]
+    Sops { message: String, help: Option<String> },
     #[error("chart {chart}: {error}")]
     Helm {
         chart: String,
@@ -202,33 +289,6 @@ fn list(errors: &[Error]) -> String {
 }
 
 impl Error {
-    /// The status reason this error maps to.
-    pub fn reason(&self) -> &'static str {
-        "RenderFailed"
-    }
-
-    /// Reading the artifact may fail transiently; a bad manifest stays bad
-    /// until the source or the app's configuration changes.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Io { .. } => true,
-            Error::Kustomize(e) => e.is_retryable(),
-            Error::Many(errors) => !errors.is_empty() && errors.iter().all(Error::is_retryable),
-            Error::Path { .. }
-            | Error::NotFound { .. }
-            | Error::FileTooLarge { .. }
-            | Error::TotalTooLarge { .. }
-            | Error::SubstitutedTooLarge { .. }
-            | Error::Substitution { .. }
-            | Error::NotUtf8 { .. }
-            | Error::Yaml { .. }
-            | Error::NotAnObject { .. }
-            | Error::List { .. }
-            | Error::Duplicate { .. }
-            | Error::Helm { .. } => false,
-        }
-    }
-
     /// Each single problem, flattening [`Error::Many`].
     pub fn problems(&self) -> Vec<&Error> {
         match self {
@@ -284,10 +344,37 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
         limits,
         used: 0,
     });
-    let entries = match locate(root, path, &rel)? {
-        Found::File => vec![Entry::File(rel.join("/"))],
-        Found::Dir if crate::kustomize::is_kustomization(root, &rel.join("/")) => {
-            vec![Entry::Kustomization(rel.join("/"))]
+    let dir = rel.join("/");
+    let found = locate(root, path, &rel)?;
+    let is_kustomization = matches!(found, Found::Dir) && crate::kustomize::is_kustomization(root, &dir);
+    let additions = opts.additions();
+    let sops_files = SopsFiles { keys: opts.keys };
+    let mut flux = Flux {
+        generated: None,
+        additions: None,
+        decrypt: Some(&sops_files),
+        keys: opts.keys,
+        labels: opts.kustomize.map_or(&[][..], |k| &k.labels),
+        annotations: opts.kustomize.map_or(&[][..], |k| &k.annotations),
+        verified: HashMap::new(),
+    };
+    let entries = match found {
+        Found::File if opts.flux_build() => {
+            return Err(Error::Path {
+                path: path.to_string(),
+                reason: "names a file; name-prefix, name-suffix, components, set-image, patch, common-metadata and sops need a directory, as Flux's do",
+            });
+        }
+        Found::File => vec![Entry::File(dir)],
+        Found::Dir if is_kustomization => {
+            // Flux sets targetNamespace in the kustomization it builds.
+            flux.additions = additions.as_ref();
+            vec![Entry::Kustomization(dir)]
+        }
+        Found::Dir if opts.flux_build() => {
+            flux.generated = Some(generated_kustomization(&dir, &walk(root, &rel)?));
+            flux.additions = additions.as_ref();
+            vec![Entry::Kustomization(dir)]
         }
         Found::Dir => walk(root, &rel)?,
     };
@@ -299,7 +386,7 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
         let file = match entry {
             Entry::File(file) => file,
             Entry::Kustomization(dir) => {
-                match built(root, dir, substitution.as_mut()) {
+                match built(root, dir, substitution.as_mut(), &mut flux) {
                     Ok(mut ms) => manifests.append(&mut ms),
                     Err(e @ Error::SubstitutedTooLarge { .. }) => {
                         errors.push(e);
@@ -351,6 +438,17 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
                 },
                 _ => doc.text,
             };
+            if text.contains("\nsops:") && crate::sops::is_encrypted_object(&text) {
+                // Only an app with `sops` decrypts, and it builds the path as Flux does.
+                errors.push(Error::Sops {
+                    message: format!("{file}:{}: the object is SOPS-encrypted", doc.line),
+                    help: Some(
+                        "add `sops age-key-file=\"…\"` to the app with the age identity that decrypts it"
+                            .into(),
+                    ),
+                });
+                continue;
+            }
             match parse(file, doc.line, &text) {
                 Ok(Some(id)) => manifests.push(Manifest {
                     id,
@@ -393,20 +491,249 @@ fn duplicates(manifests: &[Manifest], errors: &mut Vec<Error>) {
     }
 }
 
-/// The objects of the kustomization in `dir`, substituted per object.
+/// How Flux builds: the kustomization it generates for a plain directory,
+/// its additions, decryption, and the metadata set after the build.
+struct Flux<'a> {
+    generated: Option<String>,
+    additions: Option<&'a crate::kustomize::Additions>,
+    decrypt: Option<&'a SopsFiles<'a>>,
+    keys: Option<&'a crate::sops::Keys>,
+    labels: &'a [(String, String)],
+    annotations: &'a [(String, String)],
+    /// Files whose MAC was checked: the result.
+    verified: HashMap<String, Result<(), String>>,
+}
+
+/// The kustomization Flux generates for a plain directory: every manifest
+/// file under it and every directory holding a kustomization, relative to it.
+fn generated_kustomization(dir: &str, entries: &[Entry]) -> String {
+    let mut text =
+        String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    if entries.is_empty() {
+        text = text.replace("resources:\n", "resources: []\n");
+    }
+    for e in entries {
+        let p = e.path();
+        let rel = if dir.is_empty() {
+            p
+        } else {
+            p.strip_prefix(dir).map_or(p, |r| r.trim_start_matches('/'))
+        };
+        text.push_str(&format!("- {}\n", serde_json::Value::String(format!("./{rel}"))));
+    }
+    text
+}
+
+/// Decrypts what a `secretGenerator` reads and patch files, as Flux's
+/// `DecryptSources` does: in the format of the data key (files), of the
+/// file name (patches) or dotenv (envs), only when the file is encrypted.
+/// These are used as committed, so their MAC is verified.
+struct SopsFiles<'k> {
+    /// Without keys, an encrypted file is an error rather than ciphertext
+    /// in a Secret.
+    keys: Option<&'k crate::sops::Keys>,
+}
+
+impl crate::kustomize::Decrypt for SopsFiles<'_> {
+    fn decrypt(
+        &self,
+        file: &str,
+        data: &[u8],
+        used: crate::kustomize::Use<'_>,
+    ) -> Result<Option<Vec<u8>>, (String, Option<String>)> {
+        use crate::sops::Format;
+        let format = match used {
+            crate::kustomize::Use::SecretFile { key } => Format::for_path(key),
+            crate::kustomize::Use::SecretEnv => Format::for_env_file(file),
+            crate::kustomize::Use::Patch => Format::for_path(file),
+        };
+        if !crate::sops::is_encrypted(data, format) {
+            return Ok(None);
+        }
+        let Some(keys) = self.keys else {
+            return Err((
+                "the file is SOPS-encrypted".into(),
+                Some(
+                    "add `sops age-key-file=\"…\"` to the app with the age identity that decrypts it".into(),
+                ),
+            ));
+        };
+        crate::sops::decrypt(file, data, format, keys, &crate::sops::Options::default())
+            .map(|plain| Some(plain.to_vec()))
+            .map_err(|e| sops_message(file, &e))
+    }
+}
+
+/// A sops error without the file name it starts with (the caller names it).
+fn sops_message(file: &str, e: &crate::sops::Error) -> (String, Option<String>) {
+    let text = e.to_string();
+    let message = text
+        .strip_prefix(&format!("{file}: "))
+        .map_or(text.clone(), str::to_string);
+    (format!("SOPS: {message}"), e.help())
+}
+
+impl Flux<'_> {
+    /// A built object decrypted, as Flux's `DecryptResource` does: an
+    /// object encrypted as a whole, or a Secret whose data values are sops
+    /// documents. kustomize may have changed a whole-encrypted object
+    /// (namespace, labels, name prefix), which its MAC would refuse — Flux
+    /// skips the MAC for that reason; mooring checks the MAC of the file as
+    /// committed instead, then decrypts the built object without it.
+    fn decrypt(&mut self, root: &Path, o: &crate::kustomize::Object) -> Result<Option<String>, Error> {
+        use crate::sops::{self, Options as SopsOptions};
+        let whole = o.text.contains("\nsops:") && sops::is_encrypted_object(&o.text);
+        let name = format!("{} {}", o.file, o.kind);
+        let Some(keys) = self.keys else {
+            if whole {
+                return Err(Error::Sops {
+                    message: format!("{}:{}: {} {} is SOPS-encrypted", o.file, o.line, o.kind, o.name),
+                    help: Some(
+                        "add `sops age-key-file=\"…\"` to the app with the age identity that decrypts it"
+                            .into(),
+                    ),
+                });
+            }
+            return Ok(None);
+        };
+        let to_error = |e: sops::Error| {
+            let (message, help) = sops_message(&name, &e);
+            Error::Sops {
+                message: format!("{}:{}: {} {}: {message}", o.file, o.line, o.kind, o.name),
+                help,
+            }
+        };
+        let plain = if whole {
+            self.verify_committed(root, &o.file, keys)?;
+            sops::decrypt_manifest(&name, &o.text, keys, &SopsOptions { verify_mac: false })
+        } else if o.kind == "Secret" && o.text.contains("data:") {
+            sops::decrypt_manifest(&name, &o.text, keys, &SopsOptions::default())
+        } else {
+            return Ok(None);
+        }
+        .map_err(to_error)?;
+        let Some(json) = plain else { return Ok(None) };
+        json_to_yaml(&json).map(Some).map_err(|message| Error::Sops {
+            message: format!(
+                "{}:{}: {} {}: the decrypted object: {message}",
+                o.file, o.line, o.kind, o.name
+            ),
+            help: None,
+        })
+    }
+
+    /// The MAC of `file` (relative to the root) as committed, when it is a
+    /// sops file as a whole; a file sops cannot read as one is not checked.
+    fn verify_committed(&mut self, root: &Path, file: &str, keys: &crate::sops::Keys) -> Result<(), Error> {
+        use crate::sops::{self, ErrorKind, Format};
+        if !self.verified.contains_key(file) {
+            let result = match read_capped(&root.join(file), MAX_FILE_BYTES) {
+                Ok(Some(bytes)) => match sops::decrypt(
+                    file,
+                    &bytes,
+                    Format::for_path(file),
+                    keys,
+                    &sops::Options::default(),
+                ) {
+                    Err(e) if matches!(e.kind, ErrorKind::Mac(_) | ErrorKind::Values { .. }) => {
+                        let (message, help) = sops_message(file, &e);
+                        Err(format!(
+                            "{message}{}",
+                            help.map(|h| format!(" (help: {h})")).unwrap_or_default()
+                        ))
+                    }
+                    _ => Ok(()),
+                },
+                _ => Ok(()),
+            };
+            self.verified.insert(file.to_string(), result);
+        }
+        match self.verified.get(file) {
+            Some(Err(message)) => Err(Error::Sops {
+                message: format!("{file}: {message}"),
+                help: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// JSON text (a decrypted object) as `kustomize build` writes YAML.
+fn json_to_yaml(json: &str) -> Result<String, String> {
+    use crate::kustomize::yaml;
+    let docs = yaml::parse_documents(json).map_err(|e| e.message)?;
+    let node = docs
+        .into_iter()
+        .find_map(|d| d.node)
+        .ok_or_else(|| "empty".to_string())?;
+    let mut out = String::new();
+    yaml::emit::emit_document(&node, &mut out)?;
+    Ok(out)
+}
+
+/// Flux's commonMetadata: labels and annotations set on the object,
+/// replacing those of the same key; selectors and templates untouched.
+fn set_metadata(
+    text: &str,
+    labels: &[(String, String)],
+    annotations: &[(String, String)],
+) -> Result<String, String> {
+    use crate::kustomize::yaml::{self, Node};
+    let docs = yaml::parse_documents(text).map_err(|e| e.message)?;
+    let Some(mut node) = docs.into_iter().find_map(|d| d.node) else {
+        return Ok(text.to_string());
+    };
+    let Some(meta) = node.map_at("metadata") else {
+        return Ok(text.to_string());
+    };
+    for (field, pairs) in [("labels", labels), ("annotations", annotations)] {
+        if pairs.is_empty() {
+            continue;
+        }
+        let Some(map) = meta.map_at(field) else {
+            return Err(format!("metadata.{field} is not a mapping"));
+        };
+        for (k, v) in pairs {
+            map.set(k, Node::str(v.as_str()));
+        }
+    }
+    let mut out = String::new();
+    yaml::emit::emit_document(&node, &mut out)?;
+    Ok(out)
+}
+
+/// The objects of the kustomization in `dir`, decrypted and substituted
+/// per object, then given the common metadata.
 fn built(
     root: &Path,
     dir: &str,
     mut substitution: Option<&mut Substitution<'_>>,
+    flux: &mut Flux<'_>,
 ) -> Result<Vec<Manifest>, Error> {
-    let build = crate::kustomize::build(root, dir).map_err(|e| Error::Kustomize(Box::new(e)))?;
+    let opts = crate::kustomize::Options {
+        additions: flux.additions,
+        generated: flux.generated.as_deref(),
+        decrypt: flux.decrypt.map(|d| d as &dyn crate::kustomize::Decrypt),
+        // Flux builds with kustomize's load restrictor off: a kustomization
+        // may name files anywhere in the source.
+        unrestricted: true,
+    };
+    let build = crate::kustomize::build_with(root, dir, &opts).map_err(|e| Error::Kustomize(Box::new(e)))?;
     for w in &build.warnings {
         tracing::warn!("{w}");
     }
     let mut out = Vec::with_capacity(build.objects.len());
     let mut errors = Vec::new();
-    for o in build.objects {
+    for mut o in build.objects {
         let line = o.line as usize;
+        match flux.decrypt(root, &o) {
+            Ok(Some(text)) => o.text = text,
+            Ok(None) => {}
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        }
         let text = match substitution.as_deref_mut() {
             Some(s) if !substitute::disabled(&o.text) => match s.apply(&o.file, line, &o.text) {
                 Ok(text) => text,
@@ -417,6 +744,22 @@ fn built(
                 }
             },
             _ => o.text,
+        };
+        let text = if flux.labels.is_empty() && flux.annotations.is_empty() {
+            text
+        } else {
+            match set_metadata(&text, flux.labels, flux.annotations) {
+                Ok(text) => text,
+                Err(message) => {
+                    errors.push(Error::Yaml {
+                        file: o.file.clone(),
+                        line,
+                        column: 1,
+                        message: format!("cannot set common-metadata: {message}"),
+                    });
+                    continue;
+                }
+            }
         };
         match parse(&o.file, line, &text) {
             Ok(Some(id)) => out.push(Manifest {
@@ -801,6 +1144,33 @@ fn parse(file: &str, line: usize, text: &str) -> Result<Option<ObjectId>, Error>
     }))
 }
 
+impl Classify for Error {
+    fn reason(&self) -> Reason {
+        Reason::RenderFailed
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Io { .. } => true,
+            Error::Kustomize(e) => e.retryable(),
+            Error::Many(errors) => !errors.is_empty() && errors.iter().all(Error::retryable),
+            Error::Path { .. }
+            | Error::NotFound { .. }
+            | Error::FileTooLarge { .. }
+            | Error::TotalTooLarge { .. }
+            | Error::SubstitutedTooLarge { .. }
+            | Error::Substitution { .. }
+            | Error::NotUtf8 { .. }
+            | Error::Yaml { .. }
+            | Error::NotAnObject { .. }
+            | Error::List { .. }
+            | Error::Sops { .. }
+            | Error::Duplicate { .. }
+            | Error::Helm { .. } => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -959,7 +1329,7 @@ mod tests {
         for path in ["..", "../x", "a/../..", "a/../../a", "/etc", "/"] {
             let err = plain(&dir.path().join("a"), path).unwrap_err();
             assert!(matches!(err, Error::Path { .. }), "{path}: {err}");
-            assert!(!err.is_retryable());
+            assert!(!err.retryable());
         }
         let err = plain(dir.path(), "nope/deeper").unwrap_err();
         assert_eq!(err.to_string(), "path `nope/deeper` does not exist in the source");
@@ -984,7 +1354,7 @@ mod tests {
         assert_eq!((file.as_str(), *line), ("dir/bad.yaml", 10), "{err}");
         assert!(*column >= 1, "{err}");
         assert!(err.to_string().starts_with("dir/bad.yaml:10:"), "{err}");
-        assert!(!err.is_retryable());
+        assert!(!err.retryable());
     }
 
     #[test]
@@ -1118,12 +1488,123 @@ mod tests {
     }
 
     #[test]
+    fn flux_features_build_a_plain_directory() {
+        let dir = tree(&[
+            ("app/a.yaml", &cm("a")),
+            ("app/sub/b.yaml", &cm("b")),
+            ("app/k/kustomization.yaml", "resources: [c.yaml]\n"),
+            ("app/k/c.yaml", &cm("c")),
+            ("app/.hidden.yaml", &cm("hidden")),
+        ]);
+        let k = crate::config::Kustomize {
+            name_prefix: Some("p-".into()),
+            labels: vec![("team".into(), "web".into())],
+            ..Default::default()
+        };
+        let opts = Options {
+            kustomize: Some(&k),
+            namespace: Some("ns"),
+            ..Options::default()
+        };
+        let ms = render(dir.path(), "app", &opts).unwrap();
+        let names: Vec<(&str, Option<&str>)> = ms
+            .iter()
+            .map(|m| (m.id.name.as_str(), m.id.namespace.as_deref()))
+            .collect();
+        // kustomize's legacy order: by kind, then name.
+        assert_eq!(
+            names,
+            [("p-a", Some("ns")), ("p-b", Some("ns")), ("p-c", Some("ns"))]
+        );
+        assert!(
+            ms[0].text.contains("  labels:\n    team: web\n"),
+            "{}",
+            ms[0].text
+        );
+        assert_eq!(
+            generated_kustomization(
+                "app",
+                &[
+                    Entry::File("app/a.yaml".into()),
+                    Entry::Kustomization("app/k".into())
+                ]
+            ),
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- \"./a.yaml\"\n- \"./k\"\n"
+        );
+        // A file cannot take them.
+        let err = render(dir.path(), "app/a.yaml", &opts).unwrap_err();
+        assert!(matches!(err, Error::Path { .. }), "{err}");
+    }
+
+    #[test]
+    fn common_metadata_replaces_keys_and_leaves_selectors() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels:\n    app: x\n    team: old\n  name: d\nspec:\n  selector:\n    matchLabels:\n      app: x\n";
+        let out = set_metadata(
+            text,
+            &[("team".into(), "new".into())],
+            &[("a/b".into(), "1".into())],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations:\n    a/b: \"1\"\n  labels:\n    app: x\n    team: new\n  name: d\nspec:\n  selector:\n    matchLabels:\n      app: x\n"
+        );
+    }
+
+    #[test]
+    fn encrypted_plain_objects_without_keys_are_refused() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  k: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nsops:\n  age: []\n  mac: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n  version: 3.9.0\n";
+        let dir = tree(&[("s.yaml", text)]);
+        let err = plain(dir.path(), ".").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s.yaml:1: the object is SOPS-encrypted"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn encrypted_sources_without_keys_are_refused() {
+        let dir = tree(&[
+            (
+                "k/kustomization.yaml",
+                "secretGenerator:\n- name: s\n  envs: [s.env]\n",
+            ),
+            (
+                "k/s.env",
+                "key=ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nsops_mac=ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n",
+            ),
+        ]);
+        let err = plain(dir.path(), "k").unwrap_err();
+        assert!(
+            err.to_string().contains("k/s.env: the file is SOPS-encrypted"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn files_outside_the_kustomization_load_as_flux_loads_them() {
+        let dir = tree(&[
+            ("k/kustomization.yaml", "resources:\n- ../shared/c.yaml\n"),
+            ("shared/c.yaml", &cm("c")),
+        ]);
+        let ms = plain(dir.path(), "k").unwrap();
+        assert_eq!(ids(&ms), ["ConfigMap/c@shared/c.yaml:1"]);
+        // kubectl's default keeps them out; so does `mooring kustomize`.
+        let err = crate::kustomize::build(dir.path(), "k").unwrap_err();
+        assert!(err.to_string().contains("is not in or below"), "{err}");
+        // Never outside the artifact.
+        let dir = tree(&[("k/kustomization.yaml", "resources:\n- ../../c.yaml\n")]);
+        assert!(plain(dir.path(), "k").is_err());
+    }
+
+    #[test]
     fn kustomize_errors_are_render_errors() {
         let dir = tree(&[("k/kustomization.yaml", "resources: [missing.yaml]\n")]);
         let err = plain(dir.path(), "k").unwrap_err();
         assert!(matches!(err, Error::Kustomize(_)), "{err}");
         assert!(err.to_string().starts_with("k/kustomization.yaml:1:"), "{err}");
-        assert!(!err.is_retryable());
+        assert!(!err.retryable());
     }
 
     #[test]
@@ -1150,7 +1631,7 @@ mod tests {
             .collect();
         assert_eq!(files, ["a.yaml", "c.yaml", "d.yaml"], "{err}");
         assert!(err.to_string().contains("d.yaml: not UTF-8 text"), "{err}");
-        assert!(!err.is_retryable());
+        assert!(!err.retryable());
     }
 
     fn with_vars(text: &str, vars: &[(&str, &str)]) -> String {
@@ -1206,6 +1687,7 @@ mod tests {
                 vars: &vars,
                 always,
                 strict,
+                ..Options::default()
             },
         )
     }
@@ -1250,7 +1732,7 @@ mod tests {
             err.to_string(),
             "s.yaml:8: variable substitution failed: variable not set (strict mode): \"a\"; define it, give a default with `${a:=default}`, or write `$${a}` for the literal text"
         );
-        assert!(!err.is_retryable());
+        assert!(!err.retryable());
         assert!(render_with(text, &[("a", "")], false, true).is_ok());
         let err = render_with(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${a b}\n",

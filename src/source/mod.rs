@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub use artifact::{Artifact, Limits, Store};
 
 use crate::config;
+use crate::reason::{Classify, Reason};
 
 /// Why a fetch failed. Messages name the URL but never credentials.
 #[derive(Debug, thiserror::Error)]
@@ -46,24 +47,6 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
-    }
-
-    /// Transient failures are retried with backoff; the others wait until
-    /// the source's configuration (or the remote) changes.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Unreachable { .. }
-            | Error::Timeout { .. }
-            | Error::Protocol { .. }
-            | Error::NotFound { .. }
-            | Error::Io { .. } => true,
-            Error::Auth { .. } | Error::Rejected { .. } | Error::Credentials { .. } => false,
-        }
-    }
-
-    /// The status reason this error maps to.
-    pub fn reason(&self) -> &'static str {
-        "FetchFailed"
     }
 }
 
@@ -103,6 +86,23 @@ pub async fn fetch(source: &config::Source, state_dir: &Path) -> Result<Artifact
     };
     store.gc(&source.name, &artifact.dir, artifact::KEEP)?;
     Ok(artifact)
+}
+
+impl Classify for Error {
+    fn reason(&self) -> Reason {
+        Reason::FetchFailed
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Unreachable { .. }
+            | Error::Timeout { .. }
+            | Error::Protocol { .. }
+            | Error::NotFound { .. }
+            | Error::Io { .. } => true,
+            Error::Auth { .. } | Error::Rejected { .. } | Error::Credentials { .. } => false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ const DOCS: &[&str] = &[
     "docs/kubernetes.md",
     "docs/kustomize.md",
     "docs/helm.md",
+    "docs/migrating-from-flux.md",
 ];
 const CONFIG_MD: &str = "docs/config.md";
 const FIXTURES: &str = "tests/fixtures/configs/";
@@ -700,4 +701,31 @@ fn transcripts_match_the_binary() {
     }
     assert!(transcripts >= 8, "only {transcripts} transcripts");
     report(problems);
+}
+
+#[test]
+fn the_table_of_reasons_is_the_code_s() {
+    let _lock = lock();
+    let text = std::fs::read_to_string(repo_root().join("docs/cli.md")).expect("read docs/cli.md");
+    let start = text
+        .find("### Reasons")
+        .expect("docs/cli.md has a Reasons section");
+    let section = &text[start..];
+    let end = section[4..].find("\n#").map_or(section.len(), |e| e + 4);
+    let rows: Vec<(String, String)> = section[..end]
+        .lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("| `")?;
+            let (name, rest) = l.split_once("` | ")?;
+            Some((name.to_string(), rest.strip_suffix(" |")?.to_string()))
+        })
+        .collect();
+    let code: Vec<(String, String)> = mooring::reason::Reason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_string(), r.meaning().to_string()))
+        .collect();
+    assert_eq!(
+        rows, code,
+        "docs/cli.md's table of reasons differs from src/reason.rs"
+    );
 }

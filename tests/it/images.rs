@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::registry::{Entry, PASSWORD, Registry, USER, base64, tarball};
 use crate::support::{Run, TestEnv, free_port};
+use mooring::reason::Classify as _;
 
 /// A tiny artifact; `content` changes its digest.
 fn layer(content: &str) -> Vec<u8> {
@@ -357,8 +358,8 @@ fn registry_down_after_a_good_scan_fails_but_keeps_the_last_selection() {
         err.to_string().starts_with(&format!("cannot reach {repo}")),
         "{err}"
     );
-    assert!(err.is_retryable());
-    assert_eq!(err.reason(), "ScanFailed");
+    assert!(err.retryable());
+    assert_eq!(err.reason().as_str(), "ScanFailed");
     assert_eq!(mooring::image::last(&img, &state), Some(good.selection.clone()));
 
     let run = f.run(&[]);

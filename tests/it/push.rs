@@ -16,6 +16,7 @@ use mooring::automation::git::{Error, PushOutcome, Stage, Workspace};
 use mooring::config::{self, GitRef, Limits, SourceKind, Spanned};
 
 use crate::gitserver::{HttpGit, Repo, free_port, git_cmd, git_daemon_with_receive_pack};
+use mooring::reason::Classify as _;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -306,8 +307,8 @@ fn smart_http_wrong_credentials_are_an_auth_error_without_the_password() {
         !text.contains("wr0ng-Passw0rd") && !format!("{err:?}").contains("wr0ng-Passw0rd"),
         "{text}"
     );
-    assert!(!err.is_retryable());
-    assert_eq!(err.reason(), "CheckoutFailed");
+    assert!(!err.retryable());
+    assert_eq!(err.reason().as_str(), "CheckoutFailed");
 
     // Right for the fetch; the token is rotated wrongly before the push.
     let (right, file) = password_auth(&f, "s3cret-Pa55");
@@ -323,7 +324,7 @@ fn smart_http_wrong_credentials_are_an_auth_error_without_the_password() {
         "{text}"
     );
     assert!(!format!("{err:?}").contains("wr0ng-Passw0rd"));
-    assert_eq!(err.reason(), "PushFailed");
+    assert_eq!(err.reason().as_str(), "PushFailed");
     assert_eq!(err.stage(), Stage::Push);
     assert_ne!(
         f.remote(&["log", "-1", "--format=%s", "main"]),
@@ -703,8 +704,8 @@ fn a_hook_that_declines_is_a_refusal() {
         err.to_string().contains("protected branch"),
         "the hook's output: {err}"
     );
-    assert!(!err.is_retryable());
-    assert_eq!(err.reason(), "PushFailed");
+    assert!(!err.retryable());
+    assert_eq!(err.reason().as_str(), "PushFailed");
 }
 
 #[test]
@@ -789,7 +790,7 @@ fn a_server_that_never_answers_is_a_timeout() {
     )
     .expect_err("timeout");
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
-    assert!(err.is_retryable());
+    assert!(err.retryable());
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -997,8 +998,8 @@ fn smart_http_without_receive_pack_enabled_is_refused() {
     let err = ws.push("main", false).expect_err("403");
     assert!(matches!(err, Error::Auth { .. }), "{err:?}");
     assert!(err.to_string().contains("403"), "{err}");
-    assert!(!err.is_retryable(), "{err:?}");
-    assert_eq!(err.reason(), "PushFailed");
+    assert!(!err.retryable(), "{err:?}");
+    assert_eq!(err.reason().as_str(), "PushFailed");
 }
 
 #[test]

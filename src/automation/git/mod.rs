@@ -44,6 +44,7 @@ use std::time::Duration;
 use gix::ObjectId;
 
 use crate::config;
+use crate::reason::{Classify, Reason};
 
 /// Which step of an automation failed; gives the status reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +56,11 @@ pub enum Stage {
 
 impl Stage {
     /// The status reason of a failure in this step.
-    pub fn reason(self) -> &'static str {
+    pub fn reason(self) -> Reason {
         match self {
-            Stage::Checkout => "CheckoutFailed",
-            Stage::Commit => "CommitFailed",
-            Stage::Push => "PushFailed",
+            Stage::Checkout => Reason::CheckoutFailed,
+            Stage::Commit => Reason::CommitFailed,
+            Stage::Push => Reason::PushFailed,
         }
     }
 
@@ -161,30 +162,6 @@ impl Error {
             | Error::Invalid { stage, .. }
             | Error::Busy { stage, .. } => *stage,
             Error::Unpack { .. } | Error::Refused { .. } => Stage::Push,
-        }
-    }
-
-    /// The status reason: `CheckoutFailed`, `CommitFailed` or `PushFailed`.
-    pub fn reason(&self) -> &'static str {
-        self.stage().reason()
-    }
-
-    /// Transient failures are retried with backoff; the others wait until
-    /// the automation's inputs change.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Unreachable { .. }
-            | Error::Timeout { .. }
-            | Error::NotFound { .. }
-            | Error::Protocol { .. }
-            | Error::Unpack { .. }
-            | Error::Io { .. }
-            | Error::Repository { .. }
-            | Error::Busy { .. } => true,
-            Error::Auth { .. }
-            | Error::Credentials { .. }
-            | Error::Refused { .. }
-            | Error::Invalid { .. } => false,
         }
     }
 
@@ -461,4 +438,27 @@ pub fn default_branch(source: &config::Source, timeout: Duration) -> Result<Stri
         let _scratch = scratch;
         checkout::remote_head(&dir, &remote, interrupt)
     })
+}
+
+impl Classify for Error {
+    fn reason(&self) -> Reason {
+        self.stage().reason()
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Error::Unreachable { .. }
+            | Error::Timeout { .. }
+            | Error::NotFound { .. }
+            | Error::Protocol { .. }
+            | Error::Unpack { .. }
+            | Error::Io { .. }
+            | Error::Repository { .. }
+            | Error::Busy { .. } => true,
+            Error::Auth { .. }
+            | Error::Credentials { .. }
+            | Error::Refused { .. }
+            | Error::Invalid { .. } => false,
+        }
+    }
 }

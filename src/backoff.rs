@@ -1,6 +1,8 @@
 //! When to run next: the retry policy, kept apart from the reconcile
 //! functions (which only say whether they succeeded and whether retrying
-//! can help).
+//! can help), and the jitter every retry loop spreads itself with. Below
+//! every stage, so that automation's push retries and the agent's
+//! scheduler share it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

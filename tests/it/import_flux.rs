@@ -1,0 +1,385 @@
+//! `mooring import flux` on a bootstrap-style Flux repository
+//! (tests/fixtures/flux-fleet): what it writes, what it notes, and that the
+//! output validates; then the migration end to end — import, validate,
+//! `once` against the test API server — compared with what Flux applies.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::apiserver::ApiServer;
+use crate::gitserver::Repo;
+use crate::support::{Run, TestEnv, repo_root};
+
+/// The fixture fleet committed to a git work tree in `env`.
+fn fleet(env: &TestEnv) -> Repo {
+    let repo = Repo::new(&env.path().join("git"));
+    copy(&repo_root().join("tests/fixtures/flux-fleet"), &repo.work);
+    repo.commit("fleet");
+    repo.publish();
+    repo
+}
+
+fn copy(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+fn import(repo: &Repo, args: &[&str]) -> Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .current_dir(&repo.work)
+        .env("NO_COLOR", "1")
+        .args(["import", "flux"])
+        .args(args)
+        .output()
+        .expect("run mooring import flux");
+    Run::from(out)
+}
+
+/// The node block that starts with `head` in `config`, up to its `}`.
+fn block<'c>(config: &'c str, head: &str) -> &'c str {
+    let start = config
+        .find(head)
+        .unwrap_or_else(|| panic!("no `{head}` in\n{config}"));
+    let end = config[start..]
+        .find("\n}\n")
+        .map_or(config.len(), |e| start + e + 3);
+    &config[start..end]
+}
+
+#[test]
+fn a_bootstrap_repository_imports_into_a_valid_config() {
+    let env = TestEnv::new();
+    let repo = fleet(&env);
+    let run = import(&repo, &["clusters/prod", "-o", "mooring.kdl"]);
+    run.expect_code(0);
+    let config = std::fs::read_to_string(repo.work.join("mooring.kdl")).expect("read the config");
+
+    // The bootstrap Kustomization's path holds only Flux objects: no app.
+    assert!(!config.contains("app \"flux-system\""), "{config}");
+    assert!(
+        config
+            .contains("Kustomization flux-system/flux-system holds only Flux objects, imported here: no app"),
+        "{config}"
+    );
+    // Flux's own installation is left out, and said so.
+    assert!(!config.contains("kustomize-controller"), "{config}");
+    assert!(
+        run.stderr
+            .contains("note: clusters/prod: 3 objects of Flux's own installation left out"),
+        "{}",
+        run.stderr
+    );
+
+    let source = block(&config, "source \"flux-system\"");
+    assert!(
+        source.contains("git \"ssh://git@github.com/acme/fleet\""),
+        "{source}"
+    );
+    assert!(
+        source.contains("branch \"main\"\n    interval \"1m\""),
+        "{source}"
+    );
+    assert!(
+        source.contains("ssh-key \"/etc/mooring/secrets/flux-system/flux-system/identity\" // placeholder"),
+        "{source}"
+    );
+
+    let infra = block(&config, "app \"infrastructure\"");
+    for line in [
+        "path \"infrastructure/base\"",
+        "interval \"1h\"",
+        "timeout \"5m\"",
+        "prune #true",
+        "wait timeout=\"5m\"",
+        "// Flux `retryInterval` not imported",
+    ] {
+        assert!(infra.contains(line), "no `{line}` in\n{infra}");
+    }
+
+    let apps = block(&config, "app \"apps\"");
+    for line in [
+        "// from clusters/prod/apps.yaml:1: Kustomization flux-system/apps\napp \"apps\"",
+        "path \"apps/prod\"",
+        "namespace \"podinfo\"",
+        "depends-on \"infrastructure\"",
+        "name-prefix \"prod-\"",
+        "\"app.kubernetes.io/part-of\" \"shop\"",
+        "components \"../../components/ha\"",
+        "set-image \"ghcr.io/stefanprodan/podinfo\" new-tag=\"6.5.1\"",
+        "patch kind=\"Deployment\" name=\"podinfo\" #\"\"\"\n        - op: replace\n",
+        "substitute {\n        cluster_name \"prod\"\n    }",
+        "substitute-from configmap=\"flux-system/cluster-vars\"\n",
+        "substitute-from secret=\"flux-system/cluster-secrets\" optional=#true",
+        "sops age-key-file=\"/etc/mooring/secrets/flux-system/sops-age/age.agekey\"",
+    ] {
+        let (found, shown) = if line.starts_with("// from") {
+            (config.contains(line), config.as_str())
+        } else {
+            (apps.contains(line), apps)
+        };
+        assert!(found, "no `{line}` in\n{shown}");
+    }
+
+    let image = block(&config, "image \"podinfo\"");
+    assert!(
+        image.contains("repository \"ghcr.io/stefanprodan/podinfo\""),
+        "{image}"
+    );
+    assert!(image.contains("semver \">=6.0.0, <7.0.0\""), "{image}");
+    assert!(image.contains("exclude #\"^.*\\.sig$\"#"), "{image}");
+
+    let automation = block(&config, "automation \"fleet\"");
+    assert!(
+        automation.contains(
+            "message \"Automated image update\\n\\nAutomation name: flux-system/fleet\\n\\nFiles:\\n{% for file0 in changes|map(attribute=\\\"file\\\")|unique -%}\\n- {{ file0 }}\\n{% endfor -%}\\n\""
+        ),
+        "{automation}"
+    );
+
+    // Helm objects: no equivalent yet, listed with file and line.
+    assert!(
+        run.stderr.contains(
+            "note: clusters/prod/monitoring.yaml:10: HelmRelease monitoring/kube-prometheus-stack: not imported"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        config.contains("// from clusters/prod/monitoring.yaml:10: HelmRelease monitoring/kube-prometheus-stack not imported"),
+        "{config}"
+    );
+
+    // What validate says of it: valid.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .current_dir(&repo.work)
+        .env("NO_COLOR", "1")
+        .args(["validate", "-c", "mooring.kdl"])
+        .output()
+        .expect("run mooring validate");
+    Run::from(out).expect_code(0);
+}
+
+#[test]
+fn stdout_without_output_and_names_disambiguated_across_namespaces() {
+    let env = TestEnv::new();
+    let repo = Repo::new(&env.path().join("git"));
+    let git = |ns: &str| {
+        format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: podinfo\n  namespace: {ns}\nspec:\n  interval: 5m\n  url: https://github.com/stefanprodan/podinfo\n  ref:\n    semver: \">=6.0.0\"\n  ignore: |\n    # everything but the manifests\n    /*\n    !/kustomize\n"
+        )
+    };
+    repo.write(&[
+        ("flux/a.yaml", &git("team-a")),
+        ("flux/b.yaml", &git("team-b")),
+        (
+            "flux/bad.yaml",
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: web\n  namespace: team-a\nspec:\n  interval: 5m\n  path: ./kustomize\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: elsewhere\n",
+        ),
+    ]);
+    repo.commit("flux");
+    let run = import(&repo, &["flux"]);
+    run.expect_code(0);
+    let config = &run.stdout;
+    let a = block(config, "source \"team-a-podinfo\"");
+    assert!(a.contains("semver \">=6.0.0\""), "{a}");
+    assert!(a.contains("ignore \"/*\" \"!/kustomize\""), "{a}");
+    assert!(config.contains("source \"team-b-podinfo\""), "{config}");
+    // A Kustomization whose source was not imported: a comment and a note,
+    // never a config that does not validate.
+    assert!(!config.contains("app \"web\""), "{config}");
+    assert!(
+        run.stderr.contains(
+            "note: flux/bad.yaml:1: Kustomization team-a/web: not imported: its source GitRepository team-a/elsewhere is not among the imported objects"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unreadable_paths_are_errors_with_the_file_and_line() {
+    let env = TestEnv::new();
+    let repo = Repo::new(&env.path().join("git"));
+    repo.write(&[(
+        "flux/bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [oops\n",
+    )]);
+    repo.commit("bad");
+    let run = import(&repo, &["flux"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("flux/bad.yaml:4"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+
+    let run = import(&repo, &["/"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("is outside"), "{}", run.stderr);
+}
+
+/// Issue 11's migration, end to end: the bootstrap fleet (two
+/// Kustomizations, one depending on the other, with targetNamespace,
+/// namePrefix, components, images, patches, commonMetadata, postBuild from
+/// inline values and a cluster ConfigMap, a SOPS Secret, image automation
+/// objects) → `mooring import flux` → `validate` → `once` against the test
+/// API server. What it applies is compared with what Flux applies: kubectl's
+/// kustomize of the kustomization Flux's generator writes for the path,
+/// then Flux's substitution, common metadata and decryption.
+#[test]
+fn the_imported_fleet_applies_what_flux_applies() {
+    let Some(corpus) = crate::support::conformance("the_imported_fleet_applies_what_flux_applies", "sops")
+    else {
+        return;
+    };
+    if Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_err()
+    {
+        crate::support::skip(
+            "the_imported_fleet_applies_what_flux_applies",
+            "kubectl is not on the PATH",
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    let repo = Repo::new(&env.path().join("git"));
+    copy(&repo_root().join("tests/fixtures/flux-fleet"), &repo.work);
+    // The fleet's own repository is the local one, public; the Secret is one
+    // the real sops encrypted, with a key of the corpus.
+    let sync = repo.work.join("clusters/prod/flux-system/gotk-sync.yaml");
+    let text = std::fs::read_to_string(&sync).expect("read gotk-sync.yaml");
+    let text = text
+        .replace("ssh://git@github.com/acme/fleet", &repo.file_url())
+        .replace("  secretRef:\n    name: flux-system\n", "");
+    std::fs::write(&sync, text).expect("write gotk-sync.yaml");
+    let secret =
+        std::fs::read_to_string(corpus.join("cases/kc-global-secret/encrypted.yaml")).expect("corpus secret");
+    repo.write(&[
+        ("apps/base/secret.yaml", &secret),
+        (
+            "apps/base/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deployment.yaml\n  - config.yaml\n  - secret.yaml\n",
+        ),
+    ]);
+    repo.commit("fleet");
+    repo.publish();
+
+    let run = import(&repo, &["clusters/prod", "-o", "imported.kdl"]);
+    run.expect_code(0);
+    let key = env.write(
+        "age.agekey",
+        &std::fs::read_to_string(corpus.join("keys/kc-age-global.agekey")).expect("corpus key"),
+    );
+    // What a user does after the import: the state directory, and the age
+    // key where the placeholder says.
+    let imported = std::fs::read_to_string(repo.work.join("imported.kdl")).expect("read the config");
+    let config = format!(
+        "agent {{\n    state-dir \"state\"\n}}\n{}",
+        imported.replace(
+            "/etc/mooring/secrets/flux-system/sops-age/age.agekey",
+            &key.display().to_string()
+        )
+    );
+    env.write("mooring.kdl", &config);
+    env.run(&["validate", "-c", "mooring.kdl"]).expect_code(0);
+
+    let server = ApiServer::start();
+    server.kubeconfig(&env.path().join("kubeconfig"));
+    for obj in [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-vars", "namespace": "flux-system"},
+               "data": {"region": "us-east-2"}}),
+    ] {
+        server.apply("setup", true, &obj).expect("seed the cluster");
+    }
+    let out = env
+        .cmd()
+        .env("KUBECONFIG", env.path().join("kubeconfig"))
+        .args(["once", "app/apps", "-c", "mooring.kdl", "--format", "json"])
+        .output()
+        .expect("run mooring once");
+    let once = Run::from(out);
+    once.expect_code(0);
+    // `apps` depends on `infrastructure`: both ran, and the namespace that
+    // `infrastructure` makes was there for `apps`.
+    let outcomes: Value = serde_json::from_str(&once.stdout).expect("once JSON");
+    let mut ran: Vec<&str> = outcomes
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .filter(|o| o["kind"] == "app" && o["result"] == "ok")
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    ran.sort_unstable();
+    assert_eq!(ran, ["apps", "infrastructure"], "{}", once.stdout);
+    assert!(server.object("v1", "Namespace", None, "podinfo").is_some());
+
+    // Flux's generator: the path's kustomization with the Kustomization's
+    // fields added, built by kubectl.
+    let flux = env.path().join("flux");
+    copy(&repo.work.join("apps"), &flux.join("apps"));
+    copy(&repo.work.join("components"), &flux.join("components"));
+    std::fs::write(
+        flux.join("apps/prod/kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\nnamespace: podinfo\nnamePrefix: prod-\ncomponents:\n  - ../../components/ha\nimages:\n  - name: ghcr.io/stefanprodan/podinfo\n    newTag: 6.5.1\npatches:\n  - patch: |\n      - op: replace\n        path: /spec/replicas\n        value: 3\n    target:\n      kind: Deployment\n      name: podinfo\n",
+    )
+    .expect("write the generated kustomization");
+    let built = Command::new("kubectl")
+        .args(["kustomize", "apps/prod"])
+        .current_dir(&flux)
+        .output()
+        .expect("run kubectl kustomize");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    // Flux's post-build: substitution (inline values over the cluster's),
+    // then common metadata.
+    let text = String::from_utf8_lossy(&built.stdout)
+        .replace("${cluster_name}", "prod")
+        .replace("${region:=eu-west-1}", "us-east-2");
+    let mut compared = 0;
+    for doc in text.split("\n---\n") {
+        let mut want: Value = serde_saphyr::from_str(doc).expect("kubectl's YAML");
+        want["metadata"]["labels"]["app.kubernetes.io/part-of"] = json!("shop");
+        let (api, kind) = (
+            want["apiVersion"].as_str().unwrap_or_default(),
+            want["kind"].as_str().unwrap_or_default(),
+        );
+        let name = want["metadata"]["name"].as_str().unwrap_or_default();
+        let got = server
+            .object(api, kind, Some("podinfo"), name)
+            .unwrap_or_else(|| panic!("{kind} podinfo/{name} was not applied"));
+        for (k, v) in want["metadata"]["labels"].as_object().expect("labels") {
+            assert_eq!(
+                &got["metadata"]["labels"][k], v,
+                "{kind} {name}: label {k}\n{got}"
+            );
+        }
+        match kind {
+            "Secret" => {
+                // Flux decrypts what kubectl left encrypted.
+                assert_eq!(got["data"]["key"], json!("Z2xvYmFsLXZhbHVl"), "{got}");
+                assert!(got.get("sops").is_none(), "{got}");
+            }
+            "Deployment" => assert_eq!(got["spec"], want["spec"], "{name}"),
+            _ => assert_eq!(got["data"], want["data"], "{name}"),
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 3, "{text}");
+    let cm = server
+        .object("v1", "ConfigMap", Some("podinfo"), "prod-podinfo")
+        .expect("configmap");
+    assert_eq!(cm["data"], json!({"cluster": "prod", "region": "us-east-2"}));
+}
