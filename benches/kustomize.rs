@@ -30,6 +30,10 @@ use std::time::{Duration, Instant};
 
 #[path = "common/stats.rs"]
 mod stats;
+
+#[path = "common/gnu_time.rs"]
+mod gnu_time;
+use gnu_time::GnuTime;
 use stats::{Row, table};
 
 const TARGET_RATIO: f64 = 0.2;
@@ -163,17 +167,14 @@ fn measure(prog: &Path, args: &[&str], dir: &Path, n: usize) -> Measured {
     let mut cpu = Vec::new();
     let mut rss_kib = 0u64;
     let mut out = String::new();
-    let time = Path::new("/usr/bin/time").is_file();
+    let time = GnuTime::detect();
     let stats = tempfile::NamedTempFile::new().expect("temp file");
     for _ in 0..n {
-        let mut cmd = if time {
-            let mut c = Command::new("/usr/bin/time");
-            c.args(["-f", "%U %S %M", "-o"]).arg(stats.path()).arg(prog);
-            c
-        } else {
-            Command::new(prog)
-        };
+        let mut cmd = Command::new(prog);
         cmd.args(args).arg(dir);
+        if let Some(t) = &time {
+            cmd = t.wrap(&cmd, stats.path());
+        }
         let start = Instant::now();
         let o = cmd.output().expect("run the build");
         times.push(start.elapsed());
@@ -184,15 +185,11 @@ fn measure(prog: &Path, args: &[&str], dir: &Path, n: usize) -> Measured {
             String::from_utf8_lossy(&o.stderr)
         );
         out = String::from_utf8(o.stdout).expect("UTF-8 output");
-        if time {
-            let line = std::fs::read_to_string(stats.path())
-                .ok()
-                .and_then(|s| s.lines().last().map(str::to_string))
-                .unwrap_or_default();
-            let f: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-            if let [user, sys, kib] = f[..] {
-                cpu.push(user + sys);
-                rss_kib = rss_kib.max(kib as u64);
+        if time.is_some() {
+            let usage = GnuTime::read(stats.path());
+            if let (Some(c), Some(kib)) = (usage.cpu, usage.rss_kib) {
+                cpu.push(c.as_secs_f64());
+                rss_kib = rss_kib.max(kib);
             }
         }
     }

@@ -15,6 +15,7 @@ mod busy;
 pub mod cli;
 pub mod config;
 pub mod gomatch;
+pub mod helm;
 pub mod image;
 pub mod import;
 pub mod kustomize;

@@ -483,6 +483,8 @@ impl Agent {
 struct Inputs {
     /// The artifact an app renders from.
     artifact: Option<Artifact>,
+    /// The artifacts of the other sources an app's values files come from.
+    values: Vec<(String, Artifact)>,
     /// The image policies and their picks, for an automation.
     policies: crate::automation::setters::Policies,
     /// A run is due when this differs from the last run's.
@@ -895,6 +897,7 @@ impl Task {
         else {
             return Gate::Ready(Inputs {
                 artifact: None,
+                values: Vec::new(),
                 policies: Default::default(),
                 revision: None,
             });
@@ -917,29 +920,47 @@ impl Task {
                 };
             }
         }
-        let key = Key::new(Kind::Source, app.source.as_str());
-        let out = self.agent.output(&key).unwrap_or_default();
-        match out.good {
-            _ if out.suspended => Gate::Wait {
-                reason: Reason::ArtifactNotReady,
-                message: format!("{key} is suspended and has no artifact in this pass"),
-                failed: true,
-            },
-            Some(Good {
-                revision,
-                artifact: Some(artifact),
-                ..
-            }) => Gate::Ready(Inputs {
-                artifact: Some(artifact),
-                policies: Default::default(),
-                revision: Some(revision),
-            }),
-            _ => Gate::Wait {
-                reason: Reason::ArtifactNotReady,
-                message: format!("waiting for {key} to fetch an artifact"),
-                failed: out.ran,
-            },
+        // The app's own source, then those of its values files; the run is
+        // due when any of their revisions changes.
+        let mut artifacts = Vec::new();
+        for name in app.sources() {
+            let key = Key::new(Kind::Source, name);
+            let out = self.agent.output(&key).unwrap_or_default();
+            match out.good {
+                _ if out.suspended => {
+                    return Gate::Wait {
+                        reason: Reason::ArtifactNotReady,
+                        message: format!("{key} is suspended and has no artifact in this pass"),
+                        failed: true,
+                    };
+                }
+                Some(Good {
+                    revision,
+                    artifact: Some(artifact),
+                    ..
+                }) => artifacts.push((name.to_string(), revision, artifact)),
+                _ => {
+                    return Gate::Wait {
+                        reason: Reason::ArtifactNotReady,
+                        message: format!("waiting for {key} to fetch an artifact"),
+                        failed: out.ran,
+                    };
+                }
+            }
         }
+        let revision = artifacts
+            .iter()
+            .map(|(_, r, _)| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut artifacts = artifacts.into_iter().map(|(name, _, a)| (name, a));
+        let own = artifacts.next().map(|(_, a)| a);
+        Gate::Ready(Inputs {
+            artifact: own,
+            values: artifacts.collect(),
+            policies: Default::default(),
+            revision: Some(revision),
+        })
     }
 
     /// An automation runs once every image policy has had its first scan,
@@ -970,6 +991,7 @@ impl Task {
             .join(",");
         Gate::Ready(Inputs {
             artifact: None,
+            values: Vec::new(),
             policies,
             revision: Some(revision),
         })
@@ -991,7 +1013,7 @@ impl Task {
             Kind::App => {
                 let app = cfg.app(name).ok_or_else(missing)?;
                 let artifact = inputs.artifact.as_ref().ok_or_else(missing)?;
-                reconcile::app(cfg, &self.agent.shared.clusters, app, artifact).await
+                reconcile::app(cfg, &self.agent.shared.clusters, app, artifact, &inputs.values).await
             }
             Kind::Image => reconcile::image(cfg.image(name).ok_or_else(missing)?, &cfg.agent.state_dir).await,
             Kind::Automation => {

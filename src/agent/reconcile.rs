@@ -109,8 +109,8 @@ pub async fn app(
     clusters: &Clusters,
     app: &config::App,
     artifact: &Artifact,
+    values_artifacts: &[(String, Artifact)],
 ) -> Result<Done, Failure> {
-    let revision = artifact.revision.clone();
     // Step 1: the SOPS keys and the substitution variables (files, and
     // ConfigMaps and Secrets of the app's cluster).
     let keys = render::keys_for(app).map_err(|e| Failure::permanent(e.reason(), e.to_string()))?;
@@ -133,26 +133,29 @@ pub async fn app(
     let vars = crate::apply::vars::resolve(app, &artifact.dir, vars_cluster.as_deref(), keys.as_ref())
         .await
         .map_err(Failure::from)?;
-    // Step 2: render.
-    let manifests = {
-        let (root, app) = (artifact.dir.clone(), app.clone());
-        tokio::task::spawn_blocking(move || {
-            let opts = render::Options {
-                vars: &vars,
-                keys: keys.as_ref(),
-                ..render::Options::for_app(&app)
-            };
-            render::render(&root, &app.path, &opts)
-        })
-        .await
-        .map_err(|e| Failure {
-            reason: Reason::RenderFailed,
-            message: format!("the render task failed: {e}"),
-            retryable: true,
-            retry_after: None,
-        })?
-        .map_err(Failure::from)?
+    // Step 2: render (a Helm chart with the cluster's capabilities).
+    let capabilities = match &app.target {
+        Target::Cluster(name) if is_chart_app(cfg, app, artifact) => {
+            let def = name.as_ref().and_then(|n| cfg.cluster(n));
+            let cluster = clusters
+                .get(def)
+                .await
+                .map_err(|e| Failure::permanent(Reason::ApplyFailed, e.to_string()))?;
+            let caps = cluster.capabilities().await.map_err(|e| {
+                Failure::retry(
+                    Reason::RenderFailed,
+                    format!(
+                        "asking the cluster for its version and APIs (a chart's .Capabilities): {}",
+                        apply::kube::message(&e)
+                    ),
+                )
+            })?;
+            Some(caps)
+        }
+        _ => None,
     };
+    let (revision, manifests) =
+        render_app(cfg, app, artifact, values_artifacts, capabilities, vars, keys).await?;
     // Step 3: apply, prune, and (on a cluster, with `wait`) health-check.
     let summary = match &app.target {
         Target::Dir(dir) => {
@@ -217,6 +220,141 @@ pub async fn app(
         applied: Some(summary),
         selection: None,
     })
+}
+
+/// Whether `app` renders a Helm chart: its source is a Helm repository, or
+/// its `path` holds a Chart.yaml.
+pub fn is_chart_app(cfg: &config::Config, app: &config::App, artifact: &Artifact) -> bool {
+    let helm_source = cfg
+        .source(&app.source)
+        .is_some_and(|s| matches!(s.kind, config::SourceKind::Helm { .. }));
+    helm_source || render::chart::is_chart(&artifact.dir, &app.path)
+}
+
+/// The app's manifests and the revision they are of: plain YAML or a
+/// kustomization at its path, or a Helm chart (from its Helm repository
+/// source, or at its path), with its values files read from their sources'
+/// artifacts. `capabilities`: the cluster's, for a chart; `None`: Helm's
+/// defaults.
+pub async fn render_app(
+    cfg: &config::Config,
+    app: &config::App,
+    artifact: &Artifact,
+    values_artifacts: &[(String, Artifact)],
+    capabilities: Option<render::chart::Capabilities>,
+    vars: Vec<(String, String)>,
+    keys: Option<crate::sops::Keys>,
+) -> Result<(String, Vec<render::Manifest>), Failure> {
+    let render_failed = Failure::from;
+    let source = cfg.source(&app.source).ok_or_else(|| {
+        Failure::permanent(
+            Reason::Internal,
+            format!("source \"{}\" is not in the config", app.source.value),
+        )
+    })?;
+    let helm = &app.helm;
+    let (chart, shown, revision) = if let Some(chart) = &helm.chart {
+        let fetched = source::helm::chart(source, artifact, chart, &cfg.agent.state_dir)
+            .await
+            .map_err(Failure::from)?;
+        let shown = format!("{}/{} {}", source.name.value, chart.name.value, fetched.version);
+        let revision = format!("{}@{}", chart.name.value, fetched.artifact.revision);
+        (Some(fetched.path), shown, revision)
+    } else if render::chart::is_chart(&artifact.dir, &app.path) {
+        let shown = format!("{}:{}", source.name.value, app.path);
+        (
+            Some(artifact.dir.join(&app.path)),
+            shown,
+            artifact.revision.clone(),
+        )
+    } else {
+        (None, String::new(), artifact.revision.clone())
+    };
+    let Some(chart) = chart else {
+        if helm.release.is_some() || helm.values.is_some() || !helm.values_files.is_empty() || helm.skip_crds
+        {
+            return Err(Failure::permanent(
+                Reason::RenderFailed,
+                format!(
+                    "`release`, `values`, `values-file` and `crds` are for Helm charts, and path `{}` of source \"{}\" holds no Chart.yaml",
+                    app.path, source.name.value
+                ),
+            ));
+        }
+        let (root, app) = (artifact.dir.clone(), app.clone());
+        let manifests = tokio::task::spawn_blocking(move || {
+            let opts = render::Options {
+                vars: &vars,
+                keys: keys.as_ref(),
+                ..render::Options::for_app(&app)
+            };
+            render::render(&root, &app.path, &opts)
+        })
+        .await
+        .map_err(|e| Failure::retry(Reason::RenderFailed, format!("the render task failed: {e}")))?
+        .map_err(render_failed)?;
+        return Ok((revision, manifests));
+    };
+    let kustomize = &app.kustomize;
+    if kustomize.changes_build()
+        || !kustomize.labels.is_empty()
+        || !kustomize.annotations.is_empty()
+        || app.sops.is_some()
+    {
+        return Err(Failure::permanent(
+            Reason::RenderFailed,
+            format!(
+                "the Helm chart {shown} is rendered by Helm alone: `name-prefix`, `name-suffix`, `components`, `set-image`, `patch`, `common-metadata` and `sops` do not apply to charts yet"
+            ),
+        ));
+    }
+    if !app.substitute.is_empty() || app.substitute_always || !app.substitute_from.is_empty() {
+        return Err(Failure::permanent(
+            Reason::RenderFailed,
+            format!(
+                "`substitute` and `substitute-from` do not apply to the Helm chart {shown} (Flux's HelmRelease has no post-build substitution): pass the variables as `values`"
+            ),
+        ));
+    }
+    let mut values = Vec::new();
+    for file in &helm.values_files {
+        let (name, root) = match &file.source {
+            Some(s) => {
+                let found = values_artifacts
+                    .iter()
+                    .find(|(n, _)| n == s.as_str())
+                    .ok_or_else(|| {
+                        Failure::retry(
+                            Reason::ArtifactNotReady,
+                            format!("source \"{}\" has no artifact yet", s.value),
+                        )
+                    })?;
+                (s.value.clone(), found.1.dir.clone())
+            }
+            None => (source.name.value.clone(), artifact.dir.clone()),
+        };
+        let text = render::chart::read_values(&root, &file.path).map_err(|e| {
+            let mut f = render_failed(e);
+            f.message = format!("values file {name}:{}: {}", file.path.value, f.message);
+            f
+        })?;
+        values.push((format!("{name}:{}", file.path.value), text));
+    }
+    if let Some(inline) = &helm.values {
+        values.push((format!("app \"{}\" values", app.name.value), inline.value.clone()));
+    }
+    let opts = render::chart::ChartOptions {
+        release: app.release_name().to_string(),
+        namespace: app.namespace.clone().unwrap_or_else(|| "default".into()),
+        values,
+        capabilities,
+        skip_crds: helm.skip_crds,
+    };
+    let manifests = tokio::task::spawn_blocking(move || render::chart::render_chart(&chart, &shown, &opts))
+        .await
+        .map_err(|e| Failure::retry(Reason::RenderFailed, format!("the render task failed: {e}")))?
+        .map_err(render_failed)?;
+    Ok((revision, manifests))
 }
 
 fn timed_out(limit: Duration) -> Failure {

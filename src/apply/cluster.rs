@@ -18,6 +18,7 @@ use super::names::segment;
 
 use crate::config;
 use crate::render::ObjectId;
+use crate::render::chart::Capabilities;
 
 /// How long discovery answers are trusted.
 pub const DISCOVERY_TTL: Duration = Duration::from_secs(300);
@@ -53,6 +54,8 @@ type Discovered = HashMap<String, (Instant, HashMap<String, Resource>)>;
 pub struct Cluster {
     client: Client,
     discovery: Mutex<Discovered>,
+    /// What Helm charts render with, and when it was asked.
+    capabilities: Mutex<Option<(Instant, Capabilities)>>,
 }
 
 impl Cluster {
@@ -80,6 +83,7 @@ impl Cluster {
         Ok(Cluster {
             client,
             discovery: Mutex::new(HashMap::new()),
+            capabilities: Mutex::new(None),
         })
     }
 
@@ -95,6 +99,67 @@ impl Cluster {
         }
         self.refresh(api_version).await?;
         Ok(self.cached(api_version, kind, true).flatten())
+    }
+
+    /// `.Capabilities` for Helm charts, as `helm install` reads them: the
+    /// server's version and every `group/version` and `group/version/Kind`
+    /// it serves. Kept for [`DISCOVERY_TTL`].
+    pub async fn capabilities(&self) -> Result<Capabilities, kube::Error> {
+        if let Some((at, caps)) = &*self.capabilities.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(caps.clone());
+        }
+        let version = self.client.apiserver_version().await?;
+        // Every group/version the server lists, asked at once. As in Helm,
+        // a group/version that fails to answer (an aggregated API that is
+        // down) is left out rather than failing the render.
+        let mut lists = Vec::new();
+        for v in self.client.list_core_api_versions().await?.versions {
+            lists.push(v);
+        }
+        for g in self.client.list_api_groups().await?.groups {
+            lists.extend(g.versions.into_iter().map(|v| v.group_version));
+        }
+        let mut asks = tokio::task::JoinSet::new();
+        for (i, gv) in lists.iter().enumerate() {
+            let (client, gv) = (self.client.clone(), gv.clone());
+            asks.spawn(async move {
+                let answer = if gv.contains('/') {
+                    client.list_api_group_resources(&gv).await
+                } else {
+                    client.list_core_api_resources(&gv).await
+                };
+                (i, answer)
+            });
+        }
+        let mut answers: Vec<Option<Result<_, kube::Error>>> = (0..lists.len()).map(|_| None).collect();
+        while let Some(joined) = asks.join_next().await {
+            if let Ok((i, answer)) = joined {
+                answers[i] = Some(answer);
+            }
+        }
+        let mut api_versions = Vec::new();
+        for (gv, answer) in lists.iter().zip(answers) {
+            match answer {
+                None => tracing::warn!("discovery of {gv} did not finish, charts render without it"),
+                Some(Ok(list)) => {
+                    api_versions.push(gv.clone());
+                    // Subresources too (`apps/v1/Scale`), as Helm lists them.
+                    api_versions.extend(list.resources.iter().map(|r| format!("{gv}/{}", r.kind)));
+                }
+                Some(Err(e)) => tracing::warn!(
+                    "discovery of {gv} failed, charts render without it: {}",
+                    super::kube::message(&e)
+                ),
+            }
+        }
+        let caps = Capabilities {
+            kube_version: version.git_version,
+            api_versions,
+        };
+        *self.capabilities.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), caps.clone()));
+        Ok(caps)
     }
 
     /// Forget what discovery said about `api_version` (after a CRD changed).

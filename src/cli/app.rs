@@ -5,6 +5,7 @@
 use super::Exit;
 use std::path::Path;
 
+use crate::agent::reconcile;
 use crate::apply;
 use crate::config::{self, Config, Kind, Target};
 use crate::render::{self, Manifest};
@@ -36,12 +37,44 @@ fn rendered(
         return Err(Exit::Failure);
     };
     let runtime = super::runtime()?;
-    let artifact = runtime
-        .block_on(source::fetch(src, &cfg.agent.state_dir))
-        .map_err(|e| {
-            eprintln!("error: source/{}: {e}", src.name.value);
-            Exit::Error
-        })?;
+    let fetch = |src: &config::Source| {
+        runtime
+            .block_on(source::fetch(src, &cfg.agent.state_dir))
+            .map_err(|e| {
+                eprintln!("error: source/{}: {e}", src.name.value);
+                Exit::Error
+            })
+    };
+    let artifact = fetch(src)?;
+    let mut values = Vec::new();
+    for other in app.sources().into_iter().skip(1) {
+        if let Some(s) = cfg.source(other) {
+            values.push((other.to_string(), fetch(s)?));
+        }
+    }
+    // A chart for a cluster renders with the cluster's capabilities, as it
+    // is applied; without the cluster, with Helm's defaults, and says so.
+    let capabilities = match &app.target {
+        Target::Cluster(c) if reconcile::is_chart_app(&cfg, &app, &artifact) => {
+            let def = c.as_ref().and_then(|n| cfg.cluster(n));
+            let caps = runtime.block_on(async {
+                let cluster = apply::cluster::Cluster::connect(def)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                cluster.capabilities().await.map_err(|e| apply::kube::message(&e))
+            });
+            match caps {
+                Ok(caps) => Some(caps),
+                Err(e) => {
+                    eprintln!(
+                        "note: app/{name}: rendering the chart with Helm's default capabilities: cannot ask the cluster: {e}"
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let keys = render::keys_for(&app).map_err(|e| {
         eprintln!("error: app/{name}: {e}");
         Exit::Failure
@@ -73,16 +106,26 @@ fn rendered(
             eprintln!("error: app/{name}: {e}");
             Exit::Failure
         })?;
-    let opts = render::Options {
-        vars: &vars,
-        keys: keys.as_ref(),
-        ..render::Options::for_app(&app)
-    };
-    let manifests = render::render(&artifact.dir, &app.path, &opts).map_err(|e| {
-        eprintln!("error: app/{name} at {}:\n{e}", artifact.revision);
-        Exit::Failure
-    })?;
-    Ok((cfg, app, artifact.revision, manifests))
+    let (revision, manifests) = runtime
+        .block_on(reconcile::render_app(
+            &cfg,
+            &app,
+            &artifact,
+            &values,
+            capabilities,
+            vars,
+            keys,
+        ))
+        .map_err(|e| {
+            eprintln!("error: app/{name} at {}:\n{}", artifact.revision, e.message);
+            // A chart that cannot be downloaded is a fetch failure, as a source's.
+            if e.reason == crate::reason::Reason::FetchFailed {
+                Exit::Error
+            } else {
+                Exit::Failure
+            }
+        })?;
+    Ok((cfg, app, revision, manifests))
 }
 
 pub fn render(path: &Path, (kind, name): (Kind, String)) -> Exit {

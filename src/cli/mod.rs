@@ -14,6 +14,7 @@ use crate::config::{self, Diagnostics, Kind, edit};
 mod app;
 mod client;
 mod complete;
+mod helm;
 mod images;
 mod import;
 mod kustomize;
@@ -217,6 +218,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Tree)]
         format: GraphFormat,
     },
+    /// Render Helm charts without the helm binary.
+    #[command(subcommand)]
+    Helm(HelmCommand),
     /// Print the config schema (a KDL Schema document).
     Schema,
     /// Print the shell code that completes mooring's verbs, flags and the
@@ -282,6 +286,14 @@ enum SopsCommand {
         #[arg(long)]
         ignore_mac: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum HelmCommand {
+    /// Render a chart as `helm template` does (same flags, same output).
+    ///
+    /// Exit 0 when it rendered, 1 when the chart or its values failed.
+    Template(helm::TemplateArgs),
 }
 
 fn parse_target(s: &str) -> Result<(Kind, String), String> {
@@ -439,6 +451,7 @@ fn dispatch() -> Exit {
         Command::Graph { config, format } => graph(&config::resolve_path(config.as_deref()), format),
         Command::Completions { shell } => complete::registration(shell),
         Command::Man { dir } => man(dir.as_deref()),
+        Command::Helm(HelmCommand::Template(args)) => helm::template(args),
         Command::Schema => {
             print!("{}", config::schema::to_kdl_schema());
             Exit::Success

@@ -65,8 +65,7 @@ impl ConfigDiff {
             let reads_changed_source = new_ix
                 .objects
                 .get(*key)
-                .and_then(Object::source)
-                .is_some_and(|s| changed_sources.contains(s));
+                .is_some_and(|o| o.sources().iter().any(|s| changed_sources.contains(s)));
             if reads_changed_source || !same_object(old, new, &old_ix, &new_ix, key) {
                 diff.changed.push((*key).clone());
             }
@@ -113,11 +112,12 @@ enum Object<'a> {
 }
 
 impl<'a> Object<'a> {
-    fn source(&self) -> Option<&'a str> {
+    /// The sources it reads.
+    fn sources(&self) -> Vec<&'a str> {
         match self {
-            Object::App(a) => Some(a.source.as_str()),
-            Object::Automation(a) => Some(a.source.as_str()),
-            Object::Source(_) | Object::Image(_) => None,
+            Object::App(a) => a.sources(),
+            Object::Automation(a) => vec![a.source.as_str()],
+            Object::Source(_) | Object::Image(_) => Vec::new(),
         }
     }
 }
@@ -186,6 +186,16 @@ impl Config {
     }
 
     /// The source an app or automation reads.
+    /// Every source `key` reads: an app's own and those of its values
+    /// files; an automation's.
+    pub fn sources_read_by(&self, key: &Key) -> Vec<&str> {
+        match key.kind {
+            Kind::App => self.app(&key.name).map(|a| a.sources()).unwrap_or_default(),
+            Kind::Automation => self.source_of(key).into_iter().collect(),
+            Kind::Source | Kind::Image => Vec::new(),
+        }
+    }
+
     pub fn source_of(&self, key: &Key) -> Option<&str> {
         match key.kind {
             Kind::App => self.app(&key.name).map(|a| a.source.as_str()),

@@ -43,7 +43,7 @@ impl Graph {
             .map(|i| Key::new(Kind::Image, i.name.as_str()))
             .collect();
         for (i, key) in keys.iter().enumerate() {
-            if let Some(source) = cfg.source_of(key) {
+            for source in cfg.sources_read_by(key) {
                 edge(&Key::new(Kind::Source, source), i);
             }
             match key.kind {

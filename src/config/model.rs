@@ -305,12 +305,19 @@ pub enum SourceKind {
         reference: OciRef,
         insecure: bool,
     },
+    /// A Helm chart repository: `https://…` (an `index.yaml` and chart
+    /// archives) or `oci://…` (charts as OCI artifacts, one repository per
+    /// chart below this one). Apps pick a chart and version from it.
+    Helm {
+        url: String,
+        insecure: bool,
+    },
 }
 
 impl SourceKind {
     pub fn url(&self) -> &str {
         match self {
-            SourceKind::Git { url, .. } | SourceKind::Oci { url, .. } => url,
+            SourceKind::Git { url, .. } | SourceKind::Oci { url, .. } | SourceKind::Helm { url, .. } => url,
         }
     }
 }
@@ -378,6 +385,10 @@ pub struct App {
     pub kustomize: Kustomize,
     /// `sops age-key-file=…`: decrypt SOPS files and objects.
     pub sops: Option<Sops>,
+    /// How a Helm chart renders: set when the app's source is a Helm
+    /// repository (`chart`), or given `release`/`values`/`values-file` for
+    /// a chart at `path` in a git or OCI source.
+    pub helm: HelmRelease,
 }
 
 /// What Flux's kustomize-controller adds to the kustomization of an app's
@@ -471,6 +482,58 @@ impl std::fmt::Display for VarSource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sops {
     pub age_key_file: PathBuf,
+}
+
+/// A Helm chart app's release: the chart (from a Helm repository source),
+/// the release name and the values, merged as Helm merges them: the
+/// chart's defaults, then each `values-file` in order, then `values`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HelmRelease {
+    pub chart: Option<ChartRef>,
+    /// `.Release.Name`; default: the app's name.
+    pub release: Option<String>,
+    pub values_files: Vec<ValuesFile>,
+    /// Inline YAML (a mapping).
+    pub values: Option<Spanned<String>>,
+    /// `crds "skip"`: leave the charts' `crds/` out (default: apply them).
+    pub skip_crds: bool,
+}
+
+/// `chart "redis" version="^20.0.0"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartRef {
+    pub name: Spanned<String>,
+    /// A semver range; `None`: the highest stable version.
+    pub version: Option<String>,
+}
+
+/// `values-file "values/cache.yaml" source="platform"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValuesFile {
+    /// Relative to the root of the source's artifact.
+    pub path: Spanned<String>,
+    /// The source holding it; `None`: the app's own source (git or OCI).
+    pub source: Option<Spanned<String>>,
+}
+
+impl App {
+    /// The release name a chart renders with.
+    pub fn release_name(&self) -> &str {
+        self.helm.release.as_deref().unwrap_or(&self.name.value)
+    }
+
+    /// Every source the app reads: its own, then those of values files.
+    pub fn sources(&self) -> Vec<&str> {
+        let mut out = vec![self.source.as_str()];
+        for f in &self.helm.values_files {
+            if let Some(s) = &f.source
+                && !out.contains(&s.as_str())
+            {
+                out.push(s.as_str());
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -811,6 +811,8 @@ fn example_value(ty: Ty) -> String {
         Ty::Semver => "\">=1.0.0\"",
         Ty::GitUrl => "\"https://github.com/org/repo.git\"",
         Ty::OciRepo => "\"ghcr.io/org/app\"",
+        Ty::HelmRepo => "\"https://charts.example.com\"",
+        Ty::Release => "\"web\"",
         Ty::Email => "\"mooring@example.com\"",
         Ty::Size => "\"512MiB\"",
         Ty::ObjectRef => "\"source/platform\"",
@@ -1303,6 +1305,7 @@ impl Node<'_> {
 fn decode_source(n: &Node) -> Source {
     let name = n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl));
     let is_oci = n.has("oci") && !n.has("git");
+    let is_helm = n.has("helm") && !n.has("git") && !n.has("oci");
     let not_for = |opt: &str, kind: &str, hint: &str| {
         if n.has(opt) {
             n.push(
@@ -1316,7 +1319,39 @@ fn decode_source(n: &Node) -> Source {
             );
         }
     };
-    let kind = if is_oci {
+    let kind = if is_helm {
+        let chart_hint = "a Helm repository source has no revision of its own: an app picks the chart and its \
+                          version with `chart \"NAME\" version=\"RANGE\"`";
+        for opt in ["branch", "tag", "semver", "commit", "digest"] {
+            not_for(opt, "Helm repository", chart_hint);
+        }
+        not_for(
+            "ignore",
+            "Helm repository",
+            "charts are rendered whole; a chart's own .helmignore decides what it holds",
+        );
+        let url = n.string("helm", Ty::HelmRepo).unwrap_or_default();
+        if !url.starts_with("oci://")
+            && let Some(auth) = n.child("auth")
+        {
+            let an = n.sub(auth);
+            if an.has("docker-config") {
+                an.push(
+                    Diagnostic::error(
+                        code::NOT_APPLICABLE,
+                        an.children_span("docker-config"),
+                        "`docker-config` does not apply to an HTTP Helm repository",
+                    )
+                    .label("not used")
+                    .help("use `username` + `password-file` (basic auth) or `token-file` (a bearer token)"),
+                );
+            }
+        }
+        SourceKind::Helm {
+            url: url.trim_end_matches('/').to_string(),
+            insecure: n.bool("insecure").unwrap_or(false),
+        }
+    } else if is_oci {
         not_for("branch", "OCI", "OCI sources follow `tag`, `semver` or `digest`");
         not_for("commit", "OCI", "pin an OCI artifact with `digest \"sha256:…\"`");
         let url = n
@@ -1390,6 +1425,11 @@ fn decode_source(n: &Node) -> Source {
             url.is_empty() || url.starts_with("https://"),
             "the CA is used for https:// URLs; ssh, git:// and file:// do not use it",
         ),
+        SourceKind::Helm { url, insecure } => decode_ca_file(
+            n,
+            url.is_empty() || url.starts_with("https://") || (url.starts_with("oci://") && !insecure),
+            "the CA is used for https:// and (without `insecure`) oci:// repositories",
+        ),
     };
     Source {
         name,
@@ -1397,7 +1437,7 @@ fn decode_source(n: &Node) -> Source {
         ca_file,
         interval: n.duration("interval", defaults::SOURCE_INTERVAL),
         timeout: n.duration("timeout", defaults::SOURCE_TIMEOUT),
-        auth: decode_auth(n, !is_oci),
+        auth: decode_auth(n, !is_oci && !is_helm),
         ignore: n
             .all_args("ignore", Ty::Glob)
             .into_iter()
@@ -1505,7 +1545,9 @@ fn decode_app(n: &Node) -> App {
         .string("path", Ty::RelPath)
         .and_then(|p| value::check_rel_path(&p).ok())
         .unwrap_or_else(|| ".".into());
+    let helm = decode_helm_release(n);
     App {
+        helm,
         source: n
             .str("source", Ty::Ref(schema::RefKind::Source))
             .unwrap_or_else(|| placeholder_name(n.kdl)),
@@ -1845,6 +1887,43 @@ fn check_patch(
             }
             None
         }
+    }
+}
+
+/// `chart`, `release`, `values` and `values-file` of an app.
+fn decode_helm_release(n: &Node) -> HelmRelease {
+    let chart = n.child("chart").and_then(|c| {
+        Some(ChartRef {
+            name: first_arg(c).and_then(|e| string_of(e, Ty::Name))?,
+            version: prop_str(c, "version", Ty::Semver).map(|v| v.value),
+        })
+    });
+    let values = n.child("values").and_then(|v| {
+        let entry = first_arg(v)?;
+        let text = string_of(entry, Ty::String)?;
+        if let Err(p) = value::check_values_yaml(&text) {
+            n.push(problem_at(p, value_span(entry), Some(entry)));
+        }
+        Some(text)
+    });
+    let values_files = n
+        .children("values-file")
+        .filter_map(|f| {
+            let path = first_arg(f)
+                .and_then(|e| string_of(e, Ty::RelPath))
+                .and_then(|p| Some(Spanned::new(value::check_rel_path(&p).ok()?, p.span)))?;
+            Some(ValuesFile {
+                path,
+                source: prop_str(f, "source", Ty::Ref(schema::RefKind::Source)),
+            })
+        })
+        .collect();
+    HelmRelease {
+        chart,
+        release: n.string("release", Ty::Release),
+        skip_crds: n.string("crds", Ty::String).as_deref() == Some("skip"),
+        values_files,
+        values,
     }
 }
 

@@ -26,6 +26,10 @@ pub enum Ty {
     GitUrl,
     /// An OCI repository without tag or digest, e.g. `ghcr.io/org/app`.
     OciRepo,
+    /// A Helm chart repository: `https://…`, `http://…` or `oci://…`.
+    HelmRepo,
+    /// A Helm release name: a DNS subdomain of at most 53 characters.
+    Release,
     /// `90s`, `1m30s`, `2h`.
     Duration,
     /// RFC 3339, e.g. `2026-12-01T09:00:00Z`.
@@ -109,6 +113,8 @@ impl Ty {
             Ty::RelPath => "a relative path".into(),
             Ty::GitUrl => "a git URL".into(),
             Ty::OciRepo => "an OCI repository".into(),
+            Ty::HelmRepo => "a Helm repository URL".into(),
+            Ty::Release => "a Helm release name".into(),
             Ty::Duration => "a duration such as \"90s\" or \"1m30s\"".into(),
             Ty::Timestamp => "an RFC 3339 timestamp such as \"2026-12-01T09:00:00Z\"".into(),
             Ty::Regex => "a regular expression".into(),
@@ -159,6 +165,8 @@ impl Ty {
             Ty::RelPath => "relative-path",
             Ty::GitUrl => "git-url",
             Ty::OciRepo => "oci-repository",
+            Ty::HelmRepo => "helm-repository",
+            Ty::Release => "release-name",
             Ty::Duration => "duration",
             Ty::Timestamp => "timestamp",
             Ty::Regex => "regex",
@@ -612,6 +620,11 @@ const SOURCE_CHILDREN: &[NodeSpec] = &[
         "An OCI repository holding Flux-format artifacts.",
     ),
     value(
+        "helm",
+        Ty::HelmRepo,
+        "A Helm chart repository: https://… (index.yaml) or oci://…; apps pick a `chart` from it.",
+    ),
+    value(
         "branch",
         Ty::Branch,
         "Follow this branch (git). Default: the remote's HEAD.",
@@ -652,14 +665,14 @@ const SOURCE_CHILDREN: &[NodeSpec] = &[
         "insecure",
         Ty::Bool,
         "#false",
-        "Allow plain HTTP to the registry (OCI).",
+        "Allow plain HTTP to the registry (OCI), or to a Helm repository that is not on loopback.",
     ),
     CA_FILE,
 ];
 
 const SOURCE_ONE_OF: &[OneOf] = &[
     OneOf {
-        names: &["git", "oci"],
+        names: &["git", "oci", "helm"],
         required: true,
     },
     OneOf {
@@ -671,7 +684,7 @@ const SOURCE_ONE_OF: &[OneOf] = &[
 pub const SOURCE: NodeSpec = with_one_of(
     object(
         "source",
-        "Where manifests come from: a git repository or an OCI artifact.",
+        "Where manifests come from: a git repository, an OCI artifact or a Helm chart repository.",
         SOURCE_CHILDREN,
     ),
     SOURCE_ONE_OF,
@@ -826,6 +839,42 @@ const APP_CHILDREN: &[NodeSpec] = &[
         ),
         SOPS_PROPS,
     ),
+    with_props(
+        with_args(
+            node(
+                "chart",
+                "The chart to render, from the app's Helm repository source.",
+            ),
+            one("name", Ty::Name),
+        ),
+        CHART_PROPS,
+    ),
+    value_or(
+        "crds",
+        Ty::Enum(CRD_POLICIES),
+        "create",
+        "The CRDs in a chart's crds/ folders: `create` applies them with the rest, `skip` leaves them out.",
+    ),
+    value(
+        "release",
+        Ty::Release,
+        "The Helm release name (.Release.Name). Default: the app's name.",
+    ),
+    value(
+        "values",
+        Ty::String,
+        "Helm values as YAML, merged over the values files.",
+    ),
+    repeated(with_props(
+        with_args(
+            node(
+                "values-file",
+                "A Helm values file; several merge in order, later ones winning.",
+            ),
+            one("path", Ty::RelPath),
+        ),
+        VALUES_FILE_PROPS,
+    )),
 ];
 
 const SET_IMAGE_PROPS: &[Prop] = &[
@@ -935,6 +984,18 @@ const COMMON_METADATA_CHILDREN: &[NodeSpec] = &[
         )
     },
 ];
+
+const CRD_POLICIES: &[&str] = &["create", "skip"];
+const CHART_PROPS: &[Prop] = &[prop(
+    "version",
+    Ty::Semver,
+    "A semver range; default: the highest version without a pre-release.",
+)];
+const VALUES_FILE_PROPS: &[Prop] = &[prop(
+    "source",
+    Ty::Ref(RefKind::Source),
+    "The git or OCI source holding the file. Default: the app's own source.",
+)];
 
 const SUBSTITUTE_PROPS: &[Prop] = &[
     prop_or(

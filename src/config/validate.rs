@@ -61,6 +61,12 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
         for dep in &app.depends_on {
             resolve("app", dep, &mut unknown);
         }
+        for file in &app.helm.values_files {
+            if let Some(src) = &file.source {
+                resolve("source", src, &mut unknown);
+            }
+        }
+        helm_app(cfg, app, &mut diags);
     }
     cycles(cfg, &mut diags);
 
@@ -70,6 +76,19 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
             continue;
         };
         match &source.kind {
+            SourceKind::Helm { .. } => diags.push(
+                Diagnostic::error(
+                    code::NOT_APPLICABLE,
+                    auto.source.span,
+                    format!(
+                        "automation \"{}\" cannot write to Helm repository \"{}\"",
+                        auto.name.value, source.name.value
+                    ),
+                )
+                .label("a Helm repository")
+                .related(source.name.span, "declared as a Helm repository here")
+                .help("automations commit and push to git: point `source` at a git source"),
+            ),
             SourceKind::Oci { .. } => diags.push(
                 Diagnostic::error(
                     code::AUTOMATION_ON_OCI,
@@ -351,4 +370,81 @@ fn visit<'a>(
     }
     path.pop();
     done.insert(name);
+}
+
+/// An app's chart settings against its sources: a Helm repository source
+/// needs `chart` (and no `path`); `chart` needs a Helm repository source;
+/// values files come from git or OCI sources.
+fn helm_app(cfg: &Config, app: &App, diags: &mut Vec<Diagnostic>) {
+    let Some(source) = cfg.source(&app.source) else {
+        return;
+    };
+    let is_helm = matches!(source.kind, SourceKind::Helm { .. });
+    match (&app.helm.chart, is_helm) {
+        (None, true) => diags.push(
+            Diagnostic::error(
+                code::MISSING_VALUE,
+                app.source.span,
+                format!(
+                    "app \"{}\" needs a `chart` from Helm repository \"{}\"",
+                    app.name.value, source.name.value
+                ),
+            )
+            .label("a Helm repository")
+            .help("add `chart \"NAME\" version=\"RANGE\"`: the chart to install from it"),
+        ),
+        (Some(chart), false) => diags.push(
+            Diagnostic::error(
+                code::NOT_APPLICABLE,
+                chart.name.span,
+                format!(
+                    "`chart` needs a Helm repository source, and \"{}\" is not one",
+                    source.name.value
+                ),
+            )
+            .label("no chart repository")
+            .related(source.name.span, "declared here")
+            .help(
+                "for a chart inside a git or OCI source, set `path` to the directory holding its Chart.yaml; \
+                 for a chart repository, declare a source with `helm \"https://…\"`",
+            ),
+        ),
+        _ => {}
+    }
+    if is_helm && app.path != "." {
+        diags.push(
+            Diagnostic::error(
+                code::NOT_APPLICABLE,
+                app.source.span,
+                format!(
+                    "`path` does not apply to an app of Helm repository \"{}\"",
+                    source.name.value
+                ),
+            )
+            .label("a Helm repository")
+            .help("the chart is the whole app: remove `path`"),
+        );
+    }
+    for file in &app.helm.values_files {
+        let from = match &file.source {
+            Some(name) => cfg.source(name).map(|s| (s, name.span)),
+            None => Some((source, file.path.span)),
+        };
+        if let Some((s, span)) = from
+            && matches!(s.kind, SourceKind::Helm { .. })
+        {
+            diags.push(
+                Diagnostic::error(
+                    code::NOT_APPLICABLE,
+                    span,
+                    format!(
+                        "values file `{}` cannot come from Helm repository \"{}\"",
+                        file.path.value, s.name.value
+                    ),
+                )
+                .label("holds charts, not files")
+                .help("name the git or OCI source holding the file: `values-file \"PATH\" source=\"NAME\"`"),
+            );
+        }
+    }
 }

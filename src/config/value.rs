@@ -55,6 +55,8 @@ pub fn check_str(ty: Ty, s: &str) -> Result<(), Problem> {
         Ty::RelPath => check_rel_path(s).map(|_| ()),
         Ty::GitUrl => check_git_url(s),
         Ty::OciRepo => check_oci_repo(s).map(|_| ()),
+        Ty::HelmRepo => check_helm_repo(s),
+        Ty::Release => check_release(s),
         Ty::Duration => parse_duration(s).map(|_| ()),
         Ty::Timestamp => parse_timestamp(s).map(|_| ()),
         Ty::Regex => check_regex(s).map(|_| ()),
@@ -537,6 +539,100 @@ fn check_name(s: &str) -> Result<(), Problem> {
         Err(Problem::new(code::INVALID_NAME, format!("\"{s}\" is not a valid name"))
             .help("names have 1 to 63 letters, digits, `-`, `_` or `.`, and start and end with a letter or digit"))
     }
+}
+
+/// `https://host/path`, `http://host/path` or `oci://host/path`, without
+/// credentials (never repeated in a message: they may be a token).
+fn check_helm_repo(s: &str) -> Result<(), Problem> {
+    let help = "write the repository's URL, such as \"https://charts.bitnami.com/bitnami\" or \"oci://ghcr.io/org/charts\"";
+    if s.starts_with("oci://") {
+        return check_oci_repo(s).map(|_| ());
+    }
+    let bad = || {
+        let shown = if s.contains('@') { "this" } else { s };
+        Err(Problem::new(
+            code::INVALID_URL,
+            format!("\"{shown}\" is not a Helm repository URL"),
+        )
+        .help(help))
+    };
+    let Some((scheme, rest)) = s
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "https" | "http"))
+    else {
+        return bad();
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        return Err(Problem::new(code::INVALID_URL, "the URL contains credentials")
+            .within(scheme.len() + 3, userinfo.len() + 1)
+            .label("credentials")
+            .help("remove them from the URL and keep secrets in files: `auth { username \"…\"; password-file \"…\" }` or `auth { token-file \"…\" }`"));
+    }
+    if authority.is_empty() || s.contains(['?', '#', ' ']) {
+        return bad();
+    }
+    Ok(())
+}
+
+/// Helm values written inline: YAML whose top level is a mapping (or
+/// nothing). The problem points at the line and column YAML blames.
+pub fn check_values_yaml(s: &str) -> Result<(), Problem> {
+    use serde_saphyr::MessageFormatter as _;
+    let help = "write Helm values as a YAML mapping, such as `replicaCount: 2`, inside #\"\"\"…\"\"\"#";
+    match serde_saphyr::from_str::<Option<serde_json::Value>>(s) {
+        Ok(None | Some(serde_json::Value::Object(_) | serde_json::Value::Null)) => Ok(()),
+        Ok(Some(_)) => {
+            Err(Problem::new(code::INVALID_VALUE, "Helm values must be a YAML mapping").help(help))
+        }
+        Err(e) => {
+            let (line, column) = e
+                .location()
+                .filter(|l| l.line() > 0)
+                .map_or((1, 1), |l| (l.line() as usize, l.column().max(1) as usize));
+            let start: usize = s
+                .split_inclusive('\n')
+                .take(line - 1)
+                .map(str::len)
+                .sum::<usize>();
+            let line_text = s[start.min(s.len())..].lines().next().unwrap_or_default();
+            let at = start
+                + line_text
+                    .char_indices()
+                    .nth(column - 1)
+                    .map_or(line_text.len(), |(i, _)| i);
+            let len = s[at.min(s.len())..].chars().next().map_or(0, char::len_utf8);
+            let message: String = serde_saphyr::UserMessageFormatter
+                .format_message(&e)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            Err(Problem::new(
+                code::INVALID_VALUE,
+                format!("the Helm values are not valid YAML: {message}"),
+            )
+            .within(at.min(s.len()), len)
+            .label("here")
+            .help(help))
+        }
+    }
+}
+
+/// Helm's release name rule: a DNS-1123 subdomain of at most 53 characters.
+fn check_release(s: &str) -> Result<(), Problem> {
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        let lower = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+        !l.is_empty()
+            && b.first().is_some_and(lower)
+            && b.last().is_some_and(lower)
+            && b.iter().all(|c| lower(c) || *c == b'-')
+    };
+    if s.len() <= 53 && s.split('.').all(label_ok) {
+        return Ok(());
+    }
+    Err(Problem::new(code::INVALID_NAME, format!("\"{s}\" is not a valid Helm release name"))
+        .help("release names have at most 53 lowercase letters, digits, `-` and `.`, and start and end with a letter or digit"))
 }
 
 /// A Kubernetes object name: a DNS subdomain (lowercase letters, digits,
@@ -1049,5 +1145,38 @@ mod tests {
         assert_eq!(suggest("intervall", ["interval", "timeout"]), Some("interval"));
         assert_eq!(suggest("brnach", ["branch", "tag"]), Some("branch"));
         assert_eq!(suggest("zzz", ["branch", "tag"]), None);
+    }
+
+    #[test]
+    fn helm_repositories_releases_and_values() {
+        for ok in [
+            "https://charts.bitnami.com/bitnami",
+            "http://127.0.0.1:8080/charts",
+            "oci://ghcr.io/acme/charts",
+        ] {
+            assert_eq!(check_str(Ty::HelmRepo, ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "charts.bitnami.com",
+            "ftp://x/y",
+            "https://",
+            "https://x/index.yaml?a=b",
+            "oci://ghcr.io/acme/charts:1.0",
+        ] {
+            assert!(check_str(Ty::HelmRepo, bad).is_err(), "{bad}");
+        }
+        for ok in ["cache", "my-app.v2", "a"] {
+            assert_eq!(check_str(Ty::Release, ok), Ok(()), "{ok}");
+        }
+        for bad in ["Cache", "a_b", "-a", "a.", &"x".repeat(54)] {
+            assert!(check_str(Ty::Release, bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_values_yaml("a: 1\nb: { c: [1, 2] }\n"), Ok(()));
+        assert_eq!(check_values_yaml(""), Ok(()));
+        let list = check_values_yaml("- a\n- b\n").expect_err("a list");
+        assert!(list.message.contains("mapping"), "{list:?}");
+        let broken = check_values_yaml("a: 1\nb: [1, 2\n").expect_err("broken");
+        let (at, _) = broken.within.expect("a position");
+        assert!(at >= "a: 1\n".len(), "{broken:?}");
     }
 }

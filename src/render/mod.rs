@@ -43,6 +43,7 @@
 //! at once ([`Error::Many`]), each naming its file (relative to the
 //! artifact root) and line.
 
+pub mod chart;
 mod substitute;
 pub mod vars;
 
@@ -270,6 +271,11 @@ pub enum Error {
     Io { path: PathBuf, source: io::Error },
     #[error("{message}{}", help.as_ref().map(|h| format!(" (help: {h})")).unwrap_or_default())]
     Sops { message: String, help: Option<String> },
+    #[error("chart {chart}: {error}")]
+    Helm {
+        chart: String,
+        error: Box<crate::helm::Error>,
+    },
     #[error("{} problems:\n{}", .0.len(), list(.0))]
     Many(Vec<Error>),
 }
@@ -456,10 +462,16 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
         }
     }
 
-    // The same object twice: compare by group, not version (apps/v1 and
-    // apps/v1beta1 name the same object).
+    duplicates(&manifests, &mut errors);
+    Error::collect(errors)?;
+    Ok(manifests)
+}
+
+/// The same object twice: compared by group, not version (apps/v1 and
+/// apps/v1beta1 name the same object).
+fn duplicates(manifests: &[Manifest], errors: &mut Vec<Error>) {
     let mut seen: HashMap<(&str, &str, Option<&str>, &str), &Manifest> = HashMap::new();
-    for m in &manifests {
+    for m in manifests {
         let key = (
             m.id.group(),
             m.id.kind.as_str(),
@@ -477,9 +489,6 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
             }
         }
     }
-
-    Error::collect(errors)?;
-    Ok(manifests)
 }
 
 /// How Flux builds: the kustomization it generates for a plain directory,
@@ -1156,7 +1165,8 @@ impl Classify for Error {
             | Error::NotAnObject { .. }
             | Error::List { .. }
             | Error::Sops { .. }
-            | Error::Duplicate { .. } => false,
+            | Error::Duplicate { .. }
+            | Error::Helm { .. } => false,
         }
     }
 }

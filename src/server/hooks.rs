@@ -538,6 +538,7 @@ pub fn concerns(cfg: &config::Config, key: &Key, event: &Event) -> Result<(), St
                 Kind::Image => cfg.image(&key.name).map(|i| i.repository.clone()),
                 _ => cfg.source(&key.name).and_then(|s| match &s.kind {
                     SourceKind::Oci { url, .. } => Some(url.clone()),
+                    SourceKind::Helm { url, .. } => url.strip_prefix("oci://").map(str::to_string),
                     SourceKind::Git { .. } => None,
                 }),
             };

@@ -1,11 +1,12 @@
-//! Sources: takes a configured `source` (a git repository or an OCI
-//! artifact) and the state directory, gives an [`Artifact`]: the revision
+//! Sources: takes a configured `source` (a git repository, an OCI
+//! artifact or a Helm chart repository, see [`helm`]) and the state directory, gives an [`Artifact`]: the revision
 //! (`main@sha1:<hex>`, `6.5.0@sha256:<hex>`) and a directory holding the
 //! tree at that revision. An unchanged revision does no work and makes no
 //! new directory. Nothing the server sends is trusted: see [`artifact`].
 
 pub mod artifact;
 pub mod git;
+pub mod helm;
 pub mod ignore;
 pub mod oci;
 
@@ -83,6 +84,7 @@ pub async fn fetch(source: &config::Source, state_dir: &Path) -> Result<Artifact
                 })??
         }
         config::SourceKind::Oci { .. } => oci::fetch(source, state_dir, &store).await?,
+        config::SourceKind::Helm { .. } => helm::fetch(source, state_dir, &store).await?,
     };
     store.gc(&source.name, &artifact.dir, artifact::KEEP)?;
     Ok(artifact)

@@ -47,6 +47,7 @@ const DOCS: &[&str] = &[
     "docs/cli.md",
     "docs/kubernetes.md",
     "docs/kustomize.md",
+    "docs/helm.md",
     "docs/migrating-from-flux.md",
 ];
 const CONFIG_MD: &str = "docs/config.md";

@@ -37,13 +37,34 @@ const MAX_TAG_PAGES: usize = 1000;
 
 /// Pull `source` (an OCI source) into `store`, within the source's timeout.
 pub async fn fetch(source: &config::Source, state_dir: &Path, store: &Store) -> Result<Artifact, Error> {
+    fetch_as(source, state_dir, store, None).await
+}
+
+/// Pull `source` as [`fetch`] does, but keep the layer as it is, in the
+/// file `file` of the artifact, instead of extracting it (a Helm chart,
+/// which the renderer reads in memory with Helm's own rules).
+pub async fn fetch_layer(
+    source: &config::Source,
+    state_dir: &Path,
+    store: &Store,
+    file: &str,
+) -> Result<Artifact, Error> {
+    fetch_as(source, state_dir, store, Some(file)).await
+}
+
+async fn fetch_as(
+    source: &config::Source,
+    state_dir: &Path,
+    store: &Store,
+    raw: Option<&str>,
+) -> Result<Artifact, Error> {
     let config::SourceKind::Oci { url, .. } = &source.kind else {
         return Err(Error::Protocol {
             url: super::redact(source.kind.url()),
             reason: "not an OCI source".into(),
         });
     };
-    match tokio::time::timeout(source.timeout, pull(source, state_dir, store)).await {
+    match tokio::time::timeout(source.timeout, pull(source, state_dir, store, raw)).await {
         Ok(Err(Error::Unreachable { url, reason }))
             if reason.contains("InvalidContentType")
                 && matches!(source.kind, config::SourceKind::Oci { insecure: false, .. }) =>
@@ -61,7 +82,12 @@ pub async fn fetch(source: &config::Source, state_dir: &Path, store: &Store) -> 
     }
 }
 
-async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Result<Artifact, Error> {
+async fn pull(
+    source: &config::Source,
+    state_dir: &Path,
+    store: &Store,
+    raw: Option<&str>,
+) -> Result<Artifact, Error> {
     let config::SourceKind::Oci {
         url,
         reference,
@@ -155,11 +181,16 @@ async fn pull(source: &config::Source, state_dir: &Path, store: &Store) -> Resul
 
     let (name, ignore, store) = (source.name.value.clone(), source.ignore.clone(), store.clone());
     let layer_digest = layer.digest.clone();
+    let raw = raw.map(str::to_string);
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let _stop_if_given_up = CancelOnDrop(cancel.clone());
     let task = tokio::task::spawn_blocking(move || {
-        store.create(&name, &revision, &ignore, limits, &cancel, |w| {
-            extract::tar_gz(blob, w, &layer_digest, limits)
+        store.create(&name, &revision, &ignore, limits, &cancel, |w| match &raw {
+            Some(file) => {
+                let mut blob = blob;
+                w.file(file, false, &mut blob)
+            }
+            None => extract::tar_gz(blob, w, &layer_digest, limits),
         })
     });
     task.await.map_err(|e| Error::Protocol {
@@ -203,11 +234,15 @@ pub(crate) fn is_sha256(digest: &str) -> bool {
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Flux's content layer, else the first layer.
+/// The layer media type of a Helm chart pushed with `helm push`.
+pub const HELM_CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// Flux's content layer, else a Helm chart's, else the first layer.
 pub fn pick_layer(layers: &[OciDescriptor]) -> Option<&OciDescriptor> {
     layers
         .iter()
         .find(|l| l.media_type == FLUX_CONTENT_MEDIA_TYPE)
+        .or_else(|| layers.iter().find(|l| l.media_type == HELM_CHART_MEDIA_TYPE))
         .or_else(|| layers.first())
 }
 

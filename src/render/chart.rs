@@ -1,0 +1,280 @@
+//! Helm charts as an app's manifests: takes a chart (a directory in an
+//! artifact, or an archive from a Helm repository), the release name and
+//! namespace, values files and inline values, and the capabilities to
+//! render with, gives the [`Manifest`]s `helm install` would create.
+//!
+//! Rendering is [`crate::helm`]'s, exactly `helm template`'s. What is kept
+//! is this policy, documented in docs/helm.md: the `crds/` files of every
+//! enabled chart first (Helm's default, "create"; none with `crds "skip"`),
+//! then the manifests, then
+//! the hooks of install and upgrade (`pre-`/`post-install`,
+//! `pre-`/`post-upgrade`) as ordinary objects; test hooks and hooks only of
+//! delete or rollback are left out, since a GitOps apply neither tests nor
+//! deletes a release. Helm's release records are not written.
+//!
+//! Values files are read from artifacts, confined to them (no `..`, no
+//! absolute path, no symbolic link on the way) and capped at
+//! [`super::MAX_FILE_BYTES`].
+
+use std::path::Path;
+
+use super::{Error, Manifest, parse};
+use crate::helm::{self, KubeVersion};
+
+/// How a chart renders, beyond the chart.
+#[derive(Debug, Clone, Default)]
+pub struct ChartOptions {
+    pub release: String,
+    pub namespace: String,
+    /// Values in merge order, later ones winning: (name for messages, YAML).
+    pub values: Vec<(String, String)>,
+    /// The cluster's, from discovery; `None`: Helm's defaults.
+    pub capabilities: Option<Capabilities>,
+    /// Leave the charts' `crds/` out.
+    pub skip_crds: bool,
+}
+
+/// `.Capabilities` from a cluster.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    /// The API server's `gitVersion`, e.g. `v1.32.4`.
+    pub kube_version: String,
+    /// `group/version` and `group/version/Kind` of everything it serves.
+    pub api_versions: Vec<String>,
+}
+
+/// Hook events applied with the release's objects.
+const APPLIED_HOOKS: [&str; 4] = ["pre-install", "post-install", "pre-upgrade", "post-upgrade"];
+
+/// The chart at `chart` (a directory or an archive), rendered. `shown`
+/// names it in messages (`source:path` or `repository/chart@version`).
+pub fn render_chart(chart: &Path, shown: &str, opts: &ChartOptions) -> Result<Vec<Manifest>, Error> {
+    let helm_error = |e: helm::Error| Error::Helm {
+        chart: shown.to_string(),
+        error: Box::new(e),
+    };
+    let loaded = helm::Chart::load(chart).map_err(|e| helm_error(helm::Error::Chart(e)))?;
+    let mut options = helm::Options {
+        release: opts.release.clone(),
+        namespace: opts.namespace.clone(),
+        values_files: opts.values.clone(),
+        include_crds: !opts.skip_crds,
+        ..helm::Options::default()
+    };
+    if let Some(caps) = &opts.capabilities {
+        options.kube_version = Some(KubeVersion::parse(&caps.kube_version).map_err(|e| {
+            helm_error(helm::Error::Other(format!(
+                "the cluster's version \"{}\" is not a Kubernetes version: {e}",
+                caps.kube_version
+            )))
+        })?);
+        options.api_versions = caps.api_versions.clone();
+        options.only_api_versions = true;
+    }
+    let mut warnings = Vec::new();
+    let rendered = helm::render(&loaded, &options, &mut warnings).map_err(helm_error)?;
+    for w in warnings {
+        tracing::warn!(chart = shown, "{w}");
+    }
+
+    let mut documents: Vec<(String, String)> = rendered.crds.clone();
+    documents.extend(
+        rendered
+            .manifests
+            .iter()
+            .map(|d| (d.source.clone(), d.content.clone())),
+    );
+    documents.extend(
+        rendered
+            .hooks
+            .iter()
+            .filter(|d| d.hook.iter().any(|h| APPLIED_HOOKS.contains(&h.as_str())))
+            .map(|d| (d.source.clone(), d.content.clone())),
+    );
+    let mut errors = Vec::new();
+    let mut manifests = Vec::new();
+    for (file, content) in documents {
+        for doc in super::split_documents(&content) {
+            let mut text = doc.text;
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            match parse(&file, doc.line, &text) {
+                Ok(Some(id)) => manifests.push(Manifest {
+                    id,
+                    file: file.clone(),
+                    line: doc.line,
+                    text,
+                }),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    super::duplicates(&manifests, &mut errors);
+    Error::collect(errors)?;
+    Ok(manifests)
+}
+
+/// Whether `root/path` holds a chart (a `Chart.yaml`).
+pub fn is_chart(root: &Path, path: &str) -> bool {
+    match super::normalize(path) {
+        Ok(rel) => {
+            let mut dir = root.to_path_buf();
+            dir.extend(&rel);
+            std::fs::symlink_metadata(dir.join("Chart.yaml")).is_ok_and(|m| m.is_file())
+        }
+        Err(_) => false,
+    }
+}
+
+/// The text of the file at `path` in the artifact `root`, confined to it
+/// and capped: a values file.
+pub fn read_values(root: &Path, path: &str) -> Result<String, Error> {
+    let rel = super::normalize(path)?;
+    if rel.is_empty() {
+        return Err(Error::Path {
+            path: path.to_string(),
+            reason: "is not a file",
+        });
+    }
+    let mut full = root.to_path_buf();
+    for (i, part) in rel.iter().enumerate() {
+        full.push(part);
+        let meta = std::fs::symlink_metadata(&full).map_err(|_| Error::NotFound {
+            path: path.to_string(),
+        })?;
+        if meta.file_type().is_symlink() {
+            return Err(Error::Path {
+                path: path.to_string(),
+                reason: "passes through a symbolic link, which mooring does not follow",
+            });
+        }
+        if i + 1 == rel.len() && !meta.is_file() {
+            return Err(Error::Path {
+                path: path.to_string(),
+                reason: "is not a file",
+            });
+        }
+    }
+    let bytes = super::read_capped(&full, super::MAX_FILE_BYTES)
+        .map_err(|e| Error::io(&full, e))?
+        .ok_or_else(|| Error::FileTooLarge {
+            file: path.to_string(),
+            limit: super::MAX_FILE_BYTES,
+        })?;
+    String::from_utf8(bytes).map_err(|_| Error::NotUtf8 {
+        file: path.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_files_stay_inside_the_artifact() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("artifact");
+        std::fs::create_dir_all(root.join("values")).expect("mkdir");
+        std::fs::write(root.join("values/a.yaml"), "a: 1\n").expect("write");
+        std::fs::write(dir.path().join("secret.yaml"), "token: x\n").expect("write");
+        std::os::unix::fs::symlink(dir.path().join("secret.yaml"), root.join("values/link.yaml"))
+            .expect("symlink");
+        assert_eq!(read_values(&root, "values/a.yaml").expect("a file"), "a: 1\n");
+        assert!(matches!(
+            read_values(&root, "values/link.yaml"),
+            Err(Error::Path { .. })
+        ));
+        assert!(matches!(
+            read_values(&root, "../secret.yaml"),
+            Err(Error::Path { .. })
+        ));
+        assert!(matches!(
+            read_values(&root, "/etc/passwd"),
+            Err(Error::Path { .. })
+        ));
+        assert!(matches!(read_values(&root, "values"), Err(Error::Path { .. })));
+        assert!(matches!(
+            read_values(&root, "values/none.yaml"),
+            Err(Error::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn test_and_delete_hooks_are_left_out() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chart = dir.path().join("c");
+        std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        let doc = |name: &str, hook: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n    helm.sh/hook: {hook}\n"
+            )
+        };
+        std::fs::write(
+            chart.join("templates/all.yaml"),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\n---\n{}---\n{}---\n{}---\n{}",
+                doc("install", "pre-install"),
+                doc("upgrade", "post-upgrade,post-delete"),
+                doc("test", "test"),
+                doc("delete", "pre-delete")
+            ),
+        )
+        .expect("write");
+        let opts = ChartOptions {
+            release: "r".into(),
+            namespace: "default".into(),
+            ..ChartOptions::default()
+        };
+        let names: Vec<String> = render_chart(&chart, "c", &opts)
+            .expect("rendered")
+            .into_iter()
+            .map(|m| m.id.name)
+            .collect();
+        assert_eq!(names, ["plain", "install", "upgrade"]);
+    }
+
+    #[test]
+    fn crds_come_first_unless_skipped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chart = dir.path().join("c");
+        std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
+        std::fs::create_dir_all(chart.join("crds")).expect("mkdir");
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        std::fs::write(
+            chart.join("templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n",
+        )
+        .expect("write");
+        std::fs::write(
+            chart.join("crds/w.yaml"),
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\n",
+        )
+        .expect("write");
+        let mut opts = ChartOptions {
+            release: "r".into(),
+            namespace: "default".into(),
+            ..ChartOptions::default()
+        };
+        let kinds = |opts: &ChartOptions| -> Vec<String> {
+            render_chart(&chart, "c", opts)
+                .expect("rendered")
+                .into_iter()
+                .map(|m| m.id.kind)
+                .collect()
+        };
+        assert_eq!(kinds(&opts), ["CustomResourceDefinition", "ConfigMap"]);
+        opts.skip_crds = true;
+        assert_eq!(kinds(&opts), ["ConfigMap"]);
+    }
+}

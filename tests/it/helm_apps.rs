@@ -1,0 +1,527 @@
+//! Apps from Helm charts, end to end: charts made and published with the
+//! real helm 3.17.2 (`helm package` + `helm repo index` behind a static
+//! HTTP server with basic auth; `helm push` into the distribution
+//! registry), the real binary rendering and applying them (into a
+//! directory, and into the test API server), and `helm template` as the
+//! oracle for what was rendered.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::gitserver::Repo;
+use crate::kube::Fixture;
+use crate::registry::Registry;
+use crate::support::{Run, TestEnv};
+
+const USER: &str = "bot";
+const PASSWORD: &str = "s3cret-pass";
+/// The bearer token the static server also accepts.
+const TOKEN: &str = "t0ken-for-charts";
+
+/// helm 3.17.2 with its home directories kept in `home`; `None` (and a
+/// note) when it is not installed, a failure under `CI`.
+fn helm(home: &Path) -> Option<Command> {
+    let Some(path) = crate::helm::helm_3_17() else {
+        let note = "helm 3.17.2 is not on PATH (scripts/test installs it)";
+        assert!(std::env::var_os("CI").is_none(), "{note}");
+        eprintln!("note: skipping a Helm app test: {note}");
+        return None;
+    };
+    let mut cmd = Command::new(path);
+    for (var, dir) in [
+        ("HELM_CACHE_HOME", "cache"),
+        ("HELM_CONFIG_HOME", "config"),
+        ("HELM_DATA_HOME", "data"),
+    ] {
+        cmd.env(var, home.join(dir));
+    }
+    cmd.env("HELM_REGISTRY_CONFIG", home.join("registry.json"));
+    Some(cmd)
+}
+
+#[track_caller]
+fn ok(mut cmd: Command) -> String {
+    let out = cmd.output().expect("run helm");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A chart `hello` at `version` in `dir/hello`: a ConfigMap showing its
+/// values, release and capabilities, a pre-install hook, a test hook.
+fn write_chart(dir: &Path, version: &str, crds: bool) -> PathBuf {
+    let chart = dir.join("hello");
+    let files: &[(&str, String)] = &[
+        (
+            "Chart.yaml",
+            format!("apiVersion: v2\nname: hello\nversion: {version}\n"),
+        ),
+        ("values.yaml", "greeting: hi\ncolor: none\n".into()),
+        // A file Flux's default ignore rules would drop from a source.
+        ("files/logo.png", "\u{89}PNG not really\n".into()),
+        (
+            "templates/configmap.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hello\n  labels:\n    chart: {{ .Chart.Name }}-{{ .Chart.Version }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n  autoscalingV2: {{ .Capabilities.APIVersions.Has \"autoscaling/v2\" | quote }}\n  widgets: {{ .Capabilities.APIVersions.Has \"example.com/v1/Widget\" | quote }}\n  logo: {{ .Files.Get \"files/logo.png\" | b64enc | quote }}\n".into(),
+        ),
+        (
+            "templates/hook.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-setup\n  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\ndata:\n  ready: \"yes\"\n".into(),
+        ),
+        (
+            "templates/tests/test.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\nspec:\n  containers:\n  - name: t\n    image: busybox\n".into(),
+        ),
+    ];
+    for (name, text) in files {
+        let path = chart.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write chart file");
+    }
+    if crds {
+        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  names:\n    kind: Widget\n    plural: widgets\n    singular: widget\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n";
+        std::fs::create_dir_all(chart.join("crds")).expect("mkdir crds");
+        std::fs::write(chart.join("crds/widgets.yaml"), crd).expect("write crd");
+    }
+    chart
+}
+
+/// The documents of a YAML stream, parsed, empty ones left out.
+fn documents(text: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines().chain(std::iter::once("---")) {
+        if line == "---" {
+            if let Ok(Some(v)) = serde_saphyr::from_str::<Option<Value>>(&current) {
+                out.push(v);
+            }
+            current.clear();
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    out.sort_by_key(|v| format!("{}/{}", v["kind"], v["metadata"]["name"]));
+    out
+}
+
+/// One request the static server saw: its path and whether it carried the
+/// right credentials.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+}
+
+/// A static file server over `root` (GET only, one request per
+/// connection), with basic auth or a bearer token; stopped on drop.
+struct StaticServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StaticServer {
+    fn start(root: &Path, user: &str, password: &str) -> StaticServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let expected = [
+            format!(
+                "Basic {}",
+                crate::registry::base64(format!("{user}:{password}").as_bytes())
+            ),
+            format!("Bearer {TOKEN}"),
+        ];
+        let (root, stop2, seen2) = (root.to_path_buf(), stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let _ = serve_file(conn, &root, &expected, &seen2);
+            }
+        });
+        StaticServer {
+            port,
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/charts", self.port)
+    }
+
+    fn take_seen(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.lock().expect("lock"))
+            .into_iter()
+            .map(|s| s.path)
+            .collect()
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_file(
+    conn: TcpStream,
+    root: &Path,
+    expected: &[String],
+    seen: &Mutex<Vec<Seen>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut out = conn;
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut authorized = false;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':')
+            && k.eq_ignore_ascii_case("authorization")
+        {
+            authorized = expected.iter().any(|e| e == v.trim());
+        }
+    }
+    seen.lock().expect("lock").push(Seen { path: path.clone() });
+    let file = path
+        .strip_prefix("/charts/")
+        .filter(|p| !p.contains(".."))
+        .map(|p| root.join(p));
+    let (status, body) = match (authorized, file.and_then(|f| std::fs::read(f).ok())) {
+        (false, _) => ("401 Unauthorized", b"authentication required\n".to_vec()),
+        (true, Some(bytes)) => ("200 OK", bytes),
+        (true, None) => ("404 Not Found", b"not found\n".to_vec()),
+    };
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    out.write_all(&body)?;
+    out.flush()
+}
+
+/// A Helm repository of chart `hello` 1.0.0, 1.1.0 and 2.0.0-rc.1, made by
+/// helm, behind a static server with basic auth.
+fn repository(env: &TestEnv, home: &Path) -> Option<StaticServer> {
+    let repo = env.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir repo");
+    for version in ["1.0.0", "1.1.0", "2.0.0-rc.1"] {
+        let src = write_chart(&env.path().join(format!("src-{version}")), version, false);
+        let mut package = helm(home)?;
+        package.arg("package").arg(&src).arg("-d").arg(&repo);
+        ok(package);
+    }
+    let mut index = helm(home)?;
+    index.args(["repo", "index"]).arg(&repo);
+    ok(index);
+    Some(StaticServer::start(&repo, USER, PASSWORD))
+}
+
+fn once(env: &TestEnv) -> (Run, Value) {
+    let run = env.run(&["once", "-c", "mooring.kdl", "--format", "json"]);
+    let all: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e})\n{}\n{}", run.stdout, run.stderr));
+    (run, all)
+}
+
+fn outcome<'a>(all: &'a Value, kind: &str, name: &str) -> &'a Value {
+    all.as_array()
+        .and_then(|a| a.iter().find(|o| o["kind"] == kind && o["name"] == name))
+        .unwrap_or_else(|| panic!("no {kind}/{name} in {all}"))
+}
+
+#[test]
+fn a_chart_from_a_helm_repository_renders_as_helm_does_and_is_cached_by_digest() {
+    let env = TestEnv::new();
+    let home = env.path().join("helm-home");
+    let Some(server) = repository(&env, &home) else {
+        return;
+    };
+    let values = Repo::new(&env.path().join("git"));
+    values.write(&[("values/cache.yaml", "greeting: from-file\ncolor: blue\n")]);
+    values.commit("values");
+    values.publish();
+    env.write("password", &format!("{PASSWORD}\n"));
+    let config = format!(
+        "agent {{ state-dir \"state\"; }}\n\
+         source \"platform\" {{ git \"{}\"; }}\n\
+         source \"charts\" {{\n    helm \"{}\"\n    auth {{ username \"{USER}\"; password-file \"password\"; }}\n}}\n\
+         app \"cache\" {{\n    source \"charts\"\n    chart \"hello\" version=\"^1.0.0\"\n    release \"cache\"\n    namespace \"data\"\n    values-file \"values/cache.yaml\" source=\"platform\"\n    values \"greeting: inline\"\n    target dir=\"out\"\n}}\n",
+        values.file_url(),
+        server.url()
+    );
+    env.write("mooring.kdl", &config);
+
+    let (run, all) = once(&env);
+    run.expect_code(0);
+    let app = outcome(&all, "app", "cache");
+    assert_eq!(app["result"], "ok", "{all}\n{}", run.stderr);
+    let seen = server.take_seen();
+    assert_eq!(
+        seen,
+        ["/charts/index.yaml", "/charts/hello-1.1.0.tgz"],
+        "1.1.0 is the highest in ^1.0.0 (no pre-release)"
+    );
+
+    // Written into the directory: the ConfigMap and the install hook, not
+    // the test hook.
+    let mut files: Vec<String> = std::fs::read_dir(env.path().join("out"))
+        .expect("out dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["configmap_cache-hello.yaml", "configmap_cache-setup.yaml"]
+    );
+
+    // What mooring renders is what helm renders for the same values, in
+    // the same order (file, then inline).
+    let render = env.run(&["render", "app/cache", "-c", "mooring.kdl"]);
+    render.expect_code(0);
+    env.write("inline.yaml", "greeting: inline\n");
+    let mut template = helm(&home).expect("helm");
+    template
+        .args(["template", "cache"])
+        .arg(env.path().join("repo/hello-1.1.0.tgz"))
+        .args(["-n", "data", "-f"])
+        .arg(values.work.join("values/cache.yaml"))
+        .arg("-f")
+        .arg(env.path().join("inline.yaml"));
+    let want: Vec<Value> = documents(&ok(template))
+        .into_iter()
+        .filter(|d| d["kind"] != "Pod")
+        .collect();
+    let got = documents(&render.stdout);
+    assert_eq!(got, want, "{}", render.stdout);
+    assert_eq!(got[0]["data"]["greeting"], "inline");
+    assert_eq!(got[0]["data"]["color"], "blue");
+    assert_eq!(got[0]["metadata"]["labels"]["chart"], "hello-1.1.0");
+
+    // The index again, the archive not: the store has its digest.
+    server.take_seen();
+    let (run, all) = once(&env);
+    run.expect_code(0);
+    assert_eq!(outcome(&all, "app", "cache")["result"], "ok", "{all}");
+    assert_eq!(server.take_seen(), ["/charts/index.yaml"]);
+
+    // Wrong credentials: refused, and the password never shown.
+    env.write("password", "wrong\n");
+    std::fs::remove_dir_all(env.path().join("state/artifacts")).expect("clear the store");
+    let (run, all) = once(&env);
+    run.expect_code(1);
+    let source = outcome(&all, "source", "charts");
+    assert_eq!(source["result"], "failed", "{all}");
+    let text = format!("{all}{}", run.stderr);
+    assert!(text.contains("401"), "{text}");
+    assert!(!text.contains("wrong") && !text.contains(PASSWORD), "{text}");
+}
+
+#[test]
+fn a_missing_chart_or_version_is_named_with_what_there_is_and_caps_hold() {
+    let env = TestEnv::new();
+    let home = env.path().join("helm-home");
+    let Some(server) = repository(&env, &home) else {
+        return;
+    };
+    env.write("token", TOKEN);
+    let config = format!(
+        "agent {{ state-dir \"state\"; }}\n\
+         source \"charts\" {{\n    helm \"{}\"\n    auth {{ token-file \"token\"; }}\n}}\n\
+         source \"tiny\" {{\n    helm \"{0}\"\n    auth {{ token-file \"token\"; }}\n    limits max-size=\"100B\"\n}}\n\
+         app \"capped\" {{ source \"tiny\"; chart \"hello\"; target dir=\"d\"; }}\n\
+         app \"typo\" {{ source \"charts\"; chart \"helo\"; target dir=\"a\"; }}\n\
+         app \"future\" {{ source \"charts\"; chart \"hello\" version=\">=3.0.0\"; target dir=\"b\"; }}\n\
+         app \"rc\" {{ source \"charts\"; chart \"hello\" version=\">=2.0.0-0\"; target dir=\"c\"; }}\n",
+        server.url()
+    );
+    env.write("mooring.kdl", &config);
+    let (run, all) = once(&env);
+    run.expect_code(1);
+    let typo = outcome(&all, "app", "typo")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        typo.contains("chart \"helo\" (did you mean \"hello\"?)"),
+        "{typo}"
+    );
+    let future = outcome(&all, "app", "future")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        future.contains("matching \">=3.0.0\" (among 3 versions)"),
+        "{future}"
+    );
+    assert_eq!(outcome(&all, "app", "rc")["result"], "ok", "{all}");
+    let capped = outcome(&all, "source", "tiny")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(capped.contains("larger than the limit of 100 bytes"), "{capped}");
+    let cm = std::fs::read_to_string(env.path().join("c/configmap_rc-hello.yaml")).expect("rc's ConfigMap");
+    assert!(cm.contains("chart: hello-2.0.0-rc.1"), "{cm}");
+}
+
+#[test]
+fn a_chart_pushed_to_an_oci_registry_with_auth_renders_as_helm_does() {
+    let env = TestEnv::new();
+    let home = env.path().join("helm-home");
+    let Some(mut push) = helm(&home) else {
+        return;
+    };
+    let registry = Registry::with_auth();
+    let src = write_chart(&env.path().join("src"), "0.3.1", false);
+    let mut package = helm(&home).expect("helm");
+    package.arg("package").arg(&src).arg("-d").arg(env.path());
+    ok(package);
+    let tgz = env.path().join("hello-0.3.1.tgz");
+    push.arg("push")
+        .arg(&tgz)
+        .arg(format!("oci://{}/charts", registry.host()))
+        .args([
+            "--plain-http",
+            "--username",
+            crate::registry::USER,
+            "--password",
+            crate::registry::PASSWORD,
+        ]);
+    ok(push);
+    env.write("registry-password", crate::registry::PASSWORD);
+    let config = format!(
+        "agent {{ state-dir \"state\"; }}\n\
+         source \"oci-charts\" {{\n    helm \"oci://{}/charts\"\n    insecure #true\n    auth {{ username \"{}\"; password-file \"registry-password\"; }}\n}}\n\
+         app \"web\" {{ source \"oci-charts\"; chart \"hello\" version=\"0.3.x\"; values \"color: red\"; target dir=\"out\"; }}\n",
+        registry.host(),
+        crate::registry::USER
+    );
+    env.write("mooring.kdl", &config);
+    let (run, all) = once(&env);
+    run.expect_code(0);
+    let app = outcome(&all, "app", "web");
+    assert_eq!(app["result"], "ok", "{all}\n{}", run.stderr);
+    assert!(
+        app["revision"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("hello@0.3.1@sha256:")),
+        "{app}"
+    );
+
+    let render = env.run(&["render", "app/web", "-c", "mooring.kdl"]);
+    render.expect_code(0);
+    let mut template = helm(&home).expect("helm");
+    template
+        .args(["template", "web"])
+        .arg(&tgz)
+        .args(["--set", "color=red"]);
+    let want: Vec<Value> = documents(&ok(template))
+        .into_iter()
+        .filter(|d| d["kind"] != "Pod")
+        .collect();
+    let got = documents(&render.stdout);
+    assert_eq!(got, want, "{}", render.stdout);
+    assert_ne!(got[0]["data"]["logo"], "", "every file of the chart is kept");
+}
+
+#[test]
+fn a_chart_in_git_is_applied_to_a_cluster_with_the_clusters_capabilities() {
+    let fx = Fixture::new();
+    let dir = fx.env.path().join("chart-src");
+    write_chart(&dir, "0.1.0", true);
+    let mut files = Vec::new();
+    for entry in [
+        "Chart.yaml",
+        "values.yaml",
+        "templates/configmap.yaml",
+        "templates/hook.yaml",
+        "templates/tests/test.yaml",
+        "crds/widgets.yaml",
+    ] {
+        let text = std::fs::read_to_string(dir.join("hello").join(entry)).expect("chart file");
+        files.push((format!("charts/hello/{entry}"), text));
+    }
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    fx.commit(&refs, &[], "a chart");
+    fx.config(
+        "app \"hello\" {\n    source \"repo\"\n    path \"charts/hello\"\n    cluster \"test\"\n    namespace \"default\"\n    release \"greeter\"\n    values \"greeting: from-kdl\"\n}\n",
+    );
+
+    let applied = fx.once_ok("hello");
+    assert_eq!(applied["created"], 3, "{applied}"); // the CRD, the ConfigMap, the hook
+    let cm = fx
+        .object("v1", "ConfigMap", Some("default"), "greeter-hello")
+        .expect("the chart's ConfigMap");
+    assert_eq!(cm["data"]["greeting"], "from-kdl");
+    assert_eq!(cm["data"]["namespace"], "default");
+    // The cluster's APIs, not helm's default set: no autoscaling here, and
+    // no Widget before its CRD was applied.
+    assert_eq!(cm["data"]["autoscalingV2"], "false");
+    assert_eq!(cm["data"]["widgets"], "false");
+    assert!(
+        fx.object("v1", "ConfigMap", Some("default"), "greeter-setup")
+            .is_some(),
+        "the pre-install hook"
+    );
+    assert!(
+        fx.object("v1", "Pod", Some("default"), "greeter-test").is_none(),
+        "test hooks are not applied"
+    );
+    assert!(
+        fx.object(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "widgets.example.com"
+        )
+        .is_some(),
+        "crds/ are applied"
+    );
+
+    // Now the cluster serves Widgets: the next render sees them.
+    fx.once_ok("hello");
+    let cm = fx
+        .object("v1", "ConfigMap", Some("default"), "greeter-hello")
+        .expect("the chart's ConfigMap");
+    assert_eq!(cm["data"]["widgets"], "true");
+
+    // kubectl sees what mooring applied.
+    let out = fx.kubectl(&[
+        "get",
+        "configmap",
+        "greeter-hello",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.data.greeting}",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-kdl");
+}
