@@ -252,8 +252,8 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ImportCommand {
     /// Print the mooring config equivalent to the Flux objects under PATH…
-    /// (GitRepository, OCIRepository, Kustomization, ImageRepository,
-    /// ImagePolicy, ImageUpdateAutomation), following Kustomizations whose
+    /// (GitRepository, OCIRepository, HelmRepository, Kustomization,
+    /// HelmRelease, ImageRepository, ImagePolicy, ImageUpdateAutomation), following Kustomizations whose
     /// path is in the same repository.
     ///
     /// Exit 0 when the output validates, 1 when it does not (it is written

@@ -24,6 +24,8 @@ use serde_json::Value;
 use super::kdl::{Out, ident, q};
 use crate::render;
 
+mod helm;
+
 /// What an import gives.
 #[derive(Debug)]
 pub struct Import {
@@ -294,6 +296,7 @@ impl Reader<'_> {
             let notes = match o.kind.as_str() {
                 "GitRepository" => git_source(&mut out, o, &names),
                 "OCIRepository" => oci_source(&mut out, o, &names),
+                "HelmRepository" => helm::helm_source(&mut out, o, &names),
                 _ => continue,
             };
             self.notes.extend(notes);
@@ -331,6 +334,14 @@ impl Reader<'_> {
             }
         }
 
+        for o in objects.iter().filter(|o| o.kind == "HelmRelease") {
+            let notes = helm::helm_app(&mut out, o, &names, &by_key);
+            self.notes.extend(notes);
+            if o.bool("suspend") && names.has(o) {
+                suspends.push(("app", names.get(o), o.clone()));
+            }
+        }
+
         for o in objects.iter().filter(|o| o.kind == "ImagePolicy") {
             let notes = image(&mut out, o, &names, &by_key);
             self.notes.extend(notes);
@@ -354,15 +365,15 @@ impl Reader<'_> {
 
         for o in &objects {
             let why = match o.kind.as_str() {
-                "HelmRelease" | "HelmRepository" | "HelmChart" => {
-                    "Helm objects have no mooring equivalent yet (native Helm charts are planned)"
-                }
+                "HelmChart" => "a HelmRelease's chart is named in its app (`chart`), not as an object",
                 "Bucket" => "S3-compatible buckets are not a mooring source",
                 "Alert" | "Provider" | "Receiver" => {
                     "notification objects are not translated yet: write a receiver or notify node by hand (docs/config.md)"
                 }
                 "GitRepository"
                 | "OCIRepository"
+                | "HelmRepository"
+                | "HelmRelease"
                 | "Kustomization"
                 | "ImagePolicy"
                 | "ImageRepository"
@@ -449,8 +460,8 @@ struct Names {
 
 fn category(kind: &str) -> Option<&'static str> {
     match kind {
-        "GitRepository" | "OCIRepository" => Some("source"),
-        "Kustomization" => Some("app"),
+        "GitRepository" | "OCIRepository" | "HelmRepository" => Some("source"),
+        "Kustomization" | "HelmRelease" => Some("app"),
         "ImagePolicy" => Some("image"),
         "ImageUpdateAutomation" => Some("automation"),
         _ => None,

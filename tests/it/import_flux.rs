@@ -146,18 +146,24 @@ fn a_bootstrap_repository_imports_into_a_valid_config() {
         "{automation}"
     );
 
-    // Helm objects: no equivalent yet, listed with file and line.
+    // Helm: the repository is a source, the release an app of its chart.
+    let helm = block(&config, "source \"prometheus-community\"");
     assert!(
-        run.stderr.contains(
-            "note: clusters/prod/monitoring.yaml:10: HelmRelease monitoring/kube-prometheus-stack: not imported"
-        ),
-        "{}",
-        run.stderr
+        helm.contains("helm \"https://prometheus-community.github.io/helm-charts\""),
+        "{helm}"
     );
-    assert!(
-        config.contains("// from clusters/prod/monitoring.yaml:10: HelmRelease monitoring/kube-prometheus-stack not imported"),
-        "{config}"
-    );
+    let release = block(&config, "app \"kube-prometheus-stack\"");
+    for line in [
+        "source \"prometheus-community\"",
+        "chart \"kube-prometheus-stack\" version=\">=66.0.0 <67.0.0\"",
+        "release \"monitoring-kube-prometheus-stack\"",
+        "namespace \"monitoring\"",
+        "crds \"skip\"",
+        "values #\"\"\"\n",
+        "alertmanagerSpec:\n",
+    ] {
+        assert!(release.contains(line), "no `{line}` in\n{release}");
+    }
 
     // What validate says of it: valid.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
@@ -394,4 +400,35 @@ fn the_imported_fleet_applies_what_flux_applies() {
         .object("v1", "ConfigMap", Some("podinfo"), "prod-podinfo")
         .expect("configmap");
     assert_eq!(cm["data"], json!({"cluster": "prod", "region": "us-east-2"}));
+}
+
+#[test]
+fn helm_releases_of_git_charts_and_chart_refs() {
+    let env = TestEnv::new();
+    let repo = Repo::new(&env.path().join("git"));
+    repo.write(&[(
+        "flux/web.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: platform, namespace: flux-system}\nspec:\n  interval: 5m\n  url: https://github.com/acme/platform\n  ref: {branch: main}\n---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: web, namespace: apps}\nspec:\n  interval: 10m\n  releaseName: web\n  chart:\n    spec:\n      chart: ./charts/web\n      sourceRef: {kind: GitRepository, name: platform, namespace: flux-system}\n      valuesFiles: [values-prod.yaml]\n  valuesFrom:\n    - {kind: ConfigMap, name: web-values}\n---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: podinfo, namespace: apps}\nspec:\n  interval: 10m\n  chartRef: {kind: OCIRepository, name: podinfo}\n",
+    )]);
+    repo.commit("helm");
+    let run = import(&repo, &["flux"]);
+    run.expect_code(0);
+    let web = block(&run.stdout, "app \"web\"");
+    for line in [
+        "source \"platform\"",
+        "path \"charts/web\"",
+        "namespace \"apps\"",
+        "values-file \"charts/web/values-prod.yaml\"",
+        "// Flux `valuesFrom` not imported",
+    ] {
+        assert!(web.contains(line), "no `{line}` in\n{web}");
+    }
+    assert!(!web.contains("release "), "the release is the app's name: {web}");
+    assert!(!run.stdout.contains("app \"podinfo\""), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("HelmRelease apps/podinfo: not imported: its chart comes from a chartRef"),
+        "{}",
+        run.stderr
+    );
 }
