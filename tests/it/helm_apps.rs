@@ -525,3 +525,50 @@ fn a_chart_in_git_is_applied_to_a_cluster_with_the_clusters_capabilities() {
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from-kdl");
 }
+
+/// A Helm repository over HTTPS with a private CA: refused without
+/// `ca-file` (with the TLS error, no fallback to plain HTTP), fetched and
+/// rendered with it.
+#[test]
+fn a_helm_repository_over_https_trusts_the_ca_file() {
+    let env = TestEnv::new();
+    let home = env.path().join("helm-home");
+    let Some(server) = repository(&env, &home) else {
+        return;
+    };
+    let certs = crate::tls::Certs::new();
+    let front = crate::tls::TlsFront::start(&certs, server.port);
+    let url = format!("https://127.0.0.1:{}/charts", front.port);
+    env.write("token", TOKEN);
+    let config = |ca: &str| {
+        format!(
+            "agent {{ state-dir \"state\"; }}\n\
+             source \"charts\" {{\n    helm \"{url}\"\n    auth {{ token-file \"token\"; }}\n{ca}}}\n\
+             app \"hello\" {{ source \"charts\"; chart \"hello\"; target dir=\"out\"; }}\n"
+        )
+    };
+    env.write("mooring.kdl", &config(""));
+    let (run, all) = once(&env);
+    run.expect_code(1);
+    let message = outcome(&all, "source", "charts")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(message.contains("certificate"), "{message}\n{}", run.stderr);
+    assert!(
+        server.take_seen().is_empty(),
+        "nothing reached the server without TLS"
+    );
+
+    env.write(
+        "mooring.kdl",
+        &config(&format!("    ca-file \"{}\"\n", certs.ca.display())),
+    );
+    let (run, all) = once(&env);
+    run.expect_code(0);
+    assert_eq!(outcome(&all, "app", "hello")["result"], "ok", "{all}");
+    assert_eq!(
+        server.take_seen(),
+        ["/charts/index.yaml", "/charts/hello-1.1.0.tgz"]
+    );
+}
