@@ -434,6 +434,51 @@ fn placeholder(ns: &str, secret: &str, key: &str) -> String {
     format!("{SECRETS_DIR}/{ns}/{secret}/{key}")
 }
 
+/// How the credentials in a Flux `secretRef` are used.
+#[derive(Debug, Clone, Copy)]
+enum Creds {
+    /// `identity` and `known_hosts`, for git over ssh.
+    Ssh,
+    /// `username` (this placeholder) and `password`.
+    Basic(&'static str),
+    /// `.dockerconfigjson`, for registries.
+    DockerConfig,
+}
+
+/// An `auth` block whose files are placeholders for the keys of `o`'s
+/// Secret `secret`, and the note that says to write them.
+fn auth(out: &mut Out, o: &Obj, secret: &str, creds: Creds) -> Note {
+    let from = format!("Secret {}/{secret}", o.ns);
+    let file = |key: &str| q(&placeholder(&o.ns, secret, key));
+    out.block("auth", |out| match creds {
+        Creds::Ssh => {
+            for (node, key) in [("ssh-key", "identity"), ("known-hosts", "known_hosts")] {
+                out.line(&format!(
+                    "{node} {} // placeholder: the key `{key}` of {from}",
+                    file(key)
+                ));
+            }
+        }
+        Creds::Basic(user) => {
+            out.line(&format!(
+                "username {} // placeholder: the key `username` of {from}",
+                q(user)
+            ));
+            out.line(&format!(
+                "password-file {} // placeholder: the key `password` (for a `bearerToken`, use token-file)",
+                file("password")
+            ));
+        }
+        Creds::DockerConfig => out.line(&format!(
+            "docker-config {} // placeholder: the key `.dockerconfigjson` of {from}",
+            file(".dockerconfigjson")
+        )),
+    });
+    o.note(format!(
+        "credentials come from {from}: write them to the placeholder files"
+    ))
+}
+
 /// A name mooring accepts: letters, digits, `-`, `_`, `.`, at most 63,
 /// starting and ending with a letter or digit, no `.` next to `.`, `-`, `_`.
 fn sanitize(name: &str) -> String {
@@ -609,8 +654,12 @@ fn git_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Note> {
             } else if let Some(t) = n.strip_prefix("refs/tags/") {
                 out.line(&format!("tag {}", q(t)));
             } else {
-                out.comment(&format!("Flux `ref.name: {n}` not imported: mooring follows branches, tags and commits"));
-                notes.push(o.note(format!("`ref.name: {n}` not imported: only refs/heads/… and refs/tags/… translate")));
+                out.comment(&format!(
+                    "Flux `ref.name: {n}` not imported: mooring follows branches, tags and commits"
+                ));
+                notes.push(o.note(format!(
+                    "`ref.name: {n}` not imported: only refs/heads/… and refs/tags/… translate"
+                )));
             }
         } else if let Some(s) = r("semver") {
             out.line(&format!("semver {}", q(s)));
@@ -619,33 +668,20 @@ fn git_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Note> {
         } else if let Some(b) = r("branch") {
             out.line(&format!("branch {}", q(b)));
         }
-        durations(out, o, &mut notes, &[("interval", "interval"), ("timeout", "timeout")]);
+        durations(
+            out,
+            o,
+            &mut notes,
+            &[("interval", "interval"), ("timeout", "timeout")],
+        );
         if let Some(secret) = o.str("secretRef.name") {
             let ssh = url.starts_with("ssh://") || (!url.contains("://") && url.contains('@'));
-            out.block("auth", |out| {
-                if ssh {
-                    for (node, key) in [("ssh-key", "identity"), ("known-hosts", "known_hosts")] {
-                        out.line(&format!(
-                            "{node} {} // placeholder: the key `{key}` of Secret {}/{secret}",
-                            q(&placeholder(&o.ns, secret, key)),
-                            o.ns
-                        ));
-                    }
-                } else {
-                    out.line(&format!(
-                        "username \"git\" // placeholder: the key `username` of Secret {}/{secret}",
-                        o.ns
-                    ));
-                    out.line(&format!(
-                        "password-file {} // placeholder: the key `password` (for a `bearerToken`, use token-file)",
-                        q(&placeholder(&o.ns, secret, "password"))
-                    ));
-                }
-            });
-            notes.push(o.note(format!(
-                "credentials come from Secret {}/{secret}: write them to the placeholder files",
-                o.ns
-            )));
+            notes.push(auth(
+                out,
+                o,
+                secret,
+                if ssh { Creds::Ssh } else { Creds::Basic("git") },
+            ));
         }
         ignore(out, o);
         unsupported(
@@ -656,7 +692,10 @@ fn git_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Note> {
                 ("recurseSubmodules", "mooring does not fetch submodules"),
                 ("include", "mooring sources do not include other sources"),
                 ("verify", "commit signature verification is not supported"),
-                ("proxySecretRef", "proxies are taken from the environment (HTTPS_PROXY)"),
+                (
+                    "proxySecretRef",
+                    "proxies are taken from the environment (HTTPS_PROXY)",
+                ),
             ],
         );
     });
@@ -699,13 +738,7 @@ fn oci_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Note> {
             &[("interval", "interval"), ("timeout", "timeout")],
         );
         if let Some(secret) = o.str("secretRef.name") {
-            out.block("auth", |out| {
-                out.line(&format!(
-                    "docker-config {} // placeholder: the key `.dockerconfigjson` of Secret {}/{secret}",
-                    q(&placeholder(&o.ns, secret, ".dockerconfigjson")),
-                    o.ns
-                ));
-            });
+            notes.push(auth(out, o, secret, Creds::DockerConfig));
         }
         if o.bool("insecure") {
             out.line("insecure #true");
@@ -1036,13 +1069,7 @@ fn image(
             &[("interval", "interval"), ("timeout", "timeout")],
         );
         if let Some(secret) = repo.str("secretRef.name") {
-            out.block("auth", |out| {
-                out.line(&format!(
-                    "docker-config {} // placeholder: the key `.dockerconfigjson` of Secret {}/{secret}",
-                    q(&placeholder(&repo.ns, secret, ".dockerconfigjson")),
-                    repo.ns
-                ));
-            });
+            notes.push(auth(out, repo, secret, Creds::DockerConfig));
         }
         if repo.bool("insecure") {
             out.line("insecure #true");

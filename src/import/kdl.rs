@@ -1,28 +1,7 @@
 //! Writing KDL text: quoted strings, multi-line raw strings, and a block
 //! writer that keeps indentation and comments in step.
 
-use std::fmt::Write as _;
-
-/// `s` as a KDL quoted string.
-pub(super) fn q(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub(super) use crate::config::schema::q;
 
 /// A node name or property key: bare when KDL allows it, else quoted.
 pub(super) fn ident(s: &str) -> String {

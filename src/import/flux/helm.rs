@@ -18,28 +18,16 @@ pub(super) fn helm_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Note> {
             &[("interval", "interval"), ("timeout", "timeout")],
         );
         if let Some(secret) = o.str("secretRef.name") {
-            out.block("auth", |out| {
+            notes.push(auth(
+                out,
+                o,
+                secret,
                 if oci {
-                    out.line(&format!(
-                        "docker-config {} // placeholder: registry credentials from Secret {}/{secret}",
-                        q(&placeholder(&o.ns, secret, ".dockerconfigjson")),
-                        o.ns
-                    ));
+                    Creds::DockerConfig
                 } else {
-                    out.line(&format!(
-                        "username \"user\" // placeholder: the key `username` of Secret {}/{secret}",
-                        o.ns
-                    ));
-                    out.line(&format!(
-                        "password-file {} // placeholder: the key `password`",
-                        q(&placeholder(&o.ns, secret, "password"))
-                    ));
-                }
-            });
-            notes.push(o.note(format!(
-                "credentials come from Secret {}/{secret}: write them to the placeholder files",
-                o.ns
-            )));
+                    Creds::Basic("user")
+                },
+            ));
         }
         if o.bool("insecure") {
             out.line("insecure #true");
