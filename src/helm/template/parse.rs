@@ -337,11 +337,12 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// The next item. Past the end it is the last one again (the lexer's
+    /// EOF or error), and the cursor still moves, so that `backup` always
+    /// undoes exactly one `next` (a parser loop cannot spin at the end).
     fn next(&mut self) -> Item<'a> {
         let item = self.items[self.i.min(self.items.len() - 1)];
-        if self.i < self.items.len() - 1 {
-            self.i += 1;
-        }
+        self.i += 1;
         self.line = item.line;
         item
     }
@@ -1241,6 +1242,22 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(tree(input), want, "input {input:?}");
+        }
+    }
+
+    /// Found by the `chart` fuzz target: a bad character after blanks in an
+    /// action made `command` spin on the blanks for ever.
+    #[test]
+    fn a_bad_character_after_blanks_ends_the_parse() {
+        let got = tree("{{ printf \"%s\" .            \u{0} }}");
+        assert!(got.contains("U+0000"), "{got}");
+        for text in [
+            "{{ .x ",
+            "{{ printf . \u{0}",
+            "{{ ( . \u{1} ) }}",
+            "{{ .a | \u{0} }}",
+        ] {
+            let _ = tree(text);
         }
     }
 
