@@ -19,9 +19,9 @@ pub enum Behaviour {
     /// Pass the first N bytes the server sends on each connection, then
     /// close both sides.
     CutServerAfter(usize),
-    /// On connections whose first bytes from the client hold the text
-    /// (`git-receive-pack`: a push), pass those and N more bytes of the
-    /// client's, then close both sides.
+    /// On connections whose first bytes from the client (up to 512, over
+    /// however many reads) hold the text (`git-receive-pack`: a push), pass
+    /// those and N more bytes of the client's, then close both sides.
     CutClientAfterIf(&'static str, usize),
 }
 
@@ -132,6 +132,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Option<Limit>, state: &Mu
     let _ = from.set_read_timeout(Some(Duration::from_secs(60)));
     let mut passed = 0usize;
     let mut buf = [0u8; 16 * 1024];
+    let mut head: Vec<u8> = Vec::new();
     let (mut cap, mut first_if) = match limit {
         Some(Limit::Bytes(n)) => (Some(n), None),
         Some(Limit::AfterFirst(text, more)) => (None, Some((text, more))),
@@ -142,10 +143,15 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Option<Limit>, state: &Mu
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some((text, more)) = first_if.take() {
-            let first = String::from_utf8_lossy(&buf[..n]);
-            if first.contains(text) {
-                cap = Some(n + more);
+        // The client's first bytes may come in several reads (a pkt-line's
+        // length written apart from its text): look at the first 512.
+        if let Some((text, more)) = first_if {
+            head.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&head).contains(text) {
+                cap = Some(passed + n + more);
+                first_if = None;
+            } else if head.len() >= 512 {
+                first_if = None;
             }
         }
         let n = match cap {

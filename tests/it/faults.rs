@@ -299,7 +299,7 @@ fn a_git_server_dying_mid_push_loses_nothing_and_duplicates_nothing() {
     let daemon = git_daemon_with_receive_pack(f.path(), &repo.root);
     let proxy = FaultProxy::start(daemon.port);
     // A push's connection dies once its command is sent, inside the pack.
-    proxy.set(Behaviour::CutClientAfterIf("git-receive-pack", 20));
+    proxy.set(Behaviour::CutClientAfterIf("git-receive-pack", 200));
     f.env.write(
         "mooring.kdl",
         &format!(
