@@ -27,3 +27,4 @@ pub mod sops;
 pub mod source;
 pub mod tags;
 pub mod tls;
+pub mod walk;

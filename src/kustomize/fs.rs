@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{Error, Result, code};
-use crate::render::{MAX_FILE_BYTES, MAX_TOTAL_BYTES, read_capped};
+use crate::walk::{MAX_FILE_BYTES, MAX_TOTAL_BYTES, read_capped};
 
 /// What a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -157,7 +157,7 @@ pub fn read_values(root: &Path, path: &str) -> Result<String, Error> {
             });
         }
     }
-    let bytes = super::read_capped(&full, super::MAX_FILE_BYTES)
+    let bytes = crate::walk::read_capped(&full, super::MAX_FILE_BYTES)
         .map_err(|e| Error::io(&full, e))?
         .ok_or_else(|| Error::FileTooLarge {
             file: path.to_string(),

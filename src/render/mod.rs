@@ -50,20 +50,17 @@ pub mod vars;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
-use std::io::{self, Read as _};
+use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use crate::reason::{Classify, Reason};
+use crate::walk::{Entry, read_capped};
 use serde::Deserialize;
 use serde_saphyr::MessageFormatter as _;
 
-/// The largest manifest file read.
-pub const MAX_FILE_BYTES: u64 = 8 << 20;
-/// The most manifest bytes read for one app.
-pub const MAX_TOTAL_BYTES: u64 = 64 << 20;
+pub use crate::walk::{MAX_FILE_BYTES, MAX_TOTAL_BYTES};
 
-/// File names that make a directory a kustomization.
-const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+use crate::kustomize::FILE_NAMES;
 
 /// What names a Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -369,12 +366,12 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
         Found::Dir if is_kustomization => {
             // Flux sets targetNamespace in the kustomization it builds.
             flux.additions = additions.as_ref();
-            vec![Entry::Kustomization(dir)]
+            vec![Entry::Dir(dir)]
         }
         Found::Dir if opts.flux_build() => {
             flux.generated = Some(generated_kustomization(&dir, &walk(root, &rel)?));
             flux.additions = additions.as_ref();
-            vec![Entry::Kustomization(dir)]
+            vec![Entry::Dir(dir)]
         }
         Found::Dir => walk(root, &rel)?,
     };
@@ -385,7 +382,7 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
     'entries: for entry in &entries {
         let file = match entry {
             Entry::File(file) => file,
-            Entry::Kustomization(dir) => {
+            Entry::Dir(dir) => {
                 match built(root, dir, substitution.as_mut(), &mut flux) {
                     Ok(mut ms) => manifests.append(&mut ms),
                     Err(e @ Error::SubstitutedTooLarge { .. }) => {
@@ -891,112 +888,20 @@ fn locate(root: &Path, path: &str, rel: &[String]) -> Result<Found, Error> {
 }
 
 /// What a plain directory holds: manifest files, and directories holding a
-/// kustomization (built, not descended into).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Entry {
-    File(String),
-    Kustomization(String),
-}
-
-impl Entry {
-    fn path(&self) -> &str {
-        match self {
-            Entry::File(p) | Entry::Kustomization(p) => p,
-        }
-    }
-}
-
-/// The manifest files and kustomization directories under `rel`, relative
-/// to the root, in byte order of their paths. Hidden entries and symlinks
-/// are skipped.
+/// kustomization (an [`Entry::Dir`], built, not descended into), relative
+/// to the root, in byte order of their paths.
 fn walk(root: &Path, rel: &[String]) -> Result<Vec<Entry>, Error> {
-    let mut out = Vec::new();
-    let mut stack = vec![rel.join("/")];
-    while let Some(dir) = stack.pop() {
-        let full = if dir.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(&dir)
-        };
-        let entries = fs::read_dir(&full).map_err(|e| Error::io(&full, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&full, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let child = if dir.is_empty() {
-                name.clone()
-            } else {
-                format!("{dir}/{name}")
-            };
-            // DirEntry::file_type does not follow symlinks.
-            let ft = entry.file_type().map_err(|e| Error::io(&entry.path(), e))?;
-            if ft.is_dir() {
-                if KUSTOMIZATION_FILES
-                    .iter()
-                    .any(|k| root.join(&child).join(k).is_file())
-                {
-                    out.push(Entry::Kustomization(child));
-                } else {
-                    stack.push(child);
-                }
-            } else if ft.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
-                out.push(Entry::File(child));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.path().cmp(b.path()));
-    Ok(out)
+    let is_kustomization = |dir: &str| FILE_NAMES.iter().any(|k| root.join(dir).join(k).is_file());
+    crate::walk::walk(root, &rel.join("/"), crate::walk::is_yaml, is_kustomization)
+        .map_err(|(path, e)| Error::io(&path, e))
 }
 
 /// The YAML files (`*.yaml`, `*.yml`, kustomize's `Kustomization`) under
-/// `root/start`, as paths relative to `root`, `/`-separated, in byte order.
-/// Hidden files and directories are skipped; symlinks are never followed.
+/// `root/start`, as paths relative to `root`, in byte order.
 pub(crate) fn yaml_files(root: &Path, start: &str) -> Result<Vec<String>, (PathBuf, io::Error)> {
-    let mut files = Vec::new();
-    let mut stack = vec![start.to_string()];
-    while let Some(dir) = stack.pop() {
-        let full = if dir.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(&dir)
-        };
-        let entries = fs::read_dir(&full).map_err(|e| (full.clone(), e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| (full.clone(), e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let child = if dir.is_empty() {
-                name.clone()
-            } else {
-                format!("{dir}/{name}")
-            };
-            // DirEntry::file_type does not follow symlinks.
-            let ft = entry.file_type().map_err(|e| (entry.path(), e))?;
-            if ft.is_dir() {
-                stack.push(child);
-            } else if ft.is_file()
-                && (name.ends_with(".yaml")
-                    || name.ends_with(".yml")
-                    || KUSTOMIZATION_FILES.contains(&&*name))
-            {
-                files.push(child);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// The file's bytes, or `None` when it holds more than `limit`.
-pub(crate) fn read_capped(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
-    let file = fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+    let want = |name: &str| crate::walk::is_yaml(name) || FILE_NAMES.contains(&name);
+    let found = crate::walk::walk(root, start, want, |_| false)?;
+    Ok(found.into_iter().map(|e| e.path().to_string()).collect())
 }
 
 /// One YAML document of a file.
@@ -1524,10 +1429,7 @@ mod tests {
         assert_eq!(
             generated_kustomization(
                 "app",
-                &[
-                    Entry::File("app/a.yaml".into()),
-                    Entry::Kustomization("app/k".into())
-                ]
+                &[Entry::File("app/a.yaml".into()), Entry::Dir("app/k".into())]
             ),
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- \"./a.yaml\"\n- \"./k\"\n"
         );

@@ -9,8 +9,9 @@
 
 use std::path::Path;
 
-use super::{Error, normalize, read_capped};
+use super::{Error, normalize};
 use crate::sops::{self, Format, Keys};
+use crate::walk::read_capped;
 
 /// The largest variables file read.
 pub const MAX_VARS_BYTES: u64 = 1 << 20;

@@ -109,8 +109,7 @@ impl Policies {
     }
 }
 
-/// The largest file read.
-pub const MAX_FILE_BYTES: u64 = 8 << 20;
+pub use crate::walk::MAX_FILE_BYTES;
 
 /// What a file must contain to be looked at.
 const TOKEN: &str = "$imagepolicy";
@@ -215,7 +214,7 @@ pub fn apply(root: &Path, policies: &Policies, dry_run: bool) -> Result<Outcome,
     for rel in files {
         outcome.scanned += 1;
         let path = root.join(&rel);
-        let bytes = crate::render::read_capped(&path, MAX_FILE_BYTES).map_err(|e| Error::io(&path, e))?;
+        let bytes = crate::walk::read_capped(&path, MAX_FILE_BYTES).map_err(|e| Error::io(&path, e))?;
         let Some(bytes) = bytes else {
             outcome.skipped.push((rel, too_large()));
             continue;
@@ -268,7 +267,7 @@ pub fn marker_namespaces(root: &Path) -> Result<BTreeMap<String, BTreeSet<String
     let files = crate::render::yaml_files(root, "").map_err(|(path, e)| Error::io(&path, e))?;
     for rel in files {
         let path = root.join(&rel);
-        let bytes = crate::render::read_capped(&path, MAX_FILE_BYTES).map_err(|e| Error::io(&path, e))?;
+        let bytes = crate::walk::read_capped(&path, MAX_FILE_BYTES).map_err(|e| Error::io(&path, e))?;
         let Some(text) = bytes.as_deref().and_then(|b| std::str::from_utf8(b).ok()) else {
             continue;
         };
