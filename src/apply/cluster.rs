@@ -15,6 +15,7 @@ use kube::discovery::{ApiCapabilities, Scope};
 use kube::{Api, Client};
 
 use super::names::segment;
+use super::stamps::Stamps;
 
 use crate::config;
 use crate::render::ObjectId;
@@ -56,6 +57,8 @@ pub struct Cluster {
     discovery: Mutex<Discovered>,
     /// What Helm charts render with, and when it was asked.
     capabilities: Mutex<Option<(Instant, Capabilities)>>,
+    /// What was last applied to each object through this connection.
+    stamps: Stamps,
 }
 
 impl Cluster {
@@ -84,11 +87,16 @@ impl Cluster {
             client,
             discovery: Mutex::new(HashMap::new()),
             capabilities: Mutex::new(None),
+            stamps: Stamps::default(),
         })
     }
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    pub fn stamps(&self) -> &Stamps {
+        &self.stamps
     }
 
     /// The resource serving `api_version` + `kind`; `None` if the cluster

@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
 use kube::core::Status;
 use serde_json::Value;
 use tokio::task::JoinSet;
@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use super::Summary;
 use super::cluster::{Cluster, Objects, Resource};
 use super::health::{Health, health};
+use super::stamps::{self, Live};
 use super::{inventory, names};
 use crate::reason::{Classify, Reason};
 use crate::render::{Manifest, ObjectId};
@@ -52,6 +53,9 @@ pub struct Options<'a> {
     pub revision: &'a str,
     /// Health-check what was applied, for at most this long.
     pub wait: Option<Duration>,
+    /// Apply objects nobody changed again once their last apply is this
+    /// old (`None`: only what git or someone else changed is applied).
+    pub reapply: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +256,7 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
         keep.extend(not_pruned.iter().map(|(id, _)| id.clone()));
         failed = not_pruned;
     }
+    cluster.stamps().retain(opts.app, |id| ids.contains(id));
     let unchanged = recorded.objects == keep && recorded.revision.as_deref() == Some(opts.revision);
     if !unchanged {
         inventory::store(
@@ -424,15 +429,16 @@ async fn remember(
     Ok(())
 }
 
-/// The resourceVersions of this app's objects now, to tell "unchanged"
-/// from "configured" after the apply: one list per kind and namespace
+/// This app's objects as they are now, to tell "unchanged" from
+/// "configured" after the apply and untouched objects from ones someone
+/// changed ([`stamps`]): one list per kind and namespace
 /// (cluster-wide only for cluster-scoped kinds, so that an identity with
 /// rights in some namespaces only can apply there).
 async fn current(
     cluster: &Cluster,
     app: &str,
     objects: &[(Desired, Resource)],
-) -> Result<HashMap<ObjectId, String>, Error> {
+) -> Result<HashMap<ObjectId, Live>, Error> {
     let mut scopes: Vec<(&Resource, Option<&str>)> = Vec::new();
     for (d, r) in objects {
         let ns = d.id.namespace.as_deref().filter(|_| r.namespaced);
@@ -467,13 +473,14 @@ async fn current(
             }
         };
         for o in list.items {
+            let live = Live::of(&o.metadata);
             let id = ObjectId {
                 api_version: r.api_version.clone(),
                 kind: r.kind.clone(),
                 namespace: o.metadata.namespace,
                 name: o.metadata.name.unwrap_or_default(),
             };
-            out.insert(id, o.metadata.resource_version.unwrap_or_default());
+            out.insert(id, live);
         }
     }
     Ok(out)
@@ -488,7 +495,7 @@ enum Applied {
 async fn apply_stage(
     cluster: &Cluster,
     batch: &[(Desired, Resource)],
-    current: &HashMap<ObjectId, String>,
+    current: &HashMap<ObjectId, Live>,
     old: &BTreeSet<ObjectId>,
     opts: &Options<'_>,
     summary: &mut Summary,
@@ -496,13 +503,22 @@ async fn apply_stage(
     let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut tasks = JoinSet::new();
     for (d, r) in batch {
+        let sent = stamps::sent(&d.body, opts.field_manager, opts.force);
+        let before = current.get(&d.id);
+        if cluster
+            .stamps()
+            .unchanged(opts.app, &d.id, &sent, before, opts.reapply)
+        {
+            summary.unchanged += 1;
+            continue;
+        }
         let api = cluster.api(r, d.id.namespace.as_deref());
         let params = PatchParams {
             field_manager: Some(opts.field_manager.to_string()),
             force: opts.force,
             ..PatchParams::default()
         };
-        let before = current.get(&d.id).cloned();
+        let before = before.map(|l| l.resource_version.clone());
         let known = old.contains(&d.id);
         let (d, limit, recreate) = (d.clone(), limit.clone(), opts.recreate);
         tasks.spawn(async move {
@@ -510,13 +526,14 @@ async fn apply_stage(
             let result = apply_one(&api, &d, &params, recreate).await;
             (
                 d,
-                result.map(|(rv, recreated)| {
-                    let applied = match (&before, rv) {
+                sent,
+                result.map(|(answer, recreated)| {
+                    let applied = match (&before, &answer.resource_version) {
                         (None, _) if !known => Applied::Created,
-                        (Some(b), Some(a)) if *b == a => Applied::Unchanged,
+                        (Some(b), Some(a)) if b == a => Applied::Unchanged,
                         _ => Applied::Configured,
                     };
-                    (applied, recreated)
+                    (applied, Live::of(&answer), recreated)
                 }),
             )
         });
@@ -524,7 +541,8 @@ async fn apply_stage(
     let mut errors = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((d, Ok((applied, recreated)))) => {
+            Ok((d, sent, Ok((applied, live, recreated)))) => {
+                cluster.stamps().record(opts.app, &d.id, sent, live);
                 match applied {
                     Applied::Created => summary.created += 1,
                     Applied::Configured => summary.configured += 1,
@@ -534,7 +552,10 @@ async fn apply_stage(
                     summary.recreated.push(d.id.to_string());
                 }
             }
-            Ok((_, Err(e))) => errors.push(e),
+            Ok((d, _, Err(e))) => {
+                cluster.stamps().forget(opts.app, &d.id);
+                errors.push(e);
+            }
             Err(e) => errors.push(Error::Unreachable(format!("an apply task failed: {e}"))),
         }
     }
@@ -543,14 +564,14 @@ async fn apply_stage(
     Error::many(errors)
 }
 
-/// Server-side apply one object: its resourceVersion after, and whether
-/// it was deleted and created again (`recreate`).
+/// Server-side apply one object: its metadata after, and whether it was
+/// deleted and created again (`recreate`).
 async fn apply_one(
     api: &Objects,
     d: &Desired,
     params: &PatchParams,
     recreate: bool,
-) -> Result<(Option<String>, bool), Error> {
+) -> Result<(ObjectMeta, bool), Error> {
     let object_error = |message: String, retryable: bool| Error::Object {
         id: d.id.to_string(),
         position: d.position.clone(),
@@ -626,7 +647,7 @@ async fn apply_one(
                 Replace::StillThere(why) => object_error(why, true),
             })?;
             tracing::info!("{}: recreated", d.id);
-            return Ok((o.metadata.resource_version, true));
+            return Ok((o.metadata, true));
         }
         Err(e) => return Err(fail(&e)),
     };
@@ -643,9 +664,9 @@ async fn apply_one(
                 Replace::Api(e) => fail(&e),
                 Replace::StillThere(why) => object_error(why, true),
             })?;
-        return Ok((o.metadata.resource_version, false));
+        return Ok((o.metadata, false));
     }
-    Ok((answer.metadata.resource_version, false))
+    Ok((answer.metadata, false))
 }
 
 enum Replace {

@@ -12,6 +12,7 @@ pub mod health;
 pub mod inventory;
 pub mod kube;
 pub mod names;
+pub mod stamps;
 pub mod vars;
 
 use std::fmt;

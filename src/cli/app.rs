@@ -170,6 +170,7 @@ pub fn diff(path: &Path, (kind, name): (Kind, String)) -> Exit {
         inventory_namespace: &cfg.agent.inventory_namespace,
         revision: &revision,
         wait: None,
+        reapply: None,
     };
     let result = runtime.block_on(async {
         let cluster = apply::cluster::Cluster::connect(cluster.as_ref())

@@ -23,6 +23,7 @@ mod helm_apps;
 mod helm_corpus;
 mod hooks;
 mod https;
+mod idle;
 mod images;
 mod import_flux;
 mod kdl_fast;

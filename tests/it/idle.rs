@@ -1,0 +1,101 @@
+//! A running agent over an app nobody changes sends no writes; a change
+//! made by hand (an edit, a delete) is still applied back, and only that
+//! object is written.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::agent::{Running, runs};
+use crate::kube::{Fixture, app};
+use crate::support::free_port;
+
+/// The write requests the server saw, the inventory's aside.
+fn writes(f: &Fixture) -> Vec<String> {
+    f.server
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            ["PATCH", "POST", "PUT", "DELETE"]
+                .iter()
+                .any(|v| r.starts_with(v))
+        })
+        .collect()
+}
+
+/// Ask for a run of app/web and wait until it is done and ready.
+fn reconcile(agent: &Running) {
+    let before = runs(&agent.status(), "app", "web");
+    let (code, body) = agent.post("/api/reconcile/app/web", None);
+    assert_eq!(code, 202, "{body}");
+    agent.wait(Duration::from_secs(30), "the run asked for", |s| {
+        runs(s, "app", "web") > before && crate::agent::state(s, "app", "web") == "ready"
+    });
+}
+
+#[test]
+fn passes_over_an_untouched_app_write_nothing_and_hand_changes_are_applied_back() {
+    let f = Fixture::new();
+    let port = free_port();
+    f.config_with(&format!("    listen \"127.0.0.1:{port}\"\n"), &app("web", ""));
+    let mut cmd = f.env.cmd();
+    cmd.args(["run", "-c", "mooring.kdl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let agent = Running::start(cmd, port);
+    agent.wait(Duration::from_secs(30), "the first apply", |s| {
+        crate::agent::state(s, "app", "web") == "ready"
+    });
+    assert!(f.object("v1", "ConfigMap", Some("demo"), "settings").is_some());
+
+    // Two passes over what nobody touched (the test server's controllers
+    // meanwhile write the Deployment's status): no write at all.
+    f.server.clear_requests();
+    reconcile(&agent);
+    reconcile(&agent);
+    assert_eq!(writes(&f), Vec::<String>::new());
+    let status = agent.status();
+    let applied = &crate::agent::object(&status, "app", "web").expect("app/web")["applied"];
+    assert_eq!(applied["unchanged"], 3, "{applied}");
+
+    // A hand edit of the Deployment's spec: only it is applied back.
+    let out = f.kubectl(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "demo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":5}}"#,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f.server.clear_requests();
+    reconcile(&agent);
+    assert_eq!(f.deploy()["spec"]["replicas"], 1, "drift not undone");
+    let w = writes(&f);
+    assert!(
+        !w.is_empty()
+            && w.iter()
+                .all(|r| r.starts_with("PATCH") && r.contains("/deployments/web")),
+        "{w:#?}"
+    );
+
+    // A deleted ConfigMap is created again, and nothing else is written.
+    let out = f.kubectl(&["delete", "configmap", "settings", "-n", "demo"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f.server.clear_requests();
+    reconcile(&agent);
+    assert!(f.object("v1", "ConfigMap", Some("demo"), "settings").is_some());
+    let w = writes(&f);
+    assert!(
+        !w.is_empty()
+            && w.iter()
+                .all(|r| r.starts_with("PATCH") && r.contains("/configmaps/settings")),
+        "{w:#?}"
+    );
+
+    // And quiet again.
+    f.server.clear_requests();
+    reconcile(&agent);
+    assert_eq!(writes(&f), Vec::<String>::new());
+}
