@@ -7,15 +7,18 @@
 //! the URL as one percent-encoded path segment.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, ObjectList, Patch, PatchParams};
 use kube::discovery::{ApiCapabilities, Scope};
 use kube::{Api, Client};
 
+use tokio::sync::mpsc::UnboundedSender;
+
 use super::names::segment;
 use super::stamps::Stamps;
+use super::watch::{Drift, Watches};
 
 use crate::config;
 use crate::render::ObjectId;
@@ -58,13 +61,24 @@ pub struct Cluster {
     /// What Helm charts render with, and when it was asked.
     capabilities: Mutex<Option<(Instant, Capabilities)>>,
     /// What was last applied to each object through this connection.
-    stamps: Stamps,
+    stamps: Arc<Stamps>,
+    /// Watches for changes to what was applied (when someone listens).
+    watches: Option<Watches>,
 }
 
 impl Cluster {
     /// Connect as `def` says (or, without one, in-cluster / `$KUBECONFIG`).
     /// No request is made yet.
     pub async fn connect(def: Option<&config::Cluster>) -> Result<Cluster, ConnectError> {
+        Cluster::connect_watching(def, None).await
+    }
+
+    /// [`Cluster::connect`], and with `drift`, watch the kinds applied
+    /// through it for changes made by others ([`super::watch`]).
+    pub async fn connect_watching(
+        def: Option<&config::Cluster>,
+        drift: Option<UnboundedSender<Drift>>,
+    ) -> Result<Cluster, ConnectError> {
         let mut cfg = match def {
             Some(c) => from_kubeconfig(c.kubeconfig.as_deref(), c.context.as_deref()).await?,
             None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => kube::Config::incluster()
@@ -83,11 +97,13 @@ impl Cluster {
         cfg.read_timeout = Some(READ_TIMEOUT);
         cfg.connect_timeout = Some(Duration::from_secs(10));
         let client = Client::try_from(cfg).map_err(|e| ConnectError::Client(e.to_string()))?;
+        let stamps = Arc::new(Stamps::default());
         Ok(Cluster {
-            client,
+            client: client.clone(),
             discovery: Mutex::new(HashMap::new()),
             capabilities: Mutex::new(None),
-            stamps: Stamps::default(),
+            stamps: stamps.clone(),
+            watches: drift.map(|tx| Watches::new(client, stamps, tx)),
         })
     }
 
@@ -97,6 +113,13 @@ impl Cluster {
 
     pub fn stamps(&self) -> &Stamps {
         &self.stamps
+    }
+
+    /// Watch `r`'s objects for drift, if this connection watches at all.
+    pub fn watch(&self, r: &Resource) {
+        if let Some(w) = &self.watches {
+            w.ensure(r);
+        }
     }
 
     /// The resource serving `api_version` + `kind`; `None` if the cluster
@@ -306,12 +329,23 @@ async fn from_kubeconfig(
 #[derive(Default)]
 pub struct Clusters {
     map: tokio::sync::Mutex<HashMap<Option<String>, Connection>>,
+    /// Where the connections' watches report drift (none: no watches).
+    drift: Option<UnboundedSender<Drift>>,
 }
 
 /// A connection and the definition it was made from.
 type Connection = (Option<config::Cluster>, std::sync::Arc<Cluster>);
 
 impl Clusters {
+    /// Connections that watch what is applied through them and send each
+    /// change someone else makes to `drift`.
+    pub fn watching(drift: UnboundedSender<Drift>) -> Clusters {
+        Clusters {
+            map: Default::default(),
+            drift: Some(drift),
+        }
+    }
+
     pub async fn get(&self, def: Option<&config::Cluster>) -> Result<std::sync::Arc<Cluster>, ConnectError> {
         let key = def.map(|c| c.name.value.clone());
         let mut map = self.map.lock().await;
@@ -320,7 +354,7 @@ impl Clusters {
         {
             return Ok(cluster.clone());
         }
-        let cluster = std::sync::Arc::new(Cluster::connect(def).await?);
+        let cluster = Arc::new(Cluster::connect_watching(def, self.drift.clone()).await?);
         map.insert(key, (def.cloned(), cluster.clone()));
         Ok(cluster)
     }

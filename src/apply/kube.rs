@@ -257,6 +257,9 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
         failed = not_pruned;
     }
     cluster.stamps().retain(opts.app, |id| ids.contains(id));
+    for (_, r) in resolved.iter().chain(&rest_resolved) {
+        cluster.watch(r);
+    }
     let unchanged = recorded.objects == keep && recorded.revision.as_deref() == Some(opts.revision);
     if !unchanged {
         inventory::store(
@@ -512,6 +515,7 @@ async fn apply_stage(
             summary.unchanged += 1;
             continue;
         }
+        cluster.stamps().applying(opts.app, &d.id);
         let api = cluster.api(r, d.id.namespace.as_deref());
         let params = PatchParams {
             field_manager: Some(opts.field_manager.to_string()),

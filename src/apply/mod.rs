@@ -14,6 +14,7 @@ pub mod kube;
 pub mod names;
 pub mod stamps;
 pub mod vars;
+pub mod watch;
 
 use std::fmt;
 

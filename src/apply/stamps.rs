@@ -29,7 +29,8 @@ pub type Digest = [u8; 32];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     pub sent: Digest,
-    pub live: Live,
+    /// `None` while an apply is in flight.
+    pub live: Option<Live>,
     pub at: Instant,
 }
 
@@ -106,13 +107,63 @@ impl Stamps {
         };
         stamp.sent == *sent
             && reapply.is_none_or(|r| stamp.at.elapsed() < r)
-            && live.is_some_and(|l| l.untouched_since(&stamp.live))
+            && live
+                .zip(stamp.live.as_ref())
+                .is_some_and(|(l, then)| l.untouched_since(then))
+    }
+
+    /// An apply of `id` is about to be sent: until it is recorded, changes
+    /// seen to the object are its own, not drift.
+    pub fn applying(&self, app: &str, id: &ObjectId) {
+        if let Some(stamp) = self.lock().get_mut(app).and_then(|m| m.get_mut(id)) {
+            stamp.live = None;
+        }
+    }
+
+    /// Whether `app` applied `id` and someone changed (`live`) or deleted
+    /// (`None`) it since.
+    pub fn touched(&self, app: &str, id: &ObjectId, live: Option<&Live>) -> bool {
+        let map = self.lock();
+        let Some(then) = map.get(app).and_then(|m| m.get(id)).and_then(|s| s.live.as_ref()) else {
+            return false;
+        };
+        live.is_none_or(|l| !l.untouched_since(then))
+    }
+
+    /// Of the applied objects of one kind, those `listed` (app, object,
+    /// live) shows changed or does not show.
+    pub fn drifted(
+        &self,
+        api_version: &str,
+        kind: &str,
+        listed: &[(String, ObjectId, Live)],
+    ) -> Vec<(String, ObjectId)> {
+        let now: HashMap<(&str, &ObjectId), &Live> =
+            listed.iter().map(|(a, id, l)| ((a.as_str(), id), l)).collect();
+        let map = self.lock();
+        let mut out = Vec::new();
+        for (app, stamps) in map.iter() {
+            for (id, stamp) in stamps {
+                let Some(then) = &stamp.live else { continue };
+                if id.api_version != api_version || id.kind != kind {
+                    continue;
+                }
+                if now
+                    .get(&(app.as_str(), id))
+                    .is_none_or(|l| !l.untouched_since(then))
+                {
+                    out.push((app.clone(), id.clone()));
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     pub fn record(&self, app: &str, id: &ObjectId, sent: Digest, live: Live) {
         let stamp = Stamp {
             sent,
-            live,
+            live: Some(live),
             at: Instant::now(),
         };
         self.lock()
@@ -191,6 +242,22 @@ mod tests {
         stamps.record("a", &api, sent, live("7", None, "x"));
         assert!(stamps.unchanged("a", &api, &sent, Some(&live("7", None, "x")), None));
         assert!(!stamps.unchanged("a", &api, &sent, Some(&live("8", None, "x")), None));
+        // Drift, as a watch sees it.
+        assert!(!stamps.touched("a", &web, Some(&live("9", Some(1), "x"))));
+        assert!(stamps.touched("a", &web, Some(&live("9", Some(2), "x"))));
+        assert!(stamps.touched("a", &web, None));
+        assert!(!stamps.touched("a", &id("never"), None));
+        let listed = [("a".to_string(), web.clone(), live("9", Some(2), "x"))];
+        assert_eq!(
+            stamps.drifted("apps/v1", "Deployment", &listed),
+            [("a".to_string(), api.clone()), ("a".to_string(), web.clone())]
+        );
+        assert_eq!(stamps.drifted("v1", "ConfigMap", &listed), []);
+        // While an apply is in flight, its own changes are not drift.
+        stamps.applying("a", &web);
+        assert!(!stamps.touched("a", &web, None));
+        assert!(!stamps.unchanged("a", &web, &sent, Some(&live("5", Some(1), "x")), None));
+        stamps.record("a", &web, sent, live("5", Some(1), "x"));
         // A periodic full apply.
         assert!(!stamps.unchanged(
             "a",
