@@ -10,6 +10,9 @@ use std::time::Duration;
 use super::remote::Remote;
 use crate::reason::{Classify, Reason};
 
+const ALLOCATION_LIMIT: gix::error::Class =
+    gix::error::Class::ResourceExhaustion(gix::error::ResourceExhaustionKind::AllocationLimit);
+
 /// Which git operation failed; gives the status reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -255,6 +258,9 @@ impl Remote {
         {
             return Error::Auth { stage, url, reason };
         }
+        if e.classify().has(ALLOCATION_LIMIT) {
+            return self.too_large(stage);
+        }
         if e.is_retryable() {
             // gix's word (a connection that failed, a timeout, a 5xx): the
             // network or the server, worth another try as it is.
@@ -297,6 +303,18 @@ impl Remote {
         self.classify(stage, reason, &[e.kind()])
     }
 
+    /// gix refused to inflate an object past `gitoxide.objects.allocLimit`.
+    fn too_large(&self, stage: Stage) -> Error {
+        Error::Rejected {
+            stage,
+            entry: "the pack sent by the remote".into(),
+            reason: format!(
+                "it holds an object larger than the artifact may be ({} bytes; raise `limits max-size` if it belongs there)",
+                self.max_bytes
+            ),
+        }
+    }
+
     fn classify(&self, stage: Stage, reason: String, kinds: &[std::io::ErrorKind]) -> Error {
         let url = self.shown.clone();
         let lower = reason.to_ascii_lowercase();
@@ -304,15 +322,7 @@ impl Remote {
             return Error::Unreachable { stage, url, reason };
         }
         if lower.contains("too large to fit in memory") {
-            // gix refused to inflate an object past `gitoxide.objects.allocLimit`.
-            return Error::Rejected {
-                stage,
-                entry: "the pack sent by the remote".into(),
-                reason: format!(
-                    "it holds an object larger than the artifact may be ({} bytes; raise `limits max-size` if it belongs there)",
-                    self.max_bytes
-                ),
-            };
+            return self.too_large(stage);
         }
         if lower.contains("404") || lower.contains("not found") && lower.contains("repository") {
             return Error::NotFound {
@@ -346,4 +356,96 @@ fn unreachable(reason: &str, kinds: &[std::io::ErrorKind]) -> bool {
         || lower.contains("dns error")
         || lower.contains("failed to lookup address")
         || lower.contains("connection refused")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+
+    use gix::error::{Class, ClassificationMarker};
+
+    use super::*;
+    use crate::git::secrets::Secrets;
+
+    fn remote() -> Remote {
+        Remote {
+            url: "https://bot:pw@host/r.git".into(),
+            shown: "https://***@host/r.git".into(),
+            secrets: Secrets {
+                basic: Some(("bot".into(), "pw".into())),
+                ssh_command: None,
+                ca: Vec::new(),
+            },
+            timeout: Duration::from_secs(3),
+            max_bytes: 1000,
+        }
+    }
+
+    fn marked(class: Class, kind: ErrorKind, text: &'static str) -> gix::Error {
+        gix::Error::from_error(ClassificationMarker::with_source(
+            class,
+            std::io::Error::new(kind, text),
+        ))
+    }
+
+    fn plain(kind: ErrorKind, text: &'static str) -> gix::Error {
+        gix::Error::from_error(std::io::Error::new(kind, text))
+    }
+
+    #[test]
+    fn gix_s_own_classification_comes_first_then_kinds_and_texts() {
+        let (remote, calm) = (remote(), AtomicBool::new(false));
+        let map = |e: gix::Error| remote.network(&e, &calm, Stage::Fetch);
+        let e = map(marked(
+            Class::Unauthenticated,
+            ErrorKind::Other,
+            "401 for https://bot:pw@host/r.git",
+        ));
+        assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+        assert!(!e.to_string().contains("pw@"), "{e}");
+        assert!(e.to_string().contains("https://***@host/r.git"), "{e}");
+        assert!(!e.retryable());
+        let e = map(marked(
+            Class::Retryable,
+            ErrorKind::Other,
+            "error trying to connect",
+        ));
+        assert!(matches!(e, Error::Unreachable { .. }), "{e:?}");
+        // A 5xx is the server's, not the network's: retryable, but reached.
+        let e = map(marked(
+            Class::Retryable,
+            ErrorKind::Other,
+            "HTTP status 503, repository not found",
+        ));
+        assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+        assert!(e.retryable());
+        let e = map(marked(ALLOCATION_LIMIT, ErrorKind::Other, "an object"));
+        assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+        assert!(!e.retryable());
+        let e = map(plain(ErrorKind::ConnectionRefused, "refused"));
+        assert!(matches!(e, Error::Unreachable { .. }), "{e:?}");
+        let e = map(plain(ErrorKind::Other, "repository not found"));
+        assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+        let e = map(plain(ErrorKind::Other, "object is too large to fit in memory"));
+        assert!(matches!(e, Error::Rejected { .. }), "{e:?}");
+        let e = map(plain(ErrorKind::Other, "bad pack pw"));
+        assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "https://***@host/r.git: bad pack ***");
+    }
+
+    #[test]
+    fn an_interrupted_operation_is_a_timeout_of_its_stage() {
+        let (remote, interrupted) = (remote(), AtomicBool::new(true));
+        let e = remote.network(&plain(ErrorKind::Other, "x"), &interrupted, Stage::Fetch);
+        assert_eq!(
+            e.to_string(),
+            "fetching https://***@host/r.git took longer than the timeout of 3s"
+        );
+        let e = remote.io(&std::io::Error::other("x"), &interrupted, Stage::Push);
+        assert_eq!(
+            e.to_string(),
+            "the push of https://***@host/r.git took longer than the timeout of 3s"
+        );
+        assert_eq!(e.reason(), Reason::PushFailed);
+    }
 }
