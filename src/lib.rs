@@ -14,6 +14,7 @@ pub mod backoff;
 mod busy;
 pub mod cli;
 pub mod config;
+pub mod git;
 pub mod gomatch;
 pub mod helm;
 pub mod image;

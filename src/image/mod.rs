@@ -125,6 +125,11 @@ impl Error {
                 repository,
                 reason: e.to_string(),
             },
+            // Only a git source's fetch fails so; a scan never makes one.
+            S::Git(e) => Error::Protocol {
+                repository,
+                reason: e.to_string(),
+            },
         }
     }
 }

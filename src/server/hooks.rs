@@ -188,7 +188,7 @@ pub async fn handle(
             );
         }
     };
-    let secret = match crate::source::git::secret_text(&receiver.secret_file) {
+    let secret = match crate::git::secret_text(&receiver.secret_file) {
         Ok(s) if !s.is_empty() => s,
         Ok(_) | Err(_) => {
             tracing::error!(

@@ -1,123 +1,70 @@
-//! Git sources through gix: a bare cache per source under
-//! `state-dir/git/<source>`, fetched incrementally (and shallowly) with
-//! explicit forced refspecs, the tree at the chosen commit exported into
-//! an artifact through the hostile-input [`Writer`](super::artifact::Writer).
+//! Git sources: the revision a source follows (branch, tag, highest tag in
+//! a version range, pinned commit, or the remote's HEAD), fetched into the
+//! source's bare cache `state-dir/git/<source>` ([`crate::git`]: shallow,
+//! one forced refspec, credentials in memory only, a damaged cache fetched
+//! again once), and its tree exported into an artifact through the
+//! hostile-input [`Writer`](super::artifact::Writer).
 //!
 //! The remote's refs are listed first; when the selected commit already
-//! has an artifact, no pack is fetched. A cache that cannot be opened or
-//! that fails for a reason other than the network is removed and cloned
-//! again, once. Credentials are read from files at fetch time, handed to
-//! gix in memory and never written to the cache's config.
+//! has an artifact, no pack is fetched. No object larger than the
+//! artifact may be is inflated.
 //!
 //! `git://` and HTTP(S) are pure Rust; `file://` runs `git upload-pack` and
 //! `ssh://` runs `ssh` (both external programs).
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use gix::bstr::ByteSlice as _;
-use gix::protocol::handshake::Ref;
-use gix::remote::fetch::Shallow;
 
 use super::artifact::Writer;
 use super::{Artifact, Error, Store};
-use crate::busy::BusyGuard;
 use crate::config::{self, GitRef};
+use crate::git::cache::{Cache, Failure, Want, fail};
+use crate::git::remote::Remote;
+use crate::git::{Stage, refs};
+
+const STAGE: Stage = Stage::Fetch;
 
 /// Fetch `source` (a git source) and export its tree at the selected
 /// revision into `store`.
 pub fn fetch(source: &config::Source, state_dir: &Path, store: &Store) -> Result<Artifact, Error> {
-    let config::SourceKind::Git { url, reference } = &source.kind else {
+    let config::SourceKind::Git { reference, .. } = &source.kind else {
         return Err(Error::Protocol {
-            url: super::redact(source.kind.url()),
+            url: crate::git::redact(source.kind.url()),
             reason: "not a git source".into(),
         });
     };
-    let secrets = Secrets::load(source.auth.as_ref(), source.timeout)?.trust(source.ca_file.as_deref())?;
-    if secrets.basic.is_some() && !credentials_allowed(url) {
-        return Err(Error::Auth {
-            url: super::redact(url),
-            reason: "credentials are sent only over https (or plain http to a loopback address)".into(),
-        });
-    }
+    let remote = Remote::of(source, source.timeout, STAGE)?;
+    let cache = Cache {
+        dir: state_dir.join("git").join(source.name.as_str()),
+        stage: STAGE,
+        alloc_limit: Some(source.limits.max_bytes),
+    };
+    let (shown, timeout, dir) = (remote.shown.clone(), source.timeout, cache.dir.clone());
     let job = Job {
         name: source.name.value.clone(),
-        url: url.clone(),
-        shown: super::redact(url),
         reference: reference.clone(),
         ignore: source.ignore.clone(),
         limits: source.limits,
-        secrets,
-        cache: state_dir.join("git").join(source.name.as_str()),
         store: store.clone(),
-        timeout: source.timeout,
+        remote,
+        cache,
     };
-    run_with_timeout(job)
-}
-
-/// Run the job on its own thread; at the timeout, raise gix's interrupt
-/// flag and return [`Error::Timeout`] even if the thread is stuck in I/O.
-fn run_with_timeout(job: Job) -> Result<Artifact, Error> {
-    let (shown, timeout) = (job.shown.clone(), job.timeout);
-    let Some(guard) = BusyGuard::take(&job.cache) else {
-        return Err(Error::Protocol {
-            url: shown,
-            reason: "an earlier fetch of this source has not stopped yet".into(),
-        });
-    };
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let flag = interrupt.clone();
-    std::thread::Builder::new()
-        .name("git-fetch".into())
-        .spawn(move || {
-            let _guard = guard;
-            let _ = tx.send(job.run(&flag));
-        })
-        .map_err(|e| Error::Protocol {
-            url: shown.clone(),
-            reason: format!("cannot start the fetch thread: {e}"),
-        })?;
-    match rx.recv_timeout(timeout) {
-        Ok(result) => result,
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            interrupt.store(true, Ordering::SeqCst);
-            Err(Error::Timeout { url: shown, timeout })
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Protocol {
-            url: shown,
-            reason: "the fetch thread stopped without a result".into(),
-        }),
-    }
+    crate::git::timeout::run_on_thread(&dir, STAGE, &shown, timeout, move |interrupt| {
+        job.cache.recover(|| job.attempt(interrupt))
+    })?
 }
 
 /// What the source needs from the remote, credentials included.
 struct Job {
     name: String,
-    url: String,
-    /// The URL as it may be shown.
-    shown: String,
     reference: GitRef,
     ignore: Vec<String>,
     limits: config::Limits,
-    secrets: Secrets,
-    cache: PathBuf,
     store: Store,
-    timeout: Duration,
-}
-
-/// Why an attempt failed: for good, or because of the local cache.
-enum Failure {
-    Final(Error),
-    Cache(String),
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Failure {
-        Failure::Final(e)
-    }
+    remote: Remote,
+    cache: Cache,
 }
 
 /// The commit a source resolves to, and the name its revision carries.
@@ -137,31 +84,7 @@ impl Selected {
 }
 
 impl Job {
-    fn run(&self, interrupt: &AtomicBool) -> Result<Artifact, Error> {
-        let existed = self.cache.exists();
-        match self.attempt(interrupt) {
-            Ok(a) => Ok(a),
-            Err(Failure::Final(e)) => Err(e),
-            Err(Failure::Cache(reason)) if !existed => Err(self.protocol(reason)),
-            Err(Failure::Cache(_)) => {
-                std::fs::remove_dir_all(&self.cache).map_err(|e| Error::io(&self.cache, e))?;
-                match self.attempt(interrupt) {
-                    Ok(a) => Ok(a),
-                    Err(Failure::Final(e)) => Err(e),
-                    Err(Failure::Cache(reason)) => Err(self.protocol(reason)),
-                }
-            }
-        }
-    }
-
-    fn protocol(&self, reason: String) -> Error {
-        Error::Protocol {
-            url: self.shown.clone(),
-            reason: self.secrets.scrub(&reason),
-        }
-    }
-
-    fn attempt(&self, interrupt: &AtomicBool) -> Result<Artifact, Failure> {
+    fn attempt(&self, interrupt: &AtomicBool) -> Result<Artifact, Failure<Error>> {
         if let GitRef::Commit(hex) = &self.reference {
             // A pin needs no listing: its revision is known up front.
             let revision = format!("sha1:{}", hex.to_ascii_lowercase());
@@ -169,16 +92,17 @@ impl Job {
                 return Ok(existing);
             }
         }
-        let repo = self.open_cache()?;
-
+        let repo = self.cache.open(&self.remote).map_err(Failure::widen)?;
         let (spec, known) = match &self.reference {
             GitRef::DefaultBranch => ("+HEAD:refs/remotes/origin/HEAD".to_string(), None),
             GitRef::Branch(b) => (format!("+refs/heads/{b}:refs/remotes/origin/{b}"), None),
             GitRef::Tag(t) => (format!("+refs/tags/{t}:refs/tags/{t}"), None),
             GitRef::Commit(hex) => {
-                let id = gix::ObjectId::from_hex(hex.as_bytes()).map_err(|e| Error::Protocol {
-                    url: self.shown.clone(),
-                    reason: format!("`{hex}` is not a full commit id: {e}"),
+                let id = gix::ObjectId::from_hex(hex.as_bytes()).map_err(|e| {
+                    fail(
+                        self.remote
+                            .protocol(STAGE, format!("`{hex}` is not a full commit id: {e}")),
+                    )
                 })?;
                 (
                     format!("+{id}:refs/mooring/pinned"),
@@ -186,28 +110,25 @@ impl Job {
                 )
             }
             GitRef::Semver(range) => {
-                let listed = self.list(&repo, "+refs/tags/*:refs/tags/*", interrupt)?;
+                let listed = self
+                    .cache
+                    .list(&repo, &self.remote, "+refs/tags/*:refs/tags/*", interrupt)
+                    .map_err(fail)?;
                 let tags: Vec<&str> = listed
                     .iter()
-                    .filter_map(|r| name_and_peeled(r).0.strip_prefix("refs/tags/"))
+                    .filter_map(|r| refs::peeled(r).0.strip_prefix("refs/tags/"))
                     .collect();
-                let parsed = crate::tags::Range::parse(range).map_err(|e| Error::Rejected {
-                    entry: format!("semver \"{range}\""),
-                    reason: e.reason,
+                let parsed = crate::tags::Range::parse(range).map_err(|e| {
+                    fail(crate::git::Error::Rejected {
+                        stage: STAGE,
+                        entry: format!("semver \"{range}\""),
+                        reason: e.reason,
+                    })
                 })?;
                 let Some(tag) = crate::tags::highest(tags.iter().copied(), &parsed) else {
-                    return Err(Error::NotFound {
-                        url: self.shown.clone(),
-                        what: format!("tag matching `{range}`"),
-                    }
-                    .into());
+                    return Err(fail(self.not_found(format!("tag matching `{range}`"))));
                 };
-                let id = listed
-                    .iter()
-                    .map(name_and_peeled)
-                    .find(|(n, _)| n.strip_prefix("refs/tags/") == Some(tag))
-                    .map(|(_, id)| id);
-                let selected = id.map(|id| Selected {
+                let selected = refs::find(&listed, &format!("refs/tags/{tag}")).map(|id| Selected {
                     name: Some(tag.to_string()),
                     id,
                 });
@@ -220,303 +141,115 @@ impl Job {
             }
         };
 
-        let remote = self.remote(&repo, &spec)?;
-        let mut connection = remote
-            .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| self.network(&e, interrupt))?
-            .with_credentials(self.secrets.helper(&self.url));
-        if let Some(options) = self.secrets.http_options(&repo, &self.url) {
-            connection = connection.with_transport_options(options);
-        }
-        let prepare = connection
-            .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(|e| self.network(&e, interrupt))?;
-        let selected = match known {
-            Some(s) => s,
-            None => self.select(&prepare.ref_map().remote_refs)?,
+        let fetched = self
+            .cache
+            .fetch(&repo, &self.remote, &spec, interrupt, |advertised| {
+                let selected = match known {
+                    Some(s) => s,
+                    None => self.select(advertised).map_err(fail)?,
+                };
+                let revision = selected.revision();
+                Ok(match self.store.existing(&self.name, &revision) {
+                    Some(existing) => Want::Done(Ok(existing)),
+                    None => Want::Fetch {
+                        id: selected.id,
+                        name: selected.name.clone().unwrap_or_else(|| selected.id.to_string()),
+                        then: Err(selected),
+                    },
+                })
+            });
+        let selected = match fetched {
+            Ok(Ok(existing)) => return Ok(existing),
+            Ok(Err(selected)) => selected,
+            Err(Failure::Cache(e)) => match (&self.reference, &e) {
+                // A server that does not serve the pinned commit says so.
+                (GitRef::Commit(c), crate::git::Error::Protocol { reason, .. })
+                    if reason.to_ascii_lowercase().contains("not our ref") =>
+                {
+                    return Err(fail(self.not_found(format!(
+                        "commit {c} (or the server does not serve commits by id)"
+                    ))));
+                }
+                _ => return Err(Failure::Cache(e)),
+            },
+            Err(e) => return Err(e),
         };
-        let revision = selected.revision();
-        if let Some(existing) = self.store.existing(&self.name, &revision) {
-            return Ok(existing);
-        }
-        let depth = std::num::NonZeroU32::MIN;
-        prepare
-            .with_shallow(Shallow::DepthAtRemote(depth))
-            .receive(gix::progress::Discard, interrupt)
-            .map_err(|e| match self.network(&e, interrupt) {
-                Failure::Final(Error::Protocol { .. }) => Failure::Cache(self.reason(&e)),
-                other => other,
-            })?;
 
+        let revision = selected.revision();
         let mut broken = None;
         let created = self
             .store
             .create(&self.name, &revision, &self.ignore, self.limits, interrupt, |w| {
-                export(&repo, selected.id, w).map_err(|f| match f {
+                export(&repo, &self.remote, selected.id, w).map_err(|f| match f {
                     Failure::Final(e) => e,
-                    Failure::Cache(reason) => {
-                        broken = Some(reason);
-                        self.protocol("the cache is damaged".into())
+                    Failure::Cache(e) => {
+                        broken = Some(e);
+                        self.remote.protocol(STAGE, "the cache is damaged").into()
                     }
                 })
             });
         match (created, broken) {
             (Ok(a), _) => Ok(a),
-            (Err(_), Some(reason)) => Err(Failure::Cache(reason)),
+            (Err(_), Some(e)) => Err(Failure::Cache(e)),
             (Err(e), None) => Err(e.into()),
         }
     }
 
-    /// Open the bare cache, or make it. Nothing from the user's or the
-    /// system's git config is read.
-    fn open_cache(&self) -> Result<gix::Repository, Failure> {
-        let mut overrides = vec![
-            "core.logAllRefUpdates=false".to_string(),
-            // No object larger than the artifact may hold is ever inflated,
-            // while the pack is indexed or after.
-            format!("gitoxide.objects.allocLimit={}", self.limits.max_bytes),
-        ];
-        if let Some(cmd) = &self.secrets.ssh_command {
-            overrides.push(format!("core.sshCommand={cmd}"));
-            overrides.push("ssh.variant=ssh".into());
+    fn not_found(&self, what: String) -> crate::git::Error {
+        crate::git::Error::NotFound {
+            stage: STAGE,
+            url: self.remote.shown.clone(),
+            what,
         }
-        let options = gix::open::Options::isolated().config_overrides(overrides);
-        if self.cache.exists() {
-            let damaged =
-                |e: gix::Error| Failure::Cache(format!("cannot open the cache: {}", self.reason(&e)));
-            let repo = gix::open_opts(&self.cache, options).map_err(damaged)?;
-            // A fetch never reads HEAD, but a cache with a broken one is damaged.
-            repo.head().map_err(damaged)?;
-            return Ok(repo);
-        }
-        if let Some(parent) = self.cache.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        gix::ThreadSafeRepository::init_opts(
-            &self.cache,
-            gix::create::Kind::Bare,
-            gix::create::Options::default(),
-            options,
-        )
-        .map(gix::Repository::from)
-        .map_err(|e| Error::Protocol {
-            url: self.shown.clone(),
-            reason: format!(
-                "cannot create the cache at {}: {}",
-                self.cache.display(),
-                self.reason(&e)
-            ),
-        })
-        .map_err(Failure::Final)
-    }
-
-    fn remote<'r>(&self, repo: &'r gix::Repository, spec: &str) -> Result<gix::Remote<'r>, Failure> {
-        let bad = |e: gix::Error| Error::Protocol {
-            url: self.shown.clone(),
-            reason: self.reason(&e),
-        };
-        Ok(repo
-            .remote_at(self.url.as_str())
-            .map_err(bad)?
-            .with_fetch_tags(gix::remote::fetch::Tags::None)
-            .with_refspecs([spec], gix::remote::Direction::Fetch)
-            .map_err(bad)?)
-    }
-
-    /// The remote refs matching `spec`, without fetching anything.
-    fn list(&self, repo: &gix::Repository, spec: &str, interrupt: &AtomicBool) -> Result<Vec<Ref>, Failure> {
-        let remote = self.remote(repo, spec)?;
-        let mut connection = remote
-            .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| self.network(&e, interrupt))?
-            .with_credentials(self.secrets.helper(&self.url));
-        if let Some(options) = self.secrets.http_options(repo, &self.url) {
-            connection = connection.with_transport_options(options);
-        }
-        let (map, _) = connection
-            .ref_map(gix::progress::Discard, Default::default())
-            .map_err(|e| self.network(&e, interrupt))?;
-        Ok(map.remote_refs)
     }
 
     /// The commit the configured ref names among the remote's refs.
-    fn select(&self, refs: &[Ref]) -> Result<Selected, Failure> {
-        let find = |full: &str| refs.iter().map(name_and_peeled).find(|(n, _)| *n == full);
-        let not_found = |what: String| {
-            Failure::Final(Error::NotFound {
-                url: self.shown.clone(),
-                what,
-            })
+    fn select(&self, advertised: &[gix::protocol::handshake::Ref]) -> Result<Selected, crate::git::Error> {
+        let named = |name: String, full: String, what: String| {
+            refs::find(advertised, &full)
+                .map(|id| Selected { name: Some(name), id })
+                .ok_or_else(|| self.not_found(what))
         };
         match &self.reference {
-            GitRef::DefaultBranch => {
-                let head = refs.iter().find_map(|r| match r {
-                    Ref::Symbolic {
-                        full_ref_name,
-                        target,
-                        object,
-                        ..
-                    } if full_ref_name == "HEAD" => Some((target, *object)),
-                    _ => None,
-                });
-                let Some((target, id)) = head else {
-                    return Err(not_found("HEAD pointing at a branch (set `branch`)".into()));
-                };
-                let branch = target.to_str_lossy();
-                let branch = branch.strip_prefix("refs/heads/").unwrap_or(&branch);
-                Ok(Selected {
-                    name: Some(branch.to_string()),
+            GitRef::DefaultBranch => match refs::head(advertised) {
+                Some((branch, Some(id))) => Ok(Selected {
+                    name: Some(branch),
                     id,
-                })
-            }
-            GitRef::Branch(b) => find(&format!("refs/heads/{b}"))
-                .map(|(_, id)| Selected {
-                    name: Some(b.clone()),
-                    id,
-                })
-                .ok_or_else(|| not_found(format!("branch `{b}`"))),
+                }),
+                _ => Err(self.not_found("HEAD pointing at a branch (set `branch`)".into())),
+            },
+            GitRef::Branch(b) => named(b.clone(), format!("refs/heads/{b}"), format!("branch `{b}`")),
             GitRef::Tag(t) | GitRef::Semver(t) => {
                 let tag = match &self.reference {
                     GitRef::Tag(_) => t.as_str(),
                     // Semver was resolved to one tag: the only one listed.
-                    _ => refs
+                    _ => advertised
                         .iter()
-                        .find_map(|r| name_and_peeled(r).0.strip_prefix("refs/tags/"))
+                        .find_map(|r| refs::peeled(r).0.strip_prefix("refs/tags/"))
                         .unwrap_or(t),
                 };
-                find(&format!("refs/tags/{tag}"))
-                    .map(|(_, id)| Selected {
-                        name: Some(tag.to_string()),
-                        id,
-                    })
-                    .ok_or_else(|| not_found(format!("tag `{tag}`")))
+                named(
+                    tag.to_string(),
+                    format!("refs/tags/{tag}"),
+                    format!("tag `{tag}`"),
+                )
             }
-            GitRef::Commit(c) => Err(not_found(format!("commit {c}"))),
+            GitRef::Commit(c) => Err(self.not_found(format!("commit {c}"))),
         }
     }
-
-    /// Map a gix error from talking to the remote. Anything not known to
-    /// be the network's or the credentials' fault is a `Protocol` error.
-    fn network(&self, e: &gix::Error, interrupt: &AtomicBool) -> Failure {
-        let url = self.shown.clone();
-        if interrupt.load(Ordering::SeqCst) {
-            return Failure::Final(Error::Timeout {
-                url,
-                timeout: self.timeout,
-            });
-        }
-        let reason = self.reason(e);
-        let kinds: Vec<std::io::ErrorKind> = chain(e)
-            .filter_map(|c| c.downcast_ref::<std::io::Error>())
-            .map(|io| io.kind())
-            .collect();
-        use std::io::ErrorKind as K;
-        let lower = reason.to_ascii_lowercase();
-        if e.is_unauthenticated() || e.is_permission_denied() || kinds.contains(&K::PermissionDenied) {
-            return Failure::Final(Error::Auth { url, reason });
-        }
-        let unreachable = kinds.iter().any(|k| {
-            matches!(
-                k,
-                K::ConnectionRefused
-                    | K::ConnectionReset
-                    | K::ConnectionAborted
-                    | K::NotConnected
-                    | K::AddrNotAvailable
-                    | K::TimedOut
-                    | K::HostUnreachable
-                    | K::NetworkUnreachable
-            )
-        }) || lower.contains("error trying to connect")
-            || lower.contains("dns error")
-            || lower.contains("failed to lookup address")
-            || lower.contains("connection refused");
-        if unreachable {
-            return Failure::Final(Error::Unreachable { url, reason });
-        }
-        if lower.contains("too large to fit in memory") {
-            // gix refused to inflate an object past `gitoxide.objects.allocLimit`.
-            return Failure::Final(Error::Rejected {
-                entry: "the pack sent by the remote".into(),
-                reason: format!(
-                    "it holds an object larger than the artifact may be ({} bytes; raise `limits max-size` if it belongs there)",
-                    self.limits.max_bytes
-                ),
-            });
-        }
-        if let (GitRef::Commit(c), true) = (&self.reference, lower.contains("not our ref")) {
-            return Failure::Final(Error::NotFound {
-                url,
-                what: format!("commit {c} (or the server does not serve commits by id)"),
-            });
-        }
-        if lower.contains("404") || lower.contains("not found") && lower.contains("repository") {
-            return Failure::Final(Error::NotFound {
-                url,
-                what: format!("git repository ({reason})"),
-            });
-        }
-        Failure::Final(Error::Protocol { url, reason })
-    }
-
-    /// A one-line account of `e` and its causes, with secrets removed.
-    fn reason(&self, e: &gix::Error) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        for cause in chain(e) {
-            let text = cause.to_string();
-            if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-                parts.push(text);
-            }
-        }
-        let text = parts.join(": ");
-        let text = if self.url != self.shown {
-            text.replace(&self.url, &self.shown)
-        } else {
-            text
-        };
-        self.secrets.scrub(&text)
-    }
-}
-
-/// Every error in `e`'s tree, each followed by its `source()` chain.
-pub(crate) fn chain(e: &gix::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
-    e.iter_errors().flat_map(|top| {
-        let mut next = Some(top);
-        std::iter::from_fn(move || {
-            let cur = next?;
-            next = cur.source();
-            Some(cur)
-        })
-    })
-}
-
-/// A remote ref's full name and the object it finally points at (an
-/// annotated tag peeled to its target).
-fn name_and_peeled(r: &Ref) -> (&str, gix::ObjectId) {
-    let (name, id) = match r {
-        Ref::Peeled {
-            full_ref_name,
-            object,
-            ..
-        }
-        | Ref::Direct {
-            full_ref_name,
-            object,
-        }
-        | Ref::Symbolic {
-            full_ref_name,
-            object,
-            ..
-        } => (full_ref_name, *object),
-        Ref::Unborn { full_ref_name, .. } => (full_ref_name, gix::ObjectId::null(gix::hash::Kind::Sha1)),
-    };
-    (name.to_str().unwrap_or(""), id)
 }
 
 /// Write the tree of `commit` into the artifact. Symlinks and submodules
 /// are skipped: a link could point anywhere, a submodule is not here.
-fn export(repo: &gix::Repository, commit: gix::ObjectId, w: &mut Writer) -> Result<(), Failure> {
-    let damaged = |e: gix::Error| Failure::Cache(format!("cannot read {commit} from the cache: {e}"));
+fn export(
+    repo: &gix::Repository,
+    remote: &Remote,
+    commit: gix::ObjectId,
+    w: &mut Writer,
+) -> Result<(), Failure<Error>> {
+    let damaged = |e: gix::Error| {
+        Failure::Cache(remote.protocol(STAGE, format!("cannot read {commit} from the cache: {e}")))
+    };
     let root = repo
         .find_object(commit)
         .map_err(damaged)?
@@ -553,275 +286,4 @@ fn export(repo: &gix::Repository, commit: gix::ObjectId, w: &mut Writer) -> Resu
         }
     }
     Ok(())
-}
-
-/// Credentials and the CA file's certificates, read from their files for
-/// one fetch or push only.
-pub(crate) struct Secrets {
-    /// HTTP basic user name and password (or token).
-    pub(crate) basic: Option<(String, String)>,
-    /// `core.sshCommand` for a configured key.
-    pub(crate) ssh_command: Option<String>,
-    /// `ca-file`: certificates (DER) trusted for HTTPS besides the system's.
-    pub(crate) ca: Vec<Vec<u8>>,
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets")
-            .field("basic", &self.basic.as_ref().map(|(user, _)| (user, "***")))
-            .field("ssh_command", &self.ssh_command)
-            .finish()
-    }
-}
-
-impl Secrets {
-    fn load(auth: Option<&config::Auth>, timeout: Duration) -> Result<Secrets, Error> {
-        Secrets::read(auth, timeout).map_err(|(path, source)| Error::Credentials { path, source })
-    }
-
-    /// Read the files `auth` names; the file that could not be read, and why.
-    pub(crate) fn read(
-        auth: Option<&config::Auth>,
-        timeout: Duration,
-    ) -> Result<Secrets, (PathBuf, std::io::Error)> {
-        let Some(auth) = auth else {
-            return Ok(Secrets {
-                basic: None,
-                ssh_command: None,
-                ca: Vec::new(),
-            });
-        };
-        let basic = match (&auth.password_file, &auth.token_file) {
-            (Some(file), _) => Some((
-                auth.username.clone().unwrap_or_else(|| "git".into()),
-                secret_text(file).map_err(|e| (file.clone(), e))?,
-            )),
-            (None, Some(file)) => Some((
-                auth.username.clone().unwrap_or_else(|| "x-access-token".into()),
-                secret_text(file).map_err(|e| (file.clone(), e))?,
-            )),
-            (None, None) => None,
-        };
-        let ssh_command = match &auth.ssh_key {
-            Some(key) => {
-                std::fs::File::open(key).map_err(|e| (key.clone(), e))?;
-                // `-F /dev/null`: no ssh_config of the user or the machine, whose
-                // IdentityFile, KnownHostsCommand, ProxyCommand… would apply too.
-                let mut cmd = format!(
-                    "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout={}",
-                    shell_quote(key),
-                    timeout.as_secs().max(1)
-                );
-                if let Some(known) = &auth.known_hosts {
-                    std::fs::File::open(known).map_err(|e| (known.clone(), e))?;
-                    // Only this file vouches: not /etc/ssh/ssh_known_hosts either.
-                    cmd.push_str(&format!(
-                        " -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null",
-                        shell_quote(known)
-                    ));
-                }
-                Some(cmd)
-            }
-            None => None,
-        };
-        Ok(Secrets {
-            basic,
-            ssh_command,
-            ca: Vec::new(),
-        })
-    }
-
-    /// Trust the certificates of `ca_file` too (read now).
-    pub(crate) fn trust(mut self, ca_file: Option<&Path>) -> Result<Secrets, crate::tls::Error> {
-        if let Some(path) = ca_file {
-            self.ca = crate::tls::read_ca_file(path)?;
-        }
-        Ok(self)
-    }
-
-    /// gix's HTTP options for `url` from `repo`'s config, with a client
-    /// that trusts the CA file's certificates too; `None` without a CA
-    /// file (gix then uses the repository's options as they are).
-    pub(crate) fn http_options(&self, repo: &gix::Repository, url: &str) -> Option<Box<dyn std::any::Any>> {
-        use gix::protocol::transport::client::blocking_io::http;
-        if self.ca.is_empty() || !url.starts_with("https://") {
-            return None;
-        }
-        let mut options = repo
-            .transport_options(url.as_bytes().as_bstr(), None)
-            .ok()
-            .flatten()
-            .and_then(|o| o.downcast::<http::Options>().ok())
-            .map(|o| *o)
-            .unwrap_or_default();
-        let certs: Vec<reqwest::Certificate> = self
-            .ca
-            .iter()
-            .filter_map(|der| reqwest::Certificate::from_der(der).ok())
-            .collect();
-        let backend = http::reqwest::Options {
-            configure_client: Some(Box::new(
-                move |builder| Ok(builder.tls_certs_merge(certs.clone())),
-            )),
-            configure_request: None,
-        };
-        options.backend = Some(Arc::new(Mutex::new(backend)));
-        Some(Box::new(options))
-    }
-
-    /// The credential helper gix calls when the server asks. It answers
-    /// only for `url`'s origin (scheme, host and port): a server that
-    /// redirects elsewhere and asks there for credentials gets none.
-    pub(crate) fn helper(
-        &self,
-        url: &str,
-    ) -> impl FnMut(
-        gix::credentials::helper::Action,
-    ) -> gix::Result<Option<gix::credentials::protocol::Outcome>>
-    + 'static {
-        let basic = self.basic.clone();
-        let origin = origin(url.as_bytes());
-        move |action| match (action, &basic) {
-            (gix::credentials::helper::Action::Get(ctx), Some((user, password)))
-                if origin.is_some() && asked_origin(&ctx) == origin =>
-            {
-                Ok(Some(gix::credentials::protocol::Outcome {
-                    identity: gix::sec::identity::Account {
-                        username: user.clone(),
-                        password: password.clone(),
-                        oauth_refresh_token: None,
-                    },
-                    next: ctx.into(),
-                }))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// `text` with the password or token replaced.
-    pub(crate) fn scrub(&self, text: &str) -> String {
-        match &self.basic {
-            Some((_, secret)) if !secret.is_empty() => text.replace(secret.as_str(), "***"),
-            _ => text.to_string(),
-        }
-    }
-}
-
-/// `(scheme, host, port)` of `url`, the port made explicit; `None` when it
-/// has no host.
-fn origin(url: &[u8]) -> Option<(String, String, Option<u16>)> {
-    let url = gix::url::parse(gix::bstr::BStr::new(url)).ok()?;
-    let host = url.host()?.to_ascii_lowercase();
-    Some((url.scheme.as_str().to_string(), host, url.port_or_default()))
-}
-
-/// The origin a credential request is for.
-fn asked_origin(ctx: &gix::credentials::protocol::Context) -> Option<(String, String, Option<u16>)> {
-    match &ctx.url {
-        Some(url) => origin(url),
-        None => origin(&ctx.to_url()?),
-    }
-}
-
-/// Whether a password or token may be sent to `url`: not in clear text,
-/// except to this machine.
-pub(crate) fn credentials_allowed(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return true;
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.split(':').next().unwrap_or(""),
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// A secret file's content without one trailing line break.
-pub(crate) fn secret_text(path: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    Ok(text.strip_suffix('\r').unwrap_or(text).to_string())
-}
-
-/// `path` quoted for the shell command line gix runs ssh with.
-pub(crate) fn shell_quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_trimmed_of_one_newline_and_scrubbed() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("token");
-        std::fs::write(&file, "s3cret\r\n").unwrap();
-        assert_eq!(secret_text(&file).unwrap(), "s3cret");
-        let auth = config::Auth {
-            token_file: Some(file),
-            ..Default::default()
-        };
-        let secrets = Secrets::load(Some(&auth), Duration::from_secs(5)).unwrap();
-        assert_eq!(
-            secrets.basic,
-            Some(("x-access-token".to_string(), "s3cret".to_string()))
-        );
-        assert_eq!(secrets.scrub("bad s3cret here"), "bad *** here");
-        let missing = config::Auth {
-            password_file: Some(dir.path().join("nope")),
-            username: Some("bot".into()),
-            ..Default::default()
-        };
-        assert!(matches!(
-            Secrets::load(Some(&missing), Duration::from_secs(5)),
-            Err(Error::Credentials { .. })
-        ));
-    }
-
-    #[test]
-    fn credentials_go_in_clear_text_only_to_this_machine() {
-        assert!(credentials_allowed("https://example.com/r.git"));
-        assert!(credentials_allowed("http://127.0.0.1:8080/r.git"));
-        assert!(credentials_allowed("http://localhost/r.git"));
-        assert!(credentials_allowed("http://[::1]:80/r.git"));
-        assert!(!credentials_allowed("http://example.com/r.git"));
-        assert!(!credentials_allowed("http://127.0.0.1.example.com/r.git"));
-    }
-
-    #[test]
-    fn credentials_are_given_only_to_the_configured_origin() {
-        let secrets = Secrets {
-            basic: Some(("bot".into(), "pw".into())),
-            ssh_command: None,
-            ca: Vec::new(),
-        };
-        let mut helper = secrets.helper("https://git.example.com/org/repo.git");
-        let mut ask = |url: &str| {
-            let ctx = gix::credentials::protocol::Context {
-                url: Some(url.into()),
-                ..Default::default()
-            };
-            helper(gix::credentials::helper::Action::Get(ctx))
-                .expect("helper")
-                .is_some()
-        };
-        assert!(ask("https://git.example.com/org/repo.git"));
-        assert!(
-            ask("https://GIT.example.com:443/org/other.git"),
-            "same origin, other path"
-        );
-        assert!(!ask("http://git.example.com/org/repo.git"), "downgraded to http");
-        assert!(!ask("https://git.example.com:8443/org/repo.git"), "another port");
-        assert!(!ask("https://evil.example.com/org/repo.git"), "another host");
-    }
-
-    #[test]
-    fn ssh_paths_are_quoted() {
-        assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
-    }
 }

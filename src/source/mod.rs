@@ -12,6 +12,8 @@ pub mod oci;
 
 use std::path::{Path, PathBuf};
 
+/// Every source's URL is shown as a git remote's is.
+pub use crate::git::redact;
 pub use artifact::{Artifact, Limits, Store};
 
 use crate::config;
@@ -41,6 +43,9 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Ca(#[from] crate::tls::Error),
+    /// A git source's fetch.
+    #[error(transparent)]
+    Git(#[from] crate::git::Error),
 }
 
 impl Error {
@@ -49,23 +54,6 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
-    }
-}
-
-/// `url` without any password or token in its user info.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        // Over HTTP a lone user name is often a token: hide all of it.
-        Some((_, host)) if scheme.starts_with("http") => format!("{scheme}://***@{host}{path}"),
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
     }
 }
 
@@ -103,20 +91,7 @@ impl Classify for Error {
             | Error::NotFound { .. }
             | Error::Io { .. } => true,
             Error::Auth { .. } | Error::Rejected { .. } | Error::Credentials { .. } | Error::Ca(_) => false,
+            Error::Git(e) => e.retryable(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_hides_passwords_and_tokens() {
-        assert_eq!(redact("https://bot:s3cret@host/r.git"), "https://***@host/r.git");
-        assert_eq!(redact("https://tok3n@host/r.git"), "https://***@host/r.git");
-        assert_eq!(redact("ssh://git:pw@host/r.git"), "ssh://git:***@host/r.git");
-        assert_eq!(redact("ssh://git@host/r.git"), "ssh://git@host/r.git");
-        assert_eq!(redact("git@host:r.git"), "git@host:r.git");
     }
 }

@@ -30,6 +30,7 @@ mod kdl_fast;
 mod kube;
 mod kube_safety;
 mod kustomize;
+mod layering;
 mod leader;
 mod notify;
 mod oci_source;

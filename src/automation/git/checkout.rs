@@ -9,13 +9,13 @@ use std::sync::atomic::AtomicBool;
 use gix::ObjectId;
 use gix::bstr::{BString, ByteSlice as _};
 use gix::objs::tree::{EntryKind, EntryMode};
-use gix::protocol::handshake::Ref;
-use gix::remote::fetch::Shallow;
 
-use super::remote::Remote;
 use super::worktree::{self, Entry, Index};
 use super::{Error, INDEX, REMOTE, REPO, Stage, TREE};
 use crate::config;
+use crate::git::cache::{Cache, Failure, Want};
+use crate::git::refs;
+use crate::git::remote::Remote;
 
 /// A branch name must make a valid `refs/heads/NAME` (and so a refspec).
 pub(super) fn valid_branch(branch: &str, stage: Stage) -> Result<(), Error> {
@@ -63,19 +63,6 @@ pub(super) struct Prepared {
     pub index: Index,
 }
 
-/// Why a fetch failed: for good, or maybe because of the local repository
-/// (which is then made anew, once).
-enum Failure {
-    Final(Error),
-    Repository(Error),
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Failure {
-        Failure::Final(e)
-    }
-}
-
 const STAGE: Stage = Stage::Checkout;
 
 impl Job {
@@ -91,18 +78,8 @@ impl Job {
         {
             self.wipe()?;
         }
-        let existed = repo_dir.exists();
-        let fetched = match self.fetch(remote, interrupt) {
-            Err(Failure::Repository(e)) if existed => {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "the workspace repository looks damaged; cloning again");
-                std::fs::remove_dir_all(&repo_dir).map_err(|e| Error::io(STAGE, &repo_dir, e))?;
-                self.fetch(remote, interrupt)
-            }
-            other => other,
-        };
-        let (branch, tip, remote_tip) = fetched.map_err(|f| match f {
-            Failure::Final(e) | Failure::Repository(e) => e,
-        })?;
+        let cache = cache(&repo_dir);
+        let (branch, tip, remote_tip) = cache.recover(|| self.fetch(&cache, remote, interrupt))?;
         std::fs::write(&marker, format!("{}\n", remote.shown)).map_err(|e| Error::io(STAGE, &marker, e))?;
 
         let repo = open(&repo_dir, remote.config_overrides(), STAGE)?;
@@ -161,11 +138,12 @@ impl Job {
     /// the push branch does not exist: (branch, tip, push branch's tip).
     fn fetch(
         &self,
+        cache: &Cache,
         remote: &Remote,
         interrupt: &AtomicBool,
     ) -> Result<(String, ObjectId, Option<ObjectId>), Failure> {
-        let repo = open_or_init(&self.dir.join(REPO), remote)?;
-        if let Some(tip) = fetch_branch(&repo, remote, &self.push, interrupt)? {
+        let repo = cache.open(remote)?;
+        if let Some(tip) = fetch_branch(cache, &repo, remote, &self.push, interrupt)? {
             return Ok((self.push.clone(), tip, Some(tip)));
         }
         let not_found = |what: String| {
@@ -178,7 +156,7 @@ impl Job {
         if self.checkout == self.push {
             return Err(not_found(format!("branch `{}`", self.checkout)));
         }
-        match fetch_branch(&repo, remote, &self.checkout, interrupt)? {
+        match fetch_branch(cache, &repo, remote, &self.checkout, interrupt)? {
             Some(tip) => Ok((self.checkout.clone(), tip, None)),
             None => Err(not_found(format!(
                 "branch `{}` (to check out) nor `{}` (to push to)",
@@ -188,154 +166,47 @@ impl Job {
     }
 }
 
-/// The workspace repository, opened or made (bare).
-fn open_or_init(path: &Path, remote: &Remote) -> Result<gix::Repository, Failure> {
-    if path.exists() {
-        let repo = open(path, remote.config_overrides(), STAGE).map_err(Failure::Repository)?;
-        repo.head()
-            .map_err(|e| Failure::Repository(repo_error(STAGE, path, e)))?;
-        return Ok(repo);
+/// The workspace's bare repository at `path`.
+fn cache(path: &Path) -> Cache {
+    Cache {
+        dir: path.to_path_buf(),
+        stage: STAGE,
+        alloc_limit: None,
     }
-    let options = gix::open::Options::isolated().config_overrides(remote.config_overrides());
-    gix::ThreadSafeRepository::init_opts(
-        path,
-        gix::create::Kind::Bare,
-        gix::create::Options::default(),
-        options,
-    )
-    .map(gix::Repository::from)
-    .map_err(|e| Failure::Final(repo_error(STAGE, path, format!("cannot create it: {e}"))))
 }
 
 /// Fetch the tip of `branch` (shallow, depth 1) into
 /// `refs/remotes/origin/<branch>`; `None` when the remote has no such
 /// branch (nothing is fetched then).
 fn fetch_branch(
+    cache: &Cache,
     repo: &gix::Repository,
     remote: &Remote,
     branch: &str,
     interrupt: &AtomicBool,
 ) -> Result<Option<ObjectId>, Failure> {
     let spec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
-    let bad = |e: gix::Error| Failure::Final(remote.protocol(STAGE, remote.reason(&e)));
-    let gix_remote = repo
-        .remote_at(remote.url.as_str())
-        .map_err(bad)?
-        .with_fetch_tags(gix::remote::fetch::Tags::None)
-        .with_refspecs([spec.as_str()], gix::remote::Direction::Fetch)
-        .map_err(bad)?;
-    let mut connection = gix_remote
-        .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| Failure::Final(remote.network(&e, interrupt, STAGE)))?
-        .with_credentials(remote.secrets.helper(&remote.url));
-    if let Some(options) = remote.secrets.http_options(repo, &remote.url) {
-        connection = connection.with_transport_options(options);
-    }
-    let prepare = connection
-        .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| Failure::Final(remote.network(&e, interrupt, STAGE)))?;
-    let Some(tip) = tip_of(&prepare.ref_map().remote_refs, branch) else {
-        return Ok(None);
-    };
-    if repo.has_object(tip) {
-        // Fetched before, or pushed from here: no negotiation needed.
-        drop(prepare);
-        let tracking = format!("refs/remotes/origin/{branch}");
-        repo.reference(
-            tracking.as_str(),
-            tip,
-            gix::refs::transaction::PreviousValue::Any,
-            "mooring: fetch (known tip)",
-        )
-        .map_err(|e| {
-            Failure::Repository(repo_error(
-                STAGE,
-                repo.path(),
-                format!("cannot set {tracking}: {e}"),
-            ))
-        })?;
-        return Ok(Some(tip));
-    }
-    prepare
-        .with_shallow(Shallow::DepthAtRemote(std::num::NonZeroU32::MIN))
-        .receive(gix::progress::Discard, interrupt)
-        .map_err(|e| match remote.network(&e, interrupt, STAGE) {
-            // Not the network's or the credentials' fault: maybe the
-            // local repository's.
-            e @ Error::Protocol { .. } => Failure::Repository(e),
-            e => Failure::Final(e),
-        })?;
-    if !repo.has_object(tip) {
-        return Err(Failure::Repository(remote.protocol(
-            STAGE,
-            format!("the fetch of `{branch}` did not bring its tip {tip}"),
-        )));
-    }
-    Ok(Some(tip))
-}
-
-/// The tip of `refs/heads/<branch>` among the remote's refs.
-fn tip_of(refs: &[Ref], branch: &str) -> Option<ObjectId> {
-    let full = format!("refs/heads/{branch}");
-    refs.iter().find_map(|r| match r {
-        Ref::Direct {
-            full_ref_name,
-            object,
-        }
-        | Ref::Peeled {
-            full_ref_name,
-            object,
-            ..
-        } if *full_ref_name == full => Some(*object),
-        Ref::Symbolic {
-            full_ref_name,
-            object,
-            ..
-        } if *full_ref_name == full => Some(*object),
-        _ => None,
+    cache.fetch(repo, remote, &spec, interrupt, |advertised| {
+        Ok(match refs::find(advertised, &format!("refs/heads/{branch}")) {
+            None => Want::Done(None),
+            Some(id) => Want::Fetch {
+                id,
+                name: branch.to_string(),
+                then: Some(id),
+            },
+        })
     })
 }
 
 /// The branch the remote's HEAD points at, from a listing only.
 pub(super) fn remote_head(scratch: &Path, remote: &Remote, interrupt: &AtomicBool) -> Result<String, Error> {
-    let repo = open_or_init(&scratch.join(REPO), remote).map_err(|f| match f {
-        Failure::Final(e) | Failure::Repository(e) => e,
+    let cache = cache(&scratch.join(REPO));
+    let repo = cache.open(remote).map_err(|f| match f {
+        Failure::Final(e) | Failure::Cache(e) => e,
     })?;
-    let bad = |e: gix::Error| remote.protocol(STAGE, remote.reason(&e));
-    let gix_remote = repo
-        .remote_at(remote.url.as_str())
-        .map_err(bad)?
-        .with_fetch_tags(gix::remote::fetch::Tags::None)
-        .with_refspecs(["+HEAD:refs/remotes/origin/HEAD"], gix::remote::Direction::Fetch)
-        .map_err(bad)?;
-    let mut connection = gix_remote
-        .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| remote.network(&e, interrupt, STAGE))?
-        .with_credentials(remote.secrets.helper(&remote.url));
-    if let Some(options) = remote.secrets.http_options(&repo, &remote.url) {
-        connection = connection.with_transport_options(options);
-    }
-    let (map, _) = connection
-        .ref_map(gix::progress::Discard, Default::default())
-        .map_err(|e| remote.network(&e, interrupt, STAGE))?;
-    map.remote_refs
-        .iter()
-        .find_map(|r| match r {
-            Ref::Symbolic {
-                full_ref_name,
-                target,
-                ..
-            }
-            | Ref::Unborn {
-                full_ref_name,
-                target,
-                ..
-            } if full_ref_name == "HEAD" => {
-                let target = target.to_str_lossy();
-                Some(target.strip_prefix("refs/heads/").unwrap_or(&target).to_string())
-            }
-            _ => None,
-        })
+    let advertised = cache.list(&repo, remote, "+HEAD:refs/remotes/origin/HEAD", interrupt)?;
+    refs::head(&advertised)
+        .map(|(branch, _)| branch)
         .ok_or_else(|| Error::NotFound {
             stage: STAGE,
             url: remote.shown.clone(),

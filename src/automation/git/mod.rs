@@ -26,17 +26,19 @@
 //! (which discards the local commit), re-applies its edits and commits
 //! again.
 //!
-//! Network operations run on a thread of their own and end with
+//! What a source's fetch shares with this (the remote and its credentials,
+//! the timeout and busy guard, the error and its classifier, the bare
+//! repository's fetch and recovery) is [`crate::git`]'s: network
+//! operations run on a thread of their own and end with
 //! [`Error::Timeout`] at the timeout (gix's interrupt flag is raised; a
 //! thread stuck in I/O keeps the workspace marked busy until it ends).
-
-mod pack;
-mod push;
-mod remote;
-mod worktree;
+//! The push stays here: only automations push.
 
 mod checkout;
 mod commit;
+mod pack;
+mod push;
+mod worktree;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,135 +46,10 @@ use std::time::Duration;
 use gix::ObjectId;
 
 use crate::config;
-use crate::reason::{Classify, Reason};
+use crate::git::remote::Remote;
+use crate::git::timeout::run_with_timeout;
 
-/// Which step of an automation failed; gives the status reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Checkout,
-    Commit,
-    Push,
-}
-
-impl Stage {
-    /// The status reason of a failure in this step.
-    pub fn reason(self) -> Reason {
-        match self {
-            Stage::Checkout => Reason::CheckoutFailed,
-            Stage::Commit => Reason::CommitFailed,
-            Stage::Push => Reason::PushFailed,
-        }
-    }
-
-    fn verb(self) -> &'static str {
-        match self {
-            Stage::Checkout => "checkout",
-            Stage::Commit => "commit",
-            Stage::Push => "push",
-        }
-    }
-}
-
-impl std::fmt::Display for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.verb())
-    }
-}
-
-/// Why a checkout, commit or push failed. Messages name the URL but never
-/// credentials.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot reach {url}: {reason}")]
-    Unreachable {
-        stage: Stage,
-        url: String,
-        reason: String,
-    },
-    #[error("{url} refused the credentials: {reason}")]
-    Auth {
-        stage: Stage,
-        url: String,
-        reason: String,
-    },
-    #[error("the {stage} of {url} took longer than the timeout of {}", humantime::format_duration(*timeout))]
-    Timeout {
-        stage: Stage,
-        url: String,
-        timeout: Duration,
-    },
-    #[error("{url} has no {what}")]
-    NotFound { stage: Stage, url: String, what: String },
-    #[error("{url}: {reason}")]
-    Protocol {
-        stage: Stage,
-        url: String,
-        reason: String,
-    },
-    /// The remote could not take the pack (`unpack <reason>`).
-    #[error("{url} could not unpack what was pushed: {reason}")]
-    Unpack { url: String, reason: String },
-    /// The remote refused the update for a reason other than a newer
-    /// commit there (a hook, a protected branch…).
-    #[error("{url} refused to update `{branch}`: {reason}")]
-    Refused {
-        url: String,
-        branch: String,
-        reason: String,
-    },
-    #[error("cannot read credentials from {}: {source}", path.display())]
-    Credentials {
-        stage: Stage,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}: {source}", path.display())]
-    Io {
-        stage: Stage,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The workspace's own repository failed.
-    #[error("the workspace repository {}: {reason}", path.display())]
-    Repository {
-        stage: Stage,
-        path: PathBuf,
-        reason: String,
-    },
-    /// The input cannot work: a branch name, an author, a push without a
-    /// commit.
-    #[error("{what}")]
-    Invalid { stage: Stage, what: String },
-    #[error("the workspace {} is busy with an earlier operation that has not stopped yet", dir.display())]
-    Busy { stage: Stage, dir: PathBuf },
-}
-
-impl Error {
-    /// The step that failed.
-    pub fn stage(&self) -> Stage {
-        match self {
-            Error::Unreachable { stage, .. }
-            | Error::Auth { stage, .. }
-            | Error::Timeout { stage, .. }
-            | Error::NotFound { stage, .. }
-            | Error::Protocol { stage, .. }
-            | Error::Credentials { stage, .. }
-            | Error::Io { stage, .. }
-            | Error::Repository { stage, .. }
-            | Error::Invalid { stage, .. }
-            | Error::Busy { stage, .. } => *stage,
-            Error::Unpack { .. } | Error::Refused { .. } => Stage::Push,
-        }
-    }
-
-    fn io(stage: Stage, path: &Path, source: std::io::Error) -> Error {
-        Error::Io {
-            stage,
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
+pub use crate::git::{Error, Stage};
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,7 +98,7 @@ impl std::fmt::Debug for Workspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Workspace")
             .field("dir", &self.dir)
-            .field("url", &crate::source::redact(self.source.kind.url()))
+            .field("url", &crate::git::redact(self.source.kind.url()))
             .field("branch", &self.branch)
             .field("push_branch", &self.push_branch)
             .field("base", &self.base)
@@ -254,7 +131,7 @@ impl Workspace {
         for branch in [checkout_branch, push_branch] {
             checkout::valid_branch(branch, Stage::Checkout)?;
         }
-        let remote = remote::Remote::of(source, timeout, Stage::Checkout)?;
+        let remote = Remote::of(source, timeout, Stage::Checkout)?;
         let job = checkout::Job {
             dir: dir.to_path_buf(),
             checkout: checkout_branch.to_string(),
@@ -262,7 +139,7 @@ impl Workspace {
             limits: source.limits,
         };
         let shown = remote.shown.clone();
-        let prepared = remote::run_with_timeout(dir, Stage::Checkout, &shown, timeout, move |interrupt| {
+        let prepared = run_with_timeout(dir, Stage::Checkout, &shown, timeout, move |interrupt| {
             job.run(&remote, interrupt)
         })?;
         Ok(Workspace {
@@ -367,7 +244,7 @@ impl Workspace {
             });
         }
         // Credentials are read again: a rotated token is picked up.
-        let remote = remote::Remote::of(&self.source, self.timeout, Stage::Push)?;
+        let remote = Remote::of(&self.source, self.timeout, Stage::Push)?;
         let job = push::Job {
             repo_dir: self.dir.join(REPO),
             branch: push_branch.to_string(),
@@ -377,7 +254,7 @@ impl Workspace {
             force,
         };
         let shown = remote.shown.clone();
-        remote::run_with_timeout(&self.dir, Stage::Push, &shown, self.timeout, move |interrupt| {
+        run_with_timeout(&self.dir, Stage::Push, &shown, self.timeout, move |interrupt| {
             job.run(&remote, interrupt)
         })
     }
@@ -420,7 +297,7 @@ pub fn checkout_branch(
             what: format!(
                 "the source `{}` ({}) does not follow a branch: set `checkout` in the automation",
                 source.name.as_str(),
-                crate::source::redact(other.url())
+                crate::git::redact(other.url())
             ),
         }),
     }
@@ -429,36 +306,13 @@ pub fn checkout_branch(
 /// The branch the remote's HEAD points at (`main`), asked from the remote
 /// without fetching anything.
 pub fn default_branch(source: &config::Source, timeout: Duration) -> Result<String, Error> {
-    let remote = remote::Remote::of(source, timeout, Stage::Checkout)?;
+    let remote = Remote::of(source, timeout, Stage::Checkout)?;
     let shown = remote.shown.clone();
     // A scratch directory: nothing is fetched, and no workspace is needed.
     let scratch = tempfile::tempdir().map_err(|e| Error::io(Stage::Checkout, &std::env::temp_dir(), e))?;
     let dir = scratch.path().to_path_buf();
-    remote::run_with_timeout(&dir.clone(), Stage::Checkout, &shown, timeout, move |interrupt| {
+    run_with_timeout(&dir.clone(), Stage::Checkout, &shown, timeout, move |interrupt| {
         let _scratch = scratch;
         checkout::remote_head(&dir, &remote, interrupt)
     })
-}
-
-impl Classify for Error {
-    fn reason(&self) -> Reason {
-        self.stage().reason()
-    }
-
-    fn retryable(&self) -> bool {
-        match self {
-            Error::Unreachable { .. }
-            | Error::Timeout { .. }
-            | Error::NotFound { .. }
-            | Error::Protocol { .. }
-            | Error::Unpack { .. }
-            | Error::Io { .. }
-            | Error::Repository { .. }
-            | Error::Busy { .. } => true,
-            Error::Auth { .. }
-            | Error::Credentials { .. }
-            | Error::Refused { .. }
-            | Error::Invalid { .. } => false,
-        }
-    }
 }

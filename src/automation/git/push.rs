@@ -34,8 +34,9 @@ use gix::protocol::transport::client::{MessageKind, TransportWithoutIO as _, Wri
 use gix::protocol::transport::packetline::PacketLineRef;
 
 use super::pack::{self, PackObject};
-use super::remote::Remote;
 use super::{Error, PushOutcome, Stage};
+use crate::git::pktline;
+use crate::git::remote::Remote;
 
 const STAGE: Stage = Stage::Push;
 /// Requests up to this size go over HTTP with a Content-Length (git's
@@ -173,8 +174,9 @@ impl Job {
             wanted.join(" ")
         );
         let mut request = Vec::with_capacity(command.len() + 8 + pack.len());
-        pkt_line(&mut request, command.as_bytes());
-        request.extend_from_slice(b"0000");
+        pktline::data(&mut request, command.as_bytes())
+            .map_err(|e| remote.protocol(STAGE, format!("cannot frame the push command: {e}")))?;
+        pktline::flush(&mut request);
         request.extend_from_slice(&pack);
 
         if interrupt.load(Ordering::SeqCst) {
@@ -351,13 +353,10 @@ fn send_flush(transport: &mut Box<dyn Transport + Send>) {
     }
     if let Ok(request) = transport.request(WriteMode::Binary, MessageKind::Flush, false) {
         let (mut writer, _reader) = request.into_parts();
-        let _ = writer.write_all(b"0000").and_then(|_| writer.flush());
+        let mut flush = Vec::new();
+        pktline::flush(&mut flush);
+        let _ = writer.write_all(&flush).and_then(|_| writer.flush());
     }
-}
-
-fn pkt_line(out: &mut Vec<u8>, data: &[u8]) {
-    out.extend_from_slice(format!("{:04x}", data.len() + 4).as_bytes());
-    out.extend_from_slice(data);
 }
 
 fn client_error(
@@ -426,50 +425,14 @@ fn read_report(
         }
     }
     if sideband {
-        report.lines = split_pkt_lines(&band1).map_err(|reason| remote.protocol(STAGE, reason))?;
+        report.lines = pktline::split(&band1).map_err(|reason| remote.protocol(STAGE, reason))?;
     }
     Ok(report)
-}
-
-/// The data lines of a packet-line stream (flushes end nothing here).
-fn split_pkt_lines(mut data: &[u8]) -> Result<Vec<BString>, String> {
-    let mut lines = Vec::new();
-    while !data.is_empty() {
-        let len = data
-            .get(..4)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| usize::from_str_radix(h, 16).ok())
-            .ok_or_else(|| "a bad packet line in the report".to_string())?;
-        if len == 0 {
-            data = &data[4..];
-            continue;
-        }
-        if len < 4 || len > data.len() {
-            return Err("a bad packet line in the report".into());
-        }
-        lines.push(data[4..len].into());
-        data = &data[len..];
-    }
-    Ok(lines)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn packet_lines_split_and_flushes_are_skipped() {
-        let lines = split_pkt_lines(b"000eunpack ok\n0017ok refs/heads/main\n0000").unwrap();
-        assert_eq!(
-            lines,
-            vec![
-                BString::from("unpack ok\n"),
-                BString::from("ok refs/heads/main\n")
-            ]
-        );
-        assert!(split_pkt_lines(b"00zz").is_err());
-        assert!(split_pkt_lines(b"0010short").is_err());
-    }
 
     fn job() -> Job {
         Job {
@@ -486,12 +449,13 @@ mod tests {
         Remote {
             url: "https://bot:pw@host/r.git".into(),
             shown: "https://***@host/r.git".into(),
-            secrets: crate::source::git::Secrets {
+            secrets: crate::git::secrets::Secrets {
                 ca: Vec::new(),
                 basic: Some(("bot".into(), "pw".into())),
                 ssh_command: None,
             },
             timeout: std::time::Duration::from_secs(1),
+            max_bytes: 1 << 20,
         }
     }
 
