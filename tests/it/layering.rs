@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Utilities anyone may use; they use only each other.
-const LEAVES: &[&str] = &["atomic", "backoff", "busy", "gomatch", "reason", "tags", "tls"];
+const LEAVES: &[&str] = &["atomic", "backoff", "busy", "gomatch", "reason", "tags", "tls", "walk"];
 
 /// Layers from the bottom up; each layer holds groups, and a module may
 /// use the modules of its own group and of any lower layer.
