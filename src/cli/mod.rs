@@ -523,7 +523,23 @@ fn run(path: &Path) -> Exit {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match runtime.block_on(crate::agent::run::run(path.to_path_buf(), loaded, &text)) {
+    let listen = loaded.config.agent.listen;
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        // The agent runs; the HTTP server serves it until it stops.
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let serve = move |agent, stopped| async move {
+            if let Err(e) = crate::server::serve(listener, agent, ready, stopped).await {
+                tracing::error!("the HTTP server stopped: {e}");
+            }
+        };
+        crate::agent::run::run(path.to_path_buf(), loaded, &text, serve)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match served {
         Ok(()) => Exit::Success,
         Err(e) => {
             tracing::error!("{e}");
