@@ -10,9 +10,15 @@
 //! and backoff. Status and metrics ([`status`]) are what the HTTP server
 //! serves. `mooring once` uses the same tasks, each running once.
 //!
-//! Each run records its [`Trigger`]. State changes (a failure, a
-//! recovery, a push, an apply that changed something) are handed to the
-//! [`Notifier`](crate::notify::Notifier), which never makes a task wait.
+//! A task's loop is glue: `decide` (pure: suspended, wait for inputs,
+//! sleep, standby, or run with its [`Trigger`]) picks the next step from
+//! what the task knows and sees, and `Task::record` records a run's result
+//! (status and its event, metrics, the log line, notifications, what
+//! readers see). Each object keeps its last [`status::EVENTS_KEPT`] events.
+//!
+//! State changes (a failure, a recovery, a push, an apply that changed
+//! something) are handed to the [`Notifier`](crate::notify::Notifier),
+//! which never makes a task wait.
 //! With `leader-election` ([`leader`]), only the objects of the leases this
 //! replica holds run; the others wait as `standby`.
 
@@ -22,6 +28,7 @@ pub mod run;
 pub mod status;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -114,6 +121,8 @@ struct Output {
     suspended: bool,
     /// Why the last run failed.
     error: Option<String>,
+    /// Why it waits for its own inputs, while it does.
+    blocked: Option<String>,
 }
 
 /// What a successful run produced, for the objects that read it.
@@ -516,11 +525,14 @@ impl Inputs {
 enum Gate {
     Ready(Inputs),
     /// Not yet; `failed` says an input has run and failed (so in a single
-    /// pass it never will be ready).
+    /// pass it never will be ready); `told`, that the wait is worth an
+    /// event: an input failed, is suspended or waits in turn (not merely
+    /// the first run of an input, as at the start).
     Wait {
         reason: Reason,
         message: String,
         failed: bool,
+        told: bool,
     },
 }
 
@@ -575,8 +587,12 @@ struct Facts {
 enum Step {
     /// A suspension is in force: no new runs until it ends.
     Suspended(Suspended),
-    /// An input is not ready: wait until one changes.
-    Wait { reason: Reason, message: String },
+    /// An input is not ready: wait until one changes (`told`: see [`Gate::Wait`]).
+    Wait {
+        reason: Reason,
+        message: String,
+        told: bool,
+    },
     /// In a single pass, an input failed: this object fails without running.
     InputFailed { reason: Reason, message: String },
     /// Nothing is due: sleep until `until` (`None`: until woken).
@@ -602,8 +618,20 @@ fn decide(facts: Facts, sched: &Schedule, now: jiff::Timestamp, clock: Instant) 
             reason,
             message,
             failed: true,
+            ..
         } if facts.mode == Mode::Once => return Step::InputFailed { reason, message },
-        Gate::Wait { reason, message, .. } => return Step::Wait { reason, message },
+        Gate::Wait {
+            reason,
+            message,
+            told,
+            ..
+        } => {
+            return Step::Wait {
+                reason,
+                message,
+                told,
+            };
+        }
     };
     let timed = sched.due.is_some_and(|d| d <= clock);
     let new_input = sched.last_input.as_ref() != Some(&inputs.revision);
@@ -629,6 +657,17 @@ struct Task {
     forced: Arc<Mutex<Option<Trigger>>>,
     status: Arc<Mutex<ObjectStatus>>,
     output: Arc<Mutex<Output>>,
+}
+
+/// What ended a [`Task::wait`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Woke {
+    /// What the step waited for.
+    Other,
+    /// The object's definition changed.
+    Changed,
+    /// The object was removed or the agent stops.
+    Stop,
 }
 
 /// A run in flight: what [`Task::record`] needs of its start.
@@ -684,10 +723,8 @@ impl Task {
                         Duration::try_from(left).unwrap_or(Duration::ZERO)
                     });
                     drop(cfg);
-                    tokio::select! {
-                        changed = self.spec.changed() => if changed.is_err() { break },
-                        _ = sleep_opt(expiry) => {},
-                        _ = shutdown.changed() => break,
+                    if self.wait(&mut shutdown, sleep_opt(expiry)).await == Woke::Stop {
+                        break;
                     }
                     // Resumed (or the object changed): run at once.
                     sched.reconfigure(Instant::now());
@@ -695,21 +732,30 @@ impl Task {
                     continue;
                 }
                 Step::InputFailed { reason, message } => {
-                    self.enter(State::Failed, reason, &message);
+                    self.enter(State::Failed, reason, &message, true);
                     self.set(|st| st.last_error = Some(message.clone()));
                     self.publish(Err(message));
                     break;
                 }
-                Step::Wait { reason, message } => {
-                    self.enter(State::Waiting, reason, &message);
+                Step::Wait {
+                    reason,
+                    message,
+                    told,
+                } => {
+                    self.enter(State::Waiting, reason, &message, told);
+                    self.blocked(message);
                     drop(cfg);
-                    tokio::select! {
-                        _ = self.wake.notified() => {},
-                        changed = self.spec.changed() => {
-                            if changed.is_err() { break }
-                            sched.reconfigure(Instant::now());
-                        },
-                        _ = shutdown.changed() => break,
+                    let wake = self.wake.clone();
+                    match self
+                        .wait(&mut shutdown, async {
+                            wake.notified().await;
+                            true
+                        })
+                        .await
+                    {
+                        Woke::Stop => break,
+                        Woke::Changed => sched.reconfigure(Instant::now()),
+                        Woke::Other => {}
                     }
                     continue;
                 }
@@ -720,14 +766,18 @@ impl Task {
                     });
                     self.set(|st| st.next_run = next);
                     drop(cfg);
-                    tokio::select! {
-                        _ = sleep_until_opt(until) => {},
-                        _ = self.wake.notified() => {},
-                        changed = self.spec.changed() => {
-                            if changed.is_err() { break }
-                            sched.reconfigure(Instant::now());
-                        },
-                        _ = shutdown.changed() => break,
+                    let wake = self.wake.clone();
+                    let woken = async {
+                        tokio::select! {
+                            _ = sleep_until_opt(until) => {},
+                            _ = wake.notified() => {},
+                        }
+                        true
+                    };
+                    match self.wait(&mut shutdown, woken).await {
+                        Woke::Stop => break,
+                        Woke::Changed => sched.reconfigure(Instant::now()),
+                        Woke::Other => {}
                     }
                     continue;
                 }
@@ -738,15 +788,14 @@ impl Task {
                         State::Waiting,
                         Reason::Standby,
                         "this replica is a standby: the leader reconciles",
+                        true,
                     );
                     drop(cfg);
-                    tokio::select! {
-                        changed = held.changed() => if changed.is_err() { break },
-                        changed = self.spec.changed() => {
-                            if changed.is_err() { break }
-                            sched.reconfigured = true;
-                        },
-                        _ = shutdown.changed() => break,
+                    let moved = async { held.changed().await.is_ok() };
+                    match self.wait(&mut shutdown, moved).await {
+                        Woke::Stop => break,
+                        Woke::Changed => sched.reconfigured = true,
+                        Woke::Other => {}
                     }
                     continue;
                 }
@@ -768,6 +817,20 @@ impl Task {
             if mode == Mode::Once {
                 break;
             }
+        }
+    }
+
+    /// Wait for `other` (`false`: stop), a change of the object's
+    /// definition, or the agent's shutdown.
+    async fn wait(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        other: impl Future<Output = bool>,
+    ) -> Woke {
+        tokio::select! {
+            go_on = other => if go_on { Woke::Other } else { Woke::Stop },
+            changed = self.spec.changed() => if changed.is_ok() { Woke::Changed } else { Woke::Stop },
+            _ = shutdown.changed() => Woke::Stop,
         }
     }
 
@@ -944,12 +1007,13 @@ impl Task {
     }
 
     /// Enter a state that is not a run's result (waiting, standby, an
-    /// input failed): an event when it is news.
-    fn enter(&self, state: State, reason: Reason, message: &str) {
+    /// input failed): an event when it is news and `told`.
+    fn enter(&self, state: State, reason: Reason, message: &str, told: bool) {
         self.set(|st| {
-            let news = st.state != state
-                || st.reason.as_deref() != Some(reason.as_str())
-                || st.message.as_deref() != Some(message);
+            let news = told
+                && (st.state != state
+                    || st.reason.as_deref() != Some(reason.as_str())
+                    || st.message.as_deref() != Some(message));
             st.state = state;
             st.reason = Some(reason.to_string());
             st.message = Some(message.to_string());
@@ -1073,6 +1137,7 @@ impl Task {
         {
             let mut out = lock(&self.output);
             out.ran = true;
+            out.blocked = None;
             match result {
                 Ok(good) => {
                     if good.is_some() {
@@ -1088,6 +1153,20 @@ impl Task {
             }
         }
         self.agent.wake_readers(&self.key);
+    }
+
+    /// Tell readers why this object waits, when that changed: they say it
+    /// in turn.
+    fn blocked(&self, message: String) {
+        let changed = {
+            let mut out = lock(&self.output);
+            let changed = out.blocked.as_ref() != Some(&message);
+            out.blocked = Some(message);
+            changed
+        };
+        if changed {
+            self.agent.wake_readers(&self.key);
+        }
     }
 
     fn gate(&self, cfg: &Config) -> Gate {
@@ -1108,6 +1187,7 @@ impl Task {
                     reason: Reason::DependencyNotReady,
                     message: format!("{key} is suspended"),
                     failed: true,
+                    told: true,
                 };
             }
             if !out.ran || out.failed {
@@ -1115,6 +1195,7 @@ impl Task {
                     reason: Reason::DependencyNotReady,
                     message: waiting_for(&key, &out),
                     failed: out.ran,
+                    told: out.ran || out.blocked.is_some(),
                 };
             }
         }
@@ -1130,6 +1211,7 @@ impl Task {
                         reason: Reason::ArtifactNotReady,
                         message: format!("{key} is suspended and has no artifact in this pass"),
                         failed: true,
+                        told: true,
                     };
                 }
                 Some(Good {
@@ -1142,6 +1224,7 @@ impl Task {
                         reason: Reason::ArtifactNotReady,
                         message: waiting_for(&key, &out),
                         failed: out.ran,
+                        told: out.ran || out.blocked.is_some(),
                     };
                 }
             }
@@ -1174,6 +1257,7 @@ impl Task {
                     reason: Reason::DependencyNotReady,
                     message: format!("waiting for the first scan of {key}"),
                     failed: false,
+                    told: false,
                 };
             }
             let picked = out
@@ -1241,10 +1325,13 @@ fn interval(cfg: &Config, key: &Key) -> Duration {
 }
 
 /// Why a reader waits for `key`: its own error when it failed (already
-/// free of secrets, as every status message is).
+/// free of secrets, as every status message is), or why it waits in turn.
 fn waiting_for(key: &Key, out: &Output) -> String {
-    match out.error.as_deref().filter(|_| out.failed) {
-        Some(error) => format!("waiting for {key}: it failed: {error}"),
+    if let Some(error) = out.error.as_deref().filter(|_| out.failed) {
+        return format!("waiting for {key}: it failed: {error}");
+    }
+    match &out.blocked {
+        Some(why) => format!("waiting for {key}: {why}"),
         None if key.kind == Kind::Source => format!("waiting for {key} to fetch an artifact"),
         None => format!("waiting for {key} to be ready"),
     }
@@ -1271,11 +1358,12 @@ async fn lost(held: &mut watch::Receiver<leader::Held>, key: &Key) {
     }
 }
 
-async fn sleep_opt(d: Option<Duration>) {
+async fn sleep_opt(d: Option<Duration>) -> bool {
     match d {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
     }
+    true
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -1329,7 +1417,11 @@ mod tests {
                 s.reason,
                 s.until.map(|u| u.to_string())
             ),
-            Step::Wait { reason, message } => format!("wait {reason}: {message}"),
+            Step::Wait {
+                reason,
+                message,
+                told,
+            } => format!("wait {reason}: {message}{}", if told { " (told)" } else { "" }),
             Step::InputFailed { reason, message } => format!("fail {reason}: {message}"),
             Step::Sleep { until } => format!("sleep {:?}", until.map(|u| u.duration_since(clock))),
             Step::Standby => "standby".into(),
@@ -1372,11 +1464,13 @@ mod tests {
             reason: Reason::ArtifactNotReady,
             message: "waiting for source/s to fetch an artifact".into(),
             failed: false,
+            told: false,
         };
         let failed = || Gate::Wait {
             reason: Reason::DependencyNotReady,
             message: "waiting for app/a: it failed: boom".into(),
             failed: true,
+            told: true,
         };
         let sched = Schedule::new(now);
         assert_eq!(
@@ -1386,7 +1480,7 @@ mod tests {
         // While running, a failed input may recover: wait for it.
         assert_eq!(
             step(facts(failed()), &sched, now),
-            "wait DependencyNotReady: waiting for app/a: it failed: boom"
+            "wait DependencyNotReady: waiting for app/a: it failed: boom (told)"
         );
         let once = |gate| Facts {
             mode: Mode::Once,
@@ -1496,9 +1590,18 @@ mod tests {
             waiting_for(&key, &Output::default()),
             "waiting for source/platform to fetch an artifact"
         );
+        let infra = Key::new(Kind::App, "infra");
         assert_eq!(
-            waiting_for(&Key::new(Kind::App, "infra"), &Output::default()),
+            waiting_for(&infra, &Output::default()),
             "waiting for app/infra to be ready"
+        );
+        let blocked = Output {
+            blocked: Some("waiting for source/platform: it failed: no".into()),
+            ..Output::default()
+        };
+        assert_eq!(
+            waiting_for(&infra, &blocked),
+            "waiting for app/infra: waiting for source/platform: it failed: no"
         );
     }
 }
