@@ -322,8 +322,8 @@ impl Agent {
         };
     }
 
-    /// Ask for a run of `key` now (a manual reconcile).
-    pub fn reconcile(&self, key: &Key) -> Result<(), RefuseReason> {
+    /// Ask for a run of `key` now: a manual reconcile (`mooring reconcile`).
+    pub fn run_now(&self, key: &Key) -> Result<(), RefuseReason> {
         self.trigger(key, Trigger::Manual)
     }
 

@@ -60,9 +60,9 @@ where
     agent.start(None);
     agent.start_election();
 
-    let stop_server = Arc::new(Notify::new());
-    let server = {
-        let stop = stop_server.clone();
+    let stop_serving = Arc::new(Notify::new());
+    let serving = {
+        let stop = stop_serving.clone();
         tokio::spawn(serve(
             agent.clone(),
             Box::pin(async move { stop.notified().await }),
@@ -162,8 +162,8 @@ where
             NOTIFY_BOUND.as_secs()
         );
     }
-    stop_server.notify_one();
-    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    stop_serving.notify_one();
+    let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
     tracing::info!("stopped");
     Ok(())
 }
