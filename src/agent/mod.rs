@@ -10,9 +10,15 @@
 //! and backoff. Status and metrics ([`status`]) are what the HTTP server
 //! serves. `mooring once` uses the same tasks, each running once.
 //!
-//! Each run records its [`Trigger`]. State changes (a failure, a
-//! recovery, a push, an apply that changed something) are handed to the
-//! [`Notifier`](crate::notify::Notifier), which never makes a task wait.
+//! A task's loop is glue: `decide` (pure: suspended, wait for inputs,
+//! sleep, standby, or run with its [`Trigger`]) picks the next step from
+//! what the task knows and sees, and `Task::record` records a run's result
+//! (status and its event, metrics, the log line, notifications, what
+//! readers see). Each object keeps its last [`status::EVENTS_KEPT`] events.
+//!
+//! State changes (a failure, a recovery, a push, an apply that changed
+//! something) are handed to the [`Notifier`](crate::notify::Notifier),
+//! which never makes a task wait.
 //! With `leader-election` ([`leader`]), only the objects of the leases this
 //! replica holds run; the others wait as `standby`.
 
@@ -22,6 +28,7 @@ pub mod run;
 pub mod status;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -39,7 +46,13 @@ use crate::notify::{self, Notifier};
 use crate::reason::Reason;
 use crate::source::Artifact;
 pub use status::Trigger;
-use status::{ArtifactStatus, Metrics, ObjectStatus, ReceiverStatus, Reload, Report, State, Suspended};
+use status::{
+    ArtifactStatus, Event, Metrics, ObjectStatus, ReceiverStatus, Reload, Report, State, Suspended,
+};
+
+/// The reason of the event that says a suspension ended; every other
+/// event's reason is a [`Reason`].
+pub const RESUMED: &str = "Resumed";
 
 /// Whether tasks loop forever or run once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +119,10 @@ struct Output {
     failed: bool,
     /// Suspended in a single pass: it will not run.
     suspended: bool,
+    /// Why the last run failed.
+    error: Option<String>,
+    /// Why it waits for its own inputs, while it does.
+    blocked: Option<String>,
 }
 
 /// What a successful run produced, for the objects that read it.
@@ -211,9 +228,9 @@ impl Agent {
         &self.shared.metrics
     }
 
-    /// Make `config` the running one: start, restart and stop only what the
-    /// diff names. Returns the diff (already applied).
-    pub fn apply(&self, config: Config, warnings: Option<(String, serde_json::Value)>) -> ConfigDiff {
+    /// Reload: make `config` the running one, starting, restarting and
+    /// stopping only what the diff names. Returns the diff (already made).
+    pub fn reload(&self, config: Config, warnings: Option<(String, serde_json::Value)>) -> ConfigDiff {
         let mut inner = lock(&self.shared.inner);
         let diff = ConfigDiff::between(&inner.config, &config);
         let cfg = Arc::new(config);
@@ -305,8 +322,8 @@ impl Agent {
         };
     }
 
-    /// Ask for a run of `key` now (a manual reconcile).
-    pub fn reconcile(&self, key: &Key) -> Result<(), RefuseReason> {
+    /// Ask for a run of `key` now: a manual reconcile (`mooring reconcile`).
+    pub fn run_now(&self, key: &Key) -> Result<(), RefuseReason> {
         self.trigger(key, Trigger::Manual)
     }
 
@@ -401,8 +418,11 @@ impl Agent {
             objects: inner
                 .config
                 .keys()
-                .filter_map(|k| inner.objects.get(&k))
-                .map(|h| lock(&h.status).clone())
+                .filter_map(|k| {
+                    let mut st = lock(&inner.objects.get(&k)?.status).clone();
+                    st.inputs = inner.graph.inputs(&k).map(Key::to_string).collect();
+                    Some(st)
+                })
                 .collect(),
             receivers: {
                 let seen = lock(&self.shared.receivers);
@@ -491,15 +511,141 @@ struct Inputs {
     revision: Option<String>,
 }
 
+impl Inputs {
+    fn none() -> Inputs {
+        Inputs {
+            artifact: None,
+            values: Vec::new(),
+            policies: Default::default(),
+            revision: None,
+        }
+    }
+}
+
 enum Gate {
     Ready(Inputs),
     /// Not yet; `failed` says an input has run and failed (so in a single
-    /// pass it never will be ready).
+    /// pass it never will be ready); `told`, that the wait is worth an
+    /// event: an input failed, is suspended or waits in turn (not merely
+    /// the first run of an input, as at the start).
     Wait {
         reason: Reason,
         message: String,
         failed: bool,
+        told: bool,
     },
+}
+
+/// What a task remembers between its steps.
+#[derive(Debug, Clone, PartialEq)]
+struct Schedule {
+    /// When the next timed run is due; `None` while stalled.
+    due: Option<Instant>,
+    /// The input revision of the last run; `None` before the first.
+    last_input: Option<Option<String>>,
+    /// Failures in a row.
+    failures: u32,
+    /// The object is new, changed or resumed: its next run says so.
+    reconfigured: bool,
+    /// The last failure's reason and message, until a success.
+    failing: Option<(String, String)>,
+}
+
+impl Schedule {
+    fn new(now: Instant) -> Schedule {
+        Schedule {
+            due: Some(now),
+            last_input: None,
+            failures: 0,
+            reconfigured: true,
+            failing: None,
+        }
+    }
+
+    /// The object's definition changed: run at once, as a new object.
+    fn reconfigure(&mut self, now: Instant) {
+        self.due = Some(now);
+        self.failures = 0;
+        self.reconfigured = true;
+    }
+}
+
+/// What a task's next step is decided from; the task gathers it.
+struct Facts {
+    mode: Mode,
+    /// The object's `suspend` node, if any (it may have expired).
+    suspension: Option<Suspended>,
+    /// Whether its inputs are ready.
+    gate: Gate,
+    /// A run asked for (manual, webhook, a push) and not done yet.
+    forced: Option<Trigger>,
+    /// This replica holds the object (always, without leader election).
+    held: bool,
+}
+
+/// A task's next step.
+enum Step {
+    /// A suspension is in force: no new runs until it ends.
+    Suspended(Suspended),
+    /// An input is not ready: wait until one changes (`told`: see [`Gate::Wait`]).
+    Wait {
+        reason: Reason,
+        message: String,
+        told: bool,
+    },
+    /// In a single pass, an input failed: this object fails without running.
+    InputFailed { reason: Reason, message: String },
+    /// Nothing is due: sleep until `until` (`None`: until woken).
+    Sleep { until: Option<Instant> },
+    /// A run is due, but another replica holds the object.
+    Standby,
+    /// Run now.
+    Run { trigger: Trigger, inputs: Inputs },
+}
+
+/// The next step of a task, from what it knows (`sched`), what it sees
+/// (`facts`) and the time (`now` on the wall clock, `clock` on the
+/// monotonic one). No I/O.
+fn decide(facts: Facts, sched: &Schedule, now: jiff::Timestamp, clock: Instant) -> Step {
+    if let Some(s) = facts.suspension
+        && s.until.is_none_or(|u| u > now)
+    {
+        return Step::Suspended(s);
+    }
+    let inputs = match facts.gate {
+        Gate::Ready(inputs) => inputs,
+        Gate::Wait {
+            reason,
+            message,
+            failed: true,
+            ..
+        } if facts.mode == Mode::Once => return Step::InputFailed { reason, message },
+        Gate::Wait {
+            reason,
+            message,
+            told,
+            ..
+        } => {
+            return Step::Wait {
+                reason,
+                message,
+                told,
+            };
+        }
+    };
+    let timed = sched.due.is_some_and(|d| d <= clock);
+    let new_input = sched.last_input.as_ref() != Some(&inputs.revision);
+    let trigger = match facts.forced {
+        Some(t) => t,
+        None if sched.reconfigured && (timed || new_input) => Trigger::Config,
+        None if new_input => Trigger::Input,
+        None if timed => Trigger::Timer,
+        None => return Step::Sleep { until: sched.due },
+    };
+    if !facts.held {
+        return Step::Standby;
+    }
+    Step::Run { trigger, inputs }
 }
 
 /// One object's task.
@@ -513,20 +659,34 @@ struct Task {
     output: Arc<Mutex<Output>>,
 }
 
+/// What ended a [`Task::wait`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Woke {
+    /// What the step waited for.
+    Other,
+    /// The object's definition changed.
+    Changed,
+    /// The object was removed or the agent stops.
+    Stop,
+}
+
+/// A run in flight: what [`Task::record`] needs of its start.
+struct Attempt {
+    trigger: Trigger,
+    inputs: Inputs,
+    at: jiff::Timestamp,
+    started: Instant,
+    span: tracing::Span,
+}
+
 impl Task {
+    /// Decide the next step, take it, repeat; until the object is removed,
+    /// the agent stops, or (in a single pass) the object has run.
     async fn run(mut self) {
         let mode = self.agent.shared.mode;
         let mut shutdown = self.agent.shared.shutdown.subscribe();
-        // When the next timed run is due; `None` while stalled.
-        let mut due = Some(Instant::now());
-        // The input revision of the last run.
-        let mut last_input: Option<Option<String>> = None;
-        let mut failures = 0u32;
-        // The object is new, changed or resumed: its next run says so.
-        let mut reconfigured = true;
-        // The last failure's reason and message, until a success.
-        let mut failing: Option<(String, String)> = None;
         let mut held = self.agent.shared.held.subscribe();
+        let mut sched = Schedule::new(Instant::now());
         loop {
             let Some(cfg) = self.spec.borrow_and_update().clone() else {
                 break;
@@ -534,278 +694,375 @@ impl Task {
             if *shutdown.borrow() {
                 break;
             }
-            let interval = interval(&cfg, &self.key);
-
-            // Suspended: no new runs until resumed or expired.
-            if let Some(s) = active_suspension(&cfg, &self.key) {
-                self.set(|st| {
-                    st.state = State::Suspended;
-                    st.reason = Some(Reason::Suspended.to_string());
-                    st.next_run = s.until;
-                    st.suspended = Some(s.clone());
-                });
-                let expiry = s.until.map(|u| {
-                    let left = jiff::Timestamp::now().duration_until(u);
-                    Duration::try_from(left).unwrap_or(Duration::ZERO)
-                });
-                if mode == Mode::Once {
-                    lock(&self.output).suspended = true;
-                    self.agent.wake_readers(&self.key);
-                    break;
-                }
-                // Waiting never pins a config: reloads free the old ones.
-                drop(cfg);
-                tokio::select! {
-                    changed = self.spec.changed() => if changed.is_err() { break },
-                    _ = sleep_opt(expiry) => {},
-                    _ = shutdown.changed() => break,
-                }
-                // Resumed (or the object changed): run at once.
-                due = Some(Instant::now());
-                failures = 0;
-                last_input = None;
-                reconfigured = true;
-                continue;
+            let facts = Facts {
+                mode,
+                suspension: cfg.suspension(self.key.kind, &self.key.name).map(|s| Suspended {
+                    reason: s.reason.clone(),
+                    until: s.until.as_ref().map(|u| u.value),
+                }),
+                gate: self.gate(&cfg),
+                forced: *lock(&self.forced),
+                held: leader::owns(&held.borrow_and_update(), &self.key),
+            };
+            let step = decide(facts, &sched, jiff::Timestamp::now(), Instant::now());
+            if !matches!(step, Step::Suspended(_)) {
+                self.resumed();
             }
-            self.set(|st| st.suspended = None);
-
-            // Inputs.
-            let inputs = match self.gate(&cfg) {
-                Gate::Ready(inputs) => inputs,
-                Gate::Wait {
-                    reason,
-                    message,
-                    failed,
-                } => {
-                    let once_failed = mode == Mode::Once && failed;
-                    self.set(|st| {
-                        st.state = if once_failed {
-                            State::Failed
-                        } else {
-                            State::Waiting
-                        };
-                        st.reason = Some(reason.to_string());
-                        st.message = Some(message.clone());
-                        st.next_run = None;
-                        if once_failed {
-                            st.last_error = Some(message.clone());
-                        }
-                    });
-                    if once_failed {
-                        self.publish(None, false);
+            // Waiting never pins a config: reloads free the old ones.
+            let (trigger, inputs) = match step {
+                Step::Run { trigger, inputs } => (trigger, inputs),
+                Step::Suspended(s) => {
+                    self.suspended(&s);
+                    if mode == Mode::Once {
+                        lock(&self.output).suspended = true;
+                        self.agent.wake_readers(&self.key);
                         break;
                     }
+                    let expiry = s.until.map(|u| {
+                        let left = jiff::Timestamp::now().duration_until(u);
+                        Duration::try_from(left).unwrap_or(Duration::ZERO)
+                    });
                     drop(cfg);
-                    tokio::select! {
-                        _ = self.wake.notified() => {},
-                        changed = self.spec.changed() => {
-                            if changed.is_err() { break }
-                            due = Some(Instant::now());
-                            failures = 0;
-                            reconfigured = true;
-                        },
-                        _ = shutdown.changed() => break,
+                    if self.wait(&mut shutdown, sleep_opt(expiry)).await == Woke::Stop {
+                        break;
+                    }
+                    // Resumed (or the object changed): run at once.
+                    sched.reconfigure(Instant::now());
+                    sched.last_input = None;
+                    continue;
+                }
+                Step::InputFailed { reason, message } => {
+                    self.enter(State::Failed, reason, &message, true);
+                    self.set(|st| st.last_error = Some(message.clone()));
+                    self.publish(Err(message));
+                    break;
+                }
+                Step::Wait {
+                    reason,
+                    message,
+                    told,
+                } => {
+                    self.enter(State::Waiting, reason, &message, told);
+                    self.blocked(message);
+                    drop(cfg);
+                    let wake = self.wake.clone();
+                    match self
+                        .wait(&mut shutdown, async {
+                            wake.notified().await;
+                            true
+                        })
+                        .await
+                    {
+                        Woke::Stop => break,
+                        Woke::Changed => sched.reconfigure(Instant::now()),
+                        Woke::Other => {}
+                    }
+                    continue;
+                }
+                Step::Sleep { until } => {
+                    let next = until.map(|d| {
+                        let left = d.saturating_duration_since(Instant::now());
+                        jiff::Timestamp::now() + jiff::SignedDuration::try_from(left).unwrap_or_default()
+                    });
+                    self.set(|st| st.next_run = next);
+                    drop(cfg);
+                    let wake = self.wake.clone();
+                    let woken = async {
+                        tokio::select! {
+                            _ = sleep_until_opt(until) => {},
+                            _ = wake.notified() => {},
+                        }
+                        true
+                    };
+                    match self.wait(&mut shutdown, woken).await {
+                        Woke::Stop => break,
+                        Woke::Changed => sched.reconfigure(Instant::now()),
+                        Woke::Other => {}
+                    }
+                    continue;
+                }
+                // The run stays due, with its trigger, until this replica
+                // holds the object.
+                Step::Standby => {
+                    self.enter(
+                        State::Waiting,
+                        Reason::Standby,
+                        "this replica is a standby: the leader reconciles",
+                        true,
+                    );
+                    drop(cfg);
+                    let moved = async { held.changed().await.is_ok() };
+                    match self.wait(&mut shutdown, moved).await {
+                        Woke::Stop => break,
+                        Woke::Changed => sched.reconfigured = true,
+                        Woke::Other => {}
                     }
                     continue;
                 }
             };
-
-            // Is a run due, and why?
-            let forced = lock(&self.forced).take();
-            let timed = due.is_some_and(|d| d <= Instant::now());
-            let new_input = last_input.as_ref() != Some(&inputs.revision);
-            let trigger = match forced {
-                Some(t) => Some(t),
-                None if reconfigured && (timed || new_input) => Some(Trigger::Config),
-                None if new_input => Some(Trigger::Input),
-                None if timed => Some(Trigger::Timer),
-                None => None,
+            lock(&self.forced).take();
+            let Some((attempt, result)) = self
+                .attempt(&cfg, trigger, inputs, &mut held, &mut shutdown)
+                .await
+            else {
+                break;
             };
-            let Some(trigger) = trigger else {
-                let next = due.map(|d| {
-                    let left = d.saturating_duration_since(Instant::now());
-                    jiff::Timestamp::now() + jiff::SignedDuration::try_from(left).unwrap_or_default()
-                });
-                self.set(|st| st.next_run = next);
-                drop(cfg);
-                tokio::select! {
-                    _ = sleep_until_opt(due) => {},
-                    _ = self.wake.notified() => {},
-                    changed = self.spec.changed() => {
-                        if changed.is_err() { break }
-                        due = Some(Instant::now());
-                        failures = 0;
-                        reconfigured = true;
-                    },
-                    _ = shutdown.changed() => break,
-                }
-                continue;
-            };
-
-            // Another replica's: wait until this one holds it (the run
-            // stays due, with its trigger).
-            if !leader::owns(&held.borrow_and_update(), &self.key) {
-                if let Some(t) = forced {
-                    *lock(&self.forced) = Some(t);
-                }
-                self.set(|st| {
-                    st.state = State::Waiting;
-                    st.reason = Some(Reason::Standby.to_string());
-                    st.message = Some("this replica is a standby: the leader reconciles".into());
-                    st.next_run = None;
-                });
-                drop(cfg);
-                tokio::select! {
-                    changed = held.changed() => if changed.is_err() { break },
-                    changed = self.spec.changed() => {
-                        if changed.is_err() { break }
-                        reconfigured = true;
-                    },
-                    _ = shutdown.changed() => break,
-                }
-                continue;
-            }
-
-            // Run, within the global limit.
-            let limit = self.agent.shared.limit.clone();
-            let permit = tokio::select! {
-                p = limit.acquire_owned() => p,
-                _ = shutdown.changed() => break,
-            };
-            let Ok(permit) = permit else { break };
-            self.set(|st| {
-                st.state = State::Reconciling;
-                st.next_run = None;
-            });
-            let started = Instant::now();
-            let at = jiff::Timestamp::now();
-            self.set(|st| st.trigger = Some(trigger));
-            reconfigured = false;
-            let span = tracing::info_span!(
-                "reconcile",
-                kind = %self.key.kind,
-                object = %self.key.name,
-                trigger = trigger.as_str(),
-                revision = tracing::field::Empty,
-            );
-            if let Some(rev) = &inputs.revision {
-                span.record("revision", rev.as_str());
-            }
-            // Losing the lease cancels the run: another replica takes over.
-            let run = self.reconcile(&cfg, &inputs).instrument(span.clone());
-            let key = self.key.clone();
-            let result = tokio::select! {
-                r = run => Some(r),
-                () = lost(&mut held, &key) => None,
-            };
-            drop(permit);
+            sched.reconfigured = false;
             let Some(result) = result else {
                 tracing::warn!(kind = %self.key.kind, object = %self.key.name, "run cancelled: this replica lost the lease");
                 self.set(|st| st.state = State::Waiting);
                 continue;
             };
-            let seconds = started.elapsed().as_secs_f64();
-            self.agent
-                .shared
-                .metrics
-                .record_run(self.key.kind, &self.key.name, result.is_ok(), seconds, at);
-            last_input = Some(inputs.revision.clone());
-            let _enter = span.enter();
-            match result {
-                Ok(done) => {
-                    failures = 0;
-                    let wait = backoff::after_success(interval);
-                    due = Some(Instant::now() + wait);
-                    if let (None, Some(rev)) = (&inputs.revision, &done.revision) {
-                        span.record("revision", rev.as_str());
-                    }
-                    tracing::info!(duration_ms = (seconds * 1000.0) as u64, "{}", done.message);
-                    self.set(|st| {
-                        st.state = State::Ready;
-                        st.reason = Some(Reason::Succeeded.to_string());
-                        st.message = Some(done.message.clone());
-                        st.revision = done.revision.clone().or(st.revision.take());
-                        st.last_error = None;
-                        st.last_run = Some(at);
-                        st.last_success = Some(at);
-                        st.next_run = Some(later(wait));
-                        st.failures = 0;
-                        st.runs += 1;
-                        if let Some(a) = &done.artifact {
-                            st.artifact = Some(ArtifactStatus {
-                                path: a.dir.display().to_string(),
-                                checksum: a.checksum.clone(),
-                            });
-                        }
-                        if done.applied.is_some() {
-                            st.applied = done.applied.clone();
-                        }
-                    });
-                    if mode == Mode::Run {
-                        self.notify_success(&cfg, &done, failing.take().is_some(), &inputs);
-                    }
-                    failing = None;
-                    let good = done.revision.clone().map(|revision| Good {
-                        revision,
-                        artifact: done.artifact.clone(),
-                        selection: done.selection.clone(),
-                    });
-                    self.publish(good, true);
-                }
-                Err(f) => {
-                    failures += 1;
-                    let wait = f.retryable.then(|| {
-                        let b = backoff::after_failure(failures, interval);
-                        f.retry_after.map_or(b, |r| b.max(r))
-                    });
-                    due = wait.map(|w| Instant::now() + w);
-                    if f.retryable {
-                        tracing::warn!(reason = f.reason.as_str(), failures, "{}", f.message);
-                    } else {
-                        tracing::error!(
-                            reason = f.reason.as_str(),
-                            "{} (stalled until its inputs change)",
-                            f.message
-                        );
-                    }
-                    self.set(|st| {
-                        st.state = if f.retryable {
-                            State::Failed
-                        } else {
-                            State::Stalled
-                        };
-                        st.reason = Some(f.reason.to_string());
-                        st.message = Some(f.message.clone());
-                        st.last_error = Some(f.message.clone());
-                        st.last_run = Some(at);
-                        st.next_run = wait.map(later);
-                        st.failures = failures;
-                        st.runs += 1;
-                    });
-                    let this = (f.reason.to_string(), f.message.clone());
-                    if mode == Mode::Run && failing.as_ref() != Some(&this) {
-                        let revision = inputs.revision.clone();
-                        self.notify(
-                            &cfg,
-                            NotifyEvent::Failure,
-                            f.reason.as_str(),
-                            &f.message,
-                            revision,
-                        );
-                    }
-                    failing = Some(this);
-                    self.publish(None, false);
-                }
-            }
-            drop(_enter);
+            self.record(&cfg, &attempt, result, &mut sched);
             if mode == Mode::Once {
                 break;
             }
         }
     }
 
+    /// Wait for `other` (`false`: stop), a change of the object's
+    /// definition, or the agent's shutdown.
+    async fn wait(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        other: impl Future<Output = bool>,
+    ) -> Woke {
+        tokio::select! {
+            go_on = other => if go_on { Woke::Other } else { Woke::Stop },
+            changed = self.spec.changed() => if changed.is_ok() { Woke::Changed } else { Woke::Stop },
+            _ = shutdown.changed() => Woke::Stop,
+        }
+    }
+
+    /// Run the object within the global limit. `None` when the agent
+    /// stops before a permit is free; a result of `None` when this replica
+    /// lost the lease meanwhile (the run was cancelled: another replica
+    /// takes over).
+    async fn attempt(
+        &self,
+        cfg: &Config,
+        trigger: Trigger,
+        inputs: Inputs,
+        held: &mut watch::Receiver<leader::Held>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<(Attempt, Option<Result<reconcile::Done, reconcile::Failure>>)> {
+        let limit = self.agent.shared.limit.clone();
+        let permit = tokio::select! {
+            p = limit.acquire_owned() => p.ok()?,
+            _ = shutdown.changed() => return None,
+        };
+        let attempt = Attempt {
+            trigger,
+            at: jiff::Timestamp::now(),
+            started: Instant::now(),
+            span: tracing::info_span!(
+                "reconcile",
+                kind = %self.key.kind,
+                object = %self.key.name,
+                trigger = trigger.as_str(),
+                revision = tracing::field::Empty,
+            ),
+            inputs,
+        };
+        self.set(|st| {
+            st.state = State::Reconciling;
+            st.next_run = None;
+            st.trigger = Some(trigger);
+        });
+        if let Some(rev) = &attempt.inputs.revision {
+            attempt.span.record("revision", rev.as_str());
+        }
+        let run = self
+            .reconcile(cfg, &attempt.inputs)
+            .instrument(attempt.span.clone());
+        let result = tokio::select! {
+            r = run => Some(r),
+            () = lost(held, &self.key) => None,
+        };
+        drop(permit);
+        Some((attempt, result))
+    }
+
+    /// Record a run's result: metrics, status and its event, the log line,
+    /// notifications, and what the objects that read this one see; plan
+    /// the next run in `sched`.
+    fn record(
+        &self,
+        cfg: &Config,
+        attempt: &Attempt,
+        result: Result<reconcile::Done, reconcile::Failure>,
+        sched: &mut Schedule,
+    ) {
+        let mode = self.agent.shared.mode;
+        let interval = interval(cfg, &self.key);
+        let seconds = attempt.started.elapsed().as_secs_f64();
+        let at = attempt.at;
+        let inputs = &attempt.inputs;
+        self.agent
+            .shared
+            .metrics
+            .record_run(self.key.kind, &self.key.name, result.is_ok(), seconds, at);
+        sched.last_input = Some(inputs.revision.clone());
+        let _enter = attempt.span.enter();
+        match result {
+            Ok(done) => {
+                sched.failures = 0;
+                let wait = backoff::after_success(interval);
+                sched.due = Some(Instant::now() + wait);
+                if let (None, Some(rev)) = (&inputs.revision, &done.revision) {
+                    attempt.span.record("revision", rev.as_str());
+                }
+                tracing::info!(duration_ms = (seconds * 1000.0) as u64, "{}", done.message);
+                let revision = done.revision.clone().or_else(|| inputs.revision.clone());
+                self.set(|st| {
+                    st.state = State::Ready;
+                    st.reason = Some(Reason::Succeeded.to_string());
+                    st.message = Some(done.message.clone());
+                    st.revision = done.revision.clone().or(st.revision.take());
+                    st.last_error = None;
+                    st.last_run = Some(at);
+                    st.last_success = Some(at);
+                    st.next_run = Some(later(wait));
+                    st.failures = 0;
+                    st.runs += 1;
+                    if let Some(a) = &done.artifact {
+                        st.artifact = Some(ArtifactStatus {
+                            path: a.dir.display().to_string(),
+                            checksum: a.checksum.clone(),
+                        });
+                    }
+                    if done.applied.is_some() {
+                        st.applied = done.applied.clone();
+                    }
+                    st.record(Event::new(
+                        jiff::Timestamp::now(),
+                        Reason::Succeeded.as_str(),
+                        &done.message,
+                        revision,
+                        Some(attempt.trigger),
+                    ));
+                });
+                if mode == Mode::Run {
+                    self.notify_success(cfg, &done, sched.failing.take().is_some(), inputs);
+                }
+                sched.failing = None;
+                let good = done.revision.clone().map(|revision| Good {
+                    revision,
+                    artifact: done.artifact.clone(),
+                    selection: done.selection.clone(),
+                });
+                self.publish(Ok(good));
+            }
+            Err(f) => {
+                sched.failures += 1;
+                let failures = sched.failures;
+                let wait = f.retryable.then(|| {
+                    let b = backoff::after_failure(failures, interval);
+                    f.retry_after.map_or(b, |r| b.max(r))
+                });
+                sched.due = wait.map(|w| Instant::now() + w);
+                if f.retryable {
+                    tracing::warn!(reason = f.reason.as_str(), failures, "{}", f.message);
+                } else {
+                    tracing::error!(
+                        reason = f.reason.as_str(),
+                        "{} (stalled until its inputs change)",
+                        f.message
+                    );
+                }
+                self.set(|st| {
+                    st.state = if f.retryable {
+                        State::Failed
+                    } else {
+                        State::Stalled
+                    };
+                    st.reason = Some(f.reason.to_string());
+                    st.message = Some(f.message.clone());
+                    st.last_error = Some(f.message.clone());
+                    st.last_run = Some(at);
+                    st.next_run = wait.map(later);
+                    st.failures = failures;
+                    st.runs += 1;
+                    st.record(Event::new(
+                        jiff::Timestamp::now(),
+                        f.reason.as_str(),
+                        &f.message,
+                        inputs.revision.clone(),
+                        Some(attempt.trigger),
+                    ));
+                });
+                let this = (f.reason.to_string(), f.message.clone());
+                if mode == Mode::Run && sched.failing.as_ref() != Some(&this) {
+                    let revision = inputs.revision.clone();
+                    self.notify(cfg, NotifyEvent::Failure, f.reason.as_str(), &f.message, revision);
+                }
+                sched.failing = Some(this);
+                self.publish(Err(f.message));
+            }
+        }
+    }
+
     fn set(&self, f: impl FnOnce(&mut ObjectStatus)) {
         f(&mut lock(&self.status));
+    }
+
+    /// Enter a state that is not a run's result (waiting, standby, an
+    /// input failed): an event when it is news and `told`.
+    fn enter(&self, state: State, reason: Reason, message: &str, told: bool) {
+        self.set(|st| {
+            let news = told
+                && (st.state != state
+                    || st.reason.as_deref() != Some(reason.as_str())
+                    || st.message.as_deref() != Some(message));
+            st.state = state;
+            st.reason = Some(reason.to_string());
+            st.message = Some(message.to_string());
+            st.next_run = None;
+            if news {
+                st.record(Event::new(
+                    jiff::Timestamp::now(),
+                    reason.as_str(),
+                    message,
+                    None,
+                    None,
+                ));
+            }
+        });
+    }
+
+    /// Show the suspension `s` in force: an event when it is news.
+    fn suspended(&self, s: &Suspended) {
+        self.set(|st| {
+            if st.suspended.as_ref() != Some(s) {
+                let mut message = match &s.reason {
+                    Some(r) => format!("suspended: {r}"),
+                    None => "suspended".to_string(),
+                };
+                if let Some(u) = s.until {
+                    message.push_str(&format!(" (until {u})"));
+                }
+                st.record(Event::new(
+                    jiff::Timestamp::now(),
+                    Reason::Suspended.as_str(),
+                    &message,
+                    None,
+                    None,
+                ));
+            }
+            st.state = State::Suspended;
+            st.reason = Some(Reason::Suspended.to_string());
+            st.next_run = s.until;
+            st.suspended = Some(s.clone());
+        });
+    }
+
+    /// No suspension is in force: if one was, say it ended.
+    fn resumed(&self) {
+        self.set(|st| {
+            if st.suspended.take().is_some() {
+                st.record(Event::new(jiff::Timestamp::now(), RESUMED, "resumed", None, None));
+            }
+        });
     }
 
     /// Hand a success's state changes to the notifier: a recovery after
@@ -874,17 +1131,42 @@ impl Task {
         self.agent.shared.notifier.send(cfg, &e);
     }
 
-    /// Record the outcome of a run for readers and wake them.
-    fn publish(&self, good: Option<Good>, ok: bool) {
+    /// Record the outcome of a run for readers and wake them: what it
+    /// produced, or why it failed.
+    fn publish(&self, result: Result<Option<Good>, String>) {
         {
             let mut out = lock(&self.output);
-            if good.is_some() {
-                out.good = good;
-            }
             out.ran = true;
-            out.failed = !ok;
+            out.blocked = None;
+            match result {
+                Ok(good) => {
+                    if good.is_some() {
+                        out.good = good;
+                    }
+                    out.failed = false;
+                    out.error = None;
+                }
+                Err(e) => {
+                    out.failed = true;
+                    out.error = Some(e);
+                }
+            }
         }
         self.agent.wake_readers(&self.key);
+    }
+
+    /// Tell readers why this object waits, when that changed: they say it
+    /// in turn.
+    fn blocked(&self, message: String) {
+        let changed = {
+            let mut out = lock(&self.output);
+            let changed = out.blocked.as_ref() != Some(&message);
+            out.blocked = Some(message);
+            changed
+        };
+        if changed {
+            self.agent.wake_readers(&self.key);
+        }
     }
 
     fn gate(&self, cfg: &Config) -> Gate {
@@ -895,12 +1177,7 @@ impl Task {
             .then(|| cfg.app(&self.key.name))
             .flatten()
         else {
-            return Gate::Ready(Inputs {
-                artifact: None,
-                values: Vec::new(),
-                policies: Default::default(),
-                revision: None,
-            });
+            return Gate::Ready(Inputs::none());
         };
         for dep in &app.depends_on {
             let key = Key::new(Kind::App, dep.as_str());
@@ -910,13 +1187,15 @@ impl Task {
                     reason: Reason::DependencyNotReady,
                     message: format!("{key} is suspended"),
                     failed: true,
+                    told: true,
                 };
             }
             if !out.ran || out.failed {
                 return Gate::Wait {
                     reason: Reason::DependencyNotReady,
-                    message: format!("waiting for {key} to be ready"),
+                    message: waiting_for(&key, &out),
                     failed: out.ran,
+                    told: out.ran || out.blocked.is_some(),
                 };
             }
         }
@@ -932,6 +1211,7 @@ impl Task {
                         reason: Reason::ArtifactNotReady,
                         message: format!("{key} is suspended and has no artifact in this pass"),
                         failed: true,
+                        told: true,
                     };
                 }
                 Some(Good {
@@ -942,8 +1222,9 @@ impl Task {
                 _ => {
                     return Gate::Wait {
                         reason: Reason::ArtifactNotReady,
-                        message: format!("waiting for {key} to fetch an artifact"),
+                        message: waiting_for(&key, &out),
                         failed: out.ran,
+                        told: out.ran || out.blocked.is_some(),
                     };
                 }
             }
@@ -976,6 +1257,7 @@ impl Task {
                     reason: Reason::DependencyNotReady,
                     message: format!("waiting for the first scan of {key}"),
                     failed: false,
+                    told: false,
                 };
             }
             let picked = out
@@ -1042,17 +1324,17 @@ fn interval(cfg: &Config, key: &Key) -> Duration {
     .unwrap_or(Duration::from_secs(300))
 }
 
-/// The suspension of `key` that is in force now.
-fn active_suspension(cfg: &Config, key: &Key) -> Option<Suspended> {
-    let s = cfg.suspension(key.kind, &key.name)?;
-    let until = s.until.as_ref().map(|u| u.value);
-    if until.is_some_and(|u| u <= jiff::Timestamp::now()) {
-        return None;
+/// Why a reader waits for `key`: its own error when it failed (already
+/// free of secrets, as every status message is), or why it waits in turn.
+fn waiting_for(key: &Key, out: &Output) -> String {
+    if let Some(error) = out.error.as_deref().filter(|_| out.failed) {
+        return format!("waiting for {key}: it failed: {error}");
     }
-    Some(Suspended {
-        reason: s.reason.clone(),
-        until,
-    })
+    match &out.blocked {
+        Some(why) => format!("waiting for {key}: {why}"),
+        None if key.kind == Kind::Source => format!("waiting for {key} to fetch an artifact"),
+        None => format!("waiting for {key} to be ready"),
+    }
 }
 
 fn later(d: Duration) -> jiff::Timestamp {
@@ -1076,16 +1358,250 @@ async fn lost(held: &mut watch::Receiver<leader::Held>, key: &Key) {
     }
 }
 
-async fn sleep_opt(d: Option<Duration>) {
+async fn sleep_opt(d: Option<Duration>) -> bool {
     match d {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
     }
+    true
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wall(s: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_800_000_000 + s).expect("time")
+    }
+
+    fn ready(revision: &str) -> Gate {
+        Gate::Ready(Inputs {
+            revision: Some(revision.into()),
+            ..Inputs::none()
+        })
+    }
+
+    fn facts(gate: Gate) -> Facts {
+        Facts {
+            mode: Mode::Run,
+            suspension: None,
+            gate,
+            forced: None,
+            held: true,
+        }
+    }
+
+    /// A task that ran on `r1` and is next due at `due`.
+    fn after_a_run(due: Instant) -> Schedule {
+        Schedule {
+            due: Some(due),
+            last_input: Some(Some("r1".into())),
+            failures: 0,
+            reconfigured: false,
+            failing: None,
+        }
+    }
+
+    /// The step, in words (the inputs of a run left out).
+    fn step(facts: Facts, sched: &Schedule, clock: Instant) -> String {
+        match decide(facts, sched, wall(0), clock) {
+            Step::Suspended(s) => format!(
+                "suspended {:?} until {:?}",
+                s.reason,
+                s.until.map(|u| u.to_string())
+            ),
+            Step::Wait {
+                reason,
+                message,
+                told,
+            } => format!("wait {reason}: {message}{}", if told { " (told)" } else { "" }),
+            Step::InputFailed { reason, message } => format!("fail {reason}: {message}"),
+            Step::Sleep { until } => format!("sleep {:?}", until.map(|u| u.duration_since(clock))),
+            Step::Standby => "standby".into(),
+            Step::Run { trigger, inputs } => format!("run {} on {:?}", trigger.as_str(), inputs.revision),
+        }
+    }
+
+    #[test]
+    fn a_suspension_in_force_stops_runs_and_an_expired_one_does_not() {
+        let now = Instant::now();
+        let mut f = facts(ready("r1"));
+        f.suspension = Some(Suspended {
+            reason: Some("leak".into()),
+            until: Some(wall(60)),
+        });
+        f.forced = Some(Trigger::Manual);
+        assert_eq!(
+            step(f, &Schedule::new(now), now),
+            "suspended Some(\"leak\") until Some(\"2027-01-15T08:01:00Z\")"
+        );
+        let mut f = facts(ready("r1"));
+        f.suspension = Some(Suspended {
+            reason: None,
+            until: None,
+        });
+        assert_eq!(step(f, &Schedule::new(now), now), "suspended None until None");
+        // Expired (until is now or past): a run as of a new definition.
+        let mut f = facts(ready("r1"));
+        f.suspension = Some(Suspended {
+            reason: None,
+            until: Some(wall(0)),
+        });
+        assert_eq!(step(f, &Schedule::new(now), now), "run config on Some(\"r1\")");
+    }
+
+    #[test]
+    fn inputs_not_ready_wait_and_fail_only_in_a_single_pass() {
+        let now = Instant::now();
+        let waiting = || Gate::Wait {
+            reason: Reason::ArtifactNotReady,
+            message: "waiting for source/s to fetch an artifact".into(),
+            failed: false,
+            told: false,
+        };
+        let failed = || Gate::Wait {
+            reason: Reason::DependencyNotReady,
+            message: "waiting for app/a: it failed: boom".into(),
+            failed: true,
+            told: true,
+        };
+        let sched = Schedule::new(now);
+        assert_eq!(
+            step(facts(waiting()), &sched, now),
+            "wait ArtifactNotReady: waiting for source/s to fetch an artifact"
+        );
+        // While running, a failed input may recover: wait for it.
+        assert_eq!(
+            step(facts(failed()), &sched, now),
+            "wait DependencyNotReady: waiting for app/a: it failed: boom (told)"
+        );
+        let once = |gate| Facts {
+            mode: Mode::Once,
+            ..facts(gate)
+        };
+        assert_eq!(
+            step(once(failed()), &sched, now),
+            "fail DependencyNotReady: waiting for app/a: it failed: boom"
+        );
+        assert_eq!(
+            step(once(waiting()), &sched, now),
+            "wait ArtifactNotReady: waiting for source/s to fetch an artifact"
+        );
+    }
+
+    #[test]
+    fn nothing_due_sleeps_until_the_next_run() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(30);
+        assert_eq!(
+            step(facts(ready("r1")), &after_a_run(later), now),
+            "sleep Some(30s)"
+        );
+        // Stalled: no timed run, only a change wakes it.
+        let stalled = Schedule {
+            due: None,
+            ..after_a_run(now)
+        };
+        assert_eq!(step(facts(ready("r1")), &stalled, now), "sleep None");
+    }
+
+    #[test]
+    fn a_due_run_says_why() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(30);
+        // New, changed or resumed: config, whether due by time or input.
+        assert_eq!(
+            step(facts(ready("r1")), &Schedule::new(now), now),
+            "run config on Some(\"r1\")"
+        );
+        let reconfigured = Schedule {
+            reconfigured: true,
+            ..after_a_run(later)
+        };
+        assert_eq!(
+            step(facts(ready("r2")), &reconfigured, now),
+            "run config on Some(\"r2\")"
+        );
+        assert_eq!(step(facts(ready("r1")), &reconfigured, now), "sleep Some(30s)");
+        // A new input revision before the interval passed.
+        assert_eq!(
+            step(facts(ready("r2")), &after_a_run(later), now),
+            "run input on Some(\"r2\")"
+        );
+        // The interval (or a backoff) passed.
+        assert_eq!(
+            step(facts(ready("r1")), &after_a_run(now), now),
+            "run timer on Some(\"r1\")"
+        );
+        // Asked for: whatever else holds, the run says who asked.
+        for t in [Trigger::Manual, Trigger::Webhook, Trigger::Input] {
+            let f = Facts {
+                forced: Some(t),
+                ..facts(ready("r2"))
+            };
+            assert_eq!(
+                step(f, &reconfigured, now),
+                format!("run {} on Some(\"r2\")", t.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn a_standby_replica_does_not_run_what_is_due() {
+        let now = Instant::now();
+        let f = Facts {
+            held: false,
+            forced: Some(Trigger::Manual),
+            ..facts(ready("r1"))
+        };
+        assert_eq!(step(f, &after_a_run(now), now), "standby");
+        // Nothing due: it sleeps as a holder would.
+        let f = Facts {
+            held: false,
+            ..facts(ready("r1"))
+        };
+        assert_eq!(
+            step(f, &after_a_run(now + Duration::from_secs(5)), now),
+            "sleep Some(5s)"
+        );
+    }
+
+    #[test]
+    fn a_reader_waiting_on_a_failed_input_is_told_its_error() {
+        let key = Key::new(Kind::Source, "platform");
+        let failed = Output {
+            ran: true,
+            failed: true,
+            error: Some("authentication failed for https://git.example.com/p.git".into()),
+            ..Output::default()
+        };
+        assert_eq!(
+            waiting_for(&key, &failed),
+            "waiting for source/platform: it failed: authentication failed for https://git.example.com/p.git"
+        );
+        assert_eq!(
+            waiting_for(&key, &Output::default()),
+            "waiting for source/platform to fetch an artifact"
+        );
+        let infra = Key::new(Kind::App, "infra");
+        assert_eq!(
+            waiting_for(&infra, &Output::default()),
+            "waiting for app/infra to be ready"
+        );
+        let blocked = Output {
+            blocked: Some("waiting for source/platform: it failed: no".into()),
+            ..Output::default()
+        };
+        assert_eq!(
+            waiting_for(&infra, &blocked),
+            "waiting for app/infra: waiting for source/platform: it failed: no"
+        );
     }
 }

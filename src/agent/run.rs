@@ -1,14 +1,16 @@
-//! `mooring run`: the long-running agent process. Binds the HTTP listener,
-//! starts every object's task, then waits for signals and config changes:
+//! `mooring run`: the long-running agent process. Starts every object's
+//! task and what serves the agent (the HTTP server, which `cli` wires in:
+//! the agent knows nothing of it), then waits for signals and config changes:
 //! a change in the file's directory (debounced) or the slow poll reloads if
 //! the content hash changed, SIGHUP reloads now, SIGTERM/SIGINT stop
 //! scheduling, let in-flight runs finish (bounded) and return. Speaks
 //! sd_notify (READY, RELOADING, STOPPING, WATCHDOG, STATUS) when
 //! `NOTIFY_SOCKET` is set.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -30,21 +32,22 @@ pub const NOTIFY_BOUND: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
     #[error("cannot install a signal handler: {0}")]
     Signal(std::io::Error),
 }
 
+/// Completes when the agent has stopped: what serves it should stop too.
+pub type Stopped = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Run until SIGTERM or SIGINT. `text` is the content `loaded` came from.
-pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(), Error> {
+/// `serve` is given the agent once its tasks run, and returns what serves
+/// it until [`Stopped`] completes.
+pub async fn run<S, F>(path: PathBuf, loaded: config::Loaded, text: &[u8], serve: S) -> Result<(), Error>
+where
+    S: FnOnce(Agent, Stopped) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let listen = loaded.config.agent.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| Error::Listen { addr: listen, source })?;
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
     let mut hup = signal(SignalKind::hangup()).map_err(Error::Signal)?;
@@ -57,13 +60,13 @@ pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(
     agent.start(None);
     agent.start_election();
 
-    let ready = Arc::new(AtomicBool::new(true));
-    let stop_server = Arc::new(Notify::new());
-    let server = {
-        let stop = stop_server.clone();
-        tokio::spawn(crate::server::serve(listener, agent.clone(), ready, async move {
-            stop.notified().await
-        }))
+    let stop_serving = Arc::new(Notify::new());
+    let serving = {
+        let stop = stop_serving.clone();
+        tokio::spawn(serve(
+            agent.clone(),
+            Box::pin(async move { stop.notified().await }),
+        ))
     };
 
     let changed = Arc::new(Notify::new());
@@ -159,8 +162,8 @@ pub async fn run(path: PathBuf, loaded: config::Loaded, text: &[u8]) -> Result<(
             NOTIFY_BOUND.as_secs()
         );
     }
-    stop_server.notify_one();
-    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    stop_serving.notify_one();
+    let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -255,7 +258,7 @@ fn adopt(agent: &Agent, path: &Path, last_hash: &mut [u8; 32], unreadable: &mut 
             if let Some((text, _)) = &warnings {
                 tracing::warn!("{} has warnings:\n{text}", path.display());
             }
-            let diff = agent.apply(loaded.config, warnings);
+            let diff = agent.reload(loaded.config, warnings);
             tracing::info!(generation = agent.generation(), "config reloaded: {diff}");
             for setting in &diff.restart_needed {
                 tracing::warn!("{setting} changed; restart mooring for it to take effect");

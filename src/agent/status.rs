@@ -133,6 +133,64 @@ pub struct ObjectStatus {
     /// Why the last (or current) run started.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub trigger: Option<Trigger>,
+    /// What the object reads: its source, the apps it depends on, the
+    /// image policies of an automation (`KIND/NAME`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub inputs: Vec<String>,
+    /// The last [`EVENTS_KEPT`] things worth telling, oldest first.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// How many events each object keeps; older ones are dropped.
+pub const EVENTS_KEPT: usize = 20;
+
+/// Something that happened to an object: a run's result, a wait for an
+/// input, a suspension or its end. The same event again (same reason,
+/// message and revision) right after it is counted, not added, as
+/// Kubernetes counts its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it first happened.
+    pub time: jiff::Timestamp,
+    /// A [`crate::reason::Reason`], or `Resumed`.
+    pub reason: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub revision: Option<String>,
+    /// Why the run that gave it started (events of runs only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trigger: Option<Trigger>,
+    /// How many times it happened in a row.
+    pub count: u64,
+    /// When it last happened, once it happened again.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_time: Option<jiff::Timestamp>,
+}
+
+impl Event {
+    pub fn new(
+        time: jiff::Timestamp,
+        reason: &str,
+        message: &str,
+        revision: Option<String>,
+        trigger: Option<Trigger>,
+    ) -> Event {
+        Event {
+            time,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            revision,
+            trigger,
+            count: 1,
+            last_time: None,
+        }
+    }
+
+    /// When it last happened.
+    pub fn last_seen(&self) -> jiff::Timestamp {
+        self.last_time.unwrap_or(self.time)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,7 +219,29 @@ impl ObjectStatus {
             applied: None,
             artifact: None,
             trigger: None,
+            inputs: Vec::new(),
+            events: Vec::new(),
         }
+    }
+
+    /// Keep `event`: counted into the last one if it is the same, else
+    /// added (dropping the oldest beyond [`EVENTS_KEPT`]).
+    pub fn record(&mut self, event: Event) {
+        if let Some(last) = self.events.last_mut()
+            && (&last.reason, &last.message, &last.revision)
+                == (&event.reason, &event.message, &event.revision)
+        {
+            last.count += 1;
+            last.last_time = Some(event.time);
+            if event.trigger.is_some() {
+                last.trigger = event.trigger;
+            }
+            return;
+        }
+        if self.events.len() >= EVENTS_KEPT {
+            self.events.remove(0);
+        }
+        self.events.push(event);
     }
 }
 
@@ -348,4 +428,69 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_800_000_000 + s as i64).expect("time")
+    }
+
+    #[test]
+    fn the_same_event_again_is_counted_and_others_are_added() {
+        let mut st = ObjectStatus::new(Kind::App, "web", 1);
+        st.record(Event::new(
+            at(0),
+            "FetchFailed",
+            "no",
+            None,
+            Some(Trigger::Config),
+        ));
+        st.record(Event::new(at(5), "FetchFailed", "no", None, Some(Trigger::Timer)));
+        st.record(Event::new(at(9), "FetchFailed", "no", None, Some(Trigger::Timer)));
+        assert_eq!(st.events.len(), 1);
+        let e = &st.events[0];
+        assert_eq!(
+            (e.count, e.time, e.last_time, e.trigger),
+            (3, at(0), Some(at(9)), Some(Trigger::Timer))
+        );
+        // Another revision is another event, even with the same message.
+        st.record(Event::new(at(10), "FetchFailed", "no", Some("r2".into()), None));
+        st.record(Event::new(at(11), "Succeeded", "ok", Some("r2".into()), None));
+        st.record(Event::new(at(12), "FetchFailed", "no", None, None));
+        assert_eq!(
+            st.events
+                .iter()
+                .map(|e| (e.reason.as_str(), e.count))
+                .collect::<Vec<_>>(),
+            [
+                ("FetchFailed", 3),
+                ("FetchFailed", 1),
+                ("Succeeded", 1),
+                ("FetchFailed", 1)
+            ]
+        );
+        let json = serde_json::to_value(&st.events[0]).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"time": at(0).to_string(), "reason": "FetchFailed", "message": "no",
+                "trigger": "timer", "count": 3, "last_time": at(9).to_string()})
+        );
+    }
+
+    #[test]
+    fn only_the_last_events_are_kept() {
+        let mut st = ObjectStatus::new(Kind::Source, "s", 1);
+        for i in 0..(EVENTS_KEPT as u64 + 5) {
+            st.record(Event::new(at(i), "Succeeded", &format!("run {i}"), None, None));
+        }
+        assert_eq!(st.events.len(), EVENTS_KEPT);
+        assert_eq!(st.events[0].message, "run 5");
+        assert_eq!(
+            st.events[EVENTS_KEPT - 1].message,
+            format!("run {}", EVENTS_KEPT + 4)
+        );
+    }
 }

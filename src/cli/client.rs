@@ -1,8 +1,9 @@
-//! `mooring status` and `mooring reconcile`: clients of a running agent's
-//! HTTP API. The address comes from `--addr`, else `$MOORING_ADDR`, else the
+//! `mooring status`, `mooring events` and `mooring reconcile`: clients of
+//! a running agent's HTTP API ([`super::status`] renders what they get). The address comes from `--addr`, else `$MOORING_ADDR`, else the
 //! `listen` of the config file (when one is found), else 127.0.0.1:9797.
 
 use super::Exit;
+use std::io::IsTerminal as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -45,11 +46,9 @@ fn client() -> Result<reqwest::blocking::Client, Exit> {
         })
 }
 
-pub fn status(addr: &str, json: bool) -> Exit {
-    let client = match client() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+/// `GET /api/status`: the body, and the report it holds.
+fn fetch(addr: &str) -> Result<(String, Report), Exit> {
+    let client = client()?;
     let url = format!("http://{addr}/api/status");
     let response = client.get(&url).send().and_then(|r| r.error_for_status());
     let body = match response.and_then(|r| r.text()) {
@@ -57,23 +56,103 @@ pub fn status(addr: &str, json: bool) -> Exit {
         Err(e) => {
             eprintln!("error: cannot get the status from {url}: {}", without_url(&e));
             eprintln!("  help: is `mooring run` running? Pass --addr HOST:PORT or -c FILE to find it");
-            return Exit::Error;
+            return Err(Exit::Error);
         }
     };
-    if json {
-        println!("{}", body.trim_end());
-        return Exit::Success;
-    }
     match serde_json::from_str::<Report>(&body) {
-        Ok(report) => {
-            print!("{}", table(&report, jiff::Timestamp::now()));
-            Exit::Success
-        }
+        Ok(report) => Ok((body, report)),
         Err(e) => {
             eprintln!("error: {url} answered something that is not a mooring status: {e}");
-            Exit::Error
+            Err(Exit::Error)
         }
     }
+}
+
+/// The object `target` of `report`, or the error that says it has none.
+fn find<'r>(report: &'r Report, (kind, name): &(Kind, String)) -> Result<&'r ObjectStatus, Exit> {
+    if let Some(o) = report.objects.iter().find(|o| o.kind == *kind && o.name == *name) {
+        return Ok(o);
+    }
+    let names = report
+        .objects
+        .iter()
+        .filter(|o| o.kind == *kind)
+        .map(|o| o.name.as_str());
+    let hint = config::value::suggest(name, names)
+        .map(|s| format!(" (did you mean \"{s}\"?)"))
+        .unwrap_or_default();
+    eprintln!("error: the agent runs no {kind} named \"{name}\"{hint}");
+    Err(Exit::Failure)
+}
+
+fn style() -> super::status::Style {
+    super::status::Style::new(super::colour(std::io::stdout().is_terminal()))
+}
+
+/// `mooring status [KIND/NAME]`.
+pub fn status(addr: &str, target: Option<&(Kind, String)>, json: bool) -> Exit {
+    let (body, report) = match fetch(addr) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let now = jiff::Timestamp::now();
+    let Some(target) = target else {
+        if json {
+            println!("{}", body.trim_end());
+        } else {
+            print!("{}", super::status::table(&report, now, style()));
+        }
+        return Exit::Success;
+    };
+    let object = match find(&report, target) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    if json {
+        // As served, fields this client does not know included.
+        let all: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let served = all["objects"]
+            .as_array()
+            .and_then(|objects| {
+                objects
+                    .iter()
+                    .find(|o| o["kind"] == object.kind.as_str() && o["name"] == object.name.as_str())
+            })
+            .cloned()
+            .unwrap_or_default();
+        println!("{}", serde_json::to_string_pretty(&served).unwrap_or_default());
+    } else {
+        print!("{}", super::status::detail(object, now, style()));
+    }
+    Exit::Success
+}
+
+/// `mooring events [KIND/NAME]`.
+pub fn events(addr: &str, target: Option<&(Kind, String)>, json: bool) -> Exit {
+    let (_, report) = match fetch(addr) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let objects: Vec<&ObjectStatus> = match target {
+        Some(t) => match find(&report, t) {
+            Ok(o) => vec![o],
+            Err(code) => return code,
+        },
+        None => report.objects.iter().collect(),
+    };
+    let events = super::status::events(&objects);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&events).unwrap_or_else(|_| "[]".into())
+        );
+    } else {
+        print!(
+            "{}",
+            super::status::events_table(&events, jiff::Timestamp::now(), style())
+        );
+    }
+    Exit::Success
 }
 
 pub fn reconcile(
@@ -136,130 +215,4 @@ fn without_url(e: &reqwest::Error) -> String {
         source = inner.source();
     }
     s
-}
-
-/// The human status table.
-pub fn table(r: &Report, now: jiff::Timestamp) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "mooring {} · {} · generation {} · last reload {} {}",
-        r.version,
-        r.config,
-        r.generation,
-        r.last_reload.result,
-        ago(r.last_reload.at, now)
-    );
-    if let Some(le) = &r.leader_election {
-        let _ = writeln!(
-            out,
-            "{} of lease {} for {}{}",
-            le.role.as_str(),
-            le.lease,
-            human(now.duration_since(le.since)),
-            le.holder
-                .as_deref()
-                .filter(|h| *h != le.identity)
-                .map(|h| format!(" (held by {h})"))
-                .unwrap_or_default()
-        );
-    }
-    if !r.last_reload.restart_needed.is_empty() {
-        let _ = writeln!(
-            out,
-            "restart needed for: {}",
-            r.last_reload.restart_needed.join(", ")
-        );
-    }
-    if let Some(d) = &r.last_reload.diagnostics {
-        let _ = writeln!(out);
-        for line in d.lines() {
-            let _ = writeln!(out, "  {line}");
-        }
-    }
-    let _ = writeln!(out);
-    let rows: Vec<[String; 6]> = r.objects.iter().map(|o| row(o, now)).collect();
-    let header = ["KIND", "NAME", "STATE", "REVISION", "NEXT", "MESSAGE"].map(String::from);
-    let mut widths = [0usize; 5];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (w, cell) in widths.iter().zip(row) {
-            let _ = write!(line, "{cell:<w$}  ");
-        }
-        line.push_str(&row[5]);
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
-}
-
-fn row(o: &ObjectStatus, now: jiff::Timestamp) -> [String; 6] {
-    let revision = o.revision.as_deref().map(short_revision).unwrap_or_default();
-    let next = o.next_run.map(|t| until(t, now)).unwrap_or_default();
-    let message = match &o.suspended {
-        Some(s) => {
-            let mut m = s.reason.clone().unwrap_or_else(|| "suspended".into());
-            if let Some(u) = s.until {
-                m.push_str(&format!(" (until {u})"));
-            }
-            m
-        }
-        None => {
-            let reason = o
-                .reason
-                .as_deref()
-                .filter(|r| *r != crate::reason::Reason::Succeeded.as_str());
-            let text = o.message.clone().unwrap_or_default();
-            match reason {
-                Some(r) => format!("{r}: {text}"),
-                None => text,
-            }
-        }
-    };
-    [
-        o.kind.to_string(),
-        o.name.clone(),
-        o.state.as_str().to_string(),
-        revision,
-        next,
-        message,
-    ]
-}
-
-/// `main@sha1:0123456789ab…` → `main@sha1:0123456789ab`.
-fn short_revision(r: &str) -> String {
-    match r.split_once(':') {
-        Some((head, hash)) if hash.len() > 12 => {
-            format!("{head}:{}", hash.chars().take(12).collect::<String>())
-        }
-        _ => r.to_string(),
-    }
-}
-
-fn ago(t: jiff::Timestamp, now: jiff::Timestamp) -> String {
-    format!("{} ago", human(now.duration_since(t)))
-}
-
-fn until(t: jiff::Timestamp, now: jiff::Timestamp) -> String {
-    let d = t.duration_since(now);
-    if d.is_negative() {
-        "now".into()
-    } else {
-        format!("in {}", human(d))
-    }
-}
-
-fn human(d: jiff::SignedDuration) -> String {
-    let s = d.as_secs().max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
-    }
 }

@@ -21,7 +21,9 @@ mod kustomize;
 mod log;
 mod once;
 mod patch;
+mod run;
 mod sops;
+mod status;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -111,8 +113,32 @@ enum Command {
         format: Format,
     },
     /// Show what a running agent is doing: config generation, last reload,
-    /// and the state of every object.
+    /// and the state of every object; or one object in full.
+    ///
+    /// Exit 0 when the agent answered, 1 when it runs no such object, 2
+    /// when it cannot be reached.
     Status {
+        /// One object to show in full (every field and its events): KIND/NAME
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
+        target: Option<(Kind, String)>,
+        /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+        /// Config file to read `listen` from [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show the last events of a running agent's objects (or of one), oldest
+    /// first: results of runs, waits, suspensions.
+    ///
+    /// Exit 0 when the agent answered, 1 when it runs no such object, 2
+    /// when it cannot be reached.
+    Events {
+        /// Only this object's events: KIND/NAME
+        #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
+        target: Option<(Kind, String)>,
         /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
         #[arg(long, value_name = "HOST:PORT")]
         addr: Option<String>,
@@ -400,9 +426,25 @@ fn dispatch() -> Exit {
             &targets,
             format == Format::Json,
         ),
-        Command::Run { config } => run(&config::resolve_path(config.as_deref())),
-        Command::Status { addr, config, format } => client::status(
+        Command::Run { config } => run::run(&config::resolve_path(config.as_deref())),
+        Command::Status {
+            target,
+            addr,
+            config,
+            format,
+        } => client::status(
             &client::address(addr.as_deref(), config.as_deref()),
+            target.as_ref(),
+            format == Format::Json,
+        ),
+        Command::Events {
+            target,
+            addr,
+            config,
+            format,
+        } => client::events(
+            &client::address(addr.as_deref(), config.as_deref()),
+            target.as_ref(),
             format == Format::Json,
         ),
         Command::Reconcile {
@@ -496,41 +538,6 @@ fn graph(path: &Path, format: GraphFormat) -> Exit {
         return Exit::Error;
     }
     Exit::Success
-}
-
-fn run(path: &Path) -> Exit {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read config file {}: {e}", path.display());
-            eprintln!("  help: pass -c FILE, or set MOORING_CONFIG");
-            return Exit::Error;
-        }
-    };
-    let checked = match String::from_utf8(text.clone()) {
-        Ok(t) => config::from_str(path, t, jiff::Timestamp::now()),
-        Err(_) => {
-            eprintln!("error: {} is not UTF-8 text", path.display());
-            return Exit::Failure;
-        }
-    };
-    let loaded = match report_load(checked) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let _log = log::init(&loaded.config.agent);
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    match runtime.block_on(crate::agent::run::run(path.to_path_buf(), loaded, &text)) {
-        Ok(()) => Exit::Success,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("error: {e}");
-            Exit::Error
-        }
-    }
 }
 
 /// The async runtime of `run` and `once`: two workers are plenty for an
@@ -644,9 +651,15 @@ fn report_load(loaded: Result<config::Loaded, config::Error>) -> Result<config::
     }
 }
 
+/// Whether to colour what goes to a stream: a terminal (`tty`), with
+/// `NO_COLOR` unset or empty.
+fn colour(tty: bool) -> bool {
+    tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Render diagnostics for a terminal or a pipe.
 fn render(diagnostics: &Diagnostics, tty: bool) -> String {
-    let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = colour(tty);
     let width = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse().ok())

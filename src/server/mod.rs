@@ -126,7 +126,7 @@ async fn reconcile(
         );
     };
     let key = Key::new(kind, name);
-    match app.agent.reconcile(&key) {
+    match app.agent.run_now(&key) {
         Ok(()) => (
             StatusCode::ACCEPTED,
             axum::Json(json!({ "accepted": key.to_string() })),

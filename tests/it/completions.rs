@@ -70,6 +70,14 @@ fn bash_completes_verbs_flags_and_object_names() {
     assert!(bash_complete(env.path(), &["mooring", "reconcile", ""]).contains(&"--token-file".to_string()));
     // Arguments that take one kind offer only that kind.
     assert_eq!(names(&["mooring", "render", ""]), ["app/infra", "app/web"]);
+    assert_eq!(
+        bash_complete(env.path(), &["mooring", "events", "app/"]),
+        ["app/infra", "app/web"]
+    );
+    assert_eq!(
+        bash_complete(env.path(), &["mooring", "status", "so"]),
+        ["source/platform"]
+    );
     assert_eq!(names(&["mooring", "images", ""]), ["image/podinfo"]);
     assert_eq!(
         bash_complete(env.path(), &["mooring", "graph", "--format", ""]),

@@ -8,6 +8,7 @@ mod automation;
 mod completions;
 mod diagnostics;
 mod docs;
+mod events;
 mod examples;
 mod faultproxy;
 mod faults;
