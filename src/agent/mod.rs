@@ -37,6 +37,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use crate::apply::cluster::Clusters;
 use crate::backoff;
 use crate::config::diff::{ConfigDiff, Key};
 use crate::config::graph::Graph;
@@ -75,7 +76,9 @@ struct Shared {
     limit: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
-    clusters: crate::apply::cluster::Clusters,
+    clusters: Clusters,
+    /// What the clusters' watches report, until a task follows it.
+    drift: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crate::apply::watch::Drift>>>,
     notifier: Notifier,
     /// The shards this replica holds (leader election); `None`: all.
     held: watch::Sender<leader::Held>,
@@ -165,6 +168,13 @@ impl Agent {
             .filter(|_| mode == Mode::Run)
             .map(|_| Arc::new(vec![false]));
         let (held, _) = watch::channel(held);
+        // A running agent watches what it applied; a single pass does not.
+        let (clusters, drift) = if mode == Mode::Run {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Clusters::watching(tx), Some(rx))
+        } else {
+            (Clusters::default(), None)
+        };
         Agent {
             shared: Arc::new(Shared {
                 config_path,
@@ -174,7 +184,8 @@ impl Agent {
                 limit: Arc::new(Semaphore::new(permits as usize)),
                 shutdown,
                 tasks: Mutex::new(JoinSet::new()),
-                clusters: Default::default(),
+                clusters,
+                drift: Mutex::new(drift),
                 notifier: Notifier::new(),
                 held,
                 election: Mutex::new(None),
@@ -210,6 +221,31 @@ impl Agent {
         for key in keys {
             self.spawn(&mut inner, key, cfg.clone());
         }
+        drop(inner);
+        self.follow_drift();
+    }
+
+    /// Run an app again as soon as a watch sees someone change or delete
+    /// one of its objects (a suspended app is left alone).
+    fn follow_drift(&self) {
+        let Some(mut drift) = lock(&self.shared.drift).take() else {
+            return;
+        };
+        let agent = self.clone();
+        let mut stop = self.shared.shutdown.subscribe();
+        lock(&self.shared.tasks).spawn(async move {
+            loop {
+                let d = tokio::select! {
+                    d = drift.recv() => d,
+                    _ = stop.changed() => None,
+                };
+                let Some(d) = d else { break };
+                let key = Key::new(Kind::App, d.app.as_str());
+                if agent.trigger(&key, Trigger::Drift).is_ok() {
+                    tracing::info!(object = %key, "{} changed outside git: applying the app again", d.id);
+                }
+            }
+        });
     }
 
     pub fn config(&self) -> Arc<Config> {

@@ -71,6 +71,9 @@ pub enum Trigger {
     Config,
     /// A receiver's valid delivery (`POST /hooks/NAME`).
     Webhook,
+    /// Someone changed or deleted an object the app applied (seen by a
+    /// watch).
+    Drift,
 }
 
 impl Trigger {
@@ -81,6 +84,7 @@ impl Trigger {
             Trigger::Manual => "manual",
             Trigger::Config => "config",
             Trigger::Webhook => "webhook",
+            Trigger::Drift => "drift",
         }
     }
 }

@@ -99,3 +99,50 @@ fn passes_over_an_untouched_app_write_nothing_and_hand_changes_are_applied_back(
     reconcile(&agent);
     assert_eq!(writes(&f), Vec::<String>::new());
 }
+
+/// Poll `done` until it holds, for at most `within`.
+#[track_caller]
+fn eventually(within: Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited {within:?} for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_hand_change_is_taken_back_at_once_without_waiting_for_the_interval() {
+    let f = Fixture::new();
+    let port = free_port();
+    f.config_with(
+        &format!("    listen \"127.0.0.1:{port}\"\n"),
+        &app("web", "    interval \"1h\"\n"),
+    );
+    let mut cmd = f.env.cmd();
+    cmd.args(["run", "-c", "mooring.kdl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let agent = Running::start(cmd, port);
+    agent.wait(Duration::from_secs(30), "the first apply", |s| {
+        crate::agent::state(s, "app", "web") == "ready"
+    });
+
+    // `kubectl scale`: the watch sees it and the app runs (an hour before
+    // its interval would have).
+    let out = f.kubectl(&["scale", "deploy", "web", "-n", "demo", "--replicas=5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(Duration::from_secs(20), "the replicas taken back", || {
+        f.deploy()["spec"]["replicas"] == 1
+    });
+    let s = agent.wait(Duration::from_secs(20), "the drift run recorded", |s| {
+        crate::agent::object(s, "app", "web").is_some_and(|o| o["trigger"] == "drift" && o["state"] == "ready")
+    });
+    assert!(runs(&s, "app", "web") >= 2);
+
+    // A delete: created again.
+    let out = f.kubectl(&["delete", "configmap", "settings", "-n", "demo"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(Duration::from_secs(20), "the ConfigMap created again", || {
+        f.object("v1", "ConfigMap", Some("demo"), "settings").is_some()
+    });
+}
