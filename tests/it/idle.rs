@@ -105,7 +105,10 @@ fn passes_over_an_untouched_app_write_nothing_and_hand_changes_are_applied_back(
 fn eventually(within: Duration, what: &str, done: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + within;
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "waited {within:?} for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {within:?} for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -135,7 +138,8 @@ fn a_hand_change_is_taken_back_at_once_without_waiting_for_the_interval() {
         f.deploy()["spec"]["replicas"] == 1
     });
     let s = agent.wait(Duration::from_secs(20), "the drift run recorded", |s| {
-        crate::agent::object(s, "app", "web").is_some_and(|o| o["trigger"] == "drift" && o["state"] == "ready")
+        crate::agent::object(s, "app", "web")
+            .is_some_and(|o| o["trigger"] == "drift" && o["state"] == "ready")
     });
     assert!(runs(&s, "app", "web") >= 2);
 
