@@ -32,6 +32,7 @@ mod kustomize;
 mod leader;
 mod notify;
 mod oci_source;
+mod page;
 mod patch;
 mod push;
 mod recorder;
