@@ -109,6 +109,9 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Log to stderr as the agent does (the configured level); -vv debug, -vvv trace [default: warnings only]
+        #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+        verbose: u8,
     },
     /// Show what a running agent is doing: config generation, last reload,
     /// and the state of every object.
@@ -395,10 +398,12 @@ fn dispatch() -> Exit {
             targets,
             config,
             format,
+            verbose,
         } => once::run(
             &config::resolve_path(config.as_deref()),
             &targets,
             format == Format::Json,
+            verbose,
         ),
         Command::Run { config } => run(&config::resolve_path(config.as_deref())),
         Command::Status { addr, config, format } => client::status(
@@ -518,6 +523,7 @@ fn run(path: &Path) -> Exit {
         Ok(l) => l,
         Err(code) => return code,
     };
+    state_dir_hint(&loaded.config.agent);
     let _log = log::init(&loaded.config.agent);
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -530,6 +536,19 @@ fn run(path: &Path) -> Exit {
             eprintln!("error: {e}");
             Exit::Error
         }
+    }
+}
+
+/// One line when the config leaves `state-dir` to the default and that is
+/// the user's own directory rather than the system's.
+fn state_dir_hint(agent: &config::Agent) {
+    let default = config::defaults::state_dir();
+    if agent.state_dir == default && default != Path::new(config::defaults::STATE_DIR) {
+        eprintln!(
+            "note: the config sets no state-dir and {} is not writable by this user: state goes to {} (set `agent {{ state-dir … }}` to choose)",
+            config::defaults::STATE_DIR,
+            default.display()
+        );
     }
 }
 

@@ -13,6 +13,7 @@ mod faultproxy;
 mod faults;
 mod flux_apps;
 mod flux_image;
+mod friendly;
 mod fuzz;
 mod genconfig;
 mod git_source;
