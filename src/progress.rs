@@ -204,34 +204,41 @@ pub fn render(
         Unit::Bytes => bytes(n),
         Unit::Items(_) => n.to_string(),
     };
-    let mut line = format!("{label}  {}", amount(done));
+    let mut stats = amount(done);
     match total {
         Some(t) if t > 0 => {
             let pct = (done.min(t) as u128 * 100 / t as u128) as u64;
-            line.push_str(&format!(" / {}", amount(t)));
+            stats.push_str(&format!(" / {}", amount(t)));
             if let Unit::Items(what) = unit {
-                line.push_str(&format!(" {what}"));
+                stats.push_str(&format!(" {what}"));
             }
-            line.push_str(&format!("  {pct}%"));
+            stats.push_str(&format!("  {pct}%"));
         }
         _ => {
             if let Unit::Items(what) = unit {
-                line.push_str(&format!(" {what}"));
+                stats.push_str(&format!(" {what}"));
             }
         }
     }
     let secs = elapsed.as_secs_f64();
     if unit == Unit::Bytes && secs >= 1.0 {
-        line.push_str(&format!("  {}/s", bytes((done as f64 / secs) as u64)));
+        stats.push_str(&format!("  {}/s", bytes((done as f64 / secs) as u64)));
     }
-    line.push_str(&format!("  {}s", elapsed.as_secs()));
+    stats.push_str(&format!("  {}s", elapsed.as_secs()));
     if others > 0 {
-        line.push_str(&format!("  (+{others} more)"));
+        stats.push_str(&format!("  (+{others} more)"));
     }
+    // The numbers stay; the label gives way. The last column stays free:
+    // a full line makes some terminals wrap.
+    let room = width.saturating_sub(1 + 2 + stats.chars().count());
+    let label = if label.chars().count() <= room {
+        label.to_string()
+    } else {
+        label.chars().take(room.saturating_sub(1)).collect::<String>() + "…"
+    };
+    let line = format!("{label}  {stats}");
     if line.chars().count() >= width {
-        // Leave the last column free: a full line makes some terminals wrap.
-        let keep = width.saturating_sub(2);
-        line = line.chars().take(keep).collect::<String>() + "…";
+        return line.chars().take(width.saturating_sub(1)).collect();
     }
     line
 }
@@ -342,7 +349,20 @@ mod tests {
             30,
         );
         assert_eq!(line.chars().count(), 29, "{line}");
-        assert!(line.ends_with('…'), "{line}");
+        let wide = render(
+            "pulling oci source/a-very-long-name-indeed",
+            Unit::Bytes,
+            1 << 30,
+            Some(1 << 32),
+            Duration::from_secs(100),
+            0,
+            60,
+        );
+        // The numbers stay whole; the label is cut.
+        assert_eq!(
+            wide, "pulling oci sour…  1.0 GiB / 4.0 GiB  25%  10.2 MiB/s  100s",
+            "{wide}"
+        );
     }
 
     /// Without a terminal (the tests' stderr is a pipe or a file),
