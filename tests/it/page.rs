@@ -3,7 +3,8 @@
 //! script ran), finds the objects and the graph, sees a suspension and its
 //! reason appear after `mooring suspend`, and takes screenshots (kept in
 //! the test's temp dir and copied under `target/page/` for a person to look
-//! at).
+//! at). A second test drives the page over the DevTools protocol to press
+//! "Reconcile now" against an agent that needs a token.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -213,4 +214,231 @@ fn the_page_shows_objects_the_graph_and_a_suspension_live() {
         browser.screenshot(&url, &path, size);
         let _ = std::fs::copy(&path, shots.join(name));
     }
+}
+
+/// Chromium driven over the DevTools protocol on a pipe
+/// (`--remote-debugging-pipe`: commands on fd 3, answers on fd 4, each a
+/// JSON text ended by NUL), for what needs clicks and typing.
+struct Devtools {
+    child: std::process::Child,
+    to: std::io::PipeWriter,
+    from: std::sync::mpsc::Receiver<serde_json::Value>,
+    next: u64,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Devtools {
+    fn open(exe: &Path, url: &str) -> Devtools {
+        use std::os::fd::AsRawFd as _;
+        use std::os::unix::process::CommandExt as _;
+        let profile = tempfile::tempdir().expect("profile dir");
+        let (cmd_read, to) = std::io::pipe().expect("pipe");
+        let (from_read, answer_write) = std::io::pipe().expect("pipe");
+        let (r, w) = (cmd_read.as_raw_fd(), answer_write.as_raw_fd());
+        let mut cmd = Command::new(exe);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--remote-debugging-pipe",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .env("HOME", profile.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork
+        // and exec; dup2 onto the fd itself would keep FD_CLOEXEC, so the
+        // flag is cleared on 3 and 4 explicitly.
+        unsafe {
+            cmd.pre_exec(move || {
+                let (r2, w2) = (libc::dup(r), libc::dup(w));
+                if r2 < 0 || w2 < 0 || libc::dup2(r2, 3) < 0 || libc::dup2(w2, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                for fd in [3, 4] {
+                    libc::fcntl(fd, libc::F_SETFD, 0);
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start chromium");
+        drop((cmd_read, answer_write));
+        let (tx, from) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            let mut reader = std::io::BufReader::new(from_read);
+            let mut message = Vec::new();
+            while reader.read_until(0, &mut message).is_ok_and(|n| n > 0) {
+                message.pop_if(|b| *b == 0);
+                if let Ok(v) = serde_json::from_slice(&message)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+                message.clear();
+            }
+        });
+        let mut d = Devtools {
+            child,
+            to,
+            from,
+            next: 0,
+            session: String::new(),
+            _profile: profile,
+        };
+        let targets = d.call("Target.getTargets", serde_json::json!({}));
+        let page = targets["targetInfos"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+            .and_then(|t| t["targetId"].as_str())
+            .unwrap_or_else(|| panic!("no page target: {targets}"))
+            .to_string();
+        let attached = d.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": page, "flatten": true }),
+        );
+        d.session = attached["sessionId"].as_str().expect("a session").to_string();
+        d
+    }
+
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        use std::io::Write as _;
+        self.next += 1;
+        let id = self.next;
+        let mut msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            msg["sessionId"] = self.session.clone().into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).expect("JSON");
+        bytes.push(0);
+        self.to.write_all(&bytes).expect("write to chromium");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let answer = self
+                .from
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no answer to {method}: {e}"));
+            if answer["id"] == id {
+                assert!(answer.get("error").is_none(), "{method}: {answer}");
+                return answer["result"].clone();
+            }
+        }
+    }
+
+    /// The value of a JavaScript expression in the page.
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+        );
+        assert!(r.get("exceptionDetails").is_none(), "{expression}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    #[track_caller]
+    fn wait(&mut self, expression: &str, what: &str) -> serde_json::Value {
+        let deadline = Instant::now() + LONG;
+        loop {
+            let v = self.eval(expression);
+            if !(v.is_null() || v == false || v == "") {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page never showed {what} ({expression})"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Devtools {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn reconcile_now_asks_for_the_token_and_keeps_it_in_the_tab() {
+    let Some(exe) = chromium() else {
+        skip(
+            "reconcile_now_asks_for_the_token_and_keeps_it_in_the_tab",
+            "chromium is not installed (apt-get install chromium)",
+        );
+        return;
+    };
+    let f = Fixture::new();
+    f.env.write("token", "s3cret-token\n");
+    let config = f
+        .config(&app("web", "web"))
+        .replace("agent {\n", "agent {\n    api-token-file \"token\"\n");
+    f.env.write("mooring.kdl", &config);
+    let agent = f.spawn(&[]);
+    agent.wait(LONG, "app/web ready", |s| state(s, "app", "web") == "ready");
+    let runs = |s: &serde_json::Value| crate::agent::runs(s, "app", "web");
+    let before = runs(&agent.status());
+
+    let mut page = Devtools::open(&exe, &format!("http://127.0.0.1:{}/", f.port));
+    let button = r#"document.querySelector('article[data-key="app/web"] button.reconcile')"#;
+    let result = r#"document.querySelector('article[data-key="app/web"] .result').textContent"#;
+    page.wait(&format!("{button} !== null"), "the reconcile button");
+
+    // Without a token the agent refuses, and the page asks for one.
+    page.eval(&format!("{button}.click()"));
+    page.wait(
+        &format!("{result} === 'this agent needs an API token'"),
+        "the refusal",
+    );
+    assert_eq!(page.eval("document.getElementById('token-form').hidden"), false);
+    assert_eq!(runs(&agent.status()), before, "ran without a token");
+
+    // A wrong token is refused too.
+    page.eval(
+        "document.getElementById('token-input').value = 'wrong'; \
+         document.getElementById('token-form').requestSubmit()",
+    );
+    page.eval(&format!("{button}.click()"));
+    page.wait(
+        &format!("{result} === 'the agent refused this token'"),
+        "the wrong token refused",
+    );
+
+    // The right one: accepted, and the agent runs the app.
+    page.eval(
+        "document.getElementById('token-input').value = 's3cret-token'; \
+         document.getElementById('token-form').requestSubmit()",
+    );
+    assert_eq!(page.eval("document.getElementById('token-form').hidden"), true);
+    page.eval(&format!("{button}.click()"));
+    page.wait(
+        &format!("{result} === 'accepted: it runs now'"),
+        "the reconcile accepted",
+    );
+    let s = agent.wait(LONG, "app/web ran again", |s| runs(s) > before);
+    let web = object(&s, "app", "web").expect("app/web");
+    assert_eq!(web["trigger"], "manual", "{web}");
+
+    // Kept in the tab's session storage, not in the URL or the page.
+    assert_eq!(
+        page.eval("sessionStorage.getItem('mooring.token')"),
+        "s3cret-token"
+    );
+    assert_eq!(page.eval("localStorage.length"), 0);
+    let href = page.eval("location.href");
+    assert!(!href.as_str().unwrap_or_default().contains("s3cret"), "{href}");
+    let html = page.eval("document.documentElement.outerHTML");
+    assert!(
+        !html.as_str().unwrap_or_default().contains("s3cret"),
+        "the token is in the DOM"
+    );
 }
