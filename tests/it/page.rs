@@ -428,6 +428,11 @@ fn reconcile_now_asks_for_the_token_and_keeps_it_in_the_tab() {
     let web = object(&s, "app", "web").expect("app/web");
     assert_eq!(web["trigger"], "manual", "{web}");
 
+    // The keyboard's place survives the redraws of the poll.
+    page.eval(&format!("window.before = {button}; {button}.focus()"));
+    page.wait(&format!("{button} !== window.before"), "a redraw");
+    assert_eq!(page.eval(&format!("document.activeElement === {button}")), true);
+
     // Kept in the tab's session storage, not in the URL or the page.
     assert_eq!(
         page.eval("sessionStorage.getItem('mooring.token')"),

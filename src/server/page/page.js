@@ -15,6 +15,7 @@
     graph: null,
     graphGeneration: -1,
     lastOk: 0,
+    pending: false,
     filter: "",
     open: new Set(),
     results: new Map(),
@@ -133,9 +134,39 @@
     }
   }
 
+  // Someone selecting text (to copy an error) or with the keyboard on a
+  // button keeps it: a redraw waits for the selection to end, and focus
+  // moves to the same control in the new cards.
+  function selecting() {
+    const sel = window.getSelection ? window.getSelection() : null;
+    return !!sel && !sel.isCollapsed && String(sel) !== "";
+  }
+
+  function focused() {
+    const f = document.activeElement;
+    if (!f || !f.classList) return null;
+    if (f.classList.contains("node")) return { key: f.dataset.key, node: true };
+    const card = f.classList.contains("reconcile") ? f.closest("article") : null;
+    return card ? { key: card.dataset.key, node: false } : null;
+  }
+
+  function refocus(was) {
+    if (!was) return;
+    const scope = was.node ? ".graph .node" : "article.object";
+    const owner = [...document.querySelectorAll(scope)].find((e) => e.dataset.key === was.key);
+    const target = owner && (was.node ? owner : owner.querySelector("button.reconcile"));
+    if (target) target.focus({ preventScroll: true });
+  }
+
   function render() {
     const s = store.status;
     if (!s) return;
+    if (selecting()) {
+      store.pending = true;
+      return;
+    }
+    store.pending = false;
+    const was = focused();
     renderAbout(s);
     renderReload(s.last_reload);
     renderCounts(s.objects || []);
@@ -143,6 +174,7 @@
     renderObjects(s.objects || []);
     renderTable("receivers", s.receivers, ["name", "accepted", "ignored", "duplicates", "rejected", "last_delivery", "last_rejection"]);
     renderTable("notifications", s.notifications, ["name", "sent", "failed", "dropped", "last_sent", "last_error"]);
+    refocus(was);
   }
 
   function renderAbout(s) {
@@ -423,6 +455,9 @@
     $("filter").addEventListener("input", (e) => {
       store.filter = e.target.value;
       render();
+    });
+    document.addEventListener("selectionchange", () => {
+      if (store.pending && !selecting()) render();
     });
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) render();
