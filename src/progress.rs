@@ -11,14 +11,16 @@
 //! lines go through [`Stderr`], which erases the progress line before the
 //! log line and lets the next tick redraw it below.
 //!
-//! A leaf: it imports nothing of mooring. Another progress API (gix's
-//! `Progress` trait, for instance) plugs in by forwarding its counters to a
-//! [`Task`]: `init(max, unit)` → [`Task::set_total`], `set(n)` →
-//! [`Task::set`], `inc_by(n)` → [`Task::inc`]; a task's label can be
-//! changed for each phase with [`Task::set_label`].
+//! A leaf: it imports nothing of mooring. Another progress API plugs in by
+//! forwarding to a [`Task`]. gix's (prodash's `Progress` + `Count`):
+//! `init(max, unit)` → [`Task::set_total`], `set(n)` → [`Task::set`],
+//! `inc_by(n)` → [`Task::inc`], `set_name` → [`Task::set_label`], and
+//! `counter()` → [`Task::counter`], the very counter that is drawn (the
+//! same `Arc<AtomicUsize>` type as prodash's `StepShared`, which gix
+//! increments directly while it receives a pack).
 
 use std::io::{IsTerminal as _, Write as _};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -44,7 +46,7 @@ pub struct Task {
 struct Inner {
     label: Mutex<String>,
     unit: Unit,
-    done: AtomicU64,
+    done: Arc<AtomicUsize>,
     total: AtomicU64,
     started: Instant,
 }
@@ -81,7 +83,7 @@ pub fn start(label: impl Into<String>, unit: Unit, total: Option<u64>) -> Task {
     let inner = Arc::new(Inner {
         label: Mutex::new(label.into()),
         unit,
-        done: AtomicU64::new(0),
+        done: Arc::new(AtomicUsize::new(0)),
         total: AtomicU64::new(total.unwrap_or(UNKNOWN)),
         started: Instant::now(),
     });
@@ -100,13 +102,25 @@ pub fn start(label: impl Into<String>, unit: Unit, total: Option<u64>) -> Task {
 impl Task {
     pub fn set(&self, done: u64) {
         if let Some(i) = &self.inner {
-            i.done.store(done, Ordering::Relaxed);
+            i.done
+                .store(usize::try_from(done).unwrap_or(usize::MAX), Ordering::Relaxed);
         }
     }
 
     pub fn inc(&self, by: u64) {
         if let Some(i) = &self.inner {
-            i.done.fetch_add(by, Ordering::Relaxed);
+            i.done
+                .fetch_add(usize::try_from(by).unwrap_or(usize::MAX), Ordering::Relaxed);
+        }
+    }
+
+    /// The count as a shared counter, for a caller that counts on its own
+    /// (gix's `Count::counter`); a task that is not drawn gives a counter
+    /// nobody reads.
+    pub fn counter(&self) -> Arc<AtomicUsize> {
+        match &self.inner {
+            Some(i) => i.done.clone(),
+            None => Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -160,7 +174,7 @@ fn tick() {
         let line = render(
             &label,
             first.unit,
-            first.done.load(Ordering::Relaxed),
+            first.done.load(Ordering::Relaxed) as u64,
             (total != UNKNOWN).then_some(total),
             first.started.elapsed(),
             others,
@@ -363,6 +377,25 @@ mod tests {
             wide, "pulling oci sour…  1.0 GiB / 4.0 GiB  25%  10.2 MiB/s  100s",
             "{wide}"
         );
+    }
+
+    #[test]
+    fn a_shared_counter_is_the_count_drawn() {
+        let inner = Arc::new(Inner {
+            label: Mutex::new("receiving pack".into()),
+            unit: Unit::Bytes,
+            done: Arc::new(AtomicUsize::new(0)),
+            total: AtomicU64::new(UNKNOWN),
+            started: Instant::now(),
+        });
+        let task = Task {
+            inner: Some(inner.clone()),
+        };
+        task.counter().fetch_add(7, Ordering::Relaxed);
+        task.inc(3);
+        assert_eq!(inner.done.load(Ordering::Relaxed), 10);
+        task.set(4);
+        assert_eq!(task.counter().load(Ordering::Relaxed), 4);
     }
 
     /// Without a terminal (the tests' stderr is a pipe or a file),
