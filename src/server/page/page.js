@@ -6,7 +6,8 @@
 
 (() => {
   const POLL_MS = 2000;
-  const HIDDEN_POLL_MS = 10000;
+  const SLOW_POLL_MS = 10000;
+  const LARGE = 500;
   const TOKEN_KEY = "mooring.token";
 
   const $ = (id) => document.getElementById(id);
@@ -109,7 +110,9 @@
     } catch (e) {
       setLive(false, e);
     }
-    setTimeout(poll, document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+    // A large fleet's status is large: fetched and drawn less often.
+    const large = store.status && (store.status.objects || []).length > LARGE;
+    setTimeout(poll, document.hidden || large ? SLOW_POLL_MS : POLL_MS);
   }
 
   async function loadGraph() {
