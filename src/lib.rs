@@ -21,6 +21,7 @@ pub mod image;
 pub mod import;
 pub mod kustomize;
 pub mod notify;
+pub mod progress;
 pub mod reason;
 pub mod render;
 pub mod server;

@@ -181,6 +181,11 @@ fn desired(manifests: &[Manifest], app: &str) -> Result<Vec<Desired>, Error> {
 /// Apply `manifests` for the app `opts.app`.
 pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>) -> Result<Summary, Error> {
     let objects = desired(manifests, opts.app)?;
+    let progress = crate::progress::start(
+        format!("applying app/{}", opts.app),
+        crate::progress::Unit::Items("objects"),
+        Some(objects.len() as u64),
+    );
     let mut summary = Summary::default();
     let client = cluster.client().clone();
     let recorded = inventory::load(&client, opts.inventory_namespace, opts.app).await?;
@@ -198,7 +203,7 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
     if !crds.is_empty() {
         remember(&client, opts, &old, &all_ids).await?;
         let current = current(cluster, opts.app, &resolved).await?;
-        apply_stage(cluster, &resolved, &current, &old, opts, &mut summary).await?;
+        apply_stage(cluster, &resolved, &current, &old, opts, &mut summary, &progress).await?;
         wait_established(cluster, &resolved).await?;
         for d in &crds {
             for version in crd_versions(&d.body) {
@@ -237,7 +242,7 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
             .filter(|(d, r)| stage(&d.id, r.namespaced) == s)
             .cloned()
             .collect();
-        if let Err(e) = apply_stage(cluster, &batch, &current, &old, opts, &mut summary).await {
+        if let Err(e) = apply_stage(cluster, &batch, &current, &old, opts, &mut summary, &progress).await {
             errors.push(e);
         }
     }
@@ -502,6 +507,7 @@ async fn apply_stage(
     old: &BTreeSet<ObjectId>,
     opts: &Options<'_>,
     summary: &mut Summary,
+    progress: &crate::progress::Task,
 ) -> Result<(), Error> {
     let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut tasks = JoinSet::new();
@@ -544,6 +550,7 @@ async fn apply_stage(
     }
     let mut errors = Vec::new();
     while let Some(joined) = tasks.join_next().await {
+        progress.inc(1);
         match joined {
             Ok((d, sent, Ok((applied, live, recreated)))) => {
                 cluster.stamps().record(opts.app, &d.id, sent, live);

@@ -111,6 +111,9 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Log to stderr as the agent does (the configured level); -vv debug, -vvv trace [default: warnings only]
+        #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+        verbose: u8,
     },
     /// Show what a running agent is doing: config generation, last reload,
     /// and the state of every object; or one object in full.
@@ -421,10 +424,12 @@ fn dispatch() -> Exit {
             targets,
             config,
             format,
+            verbose,
         } => once::run(
             &config::resolve_path(config.as_deref()),
             &targets,
             format == Format::Json,
+            verbose,
         ),
         Command::Run { config } => run::run(&config::resolve_path(config.as_deref())),
         Command::Status {
@@ -538,6 +543,19 @@ fn graph(path: &Path, format: GraphFormat) -> Exit {
         return Exit::Error;
     }
     Exit::Success
+}
+
+/// One line when the config leaves `state-dir` to the default and that is
+/// the user's own directory rather than the system's.
+pub(crate) fn state_dir_hint(agent: &config::Agent) {
+    let default = config::defaults::state_dir();
+    if agent.state_dir == default && default != Path::new(config::defaults::STATE_DIR) {
+        eprintln!(
+            "note: the config sets no state-dir and {} is not writable by this user: state goes to {} (set `agent {{ state-dir … }}` to choose)",
+            config::defaults::STATE_DIR,
+            default.display()
+        );
+    }
 }
 
 /// The async runtime of `run` and `once`: two workers are plenty for an

@@ -1,6 +1,7 @@
 //! `mooring once`: one pass over every object (or the named ones and what
 //! they read), in dependency order, then exit: 0 when everything that ran
-//! succeeded, 1 when something failed.
+//! succeeded, 1 when something failed. Results go to stdout; stderr gets
+//! warnings only, unless `-v` asks for the logs.
 
 use super::Exit;
 use std::path::Path;
@@ -64,7 +65,7 @@ impl Outcome {
     }
 }
 
-pub fn run(path: &Path, targets: &[(Kind, String)], json: bool) -> Exit {
+pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, verbose: u8) -> Exit {
     let loaded = match super::load_for_action(path) {
         Ok(l) => l,
         Err(code) => return code,
@@ -85,7 +86,12 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool) -> Exit {
         }
         keys.push(Key::new(*kind, name.as_str()));
     }
-    let _log = super::log::init(&cfg.agent);
+    super::state_dir_hint(&cfg.agent);
+    let verbosity = match verbose {
+        0 => super::log::Verbosity::Quiet,
+        n => super::log::Verbosity::Verbose(n),
+    };
+    let _log = super::log::init_with(&cfg.agent, verbosity);
     let runtime = match super::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -27,6 +27,7 @@ pub fn run(path: &Path) -> Exit {
         Ok(l) => l,
         Err(code) => return code,
     };
+    super::state_dir_hint(&loaded.config.agent);
     let _log = super::log::init(&loaded.config.agent);
     let runtime = match super::runtime() {
         Ok(rt) => rt,

@@ -158,7 +158,7 @@ pub struct Agent {
 impl Default for Agent {
     fn default() -> Self {
         Agent {
-            state_dir: PathBuf::from(defaults::STATE_DIR),
+            state_dir: defaults::state_dir(),
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9797)),
             log: Log::default(),
             log_file: None,
@@ -173,7 +173,39 @@ impl Default for Agent {
 
 /// Defaults shared by the decoder, the schema and the docs.
 pub mod defaults {
+    use std::path::{Path, PathBuf};
+
+    /// `state-dir` for root, and for a user who may write there (systemd's
+    /// `StateDirectory=`, a pod's volume); see [`state_dir`].
     pub const STATE_DIR: &str = "/var/lib/mooring";
+
+    /// `state-dir` when the config does not set it: [`STATE_DIR`] for
+    /// root or a user who may write into it, else the user's own
+    /// `$XDG_STATE_HOME/mooring`, else `~/.local/state/mooring`.
+    pub fn state_dir() -> PathBuf {
+        // SAFETY: geteuid cannot fail; access reads a NUL-terminated path.
+        let root = unsafe { libc::geteuid() } == 0;
+        let writable = || unsafe { libc::access(c"/var/lib/mooring".as_ptr(), libc::W_OK) } == 0;
+        let xdg = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        state_dir_for(root || writable(), xdg.as_deref(), home.as_deref())
+    }
+
+    /// [`state_dir`] without the environment: `system` says whether
+    /// [`STATE_DIR`] is ours to use. A relative `XDG_STATE_HOME` or `HOME`
+    /// is ignored, as the XDG spec says.
+    pub fn state_dir_for(system: bool, xdg: Option<&Path>, home: Option<&Path>) -> PathBuf {
+        if system {
+            return PathBuf::from(STATE_DIR);
+        }
+        match (xdg.filter(|p| p.is_absolute()), home.filter(|p| p.is_absolute())) {
+            (Some(x), _) => x.join("mooring"),
+            (None, Some(h)) => h.join(".local/state/mooring"),
+            // Nowhere of the user's own: the system's, which says why it fails.
+            (None, None) => PathBuf::from(STATE_DIR),
+        }
+    }
+
     pub const LISTEN: &str = "127.0.0.1:9797";
     pub const FIELD_MANAGER: &str = "mooring";
     pub const CONCURRENCY: u32 = 4;
@@ -197,6 +229,30 @@ pub mod defaults {
     pub const MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
     pub const MAX_ARTIFACT_FILES: u64 = 100_000;
     pub const COMMIT_MESSAGE: &str = "chore(images): update images\n\n{% for c in changes %}- {{ c.file }}: {{ c.old }} -> {{ c.new }}\n{% endfor %}";
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn state_dir_for_root_and_users() {
+            let home = Some(Path::new("/home/ann"));
+            assert_eq!(state_dir_for(true, None, home), Path::new(STATE_DIR));
+            assert_eq!(
+                state_dir_for(false, None, home),
+                Path::new("/home/ann/.local/state/mooring")
+            );
+            assert_eq!(
+                state_dir_for(false, Some(Path::new("/xdg")), home),
+                Path::new("/xdg/mooring")
+            );
+            assert_eq!(
+                state_dir_for(false, Some(Path::new("rel")), home),
+                Path::new("/home/ann/.local/state/mooring")
+            );
+            assert_eq!(state_dir_for(false, None, None), Path::new(STATE_DIR));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

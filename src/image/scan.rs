@@ -213,10 +213,19 @@ impl Registry {
         // `paginate` speaks source errors; the image error (which may be
         // a rate limit) waits here meanwhile.
         let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let progress = crate::progress::start(
+            format!("listing the tags of {}", self.repository),
+            crate::progress::Unit::Items("tags"),
+            None,
+        );
         let listed = shared::paginate(|last| {
-            let failure = &failure;
+            let (failure, progress) = (&failure, &progress);
             async move {
-                self.page(page_size, last.as_deref()).await.map_err(|e| {
+                let page = self.page(page_size, last.as_deref()).await;
+                if let Ok(tags) = &page {
+                    progress.inc(tags.len() as u64);
+                }
+                page.map_err(|e| {
                     let stand_in = crate::source::Error::Protocol {
                         url: self.repository.clone(),
                         reason: e.to_string(),

@@ -9,6 +9,7 @@
 
 pub mod hooks;
 mod listener;
+pub mod page;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,6 +50,12 @@ pub async fn serve(
         hooks: Arc::new(hooks::Hooks::default()),
     };
     let router = Router::new()
+        .route("/", get(page::index))
+        .route("/page/{file}", get(page::file))
+        .route(
+            "/api/graph",
+            get(|State(app): State<App>| async move { page::graph(&app.agent) }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

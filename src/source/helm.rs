@@ -386,11 +386,17 @@ impl Http {
         let mut file = tempfile::NamedTempFile::new_in(state_dir).map_err(|e| Error::io(state_dir, e))?;
         let mut hasher = Sha256::new();
         let mut written = 0u64;
+        let progress = crate::progress::start(
+            format!("downloading {shown}"),
+            crate::progress::Unit::Bytes,
+            res.content_length(),
+        );
         while let Some(chunk) = res.chunk().await.map_err(|e| Error::Unreachable {
             url: shown.clone(),
             reason: oci::chain(&e).replace(url, &shown),
         })? {
             written += chunk.len() as u64;
+            progress.set(written);
             if written > cap {
                 return Err(too_large(&shown, cap));
             }

@@ -566,7 +566,9 @@ fn once_runs_everything_in_dependency_order_and_reports_failures() {
         app("settings", "settings")
     );
     f.env.write("mooring.kdl", &f.config(&body));
-    let run = f.env.run(&["once", "-c", "mooring.kdl", "--format", "json"]);
+    let run = f
+        .env
+        .run(&["once", "-v", "-c", "mooring.kdl", "--format", "json"]);
     run.expect_code(0);
     let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
     let results: Vec<(String, String)> = out
@@ -599,7 +601,7 @@ fn once_runs_everything_in_dependency_order_and_reports_failures() {
     )]);
     f.repo.commit("break it");
     f.repo.publish();
-    let run = f.env.run(&["once", "app/web", "-c", "mooring.kdl"]);
+    let run = f.env.run(&["once", "-v", "app/web", "-c", "mooring.kdl"]);
     run.expect_code(1);
     let settings = run
         .stdout
@@ -648,7 +650,7 @@ fn once_skips_suspended_objects_and_what_needs_them() {
         app("settings", "settings").replace("}\n", "    depends-on \"web\"\n}\n"),
     );
     f.env.write("mooring.kdl", &f.config(&body));
-    let run = f.env.run(&["once", "-c", "mooring.kdl"]);
+    let run = f.env.run(&["once", "-v", "-c", "mooring.kdl"]);
     run.expect_code(1);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines[0], "source/repo  suspended", "{}", run.stdout);
@@ -675,7 +677,7 @@ fn json_logs_carry_the_reconcile_span_and_log_files_rotate_into_their_dir() {
     let run = f
         .env
         .cmd()
-        .args(["once", "-c", "mooring.kdl"])
+        .args(["once", "-v", "-c", "mooring.kdl"])
         .env_remove("MOORING_LOG")
         .output()
         .expect("run");

@@ -164,9 +164,15 @@ fn a_new_tag_becomes_one_minimal_commit_pushed_and_applied() {
     assert_eq!(f.remote(&["rev-list", "--count", "main"]).trim(), "2");
 
     // A second pass with no new tag commits nothing.
-    let run = f
-        .env
-        .run(&["once", "automation/bump", "-c", "mooring.kdl", "--format", "json"]);
+    let run = f.env.run(&[
+        "once",
+        "-v",
+        "automation/bump",
+        "-c",
+        "mooring.kdl",
+        "--format",
+        "json",
+    ]);
     run.expect_code(0);
     let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
     let bump = out
@@ -196,7 +202,9 @@ fn flux_markers_set_only_the_policy_of_their_namespace() {
     f.repo.commit("flux markers");
     f.repo.publish();
     f.config(free_port());
-    let run = f.env.run(&["once", "-c", "mooring.kdl", "--format", "json"]);
+    let run = f
+        .env
+        .run(&["once", "-v", "-c", "mooring.kdl", "--format", "json"]);
     run.expect_code(0);
     let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
     let bump = out
@@ -240,9 +248,15 @@ fn a_push_that_loses_a_race_is_redone_on_top_and_both_commits_survive() {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&hook, perms).expect("chmod");
     f.config(free_port());
-    let run = f
-        .env
-        .run(&["once", "automation/bump", "-c", "mooring.kdl", "--format", "json"]);
+    let run = f.env.run(&[
+        "once",
+        "-v",
+        "automation/bump",
+        "-c",
+        "mooring.kdl",
+        "--format",
+        "json",
+    ]);
     run.expect_code(0);
     assert!(
         f.repo.bare().join("raced").exists(),

@@ -49,6 +49,7 @@ const DOCS: &[&str] = &[
     "docs/kustomize.md",
     "docs/helm.md",
     "docs/migrating-from-flux.md",
+    "docs/status-page.md",
 ];
 const CONFIG_MD: &str = "docs/config.md";
 const FIXTURES: &str = "tests/fixtures/configs/";

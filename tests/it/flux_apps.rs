@@ -511,7 +511,7 @@ fn an_imported_flux_kustomization_applies_as_flux_would() {
         .env
         .cmd()
         .env("KUBECONFIG", f.env.path().join("kubeconfig"))
-        .args(["once", "app/apps", "-c", "mooring.kdl", "--format", "json"])
+        .args(["once", "-v", "app/apps", "-c", "mooring.kdl", "--format", "json"])
         .output()
         .expect("run mooring once");
     assert!(

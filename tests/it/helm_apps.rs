@@ -244,7 +244,7 @@ fn repository(env: &TestEnv, home: &Path) -> Option<StaticServer> {
 }
 
 fn once(env: &TestEnv) -> (Run, Value) {
-    let run = env.run(&["once", "-c", "mooring.kdl", "--format", "json"]);
+    let run = env.run(&["once", "-v", "-c", "mooring.kdl", "--format", "json"]);
     let all: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e})\n{}\n{}", run.stdout, run.stderr));
     (run, all)

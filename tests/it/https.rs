@@ -133,7 +133,7 @@ fn the_kubernetes_api_over_tls_with_the_kubeconfig_ca_or_a_cluster_ca_file() {
             repo.file_url()
         )
     };
-    let once = |env: &TestEnv| env.run(&["once", "app/tls", "-c", "mooring.kdl", "--format", "json"]);
+    let once = |env: &TestEnv| env.run(&["once", "-v", "app/tls", "-c", "mooring.kdl", "--format", "json"]);
 
     // The kubeconfig carries the CA (certificate-authority-data).
     server.kubeconfig(&env.path().join("with-ca"));

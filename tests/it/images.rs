@@ -512,7 +512,7 @@ fn the_agent_scans_images_and_keeps_the_pick_in_status() {
     let f = Images::new(&image("app", &repo, "semver \"^1.0.0\""));
     let run = f
         .env
-        .run(&["once", "image/app", "-c", "mooring.kdl", "--format", "json"]);
+        .run(&["once", "-v", "image/app", "-c", "mooring.kdl", "--format", "json"]);
     run.expect_code(0);
     let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(out[0]["result"], "ok", "{out}");

@@ -322,7 +322,7 @@ fn the_imported_fleet_applies_what_flux_applies() {
     let out = env
         .cmd()
         .env("KUBECONFIG", env.path().join("kubeconfig"))
-        .args(["once", "app/apps", "-c", "mooring.kdl", "--format", "json"])
+        .args(["once", "-v", "app/apps", "-c", "mooring.kdl", "--format", "json"])
         .output()
         .expect("run mooring once");
     let once = Run::from(out);

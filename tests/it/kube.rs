@@ -70,6 +70,7 @@ impl Fixture {
     pub fn once(&self, app: &str) -> (Run, Value) {
         let run = self.env.run(&[
             "once",
+            "-v",
             &format!("app/{app}"),
             "-c",
             "mooring.kdl",
@@ -336,7 +337,7 @@ fn wait_times_out_naming_what_is_not_ready_and_depends_on_waits() {
         app("web", "    wait timeout=\"1s\"\n"),
         "app \"after\" {\n    source \"repo\"\n    path \"web/settings.yaml\"\n    cluster \"test\"\n    namespace \"other\"\n    depends-on \"web\"\n}\n"
     ));
-    let run = f.env.run(&["once", "-c", "mooring.kdl"]);
+    let run = f.env.run(&["once", "-v", "-c", "mooring.kdl"]);
     run.expect_code(1);
     let web = run
         .stdout

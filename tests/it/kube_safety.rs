@@ -300,7 +300,7 @@ fn a_pruned_namespace_that_comes_back_while_terminating_is_created_again() {
     let child = f
         .env
         .cmd()
-        .args(["once", "app/web", "-c", "mooring.kdl", "--format", "json"])
+        .args(["once", "-v", "app/web", "-c", "mooring.kdl", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -514,7 +514,9 @@ fn the_artifact_checksum_covers_every_byte() {
     let f = crate::kube::Fixture::new();
     f.config(&app("web", ""));
     let run = |f: &Fixture| {
-        let run = f.env.run(&["once", "-c", "mooring.kdl", "--format", "json"]);
+        let run = f
+            .env
+            .run(&["once", "-v", "-c", "mooring.kdl", "--format", "json"]);
         run.expect_code(0);
         let all: Value = serde_json::from_str(&run.stdout).expect("JSON");
         let find = |kind: &str, name: &str| {

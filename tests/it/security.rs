@@ -160,7 +160,7 @@ fn a_blob_beyond_the_cap_is_refused_before_it_is_inflated() {
     ));
     let (run, peak_kib) = run_measured(
         &f.env,
-        &["once", "source/s", "--format", "json", "-c", "mooring.kdl"],
+        &["once", "-v", "source/s", "--format", "json", "-c", "mooring.kdl"],
     );
     run.expect_code(1);
     assert!(

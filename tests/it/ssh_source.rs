@@ -26,7 +26,7 @@ use crate::support::{Run, TestEnv};
 const SSHD: &str = "/usr/sbin/sshd";
 /// Every fetch runs with this timeout; a run must end well before it.
 const FETCH_TIMEOUT_SECS: u64 = 30;
-const ONCE: [&str; 6] = ["once", "source/s", "--format", "json", "-c", "mooring.kdl"];
+const ONCE: [&str; 7] = ["once", "-v", "source/s", "--format", "json", "-c", "mooring.kdl"];
 
 /// `test` cannot run here (see [`crate::support::skip`]).
 fn skip(test: &str, why: &str) {

@@ -148,7 +148,7 @@ impl SourceFixture {
     pub fn once(&self) -> (Run, serde_json::Value) {
         let run = self
             .env
-            .run(&["once", "source/s", "--format", "json", "-c", "mooring.kdl"]);
+            .run(&["once", "-v", "source/s", "--format", "json", "-c", "mooring.kdl"]);
         let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
             panic!(
                 "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",

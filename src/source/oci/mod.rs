@@ -326,6 +326,11 @@ async fn download(
         written: 0,
         cap: declared,
         overflow: false,
+        progress: crate::progress::start(
+            format!("pulling {url}"),
+            crate::progress::Unit::Bytes,
+            Some(declared),
+        ),
     };
     // The blob request carries no token of its own: the manifest pull
     // stored the credentials in the client.
@@ -371,6 +376,7 @@ struct BlobSink {
     written: u64,
     cap: u64,
     overflow: bool,
+    progress: crate::progress::Task,
 }
 
 // Local-disk writes of network-sized chunks: done in place rather than
@@ -385,6 +391,7 @@ impl tokio::io::AsyncWrite for BlobSink {
         }
         this.hasher.update(buf);
         this.written += len;
+        this.progress.set(this.written);
         Poll::Ready(this.out.write_all(buf).map(|()| buf.len()))
     }
 
