@@ -70,10 +70,15 @@ impl Failure {
     }
 }
 
-/// Source: fetch → artifact.
-pub async fn source(src: &config::Source, state_dir: &Path) -> Result<Done, Failure> {
+/// Source: fetch → artifact. `charts`: those its apps install (an
+/// `oci://` Helm repository's revision is theirs).
+pub async fn source(
+    src: &config::Source,
+    state_dir: &Path,
+    charts: &[&config::ChartRef],
+) -> Result<Done, Failure> {
     let fetch = tokio::time::timeout(src.timeout + std::time::Duration::from_secs(5), async {
-        source::fetch(src, state_dir).await
+        source::fetch(src, state_dir, charts).await
     });
     let artifact = match fetch.await {
         Ok(Ok(a)) => a,

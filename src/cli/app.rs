@@ -39,7 +39,7 @@ fn rendered(
     let runtime = super::runtime()?;
     let fetch = |src: &config::Source| {
         runtime
-            .block_on(source::fetch(src, &cfg.agent.state_dir))
+            .block_on(source::fetch(src, &cfg.agent.state_dir, &[]))
             .map_err(|e| {
                 eprintln!("error: source/{}: {e}", src.name.value);
                 Exit::Error

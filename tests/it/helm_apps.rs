@@ -450,6 +450,48 @@ fn a_chart_pushed_to_an_oci_registry_with_auth_renders_as_helm_does() {
     let got = documents(&render.stdout);
     assert_eq!(got, want, "{}", render.stdout);
     assert_ne!(got[0]["data"]["logo"], "", "every file of the chart is kept");
+
+    // The source's revision is its chart's version and manifest digest, so
+    // the same version pushed again is a new revision, which wakes the app.
+    let source_revision = |all: &Value| outcome(all, "source", "oci-charts")["revision"].clone();
+    let first = source_revision(&all);
+    assert_eq!(
+        first.as_str().map(|r| r.split('@').take(2).collect::<Vec<_>>()),
+        Some(vec!["hello", "0.3.1"]),
+        "{all}"
+    );
+    assert_eq!(
+        app["revision"],
+        format!("{}", first.as_str().unwrap_or_default()),
+        "{all}"
+    );
+    std::fs::write(src.join("values.yaml"), "greeting: pushed-again\ncolor: none\n").expect("write values");
+    let mut package = helm(&home).expect("helm");
+    package.arg("package").arg(&src).arg("-d").arg(env.path());
+    ok(package);
+    let mut push = helm(&home).expect("helm");
+    push.arg("push")
+        .arg(&tgz)
+        .arg(format!("oci://{}/charts", registry.host()))
+        .args([
+            "--plain-http",
+            "--username",
+            crate::registry::USER,
+            "--password",
+            crate::registry::PASSWORD,
+        ]);
+    ok(push);
+    let (run, all) = once(&env);
+    run.expect_code(0);
+    let second = source_revision(&all);
+    assert_ne!(second, first, "{all}");
+    assert_eq!(outcome(&all, "app", "web")["revision"], second, "{all}");
+    let out = std::fs::read_dir(env.path().join("out"))
+        .expect("out")
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(out.contains("pushed-again"), "{out}");
 }
 
 #[test]
