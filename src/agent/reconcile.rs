@@ -384,10 +384,16 @@ pub async fn render_app(
         capabilities,
         skip_crds: helm.skip_crds,
     };
+    // Values from the cluster can be fixed there, unseen by the scheduler:
+    // a chart that fails with them is retried, not stalled.
+    let reads_values = !helm.values_from.is_empty();
     let manifests = tokio::task::spawn_blocking(move || render::chart::render_chart(&chart, &shown, &opts))
         .await
         .map_err(|e| Failure::retry(Reason::RenderFailed, format!("the render task failed: {e}")))?
-        .map_err(render_failed)?;
+        .map_err(|e| Failure {
+            retryable: reads_values || e.retryable(),
+            ..render_failed(e)
+        })?;
     Ok((revision, manifests))
 }
 
