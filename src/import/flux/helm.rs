@@ -97,14 +97,18 @@ fn chart_ref(o: &Obj) -> Option<(&str, &str, &str)> {
 /// chart's layer, or a HelmRelease's `chartRef` names it — and no
 /// Kustomization reads it as manifests.
 pub(super) fn is_chart_repository(o: &Obj, objects: &[Obj]) -> bool {
-    let read_by_kustomization = objects.iter().any(|k| {
+    !read_by_kustomization(o, objects.iter())
+        && (o.str("layerSelector.mediaType") == Some(HELM_CHART_LAYER) || chart_users(o, objects) > 0)
+}
+
+/// Whether a Kustomization reads the OCIRepository `o` (as manifests).
+fn read_by_kustomization<'o>(o: &Obj, mut objects: impl Iterator<Item = &'o Obj>) -> bool {
+    objects.any(|k| {
         k.kind == "Kustomization"
             && k.str("sourceRef.kind") == Some("OCIRepository")
             && k.str("sourceRef.name") == Some(o.name.as_str())
             && k.str("sourceRef.namespace").unwrap_or(&k.ns) == o.ns
-    });
-    !read_by_kustomization
-        && (o.str("layerSelector.mediaType") == Some(HELM_CHART_LAYER) || chart_users(o, objects) > 0)
+    })
 }
 
 /// An OCIRepository's URL split into the repository above the chart and
@@ -233,6 +237,10 @@ pub(super) fn helm_app(
             )),
         },
         (None, Some(("OCIRepository", ns, name))) => match lookup("OCIRepository", ns, name) {
+            Some(r) if read_by_kustomization(r, by_key.values().copied()) => Err(format!(
+                "its chartRef {} is also a Kustomization's source, so it stays an OCI source of manifests; declare a `helm \"oci://…\"` source for the chart by hand",
+                r.id()
+            )),
             Some(r) if oci_chart_url(r).is_some() => Ok(ChartFrom::Oci(r)),
             Some(r) => Err(format!(
                 "the url of its chartRef {} is not oci://HOST/…/CHART",
