@@ -274,6 +274,53 @@ mod tests {
     }
 
     #[test]
+    fn post_render_patches_manifests_and_keeps_their_sources() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chart = dir.path().join("c");
+        std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        let cm = |name: &str| {
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: \"1\"\n")
+        };
+        std::fs::write(
+            chart.join("templates/a.yaml"),
+            format!("{}---\n{}", cm("a1"), cm("a2")),
+        )
+        .expect("write");
+        std::fs::write(chart.join("templates/b.yaml"), cm("b")).expect("write");
+        let opts = ChartOptions {
+            release: "r".into(),
+            namespace: "default".into(),
+            post_render: Some(crate::kustomize::Additions {
+                patches: vec![crate::kustomize::Patch {
+                    patch: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a2\ndata:\n  a: patched\n"
+                        .into(),
+                    target: None,
+                }],
+                ..crate::kustomize::Additions::default()
+            }),
+            ..ChartOptions::default()
+        };
+        let got: Vec<(String, String, bool)> = render_chart(&chart, "c", &opts)
+            .expect("rendered")
+            .into_iter()
+            .map(|m| (m.id.name, m.file, m.text.contains("patched")))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a1".into(), "c/templates/a.yaml".into(), false),
+                ("a2".into(), "c/templates/a.yaml".into(), true),
+                ("b".into(), "c/templates/b.yaml".into(), false),
+            ]
+        );
+    }
+
+    #[test]
     fn values_files_stay_inside_the_artifact() {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("artifact");
