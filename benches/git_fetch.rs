@@ -117,7 +117,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let fetch = |src: &config::Source, state: &Path| -> Artifact {
-        rt.block_on(source::fetch(src, state))
+        rt.block_on(source::fetch(src, state, &[]))
             .unwrap_or_else(|e| panic!("mooring fetch of {} failed: {e}", src.kind.url()))
     };
     let only = std::env::var("MOORING_BENCH_ONLY").unwrap_or_default();

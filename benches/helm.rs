@@ -104,6 +104,7 @@ impl Scenario {
             release: "kps".into(),
             namespace: "monitoring".into(),
             values_files: Vec::new(),
+            layers: Vec::new(),
             set: vec!["grafana.adminPassword=bench".into()],
             set_string: Vec::new(),
             kube_version: Some(KubeVersion::parse("1.32.0").expect("kube version")),

@@ -1326,7 +1326,13 @@ impl Task {
         match self.key.kind {
             Kind::Source => {
                 let src = cfg.source(name).ok_or_else(missing)?;
-                reconcile::source(src, &cfg.agent.state_dir).await
+                let charts: Vec<&crate::config::ChartRef> = cfg
+                    .apps
+                    .iter()
+                    .filter(|a| a.source.value == name)
+                    .filter_map(|a| a.helm.chart.as_ref())
+                    .collect();
+                reconcile::source(src, &cfg.agent.state_dir, &charts).await
             }
             Kind::App => {
                 let app = cfg.app(name).ok_or_else(missing)?;

@@ -70,10 +70,15 @@ impl Failure {
     }
 }
 
-/// Source: fetch → artifact.
-pub async fn source(src: &config::Source, state_dir: &Path) -> Result<Done, Failure> {
+/// Source: fetch → artifact. `charts`: those its apps install (an
+/// `oci://` Helm repository's revision is theirs).
+pub async fn source(
+    src: &config::Source,
+    state_dir: &Path,
+    charts: &[&config::ChartRef],
+) -> Result<Done, Failure> {
     let fetch = tokio::time::timeout(src.timeout + std::time::Duration::from_secs(5), async {
-        source::fetch(src, state_dir).await
+        source::fetch(src, state_dir, charts).await
     });
     let artifact = match fetch.await {
         Ok(Ok(a)) => a,
@@ -111,15 +116,12 @@ pub async fn app(
     artifact: &Artifact,
     values_artifacts: &[(String, Artifact)],
 ) -> Result<Done, Failure> {
-    // Step 1: the SOPS keys and the substitution variables (files, and
-    // ConfigMaps and Secrets of the app's cluster).
+    // Step 1: the SOPS keys, the substitution variables (files, and
+    // ConfigMaps and Secrets of the app's cluster) and a chart's values
+    // from ConfigMaps and Secrets.
     let keys = render::keys_for(app).map_err(|e| Failure::permanent(e.reason(), e.to_string()))?;
-    let reads_cluster = app
-        .substitute_from
-        .iter()
-        .any(|f| !matches!(f.from, config::VarSource::File(_)));
     let vars_cluster = match &app.target {
-        Target::Cluster(name) if reads_cluster => {
+        Target::Cluster(name) if app.reads_cluster() => {
             let def = name.as_ref().and_then(|n| cfg.cluster(n));
             Some(
                 clusters
@@ -131,6 +133,9 @@ pub async fn app(
         _ => None,
     };
     let vars = crate::apply::vars::resolve(app, &artifact.dir, vars_cluster.as_deref(), keys.as_ref())
+        .await
+        .map_err(Failure::from)?;
+    let values_from = crate::apply::vars::values(app, vars_cluster.as_deref())
         .await
         .map_err(Failure::from)?;
     // Step 2: render (a Helm chart with the cluster's capabilities).
@@ -154,8 +159,13 @@ pub async fn app(
         }
         _ => None,
     };
-    let (revision, manifests) =
-        render_app(cfg, app, artifact, values_artifacts, capabilities, vars, keys).await?;
+    let inputs = RenderInputs {
+        capabilities,
+        vars,
+        keys,
+        values_from,
+    };
+    let (revision, manifests) = render_app(cfg, app, artifact, values_artifacts, inputs).await?;
     // Step 3: apply, prune, and (on a cluster, with `wait`) health-check.
     let summary = match &app.target {
         Target::Dir(dir) => {
@@ -232,20 +242,35 @@ pub fn is_chart_app(cfg: &config::Config, app: &config::App, artifact: &Artifact
     helm_source || render::chart::is_chart(&artifact.dir, &app.path)
 }
 
+/// What an app's render needs beyond its artifacts, read by its caller.
+#[derive(Default)]
+pub struct RenderInputs {
+    /// The cluster's, for a chart; `None`: Helm's defaults.
+    pub capabilities: Option<render::chart::Capabilities>,
+    /// Substitution variables ([`crate::apply::vars::resolve`]).
+    pub vars: Vec<(String, String)>,
+    pub keys: Option<crate::sops::Keys>,
+    /// A chart's `values-from` ([`crate::apply::vars::values`]).
+    pub values_from: Vec<crate::helm::Layer>,
+}
+
 /// The app's manifests and the revision they are of: plain YAML or a
 /// kustomization at its path, or a Helm chart (from its Helm repository
 /// source, or at its path), with its values files read from their sources'
-/// artifacts. `capabilities`: the cluster's, for a chart; `None`: Helm's
-/// defaults.
+/// artifacts.
 pub async fn render_app(
     cfg: &config::Config,
     app: &config::App,
     artifact: &Artifact,
     values_artifacts: &[(String, Artifact)],
-    capabilities: Option<render::chart::Capabilities>,
-    vars: Vec<(String, String)>,
-    keys: Option<crate::sops::Keys>,
+    inputs: RenderInputs,
 ) -> Result<(String, Vec<render::Manifest>), Failure> {
+    let RenderInputs {
+        capabilities,
+        vars,
+        keys,
+        values_from,
+    } = inputs;
     let render_failed = Failure::from;
     let source = cfg.source(&app.source).ok_or_else(|| {
         Failure::permanent(
@@ -272,12 +297,16 @@ pub async fn render_app(
         (None, String::new(), artifact.revision.clone())
     };
     let Some(chart) = chart else {
-        if helm.release.is_some() || helm.values.is_some() || !helm.values_files.is_empty() || helm.skip_crds
+        if helm.release.is_some()
+            || helm.values.is_some()
+            || !helm.values_files.is_empty()
+            || !helm.values_from.is_empty()
+            || helm.skip_crds
         {
             return Err(Failure::permanent(
                 Reason::RenderFailed,
                 format!(
-                    "`release`, `values`, `values-file` and `crds` are for Helm charts, and path `{}` of source \"{}\" holds no Chart.yaml",
+                    "`release`, `values`, `values-file`, `values-from` and `crds` are for Helm charts, and path `{}` of source \"{}\" holds no Chart.yaml",
                     app.path, source.name.value
                 ),
             ));
@@ -296,27 +325,25 @@ pub async fn render_app(
         .map_err(render_failed)?;
         return Ok((revision, manifests));
     };
+    if let Some(option) = helm.not_for_charts.first() {
+        return Err(Failure::permanent(
+            Reason::RenderFailed,
+            format!(
+                "`{}` does not apply to the Helm chart {shown}: {}",
+                option.value,
+                config::validate::not_for_charts_help(option.value)
+            ),
+        ));
+    }
     let kustomize = &app.kustomize;
-    if kustomize.changes_build()
-        || !kustomize.labels.is_empty()
-        || !kustomize.annotations.is_empty()
-        || app.sops.is_some()
-    {
-        return Err(Failure::permanent(
-            Reason::RenderFailed,
-            format!(
-                "the Helm chart {shown} is rendered by Helm alone: `name-prefix`, `name-suffix`, `components`, `set-image`, `patch`, `common-metadata` and `sops` do not apply to charts yet"
-            ),
-        ));
-    }
-    if !app.substitute.is_empty() || app.substitute_always || !app.substitute_from.is_empty() {
-        return Err(Failure::permanent(
-            Reason::RenderFailed,
-            format!(
-                "`substitute` and `substitute-from` do not apply to the Helm chart {shown} (Flux's HelmRelease has no post-build substitution): pass the variables as `values`"
-            ),
-        ));
-    }
+    let post_render = (!kustomize.patches.is_empty() || !kustomize.images.is_empty()).then(|| {
+        let only = config::Kustomize {
+            images: kustomize.images.clone(),
+            patches: kustomize.patches.clone(),
+            ..config::Kustomize::default()
+        };
+        render::additions(None, &only)
+    });
     let mut values = Vec::new();
     for file in &helm.values_files {
         let (name, root) = match &file.source {
@@ -341,20 +368,33 @@ pub async fn render_app(
         })?;
         values.push((format!("{name}:{}", file.path.value), text));
     }
+    let mut layers = values_from;
     if let Some(inline) = &helm.values {
-        values.push((format!("app \"{}\" values", app.name.value), inline.value.clone()));
+        layers.push(crate::helm::Layer {
+            name: format!("app \"{}\" values", app.name.value),
+            kind: crate::helm::LayerKind::Yaml(inline.value.clone()),
+            secret: false,
+        });
     }
     let opts = render::chart::ChartOptions {
         release: app.release_name().to_string(),
         namespace: app.namespace.clone().unwrap_or_else(|| "default".into()),
         values,
+        layers,
+        post_render,
         capabilities,
         skip_crds: helm.skip_crds,
     };
+    // Values from the cluster can be fixed there, unseen by the scheduler:
+    // a chart that fails with them is retried, not stalled.
+    let reads_values = !helm.values_from.is_empty();
     let manifests = tokio::task::spawn_blocking(move || render::chart::render_chart(&chart, &shown, &opts))
         .await
         .map_err(|e| Failure::retry(Reason::RenderFailed, format!("the render task failed: {e}")))?
-        .map_err(render_failed)?;
+        .map_err(|e| Failure {
+            retryable: reads_values || e.retryable(),
+            ..render_failed(e)
+        })?;
     Ok((revision, manifests))
 }
 

@@ -1,12 +1,14 @@
-//! An app's substitution variables, as Flux's postBuild gathers them:
-//! every `substitute-from` in order (a later one overrides an earlier one
-//! of the same name), then the inline `substitute` over them all. Files
-//! are read by [`crate::render::vars`]; ConfigMaps and Secrets from the
-//! app's cluster. A missing optional source gives nothing; a missing
-//! required one fails the app, naming it.
+//! What an app reads from ConfigMaps and Secrets: its substitution
+//! variables, as Flux's postBuild gathers them — every `substitute-from`
+//! in order (a later one overrides an earlier one of the same name), then
+//! the inline `substitute` over them all; files are read by
+//! [`crate::render::vars`] — and a chart's `values-from`, as Flux's
+//! `valuesFrom` reads them (one key of each object, in order). A missing
+//! optional source gives nothing; a missing required one fails the app,
+//! naming it (retryable: it may be created).
 //!
 //! Values read from Secrets (and files) never appear in errors or logs:
-//! messages name the source and the variable, not its value.
+//! messages name the source and the variable or key, not its value.
 
 use std::path::Path;
 
@@ -20,8 +22,10 @@ use crate::sops::Keys;
 
 /// Why variables could not be gathered.
 #[derive(Debug, thiserror::Error)]
-#[error("substitute-from {source_name}: {message}")]
+#[error("{option} {source_name}: {message}")]
 pub struct Error {
+    /// `substitute-from` or `values-from`.
+    pub option: &'static str,
     pub source_name: String,
     pub message: String,
     /// A cluster that did not answer may answer later; a missing object
@@ -43,6 +47,7 @@ pub async fn resolve(
     for from in &app.substitute_from {
         let name = from.from.to_string();
         let fail = |message: String, retryable: bool| Error {
+            option: "substitute-from",
             source_name: name.clone(),
             message,
             retryable,
@@ -55,7 +60,7 @@ pub async fn resolve(
                     return Err(fail("needs an app on a cluster".into(), false));
                 };
                 let secret = matches!(from.from, VarSource::Secret { .. });
-                from_cluster(cluster, namespace, name, secret)
+                from_cluster(cluster, namespace, name, secret, None)
                     .await
                     .map_err(|(message, retryable)| fail(message, retryable))?
             }
@@ -85,6 +90,47 @@ pub async fn resolve(
     Ok(vars)
 }
 
+/// The values of `app`'s `values-from` (Flux's `valuesFrom`), in order,
+/// as values layers for [`crate::render::chart`]: the `values-key` of each
+/// ConfigMap or Secret of `cluster`.
+pub async fn values(app: &App, cluster: Option<&Cluster>) -> Result<Vec<crate::helm::Layer>, Error> {
+    let mut layers = Vec::new();
+    for from in &app.helm.values_from {
+        let key = &from.values_key;
+        let fail = |message: String, retryable: bool| Error {
+            option: "values-from",
+            source_name: from.from.to_string(),
+            message,
+            retryable,
+        };
+        let (VarSource::ConfigMap { namespace, name } | VarSource::Secret { namespace, name }) = &from.from
+        else {
+            return Err(fail("is not a ConfigMap or a Secret".into(), false));
+        };
+        let Some(cluster) = cluster else {
+            return Err(fail("needs an app on a cluster".into(), false));
+        };
+        let secret = matches!(from.from, VarSource::Secret { .. });
+        let found = from_cluster(cluster, namespace, name, secret, Some(key))
+            .await
+            .map_err(|(message, retryable)| fail(message, retryable))?;
+        let value = match found {
+            Some(mut data) if !data.is_empty() => data.swap_remove(0).1,
+            Some(_) if from.optional => continue,
+            Some(_) => return Err(fail(format!("has no key `{key}`"), true)),
+            None if from.optional => continue,
+            None => return Err(fail("not found".into(), true)),
+        };
+        layers.push(crate::render::chart::layer(
+            format!("{} key `{key}`", from.from),
+            from.target_path.as_deref(),
+            value,
+            secret,
+        ));
+    }
+    Ok(layers)
+}
+
 /// Flux's `^[_[:alpha:]][_[:alpha:][:digit:]]*$`.
 fn is_var_name(k: &str) -> bool {
     let mut chars = k.chars();
@@ -92,13 +138,16 @@ fn is_var_name(k: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-/// The data of a ConfigMap or Secret; `None` when it does not exist.
+/// The data of a ConfigMap or Secret (only the key `only`, when given);
+/// `None` when it does not exist.
 async fn from_cluster(
     cluster: &Cluster,
     namespace: &str,
     name: &str,
     secret: bool,
+    only: Option<&str>,
 ) -> Result<Option<Vec<(String, String)>>, (String, bool)> {
+    let wanted = |k: &String| only.is_none_or(|o| o == k);
     let client = cluster.client().clone();
     let failed = |e: kube::Error| {
         let retryable = !matches!(&e, kube::Error::Api(s) if s.code == 403 || s.code == 401);
@@ -113,7 +162,7 @@ async fn from_cluster(
             return Ok(None);
         };
         let mut out = Vec::new();
-        for (k, v) in s.data.unwrap_or_default() {
+        for (k, v) in s.data.unwrap_or_default().into_iter().filter(|(k, _)| wanted(k)) {
             let Ok(v) = String::from_utf8(v.0) else {
                 return Err((format!("the value of `{k}` is not UTF-8 text"), false));
             };
@@ -128,7 +177,13 @@ async fn from_cluster(
         else {
             return Ok(None);
         };
-        Ok(Some(c.data.unwrap_or_default().into_iter().collect()))
+        Ok(Some(
+            c.data
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| wanted(k))
+                .collect(),
+        ))
     }
 }
 
@@ -138,7 +193,11 @@ impl Classify for Error {
     }
 
     fn reason(&self) -> Reason {
-        Reason::SubstituteFailed
+        if self.option == "values-from" {
+            Reason::RenderFailed
+        } else {
+            Reason::SubstituteFailed
+        }
     }
 }
 

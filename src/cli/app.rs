@@ -39,7 +39,7 @@ fn rendered(
     let runtime = super::runtime()?;
     let fetch = |src: &config::Source| {
         runtime
-            .block_on(source::fetch(src, &cfg.agent.state_dir))
+            .block_on(source::fetch(src, &cfg.agent.state_dir, &[]))
             .map_err(|e| {
                 eprintln!("error: source/{}: {e}", src.name.value);
                 Exit::Error
@@ -79,19 +79,20 @@ fn rendered(
         eprintln!("error: app/{name}: {e}");
         Exit::Failure
     })?;
-    let reads_cluster = app
-        .substitute_from
-        .iter()
-        .any(|f| !matches!(f.from, config::VarSource::File(_)));
-    let vars = runtime
+    let (vars, values_from) = runtime
         .block_on(async {
             let cluster = match &app.target {
-                Target::Cluster(c) if reads_cluster => {
+                Target::Cluster(c) if app.reads_cluster() => {
                     let def = c.as_ref().and_then(|n| cfg.cluster(n));
                     Some(
                         apply::cluster::Cluster::connect(def)
                             .await
                             .map_err(|e| apply::vars::Error {
+                                option: if app.helm.values_from.is_empty() {
+                                    "substitute-from"
+                                } else {
+                                    "values-from"
+                                },
                                 source_name: "the cluster".into(),
                                 message: e.to_string(),
                                 retryable: true,
@@ -100,7 +101,9 @@ fn rendered(
                 }
                 _ => None,
             };
-            apply::vars::resolve(&app, &artifact.dir, cluster.as_ref(), keys.as_ref()).await
+            let vars = apply::vars::resolve(&app, &artifact.dir, cluster.as_ref(), keys.as_ref()).await?;
+            let values_from = apply::vars::values(&app, cluster.as_ref()).await?;
+            Ok::<_, apply::vars::Error>((vars, values_from))
         })
         .map_err(|e| {
             eprintln!("error: app/{name}: {e}");
@@ -112,9 +115,12 @@ fn rendered(
             &app,
             &artifact,
             &values,
-            capabilities,
-            vars,
-            keys,
+            reconcile::RenderInputs {
+                capabilities,
+                vars,
+                keys,
+                values_from,
+            },
         ))
         .map_err(|e| {
             eprintln!("error: app/{name} at {}:\n{}", artifact.revision, e.message);

@@ -86,6 +86,7 @@ pub fn template(args: TemplateArgs) -> Exit {
         release: args.release,
         namespace: args.namespace,
         values_files,
+        layers: Vec::new(),
         set: args.set,
         set_string: args.set_string,
         kube_version: args.kube_version,

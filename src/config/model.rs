@@ -549,10 +549,32 @@ pub struct HelmRelease {
     /// `.Release.Name`; default: the app's name.
     pub release: Option<String>,
     pub values_files: Vec<ValuesFile>,
+    /// `values-from`, in file order: merged over the values files, under
+    /// `values` (Flux's `valuesFrom`).
+    pub values_from: Vec<ValuesFrom>,
     /// Inline YAML (a mapping).
     pub values: Option<Spanned<String>>,
     /// `crds "skip"`: leave the charts' `crds/` out (default: apply them).
     pub skip_crds: bool,
+    /// Children written on the app that a chart cannot honour (`name-prefix`,
+    /// `components`, `substitute`, …), with where they were written: an
+    /// app of a Helm repository source refuses them.
+    pub not_for_charts: Vec<Spanned<&'static str>>,
+}
+
+/// `values-from configmap="NS/NAME" values-key=… target-path=… optional=…`:
+/// Helm values from the app's cluster (Flux's `valuesFrom`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValuesFrom {
+    /// A ConfigMap or a Secret (never a file: that is `values-file`).
+    pub from: VarSource,
+    /// The data key holding the values; Flux's default `values.yaml`.
+    pub values_key: String,
+    /// Helm `--set` path the whole value is set at, instead of merging it
+    /// as a YAML mapping.
+    pub target_path: Option<String>,
+    /// A missing object or key gives nothing instead of failing the app.
+    pub optional: bool,
 }
 
 /// `chart "redis" version="^20.0.0"`.
@@ -576,6 +598,16 @@ impl App {
     /// The release name a chart renders with.
     pub fn release_name(&self) -> &str {
         self.helm.release.as_deref().unwrap_or(&self.name.value)
+    }
+
+    /// Whether the app reads ConfigMaps or Secrets of its cluster
+    /// (`substitute-from` or `values-from`).
+    pub fn reads_cluster(&self) -> bool {
+        !self.helm.values_from.is_empty()
+            || self
+                .substitute_from
+                .iter()
+                .any(|f| !matches!(f.from, VarSource::File(_)))
     }
 
     /// Every source the app reads: its own, then those of values files.

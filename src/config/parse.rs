@@ -1598,55 +1598,66 @@ fn decode_substitute_from(n: &Node, target_is_dir: &bool) -> Vec<SubstituteFrom>
                 continue;
             }
             VarSource::File(path)
-        } else if let Some((key, entry)) = ["configmap", "secret"]
-            .into_iter()
-            .find_map(|k| prop_entry(node, k).map(|e| (k, e)))
-        {
-            let Some(text) = entry.value().as_string() else {
-                continue;
-            };
-            let span = value_span(entry);
-            if *target_is_dir {
-                n.push(
-                    Diagnostic::error(
-                        code::NOT_APPLICABLE,
-                        span,
-                        format!("`{key}=` needs an app on a cluster; this one writes into a directory"),
-                    )
-                    .label("no cluster to read it from")
-                    .help("read the variables from a file instead: `substitute-from file=\"vars.env\"`"),
-                );
-                continue;
-            }
-            let parts = text.split_once('/').filter(|(ns, name)| {
-                value::check_str(Ty::Namespace, ns).is_ok() && value::is_object_name(name)
-            });
-            let Some((namespace, name)) = parts else {
-                n.push(
-                    Diagnostic::error(
-                        code::INVALID_VALUE,
-                        span,
-                        format!("`{key}=` takes NAMESPACE/NAME, not \"{text}\""),
-                    )
-                    .label("not NAMESPACE/NAME")
-                    .help(format!(
-                        "name the namespace too, e.g. `{key}=\"flux-system/cluster-vars\"`"
-                    )),
-                );
-                continue;
-            };
-            let (namespace, name) = (namespace.to_string(), name.to_string());
-            if key == "configmap" {
-                VarSource::ConfigMap { namespace, name }
-            } else {
-                VarSource::Secret { namespace, name }
-            }
+        } else if let Some(from) = cluster_object(
+            n,
+            node,
+            *target_is_dir,
+            "read the variables from a file instead: `substitute-from file=\"vars.env\"`",
+        ) {
+            from
         } else {
             continue;
         };
         out.push(SubstituteFrom { from, optional });
     }
     out
+}
+
+/// The `configmap="NS/NAME"` or `secret="NS/NAME"` of `node`: an object of
+/// the app's cluster, which a `target dir=` app does not have (`instead`
+/// says what to do then). `None` when neither is given or it is invalid
+/// (reported).
+fn cluster_object(n: &Node, node: &KdlNode, target_is_dir: bool, instead: &str) -> Option<VarSource> {
+    let (key, entry) = ["configmap", "secret"]
+        .into_iter()
+        .find_map(|k| prop_entry(node, k).map(|e| (k, e)))?;
+    let text = entry.value().as_string()?;
+    let span = value_span(entry);
+    if target_is_dir {
+        n.push(
+            Diagnostic::error(
+                code::NOT_APPLICABLE,
+                span,
+                format!("`{key}=` needs an app on a cluster; this one writes into a directory"),
+            )
+            .label("no cluster to read it from")
+            .help(instead.to_string()),
+        );
+        return None;
+    }
+    let parts = text
+        .split_once('/')
+        .filter(|(ns, name)| value::check_str(Ty::Namespace, ns).is_ok() && value::is_object_name(name));
+    let Some((namespace, name)) = parts else {
+        n.push(
+            Diagnostic::error(
+                code::INVALID_VALUE,
+                span,
+                format!("`{key}=` takes NAMESPACE/NAME, not \"{text}\""),
+            )
+            .label("not NAMESPACE/NAME")
+            .help(format!(
+                "name the namespace too, e.g. `{key}=\"flux-system/cluster-vars\"`"
+            )),
+        );
+        return None;
+    };
+    let (namespace, name) = (namespace.to_string(), name.to_string());
+    Some(if key == "configmap" {
+        VarSource::ConfigMap { namespace, name }
+    } else {
+        VarSource::Secret { namespace, name }
+    })
 }
 
 /// Whether a relative `/`-separated path climbs above where it starts.
@@ -1890,7 +1901,7 @@ fn check_patch(
     }
 }
 
-/// `chart`, `release`, `values` and `values-file` of an app.
+/// `chart`, `release`, `values`, `values-file` and `values-from` of an app.
 fn decode_helm_release(n: &Node) -> HelmRelease {
     let chart = n.child("chart").and_then(|c| {
         Some(ChartRef {
@@ -1923,8 +1934,51 @@ fn decode_helm_release(n: &Node) -> HelmRelease {
         release: n.string("release", Ty::Release),
         skip_crds: n.string("crds", Ty::String).as_deref() == Some("skip"),
         values_files,
+        values_from: decode_values_from(n),
         values,
+        not_for_charts: NOT_FOR_CHARTS
+            .iter()
+            .filter_map(|&c| n.child(c).map(|node| Spanned::new(c, node.name().span())))
+            .collect(),
     }
+}
+
+/// What an app may have that a chart cannot honour: Flux's HelmRelease has
+/// no `namePrefix`, `nameSuffix`, `components`, `commonMetadata`,
+/// `decryption` or `postBuild`.
+const NOT_FOR_CHARTS: [&str; 7] = [
+    "name-prefix",
+    "name-suffix",
+    "components",
+    "common-metadata",
+    "sops",
+    "substitute",
+    "substitute-from",
+];
+
+/// `values-from` entries (Flux's `valuesFrom`): ConfigMaps and Secrets of
+/// the app's cluster.
+fn decode_values_from(n: &Node) -> Vec<ValuesFrom> {
+    let target_is_dir = n.child("target").is_some();
+    n.children("values-from")
+        .filter_map(|node| {
+            let from = cluster_object(
+                n,
+                node,
+                target_is_dir,
+                "render the chart with `values` or a `values-file` instead",
+            )?;
+            Some(ValuesFrom {
+                from,
+                values_key: prop_str(node, "values-key", Ty::String)
+                    .map_or_else(|| "values.yaml".to_string(), |k| k.value),
+                target_path: prop_str(node, "target-path", Ty::String).map(|t| t.value),
+                optional: prop_entry(node, "optional")
+                    .and_then(|e| e.value().as_bool())
+                    .unwrap_or(false),
+            })
+        })
+        .collect()
 }
 
 fn decode_image(n: &Node) -> Image {

@@ -875,7 +875,52 @@ const APP_CHILDREN: &[NodeSpec] = &[
         ),
         VALUES_FILE_PROPS,
     )),
+    with_one_of(
+        repeated(with_props(
+            node(
+                "values-from",
+                "Helm values from a ConfigMap or Secret of the app's cluster (Flux's valuesFrom); merged in order over the values files, under `values`.",
+            ),
+            VALUES_FROM_PROPS,
+        )),
+        VALUES_FROM_ONE_OF,
+    ),
 ];
+
+const VALUES_FROM_PROPS: &[Prop] = &[
+    prop(
+        "configmap",
+        Ty::String,
+        "`NAMESPACE/NAME` of a ConfigMap in the app's cluster.",
+    ),
+    prop(
+        "secret",
+        Ty::String,
+        "`NAMESPACE/NAME` of a Secret in the app's cluster.",
+    ),
+    prop_or(
+        "values-key",
+        Ty::String,
+        "values.yaml",
+        "The data key holding the values (Flux's valuesKey).",
+    ),
+    prop(
+        "target-path",
+        Ty::String,
+        "Set the key's whole value at this Helm `--set` path instead of merging it as YAML (Flux's targetPath).",
+    ),
+    prop_or(
+        "optional",
+        Ty::Bool,
+        "#false",
+        "A missing ConfigMap, Secret or key gives no values instead of failing the app.",
+    ),
+];
+
+const VALUES_FROM_ONE_OF: &[OneOf] = &[OneOf {
+    names: &["configmap", "secret"],
+    required: true,
+}];
 
 const SET_IMAGE_PROPS: &[Prop] = &[
     prop(

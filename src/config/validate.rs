@@ -372,6 +372,28 @@ fn visit<'a>(
     done.insert(name);
 }
 
+/// What to write instead of an option a chart cannot honour (as Flux's
+/// HelmRelease has no such field).
+pub fn not_for_charts_help(option: &str) -> &'static str {
+    match option {
+        "name-prefix" | "name-suffix" => {
+            "a chart names its objects itself: most charts take `fullnameOverride` or `nameOverride` in `values`"
+        }
+        "components" => {
+            "components need a kustomization; change the rendered objects with `patch` and `set-image` (Flux's postRenderers)"
+        }
+        "common-metadata" => {
+            "set labels and annotations through the chart's values, or add them with a `patch` per kind (Flux's postRenderers)"
+        }
+        "sops" => {
+            "a chart's secret values come from the cluster: `values-from secret=\"NAMESPACE/NAME\"` (Flux's valuesFrom)"
+        }
+        _ => {
+            "a HelmRelease has no post-build substitution: pass the variables as `values`, or read them from the cluster with `values-from`"
+        }
+    }
+}
+
 /// An app's chart settings against its sources: a Helm repository source
 /// needs `chart` (and no `path`); `chart` needs a Helm repository source;
 /// values files come from git or OCI sources.
@@ -410,6 +432,23 @@ fn helm_app(cfg: &Config, app: &App, diags: &mut Vec<Diagnostic>) {
             ),
         ),
         _ => {}
+    }
+    if is_helm {
+        for option in &app.helm.not_for_charts {
+            diags.push(
+                Diagnostic::error(
+                    code::NOT_APPLICABLE,
+                    option.span,
+                    format!(
+                        "`{}` does not apply to a chart: app \"{}\" installs a chart of Helm repository \"{}\"",
+                        option.value, app.name.value, source.name.value
+                    ),
+                )
+                .label("not for charts")
+                .related(source.name.span, "a Helm repository")
+                .help(not_for_charts_help(option.value)),
+            );
+        }
     }
     if is_helm && app.path != "." {
         diags.push(

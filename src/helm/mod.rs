@@ -37,7 +37,7 @@ pub mod yaml;
 
 pub use caps::{Capabilities, KubeVersion};
 pub use chart::Chart;
-pub use render::{Options, Rendered, render};
+pub use render::{Layer, LayerKind, Options, Rendered, render};
 
 /// A hash map with a fast hasher, seeded per map (names in templates are
 /// chart input: no fixed seed to collide against).

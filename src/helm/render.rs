@@ -27,6 +27,9 @@ pub struct Options {
     pub namespace: String,
     /// Values files in order, later ones winning: (name for messages, YAML).
     pub values_files: Vec<(String, String)>,
+    /// Values built on their own, in order, and merged over the files
+    /// (Flux's `valuesFrom`, then its inline `values`).
+    pub layers: Vec<Layer>,
     /// `--set` assignments, applied after the files.
     pub set: Vec<String>,
     /// `--set-string` assignments, applied last.
@@ -39,6 +42,24 @@ pub struct Options {
     pub only_api_versions: bool,
     /// Print the charts' `crds/` files too.
     pub include_crds: bool,
+}
+
+/// A part of [`Options::layers`].
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Names it in messages.
+    pub name: String,
+    pub kind: LayerKind,
+    /// Its text must not appear in messages (it comes from a Secret).
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum LayerKind {
+    /// A YAML mapping, merged as values files merge.
+    Yaml(String),
+    /// `PATH=VALUE` in `--set` syntax; `strings`: as `--set-string`.
+    Set { assignment: String, strings: bool },
 }
 
 /// A rendered release.
@@ -113,6 +134,9 @@ pub fn user_values(opts: &Options) -> Result<MapRef, Error> {
             base = values::merge_maps(&base, &m);
         }
     }
+    if !opts.layers.is_empty() {
+        base = values::merge_maps(&base, &layered(&opts.layers)?);
+    }
     for s in &opts.set {
         strvals::parse_into(s, &base, false)
             .map_err(|e| Error::Values(format!("failed parsing --set data: {e}")))?;
@@ -122,6 +146,36 @@ pub fn user_values(opts: &Options) -> Result<MapRef, Error> {
             .map_err(|e| Error::Values(format!("failed parsing --set-string data: {e}")))?;
     }
     Ok(base)
+}
+
+/// [`Options::layers`] made into one map, as Flux's helm-controller builds
+/// the values of a HelmRelease: each YAML layer merged over the result so
+/// far, each `--set` layer set into it.
+fn layered(layers: &[Layer]) -> Result<MapRef, Error> {
+    let result = values::new_table();
+    let mut result = result;
+    for layer in layers {
+        let failed = |what: &str, e: String| {
+            let detail = if layer.secret {
+                "the details are not shown, as they may quote the Secret".to_string()
+            } else {
+                e
+            };
+            Error::Values(format!("failed to {what} {}: {detail}", layer.name))
+        };
+        match &layer.kind {
+            LayerKind::Yaml(text) => {
+                let v = yaml::parse_map(text).map_err(|e| failed("parse", e))?;
+                if let Value::Map(m) = v {
+                    result = values::merge_maps(&result, &m);
+                }
+            }
+            LayerKind::Set { assignment, strings } => {
+                strvals::parse_into(assignment, &result, *strings).map_err(|e| failed("set", e))?;
+            }
+        }
+    }
+    Ok(result)
 }
 
 /// One chart of the release: a loaded chart under its (alias) name, with

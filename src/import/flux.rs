@@ -295,6 +295,9 @@ impl Reader<'_> {
         for o in &objects {
             let notes = match o.kind.as_str() {
                 "GitRepository" => git_source(&mut out, o, &names),
+                "OCIRepository" if helm::is_chart_repository(o, &objects) => {
+                    helm::oci_chart_source(&mut out, o, &names)
+                }
                 "OCIRepository" => oci_source(&mut out, o, &names),
                 "HelmRepository" => helm::helm_source(&mut out, o, &names),
                 _ => continue,
@@ -365,7 +368,10 @@ impl Reader<'_> {
 
         for o in &objects {
             let why = match o.kind.as_str() {
-                "HelmChart" => "a HelmRelease's chart is named in its app (`chart`), not as an object",
+                "HelmChart" if helm::chart_users(o, &objects) > 0 => continue,
+                "HelmChart" => {
+                    "a HelmChart alone deploys nothing, and no imported HelmRelease's chartRef names it; a chart app names its chart itself (`chart`, or `path` in a git source)"
+                }
                 "Bucket" => "S3-compatible buckets are not a mooring source",
                 "Alert" | "Provider" | "Receiver" => {
                     "notification objects are not translated yet: write a receiver or notify node by hand (docs/config.md)"
@@ -883,16 +889,8 @@ fn app(
         if !components.is_empty() {
             out.line(&format!("components {}", components.join(" ")));
         }
-        for i in get(&o.spec, "images").and_then(Value::as_array).into_iter().flatten() {
-            let mut line = format!("set-image {}", q(i.get("name").and_then(Value::as_str).unwrap_or_default()));
-            for (field, prop) in [("newName", "new-name"), ("newTag", "new-tag"), ("digest", "digest")] {
-                if let Some(v) = i.get(field).and_then(Value::as_str) {
-                    line.push_str(&format!(" {prop}={}", q(v)));
-                }
-            }
-            out.line(&line);
-        }
-        patches(out, o);
+        images(out, get(&o.spec, "images"));
+        patches(out, get(&o.spec, "patches"));
         let vars = substitute(o);
         if !vars.is_empty() {
             out.block("substitute", |out| {
@@ -957,12 +955,31 @@ fn scalar(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
-fn patches(out: &mut Out, o: &Obj) {
-    for p in get(&o.spec, "patches")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+/// Flux `images` entries (of a Kustomization, or a HelmRelease's
+/// post-renderer) as `set-image` lines.
+fn images(out: &mut Out, list: Option<&Value>) {
+    for i in list.and_then(Value::as_array).into_iter().flatten() {
+        let mut line = format!(
+            "set-image {}",
+            q(i.get("name").and_then(Value::as_str).unwrap_or_default())
+        );
+        for (field, prop) in [
+            ("newName", "new-name"),
+            ("newTag", "new-tag"),
+            ("digest", "digest"),
+        ] {
+            if let Some(v) = i.get(field).and_then(Value::as_str) {
+                line.push_str(&format!(" {prop}={}", q(v)));
+            }
+        }
+        out.line(&line);
+    }
+}
+
+/// Flux `patches` entries (of a Kustomization, or a HelmRelease's
+/// post-renderer) as `patch` nodes.
+fn patches(out: &mut Out, list: Option<&Value>) {
+    for p in list.and_then(Value::as_array).into_iter().flatten() {
         let Some(text) = p.get("patch").and_then(Value::as_str) else {
             continue;
         };

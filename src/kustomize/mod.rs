@@ -163,6 +163,22 @@ pub fn build_with(root: &Path, dir: &str, opts: &Options<'_>) -> Result<Build, E
     run(&loader, dir, opts.additions)
 }
 
+/// Flux's Helm post-renderer: `stream` (a chart's rendered objects, one
+/// YAML stream) as the one resource `file` of a kustomization that adds
+/// `additions`, built in memory: nothing is written to disk.
+pub fn build_stream(file: &str, stream: String, additions: &Additions) -> Result<Build, Error> {
+    let empty =
+        tempfile::tempdir().map_err(|e| Error::new(code::IO, format!("a temporary directory: {e}")))?;
+    let kustomization = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {}\n",
+        serde_json::Value::String(file.to_string())
+    );
+    let loader = fs::Loader::new(empty.path())?
+        .with_virtual_file(FILE_NAMES[0], kustomization)
+        .with_virtual_file(file, stream);
+    run(&loader, "", Some(additions))
+}
+
 fn run<'a>(loader: &'a fs::Loader<'a>, dir: &str, additions: Option<&'a Additions>) -> Result<Build, Error> {
     let root = loader.root();
     let dir = loader.resolve("", dir).ok_or_else(|| {

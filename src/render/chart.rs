@@ -12,6 +12,14 @@
 //! delete or rollback are left out, since a GitOps apply neither tests nor
 //! deletes a release. Helm's release records are not written.
 //!
+//! Values are merged as Flux's helm-controller merges a HelmRelease's:
+//! the chart's defaults, the values files, then (Flux's `valuesFrom`) each
+//! ConfigMap's or Secret's values in order — merged as YAML, or set whole
+//! at a `target-path` — and the inline `values` over them ([`layer`]).
+//! Post-render patches and images (Flux's `postRenderers` kustomize) are
+//! applied by [`crate::kustomize`] to the rendered manifests, as Helm runs
+//! a post-renderer: not to `crds/` nor to hooks.
+//!
 //! Values files are read from artifacts, confined to them (no `..`, no
 //! absolute path, no symbolic link on the way) and capped at
 //! [`super::MAX_FILE_BYTES`].
@@ -26,8 +34,14 @@ use crate::helm::{self, KubeVersion};
 pub struct ChartOptions {
     pub release: String,
     pub namespace: String,
-    /// Values in merge order, later ones winning: (name for messages, YAML).
+    /// Values files in merge order, later ones winning: (name for
+    /// messages, YAML).
     pub values: Vec<(String, String)>,
+    /// Merged over the files: `values-from`, then the inline `values`.
+    pub layers: Vec<helm::Layer>,
+    /// Patches and images for the rendered manifests (Flux's
+    /// `postRenderers`); `None`: none.
+    pub post_render: Option<crate::kustomize::Additions>,
     /// The cluster's, from discovery; `None`: Helm's defaults.
     pub capabilities: Option<Capabilities>,
     /// Leave the charts' `crds/` out.
@@ -58,6 +72,7 @@ pub fn render_chart(chart: &Path, shown: &str, opts: &ChartOptions) -> Result<Ve
         release: opts.release.clone(),
         namespace: opts.namespace.clone(),
         values_files: opts.values.clone(),
+        layers: opts.layers.clone(),
         include_crds: !opts.skip_crds,
         ..helm::Options::default()
     };
@@ -78,12 +93,17 @@ pub fn render_chart(chart: &Path, shown: &str, opts: &ChartOptions) -> Result<Ve
     }
 
     let mut documents: Vec<(String, String)> = rendered.crds.clone();
-    documents.extend(
-        rendered
-            .manifests
-            .iter()
-            .map(|d| (d.source.clone(), d.content.clone())),
-    );
+    let manifests: Vec<(String, String)> = rendered
+        .manifests
+        .iter()
+        .map(|d| (d.source.clone(), d.content.clone()))
+        .collect();
+    match &opts.post_render {
+        Some(additions) if !manifests.is_empty() => {
+            documents.extend(post_render(&manifests, additions).map_err(|e| Error::Kustomize(Box::new(e)))?);
+        }
+        _ => documents.extend(manifests),
+    }
     documents.extend(
         rendered
             .hooks
@@ -114,6 +134,71 @@ pub fn render_chart(chart: &Path, shown: &str, opts: &ChartOptions) -> Result<Ve
     super::duplicates(&manifests, &mut errors);
     Error::collect(errors)?;
     Ok(manifests)
+}
+
+/// The rendered manifests (source, text) through a kustomization with
+/// `additions`, as Flux's post-renderer builds them; each object keeps the
+/// source of the template it came from.
+fn post_render(
+    manifests: &[(String, String)],
+    additions: &crate::kustomize::Additions,
+) -> Result<Vec<(String, String)>, crate::kustomize::Error> {
+    const FILE: &str = "helm-output.yaml";
+    let mut stream = String::new();
+    // The line of each document's `---`, and its source.
+    let mut starts: Vec<(u32, &str)> = Vec::with_capacity(manifests.len());
+    let mut line = 1u32;
+    for (source, text) in manifests {
+        stream.push_str("---\n");
+        starts.push((line, source));
+        line += 1;
+        stream.push_str(text);
+        if !text.ends_with('\n') {
+            stream.push('\n');
+        }
+        line += u32::try_from(text.trim_end_matches('\n').lines().count()).unwrap_or(u32::MAX);
+    }
+    let built = crate::kustomize::build_stream(FILE, stream, additions)?;
+    for w in &built.warnings {
+        tracing::warn!("post-render: {w}");
+    }
+    Ok(built
+        .objects
+        .into_iter()
+        .map(|o| {
+            let at = starts.partition_point(|(start, _)| *start <= o.line);
+            let source = at.checked_sub(1).map_or(FILE, |i| starts[i].1).to_string();
+            (source, o.text)
+        })
+        .collect())
+}
+
+/// `values-from`'s value read from a ConfigMap or Secret, as a values
+/// layer: merged as YAML, or, with a `target_path`, set whole at that path
+/// as Flux's `ReplacePathValue` sets it — in `--set` syntax, typed unless
+/// quoted (`'…'` or `"…"`, quotes removed, then as `--set-string`).
+pub fn layer(shown: String, target_path: Option<&str>, text: String, secret: bool) -> helm::Layer {
+    let kind = match target_path {
+        None => helm::LayerKind::Yaml(text),
+        Some(path) => {
+            let quoted = |q: char| text.starts_with(q) && text.ends_with(q);
+            let strings = quoted('\'') || quoted('"');
+            let value = if strings {
+                text.trim_matches(|c| c == '\'' || c == '"')
+            } else {
+                text.as_str()
+            };
+            helm::LayerKind::Set {
+                assignment: format!("{path}={value}"),
+                strings,
+            }
+        }
+    };
+    helm::Layer {
+        name: shown,
+        kind,
+        secret,
+    }
 }
 
 /// Whether `root/path` holds a chart (a `Chart.yaml`).
@@ -171,6 +256,69 @@ pub fn read_values(root: &Path, path: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_path_value_is_set_as_flux_sets_it() {
+        let set = |text: &str| match layer("x".into(), Some("a.b"), text.into(), false).kind {
+            helm::LayerKind::Set { assignment, strings } => (assignment, strings),
+            helm::LayerKind::Yaml(_) => panic!("a target path sets"),
+        };
+        assert_eq!(set("12"), ("a.b=12".into(), false));
+        assert_eq!(set("'007'"), ("a.b=007".into(), true));
+        assert_eq!(set("\"x\""), ("a.b=x".into(), true));
+        assert_eq!(set("'"), ("a.b=".into(), true));
+        assert!(matches!(
+            layer("x".into(), None, "a: 1".into(), false).kind,
+            helm::LayerKind::Yaml(_)
+        ));
+    }
+
+    #[test]
+    fn post_render_patches_manifests_and_keeps_their_sources() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chart = dir.path().join("c");
+        std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        let cm = |name: &str| {
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: \"1\"\n")
+        };
+        std::fs::write(
+            chart.join("templates/a.yaml"),
+            format!("{}---\n{}", cm("a1"), cm("a2")),
+        )
+        .expect("write");
+        std::fs::write(chart.join("templates/b.yaml"), cm("b")).expect("write");
+        let opts = ChartOptions {
+            release: "r".into(),
+            namespace: "default".into(),
+            post_render: Some(crate::kustomize::Additions {
+                patches: vec![crate::kustomize::Patch {
+                    patch: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a2\ndata:\n  a: patched\n"
+                        .into(),
+                    target: None,
+                }],
+                ..crate::kustomize::Additions::default()
+            }),
+            ..ChartOptions::default()
+        };
+        let got: Vec<(String, String, bool)> = render_chart(&chart, "c", &opts)
+            .expect("rendered")
+            .into_iter()
+            .map(|m| (m.id.name, m.file, m.text.contains("patched")))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a1".into(), "c/templates/a.yaml".into(), false),
+                ("a2".into(), "c/templates/a.yaml".into(), true),
+                ("b".into(), "c/templates/b.yaml".into(), false),
+            ]
+        );
+    }
 
     #[test]
     fn values_files_stay_inside_the_artifact() {

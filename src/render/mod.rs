@@ -165,40 +165,46 @@ impl<'a> Options<'a> {
 
     /// What Flux adds to the kustomization it builds.
     fn additions(&self) -> Option<crate::kustomize::Additions> {
-        let k = self.kustomize.cloned().unwrap_or_default();
-        let a = crate::kustomize::Additions {
-            namespace: self.namespace.map(str::to_string),
-            name_prefix: k.name_prefix,
-            name_suffix: k.name_suffix,
-            components: k.components,
-            images: k
-                .images
-                .into_iter()
-                .map(|i| crate::kustomize::Image {
-                    name: i.name,
-                    new_name: i.new_name.unwrap_or_default(),
-                    new_tag: i.new_tag.unwrap_or_default(),
-                    digest: i.digest.unwrap_or_default(),
-                })
-                .collect(),
-            patches: k
-                .patches
-                .into_iter()
-                .map(|p| crate::kustomize::Patch {
-                    patch: p.patch,
-                    target: p.target.map(|t| crate::kustomize::PatchTarget {
-                        group: t.group.unwrap_or_default(),
-                        version: t.version.unwrap_or_default(),
-                        kind: t.kind.unwrap_or_default(),
-                        name: t.name.unwrap_or_default(),
-                        namespace: t.namespace.unwrap_or_default(),
-                        label_selector: t.label_selector.unwrap_or_default(),
-                        annotation_selector: t.annotation_selector.unwrap_or_default(),
-                    }),
-                })
-                .collect(),
-        };
+        let a = additions(self.namespace, &self.kustomize.cloned().unwrap_or_default());
         (a != crate::kustomize::Additions::default()).then_some(a)
+    }
+}
+
+/// An app's Flux `Kustomization` features (and its target namespace) as
+/// what kustomize adds to a kustomization.
+pub fn additions(namespace: Option<&str>, k: &crate::config::Kustomize) -> crate::kustomize::Additions {
+    let k = k.clone();
+    crate::kustomize::Additions {
+        namespace: namespace.map(str::to_string),
+        name_prefix: k.name_prefix,
+        name_suffix: k.name_suffix,
+        components: k.components,
+        images: k
+            .images
+            .into_iter()
+            .map(|i| crate::kustomize::Image {
+                name: i.name,
+                new_name: i.new_name.unwrap_or_default(),
+                new_tag: i.new_tag.unwrap_or_default(),
+                digest: i.digest.unwrap_or_default(),
+            })
+            .collect(),
+        patches: k
+            .patches
+            .into_iter()
+            .map(|p| crate::kustomize::Patch {
+                patch: p.patch,
+                target: p.target.map(|t| crate::kustomize::PatchTarget {
+                    group: t.group.unwrap_or_default(),
+                    version: t.version.unwrap_or_default(),
+                    kind: t.kind.unwrap_or_default(),
+                    name: t.name.unwrap_or_default(),
+                    namespace: t.namespace.unwrap_or_default(),
+                    label_selector: t.label_selector.unwrap_or_default(),
+                    annotation_selector: t.annotation_selector.unwrap_or_default(),
+                }),
+            })
+            .collect(),
     }
 }
 

@@ -534,21 +534,48 @@ pub fn concerns(cfg: &config::Config, key: &Key, event: &Event) -> Result<(), St
             }
         }
         (Kind::Image | Kind::Source, Event::Image { repositories }) => {
-            let ours = match key.kind {
-                Kind::Image => cfg.image(&key.name).map(|i| i.repository.clone()),
-                _ => cfg.source(&key.name).and_then(|s| match &s.kind {
-                    SourceKind::Oci { url, .. } => Some(url.clone()),
-                    SourceKind::Helm { url, .. } => url.strip_prefix("oci://").map(str::to_string),
-                    SourceKind::Git { .. } => None,
-                }),
+            // An `oci://` Helm repository holds each chart in the
+            // repository below it: a push names `URL/CHART`, one of the
+            // charts its apps install.
+            let ours: Vec<String> = match key.kind {
+                Kind::Image => cfg
+                    .image(&key.name)
+                    .map(|i| i.repository.clone())
+                    .into_iter()
+                    .collect(),
+                _ => match cfg.source(&key.name).map(|s| &s.kind) {
+                    Some(SourceKind::Oci { url, .. }) => vec![url.clone()],
+                    Some(SourceKind::Helm { url, .. }) => match url.strip_prefix("oci://") {
+                        Some(base) => cfg
+                            .apps
+                            .iter()
+                            .filter(|a| a.source.value == key.name)
+                            .filter_map(|a| a.helm.chart.as_ref())
+                            .map(|c| format!("{}/{}", base.trim_end_matches('/'), c.name.value))
+                            .collect(),
+                        None => return Ok(()),
+                    },
+                    Some(SourceKind::Git { .. }) | None => return Ok(()),
+                },
             };
-            let Some(ours) = ours else {
-                return Ok(());
-            };
-            if repositories.is_empty() || repositories.iter().any(|r| same_image_repo(r, &ours)) {
+            if ours.is_empty() {
+                return match key.kind {
+                    Kind::Image => Ok(()),
+                    _ => Err("no app installs a chart from this repository".into()),
+                };
+            }
+            if repositories.is_empty()
+                || repositories
+                    .iter()
+                    .any(|r| ours.iter().any(|o| same_image_repo(r, o)))
+            {
                 Ok(())
             } else {
-                Err(format!("a push to {}, not {ours}", repositories.join(", ")))
+                Err(format!(
+                    "a push to {}, not {}",
+                    repositories.join(", "),
+                    ours.join(", ")
+                ))
             }
         }
         _ => Ok(()),
@@ -726,5 +753,26 @@ mod tests {
                 repositories: vec!["library/app".into(), "harbor.example.com/library/app".into()]
             })
         );
+    }
+
+    #[test]
+    fn a_push_to_an_oci_chart_wakes_the_helm_source_of_that_chart() {
+        let text = r#"
+source "charts" { helm "oci://ghcr.io/acme/charts"; }
+app "web" { source "charts"; chart "web"; target dir="out"; }
+source "empty" { helm "oci://ghcr.io/acme/charts"; }
+"#;
+        let cfg = config::from_str(std::path::Path::new("m.kdl"), text.into(), jiff::Timestamp::now())
+            .expect("valid")
+            .config;
+        let push = |repo: &str| Event::Image {
+            repositories: vec![repo.into()],
+        };
+        let charts = Key::new(Kind::Source, "charts");
+        assert!(concerns(&cfg, &charts, &push("ghcr.io/acme/charts/web")).is_ok());
+        assert!(concerns(&cfg, &charts, &push("ghcr.io/acme/charts/api")).is_err());
+        assert!(concerns(&cfg, &charts, &push("ghcr.io/acme/charts")).is_err());
+        let empty = Key::new(Kind::Source, "empty");
+        assert!(concerns(&cfg, &empty, &push("ghcr.io/acme/charts/web")).is_err());
     }
 }

@@ -19,7 +19,10 @@
 //! resolved by the range, the same auth, digests and caps as OCI sources),
 //! and the artifact holds its layer as `chart.tgz`, as for HTTP: no ignore
 //! rules touch a chart's files. Such a source has no index: its own
-//! artifact is empty and new versions are found by the app's runs.
+//! artifact is empty, and its revision is that of each chart its apps
+//! install (`NAME@VERSION@sha256:<manifest digest>`, as Flux's HelmChart
+//! reports `VERSION@sha256:…`), each pulled as the app will use it: a new
+//! version, or a tag pushed again, is a new revision that wakes the apps.
 //!
 //! Everything the server sends is hostile: the index and archives are
 //! size-capped while they stream, the archive must match the index's
@@ -60,17 +63,37 @@ pub struct Chart {
 }
 
 /// Fetch the source's own artifact: the index of an HTTP repository; for
-/// an OCI repository, an empty one.
-pub async fn fetch(source: &config::Source, state_dir: &Path, store: &Store) -> Result<Artifact, Error> {
+/// an OCI repository, an empty one whose revision names the resolved
+/// version and manifest digest of each of `charts` (the charts its apps
+/// install; `oci` without any).
+pub async fn fetch(
+    source: &config::Source,
+    state_dir: &Path,
+    store: &Store,
+    charts: &[&ChartRef],
+) -> Result<Artifact, Error> {
     let config::SourceKind::Helm { url, insecure } = &source.kind else {
         return Err(protocol(source.kind.url(), "not a Helm repository source"));
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let _stop_if_given_up = CancelOnDrop(cancel.clone());
-    if url.starts_with("oci://") {
+    if let Some(repo) = url.strip_prefix("oci://") {
+        let mut wanted: Vec<&ChartRef> = charts.to_vec();
+        wanted.sort_by(|a, b| (&a.name.value, &a.version).cmp(&(&b.name.value, &b.version)));
+        wanted.dedup_by(|a, b| a == b);
+        let mut revisions = Vec::with_capacity(wanted.len());
+        for chart in wanted {
+            let fetched = oci_chart(source, repo, *insecure, chart, state_dir).await?;
+            revisions.push(format!("{}@{}", chart.name.value, fetched.artifact.revision));
+        }
+        let revision = if revisions.is_empty() {
+            "oci".to_string()
+        } else {
+            revisions.join(",")
+        };
         let (name, store, limits) = (source.name.value.clone(), store.clone(), source.limits);
         return blocking(url, move || {
-            store.create(&name, "oci", &[], limits, &cancel, |_| Ok(()))
+            store.create(&name, &revision, &[], limits, &cancel, |_| Ok(()))
         })
         .await;
     }
@@ -119,41 +142,15 @@ pub async fn chart(
         entry: format!("version \"{range_text}\""),
         reason: e.reason,
     })?;
+    if let Some(repo) = url.strip_prefix("oci://") {
+        return oci_chart(source, repo, *insecure, chart, state_dir).await;
+    }
     let store = Store::new(state_dir);
     let name = store_name(&source.name, &chart.name);
     let limits = Limits {
         max_bytes: source.limits.max_bytes.min(MAX_ARCHIVE_BYTES),
         ..source.limits
     };
-    if let Some(repo) = url.strip_prefix("oci://") {
-        let oci_source = config::Source {
-            name: config::Spanned::new(name.clone(), source.name.span),
-            kind: config::SourceKind::Oci {
-                url: format!("{repo}/{}", chart.name.value),
-                reference: config::OciRef::Semver(range_text.to_string()),
-                insecure: *insecure,
-            },
-            interval: source.interval,
-            timeout: source.timeout,
-            auth: source.auth.clone(),
-            ca_file: source.ca_file.clone(),
-            ignore: Vec::new(),
-            limits,
-        };
-        let artifact = oci::fetch_layer(&oci_source, state_dir, &store, ARCHIVE).await?;
-        store.gc(&name, &artifact.dir, super::artifact::KEEP)?;
-        let version = artifact
-            .revision
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        return Ok(Chart {
-            path: artifact.dir.join(ARCHIVE),
-            artifact,
-            version,
-        });
-    }
 
     let index_path = index.dir.join(INDEX);
     let bytes = std::fs::read(&index_path).map_err(|e| Error::io(&index_path, e))?;
@@ -249,6 +246,52 @@ struct IndexEntry {
     urls: Vec<String>,
     #[serde(default)]
     digest: Option<String>,
+}
+
+/// `chart` from the `oci://` repository `repo`: the OCI repository
+/// `repo/NAME`, its tag the highest in the range, pulled (or found in the
+/// store by its manifest digest) into an artifact of its own.
+async fn oci_chart(
+    source: &config::Source,
+    repo: &str,
+    insecure: bool,
+    chart: &ChartRef,
+    state_dir: &Path,
+) -> Result<Chart, Error> {
+    let range_text = chart.version.as_deref().unwrap_or("*");
+    let store = Store::new(state_dir);
+    let name = store_name(&source.name, &chart.name);
+    let limits = Limits {
+        max_bytes: source.limits.max_bytes.min(MAX_ARCHIVE_BYTES),
+        ..source.limits
+    };
+    let oci_source = config::Source {
+        name: config::Spanned::new(name.clone(), source.name.span),
+        kind: config::SourceKind::Oci {
+            url: format!("{}/{}", repo.trim_end_matches('/'), chart.name.value),
+            reference: config::OciRef::Semver(range_text.to_string()),
+            insecure,
+        },
+        interval: source.interval,
+        timeout: source.timeout,
+        auth: source.auth.clone(),
+        ca_file: source.ca_file.clone(),
+        ignore: Vec::new(),
+        limits,
+    };
+    let artifact = oci::fetch_layer(&oci_source, state_dir, &store, ARCHIVE).await?;
+    store.gc(&name, &artifact.dir, super::artifact::KEEP)?;
+    let version = artifact
+        .revision
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok(Chart {
+        path: artifact.dir.join(ARCHIVE),
+        artifact,
+        version,
+    })
 }
 
 fn parse_index(bytes: &[u8], url: &str) -> Result<Index, Error> {

@@ -57,8 +57,14 @@ impl Error {
     }
 }
 
-/// Fetch `source` into the artifact store under `state_dir`.
-pub async fn fetch(source: &config::Source, state_dir: &Path) -> Result<Artifact, Error> {
+/// Fetch `source` into the artifact store under `state_dir`. `charts`:
+/// the charts its apps install, which an `oci://` Helm repository resolves
+/// for its revision ([`helm::fetch`]); other sources ignore them.
+pub async fn fetch(
+    source: &config::Source,
+    state_dir: &Path,
+    charts: &[&config::ChartRef],
+) -> Result<Artifact, Error> {
     let store = Store::new(state_dir);
     let artifact = match &source.kind {
         config::SourceKind::Git { .. } => {
@@ -72,7 +78,7 @@ pub async fn fetch(source: &config::Source, state_dir: &Path) -> Result<Artifact
                 })??
         }
         config::SourceKind::Oci { .. } => oci::fetch(source, state_dir, &store).await?,
-        config::SourceKind::Helm { .. } => helm::fetch(source, state_dir, &store).await?,
+        config::SourceKind::Helm { .. } => helm::fetch(source, state_dir, &store, charts).await?,
     };
     store.gc(&source.name, &artifact.dir, artifact::KEEP)?;
     Ok(artifact)

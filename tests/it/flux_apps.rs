@@ -304,7 +304,7 @@ fn substitute_from_files_configmaps_and_secrets() {
     );
 }
 
-fn assert_no_secret_in(dir: &Path, secret: &str) {
+pub fn assert_no_secret_in(dir: &Path, secret: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -450,6 +450,48 @@ fn a_chart_pushed_to_an_oci_registry_with_auth_renders_as_helm_does() {
     let got = documents(&render.stdout);
     assert_eq!(got, want, "{}", render.stdout);
     assert_ne!(got[0]["data"]["logo"], "", "every file of the chart is kept");
+
+    // The source's revision is its chart's version and manifest digest, so
+    // the same version pushed again is a new revision, which wakes the app.
+    let source_revision = |all: &Value| outcome(all, "source", "oci-charts")["revision"].clone();
+    let first = source_revision(&all);
+    assert_eq!(
+        first.as_str().map(|r| r.split('@').take(2).collect::<Vec<_>>()),
+        Some(vec!["hello", "0.3.1"]),
+        "{all}"
+    );
+    assert_eq!(
+        app["revision"],
+        format!("{}", first.as_str().unwrap_or_default()),
+        "{all}"
+    );
+    std::fs::write(src.join("values.yaml"), "greeting: pushed-again\ncolor: none\n").expect("write values");
+    let mut package = helm(&home).expect("helm");
+    package.arg("package").arg(&src).arg("-d").arg(env.path());
+    ok(package);
+    let mut push = helm(&home).expect("helm");
+    push.arg("push")
+        .arg(&tgz)
+        .arg(format!("oci://{}/charts", registry.host()))
+        .args([
+            "--plain-http",
+            "--username",
+            crate::registry::USER,
+            "--password",
+            crate::registry::PASSWORD,
+        ]);
+    ok(push);
+    let (run, all) = once(&env);
+    run.expect_code(0);
+    let second = source_revision(&all);
+    assert_ne!(second, first, "{all}");
+    assert_eq!(outcome(&all, "app", "web")["revision"], second, "{all}");
+    let out = std::fs::read_dir(env.path().join("out"))
+        .expect("out")
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(out.contains("pushed-again"), "{out}");
 }
 
 #[test]
@@ -570,5 +612,144 @@ fn a_helm_repository_over_https_trusts_the_ca_file() {
     assert_eq!(
         server.take_seen(),
         ["/charts/index.yaml", "/charts/hello-1.1.0.tgz"]
+    );
+}
+
+/// `values-from` as Flux's `valuesFrom`: ConfigMaps and Secrets of the
+/// cluster merged in order over the values files, each whole or one key at
+/// a `target-path` (typed as `--set` types it, a quoted value a string),
+/// missing optional ones skipped, the inline `values` over all; then the
+/// post-render `patch` and `set-image` (Flux's `postRenderers`), which
+/// leave hooks alone as Helm's post-renderers do. Values read from a Secret
+/// appear in no output, error or state file; a missing required object
+/// fails the app and names it.
+#[test]
+fn values_from_the_cluster_and_post_render_patches() {
+    let fx = Fixture::new();
+    let chart = [
+        (
+            "charts/vf/Chart.yaml",
+            "apiVersion: v2\nname: vf\nversion: 0.1.0\n",
+        ),
+        (
+            "charts/vf/values.yaml",
+            "a: default\nb: default\nc: default\nnested: {x: default, w: default, z: default}\nreplicas: 1\ncode: none\nauth: {password: none}\nimage: nginx:1.27\n",
+        ),
+        (
+            "charts/vf/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-values\ndata:\n  a: {{ .Values.a | quote }}\n  b: {{ .Values.b | quote }}\n  c: {{ .Values.c | quote }}\n  nested: {{ .Values.nested | toJson | quote }}\n  replicas: {{ printf \"%T %v\" .Values.replicas .Values.replicas | quote }}\n  code: {{ printf \"%T %v\" .Values.code .Values.code | quote }}\n",
+        ),
+        (
+            "charts/vf/templates/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-auth\nstringData:\n  password: {{ .Values.auth.password | quote }}\n",
+        ),
+        (
+            "charts/vf/templates/deploy.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: {{ .Values.image }}\n",
+        ),
+        (
+            "charts/vf/templates/hook.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-setup\n  annotations:\n    helm.sh/hook: pre-install\ndata:\n  ready: \"yes\"\n",
+        ),
+        (
+            "values/prod.yaml",
+            "a: from-file\nc: from-file\nnested: {z: file}\n",
+        ),
+    ];
+    fx.commit(&chart, &[], "a chart");
+    let secret = "s3cr3t-v4lue";
+    let b64 = |s: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    for obj in [
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "base", "namespace": "flux-system"},
+            "data": {"values.yaml": "a: from-cm\nb: from-cm\nnested:\n  x: cm\n  w: cm\n", "replicas": "1234567", "code": "'007'"}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "flux-system"},
+            "data": {"values.yaml": b64("nested:\n  w: secret\n"), "password": b64(secret), "broken": b64(&format!("a: [{secret}"))}}),
+    ] {
+        fx.server.apply("setup", true, &obj).expect("seed the cluster");
+    }
+    let app = |extra: &str| {
+        format!(
+            "app \"vf\" {{\n    source \"repo\"\n    path \"charts/vf\"\n    cluster \"test\"\n    namespace \"demo\"\n    values-file \"values/prod.yaml\"\n    values-from configmap=\"flux-system/base\"\n    values-from secret=\"flux-system/creds\"\n    values-from secret=\"flux-system/creds\" values-key=\"password\" target-path=\"auth.password\"\n    values-from configmap=\"flux-system/base\" values-key=\"replicas\" target-path=\"replicas\"\n    values-from configmap=\"flux-system/base\" values-key=\"code\" target-path=\"code\"\n    values-from configmap=\"flux-system/absent\" optional=#true\n    values-from configmap=\"flux-system/base\" values-key=\"absent\" optional=#true\n    values \"b: inline\"\n    set-image \"nginx\" new-tag=\"1.28\"\n    patch kind=\"ConfigMap\" #\"\"\"\n        - op: add\n          path: /metadata/labels\n          value: {{patched: \"yes\"}}\n        \"\"\"#\n{extra}}}\n"
+        )
+    };
+    fx.config_with("    log level=\"debug\"\n", &app(""));
+    let (run, outcome) = fx.once("vf");
+    assert_eq!(outcome["result"], "ok", "{outcome}\n{}", run.stderr);
+    let cm = fx
+        .object("v1", "ConfigMap", Some("demo"), "vf-values")
+        .expect("the chart's ConfigMap");
+    assert_eq!(
+        cm["data"],
+        serde_json::json!({
+            "a": "from-cm", "b": "inline", "c": "from-file",
+            "nested": "{\"w\":\"secret\",\"x\":\"cm\",\"z\":\"file\"}",
+            "replicas": "int64 1234567", "code": "string 007",
+        })
+    );
+    assert_eq!(cm["metadata"]["labels"]["patched"], "yes", "{cm}");
+    let hook = fx
+        .object("v1", "ConfigMap", Some("demo"), "vf-setup")
+        .expect("the hook");
+    assert!(
+        hook["metadata"]["labels"]["patched"].is_null(),
+        "hooks are not post-rendered: {hook}"
+    );
+    let deploy = fx
+        .object("apps/v1", "Deployment", Some("demo"), "vf-web")
+        .expect("the Deployment");
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.28"
+    );
+    let auth = fx
+        .object("v1", "Secret", Some("demo"), "vf-auth")
+        .expect("the chart's Secret");
+    assert_eq!(auth["data"]["password"], b64(secret), "{auth}");
+    assert!(
+        !run.stdout.contains(secret) && !run.stderr.contains(secret),
+        "{run:?}"
+    );
+    crate::flux_apps::assert_no_secret_in(&fx.env.path().join("state"), secret);
+
+    // `mooring render` reads them the same way.
+    let render = fx.env.run(&["render", "app/vf", "-c", "mooring.kdl"]);
+    render.expect_code(0);
+    assert!(
+        render.stdout.contains("replicas: int64 1234567"),
+        "{}",
+        render.stdout
+    );
+
+    // A Secret's values that are not YAML: the error names it, not its text.
+    fx.config(&app(
+        "    values-from secret=\"flux-system/creds\" values-key=\"broken\"\n",
+    ));
+    let (run, outcome) = fx.once("vf");
+    assert_eq!(outcome["result"], "failed", "{outcome}");
+    let message = outcome.to_string();
+    assert!(
+        message.contains("Secret flux-system/creds key `broken`"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(secret) && !run.stderr.contains(secret),
+        "{message}\n{}",
+        run.stderr
+    );
+
+    // A required object that is missing fails the app, naming it.
+    fx.config(&app("    values-from secret=\"flux-system/absent\"\n"));
+    let (run, outcome) = fx.once("vf");
+    assert_eq!(outcome["result"], "failed", "{outcome}");
+    let message = outcome.to_string();
+    assert!(
+        message.contains("values-from Secret flux-system/absent: not found"),
+        "{message}\n{}",
+        run.stderr
     );
 }

@@ -419,7 +419,7 @@ fn helm_releases_of_git_charts_and_chart_refs() {
         "path \"charts/web\"",
         "namespace \"apps\"",
         "values-file \"charts/web/values-prod.yaml\"",
-        "// Flux `valuesFrom` not imported",
+        "values-from configmap=\"apps/web-values\"",
     ] {
         assert!(web.contains(line), "no `{line}` in\n{web}");
     }
@@ -427,8 +427,65 @@ fn helm_releases_of_git_charts_and_chart_refs() {
     assert!(!run.stdout.contains("app \"podinfo\""), "{}", run.stdout);
     assert!(
         run.stderr
-            .contains("HelmRelease apps/podinfo: not imported: its chart comes from a chartRef"),
+            .contains("HelmRelease apps/podinfo: not imported: its chartRef OCIRepository apps/podinfo is not among the imported objects"),
         "{}",
         run.stderr
     );
+}
+
+/// The fleet's charts by reference: a chartRef to an OCIRepository of a
+/// chart (a `helm "oci://…"` source of its parent repository, the app
+/// naming the chart and the range), a chartRef to a HelmChart (its chart
+/// and source), `valuesFrom` and `postRenderers` as `values-from`,
+/// `set-image` and `patch`, and a HelmChart nobody uses noted, not dropped.
+#[test]
+fn helm_releases_by_chart_ref_with_values_from_and_post_renderers() {
+    let env = TestEnv::new();
+    let repo = fleet(&env);
+    let run = import(&repo, &["clusters/prod", "-o", "mooring.kdl"]);
+    run.expect_code(0);
+    let config = std::fs::read_to_string(repo.work.join("mooring.kdl")).expect("read the config");
+
+    let source = block(&config, "source \"podinfo-chart\"");
+    assert!(
+        source.contains("helm \"oci://ghcr.io/stefanprodan/charts\"\n"),
+        "{source}"
+    );
+    let podinfo = block(&config, "app \"podinfo\"");
+    for line in [
+        "source \"podinfo-chart\"",
+        "chart \"podinfo\" version=\">=6.0.0 <7.0.0\"",
+        "namespace \"podinfo\"",
+        "values-from configmap=\"podinfo/podinfo-values\"\n",
+        "values-from secret=\"podinfo/podinfo-auth\" values-key=\"password\" target-path=\"auth.password\" optional=#true",
+        "set-image \"ghcr.io/stefanprodan/podinfo\" new-name=\"registry.example.com/podinfo\"",
+        "patch kind=\"Deployment\" name=\"podinfo\" #\"\"\"\n        - op: add\n",
+    ] {
+        assert!(podinfo.contains(line), "no `{line}` in\n{podinfo}");
+    }
+    let cache = block(&config, "app \"cache\"");
+    for line in [
+        "source \"bitnami\"",
+        "chart \"redis\" version=\"20.x\"",
+        "namespace \"data\"",
+    ] {
+        assert!(cache.contains(line), "no `{line}` in\n{cache}");
+    }
+    assert!(
+        !config.contains("HelmChart flux-system/redis not imported"),
+        "{config}"
+    );
+    assert!(
+        run.stderr
+            .contains("HelmChart flux-system/unused: not imported: a HelmChart alone deploys nothing"),
+        "{}",
+        run.stderr
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .current_dir(&repo.work)
+        .env("NO_COLOR", "1")
+        .args(["validate", "-c", "mooring.kdl"])
+        .output()
+        .expect("run mooring validate");
+    Run::from(out).expect_code(0);
 }
