@@ -32,8 +32,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -41,9 +40,8 @@ use std::time::{Duration, Instant};
 use mooring::automation::git::{PushOutcome, Workspace};
 use mooring::config::{self, GitRef, Limits, SourceKind, Spanned};
 
-#[path = "common/stats.rs"]
-mod stats;
-use stats::{Row, table};
+use mooring_testkit::bench::{Mode, Row, table};
+use mooring_testkit::gitserver::{Git, git_daemon_with_receive_pack};
 
 /// The repository: `DIRS` directories of `FILES_PER_DIR` files, then
 /// `COMMITS` commits of one file each.
@@ -70,17 +68,10 @@ const WARMUP: usize = 1;
 const TIMEOUT: Duration = Duration::from_secs(300);
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters = if bench_mode {
-        ["MOORING_BENCH_PUSH_ITERS", "MOORING_BENCH_ITERS"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok()?.parse().ok())
-            .filter(|n: &usize| *n > 0)
-            .unwrap_or(10)
-    } else {
-        1
-    };
-    let warmup = if bench_mode { WARMUP } else { 0 };
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let iters = mode.iters(&["MOORING_BENCH_PUSH_ITERS"], 10);
+    let warmup = mode.warmup(WARMUP);
     let shape = if bench_mode { FULL } else { SMOKE };
 
     let tmp = tempfile::tempdir().expect("create temp dir");
@@ -91,11 +82,11 @@ fn main() {
     let git = Git { home };
 
     println!("mooring push benchmark");
-    println!("{}", git.output(tmp.path(), &["--version"]));
+    println!("{}", git.run(tmp.path(), &["--version"]));
     let start = Instant::now();
     let bare = srv.join("repo.git");
-    git.build(&bare, &stream(&shape));
-    let objects = git.output(&bare, &["count-objects", "-v"]);
+    git.fast_import(&bare, &stream(&shape));
+    let objects = git.run(&bare, &["count-objects", "-v"]);
     let count = objects
         .lines()
         .find_map(|l| l.strip_prefix("in-pack: "))
@@ -108,7 +99,7 @@ fn main() {
         shape.commits + 1,
         start.elapsed().as_secs_f64()
     );
-    let daemon = GitDaemon::start(&git, &srv);
+    let daemon = git_daemon_with_receive_pack(&git.home, &srv);
     let proxy = Proxy::start(daemon.port);
     let url = format!("git://127.0.0.1:{}/repo.git", proxy.port);
     println!(
@@ -242,12 +233,12 @@ fn main() {
     let runs = 2 * (warmup + iters);
     for branch in ["bench-mooring", "bench-git"] {
         let n: usize = git
-            .output(&bare, &["rev-list", "--count", &format!("main..{branch}")])
+            .run(&bare, &["rev-list", "--count", &format!("main..{branch}")])
             .parse()
             .expect("a count");
         assert_eq!(n, runs, "{branch}");
         assert_eq!(
-            git.output(&bare, &["diff", "--name-only", &format!("{branch}~1"), branch]),
+            git.run(&bare, &["diff", "--name-only", &format!("{branch}~1"), branch]),
             edited,
             "{branch}: the last commit changes the edited file only"
         );
@@ -515,129 +506,6 @@ fn file_command(s: &mut Vec<u8>, d: usize, f: usize, version: usize) {
         "M 100644 inline team-{d:03}/svc-{f:02}.yaml\ndata {}\n{content}\n",
         content.len()
     );
-}
-
-// ---- git -----------------------------------------------------------------------
-
-struct Git {
-    home: PathBuf,
-}
-
-impl Git {
-    fn cmd_program(&self, dir: &Path, program: &Path) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.current_dir(dir)
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_AUTHOR_NAME", "Bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-            .env("GIT_COMMITTER_NAME", "Bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE");
-        cmd
-    }
-
-    fn cmd(&self, dir: &Path) -> Command {
-        self.cmd_program(dir, Path::new("git"))
-    }
-
-    fn run(&self, dir: &Path, args: &[&str]) {
-        let out = self
-            .cmd(dir)
-            .args(args)
-            .stdout(Stdio::null())
-            .output()
-            .expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn output(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.cmd(dir).args(args).output().expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// A bare repository at `repo` holding what `stream` imports, repacked
-    /// as a server's would be.
-    fn build(&self, repo: &Path, stream: &[u8]) {
-        let parent = repo.parent().expect("parent");
-        self.run(parent, &["init", "-q", "--bare", "-b", "main", path_str(repo)]);
-        let mut child = self
-            .cmd(repo)
-            .args(["fast-import", "--quiet"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start git fast-import");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stream)
-            .expect("feed git fast-import");
-        let status = child.wait().expect("wait for git fast-import");
-        assert!(status.success(), "git fast-import failed: {status}");
-        self.run(repo, &["repack", "-adq"]);
-    }
-}
-
-/// `git daemon --enable=receive-pack` on a free loopback port; killed on
-/// drop, so also when the bench panics.
-struct GitDaemon {
-    child: Child,
-    port: u16,
-}
-
-impl GitDaemon {
-    fn start(git: &Git, root: &Path) -> GitDaemon {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("bind a free port")
-            .port();
-        let exec_path = git.output(root, &["--exec-path"]);
-        let child = git
-            .cmd_program(root, &Path::new(&exec_path).join("git-daemon"))
-            .args([
-                "--reuseaddr",
-                "--export-all",
-                "--enable=receive-pack",
-                "--listen=127.0.0.1",
-                &format!("--base-path={}", root.display()),
-                &format!("--port={port}"),
-            ])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start git daemon");
-        let mut daemon = GitDaemon { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("git daemon exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "git daemon does not listen on {port}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        daemon
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn path_str(p: &Path) -> &str {

@@ -1,5 +1,5 @@
 //! Apps applied to a cluster, end to end: the real binary against the test
-//! API server (tests/it/apiserver), sources from a git repository over
+//! API server (testkit/src/apiserver), sources from a git repository over
 //! file://, the real kubectl to cross-check and to make drift. The safety
 //! rules (prune, recreate, CRDs, terminating namespaces, names,
 //! permissions), against a server with its real-server options on, are in

@@ -16,6 +16,85 @@ pub fn git_cmd(home: &Path) -> Command {
     program_cmd(home, "git")
 }
 
+/// `git ARGS…` in `dir` ([`git_cmd`]); its trimmed stdout. Panics with
+/// git's stderr when it fails.
+pub fn git(home: &Path, dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(home)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The helpers of this module for one `HOME`, and what the benches do with
+/// git besides: repositories from `git fast-import` streams, archives.
+pub struct Git {
+    pub home: PathBuf,
+}
+
+impl Git {
+    /// [`git_cmd`] in `dir`.
+    pub fn cmd(&self, dir: &Path) -> Command {
+        let mut cmd = git_cmd(&self.home);
+        cmd.current_dir(dir);
+        cmd
+    }
+
+    /// [`git`]: `git ARGS…` in `dir`, its trimmed stdout.
+    pub fn run(&self, dir: &Path, args: &[&str]) -> String {
+        git(&self.home, dir, args)
+    }
+
+    /// A bare repository at `repo` holding what `stream` (a `git
+    /// fast-import` stream) imports, repacked as a server's would be.
+    pub fn fast_import(&self, repo: &Path, stream: &[u8]) {
+        let parent = repo.parent().expect("parent");
+        let path = repo.to_str().expect("temp paths are UTF-8");
+        self.run(parent, &["init", "-q", "--bare", "-b", "main", path]);
+        let mut child = self
+            .cmd(repo)
+            .args(["fast-import", "--quiet"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start git fast-import");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stream)
+            .expect("feed git fast-import");
+        let status = child.wait().expect("wait for git fast-import");
+        assert!(status.success(), "git fast-import failed: {status}");
+        self.run(repo, &["repack", "-adq"]);
+    }
+
+    /// `git archive --format=tar HEAD | tar -x -C out`, in `repo`.
+    pub fn archive_to(&self, repo: &Path, out: &Path) {
+        std::fs::create_dir_all(out).expect("create out dir");
+        let mut archive = self
+            .cmd(repo)
+            .args(["archive", "--format=tar", "HEAD"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start git archive");
+        let tar = Command::new("tar")
+            .arg("-x")
+            .arg("-C")
+            .arg(out)
+            .stdin(archive.stdout.take().expect("stdout"))
+            .status()
+            .expect("run tar");
+        let status = archive.wait().expect("wait for git archive");
+        assert!(status.success() && tar.success(), "git archive | tar failed");
+    }
+}
+
 /// `program` with the machine's git configuration kept out.
 fn program_cmd(home: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
@@ -66,17 +145,7 @@ impl Repo {
     }
 
     fn git_in(&self, dir: &Path, args: &[&str]) -> String {
-        let out = git_cmd(&self.home)
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        git(&self.home, dir, args)
     }
 
     /// Run `git ARGS…` in the work dir; its trimmed stdout.
@@ -147,7 +216,7 @@ impl GitDaemon {
             .output()
             .expect("git --exec-path");
         let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_string();
-        let mut child = program_cmd(home, Path::new(&exec_path).join("git-daemon"))
+        let child = program_cmd(home, Path::new(&exec_path).join("git-daemon"))
             .args([
                 "--reuseaddr",
                 &format!("--base-path={}", root.display()),
@@ -161,8 +230,11 @@ impl GitDaemon {
             .stderr(Stdio::null())
             .spawn()
             .expect("start git daemon");
-        wait_for_port(port, &mut child);
-        GitDaemon { child, port }
+        // The guard exists before the wait: a daemon that never listens is
+        // killed too.
+        let mut daemon = GitDaemon { child, port };
+        wait_for_port(port, &mut daemon.child);
+        daemon
     }
 
     pub fn url(&self, repo: &str) -> String {

@@ -629,6 +629,8 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
 pub struct Applied {
     pub object: Value,
     pub entries: Vec<Entry>,
+    // Read by the unit tests only.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub owners_changed: bool,
 }
 

@@ -1,5 +1,6 @@
 //! Shared test environment: a temp dir per test and the real binary, and
-//! [`skip`], the one way a test says it cannot run here.
+//! [`skip`], the one way a test says it cannot run here; polling for a
+//! condition ([`wait_for`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -67,7 +68,7 @@ impl TestEnv {
     /// A `mooring` command that runs in the env's dir with a clean
     /// environment for config discovery and no colours.
     pub fn cmd(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"));
+        let mut cmd = std::process::Command::new(mooring_bin());
         cmd.current_dir(self.dir.path())
             .env_remove("MOORING_CONFIG")
             .env("NO_COLOR", "1")
@@ -82,9 +83,39 @@ impl TestEnv {
     }
 }
 
-/// The repository root (for examples/, schema/, fixtures).
+/// The repository root (for examples/, schema/, fixtures): the parent of
+/// this crate's folder.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let testkit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    testkit
+        .parent()
+        .expect("testkit/ is inside the repository")
+        .to_path_buf()
+}
+
+/// The `mooring` binary cargo built with the running test or bench:
+/// `target/PROFILE/mooring`, beside the `deps/` folder that holds the
+/// test's own executable (cargo builds a package's binaries before its
+/// integration tests and benches). Panics if it is not there.
+pub fn mooring_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        built_binary().unwrap_or_else(|| {
+            panic!(
+                "no mooring binary beside {:?} (run the tests through cargo)",
+                std::env::current_exe()
+            )
+        })
+    })
+    .clone()
+}
+
+/// [`mooring_bin`]'s file, if it exists.
+pub fn built_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile = exe.parent()?.parent()?;
+    let bin = profile.join(format!("mooring{}", std::env::consts::EXE_SUFFIX));
+    bin.is_file().then_some(bin)
 }
 
 /// `mooring validate -c NAME ARGS…` for the fixture
@@ -134,6 +165,12 @@ impl SourceFixture {
 
     pub fn state(&self) -> PathBuf {
         self.path().join("state")
+    }
+
+    /// A git work repository and its bare one in the env
+    /// ([`crate::gitserver::Repo`]).
+    pub fn repo(&self) -> crate::gitserver::Repo {
+        crate::gitserver::Repo::new(self.env.path())
     }
 
     /// Write the config: source `s` with `body` as its children.
