@@ -192,17 +192,12 @@ fn main() {
                 Snapshot::diff(&before.cache, &after.cache)
             )
         });
-        let n = rows.len();
-        ratios.push(Ratio {
-            what: "no-change fetch",
-            mooring: rows[n - 3].median_ms(),
-            git: rows[n - 2].median_ms(),
-            target: NO_CHANGE_TARGET,
-            also: format!(
-                "{:.2}× vs the shallow clone",
-                rows[n - 3].median_ms() / rows[n - 1].median_ms()
-            ),
-        });
+        ratios.push(Ratio::of(
+            &rows,
+            "no-change fetch",
+            NO_CHANGE_TARGET,
+            "the shallow clone",
+        ));
     }
 
     // ---- 2. first fetch and export of a large tree ------------------------
@@ -245,17 +240,12 @@ fn main() {
         );
         rows.push(Row::new("2. first fetch + export, 5,000 files", vec![]));
         rows.extend(contenders.into_iter().map(Contender::row));
-        let n = rows.len();
-        ratios.push(Ratio {
-            what: "first fetch + export",
-            mooring: rows[n - 3].median_ms(),
-            git: rows[n - 2].median_ms(),
-            target: FIRST_FETCH_TARGET,
-            also: format!(
-                "{:.2}× vs the bare clone",
-                rows[n - 3].median_ms() / rows[n - 1].median_ms()
-            ),
-        });
+        ratios.push(Ratio::of(
+            &rows,
+            "first fetch + export",
+            FIRST_FETCH_TARGET,
+            "the bare clone",
+        ));
     }
     drop(daemon);
 
@@ -287,6 +277,22 @@ struct Ratio {
     git: f64,
     target: f64,
     also: String,
+}
+
+impl Ratio {
+    /// From the last three rows: mooring, git, and git's other way (`other`).
+    fn of(rows: &[Row], what: &'static str, target: f64, other: &str) -> Ratio {
+        let [mooring, git, alt] = &rows[rows.len() - 3..] else {
+            unreachable!("three rows")
+        };
+        Ratio {
+            what,
+            mooring: mooring.median_ms(),
+            git: git.median_ms(),
+            target,
+            also: format!("{:.2}× vs {other}", mooring.median_ms() / alt.median_ms()),
+        }
+    }
 }
 
 /// A git source on `main` of `url`, with the defaults a config would give.

@@ -135,7 +135,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mooring")));
     assert!(bin.is_file(), "no mooring binary at {}", bin.display());
-    let helm = helm();
+    let helm = helm_corpus::helm_3_17();
     if helm.is_none() {
         assert!(!bench_mode, "helm {HELM_VERSION} not found on PATH");
     }
@@ -268,19 +268,6 @@ fn main() {
         let verdict = if ratio <= TARGET_RATIO { "met" } else { "MISSED" };
         println!("{name}: mooring/helm median wall time {ratio:.2} (target ≤ {TARGET_RATIO}: {verdict})");
     }
-}
-
-/// helm on PATH when it is the version the corpus was made with.
-fn helm() -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    let helm = std::env::split_paths(&paths)
-        .map(|d| d.join("helm"))
-        .find(|p| p.is_file())?;
-    let out = Command::new(&helm)
-        .args(["version", "--template", "{{.Version}}"])
-        .output()
-        .ok()?;
-    (out.stdout == HELM_VERSION.as_bytes()).then_some(helm)
 }
 
 /// `PROGRAM PREFIX… ARGS…`, under GNU time writing to `usage` when given.

@@ -97,6 +97,7 @@ use mooring_testkit::bench::{
 };
 
 use mooring_testkit::apiserver::{self, ApiServer, Options};
+use mooring_testkit::support::json_output;
 
 const OBJECTS: usize = 1_000;
 const SMOKE_OBJECTS: usize = 50;
@@ -841,12 +842,7 @@ impl Done {
 
 /// The app's element of `once --format json`.
 fn app_outcome(run: &Done) -> Value {
-    let all: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
-            run.stdout, run.stderr
-        )
-    });
+    let all = json_output(&run.stdout, &run.stderr);
     let outcome = all
         .as_array()
         .and_then(|a| a.iter().find(|o| o["kind"] == "app" && o["name"] == "bench"))

@@ -31,10 +31,10 @@
 //! `HOME`.
 
 use std::io::{Read as _, Write as _};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mooring::automation::git::{PushOutcome, Workspace};
@@ -42,6 +42,7 @@ use mooring::config::{self, GitRef, Limits, SourceKind, Spanned};
 
 use mooring_testkit::bench::{Mode, Row, table};
 use mooring_testkit::gitserver::{Git, git_daemon_with_receive_pack};
+use mooring_testkit::server::Threaded;
 
 /// The repository: `DIRS` directories of `FILES_PER_DIR` files, then
 /// `COMMITS` commits of one file each.
@@ -161,30 +162,20 @@ fn main() {
             ws.commit(&author, "bench: one line")
                 .expect("commit")
                 .expect("a change");
-            let before = proxy.totals();
-            let start = Instant::now();
-            let outcome = ws.push("bench-mooring", false).expect("push");
-            let elapsed = start.elapsed();
-            let PushOutcome::Pushed { bytes_sent, .. } = outcome else {
-                panic!("mooring's push was rejected: {outcome:?}");
-            };
-            let wire = proxy.settle().since(before);
-            mooring.record(timed, elapsed, wire, Some(bytes_sent));
+            let (sent, elapsed, wire) = proxy.measure(|| pushed(ws.push("bench-mooring", false)));
+            mooring.record(timed, elapsed, wire, Some(sent));
 
             // git: edit, commit untimed; push timed.
             set_tag(&clone.join(&edited), next_version());
             git.run(&clone, &["commit", "-q", "-a", "-m", "bench: one line"]);
-            let before = proxy.totals();
-            let start = Instant::now();
-            git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
-            let elapsed = start.elapsed();
-            let wire = proxy.settle().since(before);
+            let ((), elapsed, wire) = proxy.measure(|| {
+                git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
+            });
             git_push.record(timed, elapsed, wire, None);
         }
         rows.push(Row::new("1. push of a one-line change", vec![]));
         bytes_notes.push(("1. push", mooring.bytes_line(), git_push.bytes_line()));
-        rows.push(mooring.row());
-        rows.push(git_push.row());
+        rows.extend([mooring.row(), git_push.row()]);
     }
 
     // ---- 2. the whole cycle -------------------------------------------------
@@ -194,37 +185,30 @@ fn main() {
         for round in 0..warmup + iters {
             let timed = round >= warmup;
             let v = next_version();
-            let before = proxy.totals();
-            let start = Instant::now();
-            let mut ws = Workspace::prepare(&state, &src, "main", "bench-mooring", TIMEOUT).expect("prepare");
-            set_tag(&ws.root().join(&edited), v);
-            ws.commit(&author, "bench: one line")
-                .expect("commit")
-                .expect("a change");
-            let outcome = ws.push("bench-mooring", false).expect("push");
-            let elapsed = start.elapsed();
-            let PushOutcome::Pushed { bytes_sent, .. } = outcome else {
-                panic!("mooring's push was rejected: {outcome:?}");
-            };
-            let wire = proxy.settle().since(before);
-            mooring.record(timed, elapsed, wire, Some(bytes_sent));
+            let (sent, elapsed, wire) = proxy.measure(|| {
+                let mut ws =
+                    Workspace::prepare(&state, &src, "main", "bench-mooring", TIMEOUT).expect("prepare");
+                set_tag(&ws.root().join(&edited), v);
+                ws.commit(&author, "bench: one line")
+                    .expect("commit")
+                    .expect("a change");
+                pushed(ws.push("bench-mooring", false))
+            });
+            mooring.record(timed, elapsed, wire, Some(sent));
 
             let v = next_version();
-            let before = proxy.totals();
-            let start = Instant::now();
-            git.run(&clone, &["fetch", "-q", "origin", "bench-git"]);
-            git.run(&clone, &["reset", "-q", "--hard", "FETCH_HEAD"]);
-            set_tag(&clone.join(&edited), v);
-            git.run(&clone, &["commit", "-q", "-a", "-m", "bench: one line"]);
-            git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
-            let elapsed = start.elapsed();
-            let wire = proxy.settle().since(before);
+            let ((), elapsed, wire) = proxy.measure(|| {
+                git.run(&clone, &["fetch", "-q", "origin", "bench-git"]);
+                git.run(&clone, &["reset", "-q", "--hard", "FETCH_HEAD"]);
+                set_tag(&clone.join(&edited), v);
+                git.run(&clone, &["commit", "-q", "-a", "-m", "bench: one line"]);
+                git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
+            });
             git_cycle.record(timed, elapsed, wire, None);
         }
         rows.push(Row::new("2. fetch to the tip + edit + commit + push", vec![]));
         bytes_notes.push(("2. cycle", mooring.bytes_line(), git_cycle.bytes_line()));
-        rows.push(mooring.row());
-        rows.push(git_cycle.row());
+        rows.extend([mooring.row(), git_cycle.row()]);
     }
     drop(proxy);
 
@@ -263,6 +247,14 @@ fn main() {
     println!("push alone: mooring / git = {ratio:.2}× (medians){verdict}");
     let ratio = rows[4].median_ms() / rows[5].median_ms();
     println!("whole cycle: mooring / git = {ratio:.2}× (medians){verdict}");
+}
+
+/// The bytes a successful push sent.
+fn pushed(outcome: Result<PushOutcome, mooring::automation::git::Error>) -> u64 {
+    match outcome.expect("push") {
+        PushOutcome::Pushed { bytes_sent, .. } => bytes_sent,
+        other => panic!("mooring's push was rejected: {other:?}"),
+    }
 }
 
 fn source(url: &str) -> config::Source {
@@ -369,54 +361,52 @@ struct Proxy {
     down: Arc<AtomicU64>,
     /// Connections whose copying has not finished.
     live: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Threaded,
 }
 
 impl Proxy {
     fn start(target: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let port = listener.local_addr().expect("addr").port();
         let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let live = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (up2, down2, live2, stop2) = (up.clone(), down.clone(), live.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+        let (up2, down2, live2) = (up.clone(), down.clone(), live.clone());
+        let server = Threaded::start("counting-proxy", move |client| {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                return;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            live2.fetch_add(2, Ordering::SeqCst);
+            for (from, to, counter) in [
+                (client.try_clone(), server.try_clone(), up2.clone()),
+                (server.try_clone(), client.try_clone(), down2.clone()),
+            ] {
+                let (Ok(from), Ok(to)) = (from, to) else {
+                    live2.fetch_sub(1, Ordering::SeqCst);
                     continue;
                 };
-                let _ = client.set_nodelay(true);
-                let _ = server.set_nodelay(true);
-                live2.fetch_add(2, Ordering::SeqCst);
-                for (from, to, counter) in [
-                    (client.try_clone(), server.try_clone(), up2.clone()),
-                    (server.try_clone(), client.try_clone(), down2.clone()),
-                ] {
-                    let (Ok(from), Ok(to)) = (from, to) else {
-                        live2.fetch_sub(1, Ordering::SeqCst);
-                        continue;
-                    };
-                    let live = live2.clone();
-                    std::thread::spawn(move || {
-                        pipe(from, to, &counter);
-                        live.fetch_sub(1, Ordering::SeqCst);
-                    });
-                }
+                let live = live2.clone();
+                std::thread::spawn(move || {
+                    pipe(from, to, &counter);
+                    live.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         Proxy {
-            port,
+            port: server.port,
             up,
             down,
             live,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
+    }
+
+    /// `f`'s result, how long it took, and the bytes that passed meanwhile.
+    fn measure<T>(&self, f: impl FnOnce() -> T) -> (T, Duration, Wire) {
+        let before = self.totals();
+        let start = Instant::now();
+        let out = f();
+        let elapsed = start.elapsed();
+        (out, elapsed, self.settle().since(before))
     }
 
     fn totals(&self) -> Wire {
@@ -450,16 +440,6 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, counter: &AtomicU64) {
         }
     }
     let _ = to.shutdown(Shutdown::Write);
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 // ---- the repository ------------------------------------------------------------

@@ -1,15 +1,18 @@
 //! Real git servers on loopback for the source tests: a work repository
 //! built with the `git` CLI and published into a bare one, served by
 //! `git daemon` (git://), by `git http-backend` behind a small HTTP/1.1
-//! server (smart HTTP, optionally with basic auth), or as `file://`.
+//! server (smart HTTP, optionally with basic auth), by sshd (ssh://), or
+//! as `file://`.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::server::{Threaded, read_request, respond};
+use crate::support::{base64, tool};
 
 /// A `git` command isolated from the machine's and user's config.
 pub fn git_cmd(home: &Path) -> Command {
@@ -263,39 +266,26 @@ pub struct Seen {
 /// connection). Stopped on drop.
 pub struct HttpGit {
     pub port: u16,
-    stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Vec<Seen>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Threaded,
 }
 
 impl HttpGit {
     /// Serve `root`; with `auth`, every request needs that user and password.
     pub fn start(home: &Path, root: &Path, auth: Option<(&str, &str)>) -> HttpGit {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let expected = auth.map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes())));
-        let (home, root) = (home.to_path_buf(), root.to_path_buf());
-        let (stop2, seen2) = (stop.clone(), seen.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (home, root, expected, seen) =
-                    (home.clone(), root.clone(), expected.clone(), seen2.clone());
-                std::thread::spawn(move || {
-                    let _ = serve(conn, &home, &root, expected.as_deref(), &seen);
-                });
-            }
+        let (home, root, seen2) = (home.to_path_buf(), root.to_path_buf(), seen.clone());
+        let server = Threaded::start("http-git", move |conn| {
+            let (home, root, expected, seen) = (home.clone(), root.clone(), expected.clone(), seen2.clone());
+            std::thread::spawn(move || {
+                let _ = serve(conn, &home, &root, expected.as_deref(), &seen);
+            });
         });
         HttpGit {
-            port,
-            stop,
+            port: server.port,
             seen,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -309,16 +299,6 @@ impl HttpGit {
     }
 }
 
-impl Drop for HttpGit {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn serve(
     conn: TcpStream,
     home: &Path,
@@ -326,45 +306,9 @@ fn serve(
     expected_auth: Option<&str>,
     seen: &Mutex<Vec<Seen>>,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut out = conn;
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (
-        parts.next().unwrap_or("").to_string(),
-        parts.next().unwrap_or("").to_string(),
-    );
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let mut body = Vec::new();
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(len, 0);
-        reader.read_exact(&mut body)?;
-    }
+    let req = read_request(&conn)?;
+    let (method, target, body) = (req.method.clone(), req.target.clone(), req.body.clone());
+    let header = |name: &str| req.header(name).map(str::to_string);
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let plain = if header("content-encoding").is_some_and(|e| e.contains("gzip")) {
         let mut d = Vec::new();
@@ -383,13 +327,12 @@ fn serve(
     if let Some(expected) = expected_auth
         && header("authorization").as_deref() != Some(expected)
     {
-        let msg = "authentication required\n";
-        write!(
-            out,
-            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}",
-            msg.len()
-        )?;
-        return out.flush();
+        let headers = [
+            "WWW-Authenticate: Basic realm=\"git\"",
+            "Content-Type: text/plain",
+        ]
+        .map(String::from);
+        return respond(&conn, "401 Unauthorized", &headers, b"authentication required\n");
     }
 
     let mut cmd = git_cmd(home);
@@ -438,45 +381,195 @@ fn serve(
             None => {}
         }
     }
-    write!(out, "HTTP/1.1 {status}\r\n")?;
-    for h in response {
-        write!(out, "{h}\r\n")?;
-    }
-    write!(
-        out,
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        cgi_body.len()
-    )?;
-    out.write_all(cgi_body)?;
-    out.flush()
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
-
-#[test]
-fn base64_matches_the_rfc_examples() {
-    assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    assert_eq!(base64(b"fooba"), "Zm9vYmE=");
-    assert_eq!(base64(b"foob"), "Zm9vYg==");
+    respond(&conn, &status, &response, cgi_body)
 }
 
 /// `git daemon` serving `root` with `receive-pack` enabled (pushes
 /// allowed to every repository under it); killed on drop.
 pub fn git_daemon_with_receive_pack(home: &Path, root: &Path) -> GitDaemon {
     GitDaemon::serve(home, root, &["--enable=receive-pack"])
+}
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A fresh ed25519 key pair `dir/name` and `dir/name.pub`.
+pub fn keygen(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let path = dir.join(name);
+    tool(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&path),
+    )?;
+    Ok(path)
+}
+
+/// The `type base64` part of a public key file.
+pub fn public_key(private: &Path) -> String {
+    let text = std::fs::read_to_string(private.with_extension("pub")).expect("read public key");
+    text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// `/usr/sbin/sshd -D -e` on a free loopback port (git over ssh: the
+/// server runs `git-upload-pack` and `git-receive-pack` from its PATH),
+/// logging in the user the tests run as with a key of its own; killed on
+/// drop.
+pub struct Sshd {
+    child: Child,
+    pub port: u16,
+    pub user: String,
+    pub log: PathBuf,
+    /// The client key the server accepts.
+    pub key: PathBuf,
+    /// A client key the server does not know.
+    pub wrong_key: PathBuf,
+    /// known_hosts vouching for this server's host key.
+    pub known_hosts: PathBuf,
+    /// known_hosts giving another host key for the same `[127.0.0.1]:PORT`.
+    pub wrong_known_hosts: PathBuf,
+}
+
+impl Sshd {
+    /// Start a server with keys and config under `dir`; `Err` says why
+    /// sshd cannot run on this machine.
+    pub fn start(dir: &Path) -> Result<Sshd, String> {
+        if !Path::new(SSHD).is_file() {
+            return Err(format!("{SSHD} is not installed"));
+        }
+        tool(Command::new("ssh").arg("-V"))?;
+        std::fs::create_dir_all(dir).expect("create ssh dir");
+        // sshd refuses to start without its privilege separation directory.
+        let privsep = Path::new("/run/sshd");
+        if !privsep.is_dir() {
+            std::fs::create_dir_all(privsep)
+                .map_err(|e| format!("cannot create {}: {e}", privsep.display()))?;
+        }
+        let user = tool(Command::new("id").arg("-un"))?;
+        let host_key = keygen(dir, "hostkey")?;
+        let other_host_key = keygen(dir, "other-hostkey")?;
+        let key = keygen(dir, "client")?;
+        let wrong_key = keygen(dir, "wrong-client")?;
+        let authorized = dir.join("authorized_keys");
+        std::fs::write(&authorized, format!("{}\n", public_key(&key))).expect("write authorized_keys");
+        let log = dir.join("sshd.log");
+
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let config = dir.join("sshd_config");
+            let mut text = format!(
+                "Port {port}\n\
+                 ListenAddress 127.0.0.1\n\
+                 HostKey {}\n\
+                 AuthorizedKeysFile {}\n\
+                 PidFile {}\n\
+                 StrictModes no\n\
+                 UsePAM no\n\
+                 PasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\n\
+                 PubkeyAuthentication yes\n\
+                 AuthenticationMethods publickey\n\
+                 PermitRootLogin prohibit-password\n\
+                 PermitUserEnvironment no\n\
+                 AllowUsers {user}\n\
+                 AcceptEnv GIT_PROTOCOL\n\
+                 LogLevel VERBOSE\n",
+                host_key.display(),
+                authorized.display(),
+                dir.join("sshd.pid").display(),
+            );
+            // Newer sshd (9.8+) blocks a source address after failed
+            // logins; the tests fail logins on purpose, then log in again.
+            let with_penalties = format!("{text}PerSourcePenalties no\n");
+            std::fs::write(&config, &with_penalties).expect("write sshd_config");
+            let check = Command::new(SSHD).arg("-t").arg("-f").arg(&config).output();
+            if check.is_ok_and(|o| o.status.success()) {
+                text = with_penalties;
+            } else {
+                std::fs::write(&config, &text).expect("write sshd_config");
+            }
+            let check = Command::new(SSHD)
+                .arg("-t")
+                .arg("-f")
+                .arg(&config)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {SSHD}: {e}"));
+            assert!(
+                check.status.success(),
+                "sshd rejects the test's config:\n{text}\n{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+
+            let log_file = std::fs::File::create(&log).expect("create sshd log");
+            let mut child = Command::new(SSHD)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log_file)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let listening = loop {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+                    break true;
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break false;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "sshd does not listen on port {port} after 20s:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            if listening {
+                let host_line = |k: &Path| format!("[127.0.0.1]:{port} {}\n", public_key(k));
+                let known_hosts = dir.join("known_hosts");
+                std::fs::write(&known_hosts, host_line(&host_key)).expect("write known_hosts");
+                let wrong_known_hosts = dir.join("wrong_known_hosts");
+                std::fs::write(&wrong_known_hosts, host_line(&other_host_key)).expect("write known_hosts");
+                return Ok(Sshd {
+                    child,
+                    port,
+                    user,
+                    log,
+                    key,
+                    wrong_key,
+                    known_hosts,
+                    wrong_known_hosts,
+                });
+            }
+            let _ = child.wait();
+            last = std::fs::read_to_string(&log).unwrap_or_default();
+            // Another process took the port between free_port() and sshd's bind.
+            if !last.contains("Address already in use") {
+                break;
+            }
+        }
+        panic!("sshd exited at start:\n{last}");
+    }
+
+    pub fn url(&self, repo: &Path) -> String {
+        format!("ssh://{}@127.0.0.1:{}{}", self.user, self.port, repo.display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How many logins the server has accepted so far.
+    pub fn logins(&self) -> usize {
+        self.log().matches("Accepted publickey for").count()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -125,3 +125,16 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `helm` on PATH when it is 3.17.2, the version the corpus was made with.
+pub fn helm_3_17() -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    let helm = std::env::split_paths(&paths)
+        .map(|d| d.join("helm"))
+        .find(|p| p.is_file())?;
+    let out = std::process::Command::new(&helm)
+        .args(["version", "--template", "{{.Version}}"])
+        .output()
+        .ok()?;
+    (out.stdout == b"v3.17.2").then_some(helm)
+}

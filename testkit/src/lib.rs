@@ -4,7 +4,8 @@
 //! `git http-backend` ([`gitserver`]), the distribution registry
 //! ([`registry`]), the project's own Kubernetes API server ([`apiserver`]),
 //! TLS fronts for them ([`tls`]), a recording HTTP server ([`recorder`]), a
-//! TCP fault proxy ([`faultproxy`]) — generated configs ([`genconfig`],
+//! TCP fault proxy ([`faultproxy`]), a Helm repository's static file server
+//! ([`statichttp`]) — generated configs ([`genconfig`],
 //! [`rng`]), the Helm conformance corpus ([`helm_corpus`]) and bench timing
 //! ([`bench`]).
 //!
@@ -25,5 +26,6 @@ pub mod recorder;
 pub mod registry;
 pub mod rng;
 pub mod server;
+pub mod statichttp;
 pub mod support;
 pub mod tls;

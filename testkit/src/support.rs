@@ -28,6 +28,12 @@ impl Run {
         }
     }
 
+    /// Stdout as JSON ([`json_output`]).
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        json_output(&self.stdout, &self.stderr)
+    }
+
     /// Assert the exit code, showing the output when it differs.
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Self {
@@ -186,12 +192,7 @@ impl SourceFixture {
         let run = self
             .env
             .run(&["once", "source/s", "--format", "json", "-c", "mooring.kdl"]);
-        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
-                run.stdout, run.stderr
-            )
-        });
+        let json = run.json();
         (run, json[0].clone())
     }
 
@@ -278,4 +279,58 @@ pub fn conformance(test: &str, name: &str) -> Option<PathBuf> {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Standard base64 with padding (basic auth, docker `config.json`, Secret
+/// data).
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Every entry under `dir`, depth first, links not followed; unreadable
+/// folders are passed over.
+pub fn walk(dir: &Path) -> Vec<std::fs::DirEntry> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// Run a setup command: its trimmed stdout, or `Err` (a reason to skip)
+/// only when the program is missing; a program that runs and fails fails
+/// the test.
+pub fn tool(cmd: &mut std::process::Command) -> Result<String, String> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = match cmd.stdin(std::process::Stdio::null()).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("`{program}` is not installed"));
+        }
+        Err(e) => panic!("cannot run `{program}`: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A command's stdout as JSON, or a panic showing both outputs.
+#[track_caller]
+pub fn json_output(stdout: &str, stderr: &str) -> serde_json::Value {
+    serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}"))
 }

@@ -76,12 +76,7 @@ impl Fixture {
             "--format",
             "json",
         ]);
-        let all: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
-                run.stdout, run.stderr
-            )
-        });
+        let all = run.json();
         let outcome = all
             .as_array()
             .and_then(|a| a.iter().find(|o| o["kind"] == "app" && o["name"] == app))

@@ -4,7 +4,8 @@
 //! the tests use (`crate::support::TestEnv`, `crate::gitserver::Repo`…).
 
 pub use mooring_testkit::{
-    apiserver, faultproxy, genconfig, gitserver, helm_corpus, recorder, registry, rng, support, tls,
+    apiserver, faultproxy, genconfig, gitserver, helm_corpus, recorder, registry, rng, statichttp, support,
+    tls,
 };
 
 mod agent;

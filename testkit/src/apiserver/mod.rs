@@ -280,11 +280,10 @@ impl ApiServer {
     /// A kubeconfig for the server at `server` (a proxy in front of this
     /// one), with the CA of [`serve_tls`](Self::serve_tls) if `with_ca`.
     pub fn kubeconfig_at(&self, path: &Path, server: &str, with_ca: bool) {
-        use base64::Engine as _;
         let ca = match (&self.tls, with_ca) {
             (Some((_, pem)), true) => format!(
                 "    certificate-authority-data: {}\n",
-                base64::engine::general_purpose::STANDARD.encode(pem)
+                crate::support::base64(pem.as_bytes())
             ),
             _ => String::new(),
         };

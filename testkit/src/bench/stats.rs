@@ -77,92 +77,112 @@ impl Row {
     }
 }
 
+/// The timing rows as a Markdown table (a row without samples is a
+/// heading).
 pub fn table(rows: &[Row]) -> String {
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(5);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "| {:<width$} | {:>8} | {:>9} | {:>8} | {:>4} |",
-        "what", "min ms", "median ms", "p95 ms", "runs"
-    );
-    let _ = writeln!(
-        out,
-        "|-{}-|---------:|----------:|---------:|-----:|",
-        "-".repeat(width)
-    );
-    for r in rows {
-        if r.samples.is_empty() {
-            let _ = writeln!(
-                out,
-                "| {:<width$} | {:>8} | {:>9} | {:>8} | {:>4} |",
-                r.name, "", "", "", ""
-            );
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "| {:<width$} | {:>8.2} | {:>9.2} | {:>8.2} | {:>4} |",
-            r.name,
-            r.min_ms(),
-            r.median_ms(),
-            r.p95_ms(),
-            r.samples.len()
-        );
-    }
-    out
+    let cells = rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![r.name.clone()];
+            if r.samples.is_empty() {
+                cells.extend(["", "", "", ""].map(String::from));
+            } else {
+                cells.extend([r.min_ms(), r.median_ms(), r.p95_ms()].map(|ms| format!("{ms:.2}")));
+                cells.push(r.samples.len().to_string());
+            }
+            cells
+        })
+        .collect::<Vec<_>>();
+    markdown(&["what", "min ms", "median ms", "p95 ms", "runs"], &cells)
 }
 
 /// What runs used, a row per label: median CPU ms (and the server's, when
 /// any run measured it), median and max RSS MiB.
 pub fn usage_table<L: AsRef<str>>(rows: &[(L, Vec<Usage>)]) -> String {
     let server = rows.iter().any(|(_, v)| v.iter().any(|u| u.server_cpu.is_some()));
-    let width = rows
-        .iter()
-        .map(|(l, _)| l.as_ref().len())
-        .max()
-        .unwrap_or(0)
-        .max(10);
-    let mut out = String::new();
-    let (server_head, server_rule) = if server {
-        (format!(" {:>14} |", "server CPU ms"), "---------------:|")
-    } else {
-        (String::new(), "")
-    };
-    let _ = writeln!(
-        out,
-        "| {:<width$} | {:>11} |{server_head} {:>12} | {:>12} | {:>4} |",
-        "run (medians)", "CPU ms", "RSS MiB", "max RSS MiB", "runs"
-    );
-    let _ = writeln!(
-        out,
-        "|-{}-|------------:|{server_rule}-------------:|-------------:|-----:|",
-        "-".repeat(width)
-    );
     let show = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |x| format!("{x:.digits$}"));
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    for (label, v) in rows {
-        let rss: Vec<f64> = v
-            .iter()
-            .filter_map(|u| u.rss_kib)
-            .map(|k| k as f64 / 1024.0)
-            .collect();
-        let cpu: Vec<f64> = v.iter().filter_map(|u| u.cpu).map(ms).collect();
-        let server_cell = if server {
-            let cpu: Vec<f64> = v.iter().filter_map(|u| u.server_cpu).map(ms).collect();
-            format!(" {:>14} |", show(median(&cpu), 0))
-        } else {
-            String::new()
-        };
-        let max = rss.iter().copied().reduce(f64::max);
-        let _ = writeln!(
-            out,
-            "| {:<width$} | {:>11} |{server_cell} {:>12} | {:>12} | {:>4} |",
-            label.as_ref(),
-            show(median(&cpu), 0),
-            show(median(&rss), 1),
-            show(max, 1),
-            v.len()
-        );
+    let cells = rows
+        .iter()
+        .map(|(label, v)| {
+            let rss: Vec<f64> = v
+                .iter()
+                .filter_map(|u| u.rss_kib)
+                .map(|k| k as f64 / 1024.0)
+                .collect();
+            let cpu: Vec<f64> = v.iter().filter_map(|u| u.cpu).map(ms).collect();
+            let mut cells = vec![label.as_ref().to_string(), show(median(&cpu), 0)];
+            if server {
+                let cpu: Vec<f64> = v.iter().filter_map(|u| u.server_cpu).map(ms).collect();
+                cells.push(show(median(&cpu), 0));
+            }
+            let max = rss.iter().copied().reduce(f64::max);
+            cells.extend([show(median(&rss), 1), show(max, 1), v.len().to_string()]);
+            cells
+        })
+        .collect::<Vec<_>>();
+    let mut head = vec!["run (medians)", "CPU ms"];
+    if server {
+        head.push("server CPU ms");
+    }
+    head.extend(["RSS MiB", "max RSS MiB", "runs"]);
+    markdown(&head, &cells)
+}
+
+/// A Markdown table: the first column left-aligned, the others
+/// right-aligned, each as wide as its widest cell.
+fn markdown(head: &[&str], rows: &[Vec<String>]) -> String {
+    let len = |s: &str| s.chars().count();
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| rows.iter().map(|r| len(&r[i])).fold(len(head[i]), usize::max))
+        .collect();
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            let _ = if i == 0 {
+                write!(out, "| {cell:<w$} ")
+            } else {
+                write!(out, "| {cell:>w$} ")
+            };
+        }
+        out.push_str("|\n");
+    };
+    line(&mut head.iter().copied());
+    let rules: Vec<String> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i == 0 {
+                "-".repeat(*w)
+            } else {
+                format!("{}:", "-".repeat(w - 1))
+            }
+        })
+        .collect();
+    line(&mut rules.iter().map(String::as_str));
+    for r in rows {
+        line(&mut r.iter().map(String::as_str));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns_to_the_widest_cell() {
+        let ms = Duration::from_millis;
+        let rows = [
+            Row::new("heading", Vec::new()),
+            Row::new("  a → b", vec![ms(1), ms(2), ms(4)]),
+        ];
+        assert_eq!(
+            table(&rows),
+            "| what    | min ms | median ms | p95 ms | runs |\n\
+             | ------- | -----: | --------: | -----: | ---: |\n\
+             | heading |        |           |        |      |\n\
+             |   a → b |   1.00 |      2.00 |   4.00 |    3 |\n"
+        );
+    }
 }
