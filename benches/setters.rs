@@ -335,15 +335,17 @@ fn configmap(rng: &mut Rng) -> String {
     s
 }
 
+/// The `:name` and `:tag` markers of policy `policy`, or none.
+fn markers(marked: bool, policy: &str) -> (String, String) {
+    if !marked {
+        return (String::new(), String::new());
+    }
+    let marker = |part: &str| format!(" # {{\"$imagepolicy\": \"{policy}:{part}\"}}");
+    (marker("name"), marker("tag"))
+}
+
 fn helmrelease(rng: &mut Rng, image: usize, marked: bool) -> String {
-    let (name_marker, tag_marker) = if marked {
-        (
-            format!(" # {{\"$imagepolicy\": \"app-{image}:name\"}}"),
-            format!(" # {{\"$imagepolicy\": \"app-{image}:tag\"}}"),
-        )
-    } else {
-        (String::new(), String::new())
-    };
+    let (name_marker, tag_marker) = markers(marked, &format!("app-{image}"));
     let mut s = String::with_capacity(2048);
     let _ = write!(
         s,
@@ -357,14 +359,7 @@ fn helmrelease(rng: &mut Rng, image: usize, marked: bool) -> String {
 }
 
 fn kustomization(rng: &mut Rng, image: usize, marked: bool) -> String {
-    let (name_marker, tag_marker) = if marked {
-        (
-            format!(" # {{\"$imagepolicy\": \"flux-system:app-{image}:name\"}}"),
-            format!(" # {{\"$imagepolicy\": \"flux-system:app-{image}:tag\"}}"),
-        )
-    } else {
-        (String::new(), String::new())
-    };
+    let (name_marker, tag_marker) = markers(marked, &format!("flux-system:app-{image}"));
     let mut s =
         String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
     for i in 1..10 {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::server::{Threaded, read_request, respond};
-use crate::support::{base64, tool};
+use crate::support::{base64, tool, wait_for};
 
 /// A `git` command isolated from the machine's and user's config.
 pub fn git_cmd(home: &Path) -> Command {
@@ -187,15 +187,18 @@ pub use crate::support::free_port;
 
 /// Poll until something accepts on `port`.
 fn wait_for_port(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the server exited early: {status}");
-        }
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for(
+        Duration::from_secs(20),
+        &format!("a listener on port {port}"),
+        || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the server exited early: {status}");
+            }
+            TcpStream::connect(("127.0.0.1", port))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    );
 }
 
 /// `git daemon` serving a directory on a free port; killed on drop.

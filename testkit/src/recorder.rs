@@ -5,7 +5,7 @@
 //! in front of a real one. Runs on its own thread; stops when dropped.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -134,21 +134,17 @@ impl HttpRecorder {
     /// Poll until `pred` holds for the requests so far, at most `within`.
     #[track_caller]
     pub fn wait(&self, within: Duration, what: &str, pred: impl Fn(&[Recorded]) -> bool) -> Vec<Recorded> {
-        let deadline = Instant::now() + within;
-        loop {
+        crate::support::wait_for(within, what, || {
             let all = self.requests();
             if pred(&all) {
-                return all;
+                return Ok(all);
             }
-            assert!(
-                Instant::now() < deadline,
-                "waited {within:?} for {what}; requests so far: {:#?}",
-                all.iter()
-                    .map(|r| format!("{} {} {}", r.method, r.path, String::from_utf8_lossy(&r.body)))
-                    .collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            let seen: Vec<String> = all
+                .iter()
+                .map(|r| format!("{} {} {}", r.method, r.path, String::from_utf8_lossy(&r.body)))
+                .collect();
+            Err(format!("requests so far: {seen:#?}"))
+        })
     }
 }
 

@@ -334,3 +334,24 @@ pub fn json_output(stdout: &str, stderr: &str) -> serde_json::Value {
     serde_json::from_str(stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}"))
 }
+
+/// Poll `check` every 10 ms until it gives `Ok`, at most `within`; then
+/// panic with `what` and the last `Err` (what was seen instead).
+#[track_caller]
+pub fn wait_for<T>(
+    within: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                std::time::Instant::now() < deadline,
+                "waited {within:?} for {what}; {seen}"
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
