@@ -48,7 +48,6 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead as _, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -59,9 +58,8 @@ use mooring::agent::run::DEBOUNCE;
 use mooring::config::{self, diff::ConfigDiff};
 use serde_json::Value;
 
-#[path = "common/stats.rs"]
-mod stats;
-use stats::{Row, table};
+use mooring_testkit::bench::{Mode, Row, display_bin, find_binary, measure, sorted, table};
+use mooring_testkit::support::free_port;
 
 /// Distinct app paths in the repository; app `i` reads path `i % PATHS`.
 const PATHS: usize = 10;
@@ -80,19 +78,13 @@ const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let knob = |var: &str, bench: usize, smoke: usize| -> usize {
-        std::env::var(var)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|n: &usize| *n > 0)
-            .unwrap_or(if bench_mode { bench } else { smoke })
-    };
-    let iters = knob("MOORING_BENCH_ITERS", 30, 3);
-    let reload_apps = knob("MOORING_BENCH_APPS", 500, 500);
-    let rss_apps = knob("MOORING_BENCH_RSS_APPS", 200, 20);
-    let idle = Duration::from_secs(knob("MOORING_BENCH_IDLE_SECS", 15, 1) as u64);
-    let warmup = if bench_mode { WARMUP } else { 0 };
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let iters = mode.knob(&["MOORING_BENCH_ITERS"], 30, 3);
+    let reload_apps = mode.knob(&["MOORING_BENCH_APPS"], 500, 500);
+    let rss_apps = mode.knob(&["MOORING_BENCH_RSS_APPS"], 200, 20);
+    let idle = Duration::from_secs(mode.knob(&["MOORING_BENCH_IDLE_SECS"], 15, 1) as u64);
+    let warmup = mode.warmup(WARMUP);
     let only = std::env::var("MOORING_BENCH_ONLY").unwrap_or_default();
 
     let Some(bin) = find_binary() else {
@@ -328,25 +320,6 @@ fn main() {
             verdict(rss < RSS_TARGET_MIB)
         );
     }
-}
-
-fn sorted(mut v: Vec<Duration>) -> Vec<Duration> {
-    v.sort();
-    v
-}
-
-fn measure(warmup: usize, iters: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    for _ in 0..warmup {
-        f();
-    }
-    let mut samples = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        let start = Instant::now();
-        f();
-        samples.push(start.elapsed());
-    }
-    samples.sort();
-    samples
 }
 
 // ---- the config ----------------------------------------------------------------
@@ -861,47 +834,3 @@ fn manifests(p: usize) -> [(&'static str, String); 3] {
 }
 
 // ---- helpers -------------------------------------------------------------------
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
-
-/// The `mooring` binary to run: `$MOORING_BIN`; else the one cargo built
-/// for this bench (same profile: `release` under `cargo bench`); else
-/// `mooring` next to this bench's own `deps/` directory, under
-/// `$CARGO_TARGET_DIR/release`, or under `target/release` of the crate.
-fn find_binary() -> Option<PathBuf> {
-    let exe = format!("mooring{}", std::env::consts::EXE_SUFFIX);
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("MOORING_BIN") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Some(p) = option_env!("CARGO_BIN_EXE_mooring") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Ok(me) = std::env::current_exe()
-        && let Some(profile_dir) = me.parent().and_then(Path::parent)
-    {
-        candidates.push(profile_dir.join(&exe));
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        candidates.push(PathBuf::from(dir).join("release").join(&exe));
-    }
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join("release")
-            .join(&exe),
-    );
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-/// The binary's path relative to the crate, when it is inside it.
-fn display_bin(bin: &Path) -> String {
-    bin.strip_prefix(env!("CARGO_MANIFEST_DIR"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| bin.display().to_string())
-}

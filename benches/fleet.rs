@@ -8,7 +8,7 @@
 //! label. The config: that source, a cluster, an app `ns` with the
 //! namespace, and N apps that depend on it (interval `IDLE_INTERVAL`, so
 //! that the idle window sees every app's periodic pass). The cluster is
-//! the test API server (`tests/it/apiserver`) in this process, on its own
+//! the test API server (`testkit/src/apiserver`) in this process, on its own
 //! thread, with workloads ready at once.
 //!
 //! Measured, per fleet size (100, 1,000 and 3,000 apps; 20 in a smoke run
@@ -38,18 +38,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-#[path = "common/process.rs"]
-mod process;
-use process::{git, mooring_binary};
-
-#[path = "../tests/it/apiserver/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod apiserver;
-// The test API server's TLS mode.
-#[path = "../tests/it/tls.rs"]
-#[allow(dead_code)]
-mod tls;
-use apiserver::{ApiServer, Options};
+use mooring_testkit::apiserver::{ApiServer, Options};
+use mooring_testkit::bench::{git, mooring_binary};
 
 const SIZES: [usize; 3] = [100, 1_000, 3_000];
 const SMOKE_SIZES: [usize; 1] = [20];

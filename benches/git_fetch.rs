@@ -38,17 +38,14 @@
 //! mooring library, tokio and tempfile.
 
 use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mooring::config::{self, GitRef, Limits, SourceKind, Spanned};
 use mooring::source::{self, Artifact};
 
-#[path = "common/stats.rs"]
-mod stats;
-use stats::{Row, table};
+use mooring_testkit::bench::{Mode, Row, table};
+use mooring_testkit::gitserver::{Git, GitDaemon};
 
 /// Commits in the history of scenario 1.
 const COMMITS: usize = 10_000;
@@ -63,20 +60,11 @@ const FIRST_FETCH_TARGET: f64 = 2.0;
 const WARMUP: usize = 1;
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters = |var: &str, default: usize| -> usize {
-        if !bench_mode {
-            return 1;
-        }
-        [var, "MOORING_BENCH_ITERS"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok()?.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(default)
-    };
-    let fetch_iters = iters("MOORING_BENCH_FETCH_ITERS", 10);
-    let clone_iters = iters("MOORING_BENCH_CLONE_ITERS", 5);
-    let warmup = if bench_mode { WARMUP } else { 0 };
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let fetch_iters = mode.iters(&["MOORING_BENCH_FETCH_ITERS"], 10);
+    let clone_iters = mode.iters(&["MOORING_BENCH_CLONE_ITERS"], 5);
+    let warmup = mode.warmup(WARMUP);
 
     let tmp = tempfile::tempdir().expect("create temp dir");
     let home = tmp.path().join("home");
@@ -86,13 +74,13 @@ fn main() {
     let git = Git { home: home.clone() };
 
     println!("mooring git fetch benchmark");
-    println!("{}", git.output(tmp.path(), &["--version"]));
+    println!("{}", git.run(tmp.path(), &["--version"]));
 
     // The repositories, built in one `fast-import` each and repacked as a
     // server's would be.
     let start = Instant::now();
-    git.build(&srv.join("history.git"), &history_stream(COMMITS));
-    git.build(&srv.join("tree.git"), &tree_stream(DIRS, FILES_PER_DIR));
+    git.fast_import(&srv.join("history.git"), &history_stream(COMMITS));
+    git.fast_import(&srv.join("tree.git"), &tree_stream(DIRS, FILES_PER_DIR));
     println!(
         "built history.git ({COMMITS} commits, {HISTORY_FILES} files; {}) and tree.git ({} files in {DIRS} dirs, 1 commit; {}) in {:.1} s",
         pack_size(&srv.join("history.git")),
@@ -100,7 +88,7 @@ fn main() {
         pack_size(&srv.join("tree.git")),
         start.elapsed().as_secs_f64()
     );
-    let daemon = GitDaemon::start(&git, &srv);
+    let daemon = GitDaemon::start(&home, &srv);
     println!("git daemon on 127.0.0.1:{}", daemon.port);
     if bench_mode {
         println!(
@@ -145,7 +133,7 @@ fn main() {
         );
         git.run(&full, &["fetch", "-q", "origin", refspec]);
         assert_eq!(
-            git.output(&full, &["rev-parse", "refs/remotes/origin/main"]),
+            git.run(&full, &["rev-parse", "refs/remotes/origin/main"]),
             warm.revision.rsplit(':').next().expect("revision"),
             "git and mooring disagree on main"
         );
@@ -204,17 +192,12 @@ fn main() {
                 Snapshot::diff(&before.cache, &after.cache)
             )
         });
-        let n = rows.len();
-        ratios.push(Ratio {
-            what: "no-change fetch",
-            mooring: rows[n - 3].median_ms(),
-            git: rows[n - 2].median_ms(),
-            target: NO_CHANGE_TARGET,
-            also: format!(
-                "{:.2}× vs the shallow clone",
-                rows[n - 3].median_ms() / rows[n - 1].median_ms()
-            ),
-        });
+        ratios.push(Ratio::of(
+            &rows,
+            "no-change fetch",
+            NO_CHANGE_TARGET,
+            "the shallow clone",
+        ));
     }
 
     // ---- 2. first fetch and export of a large tree ------------------------
@@ -257,17 +240,12 @@ fn main() {
         );
         rows.push(Row::new("2. first fetch + export, 5,000 files", vec![]));
         rows.extend(contenders.into_iter().map(Contender::row));
-        let n = rows.len();
-        ratios.push(Ratio {
-            what: "first fetch + export",
-            mooring: rows[n - 3].median_ms(),
-            git: rows[n - 2].median_ms(),
-            target: FIRST_FETCH_TARGET,
-            also: format!(
-                "{:.2}× vs the bare clone",
-                rows[n - 3].median_ms() / rows[n - 1].median_ms()
-            ),
-        });
+        ratios.push(Ratio::of(
+            &rows,
+            "first fetch + export",
+            FIRST_FETCH_TARGET,
+            "the bare clone",
+        ));
     }
     drop(daemon);
 
@@ -299,6 +277,22 @@ struct Ratio {
     git: f64,
     target: f64,
     also: String,
+}
+
+impl Ratio {
+    /// From the last three rows: mooring, git, and git's other way (`other`).
+    fn of(rows: &[Row], what: &'static str, target: f64, other: &str) -> Ratio {
+        let [mooring, git, alt] = &rows[rows.len() - 3..] else {
+            unreachable!("three rows")
+        };
+        Ratio {
+            what,
+            mooring: mooring.median_ms(),
+            git: git.median_ms(),
+            target,
+            also: format!("{:.2}× vs {other}", mooring.median_ms() / alt.median_ms()),
+        }
+    }
 }
 
 /// A git source on `main` of `url`, with the defaults a config would give.
@@ -397,155 +391,6 @@ fn pack_size(repo: &Path) -> String {
         })
         .unwrap_or(0);
     format!("{:.1} MiB packed", bytes as f64 / (1024.0 * 1024.0))
-}
-
-// ---- git ---------------------------------------------------------------------
-
-/// Runs `git` isolated from the machine's and the user's config.
-struct Git {
-    home: PathBuf,
-}
-
-impl Git {
-    fn cmd(&self, dir: &Path) -> Command {
-        self.cmd_program(dir, Path::new("git"))
-    }
-
-    /// `program` (git or one of its helpers) with the same environment.
-    fn cmd_program(&self, dir: &Path, program: &Path) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.current_dir(dir)
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE");
-        cmd
-    }
-
-    /// Run `git ARGS…` in `dir`; panics on failure.
-    fn run(&self, dir: &Path, args: &[&str]) {
-        let out = self
-            .cmd(dir)
-            .args(args)
-            .stdout(Stdio::null())
-            .output()
-            .expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// `git ARGS…`'s trimmed stdout.
-    fn output(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.cmd(dir).args(args).output().expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// A bare repository at `repo` holding what `stream` imports, repacked.
-    fn build(&self, repo: &Path, stream: &[u8]) {
-        let parent = repo.parent().expect("parent");
-        self.run(parent, &["init", "-q", "--bare", "-b", "main", path_str(repo)]);
-        let mut child = self
-            .cmd(repo)
-            .args(["fast-import", "--quiet"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start git fast-import");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stream)
-            .expect("feed git fast-import");
-        let status = child.wait().expect("wait for git fast-import");
-        assert!(status.success(), "git fast-import failed: {status}");
-        self.run(repo, &["repack", "-adq"]);
-    }
-
-    /// `git archive --format=tar HEAD | tar -x -C out`, in `repo`.
-    fn archive_to(&self, repo: &Path, out: &Path) {
-        std::fs::create_dir_all(out).expect("create out dir");
-        let mut archive = self
-            .cmd(repo)
-            .args(["archive", "--format=tar", "HEAD"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start git archive");
-        let tar = Command::new("tar")
-            .arg("-x")
-            .arg("-C")
-            .arg(out)
-            .stdin(archive.stdout.take().expect("stdout"))
-            .status()
-            .expect("run tar");
-        let status = archive.wait().expect("wait for git archive");
-        assert!(status.success() && tar.success(), "git archive | tar failed");
-    }
-}
-
-/// `git daemon` serving a directory on a free loopback port; killed on
-/// drop, so also when the bench panics.
-struct GitDaemon {
-    child: Child,
-    port: u16,
-}
-
-impl GitDaemon {
-    fn start(git: &Git, root: &Path) -> GitDaemon {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("bind a free port")
-            .port();
-        // `git daemon` would run `git-daemon` as a child and, killed,
-        // leave it behind: run the daemon itself.
-        let exec_path = git.output(root, &["--exec-path"]);
-        let child = git
-            .cmd_program(root, &Path::new(&exec_path).join("git-daemon"))
-            .args([
-                "--reuseaddr",
-                "--export-all",
-                "--listen=127.0.0.1",
-                &format!("--base-path={}", root.display()),
-                &format!("--port={port}"),
-            ])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start git daemon");
-        // The guard exists before the wait, so a daemon that never listens
-        // is killed too.
-        let mut daemon = GitDaemon { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("git daemon exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "git daemon does not listen on {port}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        daemon
-    }
-
-    fn url(&self, repo: &str) -> String {
-        format!("git://127.0.0.1:{}/{repo}", self.port)
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn path_str(p: &Path) -> &str {

@@ -3,7 +3,7 @@
 //!
 //! **The chart:** kube-prometheus-stack from
 //! `../shared/conformance/helm/charts` (or `$MOORING_HELM_CORPUS/charts`),
-//! assembled as the conformance test does (tests/it/helm_corpus.rs): copied
+//! assembled as the conformance test does (testkit/src/helm_corpus.rs): copied
 //! into a temp dir with the corpus's own grafana, kube-state-metrics and
 //! prometheus-node-exporter charts in its `charts/`, and
 //! prometheus-windows-exporter (not in the corpus, off by default) taken out
@@ -43,16 +43,10 @@ use std::time::{Duration, Instant};
 
 use mooring::helm::{Chart, KubeVersion, Options};
 
-#[path = "common/stats.rs"]
-mod stats;
-use stats::{Row, table};
+use mooring_testkit::bench::{Mode, Row, sorted, table, usage_table};
 
-#[path = "../tests/it/helm_corpus.rs"]
-mod helm_corpus;
-
-#[path = "common/gnu_time.rs"]
-mod gnu_time;
-use gnu_time::{GnuTime, Usage};
+use mooring_testkit::bench::GnuTime;
+use mooring_testkit::helm_corpus;
 
 const DEFAULT_ITERS: usize = 10;
 const WARMUP: usize = 1;
@@ -116,17 +110,10 @@ impl Scenario {
 }
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters = if bench_mode {
-        std::env::var("MOORING_BENCH_ITERS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(DEFAULT_ITERS)
-    } else {
-        1
-    };
-    let warmup = if bench_mode { WARMUP } else { 0 };
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let iters = mode.iters(&[], DEFAULT_ITERS);
+    let warmup = mode.warmup(WARMUP);
 
     let Some(corpus) = helm_corpus::corpus() else {
         assert!(
@@ -149,7 +136,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mooring")));
     assert!(bin.is_file(), "no mooring binary at {}", bin.display());
-    let helm = helm();
+    let helm = helm_corpus::helm_3_17();
     if helm.is_none() {
         assert!(!bench_mode, "helm {HELM_VERSION} not found on PATH");
     }
@@ -284,19 +271,6 @@ fn main() {
     }
 }
 
-/// helm on PATH when it is the version the corpus was made with.
-fn helm() -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    let helm = std::env::split_paths(&paths)
-        .map(|d| d.join("helm"))
-        .find(|p| p.is_file())?;
-    let out = Command::new(&helm)
-        .args(["version", "--template", "{{.Version}}"])
-        .output()
-        .ok()?;
-    (out.stdout == HELM_VERSION.as_bytes()).then_some(helm)
-}
-
 /// `PROGRAM PREFIX… ARGS…`, under GNU time writing to `usage` when given.
 fn tool(
     program: &Path,
@@ -327,60 +301,4 @@ fn run(mut cmd: Command) -> (String, Duration) {
         String::from_utf8_lossy(&out.stderr)
     );
     (String::from_utf8(out.stdout).expect("UTF-8 output"), elapsed)
-}
-
-fn sorted(mut v: Vec<Duration>) -> Vec<Duration> {
-    v.sort();
-    v
-}
-
-fn usage_table(rows: &[(String, Vec<Usage>)]) -> String {
-    use std::fmt::Write as _;
-    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0).max(10);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "| {:<width$} | {:>11} | {:>12} | {:>12} | {:>4} |",
-        "run (medians)", "CPU ms", "RSS MiB", "max RSS MiB", "runs"
-    );
-    let _ = writeln!(
-        out,
-        "|-{}-|------------:|-------------:|-------------:|-----:|",
-        "-".repeat(width)
-    );
-    let show = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |x| format!("{x:.digits$}"));
-    for (label, v) in rows {
-        let rss: Vec<f64> = v
-            .iter()
-            .filter_map(|u| u.rss_kib)
-            .map(|k| k as f64 / 1024.0)
-            .collect();
-        let cpu: Vec<f64> = v
-            .iter()
-            .filter_map(|u| u.cpu)
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .collect();
-        let max = rss.iter().copied().reduce(f64::max);
-        let _ = writeln!(
-            out,
-            "| {:<width$} | {:>11} | {:>12} | {:>12} | {:>4} |",
-            label,
-            show(median(&cpu), 0),
-            show(median(&rss), 1),
-            show(max, 1),
-            v.len()
-        );
-    }
-    out
-}
-
-fn median(v: &[f64]) -> Option<f64> {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-    }
 }

@@ -13,7 +13,7 @@
 //! `HOME` and fixed author and committer.
 //!
 //! Each tool applies against its **own, fresh** loopback API server
-//! (`tests/it/apiserver`, in this process, on its own thread; default
+//! (`testkit/src/apiserver`, in this process, on its own thread; default
 //! `Options`), so neither sees the other's objects or field managers:
 //!
 //! * **mooring**: a config with `cluster "bench" { kubeconfig … }`, the
@@ -92,21 +92,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-#[path = "common/process.rs"]
-mod process;
-#[path = "common/stats.rs"]
-mod stats;
-use process::{git, mooring_binary};
-use stats::{Row, table};
+use mooring_testkit::bench::{
+    GnuTime, Mode, Row, Usage, git, median, mooring_binary, sorted, table, usage_table,
+};
 
-#[path = "../tests/it/apiserver/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod apiserver;
-// The test API server's TLS mode.
-#[path = "../tests/it/tls.rs"]
-#[allow(dead_code)]
-mod tls;
-use apiserver::{ApiServer, Options};
+use mooring_testkit::apiserver::{self, ApiServer, Options};
+use mooring_testkit::support::json_output;
 
 const OBJECTS: usize = 1_000;
 const SMOKE_OBJECTS: usize = 50;
@@ -132,21 +123,12 @@ const MIX: [(&str, usize); 5] = [
 ];
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let env_num = |var: &str| -> Option<usize> {
-        std::env::var(var)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|n| *n > 0)
-    };
-    let iters = if bench_mode {
-        env_num("MOORING_BENCH_ITERS").unwrap_or(DEFAULT_ITERS)
-    } else {
-        1
-    };
-    let warmup = if bench_mode { WARMUP } else { 0 };
-    let n = env_num("MOORING_BENCH_OBJECTS")
-        .unwrap_or(if bench_mode { OBJECTS } else { SMOKE_OBJECTS })
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let iters = mode.iters(&[], DEFAULT_ITERS);
+    let warmup = mode.warmup(WARMUP);
+    let n = mode
+        .knob(&["MOORING_BENCH_OBJECTS"], OBJECTS, SMOKE_OBJECTS)
         .max(MIX.len() + 1);
 
     let tmp = tempfile::tempdir().expect("create temp dir");
@@ -419,17 +401,6 @@ const RUNS: [&str; 6] = [
     "kubectl apply: first apply, warm cache",
     "kubectl apply: no-op",
 ];
-
-/// What a run used besides wall time; each `None` when not measured.
-#[derive(Clone, Copy)]
-struct Usage {
-    /// Peak RSS of the command, KiB (GNU time `%M`).
-    rss_kib: Option<u64>,
-    /// The command's user + system CPU time (GNU time `%U`, `%S`).
-    cpu: Option<Duration>,
-    /// CPU time of the API server's thread during the run.
-    server_cpu: Option<Duration>,
-}
 
 #[derive(Default)]
 struct Samples {
@@ -789,7 +760,7 @@ impl Ctx {
         let rss_file = self.tmp.join("rss");
         let _ = std::fs::remove_file(&rss_file);
         let mut cmd = match &self.time {
-            Some(t) => t.wrap(&cmd, &rss_file),
+            Some(t) => t.wrap_cleared(&cmd, &rss_file),
             None => cmd,
         };
         let what = format!("{:?}", cmd.get_args().collect::<Vec<_>>());
@@ -821,16 +792,15 @@ impl Ctx {
         };
         let wall = start.elapsed();
         let server_after = server.and_then(server_cpu);
-        let (rss_kib, cpu) = match &self.time {
+        let usage = match &self.time {
             Some(_) => GnuTime::read(&rss_file),
-            None => (None, None),
+            None => Usage::default(),
         };
         Done {
             wall,
             usage: Usage {
-                rss_kib,
-                cpu,
                 server_cpu: server_before.zip(server_after).map(|(b, a)| a.saturating_sub(b)),
+                ..usage
             },
             code: status.code().unwrap_or(-1),
             stdout: stdout.join().expect("stdout reader"),
@@ -872,12 +842,7 @@ impl Done {
 
 /// The app's element of `once --format json`.
 fn app_outcome(run: &Done) -> Value {
-    let all: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
-            run.stdout, run.stderr
-        )
-    });
+    let all = json_output(&run.stdout, &run.stderr);
     let outcome = all
         .as_array()
         .and_then(|a| a.iter().find(|o| o["kind"] == "app" && o["name"] == "bench"))
@@ -1056,61 +1021,6 @@ fn kubectl_version() -> Option<String> {
     v["clientVersion"]["gitVersion"].as_str().map(str::to_string)
 }
 
-/// GNU time, for the peak RSS of a command.
-struct GnuTime {
-    path: PathBuf,
-}
-
-impl GnuTime {
-    fn detect() -> Option<GnuTime> {
-        let path = PathBuf::from("/usr/bin/time");
-        let ok = Command::new(&path)
-            .args(["-f", "%M", "-o", "/dev/null", "true"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(GnuTime { path })
-    }
-
-    /// `time -f %M -o FILE PROGRAM ARGS…` with `cmd`'s explicit
-    /// environment (on a cleared one) and directory.
-    fn wrap(&self, cmd: &Command, out: &Path) -> Command {
-        let mut w = Command::new(&self.path);
-        w.env_clear();
-        for (k, v) in cmd.get_envs() {
-            match v {
-                Some(v) => w.env(k, v),
-                None => w.env_remove(k),
-            };
-        }
-        if let Some(dir) = cmd.get_current_dir() {
-            w.current_dir(dir);
-        }
-        w.args(["-f", "%M %U %S", "-o"])
-            .arg(out)
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        w
-    }
-
-    /// The last line of the output file: the peak RSS in KiB and the CPU
-    /// time (user + system).
-    fn read(file: &Path) -> (Option<u64>, Option<Duration>) {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        let fields: Vec<&str> = text
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        let rss = fields.first().and_then(|f| f.parse().ok());
-        let secs = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-        let cpu = secs(1).zip(secs(2)).map(|(u, s)| Duration::from_secs_f64(u + s));
-        (rss, cpu)
-    }
-}
-
 /// A fresh API server (default options), once its thread has named
 /// itself (the kernel learns the name a moment after the thread starts),
 /// so that [`server_cpu`] finds it.
@@ -1151,67 +1061,6 @@ fn server_cpu(server: &ApiServer) -> Option<Duration> {
 }
 
 // ---- reports -------------------------------------------------------------------
-
-fn sorted(mut v: Vec<Duration>) -> Vec<Duration> {
-    v.sort();
-    v
-}
-
-fn usage_table(usage: &[(&str, Vec<Usage>)]) -> String {
-    let width = usage.iter().map(|(l, _)| l.len()).max().unwrap_or(0).max(10);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "| {:<width$} | {:>11} | {:>14} | {:>12} | {:>12} | {:>4} |",
-        "run (medians, RSS also max)", "CPU ms", "server CPU ms", "RSS MiB", "max RSS MiB", "runs"
-    );
-    let _ = writeln!(
-        out,
-        "|-{}-|------------:|---------------:|-------------:|-------------:|-----:|",
-        "-".repeat(width)
-    );
-    let show = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |x| format!("{x:.digits$}"));
-    for (label, v) in usage {
-        let rss: Vec<f64> = v
-            .iter()
-            .filter_map(|u| u.rss_kib)
-            .map(|k| k as f64 / 1024.0)
-            .collect();
-        let cpu: Vec<f64> = v
-            .iter()
-            .filter_map(|u| u.cpu)
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .collect();
-        let server: Vec<f64> = v
-            .iter()
-            .filter_map(|u| u.server_cpu)
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .collect();
-        let max = rss.iter().copied().reduce(f64::max);
-        let _ = writeln!(
-            out,
-            "| {:<width$} | {:>11} | {:>14} | {:>12} | {:>12} | {:>4} |",
-            label,
-            show(median(&cpu), 0),
-            show(median(&server), 0),
-            show(median(&rss), 1),
-            show(max, 1),
-            v.len()
-        );
-    }
-    out
-}
-
-fn median(v: &[f64]) -> Option<f64> {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-    }
-}
 
 fn timeline_table(timelines: &[(&str, Vec<Timeline>)], n: usize) -> String {
     let width = timelines.iter().map(|(l, _)| l.len()).max().unwrap_or(0).max(10);

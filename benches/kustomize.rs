@@ -24,17 +24,12 @@
 //! tree.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[path = "common/stats.rs"]
-mod stats;
-
-#[path = "common/gnu_time.rs"]
-mod gnu_time;
-use gnu_time::GnuTime;
-use stats::{Row, table};
+use mooring_testkit::bench::{GnuTime, Mode, find_binary};
+use mooring_testkit::bench::{Row, table};
 
 const TARGET_RATIO: f64 = 0.2;
 const TARGET_BIG_MS: f64 = 1000.0;
@@ -46,21 +41,12 @@ struct Tree {
 }
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters: usize = std::env::var("MOORING_BENCH_ITERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(5);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let release = root.join("target/release/mooring");
-    let mooring = if release.is_file() {
-        release
-    } else if bench_mode {
-        eprintln!("build the release binary first: cargo build --release");
-        std::process::exit(2);
-    } else {
-        root.join("target/debug/mooring")
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let iters = mode.knob(&["MOORING_BENCH_ITERS"], 5, 5);
+    let Some(mooring) = find_binary() else {
+        eprintln!("no mooring binary: build it with `cargo build --release` or set MOORING_BIN");
+        std::process::exit(if bench_mode { 2 } else { 0 });
     };
     let kubectl = Command::new("kubectl")
         .args(["version", "--client"])
@@ -68,13 +54,6 @@ fn main() {
         .is_ok_and(|o| o.status.success());
     if !kubectl {
         eprintln!("note: kubectl is not on the PATH; mooring alone is measured");
-    }
-    if !mooring.is_file() {
-        eprintln!(
-            "note: no mooring binary at {}; nothing to measure",
-            mooring.display()
-        );
-        return;
     }
     if let Ok(dir) = std::env::var("MOORING_BENCH_SAVE") {
         // Keep copies of the trees, for profiling.
@@ -204,7 +183,7 @@ fn measure(prog: &Path, args: &[&str], dir: &Path, n: usize) -> Measured {
 }
 
 fn median(v: &[f64]) -> f64 {
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+    mooring_testkit::bench::median(v).unwrap_or(f64::NAN)
 }
 
 /// A base of `base` objects (one of them generated) and `overlays`

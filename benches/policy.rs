@@ -20,18 +20,13 @@
 //! number of timed iterations.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use mooring::config::{Order, Policy, TagFilter};
 use mooring::image::policy::Rules;
 
-#[path = "../tests/it/rng.rs"]
-mod rng;
-use rng::Rng;
+use mooring_testkit::rng::Rng;
 
-#[path = "common/stats.rs"]
-mod stats;
-use stats::{Row, table};
+use mooring_testkit::bench::{Mode, Row, measure, table};
 
 const TAGS: usize = 10_000;
 const TARGET_MS: f64 = 5.0;
@@ -81,17 +76,10 @@ fn filter() -> Option<TagFilter> {
 }
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters = if bench_mode {
-        std::env::var("MOORING_BENCH_ITERS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(200)
-    } else {
-        1
-    };
-    let warmup = if bench_mode { WARMUP } else { 0 };
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let iters = mode.iters(&[], 200);
+    let warmup = mode.warmup(WARMUP);
     let tags = tags(TAGS);
 
     let cases: Vec<(&str, Policy, Option<TagFilter>)> = vec![
@@ -187,18 +175,4 @@ fn main() {
         worst.name,
         worst.median_ms()
     );
-}
-
-fn measure(warmup: usize, iters: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    for _ in 0..warmup {
-        f();
-    }
-    let mut samples = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        let start = Instant::now();
-        f();
-        samples.push(start.elapsed());
-    }
-    samples.sort();
-    samples
 }

@@ -31,19 +31,18 @@
 //! `HOME`.
 
 use std::io::{Read as _, Write as _};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{Shutdown, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mooring::automation::git::{PushOutcome, Workspace};
 use mooring::config::{self, GitRef, Limits, SourceKind, Spanned};
 
-#[path = "common/stats.rs"]
-mod stats;
-use stats::{Row, table};
+use mooring_testkit::bench::{Mode, Row, table};
+use mooring_testkit::gitserver::{Git, git_daemon_with_receive_pack};
+use mooring_testkit::server::Threaded;
 
 /// The repository: `DIRS` directories of `FILES_PER_DIR` files, then
 /// `COMMITS` commits of one file each.
@@ -70,17 +69,10 @@ const WARMUP: usize = 1;
 const TIMEOUT: Duration = Duration::from_secs(300);
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters = if bench_mode {
-        ["MOORING_BENCH_PUSH_ITERS", "MOORING_BENCH_ITERS"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok()?.parse().ok())
-            .filter(|n: &usize| *n > 0)
-            .unwrap_or(10)
-    } else {
-        1
-    };
-    let warmup = if bench_mode { WARMUP } else { 0 };
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let iters = mode.iters(&["MOORING_BENCH_PUSH_ITERS"], 10);
+    let warmup = mode.warmup(WARMUP);
     let shape = if bench_mode { FULL } else { SMOKE };
 
     let tmp = tempfile::tempdir().expect("create temp dir");
@@ -91,11 +83,11 @@ fn main() {
     let git = Git { home };
 
     println!("mooring push benchmark");
-    println!("{}", git.output(tmp.path(), &["--version"]));
+    println!("{}", git.run(tmp.path(), &["--version"]));
     let start = Instant::now();
     let bare = srv.join("repo.git");
-    git.build(&bare, &stream(&shape));
-    let objects = git.output(&bare, &["count-objects", "-v"]);
+    git.fast_import(&bare, &stream(&shape));
+    let objects = git.run(&bare, &["count-objects", "-v"]);
     let count = objects
         .lines()
         .find_map(|l| l.strip_prefix("in-pack: "))
@@ -108,7 +100,7 @@ fn main() {
         shape.commits + 1,
         start.elapsed().as_secs_f64()
     );
-    let daemon = GitDaemon::start(&git, &srv);
+    let daemon = git_daemon_with_receive_pack(&git.home, &srv);
     let proxy = Proxy::start(daemon.port);
     let url = format!("git://127.0.0.1:{}/repo.git", proxy.port);
     println!(
@@ -170,30 +162,20 @@ fn main() {
             ws.commit(&author, "bench: one line")
                 .expect("commit")
                 .expect("a change");
-            let before = proxy.totals();
-            let start = Instant::now();
-            let outcome = ws.push("bench-mooring", false).expect("push");
-            let elapsed = start.elapsed();
-            let PushOutcome::Pushed { bytes_sent, .. } = outcome else {
-                panic!("mooring's push was rejected: {outcome:?}");
-            };
-            let wire = proxy.settle().since(before);
-            mooring.record(timed, elapsed, wire, Some(bytes_sent));
+            let (sent, elapsed, wire) = proxy.measure(|| pushed(ws.push("bench-mooring", false)));
+            mooring.record(timed, elapsed, wire, Some(sent));
 
             // git: edit, commit untimed; push timed.
             set_tag(&clone.join(&edited), next_version());
             git.run(&clone, &["commit", "-q", "-a", "-m", "bench: one line"]);
-            let before = proxy.totals();
-            let start = Instant::now();
-            git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
-            let elapsed = start.elapsed();
-            let wire = proxy.settle().since(before);
+            let ((), elapsed, wire) = proxy.measure(|| {
+                git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
+            });
             git_push.record(timed, elapsed, wire, None);
         }
         rows.push(Row::new("1. push of a one-line change", vec![]));
         bytes_notes.push(("1. push", mooring.bytes_line(), git_push.bytes_line()));
-        rows.push(mooring.row());
-        rows.push(git_push.row());
+        rows.extend([mooring.row(), git_push.row()]);
     }
 
     // ---- 2. the whole cycle -------------------------------------------------
@@ -203,37 +185,30 @@ fn main() {
         for round in 0..warmup + iters {
             let timed = round >= warmup;
             let v = next_version();
-            let before = proxy.totals();
-            let start = Instant::now();
-            let mut ws = Workspace::prepare(&state, &src, "main", "bench-mooring", TIMEOUT).expect("prepare");
-            set_tag(&ws.root().join(&edited), v);
-            ws.commit(&author, "bench: one line")
-                .expect("commit")
-                .expect("a change");
-            let outcome = ws.push("bench-mooring", false).expect("push");
-            let elapsed = start.elapsed();
-            let PushOutcome::Pushed { bytes_sent, .. } = outcome else {
-                panic!("mooring's push was rejected: {outcome:?}");
-            };
-            let wire = proxy.settle().since(before);
-            mooring.record(timed, elapsed, wire, Some(bytes_sent));
+            let (sent, elapsed, wire) = proxy.measure(|| {
+                let mut ws =
+                    Workspace::prepare(&state, &src, "main", "bench-mooring", TIMEOUT).expect("prepare");
+                set_tag(&ws.root().join(&edited), v);
+                ws.commit(&author, "bench: one line")
+                    .expect("commit")
+                    .expect("a change");
+                pushed(ws.push("bench-mooring", false))
+            });
+            mooring.record(timed, elapsed, wire, Some(sent));
 
             let v = next_version();
-            let before = proxy.totals();
-            let start = Instant::now();
-            git.run(&clone, &["fetch", "-q", "origin", "bench-git"]);
-            git.run(&clone, &["reset", "-q", "--hard", "FETCH_HEAD"]);
-            set_tag(&clone.join(&edited), v);
-            git.run(&clone, &["commit", "-q", "-a", "-m", "bench: one line"]);
-            git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
-            let elapsed = start.elapsed();
-            let wire = proxy.settle().since(before);
+            let ((), elapsed, wire) = proxy.measure(|| {
+                git.run(&clone, &["fetch", "-q", "origin", "bench-git"]);
+                git.run(&clone, &["reset", "-q", "--hard", "FETCH_HEAD"]);
+                set_tag(&clone.join(&edited), v);
+                git.run(&clone, &["commit", "-q", "-a", "-m", "bench: one line"]);
+                git.run(&clone, &["push", "-q", "origin", "HEAD:refs/heads/bench-git"]);
+            });
             git_cycle.record(timed, elapsed, wire, None);
         }
         rows.push(Row::new("2. fetch to the tip + edit + commit + push", vec![]));
         bytes_notes.push(("2. cycle", mooring.bytes_line(), git_cycle.bytes_line()));
-        rows.push(mooring.row());
-        rows.push(git_cycle.row());
+        rows.extend([mooring.row(), git_cycle.row()]);
     }
     drop(proxy);
 
@@ -242,12 +217,12 @@ fn main() {
     let runs = 2 * (warmup + iters);
     for branch in ["bench-mooring", "bench-git"] {
         let n: usize = git
-            .output(&bare, &["rev-list", "--count", &format!("main..{branch}")])
+            .run(&bare, &["rev-list", "--count", &format!("main..{branch}")])
             .parse()
             .expect("a count");
         assert_eq!(n, runs, "{branch}");
         assert_eq!(
-            git.output(&bare, &["diff", "--name-only", &format!("{branch}~1"), branch]),
+            git.run(&bare, &["diff", "--name-only", &format!("{branch}~1"), branch]),
             edited,
             "{branch}: the last commit changes the edited file only"
         );
@@ -272,6 +247,14 @@ fn main() {
     println!("push alone: mooring / git = {ratio:.2}× (medians){verdict}");
     let ratio = rows[4].median_ms() / rows[5].median_ms();
     println!("whole cycle: mooring / git = {ratio:.2}× (medians){verdict}");
+}
+
+/// The bytes a successful push sent.
+fn pushed(outcome: Result<PushOutcome, mooring::automation::git::Error>) -> u64 {
+    match outcome.expect("push") {
+        PushOutcome::Pushed { bytes_sent, .. } => bytes_sent,
+        other => panic!("mooring's push was rejected: {other:?}"),
+    }
 }
 
 fn source(url: &str) -> config::Source {
@@ -378,54 +361,52 @@ struct Proxy {
     down: Arc<AtomicU64>,
     /// Connections whose copying has not finished.
     live: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Threaded,
 }
 
 impl Proxy {
     fn start(target: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let port = listener.local_addr().expect("addr").port();
         let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let live = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (up2, down2, live2, stop2) = (up.clone(), down.clone(), live.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+        let (up2, down2, live2) = (up.clone(), down.clone(), live.clone());
+        let server = Threaded::start("counting-proxy", move |client| {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                return;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            live2.fetch_add(2, Ordering::SeqCst);
+            for (from, to, counter) in [
+                (client.try_clone(), server.try_clone(), up2.clone()),
+                (server.try_clone(), client.try_clone(), down2.clone()),
+            ] {
+                let (Ok(from), Ok(to)) = (from, to) else {
+                    live2.fetch_sub(1, Ordering::SeqCst);
                     continue;
                 };
-                let _ = client.set_nodelay(true);
-                let _ = server.set_nodelay(true);
-                live2.fetch_add(2, Ordering::SeqCst);
-                for (from, to, counter) in [
-                    (client.try_clone(), server.try_clone(), up2.clone()),
-                    (server.try_clone(), client.try_clone(), down2.clone()),
-                ] {
-                    let (Ok(from), Ok(to)) = (from, to) else {
-                        live2.fetch_sub(1, Ordering::SeqCst);
-                        continue;
-                    };
-                    let live = live2.clone();
-                    std::thread::spawn(move || {
-                        pipe(from, to, &counter);
-                        live.fetch_sub(1, Ordering::SeqCst);
-                    });
-                }
+                let live = live2.clone();
+                std::thread::spawn(move || {
+                    pipe(from, to, &counter);
+                    live.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         Proxy {
-            port,
+            port: server.port,
             up,
             down,
             live,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
+    }
+
+    /// `f`'s result, how long it took, and the bytes that passed meanwhile.
+    fn measure<T>(&self, f: impl FnOnce() -> T) -> (T, Duration, Wire) {
+        let before = self.totals();
+        let start = Instant::now();
+        let out = f();
+        let elapsed = start.elapsed();
+        (out, elapsed, self.settle().since(before))
     }
 
     fn totals(&self) -> Wire {
@@ -459,16 +440,6 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, counter: &AtomicU64) {
         }
     }
     let _ = to.shutdown(Shutdown::Write);
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 // ---- the repository ------------------------------------------------------------
@@ -515,129 +486,6 @@ fn file_command(s: &mut Vec<u8>, d: usize, f: usize, version: usize) {
         "M 100644 inline team-{d:03}/svc-{f:02}.yaml\ndata {}\n{content}\n",
         content.len()
     );
-}
-
-// ---- git -----------------------------------------------------------------------
-
-struct Git {
-    home: PathBuf,
-}
-
-impl Git {
-    fn cmd_program(&self, dir: &Path, program: &Path) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.current_dir(dir)
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_AUTHOR_NAME", "Bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-            .env("GIT_COMMITTER_NAME", "Bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE");
-        cmd
-    }
-
-    fn cmd(&self, dir: &Path) -> Command {
-        self.cmd_program(dir, Path::new("git"))
-    }
-
-    fn run(&self, dir: &Path, args: &[&str]) {
-        let out = self
-            .cmd(dir)
-            .args(args)
-            .stdout(Stdio::null())
-            .output()
-            .expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn output(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.cmd(dir).args(args).output().expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// A bare repository at `repo` holding what `stream` imports, repacked
-    /// as a server's would be.
-    fn build(&self, repo: &Path, stream: &[u8]) {
-        let parent = repo.parent().expect("parent");
-        self.run(parent, &["init", "-q", "--bare", "-b", "main", path_str(repo)]);
-        let mut child = self
-            .cmd(repo)
-            .args(["fast-import", "--quiet"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start git fast-import");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stream)
-            .expect("feed git fast-import");
-        let status = child.wait().expect("wait for git fast-import");
-        assert!(status.success(), "git fast-import failed: {status}");
-        self.run(repo, &["repack", "-adq"]);
-    }
-}
-
-/// `git daemon --enable=receive-pack` on a free loopback port; killed on
-/// drop, so also when the bench panics.
-struct GitDaemon {
-    child: Child,
-    port: u16,
-}
-
-impl GitDaemon {
-    fn start(git: &Git, root: &Path) -> GitDaemon {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("bind a free port")
-            .port();
-        let exec_path = git.output(root, &["--exec-path"]);
-        let child = git
-            .cmd_program(root, &Path::new(&exec_path).join("git-daemon"))
-            .args([
-                "--reuseaddr",
-                "--export-all",
-                "--enable=receive-pack",
-                "--listen=127.0.0.1",
-                &format!("--base-path={}", root.display()),
-                &format!("--port={port}"),
-            ])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start git daemon");
-        let mut daemon = GitDaemon { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("git daemon exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "git daemon does not listen on {port}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        daemon
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn path_str(p: &Path) -> &str {

@@ -24,18 +24,13 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use mooring::automation::setters::{self, Policies};
 use mooring::image::Selection;
 
-#[path = "../tests/it/rng.rs"]
-mod rng;
-use rng::Rng;
+use mooring_testkit::rng::Rng;
 
-#[path = "common/stats.rs"]
-mod stats;
-use stats::{Row, table};
+use mooring_testkit::bench::{Mode, Row, display_bin, find_binary, measure, table};
 
 const FILES: usize = 10_000;
 const SMOKE_FILES: usize = 200;
@@ -46,17 +41,10 @@ const WARMUP: usize = 2;
 const REPO: &str = "ghcr.io/acme/app";
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters = if bench_mode {
-        std::env::var("MOORING_BENCH_ITERS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(20)
-    } else {
-        1
-    };
-    let warmup = if bench_mode { WARMUP } else { 0 };
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let iters = mode.iters(&[], 20);
+    let warmup = mode.warmup(WARMUP);
     let files = if bench_mode { FILES } else { SMOKE_FILES };
 
     let dir = tempfile::tempdir().expect("create temp dir");
@@ -347,15 +335,17 @@ fn configmap(rng: &mut Rng) -> String {
     s
 }
 
+/// The `:name` and `:tag` markers of policy `policy`, or none.
+fn markers(marked: bool, policy: &str) -> (String, String) {
+    if !marked {
+        return (String::new(), String::new());
+    }
+    let marker = |part: &str| format!(" # {{\"$imagepolicy\": \"{policy}:{part}\"}}");
+    (marker("name"), marker("tag"))
+}
+
 fn helmrelease(rng: &mut Rng, image: usize, marked: bool) -> String {
-    let (name_marker, tag_marker) = if marked {
-        (
-            format!(" # {{\"$imagepolicy\": \"app-{image}:name\"}}"),
-            format!(" # {{\"$imagepolicy\": \"app-{image}:tag\"}}"),
-        )
-    } else {
-        (String::new(), String::new())
-    };
+    let (name_marker, tag_marker) = markers(marked, &format!("app-{image}"));
     let mut s = String::with_capacity(2048);
     let _ = write!(
         s,
@@ -369,14 +359,7 @@ fn helmrelease(rng: &mut Rng, image: usize, marked: bool) -> String {
 }
 
 fn kustomization(rng: &mut Rng, image: usize, marked: bool) -> String {
-    let (name_marker, tag_marker) = if marked {
-        (
-            format!(" # {{\"$imagepolicy\": \"flux-system:app-{image}:name\"}}"),
-            format!(" # {{\"$imagepolicy\": \"flux-system:app-{image}:tag\"}}"),
-        )
-    } else {
-        (String::new(), String::new())
-    };
+    let (name_marker, tag_marker) = markers(marked, &format!("flux-system:app-{image}"));
     let mut s =
         String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
     for i in 1..10 {
@@ -398,57 +381,4 @@ fn kustomization(rng: &mut Rng, image: usize, marked: bool) -> String {
         );
     }
     s
-}
-
-// ---- measuring ---------------------------------------------------------------
-
-fn measure(warmup: usize, iters: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    for _ in 0..warmup {
-        f();
-    }
-    let mut samples = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        let start = Instant::now();
-        f();
-        samples.push(start.elapsed());
-    }
-    samples.sort();
-    samples
-}
-
-// ---- finding the binary --------------------------------------------------------
-
-/// The `mooring` binary to spawn: `$MOORING_BIN`; else the one cargo built
-/// for this bench; else `release/mooring` next to this bench's `deps/`
-/// directory, under `$CARGO_TARGET_DIR`, or under `target/` of the crate.
-fn find_binary() -> Option<PathBuf> {
-    let exe = format!("mooring{}", std::env::consts::EXE_SUFFIX);
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("MOORING_BIN") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Some(p) = option_env!("CARGO_BIN_EXE_mooring") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Ok(me) = std::env::current_exe()
-        && let Some(profile_dir) = me.parent().and_then(Path::parent)
-    {
-        candidates.push(profile_dir.join(&exe));
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        candidates.push(PathBuf::from(dir).join("release").join(&exe));
-    }
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join("release")
-            .join(&exe),
-    );
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-fn display_bin(bin: &Path) -> String {
-    bin.strip_prefix(env!("CARGO_MANIFEST_DIR"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| bin.display().to_string())
 }

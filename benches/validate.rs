@@ -21,22 +21,14 @@
 //! tempfile are enough, and keep the dependency tree lean.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use mooring::config::{self, parse, validate};
 
-#[path = "../tests/it/rng.rs"]
-mod rng;
+use mooring_testkit::genconfig::{Size, generate};
 
-#[path = "../tests/it/genconfig.rs"]
-mod genconfig;
-use genconfig::{Size, generate};
-
-#[path = "common/stats.rs"]
-mod stats;
-use stats::{Row, table};
+use mooring_testkit::bench::{Mode, Row, display_bin, find_binary, measure, table};
 
 /// The config the target is about.
 const LARGE: Size = Size {
@@ -56,17 +48,10 @@ const TARGET_MS: f64 = 50.0;
 const WARMUP: usize = 3;
 
 fn main() {
-    let bench_mode = std::env::args().any(|a| a == "--bench");
-    let iters = if bench_mode {
-        std::env::var("MOORING_BENCH_ITERS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(30)
-    } else {
-        1
-    };
-    let warmup = if bench_mode { WARMUP } else { 0 };
+    let mode = Mode::from_args();
+    let bench_mode = mode.bench;
+    let iters = mode.iters(&[], 30);
+    let warmup = mode.warmup(WARMUP);
 
     let generated = generate(&LARGE);
     let text = generated.text;
@@ -262,60 +247,4 @@ fn main() {
          ({}: median {median:.2} ms)",
         verdict_row.name.trim()
     );
-}
-
-// ---- measuring ---------------------------------------------------------------
-
-fn measure(warmup: usize, iters: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    for _ in 0..warmup {
-        f();
-    }
-    let mut samples = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        let start = Instant::now();
-        f();
-        samples.push(start.elapsed());
-    }
-    samples.sort();
-    samples
-}
-
-// ---- finding the binary --------------------------------------------------------
-
-/// The `mooring` binary to spawn: `$MOORING_BIN`; else the one cargo built
-/// for this bench (same profile: `release` under `cargo bench`); else
-/// `release/mooring` next to this bench's own `deps/` directory, under
-/// `$CARGO_TARGET_DIR`, or under `target/` of the crate.
-fn find_binary() -> Option<PathBuf> {
-    let exe = format!("mooring{}", std::env::consts::EXE_SUFFIX);
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("MOORING_BIN") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Some(p) = option_env!("CARGO_BIN_EXE_mooring") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Ok(me) = std::env::current_exe() {
-        // target/release/deps/validate-HASH → target/release/mooring
-        if let Some(profile_dir) = me.parent().and_then(Path::parent) {
-            candidates.push(profile_dir.join(&exe));
-        }
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        candidates.push(PathBuf::from(dir).join("release").join(&exe));
-    }
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join("release")
-            .join(&exe),
-    );
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-/// The binary's path relative to the crate, when it is inside it.
-fn display_bin(bin: &Path) -> String {
-    bin.strip_prefix(env!("CARGO_MANIFEST_DIR"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| bin.display().to_string())
 }

@@ -4,13 +4,10 @@
 //! seed, the integration tests' PRNG); `MOORING_FUZZ_ITERS` sets the
 //! number of mutations per input (default 40).
 
-#[path = "../../tests/it/rng.rs"]
-mod rng;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use rng::Rng;
+use mooring_testkit::rng::Rng;
 
 use super::tests::corpus;
 use super::{Format, Keys, Options, age, cipher, format, metadata};

@@ -1,4 +1,4 @@
-//! The test API server (tests/it/apiserver) cross-checked with the real
+//! The test API server (testkit/src/apiserver) cross-checked with the real
 //! `kubectl`: if kubectl believes it, mooring's client can too. Each test
 //! has its own server and its own kubectl discovery cache; every kubectl
 //! call is killed (and the test failed) after 30 s.

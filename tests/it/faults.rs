@@ -33,23 +33,14 @@ fn next_wait(s: &Value, kind: &str, name: &str) -> Option<f64> {
 
 /// Every path under `dir` whose name says it is unfinished work.
 pub(crate) fn leftovers(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
+    crate::support::walk(dir)
+        .into_iter()
+        .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.contains(".tmp") || name.starts_with(".mooring-") || name.ends_with(".partial") {
-                out.push(e.path().display().to_string());
-            }
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(e.path());
-            }
-        }
-    }
-    out
+            name.contains(".tmp") || name.starts_with(".mooring-") || name.ends_with(".partial")
+        })
+        .map(|e| e.path().display().to_string())
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]

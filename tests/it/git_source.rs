@@ -4,14 +4,8 @@
 
 use std::path::Path;
 
-use crate::gitserver::{GitDaemon, HttpGit, Repo};
+use crate::gitserver::{GitDaemon, HttpGit};
 use crate::support::{SourceFixture, free_port};
-
-impl SourceFixture {
-    fn repo(&self) -> Repo {
-        Repo::new(self.env.path())
-    }
-}
 
 fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))

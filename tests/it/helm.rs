@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::helm_corpus;
+pub use crate::helm_corpus::helm_3_17;
 use crate::support::{Run, repo_root};
 
 fn fixtures() -> PathBuf {
@@ -162,18 +163,6 @@ fn recorded_outputs_are_helms() {
             }
         }
     }
-}
-
-pub fn helm_3_17() -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    let helm = std::env::split_paths(&paths)
-        .map(|d| d.join("helm"))
-        .find(|p| p.is_file())?;
-    let out = Command::new(&helm)
-        .args(["version", "--template", "{{.Version}}"])
-        .output()
-        .ok()?;
-    (out.stdout == b"v3.17.2").then_some(helm)
 }
 
 /// The shared corpus, its charts' dependencies put in place from the corpus

@@ -5,18 +5,15 @@
 //! directory, and into the test API server), and `helm template` as the
 //! oracle for what was rendered.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 use crate::gitserver::Repo;
 use crate::kube::Fixture;
 use crate::registry::Registry;
+use crate::statichttp::StaticServer;
 use crate::support::{Run, TestEnv};
 
 const USER: &str = "bot";
@@ -113,119 +110,6 @@ fn documents(text: &str) -> Vec<Value> {
     out
 }
 
-/// One request the static server saw: its path and whether it carried the
-/// right credentials.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-}
-
-/// A static file server over `root` (GET only, one request per
-/// connection), with basic auth or a bearer token; stopped on drop.
-struct StaticServer {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl StaticServer {
-    fn start(root: &Path, user: &str, password: &str) -> StaticServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let expected = [
-            format!(
-                "Basic {}",
-                crate::registry::base64(format!("{user}:{password}").as_bytes())
-            ),
-            format!("Bearer {TOKEN}"),
-        ];
-        let (root, stop2, seen2) = (root.to_path_buf(), stop.clone(), seen.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let _ = serve_file(conn, &root, &expected, &seen2);
-            }
-        });
-        StaticServer {
-            port,
-            stop,
-            seen,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/charts", self.port)
-    }
-
-    fn take_seen(&self) -> Vec<String> {
-        std::mem::take(&mut *self.seen.lock().expect("lock"))
-            .into_iter()
-            .map(|s| s.path)
-            .collect()
-    }
-}
-
-impl Drop for StaticServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve_file(
-    conn: TcpStream,
-    root: &Path,
-    expected: &[String],
-    seen: &Mutex<Vec<Seen>>,
-) -> std::io::Result<()> {
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut out = conn;
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut authorized = false;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':')
-            && k.eq_ignore_ascii_case("authorization")
-        {
-            authorized = expected.iter().any(|e| e == v.trim());
-        }
-    }
-    seen.lock().expect("lock").push(Seen { path: path.clone() });
-    let file = path
-        .strip_prefix("/charts/")
-        .filter(|p| !p.contains(".."))
-        .map(|p| root.join(p));
-    let (status, body) = match (authorized, file.and_then(|f| std::fs::read(f).ok())) {
-        (false, _) => ("401 Unauthorized", b"authentication required\n".to_vec()),
-        (true, Some(bytes)) => ("200 OK", bytes),
-        (true, None) => ("404 Not Found", b"not found\n".to_vec()),
-    };
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    out.write_all(&body)?;
-    out.flush()
-}
-
 /// A Helm repository of chart `hello` 1.0.0, 1.1.0 and 2.0.0-rc.1, made by
 /// helm, behind a static server with basic auth.
 fn repository(env: &TestEnv, home: &Path) -> Option<StaticServer> {
@@ -240,7 +124,7 @@ fn repository(env: &TestEnv, home: &Path) -> Option<StaticServer> {
     let mut index = helm(home)?;
     index.args(["repo", "index"]).arg(&repo);
     ok(index);
-    Some(StaticServer::start(&repo, USER, PASSWORD))
+    Some(StaticServer::start(&repo, USER, PASSWORD, TOKEN))
 }
 
 fn once(env: &TestEnv) -> (Run, Value) {

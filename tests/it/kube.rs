@@ -1,5 +1,5 @@
 //! Apps applied to a cluster, end to end: the real binary against the test
-//! API server (tests/it/apiserver), sources from a git repository over
+//! API server (testkit/src/apiserver), sources from a git repository over
 //! file://, the real kubectl to cross-check and to make drift. The safety
 //! rules (prune, recreate, CRDs, terminating namespaces, names,
 //! permissions), against a server with its real-server options on, are in
@@ -77,12 +77,7 @@ impl Fixture {
             "--format",
             "json",
         ]);
-        let all: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
-                run.stdout, run.stderr
-            )
-        });
+        let all = run.json();
         let outcome = all
             .as_array()
             .and_then(|a| a.iter().find(|o| o["kind"] == "app" && o["name"] == app))

@@ -1,6 +1,6 @@
 //! The rules that keep applying and pruning from harming a cluster, one
 //! test each, against a test API server that disagrees as a real one does
-//! (tests/it/apiserver: immutable fields, CRDs established late,
+//! (testkit/src/apiserver: immutable fields, CRDs established late,
 //! terminating namespaces, RBAC, failing writes). Each test fails when the
 //! code of its rule is removed; docs/kubernetes.md promises these rules.
 

@@ -1,8 +1,14 @@
 //! Integration tests: the real `mooring` binary, driven as a user would.
-//! One module per area; `support` holds the shared `TestEnv`.
+//! One module per area. The servers and helpers they share live in the
+//! `mooring-testkit` crate (testkit/), re-exported here under the names
+//! the tests use (`crate::support::TestEnv`, `crate::gitserver::Repo`…).
+
+pub use mooring_testkit::{
+    apiserver, faultproxy, genconfig, gitserver, helm_corpus, recorder, registry, rng, statichttp, support,
+    tls,
+};
 
 mod agent;
-mod apiserver;
 mod apiserver_kubectl;
 mod automation;
 mod completions;
@@ -10,19 +16,15 @@ mod diagnostics;
 mod docs;
 mod events;
 mod examples;
-mod faultproxy;
 mod faults;
 mod flux_apps;
 mod flux_image;
 mod friendly;
 mod fuzz;
-mod genconfig;
 mod git_source;
-mod gitserver;
 mod graph;
 mod helm;
 mod helm_apps;
-mod helm_corpus;
 mod hooks;
 mod https;
 mod idle;
@@ -39,15 +41,10 @@ mod oci_source;
 mod page;
 mod patch;
 mod push;
-mod recorder;
-mod registry;
-mod rng;
 mod schema;
 mod security;
 mod sops;
 mod ssh_source;
-mod support;
 mod suspend_resume;
 mod systemd;
-mod tls;
 mod validate;

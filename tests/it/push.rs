@@ -7,15 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::net::TcpStream;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mooring::automation::git::{Error, PushOutcome, Stage, Workspace};
 use mooring::config::{self, GitRef, Limits, SourceKind, Spanned};
 
-use crate::gitserver::{HttpGit, Repo, free_port, git_cmd, git_daemon_with_receive_pack};
+use crate::gitserver::{HttpGit, Repo, Sshd, git_cmd, git_daemon_with_receive_pack};
 use mooring::reason::Classify as _;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -82,17 +82,7 @@ impl Fixture {
 }
 
 fn git_in(home: &Path, dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(home)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    crate::gitserver::git(home, dir, args)
 }
 
 fn source(url: &str, auth: Option<config::Auth>) -> config::Source {
@@ -831,137 +821,6 @@ fn a_server_that_never_answers_is_a_timeout() {
 }
 
 // ---- ssh -------------------------------------------------------------------
-
-/// A minimal `sshd` on a free loopback port (the one of ssh_source.rs is
-/// private to it); killed on drop.
-struct Sshd {
-    child: Child,
-    port: u16,
-    user: String,
-    key: PathBuf,
-    known_hosts: PathBuf,
-    log: PathBuf,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Run a setup command: `Err` (a reason to skip) only when the program is
-/// missing; a program that runs and fails fails the test.
-fn tool(cmd: &mut Command) -> Result<String, String> {
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let out = match cmd.stdin(Stdio::null()).output() {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("`{program}` is not installed"));
-        }
-        Err(e) => panic!("cannot run `{program}`: {e}"),
-    };
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-impl Sshd {
-    /// `Err` says why sshd cannot run here (a program is missing, or
-    /// sshd's privilege separation directory cannot be made); any other
-    /// failure to set it up fails the test.
-    fn start(dir: &Path) -> Result<Sshd, String> {
-        const SSHD: &str = "/usr/sbin/sshd";
-        if !Path::new(SSHD).is_file() {
-            return Err(format!("{SSHD} is not installed"));
-        }
-        std::fs::create_dir_all(dir).expect("create the ssh dir");
-        if !Path::new("/run/sshd").is_dir() {
-            std::fs::create_dir_all("/run/sshd").map_err(|e| format!("cannot create /run/sshd: {e}"))?;
-        }
-        let user = tool(Command::new("id").arg("-un"))?;
-        let keygen = |name: &str| -> Result<PathBuf, String> {
-            let path = dir.join(name);
-            tool(
-                Command::new("ssh-keygen")
-                    .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-                    .arg(&path),
-            )?;
-            Ok(path)
-        };
-        let public = |key: &Path| -> String {
-            std::fs::read_to_string(key.with_extension("pub"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let host_key = keygen("hostkey")?;
-        let key = keygen("client")?;
-        let authorized = dir.join("authorized_keys");
-        std::fs::write(&authorized, format!("{}\n", public(&key))).expect("write authorized_keys");
-        let port = free_port();
-        let config = dir.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
-                 StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nAllowUsers {user}\nLogLevel VERBOSE\n",
-                host_key.display(),
-                authorized.display(),
-                dir.join("sshd.pid").display()
-            ),
-        )
-        .expect("write sshd_config");
-        tool(Command::new(SSHD).arg("-t").arg("-f").arg(&config))?;
-        let log = dir.join("sshd.log");
-        let child = Command::new(SSHD)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("create the sshd log"))
-            .spawn()
-            .expect("start sshd");
-        let mut sshd = Sshd {
-            child,
-            port,
-            user,
-            key,
-            known_hosts: dir.join("known_hosts"),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
-            if let Ok(Some(status)) = sshd.child.try_wait() {
-                panic!(
-                    "sshd exited at start ({status}): {}",
-                    std::fs::read_to_string(&sshd.log).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() <= deadline, "sshd does not listen after 20 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::fs::write(
-            &sshd.known_hosts,
-            format!("[127.0.0.1]:{port} {}\n", public(&host_key)),
-        )
-        .expect("write known_hosts");
-        Ok(sshd)
-    }
-
-    fn url(&self, repo: &Path) -> String {
-        format!("ssh://{}@127.0.0.1:{}{}", self.user, self.port, repo.display())
-    }
-}
 
 #[test]
 fn ssh_one_change_is_one_commit() {

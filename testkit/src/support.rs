@@ -1,5 +1,6 @@
 //! Shared test environment: a temp dir per test and the real binary, and
-//! [`skip`], the one way a test says it cannot run here.
+//! [`skip`], the one way a test says it cannot run here; polling for a
+//! condition ([`wait_for`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -25,6 +26,12 @@ impl Run {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// Stdout as JSON ([`json_output`]).
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        json_output(&self.stdout, &self.stderr)
     }
 
     /// Assert the exit code, showing the output when it differs.
@@ -67,7 +74,7 @@ impl TestEnv {
     /// A `mooring` command that runs in the env's dir with a clean
     /// environment for config discovery and no colours.
     pub fn cmd(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"));
+        let mut cmd = std::process::Command::new(mooring_bin());
         cmd.current_dir(self.dir.path())
             .env_remove("MOORING_CONFIG")
             .env("NO_COLOR", "1")
@@ -82,9 +89,39 @@ impl TestEnv {
     }
 }
 
-/// The repository root (for examples/, schema/, fixtures).
+/// The repository root (for examples/, schema/, fixtures): the parent of
+/// this crate's folder.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let testkit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    testkit
+        .parent()
+        .expect("testkit/ is inside the repository")
+        .to_path_buf()
+}
+
+/// The `mooring` binary cargo built with the running test or bench:
+/// `target/PROFILE/mooring`, beside the `deps/` folder that holds the
+/// test's own executable (cargo builds a package's binaries before its
+/// integration tests and benches). Panics if it is not there.
+pub fn mooring_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        built_binary().unwrap_or_else(|| {
+            panic!(
+                "no mooring binary beside {:?} (run the tests through cargo)",
+                std::env::current_exe()
+            )
+        })
+    })
+    .clone()
+}
+
+/// [`mooring_bin`]'s file, if it exists.
+pub fn built_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile = exe.parent()?.parent()?;
+    let bin = profile.join(format!("mooring{}", std::env::consts::EXE_SUFFIX));
+    bin.is_file().then_some(bin)
 }
 
 /// `mooring validate -c NAME ARGS…` for the fixture
@@ -136,6 +173,12 @@ impl SourceFixture {
         self.path().join("state")
     }
 
+    /// A git work repository and its bare one in the env
+    /// ([`crate::gitserver::Repo`]).
+    pub fn repo(&self) -> crate::gitserver::Repo {
+        crate::gitserver::Repo::new(self.env.path())
+    }
+
     /// Write the config: source `s` with `body` as its children.
     pub fn configure(&self, body: &str) {
         let config = format!(
@@ -149,12 +192,7 @@ impl SourceFixture {
         let run = self
             .env
             .run(&["once", "-v", "source/s", "--format", "json", "-c", "mooring.kdl"]);
-        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
-                run.stdout, run.stderr
-            )
-        });
+        let json = run.json();
         (run, json[0].clone())
     }
 
@@ -241,4 +279,79 @@ pub fn conformance(test: &str, name: &str) -> Option<PathBuf> {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Standard base64 with padding (basic auth, docker `config.json`, Secret
+/// data).
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Every entry under `dir`, depth first, links not followed; unreadable
+/// folders are passed over.
+pub fn walk(dir: &Path) -> Vec<std::fs::DirEntry> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// Run a setup command: its trimmed stdout, or `Err` (a reason to skip)
+/// only when the program is missing; a program that runs and fails fails
+/// the test.
+pub fn tool(cmd: &mut std::process::Command) -> Result<String, String> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = match cmd.stdin(std::process::Stdio::null()).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("`{program}` is not installed"));
+        }
+        Err(e) => panic!("cannot run `{program}`: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A command's stdout as JSON, or a panic showing both outputs.
+#[track_caller]
+pub fn json_output(stdout: &str, stderr: &str) -> serde_json::Value {
+    serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}"))
+}
+
+/// Poll `check` every 10 ms until it gives `Ok`, at most `within`; then
+/// panic with `what` and the last `Err` (what was seen instead).
+#[track_caller]
+pub fn wait_for<T>(
+    within: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                std::time::Instant::now() < deadline,
+                "waited {within:?} for {what}; {seen}"
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

@@ -629,6 +629,8 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
 pub struct Applied {
     pub object: Value,
     pub entries: Vec<Entry>,
+    // Read by the unit tests only.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub owners_changed: bool,
 }
 
@@ -808,6 +810,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A merge patch of `a`'s object by `kubectl-patch` (an Update at T2):
+    /// the patched object, the new entries and whether anything changed.
+    fn kubectl_patch(a: &Applied, patch: &Value) -> (Value, Vec<Entry>, bool) {
+        let patched = merge_patch(&a.object, patch, false);
+        let manager = "kubectl-patch";
+        let (entries, changed) = update(&a.object, &patched, &a.entries, manager, "apps/v1", "", "T2");
+        (patched, entries, changed)
+    }
+
     fn f(s: &str) -> Path {
         s.split('.')
             .filter(|p| !p.is_empty())
@@ -909,16 +920,7 @@ mod tests {
         let cfg = deployment(1, "nginx");
         let a = apply_as(&Value::Null, &cfg, &[], "a", false).expect("apply");
         // kubectl-patch sets replicas to 3 (an Update).
-        let patched = merge_patch(&a.object, &json!({"spec": {"replicas": 3}}), false);
-        let (entries, changed) = update(
-            &a.object,
-            &patched,
-            &a.entries,
-            "kubectl-patch",
-            "apps/v1",
-            "",
-            "T2",
-        );
+        let (patched, entries, changed) = kubectl_patch(&a, &json!({"spec": {"replicas": 3}}));
         assert!(changed);
         assert_eq!(entries.len(), 2);
         assert!(
@@ -1054,16 +1056,7 @@ mod tests {
         let mut cfg = deployment(1, "nginx");
         cfg["metadata"]["labels"]["x"] = json!("1");
         let a = apply_as(&Value::Null, &cfg, &[], "a", false).expect("apply");
-        let patched = merge_patch(&a.object, &json!({"metadata": {"labels": {"x": null}}}), false);
-        let (entries, changed) = update(
-            &a.object,
-            &patched,
-            &a.entries,
-            "kubectl-patch",
-            "apps/v1",
-            "",
-            "T2",
-        );
+        let (_, entries, changed) = kubectl_patch(&a, &json!({"metadata": {"labels": {"x": null}}}));
         assert!(changed);
         assert_eq!(entries.len(), 1, "removing takes no ownership");
         assert!(!entries[0].set.contains(&f("metadata.labels.x")));

@@ -7,7 +7,7 @@
 //! dependencies is copied, its missing dependencies copied in from the
 //! siblings whose name and version match, and any the corpus lacks taken out
 //! of Chart.yaml (rewritten as JSON, YAML both tools read alike). Used by
-//! the conformance test and the helm bench (`#[path]`).
+//! the conformance test and the helm bench.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,7 @@ pub struct Assembled {
 pub fn corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("MOORING_HELM_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/helm"));
+        .unwrap_or_else(|| crate::support::repo_root().join("../shared/conformance/helm"));
     dir.join("runner.py").is_file().then_some(dir)
 }
 
@@ -124,4 +124,17 @@ fn copy_dir(from: &Path, to: &Path) {
             std::os::unix::fs::symlink(link, &target).expect("copy symlink");
         }
     }
+}
+
+/// `helm` on PATH when it is 3.17.2, the version the corpus was made with.
+pub fn helm_3_17() -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    let helm = std::env::split_paths(&paths)
+        .map(|d| d.join("helm"))
+        .find(|p| p.is_file())?;
+    let out = std::process::Command::new(&helm)
+        .args(["version", "--template", "{{.Version}}"])
+        .output()
+        .ok()?;
+    (out.stdout == b"v3.17.2").then_some(helm)
 }

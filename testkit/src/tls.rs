@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
+use crate::server::Background;
+
 /// A CA and a server certificate it signed, in a temp dir.
 pub struct Certs {
     _dir: tempfile::TempDir,
@@ -138,64 +140,33 @@ fn pem_blocks(path: &Path, label: &str) -> Vec<Vec<u8>> {
 /// `127.0.0.1:upstream`. Stops when dropped.
 pub struct TlsFront {
     pub port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
 }
 
 impl TlsFront {
     pub fn start(certs: &Certs, upstream: u16) -> TlsFront {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the TLS front");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let port = listener.local_addr().expect("address").port();
         let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let accept = async {
-                    loop {
-                        let Ok((tcp, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        let acceptor = acceptor.clone();
-                        tokio::spawn(async move {
-                            // A client that does not trust the CA ends here.
-                            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                                return;
-                            };
-                            let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                            else {
-                                return;
-                            };
-                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                        });
-                    }
+        let server = Background::start("tls-front", move |listener| async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
                 };
-                tokio::select! {
-                    () = accept => {}
-                    _ = stopped => {}
-                }
-            });
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that does not trust the CA ends here.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
         });
         TlsFront {
-            port,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            port: server.port,
+            _server: server,
         }
     }
 }

@@ -1,9 +1,7 @@
 //! A generated, valid mooring config of any size, with the shapes real
 //! configs have (git and OCI sources, apps in `depends-on` chains, image
 //! policies with filters, automations, suspensions). Used by the
-//! validation bench (through `#[path]`) and the KDL parser tests; not
-//! every user reads every field.
-#![allow(dead_code)]
+//! validation bench and the KDL parser tests.
 
 use std::fmt::Write as _;
 

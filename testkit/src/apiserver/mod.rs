@@ -129,10 +129,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::Value;
 
+use crate::server::{self, Background, Incoming, lock};
 use store::{Request, Store};
 
 /// How the server behaves. The default is a friendly server; each option
@@ -213,18 +214,13 @@ pub enum FaultKind {
     Close,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A running server; stopped on drop.
 pub struct ApiServer {
     shared: Arc<Shared>,
-    port: u16,
     /// With [`ApiServer::serve_tls`]: the TLS front and its CA (PEM).
+    /// Declared first: dropped before the server behind it.
     tls: Option<(crate::tls::TlsFront, String)>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Background,
 }
 
 impl ApiServer {
@@ -233,45 +229,27 @@ impl ApiServer {
     }
 
     pub fn start_with(opts: Options) -> ApiServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the test API server");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let port = listener.local_addr().expect("local address").port();
-        let shared = Arc::new(Shared {
-            store: Mutex::new(Store::new(opts.clone(), format!("127.0.0.1:{port}"))),
-            requests: Mutex::new(Vec::new()),
-            bookmark_interval: opts.bookmark_interval,
-            faults: Mutex::new(Vec::new()),
-        });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = axum::Router::new().fallback(serve).with_state(shared.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("apiserver-{port}"))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("test API server runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    tokio::select! {
-                        result = axum::serve(listener, app) => result.expect("serve the test API server"),
-                        _ = stopped => {}
-                    }
-                });
-                // Dropping the runtime ends the open connections' tasks.
-            })
-            .expect("spawn the test API server thread");
+        let (server, shared) = server::http(
+            "apiserver",
+            |port| {
+                Arc::new(Shared {
+                    store: Mutex::new(Store::new(opts.clone(), format!("127.0.0.1:{port}"))),
+                    requests: Mutex::new(Vec::new()),
+                    bookmark_interval: opts.bookmark_interval,
+                    faults: Mutex::new(Vec::new()),
+                })
+            },
+            serve,
+        );
         ApiServer {
             shared,
-            port,
             tls: None,
-            stop: Some(stop),
-            thread: Some(thread),
+            server,
         }
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port
     }
 
     /// `http://127.0.0.1:PORT`, or `https://127.0.0.1:PORT` (the TLS
@@ -279,14 +257,17 @@ impl ApiServer {
     pub fn url(&self) -> String {
         match &self.tls {
             Some((front, _)) => format!("https://127.0.0.1:{}", front.port),
-            None => format!("http://127.0.0.1:{}", self.port),
+            None => format!("http://127.0.0.1:{}", self.server.port),
         }
     }
 
     /// Serve over TLS too, with `certs`: [`url`](Self::url) and
     /// [`kubeconfig`](Self::kubeconfig) name the TLS port from now on.
     pub fn serve_tls(&mut self, certs: &crate::tls::Certs) {
-        self.tls = Some((crate::tls::TlsFront::start(certs, self.port), certs.ca_pem()));
+        self.tls = Some((
+            crate::tls::TlsFront::start(certs, self.server.port),
+            certs.ca_pem(),
+        ));
     }
 
     /// Write a kubeconfig: cluster at [`url`](Self::url) (with the CA as
@@ -299,11 +280,10 @@ impl ApiServer {
     /// A kubeconfig for the server at `server` (a proxy in front of this
     /// one), with the CA of [`serve_tls`](Self::serve_tls) if `with_ca`.
     pub fn kubeconfig_at(&self, path: &Path, server: &str, with_ca: bool) {
-        use base64::Engine as _;
         let ca = match (&self.tls, with_ca) {
             (Some((_, pem)), true) => format!(
                 "    certificate-authority-data: {}\n",
-                base64::engine::general_purpose::STANDARD.encode(pem)
+                crate::support::base64(pem.as_bytes())
             ),
             _ => String::new(),
         };
@@ -448,24 +428,13 @@ impl ApiServer {
     }
 }
 
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn serve(
-    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
+async fn serve(shared: Arc<Shared>, req: Incoming) -> axum::response::Response {
+    let Incoming {
+        method,
+        uri,
+        headers: _,
+        body: _,
+    } = &req;
     let path = uri.path();
     let query = uri.query().unwrap_or_default();
     let line = if query.is_empty() {
@@ -513,23 +482,16 @@ async fn serve(
         }
         None => {}
     }
-    let header = |name: header::HeaderName| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let req = Request {
+    let request = Request {
         method: method.as_str(),
         path,
         query,
-        content_type: &header(header::CONTENT_TYPE),
-        user_agent: &header(header::USER_AGENT),
-        body: &body,
+        content_type: &req.header(header::CONTENT_TYPE),
+        user_agent: &req.header(header::USER_AGENT),
+        body: &req.body,
         admin: false,
     };
-    let resp = lock(&shared.store).handle(&req, Instant::now());
+    let resp = lock(&shared.store).handle(&request, Instant::now());
     let code = StatusCode::from_u16(resp.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Some(watch) = resp.watch {
         let initial = match resp.body {

@@ -4,12 +4,13 @@
 //! recording proxy that can inject faults (500, 429 with `Retry-After`)
 //! in front of a real one. Runs on its own thread; stops when dropped.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
+
+use crate::server::{self, Background, Incoming, lock};
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -90,23 +91,15 @@ struct Shared {
     client: reqwest::Client,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 pub struct HttpRecorder {
     pub port: u16,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
 }
 
 impl HttpRecorder {
     /// Answer each request with `respond(request, its index among all)`.
     pub fn start(respond: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> HttpRecorder {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the recorder");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let port = listener.local_addr().expect("address").port();
         let shared = Arc::new(Shared {
             requests: Mutex::new(Vec::new()),
             respond: Mutex::new(Arc::new(respond)),
@@ -116,26 +109,11 @@ impl HttpRecorder {
                 .build()
                 .expect("client"),
         });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = axum::Router::new().fallback(serve).with_state(shared.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                tokio::select! {
-                    r = axum::serve(listener, app) => r.expect("serve"),
-                    _ = stopped => {}
-                }
-            });
-        });
+        let (server, shared) = server::http("recorder", |_| shared, serve);
         HttpRecorder {
-            port,
+            port: server.port,
             shared,
-            stop: Some(stop),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -156,42 +134,27 @@ impl HttpRecorder {
     /// Poll until `pred` holds for the requests so far, at most `within`.
     #[track_caller]
     pub fn wait(&self, within: Duration, what: &str, pred: impl Fn(&[Recorded]) -> bool) -> Vec<Recorded> {
-        let deadline = Instant::now() + within;
-        loop {
+        crate::support::wait_for(within, what, || {
             let all = self.requests();
             if pred(&all) {
-                return all;
+                return Ok(all);
             }
-            assert!(
-                Instant::now() < deadline,
-                "waited {within:?} for {what}; requests so far: {:#?}",
-                all.iter()
-                    .map(|r| format!("{} {} {}", r.method, r.path, String::from_utf8_lossy(&r.body)))
-                    .collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            let seen: Vec<String> = all
+                .iter()
+                .map(|r| format!("{} {} {}", r.method, r.path, String::from_utf8_lossy(&r.body)))
+                .collect();
+            Err(format!("requests so far: {seen:#?}"))
+        })
     }
 }
 
-impl Drop for HttpRecorder {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-async fn serve(
-    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
+async fn serve(shared: Arc<Shared>, req: Incoming) -> axum::response::Response {
+    let Incoming {
+        method,
+        uri,
+        headers,
+        body,
+    } = req;
     let recorded = Recorded {
         method: method.to_string(),
         path: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),

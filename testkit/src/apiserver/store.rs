@@ -15,6 +15,7 @@ use super::rules::{self, FieldError};
 use super::selector::{FieldSelector, Selector};
 use super::status;
 use super::types::{self, ResourceType};
+use crate::support::base64;
 
 /// A request as the dispatch sees it.
 pub struct Request<'a> {
@@ -332,23 +333,6 @@ fn spec_part(obj: &Value) -> Value {
         }
     }
     v
-}
-
-pub(super) fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The body of a create or update: JSON, or the protobuf kubectl's typed
@@ -1123,6 +1107,42 @@ impl Store {
 
     /// The field manager of a non-apply write: the query's, else the
     /// client's user agent up to the first `/`, as the real server does.
+    /// Store `obj` (normalized) over `live` as an Update by `manager`:
+    /// the managed fields it changed move to `manager`.
+    #[allow(clippy::too_many_arguments)]
+    fn update_by(
+        &mut self,
+        t: &Target,
+        key: Key,
+        live: &Value,
+        obj: Value,
+        manager: String,
+        dry_run: bool,
+        now: Instant,
+    ) -> Result<Response> {
+        let obj = self.normalize(t, obj)?;
+        let (entries, _) = fields::update(
+            live,
+            &obj,
+            &fields::entries_of(live),
+            &manager,
+            &t.rt.group_version(&t.version),
+            "",
+            &now_string(),
+        );
+        let stored = self.finish_write(
+            t,
+            key,
+            Some(live),
+            obj,
+            entries,
+            (&manager, "Update", ""),
+            dry_run,
+            now,
+        )?;
+        Ok(Response::ok(stored))
+    }
+
     fn updater(req: &Request, query: &BTreeMap<String, String>) -> String {
         match query.get("fieldManager") {
             Some(m) if !m.is_empty() => m.clone(),
@@ -1312,28 +1332,7 @@ impl Store {
             .ok_or_else(|| Failure::not_found(&t.rt, &name))?;
         check_resource_version(t, &obj, &live)?;
         strip_server_metadata(&mut obj);
-        let obj = self.normalize(t, obj)?;
-        let manager = Self::updater(req, query);
-        let (entries, _) = fields::update(
-            &live,
-            &obj,
-            &fields::entries_of(&live),
-            &manager,
-            &t.rt.group_version(&t.version),
-            "",
-            &now_string(),
-        );
-        let stored = self.finish_write(
-            t,
-            key,
-            Some(&live),
-            obj,
-            entries,
-            (&manager, "Update", ""),
-            dry_run,
-            now,
-        )?;
-        Ok(Response::ok(stored))
+        self.update_by(t, key, &live, obj, Self::updater(req, query), dry_run, now)
     }
 
     fn patch(
@@ -1396,28 +1395,7 @@ impl Store {
         obj["kind"] = t.rt.kind.clone().into();
         strip_server_metadata(&mut obj);
         restore_identity(t, &mut obj, &name);
-        let obj = self.normalize(t, obj)?;
-        let manager = Self::updater(req, query);
-        let (entries, _) = fields::update(
-            &live,
-            &obj,
-            &fields::entries_of(&live),
-            &manager,
-            &t.rt.group_version(&t.version),
-            "",
-            &now_string(),
-        );
-        let stored = self.finish_write(
-            t,
-            key,
-            Some(&live),
-            obj,
-            entries,
-            (&manager, "Update", ""),
-            dry_run,
-            now,
-        )?;
-        Ok(Response::ok(stored))
+        self.update_by(t, key, &live, obj, Self::updater(req, query), dry_run, now)
     }
 
     fn apply(

@@ -1,8 +1,6 @@
 //! A small deterministic PRNG for fuzz tests and generated bench inputs
 //! (xorshift64*, seeded through splitmix64 so that nearby seeds diverge).
-//! Shared by the integration tests and, through `#[path]`, the benches;
-//! not every user needs every method.
-#![allow(dead_code)]
+//! Shared by the integration tests and the benches.
 
 pub struct Rng(u64);
 
@@ -15,6 +13,7 @@ impl Rng {
         Rng(if z == 0 { 1 } else { z })
     }
 
+    #[allow(clippy::should_implement_trait, reason = "an endless stream, not an Iterator")]
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;

@@ -5,10 +5,11 @@
 //! it receives). Threads per connection; stops when dropped.
 
 use std::io::{Read as _, Write as _};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::server::{Threaded, lock};
 
 /// What the proxy does with traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,69 +36,54 @@ struct State {
 pub struct FaultProxy {
     pub port: u16,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    _server: Threaded,
 }
 
 impl FaultProxy {
     /// A proxy to `127.0.0.1:upstream`, passing everything for now.
     pub fn start(upstream: u16) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let port = listener.local_addr().expect("address").port();
         let state = Arc::new(Mutex::new(State {
             behaviour: Behaviour::Pass,
             open: Vec::new(),
             cuts: 0,
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(client) = conn else { continue };
-                let behaviour = lock(&st).behaviour;
-                if behaviour == Behaviour::Refuse {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                };
-                {
-                    let mut s = lock(&st);
-                    for c in [&client, &server] {
-                        if let Ok(c) = c.try_clone() {
-                            s.open.push(c);
-                        }
+        let st = state.clone();
+        let server = Threaded::start("fault-proxy", move |client| {
+            let behaviour = lock(&st).behaviour;
+            if behaviour == Behaviour::Refuse {
+                let _ = client.shutdown(Shutdown::Both);
+                return;
+            }
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                let _ = client.shutdown(Shutdown::Both);
+                return;
+            };
+            {
+                let mut s = lock(&st);
+                for c in [&client, &server] {
+                    if let Ok(c) = c.try_clone() {
+                        s.open.push(c);
                     }
                 }
-                let (server_limit, client_limit) = match behaviour {
-                    Behaviour::CutServerAfter(n) => (Some(Limit::Bytes(n)), None),
-                    Behaviour::CutClientAfterIf(text, n) => (None, Some(Limit::AfterFirst(text, n))),
-                    _ => (None, None),
-                };
-                for (from, to, limit) in [
-                    (server.try_clone(), client.try_clone(), server_limit),
-                    (client.try_clone(), server.try_clone(), client_limit),
-                ] {
-                    let (Ok(from), Ok(to)) = (from, to) else { continue };
-                    let st = st.clone();
-                    std::thread::spawn(move || pipe(from, to, limit, &st));
-                }
+            }
+            let (server_limit, client_limit) = match behaviour {
+                Behaviour::CutServerAfter(n) => (Some(Limit::Bytes(n)), None),
+                Behaviour::CutClientAfterIf(text, n) => (None, Some(Limit::AfterFirst(text, n))),
+                _ => (None, None),
+            };
+            for (from, to, limit) in [
+                (server.try_clone(), client.try_clone(), server_limit),
+                (client.try_clone(), server.try_clone(), client_limit),
+            ] {
+                let (Ok(from), Ok(to)) = (from, to) else { continue };
+                let st = st.clone();
+                std::thread::spawn(move || pipe(from, to, limit, &st));
             }
         });
         FaultProxy {
-            port,
+            port: server.port,
             state,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -173,11 +159,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Option<Limit>, state: &Mu
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        // Cut what is open; the accept loop stops after this.
         self.set(Behaviour::Refuse);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }

@@ -70,7 +70,7 @@ fn map_entry(bytes: &[u8], binary: bool) -> Result<(String, Value), String> {
     for (f, w) in fields(bytes)? {
         match (f, w) {
             (1, Wire::Bytes(b)) => k = string(b)?,
-            (2, Wire::Bytes(b)) if binary => v = Value::String(super::store::base64(b)),
+            (2, Wire::Bytes(b)) if binary => v = Value::String(crate::support::base64(b)),
             (2, Wire::Bytes(b)) => v = Value::String(string(b)?),
             _ => {}
         }

@@ -1,5 +1,5 @@
 //! GNU time (`/usr/bin/time`, Debian package `time`) around a command, for
-//! its peak RSS and CPU time. Shared by the benches through `#[path]`.
+//! its peak RSS and CPU time.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -9,12 +9,16 @@ pub struct GnuTime {
     path: PathBuf,
 }
 
-/// What GNU time reported about one run.
+/// What a run used besides wall time; each `None` when not measured.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Usage {
+    /// Peak RSS of the command, KiB (GNU time `%M`).
     pub rss_kib: Option<u64>,
-    /// User + system.
+    /// The command's user + system CPU time (GNU time `%U`, `%S`).
     pub cpu: Option<Duration>,
+    /// CPU time of a server the command talked to during the run, where
+    /// the bench measures one (not GNU time's).
+    pub server_cpu: Option<Duration>,
 }
 
 impl GnuTime {
@@ -32,7 +36,18 @@ impl GnuTime {
     /// `time -f "%M %U %S" -o FILE PROGRAM ARGS…` with `cmd`'s explicit
     /// environment changes and directory.
     pub fn wrap(&self, cmd: &Command, out: &Path) -> Command {
+        self.wrap_on(Command::new(&self.path), cmd, out)
+    }
+
+    /// [`wrap`](Self::wrap) for a `cmd` that cleared its environment
+    /// (which a `Command` does not tell): on a cleared one too.
+    pub fn wrap_cleared(&self, cmd: &Command, out: &Path) -> Command {
         let mut w = Command::new(&self.path);
+        w.env_clear();
+        self.wrap_on(w, cmd, out)
+    }
+
+    fn wrap_on(&self, mut w: Command, cmd: &Command, out: &Path) -> Command {
         for (k, v) in cmd.get_envs() {
             match v {
                 Some(v) => w.env(k, v),
@@ -63,6 +78,7 @@ impl GnuTime {
         Usage {
             rss_kib: fields.first().and_then(|f| f.parse().ok()),
             cpu: secs(1).zip(secs(2)).map(|(u, s)| Duration::from_secs_f64(u + s)),
+            server_cpu: None,
         }
     }
 }
