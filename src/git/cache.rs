@@ -184,7 +184,10 @@ impl Cache {
         }
         prepare
             .with_shallow(Shallow::DepthAtRemote(std::num::NonZeroU32::MIN))
-            .receive(gix::progress::Discard, interrupt)
+            .receive(
+                super::progress::Lines::new(format!("fetching {}", remote.shown)),
+                interrupt,
+            )
             .map_err(|e| match remote.network(&e, interrupt, stage) {
                 // Not the network's or the credentials' fault: maybe the cache's.
                 e @ Error::Protocol { .. } => Failure::Cache(e),

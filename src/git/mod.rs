@@ -13,6 +13,7 @@
 //! - [`error`]: the error and the one classifier of gix's errors;
 //! - [`cache`]: the bare repository, its one shallow fetch and its one
 //!   recovery (a damaged repository is removed and fetched again, once);
+//! - [`progress`]: a fetch's phases as progress lines on a terminal;
 //! - [`pktline`]: pkt-line framing for what gix does not send itself (the
 //!   push's commands), through gix's packetline module.
 //!
@@ -25,6 +26,7 @@
 pub(crate) mod cache;
 mod error;
 pub(crate) mod pktline;
+mod progress;
 pub(crate) mod refs;
 pub(crate) mod remote;
 pub(crate) mod secrets;
