@@ -4,8 +4,10 @@
 //! `POST /hooks/{name}` ([`hooks`]). Reading is open; POST to `/api/`
 //! needs `Authorization: Bearer <token>` whenever the listener is not on
 //! loopback or an `api-token-file` is configured; hooks carry their own
-//! signature or token instead. Connections are bounded in number and in
-//! time: see [`listener`].
+//! signature or token instead. The page and the API also follow browser
+//! rules ([`same_origin`]): no change from another web origin, and on
+//! loopback no request naming another host (DNS rebinding). Connections
+//! are bounded in number and in time: see [`listener`].
 
 pub mod hooks;
 mod listener;
@@ -49,18 +51,22 @@ pub async fn serve(
         loopback,
         hooks: Arc::new(hooks::Hooks::default()),
     };
-    let router = Router::new()
+    // What a browser reaches: the page and the API, behind the origin rules.
+    let browser = Router::new()
         .route("/", get(page::index))
         .route("/page/{file}", get(page::file))
         .route(
             "/api/graph",
             get(|State(app): State<App>| async move { page::graph(&app.agent) }),
         )
+        .route("/api/status", get(status))
+        .route("/api/reconcile/{kind}/{name}", post(reconcile))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), same_origin));
+    let router = Router::new()
+        .merge(browser)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/status", get(status))
-        .route("/api/reconcile/{kind}/{name}", post(reconcile))
         .route("/hooks/{name}", post(hook))
         .with_state(app);
     let cap = listener::connection_cap(listener::raise_open_file_limit());
@@ -148,6 +154,61 @@ fn error(code: StatusCode, message: String) -> Response {
     (code, axum::Json(json!({ "error": message }))).into_response()
 }
 
+/// The browser rules for the page and the API. A request another web page
+/// makes (its `Origin` names another host than its `Host`) may only read;
+/// on a loopback listener, a request naming a host that is not this
+/// machine (`Host: evil.example` resolving to 127.0.0.1: DNS rebinding) is
+/// refused outright.
+async fn same_origin(
+    State(app): State<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if app.loopback
+        && let Some(host) = host
+        && !names_this_machine(host)
+    {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this agent listens on loopback and answers only requests to a loopback address or localhost, not to {host:?}"
+            ),
+        );
+    }
+    if request.method() != axum::http::Method::GET
+        && let Some(origin) = headers.get(header::ORIGIN)
+        && !origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .is_some_and(|(_, authority)| host.is_some_and(|h| h.eq_ignore_ascii_case(authority)))
+    {
+        return error(
+            StatusCode::FORBIDDEN,
+            "a request from another web origin may not change anything here".into(),
+        );
+    }
+    next.run(request).await
+}
+
+/// `host` (a `Host` header: name or address, maybe a port) is this machine.
+fn names_this_machine(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The bearer-token rule for POST endpoints: the answer to send instead,
 /// if the request may not go on.
 fn refuse(app: &App, headers: &HeaderMap) -> Option<Response> {
@@ -201,7 +262,31 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{constant_time_eq, names_this_machine};
+
+    #[test]
+    fn only_loopback_addresses_and_localhost_name_this_machine() {
+        for yes in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "localhost:9",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.3.4.5:1",
+        ] {
+            assert!(names_this_machine(yes), "{yes}");
+        }
+        for no in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1:80",
+            "[fe80::1]:80",
+            "localhost.evil.example",
+            "",
+        ] {
+            assert!(!names_this_machine(no), "{no}");
+        }
+    }
 
     #[test]
     fn token_comparison() {

@@ -527,6 +527,58 @@ fn sd_notify_ready_watchdog_reloading_and_stopping() {
 }
 
 #[test]
+fn other_web_origins_may_not_post_and_other_host_names_are_refused_on_loopback() {
+    let f = Fixture::new();
+    let _agent = f.start(&app("web", "web"));
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("http client");
+    let base = format!("http://127.0.0.1:{}", f.port);
+    let post = |origin: Option<&str>| {
+        let mut req = http.post(format!("{base}/api/reconcile/app/web"));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let r = req.send().expect("POST");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    };
+    // A page of another site posting to the agent (CSRF): refused.
+    let (code, body) = post(Some("https://evil.example"));
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("another web origin"), "{body}");
+    let (code, _) = post(Some("null"));
+    assert_eq!(code, 403);
+    // The agent's own page, and tools that send no Origin: accepted.
+    let (code, body) = post(Some(&base));
+    assert_eq!(code, 202, "{body}");
+    let (code, body) = post(None);
+    assert_eq!(code, 202, "{body}");
+    // DNS rebinding: another name for 127.0.0.1 reads nothing.
+    for path in ["/api/status", "/"] {
+        let r = http
+            .get(format!("{base}{path}"))
+            .header("host", format!("evil.example:{}", f.port))
+            .send()
+            .expect("GET");
+        assert_eq!(r.status().as_u16(), 403, "{path}");
+        let r = http
+            .get(format!("{base}{path}"))
+            .header("host", format!("localhost:{}", f.port))
+            .send()
+            .expect("GET");
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    }
+    // Probes and receivers are not browser endpoints.
+    let r = http
+        .get(format!("{base}/healthz"))
+        .header("host", "evil.example")
+        .send()
+        .expect("GET");
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[test]
 fn post_needs_the_token_when_one_is_configured() {
     let f = Fixture::new();
     f.env.write("token", "s3cret-token\n");
