@@ -25,7 +25,7 @@ mod hooks;
 mod https;
 mod images;
 mod import_flux;
-mod kdl_fast;
+mod kdl_syntax;
 mod kube;
 mod kube_safety;
 mod kustomize;
