@@ -24,7 +24,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::process::Command;
 
-use mooring::config::{self, parse, validate};
+use mooring::config::{self, parse, syntax, validate};
 
 use mooring_testkit::genconfig::{Size, generate};
 
@@ -129,17 +129,17 @@ fn main() {
         }),
     ));
     rows.push(Row::new(
-        "  1. KDL parse (parse_kdl)",
+        "  1. KDL parse (syntax::parse)",
         measure(warmup, iters, || {
-            black_box(parse::parse_kdl(black_box(&text)).is_ok());
+            black_box(syntax::parse(black_box(&text)).is_ok());
         }),
     ));
-    let (doc, _) = parse::parse_kdl(&text).expect("parsed above");
+    let doc = syntax::parse(&text).expect("parsed above");
     rows.push(Row::new(
         "  2. shape check (check_shape)",
         measure(warmup, iters, || {
             let mut d = Vec::new();
-            parse::check_shape(black_box(&doc), &mut d);
+            parse::check_shape(black_box(&doc), &text, &mut d);
             black_box(d);
         }),
     ));
@@ -147,12 +147,12 @@ fn main() {
         "  3. decode",
         measure(warmup, iters, || {
             let mut d = Vec::new();
-            black_box(parse::decode(black_box(&doc), &mut d));
+            black_box(parse::decode(black_box(&doc), &text, &mut d));
             black_box(d);
         }),
     ));
     let mut scratch = Vec::new();
-    let decoded = parse::decode(&doc, &mut scratch);
+    let decoded = parse::decode(&doc, &text, &mut scratch);
     rows.push(Row::new(
         "  4. validate (cross-object)",
         measure(warmup, iters, || {

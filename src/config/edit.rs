@@ -1,20 +1,17 @@
 //! In-place edits of a config file: `suspend` and `resume`.
 //!
-//! The file is parsed into a `KdlDocument` to find nodes and entries; the
+//! The file is parsed into the syntax tree to find nodes and entries; the
 //! change is then spliced into the original text at those spans, so every
-//! other byte (comments, blank lines, order, formatting, even KDL v1
-//! syntax) stays as it was. A new suspension is one line of its own, so
+//! other byte (comments, blank lines, order, formatting) stays as it was. A new suspension is one line of its own, so
 //! `resume` after `suspend` gives back the original file byte for byte.
 //! The result is checked again before it replaces the file, atomically.
 
 use std::path::{Path, PathBuf};
 
-use kdl::{KdlDocument, KdlNode};
-
 use super::diagnostic::Diagnostics;
 use super::model::Kind;
-use super::parse::{parse_kdl, value_span};
 use super::schema::q;
+use super::syntax::{self, Document, Node};
 use super::value::suggest;
 
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +111,7 @@ pub fn edit_file(path: &Path, change: &Change, now: jiff::Timestamp) -> Result<O
 /// The edited text (None when nothing changes) and what was done. `text`
 /// must be a parseable config.
 pub fn apply(text: &str, change: &Change) -> (Option<String>, Outcome) {
-    let Ok((doc, _)) = parse_kdl(text) else {
+    let Ok(doc) = syntax::parse(text) else {
         return (None, Outcome::Refused("the file does not parse as KDL".into()));
     };
     match change {
@@ -128,7 +125,7 @@ pub fn apply(text: &str, change: &Change) -> (Option<String>, Outcome) {
     }
 }
 
-fn targets<'a>(doc: &'a KdlDocument, kind: Kind, name: &'a str) -> impl Iterator<Item = &'a KdlNode> + 'a {
+fn targets<'a>(doc: &'a Document, kind: Kind, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
     doc.nodes().iter().filter(move |n| {
         n.name().value() == "suspend"
             && n.entries().iter().any(|e| {
@@ -143,7 +140,7 @@ fn format_until(t: jiff::Timestamp) -> String {
 
 fn suspend(
     text: &str,
-    doc: &KdlDocument,
+    doc: &Document,
     kind: Kind,
     name: &str,
     reason: Option<&str>,
@@ -173,7 +170,7 @@ fn suspend(
                 .find(|e| e.name().is_some_and(|k| k.value() == *key));
             match existing {
                 Some(entry) => {
-                    let span = value_span(entry);
+                    let span = entry.value_span();
                     if &text[span.offset()..span.offset() + span.len()] != value {
                         splices.push((span.offset(), span.len(), value.clone()));
                     }
@@ -213,7 +210,7 @@ fn suspend(
         .into_iter()
         .chain([at_end, format!("{line}{nl}{text}")])
         .find(|candidate| {
-            parse_kdl(candidate).is_ok_and(|(d, _)| {
+            syntax::parse(candidate).is_ok_and(|d| {
                 d.nodes().len() == doc.nodes().len() + 1 && targets(&d, kind, name).count() == before + 1
             })
         });
@@ -228,7 +225,7 @@ fn suspend(
 
 /// Just after the line of the last top-level `suspend` node, with its
 /// indentation, if that line holds nothing else.
-fn insertion_point<'a>(text: &'a str, doc: &KdlDocument) -> Option<(usize, &'a str)> {
+fn insertion_point<'a>(text: &'a str, doc: &Document) -> Option<(usize, &'a str)> {
     let last = doc.nodes().iter().rposition(|n| n.name().value() == "suspend")?;
     let (start, end) = own_line(text, doc, last)?;
     let node_start = doc.nodes()[last].span().offset();
@@ -242,7 +239,7 @@ fn insertion_point<'a>(text: &'a str, doc: &KdlDocument) -> Option<(usize, &'a s
 
 /// The byte range of the line(s) that node `i` occupies, if it shares them
 /// with no other node. The range includes the final newline, if any.
-fn own_line(text: &str, doc: &KdlDocument, i: usize) -> Option<(usize, usize)> {
+fn own_line(text: &str, doc: &Document, i: usize) -> Option<(usize, usize)> {
     let nodes = doc.nodes();
     let span = nodes[i].span();
     let start = text[..span.offset()].rfind('\n').map_or(0, |p| p + 1);
@@ -260,7 +257,7 @@ fn own_line(text: &str, doc: &KdlDocument, i: usize) -> Option<(usize, usize)> {
     Some((start, end))
 }
 
-fn resume(text: &str, doc: &KdlDocument, kind: Kind, name: &str) -> (Option<String>, Outcome) {
+fn resume(text: &str, doc: &Document, kind: Kind, name: &str) -> (Option<String>, Outcome) {
     let what = format!("{kind}/{name}");
     let nodes = doc.nodes();
     let mut splices = Vec::new();
@@ -414,8 +411,12 @@ mod tests {
         let (Some(s), _) = apply("", &suspend_change("a", Some("say \"hi\"\\\n"))) else {
             panic!()
         };
-        let doc = KdlDocument::parse_v2(&s).unwrap();
-        let reason = doc.nodes()[0].get("reason").and_then(|v| v.as_string());
+        let doc = syntax::parse(&s).unwrap();
+        let reason = doc.nodes()[0]
+            .entries()
+            .iter()
+            .find(|e| e.name().is_some_and(|k| k.value() == "reason"))
+            .and_then(|e| e.value().as_string());
         assert_eq!(reason, Some("say \"hi\"\\\n"));
     }
 }

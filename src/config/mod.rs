@@ -10,6 +10,7 @@ pub mod graph;
 pub mod model;
 pub mod parse;
 pub mod schema;
+pub mod syntax;
 pub mod template;
 pub mod validate;
 pub mod value;
@@ -71,18 +72,15 @@ pub fn from_str(path: &Path, text: String, now: jiff::Timestamp) -> Result<Loade
 /// syntactically KDL at all (it may still have errors).
 pub fn check(path: &Path, text: String, now: jiff::Timestamp) -> (Option<Config>, Diagnostics) {
     let mut diags = Vec::new();
-    let config = match parse::parse_kdl(&text) {
+    let config = match syntax::parse(&text) {
         Err(syntax) => {
             diags = syntax;
             None
         }
-        Ok((doc, version)) => {
-            if version == parse::KdlVersion::V1 {
-                diags.push(parse::v1_warning(&text));
-            }
-            parse::check_shape(&doc, &mut diags);
-            let mut cfg = parse::decode(&doc, &mut diags);
-            drop_large(doc, text.len());
+        Ok(doc) => {
+            parse::check_shape(&doc, &text, &mut diags);
+            let mut cfg = parse::decode(&doc, &text, &mut diags);
+            drop(doc);
             diags.extend(validate::validate(&cfg, now));
             let base = path.parent().unwrap_or(Path::new(""));
             resolve_paths(
@@ -94,20 +92,6 @@ pub fn check(path: &Path, text: String, now: jiff::Timestamp) -> (Option<Config>
         }
     };
     (config, Diagnostics::new(path, Arc::new(text), diags))
-}
-
-/// Free a large parsed document on another thread: tens of thousands of
-/// small allocations take milliseconds to release, and nobody waits for
-/// them (a CLI verb may even exit first).
-fn drop_large(doc: kdl::KdlDocument, text_len: usize) {
-    if text_len < 64 * 1024 {
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .name("drop-config".into())
-        .spawn(move || drop(doc));
-    // Without a thread, the document is simply freed here.
-    drop(spawned);
 }
 
 /// The config file to use: `-c`, else `$MOORING_CONFIG`, else

@@ -13,15 +13,16 @@ use serde_json::Value;
 use crate::support::{Run, TestEnv, repo_root};
 
 /// Fixtures with warnings only: valid, exit 0.
-const WARNING_ONLY: &[&str] = &[
-    "ca-file-on-ssh-source.kdl",
-    "kdl-v1-file.kdl",
-    "suspend-until-in-past.kdl",
-];
+const WARNING_ONLY: &[&str] = &["ca-file-on-ssh-source.kdl", "suspend-until-in-past.kdl"];
 
 /// Fixtures with more than one problem on purpose; every other fixture
 /// has one mistake and must get exactly one diagnostic.
-const SEVERAL: &[(&str, usize)] = &[("many-errors.kdl", 15), ("unknown-suspend-target.kdl", 2)];
+const SEVERAL: &[(&str, usize)] = &[
+    ("many-errors.kdl", 15),
+    ("unknown-suspend-target.kdl", 2),
+    ("kdl-v1-file.kdl", 5),
+    ("syntax-v1-file-unclosed-brace.kdl", 2),
+];
 
 fn fixture_dir() -> PathBuf {
     repo_root().join("tests/fixtures/configs")
@@ -324,14 +325,34 @@ fn an_unclosed_block_is_found_by_its_indentation() {
 }
 
 #[test]
-fn a_file_mixing_kdl_versions_names_both() {
+fn kdl_v1_spellings_get_the_v2_spelling_as_the_fix() {
+    let v = Validated::new("kdl-v1-file.kdl");
+    v.rendered.expect_code(1);
+    let items = v.items();
+    // Every KDL v1 spelling at once, each with its KDL v2 spelling.
+    let found: Vec<(&str, &str)> = items
+        .iter()
+        .map(|i| (i["code"].as_str().unwrap_or_default(), v.spanned(i)))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("mooring::config::kdl-v1", "false"),
+            ("mooring::config::kdl-v1", "true"),
+            ("mooring::config::kdl-v1", "null"),
+            ("mooring::config::kdl-v1", r#"r"^\d+\.\d+\.\d+$""#),
+            ("mooring::config::kdl-v1", "\\/"),
+        ],
+        "{}",
+        v.rendered.stdout
+    );
+    let helps: Vec<&str> = items.iter().filter_map(|i| i["help"].as_str()).collect();
+    assert!(helps[0].contains("`#false`"), "{helps:?}");
+    assert!(helps[1].contains("`#true`"), "{helps:?}");
+    assert!(helps[3].contains(r##"#"^\d+\.\d+\.\d+$"#"##), "{helps:?}");
+    // A v1 keyword in a file that is otherwise v2: the same error.
     let v = Validated::new("syntax-v1-true-mixed-with-v2.kdl");
     let item = &v.items()[0];
     assert_eq!(v.spanned(item), "true");
-    assert!(
-        item["help"]
-            .as_str()
-            .is_some_and(|h| h.contains("#true") && h.contains("line 13")),
-        "{item}"
-    );
+    assert_eq!(item["code"], "mooring::config::kdl-v1");
 }

@@ -135,9 +135,6 @@ image i2 { repository \"localhost:5000/app\"; alphabetical; }\n\
 suspend app=b; suspend source=\"s2\" reason=\"\u{1f6a7} w\u{e4}hrend der Migration\"   // why\n\
 \tsuspend image=i2 until=\"2099-01-01T00:00:00+02:00\"";
 
-/// A KDL v1 file (accepted with a warning).
-const KDL_V1: &str = "source \"s\" {\n    oci \"ghcr.io/acme/manifests\"\n    insecure false\n}\napp \"a\" {\n    source \"s\"\n    prune true\n    wait timeout=\"1m\"\n}\nimage \"i\" {\n    repository \"ghcr.io/a/b\"\n    filter r#\"^v(?<v>\\d+)$\"# extract=\"$v\"\n    semver \"*\"\n}\nsuspend app=\"a\" reason=\"v1\"\n";
-
 /// Small, with CRLF line endings and a depends-on chain.
 const CRLF: &str = "source \"s\" {\r\n  git \"file:///srv/git/repo.git\"\r\n  semver \"^1\"\r\n}\r\napp \"a\" {\r\n  source \"s\"\r\n}\r\napp \"b\" {\r\n  source \"s\"\r\n  depends-on \"a\"\r\n}\r\napp \"c\" {\r\n  source \"s\"\r\n  depends-on \"a\" \"b\"\r\n  target dir=\"/tmp/out\"\r\n}\r\nautomation \"up\" {\r\n  source \"s\"\r\n  checkout \"main\"\r\n  author name=\"bot\" email=\"bot@example.com\"\r\n}\r\n";
 
@@ -148,7 +145,6 @@ fn corpus() -> Vec<(String, String)> {
     let mut corpus: Vec<(String, String)> = [
         ("design example", DESIGN_EXAMPLE),
         ("odd formatting", ODD_FORMATTING),
-        ("KDL v1", KDL_V1),
         ("CRLF", CRLF),
         ("minimal", MINIMAL),
     ]

@@ -30,7 +30,7 @@ mod https;
 mod idle;
 mod images;
 mod import_flux;
-mod kdl_fast;
+mod kdl_syntax;
 mod kube;
 mod kube_safety;
 mod kustomize;
