@@ -25,7 +25,7 @@ pub fn address(flag: Option<&str>, config_flag: Option<&Path>) -> String {
         .ok()
         .and_then(|text| config::check(&path, text, jiff::Timestamp::now()).0)
         .map(|c| c.agent.listen)
-        .unwrap_or(config::Agent::default().listen);
+        .unwrap_or(config::Settings::default().listen);
     // An agent listening on every address is reachable on loopback.
     let ip = if listen.ip().is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])

@@ -11,7 +11,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::config::{Agent, LogFormat, LogLevel, Rotation};
+use crate::config::{LogFormat, LogLevel, Rotation, Settings};
 
 /// Keeps the file writer flushing; drop it last.
 pub struct Guard(#[allow(dead_code)] Option<tracing_appender::non_blocking::WorkerGuard>);
@@ -28,7 +28,7 @@ pub enum Verbosity {
     Verbose(u8),
 }
 
-pub fn init(agent: &Agent) -> Guard {
+pub fn init(agent: &Settings) -> Guard {
     init_with(agent, Verbosity::Configured)
 }
 
@@ -49,7 +49,7 @@ fn stderr_filter(configured: LevelFilter, verbosity: Verbosity, env: Option<Leve
     }
 }
 
-pub fn init_with(agent: &Agent, verbosity: Verbosity) -> Guard {
+pub fn init_with(agent: &Settings, verbosity: Verbosity) -> Guard {
     let env = std::env::var("MOORING_LOG")
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok());

@@ -547,7 +547,7 @@ fn graph(path: &Path, format: GraphFormat) -> Exit {
 
 /// One line when the config leaves `state-dir` to the default and that is
 /// the user's own directory rather than the system's.
-pub(crate) fn state_dir_hint(agent: &config::Agent) {
+pub(crate) fn state_dir_hint(agent: &config::Settings) {
     let default = config::defaults::state_dir();
     if agent.state_dir == default && default != Path::new(config::defaults::STATE_DIR) {
         eprintln!(

@@ -76,7 +76,7 @@ impl std::fmt::Display for Kind {
 /// A whole, valid configuration.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
-    pub agent: Agent,
+    pub agent: Settings,
     pub clusters: Vec<Cluster>,
     pub sources: Vec<Source>,
     pub apps: Vec<App>,
@@ -140,8 +140,9 @@ impl Config {
     }
 }
 
+/// The agent's own settings: the `agent { … }` block.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Agent {
+pub struct Settings {
     pub state_dir: PathBuf,
     pub listen: std::net::SocketAddr,
     pub log: Log,
@@ -155,9 +156,9 @@ pub struct Agent {
     pub leader_election: Option<LeaderElection>,
 }
 
-impl Default for Agent {
+impl Default for Settings {
     fn default() -> Self {
-        Agent {
+        Settings {
             state_dir: defaults::state_dir(),
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9797)),
             log: Log::default(),

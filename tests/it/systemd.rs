@@ -218,7 +218,7 @@ fn unit_matches_what_the_agent_does() {
         assert_eq!(one(&s, key), value, "{UNIT}: {key}=");
     }
     assert_eq!(
-        mooring::config::Agent::default().state_dir,
+        mooring::config::Settings::default().state_dir,
         Path::new("/var/lib").join(one(&s, "StateDirectory")),
         "StateDirectory= is the default state-dir"
     );

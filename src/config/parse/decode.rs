@@ -179,8 +179,8 @@ fn placeholder_name(node: &KdlNode) -> Spanned<String> {
     Spanned::new(String::new(), node.name().span())
 }
 
-fn decode_agent(n: &Node) -> Agent {
-    let mut agent = Agent::default();
+fn decode_agent(n: &Node) -> Settings {
+    let mut agent = Settings::default();
     if let Some(p) = n.path("state-dir") {
         agent.state_dir = p;
     }
