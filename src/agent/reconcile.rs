@@ -215,7 +215,7 @@ pub async fn app(
                 inventory_namespace: &cfg.agent.inventory_namespace,
                 revision: &revision,
                 wait: app.wait.as_ref().map(|w| w.timeout),
-                reapply: None,
+                reapply: cfg.agent.reapply,
             };
             let budget = app.timeout + app.wait.as_ref().map_or(Duration::ZERO, |w| w.timeout);
             match tokio::time::timeout(budget, apply::kube::apply(&cluster, &manifests, &opts)).await {

@@ -150,6 +150,8 @@ pub struct Settings {
     pub field_manager: String,
     pub concurrency: u32,
     pub api_token_file: Option<PathBuf>,
+    /// Apply untouched objects again once their last apply is this old.
+    pub reapply: Option<Duration>,
     pub inventory_namespace: String,
     /// Run as one of several replicas: only the holder of the lease
     /// reconciles.
@@ -166,6 +168,7 @@ impl Default for Settings {
             field_manager: defaults::FIELD_MANAGER.to_string(),
             concurrency: defaults::CONCURRENCY,
             api_token_file: None,
+            reapply: None,
             inventory_namespace: defaults::INVENTORY_NAMESPACE.to_string(),
             leader_election: None,
         }

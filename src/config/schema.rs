@@ -526,6 +526,11 @@ const AGENT_CHILDREN: &[NodeSpec] = &[
         "Namespace of the ConfigMaps that record what each app applied to a cluster.",
     ),
     value(
+        "reapply",
+        Ty::Duration,
+        "Apply objects nobody changed again once their last apply is this old. Unset: a pass applies only what git changed or someone else touched.",
+    ),
+    value(
         "api-token-file",
         Ty::Path,
         "File holding the bearer token that POST endpoints require. Required when `listen` is not a loopback address.",

@@ -156,3 +156,30 @@ fn a_hand_change_is_taken_back_at_once_without_waiting_for_the_interval() {
         f.object("v1", "ConfigMap", Some("demo"), "settings").is_some()
     });
 }
+
+#[test]
+fn with_reapply_untouched_objects_are_applied_again_once_their_apply_is_that_old() {
+    let f = Fixture::new();
+    let port = free_port();
+    f.config_with(
+        &format!("    listen \"127.0.0.1:{port}\"\n    reapply \"1s\"\n"),
+        &app("web", ""),
+    );
+    let mut cmd = f.env.cmd();
+    cmd.args(["run", "-c", "mooring.kdl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let agent = Running::start(cmd, port);
+    agent.wait(Duration::from_secs(30), "the first apply", |s| {
+        crate::agent::state(s, "app", "web") == "ready"
+    });
+    // Passes asked for until one, a second or more after the first apply,
+    // applies the untouched objects again.
+    f.server.clear_requests();
+    eventually(Duration::from_secs(20), "a pass that applies again", || {
+        reconcile(&agent);
+        mooring_writes(&f)
+            .iter()
+            .any(|r| r.contains("/configmaps/settings"))
+    });
+}

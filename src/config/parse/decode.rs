@@ -250,6 +250,9 @@ fn decode_agent(n: &Node) -> Settings {
         agent.concurrency = u32::try_from(c).unwrap_or(defaults::CONCURRENCY);
     }
     agent.api_token_file = n.path("api-token-file");
+    agent.reapply = n
+        .string("reapply", Ty::Duration)
+        .and_then(|s| value::parse_duration(&s).ok());
     if let Some(ns) = n.string("inventory-namespace", Ty::Namespace) {
         agent.inventory_namespace = ns;
     }
