@@ -31,6 +31,25 @@ fn mooring_writes(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
+/// `mooring run` over app/web with more `agent_lines` and `app_lines`,
+/// once the app is first applied.
+fn start(f: &Fixture, agent_lines: &str, app_lines: &str) -> Running {
+    let port = free_port();
+    f.config_with(
+        &format!("    listen \"127.0.0.1:{port}\"\n{agent_lines}"),
+        &app("web", app_lines),
+    );
+    let mut cmd = f.env.cmd();
+    cmd.args(["run", "-c", "mooring.kdl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let agent = Running::start(cmd, port);
+    agent.wait(Duration::from_secs(30), "the first apply", |s| {
+        crate::agent::state(s, "app", "web") == "ready"
+    });
+    agent
+}
+
 /// Ask for a run of app/web and wait until it is done and ready.
 fn reconcile(agent: &Running) {
     let before = runs(&agent.status(), "app", "web");
@@ -44,16 +63,7 @@ fn reconcile(agent: &Running) {
 #[test]
 fn passes_over_an_untouched_app_write_nothing_and_hand_changes_are_applied_back() {
     let f = Fixture::new();
-    let port = free_port();
-    f.config_with(&format!("    listen \"127.0.0.1:{port}\"\n"), &app("web", ""));
-    let mut cmd = f.env.cmd();
-    cmd.args(["run", "-c", "mooring.kdl"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let agent = Running::start(cmd, port);
-    agent.wait(Duration::from_secs(30), "the first apply", |s| {
-        crate::agent::state(s, "app", "web") == "ready"
-    });
+    let agent = start(&f, "", "");
     assert!(f.object("v1", "ConfigMap", Some("demo"), "settings").is_some());
 
     // Two passes over what nobody touched (the test server's controllers
@@ -122,19 +132,7 @@ fn eventually(within: Duration, what: &str, done: impl Fn() -> bool) {
 #[test]
 fn a_hand_change_is_taken_back_at_once_without_waiting_for_the_interval() {
     let f = Fixture::new();
-    let port = free_port();
-    f.config_with(
-        &format!("    listen \"127.0.0.1:{port}\"\n"),
-        &app("web", "    interval \"1h\"\n"),
-    );
-    let mut cmd = f.env.cmd();
-    cmd.args(["run", "-c", "mooring.kdl"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let agent = Running::start(cmd, port);
-    agent.wait(Duration::from_secs(30), "the first apply", |s| {
-        crate::agent::state(s, "app", "web") == "ready"
-    });
+    let agent = start(&f, "", "    interval \"1h\"\n");
 
     // `kubectl scale`: the watch sees it and the app runs (an hour before
     // its interval would have).
@@ -160,19 +158,7 @@ fn a_hand_change_is_taken_back_at_once_without_waiting_for_the_interval() {
 #[test]
 fn with_reapply_untouched_objects_are_applied_again_once_their_apply_is_that_old() {
     let f = Fixture::new();
-    let port = free_port();
-    f.config_with(
-        &format!("    listen \"127.0.0.1:{port}\"\n    reapply \"1s\"\n"),
-        &app("web", ""),
-    );
-    let mut cmd = f.env.cmd();
-    cmd.args(["run", "-c", "mooring.kdl"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let agent = Running::start(cmd, port);
-    agent.wait(Duration::from_secs(30), "the first apply", |s| {
-        crate::agent::state(s, "app", "web") == "ready"
-    });
+    let agent = start(&f, "    reapply \"1s\"\n", "");
     // Passes asked for until one, a second or more after the first apply,
     // applies the untouched objects again.
     f.server.clear_requests();
