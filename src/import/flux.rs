@@ -625,6 +625,19 @@ fn durations(out: &mut Out, o: &Obj, notes: &mut Vec<Note>, fields: &[(&str, &st
     }
 }
 
+/// An OCI `provider` other than `generic` (cloud identity): noted, not
+/// imported.
+fn provider(o: &Obj, out: &mut Out, notes: &mut Vec<Note>) {
+    if let Some(p) = o.str("provider").filter(|p| *p != "generic") {
+        out.comment(&format!(
+            "Flux `provider: {p}` not imported: use auth with docker-config"
+        ));
+        notes.push(o.note(format!(
+            "`provider: {p}` not imported: cloud identity is not supported; give credentials in auth"
+        )));
+    }
+}
+
 fn unsupported(o: &Obj, notes: &mut Vec<Note>, out: &mut Out, fields: &[(&str, &str)]) {
     for (field, why) in fields {
         if let Some(v) = get(&o.spec, field)
@@ -750,15 +763,7 @@ fn oci_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Note> {
             out.line("insecure #true");
         }
         ignore(out, o);
-        let provider = o.str("provider").filter(|p| *p != "generic");
-        if let Some(p) = provider {
-            out.comment(&format!(
-                "Flux `provider: {p}` not imported: use auth with docker-config"
-            ));
-            notes.push(o.note(format!(
-                "`provider: {p}` not imported: cloud identity is not supported; give credentials in auth"
-            )));
-        }
+        provider(o, out, &mut notes);
         unsupported(
             o,
             &mut notes,

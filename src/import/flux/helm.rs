@@ -147,14 +147,7 @@ pub(super) fn oci_chart_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Not
         if o.bool("insecure") {
             out.line("insecure #true");
         }
-        if let Some(p) = o.str("provider").filter(|p| *p != "generic") {
-            out.comment(&format!(
-                "Flux `provider: {p}` not imported: use auth with docker-config"
-            ));
-            notes.push(o.note(format!(
-                "`provider: {p}` not imported: cloud identity is not supported; give credentials in auth"
-            )));
-        }
+        provider(o, out, &mut notes);
         unsupported(
             o,
             &mut notes,
