@@ -257,6 +257,19 @@ pub fn read_values(root: &Path, path: &str) -> Result<String, Error> {
 mod tests {
     use super::*;
 
+    /// A chart `c` with no templates yet, in a temporary directory.
+    fn empty_chart() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chart = dir.path().join("c");
+        std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        (dir, chart)
+    }
+
     #[test]
     fn a_target_path_value_is_set_as_flux_sets_it() {
         let set = |text: &str| match layer("x".into(), Some("a.b"), text.into(), false).kind {
@@ -275,14 +288,7 @@ mod tests {
 
     #[test]
     fn post_render_patches_manifests_and_keeps_their_sources() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let chart = dir.path().join("c");
-        std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
-        std::fs::write(
-            chart.join("Chart.yaml"),
-            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
-        )
-        .expect("write");
+        let (_dir, chart) = empty_chart();
         let cm = |name: &str| {
             format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: \"1\"\n")
         };
@@ -351,14 +357,7 @@ mod tests {
 
     #[test]
     fn test_and_delete_hooks_are_left_out() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let chart = dir.path().join("c");
-        std::fs::create_dir_all(chart.join("templates")).expect("mkdir");
-        std::fs::write(
-            chart.join("Chart.yaml"),
-            "apiVersion: v2\nname: c\nversion: 1.0.0\n",
-        )
-        .expect("write");
+        let (_dir, chart) = empty_chart();
         let doc = |name: &str, hook: &str| {
             format!(
                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n    helm.sh/hook: {hook}\n"
