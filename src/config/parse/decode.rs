@@ -1024,7 +1024,13 @@ fn check_patch(
                     .nth(line - 1)
                     .map_or(0, |l| l.chars().take(col - 1).map(char::len_utf8).sum());
             let span = value_span(entry);
-            let at = span_within(src, entry, offset.min(text.len().saturating_sub(1)), 1).unwrap_or(span);
+            // The whole character there (the column counts characters).
+            let mut offset = offset.min(text.len().saturating_sub(1));
+            while !text.is_char_boundary(offset) {
+                offset -= 1;
+            }
+            let width = text[offset..].chars().next().map_or(1, char::len_utf8);
+            let at = span_within(src, entry, offset, width).unwrap_or(span);
             let message: String = serde_saphyr::UserMessageFormatter
                 .format_message(&e)
                 .chars()
