@@ -105,17 +105,14 @@ fn run_blocking(
         for (file, why) in &patched.skipped {
             tracing::warn!("{file}: {why}");
         }
-        if patched.changes.is_empty() {
-            return Ok(Outcome {
-                commit: None,
-                branch: push,
-                changes: Vec::new(),
-                attempts: attempt,
-                skipped: patched.skipped,
-            });
-        }
-        let message = message(&a.message, &patched.changes)?;
-        let Some(commit) = ws.commit(&a.author, &message)? else {
+        let commit = if patched.changes.is_empty() {
+            None
+        } else {
+            let message = message(&a.message, &patched.changes)?;
+            ws.commit(&a.author, &message)?
+        };
+        // Nothing changed, or the changes left the tree as it was.
+        let Some(commit) = commit else {
             return Ok(Outcome {
                 commit: None,
                 branch: push,

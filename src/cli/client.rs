@@ -142,10 +142,7 @@ pub fn events(addr: &str, target: Option<&(Kind, String)>, json: bool) -> Exit {
     };
     let events = super::status::events(&objects);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&events).unwrap_or_else(|_| "[]".into())
-        );
+        super::print_json_list(&events);
     } else {
         print!(
             "{}",

@@ -158,10 +158,7 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, digest: bool) ->
         .collect();
     let failed = outcomes.iter().any(|o| o.result == "failed");
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&outcomes).unwrap_or_else(|_| "[]".into())
-        );
+        super::print_json_list(&outcomes);
     } else {
         for o in &outcomes {
             println!("{}", o.text());

@@ -42,6 +42,37 @@ enum Format {
     Json,
 }
 
+/// Print a list as the JSON that `--format json` promises.
+fn print_json_list<T: serde::Serialize>(items: &[T]) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(items).unwrap_or_else(|_| "[]".into())
+    );
+}
+
+/// How `status` and `events` reach a running agent, and what they print.
+#[derive(Debug, clap::Args)]
+struct AgentQuery {
+    /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// Config file to read `listen` from [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+impl AgentQuery {
+    fn address(&self) -> String {
+        client::address(self.addr.as_deref(), self.config.as_deref())
+    }
+
+    fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum GraphFormat {
     Tree,
@@ -124,14 +155,8 @@ enum Command {
         /// One object to show in full (every field and its events): KIND/NAME
         #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: Option<(Kind, String)>,
-        /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
-        #[arg(long, value_name = "HOST:PORT")]
-        addr: Option<String>,
-        /// Config file to read `listen` from [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
-        #[arg(short = 'c', long = "config", value_name = "FILE")]
-        config: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        agent: AgentQuery,
     },
     /// Show the last events of a running agent's objects (or of one), oldest
     /// first: results of runs, waits, suspensions.
@@ -142,14 +167,8 @@ enum Command {
         /// Only this object's events: KIND/NAME
         #[arg(value_name = "KIND/NAME", value_parser = parse_target, add = ArgValueCompleter::new(complete::any))]
         target: Option<(Kind, String)>,
-        /// The agent's address [default: $MOORING_ADDR, else `listen` of the config file, else 127.0.0.1:9797]
-        #[arg(long, value_name = "HOST:PORT")]
-        addr: Option<String>,
-        /// Config file to read `listen` from [default: $MOORING_CONFIG, ./mooring.kdl, /etc/mooring/mooring.kdl]
-        #[arg(short = 'c', long = "config", value_name = "FILE")]
-        config: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        agent: AgentQuery,
     },
     /// Ask a running agent to reconcile an object now.
     ///
@@ -432,26 +451,8 @@ fn dispatch() -> Exit {
             verbose,
         ),
         Command::Run { config } => run::run(&config::resolve_path(config.as_deref())),
-        Command::Status {
-            target,
-            addr,
-            config,
-            format,
-        } => client::status(
-            &client::address(addr.as_deref(), config.as_deref()),
-            target.as_ref(),
-            format == Format::Json,
-        ),
-        Command::Events {
-            target,
-            addr,
-            config,
-            format,
-        } => client::events(
-            &client::address(addr.as_deref(), config.as_deref()),
-            target.as_ref(),
-            format == Format::Json,
-        ),
+        Command::Status { target, agent } => client::status(&agent.address(), target.as_ref(), agent.json()),
+        Command::Events { target, agent } => client::events(&agent.address(), target.as_ref(), agent.json()),
         Command::Reconcile {
             target: (kind, name),
             addr,

@@ -104,10 +104,7 @@ pub fn run(path: &Path, targets: &[(Kind, String)], json: bool, verbose: u8) -> 
     });
     let failed = outcomes.iter().any(|o| o.result == "failed");
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&outcomes).unwrap_or_else(|_| "[]".into())
-        );
+        super::print_json_list(&outcomes);
     } else {
         for o in &outcomes {
             let what = format!("{}/{}", o.kind, o.name);

@@ -192,19 +192,23 @@ impl Graph {
     }
 }
 
+/// The graph of a config text, for tests (here and of the graph's readers).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    fn graph(text: &str) -> Graph {
-        match super::super::from_str(Path::new("/x/m.kdl"), text.to_string(), jiff::Timestamp::now()) {
-            Ok(l) => Graph::of(&l.config),
-            Err(e) => panic!("{e:?}"),
-        }
+pub(crate) fn of_text(text: &str) -> Graph {
+    match super::from_str(
+        std::path::Path::new("/x/m.kdl"),
+        text.to_string(),
+        jiff::Timestamp::now(),
+    ) {
+        Ok(l) => Graph::of(&l.config),
+        Err(e) => panic!("{e:?}"),
     }
+}
 
-    const FLEET: &str = r#"
+/// Two sources, three apps (one depending on another), an image and an
+/// automation: a small fleet for tests.
+#[cfg(test)]
+pub(crate) const FLEET: &str = r#"
         source "platform" { git "https://example.com/p.git"; }
         source "other" { git "https://example.com/o.git"; }
         app "infra" { source "platform"; target dir="/o/i"; }
@@ -215,13 +219,17 @@ mod tests {
         suspend app="web"
     "#;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
     fn names<'a>(keys: impl Iterator<Item = &'a Key>) -> Vec<String> {
         keys.map(Key::to_string).collect()
     }
 
     #[test]
     fn inputs_and_readers() {
-        let g = graph(FLEET);
+        let g = of_text(FLEET);
         let web = Key::new(Kind::App, "web");
         assert_eq!(names(g.inputs(&web)), ["source/platform", "app/infra"]);
         let platform = Key::new(Kind::Source, "platform");
@@ -241,7 +249,7 @@ mod tests {
 
     #[test]
     fn closure_over_inputs_in_config_order() {
-        let g = graph(FLEET);
+        let g = of_text(FLEET);
         let got = g.with_inputs(&[Key::new(Kind::App, "web"), Key::new(Kind::Automation, "bump")]);
         assert_eq!(
             names(got.iter()),
@@ -257,7 +265,7 @@ mod tests {
 
     #[test]
     fn drawings() {
-        let g = graph(FLEET);
+        let g = of_text(FLEET);
         assert_eq!(
             g.tree(),
             "source/platform\n├── app/infra\n│   └── app/web (suspended)\n├── app/web (suspended)\n└── automation/bump\nsource/other\n└── app/lone\nimage/podinfo\n└── automation/bump\n"

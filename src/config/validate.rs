@@ -75,33 +75,33 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
         let Some(source) = cfg.source(&auto.source) else {
             continue;
         };
+        // An automation pushes to git: any other source is refused.
+        let not_git = |code: &'static str, what: &str, label: &str, declared: &str| {
+            Diagnostic::error(
+                code,
+                auto.source.span,
+                format!(
+                    "automation \"{}\" cannot write to {what} \"{}\"",
+                    auto.name.value, source.name.value
+                ),
+            )
+            .label(label)
+            .related(source.name.span, declared)
+            .help("automations commit and push to git: point `source` at a git source")
+        };
         match &source.kind {
-            SourceKind::Helm { .. } => diags.push(
-                Diagnostic::error(
-                    code::NOT_APPLICABLE,
-                    auto.source.span,
-                    format!(
-                        "automation \"{}\" cannot write to Helm repository \"{}\"",
-                        auto.name.value, source.name.value
-                    ),
-                )
-                .label("a Helm repository")
-                .related(source.name.span, "declared as a Helm repository here")
-                .help("automations commit and push to git: point `source` at a git source"),
-            ),
-            SourceKind::Oci { .. } => diags.push(
-                Diagnostic::error(
-                    code::AUTOMATION_ON_OCI,
-                    auto.source.span,
-                    format!(
-                        "automation \"{}\" cannot write to OCI source \"{}\"",
-                        auto.name.value, source.name.value
-                    ),
-                )
-                .label("an OCI source")
-                .related(source.name.span, "declared as OCI here")
-                .help("automations commit and push to git: point `source` at a git source"),
-            ),
+            SourceKind::Helm { .. } => diags.push(not_git(
+                code::NOT_APPLICABLE,
+                "Helm repository",
+                "a Helm repository",
+                "declared as a Helm repository here",
+            )),
+            SourceKind::Oci { .. } => diags.push(not_git(
+                code::AUTOMATION_ON_OCI,
+                "OCI source",
+                "an OCI source",
+                "declared as OCI here",
+            )),
             SourceKind::Git { reference, .. } if auto.checkout.is_none() => {
                 let pinned = match reference {
                     GitRef::Tag(_) => Some("a tag"),

@@ -735,6 +735,30 @@ fn ignore(out: &mut Out, o: &Obj) {
     }
 }
 
+/// The interval, timeout, credentials and `insecure` of a source, as its
+/// Flux object gives them.
+fn access(out: &mut Out, o: &Obj, notes: &mut Vec<Note>, creds: Creds) {
+    durations(out, o, notes, &[("interval", "interval"), ("timeout", "timeout")]);
+    if let Some(secret) = o.str("secretRef.name") {
+        notes.push(auth(out, o, secret, creds));
+    }
+    if o.bool("insecure") {
+        out.line("insecure #true");
+    }
+}
+
+/// Fields of an OCIRepository that mooring does not import, and why.
+const OCI_UNSUPPORTED: [(&str, &str); 5] = [
+    ("ref.semverFilter", "filter tags with a narrower semver range"),
+    ("verify", "signature verification is not supported"),
+    ("certSecretRef", "custom CAs are not imported"),
+    ("serviceAccountName", "cloud identity is not supported"),
+    (
+        "proxySecretRef",
+        "proxies are taken from the environment (HTTPS_PROXY)",
+    ),
+];
+
 fn oci_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Note> {
     let mut notes = Vec::new();
     let url = o.str("url").unwrap_or_default();
@@ -750,39 +774,14 @@ fn oci_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Note> {
         } else if let Some(t) = r("tag") {
             out.line(&format!("tag {}", q(t)));
         }
-        durations(
-            out,
-            o,
-            &mut notes,
-            &[("interval", "interval"), ("timeout", "timeout")],
-        );
-        if let Some(secret) = o.str("secretRef.name") {
-            notes.push(auth(out, o, secret, Creds::DockerConfig));
-        }
-        if o.bool("insecure") {
-            out.line("insecure #true");
-        }
+        access(out, o, &mut notes, Creds::DockerConfig);
         ignore(out, o);
         provider(o, out, &mut notes);
-        unsupported(
-            o,
-            &mut notes,
-            out,
-            &[
-                ("ref.semverFilter", "filter tags with a narrower semver range"),
-                (
-                    "layerSelector",
-                    "mooring takes the artifact's first layer, as Flux does by default",
-                ),
-                ("verify", "signature verification is not supported"),
-                ("certSecretRef", "custom CAs are not imported"),
-                ("serviceAccountName", "cloud identity is not supported"),
-                (
-                    "proxySecretRef",
-                    "proxies are taken from the environment (HTTPS_PROXY)",
-                ),
-            ],
+        let layers = (
+            "layerSelector",
+            "mooring takes the artifact's first layer, as Flux does by default",
         );
+        unsupported(o, &mut notes, out, &[&OCI_UNSUPPORTED[..], &[layers]].concat());
     });
     notes
 }

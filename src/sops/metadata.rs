@@ -5,20 +5,25 @@
 
 use super::tree::{Item, Value, go_float_f, rfc3339_normalized};
 
-/// Metadata fields sops writes (sops 3.12), besides the key-type lists.
+/// Metadata fields sops writes (sops 3.12), besides the key-type lists and
+/// [`RULES`].
 const FIELDS: &[&str] = &[
     "shamir_threshold",
     "key_groups",
     "lastmodified",
     "mac",
+    "mac_only_encrypted",
+    "version",
+];
+
+/// The fields that say which values are encrypted (at most one is set).
+const RULES: [&str; 6] = [
     "unencrypted_suffix",
     "encrypted_suffix",
     "unencrypted_regex",
     "encrypted_regex",
     "unencrypted_comment_regex",
     "encrypted_comment_regex",
-    "mac_only_encrypted",
-    "version",
 ];
 
 /// Key types a group may hold, with how to name one key of each.
@@ -216,7 +221,7 @@ pub fn parse(tree: &Value) -> Result<Metadata, MetadataError> {
     };
     for item in items {
         let Some(k) = item.key_str() else { continue };
-        if !FIELDS.contains(&k) && !KEY_TYPES.iter().any(|(f, _, _)| *f == k) {
+        if !FIELDS.contains(&k) && !RULES.contains(&k) && !KEY_TYPES.iter().any(|(f, _, _)| *f == k) {
             return Err(err(
                 &format!("sops.{k}"),
                 "is not a field sops writes (as of sops 3.12): this file may need a newer mooring",
@@ -290,14 +295,7 @@ pub fn parse(tree: &Value) -> Result<Metadata, MetadataError> {
     };
 
     let mut rules = Vec::new();
-    for name in [
-        "unencrypted_suffix",
-        "encrypted_suffix",
-        "unencrypted_regex",
-        "encrypted_regex",
-        "unencrypted_comment_regex",
-        "encrypted_comment_regex",
-    ] {
+    for name in RULES {
         let value = string(name)?;
         if value.is_empty() {
             continue;

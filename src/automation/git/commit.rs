@@ -157,6 +157,17 @@ fn signature(author: &config::Author) -> Result<gix::actor::Signature, Error> {
     })
 }
 
+/// The entries of tree `id`.
+fn entries_of(repo: &gix::Repository, id: ObjectId) -> Result<Vec<tree::Entry>, Error> {
+    let found = repo
+        .find_tree(id)
+        .map_err(|e| repo_error(repo, format!("cannot read tree {id}: {e}")))?;
+    let decoded = found
+        .decode()
+        .map_err(|e| repo_error(repo, format!("cannot read tree {id}: {e}")))?;
+    Ok(gix::objs::Tree::from(decoded).entries)
+}
+
 /// The tree `tree` (or an empty one) with `changes` (paths relative to
 /// it) applied; `None` when nothing is left in it.
 fn build(
@@ -165,15 +176,7 @@ fn build(
     changes: &[(BString, Op)],
 ) -> Result<Option<ObjectId>, Error> {
     let mut entries: Vec<tree::Entry> = match tree {
-        Some(id) => {
-            let found = repo
-                .find_tree(id)
-                .map_err(|e| repo_error(repo, format!("cannot read tree {id}: {e}")))?;
-            let decoded = found
-                .decode()
-                .map_err(|e| repo_error(repo, format!("cannot read tree {id}: {e}")))?;
-            gix::objs::Tree::from(decoded).entries
-        }
+        Some(id) => entries_of(repo, id)?,
         None => Vec::new(),
     };
     let mut direct: BTreeMap<&BStr, &Op> = BTreeMap::new();
@@ -265,20 +268,11 @@ fn new_objects(
         kind: gix::objs::Kind::Tree,
         base: old,
     });
-    let read = |id: ObjectId| -> Result<Vec<tree::Entry>, Error> {
-        let found = repo
-            .find_tree(id)
-            .map_err(|e| repo_error(repo, format!("cannot read tree {id}: {e}")))?;
-        let decoded = found
-            .decode()
-            .map_err(|e| repo_error(repo, format!("cannot read tree {id}: {e}")))?;
-        Ok(gix::objs::Tree::from(decoded).entries)
-    };
     let before = match old {
-        Some(id) => read(id)?,
+        Some(id) => entries_of(repo, id)?,
         None => Vec::new(),
     };
-    for entry in read(new)? {
+    for entry in entries_of(repo, new)? {
         let previous = before.iter().find(|e| e.filename == entry.filename);
         if previous.is_some_and(|p| p.oid == entry.oid) {
             continue;

@@ -15,27 +15,12 @@ pub(super) fn helm_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Note> {
     header(out, o);
     out.block(&format!("source {}", q(&names.get(o))), |out| {
         out.line(&format!("helm {}", q(&url)));
-        durations(
-            out,
-            o,
-            &mut notes,
-            &[("interval", "interval"), ("timeout", "timeout")],
-        );
-        if let Some(secret) = o.str("secretRef.name") {
-            notes.push(auth(
-                out,
-                o,
-                secret,
-                if oci {
-                    Creds::DockerConfig
-                } else {
-                    Creds::Basic("user")
-                },
-            ));
-        }
-        if o.bool("insecure") {
-            out.line("insecure #true");
-        }
+        let creds = if oci {
+            Creds::DockerConfig
+        } else {
+            Creds::Basic("user")
+        };
+        access(out, o, &mut notes, creds);
         if let Some(p) = o.str("provider").filter(|p| *p != "generic") {
             notes.push(o.note(format!(
                 "`provider: {p}` not imported: cloud identity is not supported; give credentials in auth"
@@ -135,36 +120,13 @@ pub(super) fn oci_chart_source(out: &mut Out, o: &Obj, names: &Names) -> Vec<Not
     header(out, o);
     out.block(&format!("source {}", q(&names.get(o))), |out| {
         out.line(&format!("helm {}", q(&parent)));
-        durations(
-            out,
-            o,
-            &mut notes,
-            &[("interval", "interval"), ("timeout", "timeout")],
-        );
-        if let Some(secret) = o.str("secretRef.name") {
-            notes.push(auth(out, o, secret, Creds::DockerConfig));
-        }
-        if o.bool("insecure") {
-            out.line("insecure #true");
-        }
+        access(out, o, &mut notes, Creds::DockerConfig);
         provider(o, out, &mut notes);
-        unsupported(
-            o,
-            &mut notes,
-            out,
-            &[
-                ("ref.semverFilter", "filter tags with a narrower semver range"),
-                ("ref.digest", "a chart app picks a version range, not a digest"),
-                ("verify", "signature verification is not supported"),
-                ("certSecretRef", "custom CAs are not imported"),
-                ("serviceAccountName", "cloud identity is not supported"),
-                (
-                    "proxySecretRef",
-                    "proxies are taken from the environment (HTTPS_PROXY)",
-                ),
-                ("ignore", "a chart from a Helm repository is kept whole"),
-            ],
-        );
+        let chart = [
+            ("ref.digest", "a chart app picks a version range, not a digest"),
+            ("ignore", "a chart from a Helm repository is kept whole"),
+        ];
+        unsupported(o, &mut notes, out, &[&OCI_UNSUPPORTED[..], &chart].concat());
     });
     notes
 }

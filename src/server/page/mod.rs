@@ -169,14 +169,7 @@ mod tests {
     use super::*;
 
     fn laid(text: &str) -> Layout {
-        match crate::config::from_str(
-            std::path::Path::new("/x/m.kdl"),
-            text.to_string(),
-            jiff::Timestamp::now(),
-        ) {
-            Ok(l) => layout(&Graph::of(&l.config)),
-            Err(e) => panic!("{e:?}"),
-        }
+        layout(&crate::config::graph::of_text(text))
     }
 
     fn place(l: &Layout, kind: Kind, name: &str) -> (usize, usize) {
@@ -190,17 +183,7 @@ mod tests {
 
     #[test]
     fn columns_follow_the_longest_path_and_edges_point_right() {
-        let l = laid(
-            r#"
-            source "platform" { git "https://example.com/p.git"; }
-            source "other" { git "https://example.com/o.git"; }
-            app "infra" { source "platform"; target dir="/o/i"; }
-            app "web" { source "platform"; target dir="/o/w"; depends-on "infra"; }
-            app "lone" { source "other"; target dir="/o/l"; }
-            image "podinfo" { repository "ghcr.io/a/podinfo"; semver "^6"; }
-            automation "bump" { source "platform"; author name="m" email="m@example.com"; }
-            "#,
-        );
+        let l = laid(crate::config::graph::FLEET);
         assert_eq!(place(&l, Kind::Source, "platform"), (0, 0));
         assert_eq!(place(&l, Kind::Source, "other"), (0, 1));
         assert_eq!(place(&l, Kind::Image, "podinfo"), (0, 2));
