@@ -122,6 +122,11 @@ impl Cluster {
         }
     }
 
+    /// Whether this connection's watch of `r` is live ([`Watches::is_live`]).
+    pub fn watch_is_live(&self, r: &Resource) -> bool {
+        self.watches.as_ref().is_some_and(|w| w.is_live(r))
+    }
+
     /// The resource serving `api_version` + `kind`; `None` if the cluster
     /// has no such kind. A miss asks the cluster again (once per call).
     pub async fn resource(&self, api_version: &str, kind: &str) -> Result<Option<Resource>, kube::Error> {

@@ -202,7 +202,7 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
     all_ids.extend(rest.iter().map(|d| d.id.clone()));
     if !crds.is_empty() {
         remember(&client, opts, &old, &all_ids).await?;
-        let current = current(cluster, opts.app, &resolved).await?;
+        let current = current(cluster, opts, &resolved).await?;
         apply_stage(cluster, &resolved, &current, &old, opts, &mut summary, &progress).await?;
         wait_established(cluster, &resolved).await?;
         for d in &crds {
@@ -234,7 +234,7 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
     if crds.is_empty() {
         remember(&client, opts, &old, &ids).await?;
     }
-    let current = current(cluster, opts.app, &rest_resolved).await?;
+    let current = current(cluster, opts, &rest_resolved).await?;
     let mut errors = Vec::new();
     for s in 1..=3 {
         let batch: Vec<(Desired, Resource)> = rest_resolved
@@ -441,27 +441,35 @@ async fn remember(
 /// "configured" after the apply and untouched objects from ones someone
 /// changed ([`stamps`]): one list per kind and namespace
 /// (cluster-wide only for cluster-scoped kinds, so that an identity with
-/// rights in some namespaces only can apply there).
+/// rights in some namespaces only can apply there). A kind and namespace
+/// whose objects the stamps all vouch for, while the kind's watch is
+/// live, is not listed: the watch would have cleared a stamp that no
+/// longer holds.
 async fn current(
     cluster: &Cluster,
-    app: &str,
+    opts: &Options<'_>,
     objects: &[(Desired, Resource)],
 ) -> Result<HashMap<ObjectId, Live>, Error> {
-    let mut scopes: Vec<(&Resource, Option<&str>)> = Vec::new();
+    let mut scopes: Vec<(&Resource, Option<&str>, Vec<&Desired>)> = Vec::new();
     for (d, r) in objects {
         let ns = d.id.namespace.as_deref().filter(|_| r.namespaced);
-        if !scopes.iter().any(|(k, n)| k.api == r.api && *n == ns) {
-            scopes.push((r, ns));
+        match scopes.iter_mut().find(|(k, n, _)| k.api == r.api && *n == ns) {
+            Some((_, _, members)) => members.push(d),
+            None => scopes.push((r, ns, vec![d])),
         }
     }
+    let mut out = HashMap::new();
     // All lists at once.
-    let params = ListParams::default().labels(&format!("{OWNER_LABEL}={app}"));
+    let params = ListParams::default().labels(&format!("{OWNER_LABEL}={}", opts.app));
     let mut lists = JoinSet::new();
-    for (r, ns) in scopes {
+    for (r, ns, members) in scopes {
+        if let Some(vouched) = vouched(cluster, opts, r, &members) {
+            out.extend(vouched);
+            continue;
+        }
         let (api, params, r) = (cluster.api(r, ns), params.clone(), r.api.clone());
         lists.spawn(async move { (api.list(&params).await, r) });
     }
-    let mut out = HashMap::new();
     while let Some(joined) = lists.join_next().await {
         let (list, r) = joined.map_err(|e| Error::Unreachable(format!("a list task failed: {e}")))?;
         let list = match list {
@@ -492,6 +500,27 @@ async fn current(
         }
     }
     Ok(out)
+}
+
+/// What the stamps say of `members` (objects of kind `r`), if they vouch
+/// for every one of them while `r`'s watch is live.
+fn vouched(
+    cluster: &Cluster,
+    opts: &Options<'_>,
+    r: &Resource,
+    members: &[&Desired],
+) -> Option<Vec<(ObjectId, Live)>> {
+    if !cluster.watch_is_live(r) {
+        return None;
+    }
+    members
+        .iter()
+        .map(|d| {
+            let sent = stamps::sent(&d.body, opts.field_manager, opts.force);
+            let live = cluster.stamps().vouched(opts.app, &d.id, &sent, opts.reapply)?;
+            Some((d.id.clone(), live))
+        })
+        .collect()
 }
 
 enum Applied {

@@ -29,7 +29,8 @@ pub type Digest = [u8; 32];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     pub sent: Digest,
-    /// `None` while an apply is in flight.
+    /// `None` while an apply is in flight, and once a watch saw someone
+    /// else change the object (it is applied again at the next pass).
     pub live: Option<Live>,
     pub at: Instant,
 }
@@ -121,13 +122,38 @@ impl Stamps {
     }
 
     /// Whether `app` applied `id` and someone changed (`live`) or deleted
-    /// (`None`) it since.
-    pub fn touched(&self, app: &str, id: &ObjectId, live: Option<&Live>) -> bool {
-        let map = self.lock();
-        let Some(then) = map.get(app).and_then(|m| m.get(id)).and_then(|s| s.live.as_ref()) else {
+    /// (`None`) it since: then the stamp no longer vouches for the object,
+    /// and the same drift is not reported twice.
+    pub fn drift(&self, app: &str, id: &ObjectId, live: Option<&Live>) -> bool {
+        let mut map = self.lock();
+        let Some(stamp) = map.get_mut(app).and_then(|m| m.get_mut(id)) else {
             return false;
         };
-        live.is_none_or(|l| !l.untouched_since(then))
+        let Some(then) = &stamp.live else { return false };
+        let drifted = live.is_none_or(|l| !l.untouched_since(then));
+        if drifted {
+            stamp.live = None;
+        }
+        drifted
+    }
+
+    /// What the server last answered for `id`, when the stamp still
+    /// vouches for it and a pass would leave it alone: the same body, no
+    /// drift seen since, and (with `reapply`) not yet due. Only as good as
+    /// the watch that clears stamps on drift: callers ask it only while
+    /// that watch is live.
+    pub fn vouched(
+        &self,
+        app: &str,
+        id: &ObjectId,
+        sent: &Digest,
+        reapply: Option<Duration>,
+    ) -> Option<Live> {
+        let map = self.lock();
+        let stamp = map.get(app)?.get(id)?;
+        (stamp.sent == *sent && reapply.is_none_or(|r| stamp.at.elapsed() < r))
+            .then(|| stamp.live.clone())
+            .flatten()
     }
 
     /// Of the applied objects of one kind, those `listed` (app, object,
@@ -242,20 +268,33 @@ mod tests {
         stamps.record("a", &api, sent, live("7", None, "x"));
         assert!(stamps.unchanged("a", &api, &sent, Some(&live("7", None, "x")), None));
         assert!(!stamps.unchanged("a", &api, &sent, Some(&live("8", None, "x")), None));
-        // Drift, as a watch sees it.
-        assert!(!stamps.touched("a", &web, Some(&live("9", Some(1), "x"))));
-        assert!(stamps.touched("a", &web, Some(&live("9", Some(2), "x"))));
-        assert!(stamps.touched("a", &web, None));
-        assert!(!stamps.touched("a", &id("never"), None));
+        // Drift, as a watch lists it.
         let listed = [("a".to_string(), web.clone(), live("9", Some(2), "x"))];
         assert_eq!(
             stamps.drifted("apps/v1", "Deployment", &listed),
             [("a".to_string(), api.clone()), ("a".to_string(), web.clone())]
         );
         assert_eq!(stamps.drifted("v1", "ConfigMap", &listed), []);
+        // Drift, as a watch sees it: reported once, and the stamp no
+        // longer vouches for the object.
+        assert_eq!(
+            stamps.vouched("a", &web, &sent, None),
+            Some(live("5", Some(1), "x"))
+        );
+        assert_eq!(stamps.vouched("a", &web, &other, None), None);
+        assert!(!stamps.drift("a", &web, Some(&live("9", Some(1), "x"))));
+        assert!(stamps.drift("a", &web, Some(&live("9", Some(2), "x"))));
+        assert!(!stamps.drift("a", &web, None));
+        assert_eq!(stamps.vouched("a", &web, &sent, None), None);
+        assert!(!stamps.unchanged("a", &web, &sent, Some(&live("9", Some(2), "x")), None));
+        stamps.record("a", &web, sent, live("5", Some(1), "x"));
+        assert!(stamps.drift("a", &web, None));
+        assert!(!stamps.drift("a", &id("never"), None));
         // While an apply is in flight, its own changes are not drift.
+        stamps.record("a", &web, sent, live("5", Some(1), "x"));
         stamps.applying("a", &web);
-        assert!(!stamps.touched("a", &web, None));
+        assert!(!stamps.drift("a", &web, None));
+        assert_eq!(stamps.vouched("a", &web, &sent, None), None);
         assert!(!stamps.unchanged("a", &web, &sent, Some(&live("5", Some(1), "x")), None));
         stamps.record("a", &web, sent, live("5", Some(1), "x"));
         // A periodic full apply.
@@ -266,6 +305,7 @@ mod tests {
             Some(&live("5", Some(1), "x")),
             Some(Duration::ZERO)
         ));
+        assert_eq!(stamps.vouched("a", &web, &sent, Some(Duration::ZERO)), None);
         stamps.retain("a", |i| *i == api);
         assert!(!stamps.unchanged("a", &web, &sent, Some(&live("5", Some(1), "x")), None));
         stamps.forget("a", &api);

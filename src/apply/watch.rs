@@ -14,6 +14,7 @@
 //! cluster-wide is left to the periodic pass.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,7 +40,14 @@ pub struct Watches {
     client: kube::Client,
     stamps: Arc<Stamps>,
     drift: UnboundedSender<Drift>,
-    running: Mutex<HashMap<String, AbortHandle>>,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+/// One kind's watch.
+struct Running {
+    task: AbortHandle,
+    /// Listed, compared with the stamps, and watching since, without a gap.
+    live: Arc<AtomicBool>,
 }
 
 /// The longest wait between attempts after errors.
@@ -58,27 +66,44 @@ impl Watches {
     /// Watch `r`'s objects, unless that watch already runs. Needs a Tokio
     /// runtime.
     pub fn ensure(&self, r: &Resource) {
-        let key = format!("{}/{}", r.api.api_version, r.api.plural);
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running.get(&key).is_some_and(|h| !h.is_finished()) {
+        if running.get(&key(r)).is_some_and(|w| !w.task.is_finished()) {
             return;
         }
+        let live = Arc::new(AtomicBool::new(false));
         let task = watch(
             self.client.clone(),
             r.clone(),
             self.stamps.clone(),
             self.drift.clone(),
+            live.clone(),
         );
-        running.insert(key, tokio::spawn(task).abort_handle());
+        let task = tokio::spawn(task).abort_handle();
+        running.insert(key(r), Running { task, live });
+    }
+
+    /// Whether every change to `r`'s objects reaches the stamps now: its
+    /// watch has listed, compared and is watching, with no gap since. Then
+    /// a stamp that no drift has cleared still describes its object, and
+    /// a pass need not list the kind to know that.
+    pub fn is_live(&self, r: &Resource) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running
+            .get(&key(r))
+            .is_some_and(|w| !w.task.is_finished() && w.live.load(Ordering::Acquire))
     }
 }
 
 impl Drop for Watches {
     fn drop(&mut self) {
-        for h in self.running.get_mut().unwrap_or_else(|e| e.into_inner()).values() {
-            h.abort();
+        for w in self.running.get_mut().unwrap_or_else(|e| e.into_inner()).values() {
+            w.task.abort();
         }
     }
+}
+
+fn key(r: &Resource) -> String {
+    format!("{}/{}", r.api.api_version, r.api.plural)
 }
 
 fn id_of(r: &Resource, meta: &kube::api::ObjectMeta) -> ObjectId {
@@ -94,11 +119,17 @@ fn app_of(meta: &kube::api::ObjectMeta) -> Option<String> {
     meta.labels.as_ref()?.get(OWNER_LABEL).cloned()
 }
 
-async fn watch(client: kube::Client, r: Resource, stamps: Arc<Stamps>, drift: UnboundedSender<Drift>) {
+async fn watch(
+    client: kube::Client,
+    r: Resource,
+    stamps: Arc<Stamps>,
+    drift: UnboundedSender<Drift>,
+    live: Arc<AtomicBool>,
+) {
     let api: Api<DynamicObject> = Api::all_with(client, &r.api);
     let mut failures = 0u32;
-    let mut first = true;
     loop {
+        live.store(false, Ordering::Release);
         if failures > 0 {
             let wait = Duration::from_millis(250 << failures.min(7)).min(MAX_BACKOFF);
             tokio::time::sleep(crate::backoff::jitter(wait)).await;
@@ -120,23 +151,22 @@ async fn watch(client: kube::Client, r: Resource, stamps: Arc<Stamps>, drift: Un
                 continue;
             }
         };
-        if !first {
-            let listed: Vec<(String, ObjectId, Live)> = list
-                .items
-                .iter()
-                .filter_map(|o| {
-                    Some((
-                        app_of(&o.metadata)?,
-                        id_of(&r, &o.metadata),
-                        Live::of(&o.metadata),
-                    ))
-                })
-                .collect();
-            for (app, id) in stamps.drifted(&r.api.api_version, &r.api.kind, &listed) {
-                let _ = drift.send(Drift { app, id });
-            }
+        // Stamps recorded before this list (the first one, too: the
+        // applies that started the watch came before it) against it.
+        let listed: Vec<(String, ObjectId, Live)> = list
+            .items
+            .iter()
+            .filter_map(|o| {
+                Some((
+                    app_of(&o.metadata)?,
+                    id_of(&r, &o.metadata),
+                    Live::of(&o.metadata),
+                ))
+            })
+            .collect();
+        for (app, id) in stamps.drifted(&r.api.api_version, &r.api.kind, &listed) {
+            let _ = drift.send(Drift { app, id });
         }
-        first = false;
         let mut version = list.metadata.resource_version.unwrap_or_default();
         // Watch until the server says the version is gone (then list again).
         'watch: loop {
@@ -149,6 +179,8 @@ async fn watch(client: kube::Client, r: Resource, stamps: Arc<Stamps>, drift: Un
                     break 'watch;
                 }
             };
+            // Events from `version` on: nothing since the list is missed.
+            live.store(true, Ordering::Release);
             let mut events = std::pin::pin!(events);
             while let Some(event) = events.next().await {
                 let (meta, deleted) = match event {
@@ -177,8 +209,8 @@ async fn watch(client: kube::Client, r: Resource, stamps: Arc<Stamps>, drift: Un
                 }
                 let Some(app) = app_of(&meta) else { continue };
                 let id = id_of(&r, &meta);
-                let live = (!deleted).then(|| Live::of(&meta));
-                if stamps.touched(&app, &id, live.as_ref()) {
+                let now = (!deleted).then(|| Live::of(&meta));
+                if stamps.drift(&app, &id, now.as_ref()) {
                     let _ = drift.send(Drift { app, id });
                 }
             }

@@ -67,11 +67,26 @@ fn passes_over_an_untouched_app_write_nothing_and_hand_changes_are_applied_back(
     assert!(f.object("v1", "ConfigMap", Some("demo"), "settings").is_some());
 
     // Two passes over what nobody touched (the test server's controllers
-    // meanwhile write the Deployment's status): no write at all.
+    // meanwhile write the Deployment's status): no write at all; and once
+    // the watches of the app's three kinds run, not even a list of its
+    // objects (the watches vouch for them).
+    eventually(Duration::from_secs(30), "the watches", || {
+        let watches = f.server.requests();
+        ["/namespaces?", "/configmaps?", "/deployments?"]
+            .iter()
+            .all(|kind| watches.iter().any(|r| r.contains(kind) && r.contains("watch=")))
+    });
     f.server.clear_requests();
     reconcile(&agent);
     reconcile(&agent);
     assert_eq!(writes(&f), Vec::<String>::new());
+    let lists: Vec<String> = f
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("labelSelector=app.mooring.dev%2Fname%3Dweb"))
+        .collect();
+    assert_eq!(lists, Vec::<String>::new());
     let status = agent.status();
     let applied = &crate::agent::object(&status, "app", "web").expect("app/web")["applied"];
     assert_eq!(applied["unchanged"], 3, "{applied}");
