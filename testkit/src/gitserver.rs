@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::server::{Threaded, read_request, respond};
-use crate::support::{base64, tool, wait_for};
+use crate::support::{base64, checked, tool, wait_for};
 
 /// A `git` command isolated from the machine's and user's config.
 pub fn git_cmd(home: &Path) -> Command {
@@ -22,17 +22,9 @@ pub fn git_cmd(home: &Path) -> Command {
 /// `git ARGS…` in `dir` ([`git_cmd`]); its trimmed stdout. Panics with
 /// git's stderr when it fails.
 pub fn git(home: &Path, dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(home)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    checked(git_cmd(home).current_dir(dir).args(args))
+        .trim()
+        .to_string()
 }
 
 /// The helpers of this module for one `HOME`, and what the benches do with
@@ -174,6 +166,21 @@ impl Repo {
 
     pub fn rev(&self, rev: &str) -> String {
         self.git(&["rev-parse", &format!("{rev}^{{commit}}")])
+    }
+
+    /// Run `git ARGS…` in the bare repository (what the servers serve);
+    /// its trimmed stdout.
+    pub fn served(&self, args: &[&str]) -> String {
+        self.git_in(&self.bare(), args)
+    }
+
+    /// `path` as the bare repository holds it at `rev`, byte for byte.
+    pub fn served_file(&self, rev: &str, path: &str) -> String {
+        let mut cmd = git_cmd(&self.home);
+        checked(
+            cmd.current_dir(self.bare())
+                .args(["show", &format!("{rev}:{path}")]),
+        )
     }
 
     /// Make the bare repository's refs equal the work repository's

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 
 pub use crate::support::base64;
+use crate::support::checked;
 
 pub const FLUX_LAYER: &str = "application/vnd.cncf.flux.content.v1.tar+gzip";
 const FLUX_CONFIG: &str = "application/vnd.cncf.flux.config.v1+json";
@@ -137,17 +138,9 @@ impl Registry {
         if self.auth {
             cmd.arg("--dest-creds").arg(format!("{USER}:{PASSWORD}"));
         }
-        let out = cmd
-            .arg(format!("oci:{}:art", layout.dir.path().display()))
-            .arg(format!("docker://{}:{tag}", self.repo(repo)))
-            .output()
-            .expect("run skopeo");
-        assert!(
-            out.status.success(),
-            "skopeo copy failed\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        cmd.arg(format!("oci:{}:art", layout.dir.path().display()))
+            .arg(format!("docker://{}:{tag}", self.repo(repo)));
+        checked(&mut cmd);
         layout.manifest_digest
     }
 

@@ -1,9 +1,12 @@
 //! Shared test environment: a temp dir per test and the real binary, and
 //! [`skip`], the one way a test says it cannot run here; polling for a
-//! condition ([`wait_for`]).
+//! condition ([`wait_for`], [`wait_until`]); running a setup command ([`checked`], [`tool`])
+//! or one that may hang ([`output_within`]).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A temp dir and helpers to run `mooring` in it. Failures print the
 /// command's stdout and stderr.
@@ -44,6 +47,86 @@ impl Run {
         );
         self
     }
+
+    /// Assert that stdout holds `text`, showing it when it does not.
+    #[track_caller]
+    pub fn stdout_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "no {text:?} in stdout:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Assert that stderr holds `text`, showing it when it does not.
+    #[track_caller]
+    pub fn stderr_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "no {text:?} in stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Run `cmd` (stdin empty, both outputs collected) to its end: `Ok` with
+/// what it printed and how it exited, or `Err` with what it had printed
+/// when it was still running after `limit` and was killed. Panics when it
+/// cannot start.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Result<Run, Run> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + limit;
+    // A short poll: benches time commands with it.
+    let status = loop {
+        match child.try_wait().expect("wait for the command") {
+            Some(status) => break Some(status),
+            None if Instant::now() > deadline => break None,
+            None => std::thread::sleep(Duration::from_micros(500)),
+        }
+    };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let run = Run {
+        code: status.and_then(|s| s.code()).unwrap_or(-1),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    if status.is_some() { Ok(run) } else { Err(run) }
+}
+
+/// Run `cmd` to its end; its stdout. Panics, showing both outputs, when
+/// it cannot start or fails.
+#[track_caller]
+pub fn checked(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl TestEnv {
@@ -335,23 +418,24 @@ pub fn json_output(stdout: &str, stderr: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}"))
 }
 
+/// [`wait_for`] a condition: poll `cond` until it holds, at most `within`.
+#[track_caller]
+pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    wait_for(within, what, || {
+        if cond() { Ok(()) } else { Err("it did not".into()) }
+    })
+}
+
 /// Poll `check` every 10 ms until it gives `Ok`, at most `within`; then
 /// panic with `what` and the last `Err` (what was seen instead).
 #[track_caller]
-pub fn wait_for<T>(
-    within: std::time::Duration,
-    what: &str,
-    mut check: impl FnMut() -> Result<T, String>,
-) -> T {
-    let deadline = std::time::Instant::now() + within;
+pub fn wait_for<T>(within: Duration, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + within;
     loop {
         match check() {
             Ok(v) => return v,
-            Err(seen) => assert!(
-                std::time::Instant::now() < deadline,
-                "waited {within:?} for {what}; {seen}"
-            ),
+            Err(seen) => assert!(Instant::now() < deadline, "waited {within:?} for {what}; {seen}"),
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use crate::server::Background;
+use crate::support::checked;
 
 /// A CA and a server certificate it signed, in a temp dir.
 pub struct Certs {
@@ -22,17 +23,9 @@ pub struct Certs {
     pub key: PathBuf,
 }
 
+/// `openssl ARGS…` in `dir` (Debian package openssl).
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    checked(Command::new("openssl").current_dir(dir).args(args));
 }
 
 impl Certs {

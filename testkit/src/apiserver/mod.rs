@@ -305,14 +305,8 @@ impl ApiServer {
     }
 
     /// The stored object (with `metadata.managedFields`), as `api_version`.
-    pub fn object(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Option<Value> {
-        self.store().object(api_version, kind, namespace, name)
+    pub fn object(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
+        self.store().object(api_version, kind, ns, name)
     }
 
     /// Everything stored, sorted by group, resource, namespace and name.

@@ -50,6 +50,49 @@ fn condition(kind: &str, status: &str, reason: &str, message: &str, now: &str) -
     })
 }
 
+/// A Deployment's `Available` and `Progressing` conditions, before and
+/// after its rollout.
+fn deployment_conditions(obj: &Value, ready: bool, now: &str) -> Value {
+    let rs = revision(obj);
+    let available = if ready {
+        condition(
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+            now,
+        )
+    } else {
+        let message = "Deployment does not have minimum availability.";
+        condition("Available", "False", "MinimumReplicasUnavailable", message, now)
+    };
+    let progressing = if ready {
+        let message = format!("ReplicaSet {rs:?} has successfully progressed.");
+        condition("Progressing", "True", "NewReplicaSetAvailable", &message, now)
+    } else {
+        let message = format!("ReplicaSet {rs:?} is progressing.");
+        condition("Progressing", "True", "ReplicaSetUpdated", &message, now)
+    };
+    json!([available, progressing])
+}
+
+/// Every field of `fields` (an object) into `map`.
+fn extend(map: &mut Map<String, Value>, fields: Value) {
+    if let Value::Object(fields) = fields {
+        map.extend(fields);
+    }
+}
+
+/// What a Job's status shows while it runs and once it is done: the
+/// controller writes no `observedGeneration` for Jobs.
+fn job(s: &mut Map<String, Value>, now: &str) {
+    s.remove("observedGeneration");
+    extend(
+        s,
+        json!({"ready": 0, "terminating": 0, "startTime": now, "uncountedTerminatedPods": {}}),
+    );
+}
+
 /// The status of a workload just after a change to generation
 /// `generation(obj)`, from `old` (None on create): the controller has not
 /// yet observed it.
@@ -63,26 +106,7 @@ pub fn not_ready(kind: &str, obj: &Value, old: Option<&Value>, now: &str) -> Val
         "Deployment" => {
             put(&mut s, "replicas", n);
             put(&mut s, "unavailableReplicas", n);
-            let rs = revision(obj);
-            s.insert(
-                "conditions".into(),
-                json!([
-                    condition(
-                        "Available",
-                        "False",
-                        "MinimumReplicasUnavailable",
-                        "Deployment does not have minimum availability.",
-                        now
-                    ),
-                    condition(
-                        "Progressing",
-                        "True",
-                        "ReplicaSetUpdated",
-                        &format!("ReplicaSet {rs:?} is progressing."),
-                        now
-                    ),
-                ]),
-            );
+            s.insert("conditions".into(), deployment_conditions(obj, false, now));
         }
         "StatefulSet" => {
             put(&mut s, "replicas", n);
@@ -91,20 +115,14 @@ pub fn not_ready(kind: &str, obj: &Value, old: Option<&Value>, now: &str) -> Val
             s.insert("updateRevision".into(), revision(obj).into());
             s.insert("collisionCount".into(), 0.into());
         }
-        "DaemonSet" => {
-            s.insert("currentNumberScheduled".into(), 1.into());
-            s.insert("desiredNumberScheduled".into(), 1.into());
-            s.insert("numberMisscheduled".into(), 0.into());
-            s.insert("numberReady".into(), 0.into());
-            s.insert("numberUnavailable".into(), 1.into());
-        }
+        "DaemonSet" => extend(
+            &mut s,
+            json!({"currentNumberScheduled": 1, "desiredNumberScheduled": 1, "numberMisscheduled": 0,
+                   "numberReady": 0, "numberUnavailable": 1}),
+        ),
         "Job" => {
-            s.remove("observedGeneration");
+            job(&mut s, now);
             s.insert("active".into(), 1.into());
-            s.insert("ready".into(), 0.into());
-            s.insert("terminating".into(), 0.into());
-            s.insert("startTime".into(), now.into());
-            s.insert("uncountedTerminatedPods".into(), json!({}));
         }
         _ => {}
     }
@@ -128,26 +146,7 @@ pub fn ready(kind: &str, obj: &Value, now: &str) -> Value {
             ] {
                 put(&mut s, k, n);
             }
-            let rs = revision(obj);
-            s.insert(
-                "conditions".into(),
-                json!([
-                    condition(
-                        "Available",
-                        "True",
-                        "MinimumReplicasAvailable",
-                        "Deployment has minimum availability.",
-                        now
-                    ),
-                    condition(
-                        "Progressing",
-                        "True",
-                        "NewReplicaSetAvailable",
-                        &format!("ReplicaSet {rs:?} has successfully progressed."),
-                        now
-                    ),
-                ]),
-            );
+            s.insert("conditions".into(), deployment_conditions(obj, true, now));
         }
         "StatefulSet" => {
             for k in [
@@ -163,26 +162,15 @@ pub fn ready(kind: &str, obj: &Value, now: &str) -> Value {
             s.insert("updateRevision".into(), revision(obj).into());
             s.insert("collisionCount".into(), 0.into());
         }
-        "DaemonSet" => {
-            for k in [
-                "currentNumberScheduled",
-                "desiredNumberScheduled",
-                "numberReady",
-                "updatedNumberScheduled",
-                "numberAvailable",
-            ] {
-                s.insert(k.into(), 1.into());
-            }
-            s.insert("numberMisscheduled".into(), 0.into());
-        }
+        "DaemonSet" => extend(
+            &mut s,
+            json!({"currentNumberScheduled": 1, "desiredNumberScheduled": 1, "numberReady": 1,
+                   "updatedNumberScheduled": 1, "numberAvailable": 1, "numberMisscheduled": 0}),
+        ),
         "Job" => {
-            s.remove("observedGeneration");
+            job(&mut s, now);
             s.insert("succeeded".into(), 1.into());
-            s.insert("ready".into(), 0.into());
-            s.insert("terminating".into(), 0.into());
-            s.insert("startTime".into(), now.into());
             s.insert("completionTime".into(), now.into());
-            s.insert("uncountedTerminatedPods".into(), json!({}));
             s.insert(
                 "conditions".into(),
                 json!([

@@ -43,8 +43,12 @@ pub struct Response {
 
 impl Response {
     fn ok(body: Value) -> Response {
+        Response::with_code(200, body)
+    }
+
+    fn with_code(code: u16, body: Value) -> Response {
         Response {
-            code: 200,
+            code,
             body,
             watch: None,
         }
@@ -107,6 +111,14 @@ impl Failure {
             message: message.into(),
             details: json!({}),
         }
+    }
+
+    fn method_not_allowed() -> Failure {
+        Failure::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     fn bad_request(message: impl Into<String>) -> Failure {
@@ -317,6 +329,39 @@ struct Target {
     subresource: Option<String>,
 }
 
+/// What a write takes from its request besides the target.
+struct Call<'r> {
+    req: &'r Request<'r>,
+    query: BTreeMap<String, String>,
+    dry_run: bool,
+    now: Instant,
+}
+
+impl Call<'_> {
+    /// The field manager of a non-apply write: the query's, else the
+    /// client's user agent up to the first `/`, as the real server does.
+    fn updater(&self) -> String {
+        match self.query.get("fieldManager") {
+            Some(m) if !m.is_empty() => m.clone(),
+            _ => match self.req.user_agent.split('/').next() {
+                Some(ua) if !ua.is_empty() => ua.to_string(),
+                _ => "unknown".into(),
+            },
+        }
+    }
+
+    /// Whether a delete asks for foreground propagation (DeleteOptions in
+    /// the body, or the query).
+    fn foreground(&self) -> bool {
+        let body: Value = serde_json::from_slice(self.req.body).unwrap_or(Value::Null);
+        let policy = body
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .or(self.query.get("propagationPolicy").map(String::as_str));
+        policy == Some("Foreground")
+    }
+}
+
 fn name_of(obj: &Value) -> &str {
     obj.pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -338,14 +383,7 @@ fn spec_part(obj: &Value) -> Value {
 /// The body of a create or update: JSON, or the protobuf kubectl's typed
 /// clients send for a few kinds (see `proto`).
 fn object_body(req: &Request) -> Result<Value> {
-    let media = req
-        .content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match media.as_str() {
+    match media_type(req).as_str() {
         "application/vnd.kubernetes.protobuf" => {
             super::proto::decode(req.body).map_err(|e| Failure::new(415, "UnsupportedMediaType", e))
         }
@@ -353,6 +391,16 @@ fn object_body(req: &Request) -> Result<Value> {
         "application/yaml" => parse_body(req.body, true),
         other => Err(unsupported_media_type(other)),
     }
+}
+
+/// The request's content type without its parameters, lowercased.
+fn media_type(req: &Request) -> String {
+    req.content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Parse a request body: JSON, or YAML for apply patches.
@@ -438,16 +486,10 @@ impl Store {
     }
 
     /// The stored object of `apiVersion`/`kind`, as that version.
-    pub fn object(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Option<Value> {
+    pub fn object(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
         let (group, _) = split_api_version(api_version);
         let rt = self.type_of(group, kind)?;
-        let mut obj = self.objects.get(&Self::key(&rt, namespace, name))?.obj.clone();
+        let mut obj = self.objects.get(&Self::key(&rt, ns, name))?.obj.clone();
         obj["apiVersion"] = api_version.into();
         Some(obj)
     }
@@ -716,11 +758,7 @@ impl Store {
             if req.method == "GET" {
                 Ok(Response::ok(resp))
             } else {
-                Err(Failure::new(
-                    405,
-                    "MethodNotAllowed",
-                    "the server does not allow this method on the requested resource",
-                ))
+                Err(Failure::method_not_allowed())
             }
         };
         let types = self.types();
@@ -755,11 +793,7 @@ impl Store {
         if rest.is_empty() {
             let list = discovery::resource_list(types, group, version).ok_or_else(Failure::not_found_path)?;
             if req.method != "GET" {
-                return Err(Failure::new(
-                    405,
-                    "MethodNotAllowed",
-                    "the server does not allow this method on the requested resource",
-                ));
+                return Err(Failure::method_not_allowed());
             }
             return Ok(Response::ok(list));
         }
@@ -805,28 +839,27 @@ impl Store {
         if !req.admin {
             self.authorize(req, &target, watch)?;
         }
+        let c = Call {
+            req,
+            query,
+            dry_run,
+            now,
+        };
         if let Some(sub) = target.subresource.clone() {
-            return self.subresource(&target, &sub, req, &query, dry_run, now);
+            return self.subresource(&target, &sub, &c);
         }
+        let query = &c.query;
         match (req.method, target.name.is_some()) {
-            ("GET", false) if watch => self.watch(&target, &query, now),
-            (_, _) if watch => Err(Failure::new(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            )),
+            ("GET", false) if watch => self.watch(&target, query, now),
+            (_, _) if watch => Err(Failure::method_not_allowed()),
             ("GET", true) => self.get(&target),
-            ("GET", false) => self.list(&target, &query),
-            ("POST", false) => self.create(&target, req, &query, dry_run, now),
-            ("PUT", true) => self.replace(&target, req, &query, dry_run, now),
-            ("PATCH", true) => self.patch(&target, req, &query, dry_run, now),
-            ("DELETE", true) => self.delete(&target, req, &query, dry_run, now),
-            ("DELETE", false) => self.delete_collection(&target, req, &query, dry_run, now),
-            _ => Err(Failure::new(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            )),
+            ("GET", false) => self.list(&target, query),
+            ("POST", false) => self.create(&target, &c),
+            ("PUT", true) => self.replace(&target, &c),
+            ("PATCH", true) => self.patch(&target, &c),
+            ("DELETE", true) => self.delete(&target, &c),
+            ("DELETE", false) => self.delete_collection(&target, &c),
+            _ => Err(Failure::method_not_allowed()),
         }
     }
 
@@ -962,38 +995,16 @@ impl Store {
     }
 
     /// `status` (read only) and `scale` (Deployments and StatefulSets).
-    fn subresource(
-        &mut self,
-        t: &Target,
-        sub: &str,
-        req: &Request,
-        query: &BTreeMap<String, String>,
-        dry_run: bool,
-        now: Instant,
-    ) -> Result<Response> {
+    fn subresource(&mut self, t: &Target, sub: &str, c: &Call) -> Result<Response> {
         let scalable = t.rt.group == "apps" && matches!(t.rt.kind.as_str(), "Deployment" | "StatefulSet");
-        let name = t.name.clone().unwrap_or_default();
-        let key = self.target_key(t);
-        let live = || {
-            self.objects
-                .get(&key)
-                .map(|s| Self::as_version(t, &s.obj))
-                .ok_or_else(|| Failure::not_found(&t.rt, &name))
-        };
+        let req = c.req;
         match (sub, req.method) {
             ("status", "GET") => self.get(t),
-            ("scale", "GET") if scalable => Ok(Response::ok(scale_of(&live()?))),
+            ("scale", "GET") if scalable => Ok(Response::ok(scale_of(&self.live(t)?.1))),
             ("scale", "PATCH" | "PUT") if scalable => {
-                let live = live()?;
+                let live = Self::as_version(t, &self.live(t)?.1);
                 let scale = scale_of(&live);
-                let media = req
-                    .content_type
-                    .split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase();
-                let new_scale = match (req.method, media.as_str()) {
+                let new_scale = match (req.method, media_type(req).as_str()) {
                     ("PUT", _) => object_body(req)?,
                     (_, "application/merge-patch+json") => {
                         fields::merge_patch(&scale, &parse_body(req.body, false)?, false)
@@ -1011,6 +1022,7 @@ impl Store {
                     .pointer("/spec/replicas")
                     .and_then(Value::as_u64)
                     .ok_or_else(|| {
+                        let name = t.name.as_deref().unwrap_or_default();
                         Failure::new(
                             422,
                             "Invalid",
@@ -1019,34 +1031,10 @@ impl Store {
                     })?;
                 let mut obj = live.clone();
                 obj["spec"]["replicas"] = replicas.into();
-                let manager = Self::updater(req, query);
-                let gv = t.rt.group_version(&t.version);
-                let (entries, _) = fields::update(
-                    &live,
-                    &obj,
-                    &fields::entries_of(&live),
-                    &manager,
-                    &gv,
-                    "scale",
-                    &now_string(),
-                );
-                let stored = self.finish_write(
-                    t,
-                    key,
-                    Some(&live),
-                    obj,
-                    entries,
-                    (&manager, "Update", "scale"),
-                    dry_run,
-                    now,
-                )?;
+                let stored = self.update(t, Some(&live), obj, "scale", c)?;
                 Ok(Response::ok(scale_of(&stored)))
             }
-            ("status", _) | ("scale", _) if scalable || sub == "status" => Err(Failure::new(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            )),
+            ("status", _) | ("scale", _) if scalable || sub == "status" => Err(Failure::method_not_allowed()),
             _ => Err(Failure::not_found_path()),
         }
     }
@@ -1057,6 +1045,17 @@ impl Store {
             t.namespace.as_deref(),
             t.name.as_deref().unwrap_or_default(),
         )
+    }
+
+    /// The target's key and its stored object, or 404.
+    fn live(&self, t: &Target) -> Result<(Key, Value)> {
+        let key = self.target_key(t);
+        let live = self
+            .objects
+            .get(&key)
+            .map(|s| s.obj.clone())
+            .ok_or_else(|| Failure::not_found(&t.rt, t.name.as_deref().unwrap_or_default()))?;
+        Ok((key, live))
     }
 
     /// The stored object as the target's version.
@@ -1097,60 +1096,41 @@ impl Store {
             .filter_map(|k| self.objects.get(k))
             .map(|s| Self::as_version(t, &s.obj))
             .collect();
-        Ok(Response::ok(json!({
+        Ok(self.list_of(t, items))
+    }
+
+    fn list_of(&self, t: &Target, items: Vec<Value>) -> Response {
+        Response::ok(json!({
             "kind": format!("{}List", t.rt.kind),
             "apiVersion": t.rt.group_version(&t.version),
             "metadata": {"resourceVersion": self.rv.to_string()},
             "items": items,
-        })))
+        }))
     }
 
-    /// The field manager of a non-apply write: the query's, else the
-    /// client's user agent up to the first `/`, as the real server does.
-    /// Store `obj` (normalized) over `live` as an Update by `manager`:
-    /// the managed fields it changed move to `manager`.
-    #[allow(clippy::too_many_arguments)]
-    fn update_by(
+    /// Store `obj` (normalized) over `live` (`None`: a create) as an
+    /// Update of `subresource` by the call's field manager: the managed
+    /// fields it changed move to that manager. The object as answered.
+    fn update(
         &mut self,
         t: &Target,
-        key: Key,
-        live: &Value,
+        live: Option<&Value>,
         obj: Value,
-        manager: String,
-        dry_run: bool,
-        now: Instant,
-    ) -> Result<Response> {
+        subresource: &str,
+        c: &Call,
+    ) -> Result<Value> {
         let obj = self.normalize(t, obj)?;
+        let manager = c.updater();
         let (entries, _) = fields::update(
-            live,
+            live.unwrap_or(&Value::Null),
             &obj,
-            &fields::entries_of(live),
+            &live.map(fields::entries_of).unwrap_or_default(),
             &manager,
             &t.rt.group_version(&t.version),
-            "",
+            subresource,
             &now_string(),
         );
-        let stored = self.finish_write(
-            t,
-            key,
-            Some(live),
-            obj,
-            entries,
-            (&manager, "Update", ""),
-            dry_run,
-            now,
-        )?;
-        Ok(Response::ok(stored))
-    }
-
-    fn updater(req: &Request, query: &BTreeMap<String, String>) -> String {
-        match query.get("fieldManager") {
-            Some(m) if !m.is_empty() => m.clone(),
-            _ => match req.user_agent.split('/').next() {
-                Some(ua) if !ua.is_empty() => ua.to_string(),
-                _ => "unknown".into(),
-            },
-        }
+        self.finish_write(t, live, obj, entries, (&manager, "Update", subresource), c)
     }
 
     /// The body as an object of the target's type, named and namespaced as
@@ -1262,15 +1242,8 @@ impl Store {
         }
     }
 
-    fn create(
-        &mut self,
-        t: &Target,
-        req: &Request,
-        query: &BTreeMap<String, String>,
-        dry_run: bool,
-        now: Instant,
-    ) -> Result<Response> {
-        let (mut obj, name) = self.checked_body(t, object_body(req)?, false)?;
+    fn create(&mut self, t: &Target, c: &Call) -> Result<Response> {
+        let (mut obj, name) = self.checked_body(t, object_body(c.req)?, false)?;
         self.check_create(t, &name)?;
         let t = Target {
             name: Some(name.clone()),
@@ -1286,80 +1259,25 @@ impl Store {
             .details(json!({"name": name, "group": t.rt.group, "kind": t.rt.plural})));
         }
         strip_server_metadata(&mut obj);
-        let manager = Self::updater(req, query);
-        let now_str = now_string();
-        let obj = self.normalize(&t, obj)?;
-        let (entries, _) = fields::update(
-            &Value::Null,
-            &obj,
-            &[],
-            &manager,
-            &t.rt.group_version(&t.version),
-            "",
-            &now_str,
-        );
-        let stored = self.finish_write(
-            &t,
-            key,
-            None,
-            obj,
-            entries,
-            (&manager, "Update", ""),
-            dry_run,
-            now,
-        )?;
-        Ok(Response {
-            code: 201,
-            body: stored,
-            watch: None,
-        })
+        let stored = self.update(&t, None, obj, "", c)?;
+        Ok(Response::with_code(201, stored))
     }
 
-    fn replace(
-        &mut self,
-        t: &Target,
-        req: &Request,
-        query: &BTreeMap<String, String>,
-        dry_run: bool,
-        now: Instant,
-    ) -> Result<Response> {
-        let (mut obj, name) = self.checked_body(t, object_body(req)?, false)?;
-        let key = self.target_key(t);
-        let live = self
-            .objects
-            .get(&key)
-            .map(|s| s.obj.clone())
-            .ok_or_else(|| Failure::not_found(&t.rt, &name))?;
+    fn replace(&mut self, t: &Target, c: &Call) -> Result<Response> {
+        let (mut obj, _) = self.checked_body(t, object_body(c.req)?, false)?;
+        let (_, live) = self.live(t)?;
         check_resource_version(t, &obj, &live)?;
         strip_server_metadata(&mut obj);
-        self.update_by(t, key, &live, obj, Self::updater(req, query), dry_run, now)
+        Ok(Response::ok(self.update(t, Some(&live), obj, "", c)?))
     }
 
-    fn patch(
-        &mut self,
-        t: &Target,
-        req: &Request,
-        query: &BTreeMap<String, String>,
-        dry_run: bool,
-        now: Instant,
-    ) -> Result<Response> {
-        let media = req
-            .content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+    fn patch(&mut self, t: &Target, c: &Call) -> Result<Response> {
+        let media = media_type(c.req);
         let name = t.name.clone().unwrap_or_default();
         if media == "application/apply-patch+yaml" {
-            return self.apply(t, req, query, dry_run, now);
+            return self.apply(t, c);
         }
-        let key = self.target_key(t);
-        let live = self
-            .objects
-            .get(&key)
-            .map(|s| s.obj.clone())
-            .ok_or_else(|| Failure::not_found(&t.rt, &name))?;
+        let (_, live) = self.live(t)?;
         let known = [
             "application/merge-patch+json",
             "application/strategic-merge-patch+json",
@@ -1368,7 +1286,7 @@ impl Store {
         if !known.contains(&media.as_str()) {
             return Err(unsupported_media_type(&media));
         }
-        let patch = parse_body(req.body, false)?;
+        let patch = parse_body(c.req.body, false)?;
         let live_here = Self::as_version(t, &live);
         let patched = match media.as_str() {
             "application/merge-patch+json" => fields::merge_patch(&live_here, &patch, false),
@@ -1395,17 +1313,11 @@ impl Store {
         obj["kind"] = t.rt.kind.clone().into();
         strip_server_metadata(&mut obj);
         restore_identity(t, &mut obj, &name);
-        self.update_by(t, key, &live, obj, Self::updater(req, query), dry_run, now)
+        Ok(Response::ok(self.update(t, Some(&live), obj, "", c)?))
     }
 
-    fn apply(
-        &mut self,
-        t: &Target,
-        req: &Request,
-        query: &BTreeMap<String, String>,
-        dry_run: bool,
-        now: Instant,
-    ) -> Result<Response> {
+    fn apply(&mut self, t: &Target, c: &Call) -> Result<Response> {
+        let query = &c.query;
         let manager = match query.get("fieldManager") {
             Some(m) if !m.is_empty() => m.clone(),
             _ => {
@@ -1419,7 +1331,7 @@ impl Store {
             Some("true") => true,
             Some(other) => return Err(Failure::bad_request(format!("invalid force value {other:?}"))),
         };
-        let (mut config, name) = self.checked_body(t, parse_body(req.body, true)?, true)?;
+        let (mut config, name) = self.checked_body(t, parse_body(c.req.body, true)?, true)?;
         let key = self.target_key(t);
         let live = self.objects.get(&key).map(|s| s.obj.clone());
         if live.is_none() {
@@ -1461,21 +1373,8 @@ impl Store {
         restore_identity(t, &mut obj, &name);
         let obj = self.normalize(t, obj)?;
         let created = live.is_none();
-        let stored = self.finish_write(
-            t,
-            key,
-            live.as_ref(),
-            obj,
-            applied.entries,
-            (&manager, "Apply", ""),
-            dry_run,
-            now,
-        )?;
-        Ok(Response {
-            code: if created { 201 } else { 200 },
-            body: stored,
-            watch: None,
-        })
+        let stored = self.finish_write(t, live.as_ref(), obj, applied.entries, (&manager, "Apply", ""), c)?;
+        Ok(Response::with_code(if created { 201 } else { 200 }, stored))
     }
 
     /// Per-kind rules every write goes through: a Secret's `stringData`
@@ -1520,18 +1419,17 @@ impl Store {
     /// Server-owned metadata and status, the generation, the workload
     /// status; then store (unless a dry run) with a new resourceVersion if
     /// anything changed. Returns the object as answered.
-    #[allow(clippy::too_many_arguments)]
     fn finish_write(
         &mut self,
         t: &Target,
-        key: Key,
         live: Option<&Value>,
         mut obj: Value,
         entries: Vec<Entry>,
         writer: (&str, &str, &str),
-        dry_run: bool,
-        now: Instant,
+        c: &Call,
     ) -> Result<Value> {
+        let key = self.target_key(t);
+        let (dry_run, now) = (c.dry_run, c.now);
         let now_str = now_string();
         let live = live.map(|l| Self::as_version(t, l));
         let gv = t.rt.group_version(&t.version);
@@ -1690,21 +1588,9 @@ impl Store {
         Ok(obj)
     }
 
-    fn delete(
-        &mut self,
-        t: &Target,
-        req: &Request,
-        query: &BTreeMap<String, String>,
-        dry_run: bool,
-        now: Instant,
-    ) -> Result<Response> {
+    fn delete(&mut self, t: &Target, c: &Call) -> Result<Response> {
         let name = t.name.clone().unwrap_or_default();
-        let key = self.target_key(t);
-        let live = self
-            .objects
-            .get(&key)
-            .map(|s| s.obj.clone())
-            .ok_or_else(|| Failure::not_found(&t.rt, &name))?;
+        let (key, live) = self.live(t)?;
         if t.rt.kind == "Namespace" && matches!(name.as_str(), "default" | "kube-system" | "kube-public") {
             return Err(Failure::new(
                 403,
@@ -1720,40 +1606,28 @@ impl Store {
             "details": {"name": name, "group": t.rt.group, "kind": t.rt.plural,
                         "uid": live.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)},
         });
-        if dry_run {
+        if c.dry_run {
             return Ok(Response::ok(gone));
         }
-        match self.begin_delete(&key, now, foreground(req, query)) {
+        match self.begin_delete(&key, c.now, c.foreground()) {
             None => Ok(Response::ok(gone)),
             // Still there (finalizers, a terminating namespace): the object.
             Some(obj) => Ok(Response::ok(Self::as_version(t, &obj))),
         }
     }
 
-    fn delete_collection(
-        &mut self,
-        t: &Target,
-        req: &Request,
-        query: &BTreeMap<String, String>,
-        dry_run: bool,
-        now: Instant,
-    ) -> Result<Response> {
-        let keys = self.matching(t, query)?;
+    fn delete_collection(&mut self, t: &Target, c: &Call) -> Result<Response> {
+        let keys = self.matching(t, &c.query)?;
         let mut items = Vec::new();
         for key in keys {
             if let Some(s) = self.objects.get(&key) {
                 items.push(Self::as_version(t, &s.obj));
             }
-            if !dry_run {
-                self.begin_delete(&key, now, foreground(req, query));
+            if !c.dry_run {
+                self.begin_delete(&key, c.now, c.foreground());
             }
         }
-        Ok(Response::ok(json!({
-            "kind": format!("{}List", t.rt.kind),
-            "apiVersion": t.rt.group_version(&t.version),
-            "metadata": {"resourceVersion": self.rv.to_string()},
-            "items": items,
-        })))
+        Ok(self.list_of(t, items))
     }
 
     /// Delete a stored object: at once, or — when finalizers hold it, or
@@ -1852,17 +1726,6 @@ fn held(obj: &Value, spec: bool) -> bool {
     };
     let namespace = obj.get("kind").and_then(Value::as_str) == Some("Namespace");
     some("/metadata/finalizers") || (spec && namespace && some("/spec/finalizers"))
-}
-
-/// Whether a delete asks for foreground propagation (DeleteOptions in the
-/// body, or the query).
-fn foreground(req: &Request, query: &BTreeMap<String, String>) -> bool {
-    let body: Value = serde_json::from_slice(req.body).unwrap_or(Value::Null);
-    let policy = body
-        .get("propagationPolicy")
-        .and_then(Value::as_str)
-        .or(query.get("propagationPolicy").map(String::as_str));
-    policy == Some("Foreground")
 }
 
 fn unsupported_media_type(media: &str) -> Failure {

@@ -3,11 +3,12 @@
 
 use std::io::BufRead as _;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::{ApiServer, Identity, Options};
+use crate::support::wait_until;
 
 fn cm(name: &str, data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}, "data": data})
@@ -403,11 +404,9 @@ fn the_server_stops_on_drop() {
     let port = s.port();
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     drop(s);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(std::time::Instant::now() < deadline, "still listening");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(Duration::from_secs(5), "the port closed", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
 }
 
 #[test]
@@ -748,20 +747,15 @@ fn crds_are_established_after_the_delay() {
         s.call("GET", "/apis/example.com/v1", "", b"").is_err(),
         "in discovery too soon"
     );
-    let started = Instant::now();
-    while established(
-        &s.object(
+    wait_until(Duration::from_secs(10), "the CRD established", || {
+        let crd = s.object(
             "apiextensions.k8s.io/v1",
             "CustomResourceDefinition",
             None,
             "gadgets.example.com",
-        )
-        .expect("crd"),
-    ) != Some(json!("True"))
-    {
-        assert!(started.elapsed() < Duration::from_secs(10), "never established");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        );
+        established(&crd.expect("crd")) == Some(json!("True"))
+    });
     s.call("PATCH", path, "application/apply-patch+yaml", &body)
         .expect("served now");
 }
@@ -795,15 +789,10 @@ fn deletes_wait_for_finalizers_and_namespaces_terminate() {
     assert_eq!(e["details"]["causes"][0]["reason"], "NamespaceTerminating");
 
     // The content goes after the delay, but the finalizer holds `held` (and so the namespace).
-    let started = Instant::now();
     let live = |name: &str| s.object("v1", "ConfigMap", Some("demo"), name);
-    while live("held").is_some_and(|h| h["metadata"].get("deletionTimestamp").is_none()) {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "content never deleted"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(Duration::from_secs(10), "the content deleted", || {
+        live("held").is_none_or(|h| h["metadata"].get("deletionTimestamp").is_some())
+    });
     std::thread::sleep(Duration::from_millis(150));
     assert!(
         s.object("v1", "Namespace", None, "demo").is_some(),
@@ -813,13 +802,9 @@ fn deletes_wait_for_finalizers_and_namespaces_terminate() {
     s.merge_patch("controller", &held, &json!({"metadata": {"finalizers": null}}))
         .expect("release");
     assert!(live("held").is_none());
-    while s.object("v1", "Namespace", None, "demo").is_some() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "namespace never went"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(Duration::from_secs(10), "the namespace gone", || {
+        s.object("v1", "Namespace", None, "demo").is_none()
+    });
 
     // Foreground deletes wait too; background ones of unheld objects do not.
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
