@@ -278,10 +278,9 @@ fn a_server_that_never_answers_times_out() {
     f.configure(&format!(
         "git \"git://127.0.0.1:{port}/repo.git\"\ntimeout \"1s\""
     ));
-    let started = std::time::Instant::now();
     let (_, error) = f.fails();
-    assert!(error.contains("timeout"), "{error}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // The timeout that fired is the one configured, not a default.
+    assert!(error.contains("took longer than the timeout of 1s"), "{error}");
     drop(listener);
 }
 

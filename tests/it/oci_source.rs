@@ -218,10 +218,9 @@ fn a_silent_registry_times_out() {
     f.configure(&format!(
         "oci \"127.0.0.1:{port}/app\"\ninsecure #true\ntimeout \"1s\""
     ));
-    let started = std::time::Instant::now();
     let (_, error) = f.fails();
+    // The timeout that fired is the one configured, not a default.
     assert!(error.contains("took longer than the timeout of 1s"), "{error}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(20));
     drop(listener);
 }
 
