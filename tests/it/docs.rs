@@ -34,7 +34,6 @@
 //! examples and transcripts in place; review the result with
 //! `git diff docs/`.
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -559,7 +558,7 @@ impl Session {
 
     /// Run the `$ ` lines of `transcript`; the transcript as it should read.
     fn run(&mut self, transcript: &str) -> String {
-        let bin = Path::new(env!("CARGO_BIN_EXE_mooring"))
+        let bin = crate::support::mooring_bin()
             .parent()
             .expect("binary dir")
             .to_path_buf();

@@ -45,7 +45,7 @@ fn flux_image_corpus_passes_but_for_documented_differences() {
     }
     let out = Command::new("bash")
         .arg(dir.join("run.sh"))
-        .arg(env!("CARGO_BIN_EXE_mooring"))
+        .arg(crate::support::mooring_bin())
         .output()
         .expect("run run.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -106,10 +106,10 @@ fn a_user_without_state_dir_gets_their_own() {
         }
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(env!("CARGO_BIN_EXE_mooring"));
+            .arg(crate::support::mooring_bin());
         c
     } else {
-        std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+        std::process::Command::new(crate::support::mooring_bin())
     };
     let out = cmd
         .args(["once", "-c", "mooring.kdl"])

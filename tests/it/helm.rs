@@ -55,7 +55,7 @@ fn run_in_fixtures(program: &Path, prefix: &[&str], args: &[String]) -> Run {
 }
 
 fn mooring(args: &[String]) -> Run {
-    run_in_fixtures(Path::new(env!("CARGO_BIN_EXE_mooring")), &["helm"], args)
+    run_in_fixtures(&crate::support::mooring_bin(), &["helm"], args)
 }
 
 /// The message of a miette report: the `×` line and the `│` lines that
@@ -183,14 +183,9 @@ fn conformance_corpus() {
     let out = Command::new("python3")
         .arg(corpus.join("runner.py"))
         .arg(&assembled.root)
-        .args([
-            "--strict-errors",
-            "-j",
-            "2",
-            env!("CARGO_BIN_EXE_mooring"),
-            "helm",
-            "template",
-        ])
+        .args(["--strict-errors", "-j", "2"])
+        .arg(crate::support::mooring_bin())
+        .args(["helm", "template"])
         .env("NO_COLOR", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()

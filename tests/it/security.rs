@@ -128,7 +128,7 @@ fn run_measured(env: &crate::support::TestEnv, args: &[&str]) -> (crate::support
         .env("NO_COLOR", "1")
         .args(["-f", "%M", "-o"])
         .arg(&report)
-        .arg(env!("CARGO_BIN_EXE_mooring"))
+        .arg(crate::support::mooring_bin())
         .args(args)
         .output()
         .expect("run /usr/bin/time (install the `time` package)");

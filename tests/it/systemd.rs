@@ -78,7 +78,8 @@ fn installable_copy(env: &TestEnv) -> PathBuf {
         "{UNIT}: the binary is installed as /usr/local/bin/mooring and the config read from \
          /etc/mooring/mooring.kdl; expected the line\n{EXEC_START}"
     );
-    let bin = env!("CARGO_BIN_EXE_mooring");
+    let bin = crate::support::mooring_bin();
+    let bin = bin.to_str().expect("a UTF-8 binary path");
     assert!(
         !bin.contains(char::is_whitespace),
         "binary path with spaces: {bin}"
