@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::gitserver::Repo;
-use crate::support::{TestEnv, free_port};
+use crate::support::{TestEnv, free_port, wait_for};
 
 const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: demo\nspec:\n  replicas: 1\n";
 const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: demo\n";
@@ -171,19 +171,13 @@ impl Running {
     /// Poll the status until `pred` holds, at most `within`; the status that did.
     #[track_caller]
     pub(crate) fn wait(&self, within: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
+        wait_for(within, what, || {
             let s = self.status();
-            if pred(&s) {
-                return s;
+            match pred(&s) {
+                true => Ok(s),
+                false => Err(format!("last status:\n{s:#}")),
             }
-            assert!(
-                Instant::now() < deadline,
-                "waited {within:?} for {what}; last status:\n{}",
-                serde_json::to_string_pretty(&s).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        })
     }
 
     /// Send `signal` and wait for the exit code.

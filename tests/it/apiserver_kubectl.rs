@@ -7,15 +7,15 @@
 //! Debian's own `kubernetes-client` (bookworm: 1.20) is too old; the
 //! `kubectl` package here comes from the Google Cloud SDK apt repository.
 
-use std::io::Read as _;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::apiserver::{ApiServer, Identity, Options, kubectl};
-use crate::support::Run;
+use crate::kube::patch_web;
+use crate::support::{Run, output_within, wait_for};
 
 const KUBECTL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -113,47 +113,43 @@ impl Kube {
         path
     }
 
-    /// Run `kubectl ARGS…` (paths relative to the temp dir), killing it
-    /// after [`KUBECTL_TIMEOUT`].
-    fn kubectl(&self, args: &[&str]) -> Run {
+    /// `kubectl ARGS…` in the temp dir (paths relative to it).
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = kubectl(&self.server, &self.dir.path().join("kube"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .expect("run kubectl 1.32 (on PATH? see the module doc)");
-        let drain = |mut r: Box<dyn std::io::Read + Send>| {
-            std::thread::spawn(move || {
-                let mut s = String::new();
-                let _ = r.read_to_string(&mut s);
-                s
-            })
-        };
-        let out = drain(Box::new(child.stdout.take().expect("stdout")));
-        let err = drain(Box::new(child.stderr.take().expect("stderr")));
-        let deadline = Instant::now() + KUBECTL_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for kubectl") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "kubectl {args:?} still running after {KUBECTL_TIMEOUT:?}; requests:\n{}",
-                    self.server.requests().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: out.join().expect("stdout reader"),
-            stderr: err.join().expect("stderr reader"),
-        }
+        cmd.args(args).current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Run `kubectl ARGS…`, killing it after [`KUBECTL_TIMEOUT`].
+    fn kubectl(&self, args: &[&str]) -> Run {
+        output_within(&mut self.command(args), KUBECTL_TIMEOUT).unwrap_or_else(|run| {
+            panic!(
+                "kubectl {args:?} still running after {KUBECTL_TIMEOUT:?}: {run:?}; requests:\n{}",
+                self.server.requests().join("\n")
+            )
+        })
+    }
+
+    /// `kubectl apply --server-side --field-manager MANAGER MORE… -f app.yaml`.
+    fn apply(&self, manager: &str, more: &[&str]) -> Run {
+        let mut args = vec![
+            "apply",
+            "--server-side",
+            "--field-manager",
+            manager,
+            "-f",
+            "app.yaml",
+        ];
+        args.extend_from_slice(more);
+        self.kubectl(&args)
+    }
+
+    /// [`Kube::apply`], which must succeed.
+    #[track_caller]
+    fn apply_ok(&self, manager: &str, more: &[&str]) -> Run {
+        let run = self.apply(manager, more);
+        run.expect_code(0);
+        run
     }
 
     #[track_caller]
@@ -166,13 +162,11 @@ impl Kube {
     /// Start `kubectl ARGS…` that runs until stopped (a watch): its
     /// stdout lines as they come; killed on drop.
     fn spawn(&self, args: &[&str]) -> Running {
-        let mut cmd = kubectl(&self.server, &self.dir.path().join("kube"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
+        let mut child = self
+            .command(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = cmd
+            .stderr(Stdio::null())
             .spawn()
             .expect("run kubectl 1.32 (on PATH? see the module doc)");
         let stdout = child.stdout.take().expect("stdout");
@@ -186,6 +180,24 @@ impl Kube {
             }
         });
         Running { child, lines: rx }
+    }
+
+    /// Object (apiVersion, kind, name) of namespace demo is gone: not
+    /// stored, and `kubectl get` of it fails saying `message`.
+    #[track_caller]
+    fn assert_gone(&self, (api_version, kind, name): (&str, &str, &str), message: &str) {
+        let stored = self.server.object(api_version, kind, Some("demo"), name);
+        assert!(stored.is_none(), "{stored:?}");
+        let run = self.kubectl(&["get", &kind.to_lowercase(), name, "-n", "demo"]);
+        run.expect_code(1);
+        run.stderr_has(message);
+    }
+
+    /// `kubectl get deploy web -n demo ARGS…`, which must succeed: its
+    /// stdout.
+    fn get_web(&self, args: &[&str]) -> String {
+        self.ok(&[&["get", "deploy", "web", "-n", "demo"], args].concat())
+            .stdout
     }
 
     fn deployment(&self) -> Value {
@@ -246,14 +258,7 @@ fn managers(obj: &Value) -> Vec<String> {
 fn apply_get_and_delete() {
     let k = Kube::new();
     k.write("app.yaml", APP);
-    let run = k.ok(&[
-        "apply",
-        "--server-side",
-        "--field-manager",
-        "mooring-test",
-        "-f",
-        "app.yaml",
-    ]);
+    let run = k.apply_ok("mooring-test", &[]);
     for line in [
         "namespace/demo serverside-applied",
         "deployment.apps/web serverside-applied",
@@ -268,23 +273,12 @@ fn apply_get_and_delete() {
         "{requests:#?}"
     );
 
-    let yaml = k
-        .ok(&[
-            "get",
-            "deploy",
-            "web",
-            "-n",
-            "demo",
-            "-o",
-            "yaml",
-            "--show-managed-fields",
-        ])
-        .stdout;
+    let yaml = k.get_web(&["-o", "yaml", "--show-managed-fields"]);
     assert!(yaml.contains("manager: mooring-test"), "{yaml}");
     assert!(yaml.contains("operation: Apply"), "{yaml}");
     assert!(yaml.contains("image: nginx:1.27"), "{yaml}");
     assert!(yaml.contains("f:replicas: {}"), "{yaml}");
-    let hidden = k.ok(&["get", "deploy", "web", "-n", "demo", "-o", "yaml"]).stdout;
+    let hidden = k.get_web(&["-o", "yaml"]);
     assert!(!hidden.contains("managedFields"), "{hidden}");
 
     let json: Value = serde_json::from_str(
@@ -302,60 +296,27 @@ fn apply_get_and_delete() {
     assert_eq!(names, "deployment.apps/web\nconfigmap/settings\n");
 
     let run = k.ok(&["delete", "deploy", "web", "-n", "demo"]);
-    assert!(
-        run.stdout.contains("deployment.apps \"web\" deleted"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        k.server
-            .object("apps/v1", "Deployment", Some("demo"), "web")
-            .is_none()
-    );
-    let run = k.kubectl(&["get", "deploy", "web", "-n", "demo"]);
-    run.expect_code(1);
-    assert!(
-        run.stderr.contains("deployments.apps \"web\" not found"),
-        "{}",
-        run.stderr
+    run.stdout_has("deployment.apps \"web\" deleted");
+    k.assert_gone(
+        ("apps/v1", "Deployment", "web"),
+        "deployments.apps \"web\" not found",
     );
 
     // Deleting the namespace takes what is in it.
     k.ok(&["delete", "namespace", "demo"]);
-    assert!(
-        k.server
-            .object("v1", "ConfigMap", Some("demo"), "settings")
-            .is_none()
-    );
-    let run = k.kubectl(&["get", "configmap", "settings", "-n", "demo"]);
-    run.expect_code(1);
-    assert!(run.stderr.contains("not found"), "{}", run.stderr);
+    k.assert_gone(("v1", "ConfigMap", "settings"), "not found");
 }
 
 #[test]
 fn reapplying_the_same_file_changes_nothing() {
     let k = Kube::new();
     k.write("app.yaml", APP);
-    k.ok(&[
-        "apply",
-        "--server-side",
-        "--field-manager",
-        "mooring-test",
-        "-f",
-        "app.yaml",
-    ]);
+    k.apply_ok("mooring-test", &[]);
     let before = k.server.objects();
     let deployment = k.deployment();
     assert_eq!(deployment["metadata"]["generation"], 1);
 
-    k.ok(&[
-        "apply",
-        "--server-side",
-        "--field-manager",
-        "mooring-test",
-        "-f",
-        "app.yaml",
-    ]);
+    k.apply_ok("mooring-test", &[]);
     assert_eq!(
         k.server.objects(),
         before,
@@ -365,14 +326,7 @@ fn reapplying_the_same_file_changes_nothing() {
 
     // A change bumps the resourceVersion and (outside metadata) the generation.
     k.write("app.yaml", &APP.replace("nginx:1.27", "nginx:1.28"));
-    k.ok(&[
-        "apply",
-        "--server-side",
-        "--field-manager",
-        "mooring-test",
-        "-f",
-        "app.yaml",
-    ]);
+    k.apply_ok("mooring-test", &[]);
     let after = k.deployment();
     assert_ne!(rv(&after), rv(&deployment));
     assert_eq!(after["metadata"]["generation"], 2);
@@ -399,29 +353,9 @@ fn reapplying_the_same_file_changes_nothing() {
 fn conflicts_with_kubectl_patch_and_force() {
     let k = Kube::new();
     k.write("app.yaml", APP);
-    k.ok(&[
-        "apply",
-        "--server-side",
-        "--field-manager",
-        "manager-a",
-        "-f",
-        "app.yaml",
-    ]);
-    let run = k.ok(&[
-        "patch",
-        "deploy",
-        "web",
-        "-n",
-        "demo",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"replicas":3}}"#,
-    ]);
-    assert!(
-        run.stdout.contains("deployment.apps/web patched"),
-        "{}",
-        run.stdout
-    );
+    k.apply_ok("manager-a", &[]);
+    k.ok(&patch_web(r#"{"spec":{"replicas":3}}"#))
+        .stdout_has("deployment.apps/web patched");
     let patched = k.deployment();
     assert_eq!(patched["spec"]["replicas"], 3);
     assert_eq!(
@@ -433,21 +367,10 @@ fn conflicts_with_kubectl_patch_and_force() {
         ]
     );
 
-    let run = k.kubectl(&[
-        "apply",
-        "--server-side",
-        "--field-manager",
-        "manager-a",
-        "-f",
-        "app.yaml",
-    ]);
+    let run = k.apply("manager-a", &[]);
     assert_ne!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains(
-            r#"Apply failed with 1 conflict: conflict with "kubectl-patch" using apps/v1: .spec.replicas"#
-        ),
-        "{}",
-        run.stderr
+    run.stderr_has(
+        r#"Apply failed with 1 conflict: conflict with "kubectl-patch" using apps/v1: .spec.replicas"#,
     );
     assert!(
         run.stderr.contains("--force-conflicts"),
@@ -456,15 +379,7 @@ fn conflicts_with_kubectl_patch_and_force() {
     );
     assert_eq!(k.deployment()["spec"]["replicas"], 3);
 
-    k.ok(&[
-        "apply",
-        "--server-side",
-        "--field-manager",
-        "manager-a",
-        "--force-conflicts",
-        "-f",
-        "app.yaml",
-    ]);
+    k.apply_ok("manager-a", &["--force-conflicts"]);
     let forced = k.deployment();
     assert_eq!(forced["spec"]["replicas"], 1);
     assert_eq!(
@@ -473,28 +388,15 @@ fn conflicts_with_kubectl_patch_and_force() {
     );
 
     // Now without conflicts.
-    let apply = [
-        "apply",
-        "--server-side",
-        "--field-manager",
-        "manager-a",
-        "-f",
-        "app.yaml",
-    ];
-    k.ok(&apply);
+    k.apply_ok("manager-a", &[]);
 
     // kubectl scale writes through the scale subresource (as an HPA would).
     let run = k.ok(&["scale", "deploy/web", "-n", "demo", "--replicas=2"]);
-    assert!(
-        run.stdout.contains("deployment.apps/web scaled"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("deployment.apps/web scaled");
     assert_eq!(k.deployment()["spec"]["replicas"], 2);
-    let run = k.kubectl(&apply);
+    let run = k.apply("manager-a", &[]);
     assert_ne!(run.code, 0, "{run:?}");
-    let message = r#"conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#;
-    assert!(run.stderr.contains(message), "{}", run.stderr);
+    run.stderr_has(r#"conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#);
 }
 
 #[test]
@@ -504,21 +406,8 @@ fn server_dry_run_stores_nothing() {
     k.ok(&["create", "namespace", "demo"]);
     let before = k.server.objects();
 
-    let run = k.ok(&[
-        "apply",
-        "--server-side",
-        "--dry-run=server",
-        "--field-manager",
-        "m",
-        "-f",
-        "app.yaml",
-    ]);
-    assert!(
-        run.stdout
-            .contains("deployment.apps/web serverside-applied (server dry run)"),
-        "{}",
-        run.stdout
-    );
+    let run = k.apply_ok("m", &["--dry-run=server"]);
+    run.stdout_has("deployment.apps/web serverside-applied (server dry run)");
     assert_eq!(k.server.objects(), before);
     let requests = k.server.requests();
     assert!(
@@ -529,21 +418,11 @@ fn server_dry_run_stores_nothing() {
     );
 
     // A dry run over a live object answers the change but keeps it.
-    k.ok(&["apply", "--server-side", "--field-manager", "m", "-f", "app.yaml"]);
+    k.apply_ok("m", &[]);
     let live = k.deployment();
     k.write("app.yaml", &APP.replace("replicas: 1", "replicas: 4"));
-    let out = k.ok(&[
-        "apply",
-        "--server-side",
-        "--dry-run=server",
-        "--field-manager",
-        "m",
-        "-f",
-        "app.yaml",
-        "-o",
-        "json",
-    ]);
-    assert!(out.stdout.contains(r#""replicas": 4"#), "{}", out.stdout);
+    k.apply_ok("m", &["--dry-run=server", "-o", "json"])
+        .stdout_has(r#""replicas": 4"#);
     assert_eq!(k.deployment(), live);
 
     // kubectl diff: a server dry run that must keep the live resourceVersion.
@@ -584,11 +463,7 @@ fn crd_then_custom_resource() {
     }
 
     let run = k.ok(&["apply", "--server-side", "-f", "widget.yaml"]);
-    assert!(
-        run.stdout.contains("widget.example.com/gear serverside-applied"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("widget.example.com/gear serverside-applied");
     let listed = k.ok(&["get", "widgets", "-n", "demo"]).stdout;
     assert!(listed.contains("gear"), "{listed}");
     let short = k.ok(&["get", "wd", "-A", "-o", "name"]).stdout;
@@ -656,18 +531,16 @@ fn ready(d: &Value) -> bool {
         && d["status"]["observedGeneration"] == d["metadata"]["generation"]
 }
 
-/// Poll until the deployment is ready (10 s at most); how long it took.
-fn wait_ready(k: &Kube) -> Duration {
-    let start = Instant::now();
-    while !ready(&k.deployment()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "never ready: {}",
-            k.deployment()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    start.elapsed()
+/// Poll until the deployment is ready (10 s at most).
+fn wait_ready(k: &Kube) {
+    wait_for(Duration::from_secs(10), "the deployment ready", || {
+        let d = k.deployment();
+        if ready(&d) {
+            Ok(())
+        } else {
+            Err(format!("it is {d}"))
+        }
+    });
 }
 
 fn web(image: &str) -> Value {
@@ -731,26 +604,21 @@ fn deployments_become_ready_after_the_rollout_delay() {
 
     // kubectl sees the change with nothing else asking in between.
     k.server.apply("test", false, &web("nginx:3")).expect("apply");
-    let start = Instant::now();
-    loop {
-        let out = k.ok(&[
-            "get",
-            "deploy",
-            "web",
-            "-n",
-            "demo",
-            "-o",
-            "jsonpath={.status.observedGeneration}/{.status.readyReplicas}",
-        ]);
-        if out.stdout == "3/1" {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "kubectl saw {}",
-            out.stdout
-        );
-    }
+    wait_for(
+        Duration::from_secs(10),
+        "kubectl to see generation 3 ready",
+        || {
+            let seen = k.get_web(&[
+                "-o",
+                "jsonpath={.status.observedGeneration}/{.status.readyReplicas}",
+            ]);
+            if seen == "3/1" {
+                Ok(())
+            } else {
+                Err(format!("kubectl saw {seen}"))
+            }
+        },
+    );
 }
 
 #[test]
@@ -801,18 +669,10 @@ fn errors_are_status_objects() {
     k.ok(&["create", "configmap", "dup", "-n", "default"]);
     let run = k.kubectl(&["create", "configmap", "dup", "-n", "default"]);
     run.expect_code(1);
-    assert!(
-        run.stderr.contains(r#"configmaps "dup" already exists"#),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(r#"configmaps "dup" already exists"#);
     let run = k.kubectl(&["create", "configmap", "x", "-n", "missing"]);
     run.expect_code(1);
-    assert!(
-        run.stderr.contains(r#"namespaces "missing" not found"#),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(r#"namespaces "missing" not found"#);
     let version = k.ok(&["version", "-o", "json"]).stdout;
     assert!(version.contains("v1.32.0"), "{version}");
 }
@@ -878,11 +738,7 @@ fn kubectl_shows_immutable_field_errors_from_their_causes() {
     let run = k.kubectl(&["apply", "--server-side", "-f", "app.yaml"]);
     assert_ne!(run.code, 0, "{run:?}");
     // kubectl words an Invalid error from details.kind, .name and .causes.
-    assert!(
-        run.stderr.contains(r#"The Deployment "web" is invalid: spec.selector: Invalid value: {"matchLabels":{"app":"web2"}}: field is immutable"#),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(r#"The Deployment "web" is invalid: spec.selector: Invalid value: {"matchLabels":{"app":"web2"}}: field is immutable"#);
     // Names by kind, the same way.
     k.write(
         "bad.yaml",
@@ -890,11 +746,7 @@ fn kubectl_shows_immutable_field_errors_from_their_causes() {
     );
     let run = k.kubectl(&["apply", "--server-side", "-f", "bad.yaml"]);
     assert_ne!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains(r#"The ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain"#),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(r#"The ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain"#);
 }
 
 #[test]
@@ -927,16 +779,20 @@ fn kubectl_delete_waits_for_a_terminating_namespace() {
     k.write("app.yaml", APP);
     k.ok(&["apply", "--server-side", "-f", "app.yaml"]);
     // A finalizer nobody removes keeps the namespace Terminating.
-    k.ok(&[
-        "patch",
-        "configmap",
-        "settings",
-        "-n",
-        "demo",
-        "--type=merge",
-        "-p",
-        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
-    ]);
+    let hold = |finalizers: &str| {
+        let patch = format!(r#"{{"metadata":{{"finalizers":{finalizers}}}}}"#);
+        k.ok(&[
+            "patch",
+            "configmap",
+            "settings",
+            "-n",
+            "demo",
+            "--type=merge",
+            "-p",
+            &patch,
+        ]);
+    };
+    hold(r#"["example.com/hold"]"#);
     k.ok(&["delete", "namespace", "demo", "--wait=false"]);
     let phase = k
         .ok(&["get", "namespace", "demo", "-o", "jsonpath={.status.phase}"])
@@ -944,22 +800,9 @@ fn kubectl_delete_waits_for_a_terminating_namespace() {
     assert_eq!(phase, "Terminating");
     let run = k.kubectl(&["create", "configmap", "new", "-n", "demo"]);
     assert_ne!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains(r#"configmaps "new" is forbidden: unable to create new content in namespace demo because it is being terminated"#),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(r#"configmaps "new" is forbidden: unable to create new content in namespace demo because it is being terminated"#);
     // Release it; `kubectl delete` (which waits through a watch) returns once it is gone.
-    k.ok(&[
-        "patch",
-        "configmap",
-        "settings",
-        "-n",
-        "demo",
-        "--type=merge",
-        "-p",
-        r#"{"metadata":{"finalizers":null}}"#,
-    ]);
+    hold("null");
     k.ok(&["delete", "namespace", "demo", "--ignore-not-found"]);
     assert!(k.server.object("v1", "Namespace", None, "demo").is_none());
     let run = k.kubectl(&["get", "namespace", "demo"]);
@@ -982,9 +825,5 @@ fn kubectl_sees_rbac_refusals_of_a_namespace_scoped_identity() {
     );
     let run = k.kubectl(&["get", "configmaps", "-A"]);
     assert_ne!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains(r#"Error from server (Forbidden): configmaps is forbidden: User "system:serviceaccount:demo:mooring" cannot list resource "configmaps" in API group "" at the cluster scope"#),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(r#"Error from server (Forbidden): configmaps is forbidden: User "system:serviceaccount:demo:mooring" cannot list resource "configmaps" in API group "" at the cluster scope"#);
 }

@@ -2,26 +2,39 @@
 //! a git repository served by `git daemon --enable=receive-pack`, and the
 //! real binary: scan → set the marked line → commit → push → fetch → apply.
 
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::gitserver::{Repo, git_daemon_with_receive_pack};
+use crate::agent::Running;
+use crate::gitserver::{GitDaemon, Repo, git_daemon_with_receive_pack};
 use crate::registry::{Entry, Registry, tarball};
-use crate::support::{TestEnv, free_port};
+use crate::support::{Run, TestEnv, free_port, wait_for};
 
 const DEPLOY: &str = "apiVersion: apps/v1\r\nkind: Deployment\r\nmetadata:\r\n  name: web   # the web tier\r\n  namespace: demo\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n      - name: web\r\n        image: REPO:1.0.0 # {\"$imagepolicy\": \"web\"}\r\n        # ünïcode comment, untouched\r\n";
 
-struct Fixture {
-    env: TestEnv,
-    repo: Repo,
-    registry: Registry,
-    _daemon: crate::gitserver::GitDaemon,
+/// The commit message template of the automations here.
+const MESSAGE: &str = "    message \"chore: update images\\n{% for c in changes %}- {{ c.file }}: {{ c.old }} -> {{ c.new }}\\n{% endfor %}\"\n";
+
+/// A registry with `web` 1.0.0, 1.1.0 and 2.0.0; a repository served by
+/// `git daemon --enable=receive-pack` for the automation to push to.
+pub(crate) struct Fixture {
+    pub(crate) env: TestEnv,
+    pub(crate) repo: Repo,
+    pub(crate) registry: Registry,
+    _daemon: GitDaemon,
     url: String,
 }
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with(|image| vec![("apps/web/deploy.yaml", DEPLOY.replace("REPO", image))])
+    }
+
+    /// The repository's first commit holds `files(image)`, `image` being
+    /// the registry's `web` repository.
+    pub(crate) fn with(files: impl FnOnce(&str) -> Vec<(&'static str, String)>) -> Fixture {
         let env = TestEnv::new();
         let registry = Registry::start();
         let layer = tarball(&[Entry::File("x", "x")]);
@@ -29,10 +42,9 @@ impl Fixture {
             registry.push("web", tag, &layer);
         }
         let repo = Repo::new(&env.path().join("git"));
-        repo.write(&[(
-            "apps/web/deploy.yaml",
-            &DEPLOY.replace("REPO", &registry.repo("web")),
-        )]);
+        let files = files(&registry.repo("web"));
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+        repo.write(&files);
         repo.commit("first");
         repo.publish();
         let daemon = git_daemon_with_receive_pack(env.path(), &repo.root);
@@ -47,6 +59,13 @@ impl Fixture {
     }
 
     fn config(&self, port: u16) {
+        self.config_with(port, "apps/web", MESSAGE);
+    }
+
+    /// Source `repo`; app `web` of `path` into the folder `out`; image
+    /// `web` at `^1.0.0`; automation `bump` of `apps` with
+    /// `automation_lines` more; the agent listening on `port`.
+    pub(crate) fn config_with(&self, port: u16, path: &str, automation_lines: &str) {
         let text = format!(
             r#"agent {{
     state-dir "state"
@@ -59,7 +78,7 @@ source "repo" {{
 }}
 app "web" {{
     source "repo"
-    path "apps/web"
+    path "{path}"
     target dir="out"
 }}
 image "web" {{
@@ -71,8 +90,7 @@ automation "bump" {{
     source "repo"
     path "apps"
     author name="mooring bot" email="bot@example.com"
-    message "chore: update images\n{{% for c in changes %}}- {{{{ c.file }}}}: {{{{ c.old }}}} -> {{{{ c.new }}}}\n{{% endfor %}}"
-    interval "1h"
+{automation_lines}    interval "1h"
 }}
 "#,
             url = self.url,
@@ -81,20 +99,39 @@ automation "bump" {{
         self.env.write("mooring.kdl", &text);
     }
 
-    /// `git ARGS…` in the bare repository the daemon serves.
-    fn remote(&self, args: &[&str]) -> String {
-        let out = crate::gitserver::git_cmd(self.env.path())
-            .arg("-C")
-            .arg(self.repo.bare())
-            .args(args)
-            .output()
-            .expect("git");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+    /// `mooring once -v TARGETS… --format json`, which must succeed: the
+    /// run and automation `bump`'s outcome.
+    fn once(&self, targets: &[&str]) -> (Run, Value) {
+        let run = self
+            .env
+            .run(&[&["once", "-v", "-c", "mooring.kdl", "--format", "json"], targets].concat());
+        run.expect_code(0);
+        let bump = run
+            .json()
+            .as_array()
+            .and_then(|a| a.iter().find(|o| o["kind"] == "automation"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no automation in {}", run.stdout));
+        (run, bump)
+    }
+
+    /// `mooring run` (configured for `port`) until `out/FILE` holds
+    /// `want`: its text. The agent is stopped after.
+    pub(crate) fn run_until_applied(&self, port: u16, file: &str, want: &str) -> String {
+        let mut cmd = self.env.cmd();
+        cmd.args(["run", "-c", "mooring.kdl"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let agent = Running::start(cmd, port);
+        let out = self.env.path().join("out").join(file);
+        wait_for(
+            Duration::from_secs(60),
+            &format!("{want} applied"),
+            || match std::fs::read_to_string(&out) {
+                Ok(text) if text.contains(want) => Ok(text),
+                _ => Err(format!("status: {:#}", agent.status())),
+            },
+        )
     }
 }
 
@@ -103,87 +140,35 @@ fn a_new_tag_becomes_one_minimal_commit_pushed_and_applied() {
     let f = Fixture::new();
     let port = free_port();
     f.config(port);
-    let mut agent = f
-        .env
-        .cmd()
-        .args(["run", "-c", "mooring.kdl"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start mooring run");
-    let http = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
-    let status = || -> Option<Value> {
-        http.get(format!("http://127.0.0.1:{port}/api/status"))
-            .send()
-            .ok()?
-            .json()
-            .ok()
-    };
     // The app applies the pushed tag: fetched right after the push, not an hour later.
     let want = format!("{}:1.1.0", f.registry.repo("web"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let applied = loop {
-        let files: Vec<_> = std::fs::read_dir(f.env.path().join("out"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(text) = files.first().and_then(|p| std::fs::read_to_string(p).ok())
-            && text.contains(&want)
-        {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "not applied; status: {:#?}", status());
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let _ = agent.kill();
-    let _ = agent.wait();
+    let applied = f.run_until_applied(port, "demo_deployment.apps_web.yaml", &want);
 
     // Exactly the value changed, bytes and line endings included.
     let expected = DEPLOY
         .replace("REPO:1.0.0", &want)
         .replace("REPO", &f.registry.repo("web"));
     assert_eq!(applied, expected);
-    let log = f.remote(&["log", "-1", "--format=%an <%ae>|%cn|%B", "main"]);
+    let log = f.repo.served(&["log", "-1", "--format=%an <%ae>|%cn|%B", "main"]);
     let image = f.registry.repo("web");
     assert_eq!(
-        log.trim_end(),
+        log,
         format!(
             "mooring bot <bot@example.com>|mooring bot|chore: update images\n- web/deploy.yaml: {image}:1.0.0 -> {want}"
         ),
     );
-    let diff = f.remote(&["diff", "--numstat", "main~1", "main"]);
-    assert_eq!(diff.trim(), "1\t1\tapps/web/deploy.yaml", "{diff}");
-    f.remote(&["fsck", "--strict"]);
-    assert_eq!(f.remote(&["rev-list", "--count", "main"]).trim(), "2");
+    let diff = f.repo.served(&["diff", "--numstat", "main~1", "main"]);
+    assert_eq!(diff, "1\t1\tapps/web/deploy.yaml");
+    f.repo.served(&["fsck", "--strict"]);
+    assert_eq!(f.repo.served(&["rev-list", "--count", "main"]), "2");
 
     // A second pass with no new tag commits nothing.
-    let run = f.env.run(&[
-        "once",
-        "-v",
-        "automation/bump",
-        "-c",
-        "mooring.kdl",
-        "--format",
-        "json",
-    ]);
-    run.expect_code(0);
-    let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
-    let bump = out
-        .as_array()
-        .and_then(|a| a.iter().find(|o| o["kind"] == "automation"))
-        .expect("automation");
+    let (_, bump) = f.once(&["automation/bump"]);
     assert!(
         bump["message"].as_str().is_some_and(|m| m.contains("up to date")),
         "{bump}"
     );
-    assert_eq!(f.remote(&["rev-list", "--count", "main"]).trim(), "2");
+    assert_eq!(f.repo.served(&["rev-list", "--count", "main"]), "2");
 }
 
 /// Flux markers name the policy's namespace (`image "web"` is in Flux's
@@ -202,15 +187,7 @@ fn flux_markers_set_only_the_policy_of_their_namespace() {
     f.repo.commit("flux markers");
     f.repo.publish();
     f.config(free_port());
-    let run = f
-        .env
-        .run(&["once", "-v", "-c", "mooring.kdl", "--format", "json"]);
-    run.expect_code(0);
-    let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
-    let bump = out
-        .as_array()
-        .and_then(|a| a.iter().find(|o| o["kind"] == "automation"))
-        .expect("automation");
+    let (_, bump) = f.once(&[]);
     let message = bump["message"].as_str().unwrap_or_default();
     assert!(
         message.contains(
@@ -218,7 +195,7 @@ fn flux_markers_set_only_the_policy_of_their_namespace() {
         ),
         "{bump}"
     );
-    let pushed = f.remote(&["show", "main:apps/other/flux.yaml"]);
+    let pushed = f.repo.served_file("main", "apps/other/flux.yaml");
     assert_eq!(
         pushed,
         format!(
@@ -248,22 +225,13 @@ fn a_push_that_loses_a_race_is_redone_on_top_and_both_commits_survive() {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&hook, perms).expect("chmod");
     f.config(free_port());
-    let run = f.env.run(&[
-        "once",
-        "-v",
-        "automation/bump",
-        "-c",
-        "mooring.kdl",
-        "--format",
-        "json",
-    ]);
-    run.expect_code(0);
+    let (run, _) = f.once(&["automation/bump"]);
     assert!(
         f.repo.bare().join("raced").exists(),
         "the hook never ran\n{}",
         run.stderr
     );
-    let subjects = f.remote(&["log", "--format=%an|%s", "main"]);
+    let subjects = f.repo.served(&["log", "--format=%an|%s", "main"]);
     let lines: Vec<&str> = subjects.lines().collect();
     assert_eq!(lines.len(), 3, "{subjects}");
     assert!(
@@ -271,5 +239,5 @@ fn a_push_that_loses_a_race_is_redone_on_top_and_both_commits_survive() {
         "{subjects}"
     );
     assert_eq!(lines[1], "Other|someone else", "{subjects}");
-    f.remote(&["fsck", "--strict"]);
+    f.repo.served(&["fsck", "--strict"]);
 }

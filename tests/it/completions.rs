@@ -6,12 +6,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{TestEnv, skip};
+use crate::support::{TestEnv, checked, skip};
 
 /// What bash offers for the words of `line` (the last one being completed),
 /// in `dir`, with `mooring` on the PATH.
 fn bash_complete(dir: &Path, words: &[&str]) -> Vec<String> {
-    let bin = Path::new(env!("CARGO_BIN_EXE_mooring"));
+    let bin = crate::support::mooring_bin();
     let path = format!(
         "{}:{}",
         bin.parent().expect("binary dir").display(),
@@ -25,19 +25,12 @@ fn bash_complete(dir: &Path, words: &[&str]) -> Vec<String> {
         words[words.len() - 1],
         words[words.len() - 2],
     );
-    let out = Command::new("bash")
-        .args(["--norc", "--noprofile", "-c", &script])
+    let mut bash = Command::new("bash");
+    bash.args(["--norc", "--noprofile", "-c", &script])
         .current_dir(dir)
         .env("PATH", path)
-        .env_remove("MOORING_CONFIG")
-        .output()
-        .expect("run bash");
-    assert!(
-        out.status.success(),
-        "bash: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+        .env_remove("MOORING_CONFIG");
+    checked(&mut bash)
         .lines()
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())

@@ -271,7 +271,7 @@ fn a_git_server_dying_mid_fetch_leaves_a_cache_that_still_works() {
 #[test]
 fn a_git_server_dying_mid_push_loses_nothing_and_duplicates_nothing() {
     use crate::faultproxy::{Behaviour, FaultProxy};
-    use crate::gitserver::{Repo, git_cmd, git_daemon_with_receive_pack};
+    use crate::gitserver::{Repo, git_daemon_with_receive_pack};
     let registry = Registry::start();
     let layer = tarball(&[Entry::File("x", "x")]);
     for tag in ["1.0.0", "1.1.0"] {
@@ -313,20 +313,7 @@ fn a_git_server_dying_mid_push_loses_nothing_and_duplicates_nothing() {
     assert_eq!(bump["state"], "failed", "retried, not stalled: {bump}");
     assert!(proxy.cuts() >= 2);
     // The server has nothing of it: main where it was, the repository sound.
-    let remote = |args: &[&str]| {
-        let out = git_cmd(f.path())
-            .arg("-C")
-            .arg(repo.bare())
-            .args(args)
-            .output()
-            .expect("git");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let remote = |args: &[&str]| repo.served(args);
     assert_eq!(remote(&["rev-parse", "main"]), before);
     remote(&["fsck", "--no-dangling"]);
 
@@ -357,7 +344,7 @@ fn the_config_file_deleted_replaced_by_a_directory_or_unreadable() {
             "--bounding-set=-dac_override,-dac_read_search",
             "--inh-caps=-dac_override,-dac_read_search",
         ])
-        .arg(env!("CARGO_BIN_EXE_mooring"))
+        .arg(crate::support::mooring_bin())
         .current_dir(f.path())
         .env_remove("MOORING_CONFIG")
         .env("NO_COLOR", "1");
@@ -447,7 +434,7 @@ fn a_full_or_read_only_state_directory_fails_cleanly_and_recovers() {
     let script = format!(
         "mount -t tmpfs -o size=2m tmpfs '{state}' && (head -c 4194304 /dev/zero > '{state}/filler' || true) && exec '{bin}' run -c mooring.kdl",
         state = state_dir.display(),
-        bin = env!("CARGO_BIN_EXE_mooring"),
+        bin = crate::support::mooring_bin().display(),
     );
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script])

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::gitserver::Repo;
 use crate::kube::Fixture;
-use crate::support::{TestEnv, conformance, skip};
+use crate::support::{TestEnv, checked, conformance, skip};
 
 const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\n  labels: {app: podinfo}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: podinfo}\n  template:\n    metadata:\n      labels: {app: podinfo}\n    spec:\n      containers:\n      - name: podinfo\n        image: podinfo:1.0\n        env:\n        - {name: CONFIG, value: settings}\n";
 const CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels: {tier: config}\ndata:\n  greeting: hello\n";
@@ -91,17 +91,11 @@ fn kubectl_kustomize(env: &TestEnv, files: &[(&str, &str)], dir: &str, kustomiza
         std::fs::write(full, text).expect("write");
     }
     std::fs::write(root.join(dir).join("kustomization.yaml"), kustomization).expect("write kustomization");
-    let out = Command::new("kubectl")
-        .args(["kustomize", dir])
-        .current_dir(&root)
-        .output()
-        .expect("run kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    checked(
+        Command::new("kubectl")
+            .args(["kustomize", dir])
+            .current_dir(&root),
+    )
 }
 
 /// `mooring render app/NAME` without its comment lines: the YAML stream
@@ -507,19 +501,9 @@ fn an_imported_flux_kustomization_applies_as_flux_would() {
     ] {
         f.server.apply("setup", true, &obj).expect("seed the cluster");
     }
-    let out = f
-        .env
-        .cmd()
-        .env("KUBECONFIG", f.env.path().join("kubeconfig"))
-        .args(["once", "-v", "app/apps", "-c", "mooring.kdl", "--format", "json"])
-        .output()
-        .expect("run mooring once");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut once = f.env.cmd();
+    once.env("KUBECONFIG", f.env.path().join("kubeconfig"));
+    checked(once.args(["once", "-v", "app/apps", "-c", "mooring.kdl", "--format", "json"]));
     let d = f
         .object("apps/v1", "Deployment", Some("demo"), "prod-podinfo")
         .expect("Deployment demo/prod-podinfo");

@@ -14,7 +14,7 @@ use crate::gitserver::Repo;
 use crate::kube::Fixture;
 use crate::registry::Registry;
 use crate::statichttp::StaticServer;
-use crate::support::{Run, TestEnv};
+use crate::support::{Run, TestEnv, checked};
 
 const USER: &str = "bot";
 const PASSWORD: &str = "s3cret-pass";
@@ -42,15 +42,24 @@ fn helm(home: &Path) -> Option<Command> {
     Some(cmd)
 }
 
-#[track_caller]
-fn ok(mut cmd: Command) -> String {
-    let out = cmd.output().expect("run helm");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed\n{}",
-        String::from_utf8_lossy(&out.stderr)
+/// `helm package SRC` into the folder of `tgz` (the archive it makes),
+/// then `helm push` of `tgz` to the registry's `charts` with its user.
+fn package_and_push(home: &Path, src: &Path, tgz: &Path, registry: &Registry) {
+    let dir = tgz.parent().expect("the archive's folder");
+    checked(
+        helm(home)
+            .expect("helm")
+            .arg("package")
+            .arg(src)
+            .arg("-d")
+            .arg(dir),
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let (user, password) = (crate::registry::USER, crate::registry::PASSWORD);
+    let mut push = helm(home).expect("helm");
+    push.arg("push")
+        .arg(tgz)
+        .arg(format!("oci://{}/charts", registry.host()));
+    checked(push.args(["--plain-http", "--username", user, "--password", password]));
 }
 
 /// A chart `hello` at `version` in `dir/hello`: a ConfigMap showing its
@@ -119,12 +128,27 @@ fn repository(env: &TestEnv, home: &Path) -> Option<StaticServer> {
         let src = write_chart(&env.path().join(format!("src-{version}")), version, false);
         let mut package = helm(home)?;
         package.arg("package").arg(&src).arg("-d").arg(&repo);
-        ok(package);
+        checked(&mut package);
     }
     let mut index = helm(home)?;
     index.args(["repo", "index"]).arg(&repo);
-    ok(index);
+    checked(&mut index);
     Some(StaticServer::start(&repo, USER, PASSWORD, TOKEN))
+}
+
+/// `mooring render app/APP` prints what `template` (a `helm template`)
+/// does, the chart's test Pods aside: the documents.
+#[track_caller]
+fn renders_as_helm(env: &TestEnv, app: &str, mut template: Command) -> Vec<Value> {
+    let render = env.run(&["render", &format!("app/{app}"), "-c", "mooring.kdl"]);
+    render.expect_code(0);
+    let want: Vec<Value> = documents(&checked(&mut template))
+        .into_iter()
+        .filter(|d| d["kind"] != "Pod")
+        .collect();
+    let got = documents(&render.stdout);
+    assert_eq!(got, want, "{}", render.stdout);
+    got
 }
 
 fn once(env: &TestEnv) -> (Run, Value) {
@@ -189,8 +213,6 @@ fn a_chart_from_a_helm_repository_renders_as_helm_does_and_is_cached_by_digest()
 
     // What mooring renders is what helm renders for the same values, in
     // the same order (file, then inline).
-    let render = env.run(&["render", "app/cache", "-c", "mooring.kdl"]);
-    render.expect_code(0);
     env.write("inline.yaml", "greeting: inline\n");
     let mut template = helm(&home).expect("helm");
     template
@@ -200,12 +222,7 @@ fn a_chart_from_a_helm_repository_renders_as_helm_does_and_is_cached_by_digest()
         .arg(values.work.join("values/cache.yaml"))
         .arg("-f")
         .arg(env.path().join("inline.yaml"));
-    let want: Vec<Value> = documents(&ok(template))
-        .into_iter()
-        .filter(|d| d["kind"] != "Pod")
-        .collect();
-    let got = documents(&render.stdout);
-    assert_eq!(got, want, "{}", render.stdout);
+    let got = renders_as_helm(&env, "cache", template);
     assert_eq!(got[0]["data"]["greeting"], "inline");
     assert_eq!(got[0]["data"]["color"], "blue");
     assert_eq!(got[0]["metadata"]["labels"]["chart"], "hello-1.1.0");
@@ -280,26 +297,13 @@ fn a_missing_chart_or_version_is_named_with_what_there_is_and_caps_hold() {
 fn a_chart_pushed_to_an_oci_registry_with_auth_renders_as_helm_does() {
     let env = TestEnv::new();
     let home = env.path().join("helm-home");
-    let Some(mut push) = helm(&home) else {
+    if helm(&home).is_none() {
         return;
-    };
+    }
     let registry = Registry::with_auth();
     let src = write_chart(&env.path().join("src"), "0.3.1", false);
-    let mut package = helm(&home).expect("helm");
-    package.arg("package").arg(&src).arg("-d").arg(env.path());
-    ok(package);
     let tgz = env.path().join("hello-0.3.1.tgz");
-    push.arg("push")
-        .arg(&tgz)
-        .arg(format!("oci://{}/charts", registry.host()))
-        .args([
-            "--plain-http",
-            "--username",
-            crate::registry::USER,
-            "--password",
-            crate::registry::PASSWORD,
-        ]);
-    ok(push);
+    package_and_push(&home, &src, &tgz, &registry);
     env.write("registry-password", crate::registry::PASSWORD);
     let config = format!(
         "agent {{ state-dir \"state\"; }}\n\
@@ -320,19 +324,12 @@ fn a_chart_pushed_to_an_oci_registry_with_auth_renders_as_helm_does() {
         "{app}"
     );
 
-    let render = env.run(&["render", "app/web", "-c", "mooring.kdl"]);
-    render.expect_code(0);
     let mut template = helm(&home).expect("helm");
     template
         .args(["template", "web"])
         .arg(&tgz)
         .args(["--set", "color=red"]);
-    let want: Vec<Value> = documents(&ok(template))
-        .into_iter()
-        .filter(|d| d["kind"] != "Pod")
-        .collect();
-    let got = documents(&render.stdout);
-    assert_eq!(got, want, "{}", render.stdout);
+    let got = renders_as_helm(&env, "web", template);
     assert_ne!(got[0]["data"]["logo"], "", "every file of the chart is kept");
 
     // The source's revision is its chart's version and manifest digest, so
@@ -350,21 +347,7 @@ fn a_chart_pushed_to_an_oci_registry_with_auth_renders_as_helm_does() {
         "{all}"
     );
     std::fs::write(src.join("values.yaml"), "greeting: pushed-again\ncolor: none\n").expect("write values");
-    let mut package = helm(&home).expect("helm");
-    package.arg("package").arg(&src).arg("-d").arg(env.path());
-    ok(package);
-    let mut push = helm(&home).expect("helm");
-    push.arg("push")
-        .arg(&tgz)
-        .arg(format!("oci://{}/charts", registry.host()))
-        .args([
-            "--plain-http",
-            "--username",
-            crate::registry::USER,
-            "--password",
-            crate::registry::PASSWORD,
-        ]);
-    ok(push);
+    package_and_push(&home, &src, &tgz, &registry);
     let (run, all) = once(&env);
     run.expect_code(0);
     let second = source_revision(&all);
@@ -440,16 +423,15 @@ fn a_chart_in_git_is_applied_to_a_cluster_with_the_clusters_capabilities() {
     assert_eq!(cm["data"]["widgets"], "true");
 
     // kubectl sees what mooring applied.
-    let out = fx.kubectl(&[
+    let greeting = fx.kubectl(&[
         "get",
-        "configmap",
-        "greeter-hello",
+        "configmap/greeter-hello",
         "-n",
         "default",
         "-o",
         "jsonpath={.data.greeting}",
     ]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-kdl");
+    assert_eq!(greeting, "from-kdl");
 }
 
 /// A Helm repository over HTTPS with a private CA: refused without
@@ -603,11 +585,7 @@ fn values_from_the_cluster_and_post_render_patches() {
     // `mooring render` reads them the same way.
     let render = fx.env.run(&["render", "app/vf", "-c", "mooring.kdl"]);
     render.expect_code(0);
-    assert!(
-        render.stdout.contains("replicas: int64 1234567"),
-        "{}",
-        render.stdout
-    );
+    render.stdout_has("replicas: int64 1234567");
 
     // A Secret's values that are not YAML: the error names it, not its text.
     fx.config(&app(

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::agent::{Running, runs};
-use crate::kube::{Fixture, app};
-use crate::support::free_port;
+use crate::kube::{Fixture, app, patch_web};
+use crate::support::{free_port, wait_until};
 
 /// The write requests the server saw, the inventory's aside.
 fn writes(f: &Fixture) -> Vec<String> {
@@ -70,7 +70,7 @@ fn passes_over_an_untouched_app_write_nothing_and_hand_changes_are_applied_back(
     // meanwhile write the Deployment's status): no write at all; and once
     // the watches of the app's three kinds run, not even a list of its
     // objects (the watches vouch for them).
-    eventually(Duration::from_secs(30), "the watches", || {
+    wait_until(Duration::from_secs(30), "the watches", || {
         let watches = f.server.requests();
         ["/namespaces?", "/configmaps?", "/deployments?"]
             .iter()
@@ -94,17 +94,7 @@ fn passes_over_an_untouched_app_write_nothing_and_hand_changes_are_applied_back(
     // A hand edit of the Deployment's spec: only it is applied back (by
     // the watch's run or the one asked for, whichever comes first).
     f.server.clear_requests();
-    let out = f.kubectl(&[
-        "patch",
-        "deploy",
-        "web",
-        "-n",
-        "demo",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"replicas":5}}"#,
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f.kubectl(&patch_web(r#"{"spec":{"replicas":5}}"#));
     reconcile(&agent);
     assert_eq!(f.deploy()["spec"]["replicas"], 1, "drift not undone");
     let w = mooring_writes(&f);
@@ -115,8 +105,7 @@ fn passes_over_an_untouched_app_write_nothing_and_hand_changes_are_applied_back(
 
     // A deleted ConfigMap is created again, and nothing else is written.
     f.server.clear_requests();
-    let out = f.kubectl(&["delete", "configmap", "settings", "-n", "demo"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f.kubectl(&["delete", "configmap", "settings", "-n", "demo"]);
     reconcile(&agent);
     assert!(f.object("v1", "ConfigMap", Some("demo"), "settings").is_some());
     let w = mooring_writes(&f);
@@ -131,19 +120,6 @@ fn passes_over_an_untouched_app_write_nothing_and_hand_changes_are_applied_back(
     assert_eq!(writes(&f), Vec::<String>::new());
 }
 
-/// Poll `done` until it holds, for at most `within`.
-#[track_caller]
-fn eventually(within: Duration, what: &str, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + within;
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "waited {within:?} for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_hand_change_is_taken_back_at_once_without_waiting_for_the_interval() {
     let f = Fixture::new();
@@ -151,9 +127,8 @@ fn a_hand_change_is_taken_back_at_once_without_waiting_for_the_interval() {
 
     // `kubectl scale`: the watch sees it and the app runs (an hour before
     // its interval would have).
-    let out = f.kubectl(&["scale", "deploy", "web", "-n", "demo", "--replicas=5"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    eventually(Duration::from_secs(20), "the replicas taken back", || {
+    f.kubectl(&["scale", "deploy", "web", "-n", "demo", "--replicas=5"]);
+    wait_until(Duration::from_secs(20), "the replicas taken back", || {
         f.deploy()["spec"]["replicas"] == 1
     });
     let s = agent.wait(Duration::from_secs(20), "the drift run recorded", |s| {
@@ -163,9 +138,8 @@ fn a_hand_change_is_taken_back_at_once_without_waiting_for_the_interval() {
     assert!(runs(&s, "app", "web") >= 2);
 
     // A delete: created again.
-    let out = f.kubectl(&["delete", "configmap", "settings", "-n", "demo"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    eventually(Duration::from_secs(20), "the ConfigMap created again", || {
+    f.kubectl(&["delete", "configmap", "settings", "-n", "demo"]);
+    wait_until(Duration::from_secs(20), "the ConfigMap created again", || {
         f.object("v1", "ConfigMap", Some("demo"), "settings").is_some()
     });
 }
@@ -177,7 +151,7 @@ fn with_reapply_untouched_objects_are_applied_again_once_their_apply_is_that_old
     // Passes asked for until one, a second or more after the first apply,
     // applies the untouched objects again.
     f.server.clear_requests();
-    eventually(Duration::from_secs(20), "a pass that applies again", || {
+    wait_until(Duration::from_secs(20), "a pass that applies again", || {
         reconcile(&agent);
         mooring_writes(&f)
             .iter()

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::apiserver::ApiServer;
 use crate::gitserver::Repo;
-use crate::support::{Run, TestEnv, repo_root};
+use crate::support::{Run, TestEnv, checked, mooring_bin, repo_root};
 
 /// The fixture fleet committed to a git work tree in `env`.
 fn fleet(env: &TestEnv) -> Repo {
@@ -34,15 +34,29 @@ fn copy(from: &Path, to: &Path) {
     }
 }
 
-fn import(repo: &Repo, args: &[&str]) -> Run {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+/// `mooring ARGS…` in the repository's work tree.
+fn mooring(repo: &Repo, args: &[&str]) -> Run {
+    let out = Command::new(mooring_bin())
         .current_dir(&repo.work)
         .env("NO_COLOR", "1")
-        .args(["import", "flux"])
         .args(args)
         .output()
-        .expect("run mooring import flux");
+        .expect("run mooring");
     Run::from(out)
+}
+
+fn import(repo: &Repo, args: &[&str]) -> Run {
+    mooring(repo, &[&["import", "flux"], args].concat())
+}
+
+/// [`block`], which must hold every one of `lines`.
+#[track_caller]
+fn block_has<'c>(config: &'c str, head: &str, lines: &[&str]) -> &'c str {
+    let block = block(config, head);
+    for line in lines {
+        assert!(block.contains(line), "no `{line}` in\n{block}");
+    }
+    block
 }
 
 /// The node block that starts with `head` in `config`, up to its `}`.
@@ -73,106 +87,94 @@ fn a_bootstrap_repository_imports_into_a_valid_config() {
     );
     // Flux's own installation is left out, and said so.
     assert!(!config.contains("kustomize-controller"), "{config}");
-    assert!(
-        run.stderr
-            .contains("note: clusters/prod: 3 objects of Flux's own installation left out"),
-        "{}",
-        run.stderr
+    run.stderr_has("note: clusters/prod: 3 objects of Flux's own installation left out");
+
+    block_has(
+        &config,
+        "source \"flux-system\"",
+        &[
+            "git \"ssh://git@github.com/acme/fleet\"",
+            "branch \"main\"\n    interval \"1m\"",
+            "ssh-key \"/etc/mooring/secrets/flux-system/flux-system/identity\" // placeholder",
+        ],
     );
 
-    let source = block(&config, "source \"flux-system\"");
-    assert!(
-        source.contains("git \"ssh://git@github.com/acme/fleet\""),
-        "{source}"
-    );
-    assert!(
-        source.contains("branch \"main\"\n    interval \"1m\""),
-        "{source}"
-    );
-    assert!(
-        source.contains("ssh-key \"/etc/mooring/secrets/flux-system/flux-system/identity\" // placeholder"),
-        "{source}"
+    block_has(
+        &config,
+        "app \"infrastructure\"",
+        &[
+            "path \"infrastructure/base\"",
+            "interval \"1h\"",
+            "timeout \"5m\"",
+            "prune #true",
+            "wait timeout=\"5m\"",
+            "// Flux `retryInterval` not imported",
+        ],
     );
 
-    let infra = block(&config, "app \"infrastructure\"");
-    for line in [
-        "path \"infrastructure/base\"",
-        "interval \"1h\"",
-        "timeout \"5m\"",
-        "prune #true",
-        "wait timeout=\"5m\"",
-        "// Flux `retryInterval` not imported",
-    ] {
-        assert!(infra.contains(line), "no `{line}` in\n{infra}");
-    }
-
-    let apps = block(&config, "app \"apps\"");
-    for line in [
-        "// from clusters/prod/apps.yaml:1: Kustomization flux-system/apps\napp \"apps\"",
-        "path \"apps/prod\"",
-        "namespace \"podinfo\"",
-        "depends-on \"infrastructure\"",
-        "name-prefix \"prod-\"",
-        "\"app.kubernetes.io/part-of\" \"shop\"",
-        "components \"../../components/ha\"",
-        "set-image \"ghcr.io/stefanprodan/podinfo\" new-tag=\"6.5.1\"",
-        "patch kind=\"Deployment\" name=\"podinfo\" #\"\"\"\n        - op: replace\n",
-        "substitute {\n        cluster_name \"prod\"\n    }",
-        "substitute-from configmap=\"flux-system/cluster-vars\"\n",
-        "substitute-from secret=\"flux-system/cluster-secrets\" optional=#true",
-        "sops age-key-file=\"/etc/mooring/secrets/flux-system/sops-age/age.agekey\"",
-    ] {
-        let (found, shown) = if line.starts_with("// from") {
-            (config.contains(line), config.as_str())
-        } else {
-            (apps.contains(line), apps)
-        };
-        assert!(found, "no `{line}` in\n{shown}");
-    }
-
-    let image = block(&config, "image \"podinfo\"");
     assert!(
-        image.contains("repository \"ghcr.io/stefanprodan/podinfo\""),
-        "{image}"
+        config.contains("// from clusters/prod/apps.yaml:1: Kustomization flux-system/apps\napp \"apps\""),
+        "{config}"
     );
-    assert!(image.contains("semver \">=6.0.0, <7.0.0\""), "{image}");
-    assert!(image.contains("exclude #\"^.*\\.sig$\"#"), "{image}");
+    block_has(
+        &config,
+        "app \"apps\"",
+        &[
+            "path \"apps/prod\"",
+            "namespace \"podinfo\"",
+            "depends-on \"infrastructure\"",
+            "name-prefix \"prod-\"",
+            "\"app.kubernetes.io/part-of\" \"shop\"",
+            "components \"../../components/ha\"",
+            "set-image \"ghcr.io/stefanprodan/podinfo\" new-tag=\"6.5.1\"",
+            "patch kind=\"Deployment\" name=\"podinfo\" #\"\"\"\n        - op: replace\n",
+            "substitute {\n        cluster_name \"prod\"\n    }",
+            "substitute-from configmap=\"flux-system/cluster-vars\"\n",
+            "substitute-from secret=\"flux-system/cluster-secrets\" optional=#true",
+            "sops age-key-file=\"/etc/mooring/secrets/flux-system/sops-age/age.agekey\"",
+        ],
+    );
 
-    let automation = block(&config, "automation \"fleet\"");
-    assert!(
-        automation.contains(
-            "message \"Automated image update\\n\\nAutomation name: flux-system/fleet\\n\\nFiles:\\n{% for file0 in changes|map(attribute=\\\"file\\\")|unique -%}\\n- {{ file0 }}\\n{% endfor -%}\\n\""
-        ),
-        "{automation}"
+    block_has(
+        &config,
+        "image \"podinfo\"",
+        &[
+            "repository \"ghcr.io/stefanprodan/podinfo\"",
+            "semver \">=6.0.0, <7.0.0\"",
+            "exclude #\"^.*\\.sig$\"#",
+        ],
+    );
+
+    block_has(
+        &config,
+        "automation \"fleet\"",
+        &[
+            "message \"Automated image update\\n\\nAutomation name: flux-system/fleet\\n\\nFiles:\\n{% for file0 in changes|map(attribute=\\\"file\\\")|unique -%}\\n- {{ file0 }}\\n{% endfor -%}\\n\"",
+        ],
     );
 
     // Helm: the repository is a source, the release an app of its chart.
-    let helm = block(&config, "source \"prometheus-community\"");
-    assert!(
-        helm.contains("helm \"https://prometheus-community.github.io/helm-charts\""),
-        "{helm}"
-    );
-    let release = block(&config, "app \"kube-prometheus-stack\"");
-    for line in [
+    block_has(
+        &config,
         "source \"prometheus-community\"",
-        "chart \"kube-prometheus-stack\" version=\">=66.0.0 <67.0.0\"",
-        "release \"monitoring-kube-prometheus-stack\"",
-        "namespace \"monitoring\"",
-        "crds \"skip\"",
-        "values #\"\"\"\n",
-        "alertmanagerSpec:\n",
-    ] {
-        assert!(release.contains(line), "no `{line}` in\n{release}");
-    }
+        &["helm \"https://prometheus-community.github.io/helm-charts\""],
+    );
+    block_has(
+        &config,
+        "app \"kube-prometheus-stack\"",
+        &[
+            "source \"prometheus-community\"",
+            "chart \"kube-prometheus-stack\" version=\">=66.0.0 <67.0.0\"",
+            "release \"monitoring-kube-prometheus-stack\"",
+            "namespace \"monitoring\"",
+            "crds \"skip\"",
+            "values #\"\"\"\n",
+            "alertmanagerSpec:\n",
+        ],
+    );
 
     // What validate says of it: valid.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
-        .current_dir(&repo.work)
-        .env("NO_COLOR", "1")
-        .args(["validate", "-c", "mooring.kdl"])
-        .output()
-        .expect("run mooring validate");
-    Run::from(out).expect_code(0);
+    mooring(&repo, &["validate", "-c", "mooring.kdl"]).expect_code(0);
 }
 
 #[test]
@@ -200,28 +202,18 @@ fn stdout_without_output_and_names_disambiguated_across_namespaces() {
     let run = import(&repo, &["flux"]);
     run.expect_code(0);
     let config = &run.stdout;
-    let a = block(config, "source \"team-a-podinfo\"");
-    assert!(a.contains("semver \">=6.0.0\""), "{a}");
-    assert!(a.contains("ignore \"/*\" \"!/kustomize\""), "{a}");
+    block_has(
+        config,
+        "source \"team-a-podinfo\"",
+        &["semver \">=6.0.0\"", "ignore \"/*\" \"!/kustomize\""],
+    );
     assert!(config.contains("source \"team-b-podinfo\""), "{config}");
     // A Kustomization whose source was not imported: a comment and a note,
     // never a config that does not validate.
     assert!(!config.contains("app \"web\""), "{config}");
-    assert!(
-        run.stderr.contains(
-            "note: flux/bad.yaml:1: Kustomization team-a/web: not imported: its source GitRepository team-a/elsewhere is not among the imported objects"
-        ),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("note: flux/bad.yaml:1: Kustomization team-a/web: not imported: its source GitRepository team-a/elsewhere is not among the imported objects");
     // Notification objects: a note that says what to write instead.
-    assert!(
-        run.stderr.contains(
-            "note: flux/hook.yaml:1: Receiver team-a/github: not imported: notification objects are not translated yet: write a receiver or notify node by hand"
-        ),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("note: flux/hook.yaml:1: Receiver team-a/github: not imported: notification objects are not translated yet: write a receiver or notify node by hand");
 }
 
 #[test]
@@ -235,12 +227,12 @@ fn unreadable_paths_are_errors_with_the_file_and_line() {
     repo.commit("bad");
     let run = import(&repo, &["flux"]);
     run.expect_code(1);
-    assert!(run.stderr.contains("flux/bad.yaml:4"), "{}", run.stderr);
+    run.stderr_has("flux/bad.yaml:4");
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 
     let run = import(&repo, &["/"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("is outside"), "{}", run.stderr);
+    run.stderr_has("is outside");
 }
 
 /// Issue 11's migration, end to end: the bootstrap fleet (two
@@ -351,19 +343,14 @@ fn the_imported_fleet_applies_what_flux_applies() {
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\nnamespace: podinfo\nnamePrefix: prod-\ncomponents:\n  - ../../components/ha\nimages:\n  - name: ghcr.io/stefanprodan/podinfo\n    newTag: 6.5.1\npatches:\n  - patch: |\n      - op: replace\n        path: /spec/replicas\n        value: 3\n    target:\n      kind: Deployment\n      name: podinfo\n",
     )
     .expect("write the generated kustomization");
-    let built = Command::new("kubectl")
-        .args(["kustomize", "apps/prod"])
-        .current_dir(&flux)
-        .output()
-        .expect("run kubectl kustomize");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
+    let built = checked(
+        Command::new("kubectl")
+            .args(["kustomize", "apps/prod"])
+            .current_dir(&flux),
     );
     // Flux's post-build: substitution (inline values over the cluster's),
     // then common metadata.
-    let text = String::from_utf8_lossy(&built.stdout)
+    let text = built
         .replace("${cluster_name}", "prod")
         .replace("${region:=eu-west-1}", "us-east-2");
     let mut compared = 0;
@@ -413,24 +400,20 @@ fn helm_releases_of_git_charts_and_chart_refs() {
     repo.commit("helm");
     let run = import(&repo, &["flux"]);
     run.expect_code(0);
-    let web = block(&run.stdout, "app \"web\"");
-    for line in [
-        "source \"platform\"",
-        "path \"charts/web\"",
-        "namespace \"apps\"",
-        "values-file \"charts/web/values-prod.yaml\"",
-        "values-from configmap=\"apps/web-values\"",
-    ] {
-        assert!(web.contains(line), "no `{line}` in\n{web}");
-    }
+    let web = block_has(
+        &run.stdout,
+        "app \"web\"",
+        &[
+            "source \"platform\"",
+            "path \"charts/web\"",
+            "namespace \"apps\"",
+            "values-file \"charts/web/values-prod.yaml\"",
+            "values-from configmap=\"apps/web-values\"",
+        ],
+    );
     assert!(!web.contains("release "), "the release is the app's name: {web}");
     assert!(!run.stdout.contains("app \"podinfo\""), "{}", run.stdout);
-    assert!(
-        run.stderr
-            .contains("HelmRelease apps/podinfo: not imported: its chartRef OCIRepository apps/podinfo is not among the imported objects"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("HelmRelease apps/podinfo: not imported: its chartRef OCIRepository apps/podinfo is not among the imported objects");
 }
 
 /// The fleet's charts by reference: a chartRef to an OCIRepository of a
@@ -446,46 +429,37 @@ fn helm_releases_by_chart_ref_with_values_from_and_post_renderers() {
     run.expect_code(0);
     let config = std::fs::read_to_string(repo.work.join("mooring.kdl")).expect("read the config");
 
-    let source = block(&config, "source \"podinfo-chart\"");
-    assert!(
-        source.contains("helm \"oci://ghcr.io/stefanprodan/charts\"\n"),
-        "{source}"
-    );
-    let podinfo = block(&config, "app \"podinfo\"");
-    for line in [
+    block_has(
+        &config,
         "source \"podinfo-chart\"",
-        "chart \"podinfo\" version=\">=6.0.0 <7.0.0\"",
-        "namespace \"podinfo\"",
-        "values-from configmap=\"podinfo/podinfo-values\"\n",
-        "values-from secret=\"podinfo/podinfo-auth\" values-key=\"password\" target-path=\"auth.password\" optional=#true",
-        "set-image \"ghcr.io/stefanprodan/podinfo\" new-name=\"registry.example.com/podinfo\"",
-        "patch kind=\"Deployment\" name=\"podinfo\" #\"\"\"\n        - op: add\n",
-    ] {
-        assert!(podinfo.contains(line), "no `{line}` in\n{podinfo}");
-    }
-    let cache = block(&config, "app \"cache\"");
-    for line in [
-        "source \"bitnami\"",
-        "chart \"redis\" version=\"20.x\"",
-        "namespace \"data\"",
-    ] {
-        assert!(cache.contains(line), "no `{line}` in\n{cache}");
-    }
+        &["helm \"oci://ghcr.io/stefanprodan/charts\"\n"],
+    );
+    block_has(
+        &config,
+        "app \"podinfo\"",
+        &[
+            "source \"podinfo-chart\"",
+            "chart \"podinfo\" version=\">=6.0.0 <7.0.0\"",
+            "namespace \"podinfo\"",
+            "values-from configmap=\"podinfo/podinfo-values\"\n",
+            "values-from secret=\"podinfo/podinfo-auth\" values-key=\"password\" target-path=\"auth.password\" optional=#true",
+            "set-image \"ghcr.io/stefanprodan/podinfo\" new-name=\"registry.example.com/podinfo\"",
+            "patch kind=\"Deployment\" name=\"podinfo\" #\"\"\"\n        - op: add\n",
+        ],
+    );
+    block_has(
+        &config,
+        "app \"cache\"",
+        &[
+            "source \"bitnami\"",
+            "chart \"redis\" version=\"20.x\"",
+            "namespace \"data\"",
+        ],
+    );
     assert!(
         !config.contains("HelmChart flux-system/redis not imported"),
         "{config}"
     );
-    assert!(
-        run.stderr
-            .contains("HelmChart flux-system/unused: not imported: a HelmChart alone deploys nothing"),
-        "{}",
-        run.stderr
-    );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
-        .current_dir(&repo.work)
-        .env("NO_COLOR", "1")
-        .args(["validate", "-c", "mooring.kdl"])
-        .output()
-        .expect("run mooring validate");
-    Run::from(out).expect_code(0);
+    run.stderr_has("HelmChart flux-system/unused: not imported: a HelmChart alone deploys nothing");
+    mooring(&repo, &["validate", "-c", "mooring.kdl"]).expect_code(0);
 }

@@ -41,87 +41,75 @@ fn float(f: f64) -> String {
     }
 }
 
-/// Every name, value and span of our tree, one per line.
-fn dump_ours(nodes: &[Node], depth: usize, out: &mut String) {
+/// An entry as the dump reads it: its name (a property's), value and
+/// the value's span.
+type Item = (Option<(String, miette::SourceSpan)>, Value, miette::SourceSpan);
+
+/// What the dump reads of a node of either tree: its name, its entries
+/// and its children.
+struct View<'n, N> {
+    name: (&'n str, miette::SourceSpan),
+    entries: Vec<Item>,
+    children: Option<&'n [N]>,
+}
+
+fn view_ours(node: &Node) -> View<'_, Node> {
+    let entry = |e: &Entry| {
+        let name = e.name().map(|k| (k.value().to_string(), k.span()));
+        (name, e.value().clone(), e.value_span())
+    };
+    View {
+        name: (node.name().value(), node.name().span()),
+        entries: node.entries().iter().map(entry).collect(),
+        children: node.children().map(|c| c.nodes()),
+    }
+}
+
+fn view_kdl(node: &KdlNode) -> View<'_, KdlNode> {
+    let value = |v: &KdlValue| match v {
+        KdlValue::String(s) => Value::String(s.as_str().into()),
+        KdlValue::Integer(i) => Value::Integer(*i),
+        KdlValue::Float(f) => Value::Float(*f),
+        KdlValue::Bool(b) => Value::Bool(*b),
+        KdlValue::Null => Value::Null,
+    };
+    let entry = |e: &KdlEntry| {
+        let name = e.name().map(|k| (k.value().to_string(), k.span()));
+        (name, value(e.value()), kdl_value_span(e))
+    };
+    View {
+        name: (node.name().value(), node.name().span()),
+        entries: node.entries().iter().map(entry).collect(),
+        children: node.children().map(|c| c.nodes()),
+    }
+}
+
+/// Every name, value and span of a tree, one per line.
+fn dump_tree<N>(nodes: &[N], view: fn(&N) -> View<'_, N>, depth: usize, out: &mut String) {
     let pad = "  ".repeat(depth);
     for node in nodes {
-        let _ = writeln!(
-            out,
-            "{pad}node {:?} @{}",
-            node.name().value(),
-            span(node.name().span())
-        );
-        for e in node.entries() {
-            let value = match e.value() {
+        let v = view(node);
+        let _ = writeln!(out, "{pad}node {:?} @{}", v.name.0, span(v.name.1));
+        for (name, value, at) in v.entries {
+            let value = match value {
                 Value::String(s) => format!("{s:?}"),
                 Value::Integer(i) => format!("{i}"),
-                Value::Float(f) => float(*f),
+                Value::Float(f) => float(f),
                 Value::Bool(b) => format!("#{b}"),
                 Value::Null => "#null".into(),
             };
-            dump_entry(
-                out,
-                &pad,
-                e.name().map(|k| (k.value().to_string(), k.span())),
-                value,
-                e.value_span(),
-            );
+            match name {
+                Some((k, k_span)) => {
+                    let _ = writeln!(out, "{pad}  prop {k:?} @{} = {value} @{}", span(k_span), span(at));
+                }
+                None => {
+                    let _ = writeln!(out, "{pad}  arg {value} @{}", span(at));
+                }
+            }
         }
-        if let Some(children) = node.children() {
+        if let Some(children) = v.children {
             let _ = writeln!(out, "{pad}{{");
-            dump_ours(children.nodes(), depth + 1, out);
-            let _ = writeln!(out, "{pad}}}");
-        }
-    }
-    let _ = Entry::span;
-}
-
-fn dump_entry(
-    out: &mut String,
-    pad: &str,
-    name: Option<(String, miette::SourceSpan)>,
-    value: String,
-    at: miette::SourceSpan,
-) {
-    match name {
-        Some((k, k_span)) => {
-            let _ = writeln!(out, "{pad}  prop {k:?} @{} = {value} @{}", span(k_span), span(at));
-        }
-        None => {
-            let _ = writeln!(out, "{pad}  arg {value} @{}", span(at));
-        }
-    }
-}
-
-/// The same of kdl's document.
-fn dump_kdl(nodes: &[KdlNode], depth: usize, out: &mut String) {
-    let pad = "  ".repeat(depth);
-    for node in nodes {
-        let _ = writeln!(
-            out,
-            "{pad}node {:?} @{}",
-            node.name().value(),
-            span(node.name().span())
-        );
-        for e in node.entries() {
-            let value = match e.value() {
-                KdlValue::String(s) => format!("{s:?}"),
-                KdlValue::Integer(i) => format!("{i}"),
-                KdlValue::Float(f) => float(*f),
-                KdlValue::Bool(b) => format!("#{b}"),
-                KdlValue::Null => "#null".into(),
-            };
-            dump_entry(
-                out,
-                &pad,
-                e.name().map(|k| (k.value().to_string(), k.span())),
-                value,
-                kdl_value_span(e),
-            );
-        }
-        if let Some(children) = node.children() {
-            let _ = writeln!(out, "{pad}{{");
-            dump_kdl(children.nodes(), depth + 1, out);
+            dump_tree(children, view, depth + 1, out);
             let _ = writeln!(out, "{pad}}}");
         }
     }
@@ -237,7 +225,7 @@ fn check(text: &str) -> Result<Outcome, String> {
         }
         (Ok(d), Err(e)) => {
             let mut dump = String::new();
-            dump_ours(d.nodes(), 0, &mut dump);
+            dump_tree(d.nodes(), view_ours, 0, &mut dump);
             Err(format!(
                 "we accept what kdl rejects ({:?}):\n{dump}",
                 e.diagnostics.first().and_then(|d| d.message.clone())
@@ -245,8 +233,8 @@ fn check(text: &str) -> Result<Outcome, String> {
         }
         (Ok(d), Ok(k)) => {
             let (mut a, mut b) = (String::new(), String::new());
-            dump_ours(d.nodes(), 0, &mut a);
-            dump_kdl(k.nodes(), 0, &mut b);
+            dump_tree(d.nodes(), view_ours, 0, &mut a);
+            dump_tree(k.nodes(), view_kdl, 0, &mut b);
             if a != b {
                 return Err(format!("trees differ:\n{}", diff(&b, &a)));
             }
@@ -626,7 +614,7 @@ fn one_input() {
     match syntax::parse(&text) {
         Ok(d) => {
             let mut dump = String::new();
-            dump_ours(d.nodes(), 0, &mut dump);
+            dump_tree(d.nodes(), view_ours, 0, &mut dump);
             eprintln!("ours:\n{dump}");
         }
         Err(e) => eprintln!(
@@ -637,7 +625,7 @@ fn one_input() {
     match KdlDocument::parse_v2(&text) {
         Ok(k) => {
             let mut dump = String::new();
-            dump_kdl(k.nodes(), 0, &mut dump);
+            dump_tree(k.nodes(), view_kdl, 0, &mut dump);
             eprintln!("kdl:\n{dump}");
         }
         Err(e) => eprintln!("kdl: {e:?}"),

@@ -5,13 +5,11 @@
 //! permissions), against a server with its real-server options on, are in
 //! kube_safety.rs.
 
-use std::process::Output;
-
 use serde_json::Value;
 
 use crate::apiserver::{ApiServer, Options, kubectl};
 use crate::gitserver::Repo;
-use crate::support::{Run, TestEnv};
+use crate::support::{Run, TestEnv, checked};
 
 pub const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n";
 pub const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: demo\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
@@ -103,12 +101,26 @@ impl Fixture {
             .expect("deployment web")
     }
 
-    pub fn kubectl(&self, args: &[&str]) -> Output {
-        kubectl(&self.server, &self.env.path().join("kubectl"))
-            .args(args)
-            .output()
-            .expect("run kubectl")
+    /// `kubectl ARGS…`, which must succeed: its stdout.
+    #[track_caller]
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        checked(kubectl(&self.server, &self.env.path().join("kubectl")).args(args))
     }
+}
+
+/// `kubectl patch deploy web -n demo --type=merge -p PATCH`: a change by
+/// hand to the Deployment every app here applies.
+pub fn patch_web(patch: &str) -> [&str; 8] {
+    [
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "demo",
+        "--type=merge",
+        "-p",
+        patch,
+    ]
 }
 
 pub fn app(name: &str, extra: &str) -> String {
@@ -170,18 +182,15 @@ fn first_apply_then_a_no_op_reapply_changes_nothing() {
     );
 
     // kubectl sees what mooring applied, under mooring's field manager.
-    let out = f.kubectl(&[
+    let yaml = f.kubectl(&[
         "get",
-        "deploy",
-        "web",
+        "deploy/web",
         "-n",
         "demo",
         "-o",
         "yaml",
         "--show-managed-fields",
     ]);
-    let yaml = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(yaml.contains("manager: mooring"), "{yaml}");
 }
 
@@ -191,17 +200,7 @@ fn drift_made_by_hand_is_undone_and_a_conflict_with_another_applier_is_reported(
     f.config(&app("web", ""));
     f.once_ok("web");
     // `kubectl scale`-style drift: an update by another manager.
-    let out = f.kubectl(&[
-        "patch",
-        "deploy",
-        "web",
-        "-n",
-        "demo",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"replicas":5}}"#,
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f.kubectl(&patch_web(r#"{"spec":{"replicas":5}}"#));
     assert_eq!(f.deploy()["spec"]["replicas"], 5);
     assert_eq!(counts(&f.once_ok("web")), [0, 1, 2, 0]);
     assert_eq!(f.deploy()["spec"]["replicas"], 1, "drift not undone");
@@ -211,16 +210,16 @@ fn drift_made_by_hand_is_undone_and_a_conflict_with_another_applier_is_reported(
         "other.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: demo\nspec:\n  replicas: 3\n",
     );
-    let out = f.kubectl(&[
+    let other = other.display().to_string();
+    f.kubectl(&[
         "apply",
         "--server-side",
         "--force-conflicts",
         "--field-manager",
         "other-tool",
         "-f",
-        &other.display().to_string(),
+        &other,
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (run, outcome) = f.once("web");
     run.expect_code(1);
     assert_eq!(outcome["reason"], "ApplyFailed", "{outcome}");
@@ -252,8 +251,7 @@ fn objects_that_leave_git_are_pruned_unless_marked() {
         "foreign.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: foreign\n  namespace: demo\n",
     );
-    let out = f.kubectl(&["apply", "--server-side", "-f", &foreign.display().to_string()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f.kubectl(&["apply", "--server-side", "-f", &foreign.display().to_string()]);
 
     f.commit(
         &[],
@@ -363,11 +361,7 @@ fn diff_shows_what_would_change_and_exits_by_result() {
     // Nothing applied yet: everything is new.
     let run = diff(&f);
     run.expect_code(1);
-    assert!(
-        run.stdout.contains("+++ desired/Deployment/demo/web"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("+++ desired/Deployment/demo/web");
     f.once_ok("web");
     diff(&f).expect_code(0);
     assert!(f.object("v1", "ConfigMap", Some("demo"), "settings").is_some());
@@ -384,11 +378,7 @@ fn diff_shows_what_would_change_and_exits_by_result() {
     let before: Vec<String> = f.server.objects().iter().map(rv).collect();
     let run = diff(&f);
     run.expect_code(1);
-    assert!(
-        run.stdout.contains("-  greeting: hello\n+  greeting: bonjour\n"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("-  greeting: hello\n+  greeting: bonjour\n");
     assert!(
         run.stdout.contains("--- live/Namespace/demo"),
         "the prune shows: {}",
@@ -409,7 +399,7 @@ fn diff_shows_what_would_change_and_exits_by_result() {
     f.env.write("kubeconfig", &kubeconfig);
     let run = diff(&f);
     run.expect_code(2);
-    assert!(run.stderr.contains("cannot reach the cluster"), "{}", run.stderr);
+    run.stderr_has("cannot reach the cluster");
 }
 
 #[test]
@@ -449,8 +439,8 @@ fn render_prints_the_manifests() {
     );
     let run = f.env.run(&["render", "app/web", "-c", "mooring.kdl"]);
     run.expect_code(0);
-    assert!(run.stdout.contains("greeting: hello world"), "{}", run.stdout);
-    assert!(run.stdout.contains("# web/deploy.yaml:1"), "{}", run.stdout);
+    run.stdout_has("greeting: hello world");
+    run.stdout_has("# web/deploy.yaml:1");
     assert_eq!(
         run.stdout.lines().filter(|l| l.starts_with("# web/")).count(),
         3,

@@ -4,12 +4,13 @@
 //! terminating namespaces, RBAC, failing writes). Each test fails when the
 //! code of its rule is removed; docs/kubernetes.md promises these rules.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::apiserver::{Identity, Options};
 use crate::kube::{CONFIGMAP, DEPLOY, Fixture, NAMESPACE, app, counts};
+use crate::support::wait_until;
 
 const OWNER: &str = "app.mooring.dev/name";
 
@@ -305,22 +306,22 @@ fn a_pruned_namespace_that_comes_back_while_terminating_is_created_again() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run mooring once");
-    // Once mooring has applied the namespace (and found it terminating),
-    // the holder lets go.
-    let started = Instant::now();
-    while !f
-        .server
-        .requests()
-        .iter()
-        .any(|r| r.starts_with("PATCH /api/v1/namespaces/demo?"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the namespace was never applied"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(100));
+    // Once mooring has applied the namespace, found it terminating and
+    // waits for it to go (it reads it again), the holder lets go.
+    wait_until(
+        Duration::from_secs(20),
+        "mooring waiting for the namespace to go",
+        || {
+            let requests = f.server.requests();
+            let read = |r: &String| {
+                r == "GET /api/v1/namespaces/demo" || r.starts_with("GET /api/v1/namespaces/demo?")
+            };
+            requests
+                .iter()
+                .position(|r| r.starts_with("PATCH /api/v1/namespaces/demo?"))
+                .is_some_and(|applied| requests[applied..].iter().any(read))
+        },
+    );
     f.server
         .merge_patch("someone", &holder, &json!({"metadata": {"finalizers": null}}))
         .expect("release");

@@ -17,7 +17,7 @@ fn conformance_corpus() {
     let Some(dir) = crate::support::conformance("kustomize conformance", "kustomize") else {
         return;
     };
-    let bin = env!("CARGO_BIN_EXE_mooring");
+    let bin = crate::support::mooring_bin().display().to_string();
     let out = Command::new(dir.join("run.sh"))
         .arg(format!("{bin} kustomize"))
         .env("NO_COLOR", "1")
@@ -93,7 +93,7 @@ fn fixtures_match_kubectl() {
     }
     let mut problems = Vec::new();
     for f in fixtures() {
-        let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        let out = Command::new(crate::support::mooring_bin())
             .args(["kustomize", "."])
             .current_dir(&f.dir)
             .env("NO_COLOR", "1")
@@ -175,11 +175,7 @@ fn cli_prints_the_build_and_fails_with_diagnostics() {
     );
     let run = env.run(&["kustomize", "plain"]);
     run.expect_code(1);
-    assert!(
-        run.stderr.contains("unable to find one of 'kustomization.yaml'"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("unable to find one of 'kustomization.yaml'");
     let run = env.run(&["kustomize", "nope"]);
     run.expect_code(1);
     // Warnings for fields kustomize ignores go to stderr; the build goes on.
@@ -190,7 +186,7 @@ fn cli_prints_the_build_and_fails_with_diagnostics() {
     let run = env.run(&["kustomize", "gen"]);
     run.expect_code(0);
     assert!(run.stderr.starts_with("warning: "), "{}", run.stderr);
-    assert!(run.stderr.contains("field `labels`"), "{}", run.stderr);
+    run.stderr_has("field `labels`");
 }
 
 /// A build with an absolute path and one through `..` give the same objects.
@@ -219,109 +215,40 @@ fn paths_as_kubectl_takes_them() {
 /// pushed, and the overlay is built and applied with the new image.
 #[test]
 fn a_new_tag_is_committed_into_the_overlay_and_applied() {
-    use crate::gitserver::{Repo, git_cmd, git_daemon_with_receive_pack};
-    use crate::registry::{Entry, Registry, tarball};
-    use std::time::{Duration, Instant};
-
-    let env = TestEnv::new();
-    let registry = Registry::start();
-    let layer = tarball(&[Entry::File("x", "x")]);
-    for tag in ["1.0.0", "1.1.0", "2.0.0"] {
-        registry.push("web", tag, &layer);
-    }
-    let image = registry.repo("web");
-    let overlay = format!(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: prod\nresources:\n- ../base\nimages:\n- name: {image}\n  newTag: 1.0.0 # {{\"$imagepolicy\": \"flux-system:web:tag\"}}\n"
-    );
-    let repo = Repo::new(&env.path().join("git"));
-    repo.write(&[
-        ("apps/web/base/kustomization.yaml", "resources:\n- deployment.yaml\n"),
-        (
-            "apps/web/base/deployment.yaml",
-            &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: {image}:0.1.0\n"),
-        ),
-        ("apps/web/prod/kustomization.yaml", &overlay),
-    ]);
-    repo.commit("first");
-    repo.publish();
-    let daemon = git_daemon_with_receive_pack(env.path(), &repo.root);
-    let port = crate::support::free_port();
-    env.write(
-        "mooring.kdl",
-        &format!(
-            r#"agent {{
-    state-dir "state"
-    listen "127.0.0.1:{port}"
-}}
-source "repo" {{
-    git "{url}"
-    branch "main"
-    interval "1h"
-}}
-app "web" {{
-    source "repo"
-    path "apps/web/prod"
-    target dir="out"
-}}
-image "web" {{
-    repository "{image}"
-    insecure #true
-    semver "^1.0.0"
-}}
-automation "bump" {{
-    source "repo"
-    path "apps"
-    author name="mooring bot" email="bot@example.com"
-    interval "1h"
-}}
-"#,
-            url = daemon.url("repo.git"),
-        ),
-    );
-    let mut agent = env
-        .cmd()
-        .args(["run", "-c", "mooring.kdl"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start mooring run");
-    let out = env.path().join("out/prod_deployment.apps_web.yaml");
-    let want = format!("image: {image}:1.1.0\n");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let applied = loop {
-        if let Ok(text) = std::fs::read_to_string(&out)
-            && text.contains(&want)
-        {
-            break text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not applied: {:?}",
-            std::fs::read_dir(env.path().join("out")).map(|d| d.count())
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    let overlay = |image: &str| {
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: prod\nresources:\n- ../base\nimages:\n- name: {image}\n  newTag: 1.0.0 # {{\"$imagepolicy\": \"flux-system:web:tag\"}}\n"
+        )
     };
-    let _ = agent.kill();
-    let _ = agent.wait();
+    let f = crate::automation::Fixture::with(|image| {
+        vec![
+            (
+                "apps/web/base/kustomization.yaml",
+                "resources:\n- deployment.yaml\n".to_string(),
+            ),
+            (
+                "apps/web/base/deployment.yaml",
+                format!(
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: {image}:0.1.0\n"
+                ),
+            ),
+            ("apps/web/prod/kustomization.yaml", overlay(image)),
+        ]
+    });
+    let image = f.registry.repo("web");
+    let port = crate::support::free_port();
+    f.config_with(port, "apps/web/prod", "");
+    let want = format!("image: {image}:1.1.0\n");
+    let applied = f.run_until_applied(port, "prod_deployment.apps_web.yaml", &want);
     assert!(applied.contains("  namespace: prod\n"), "{applied}");
 
     // One line of the overlay changed: the tag; its comment stays.
-    let remote = |args: &[&str]| {
-        let o = git_cmd(env.path())
-            .arg("-C")
-            .arg(repo.bare())
-            .args(args)
-            .output()
-            .expect("git");
-        assert!(o.status.success(), "git {args:?}");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
     assert_eq!(
-        remote(&["diff", "--numstat", "main~1", "main"]).trim(),
+        f.repo.served(&["diff", "--numstat", "main~1", "main"]),
         "1\t1\tapps/web/prod/kustomization.yaml"
     );
     assert_eq!(
-        remote(&["show", "main:apps/web/prod/kustomization.yaml"]),
-        overlay.replace("newTag: 1.0.0", "newTag: 1.1.0")
+        f.repo.served_file("main", "apps/web/prod/kustomization.yaml"),
+        overlay(&image).replace("newTag: 1.0.0", "newTag: 1.1.0")
     );
 }

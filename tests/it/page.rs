@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::agent::{Fixture, app, object, state};
-use crate::support::skip;
+use crate::support::{output_within, skip, wait_for};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -26,6 +26,24 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// `chromium` headless, quiet, with its profile (and HOME) in `profile`.
+fn headless(exe: &Path, profile: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--disable-background-networking",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .env("HOME", profile);
+    cmd
+}
+
 struct Browser {
     exe: PathBuf,
     profile: tempfile::TempDir,
@@ -35,50 +53,20 @@ impl Browser {
     /// `chromium --headless … ARGS URL`, killed if it takes longer than a
     /// minute; its standard output.
     fn run(&self, args: &[&str], url: &str) -> String {
-        let mut child = Command::new(&self.exe)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-extensions",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--hide-scrollbars",
-                "--mute-audio",
-                // Time to run the script: its fetches and a poll or two.
-                "--virtual-time-budget=5000",
-            ])
-            .arg(format!("--user-data-dir={}", self.profile.path().display()))
-            .args(args)
-            .arg(url)
-            .env("HOME", self.profile.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chromium");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-                _ => {
-                    let _ = child.kill();
-                    break;
-                }
-            }
-        }
-        let out = child.wait_with_output().expect("chromium output");
-        assert!(
-            out.status.success(),
-            "chromium failed ({})\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut cmd = headless(&self.exe, self.profile.path());
+        cmd.args([
+            "--disable-component-update",
+            "--hide-scrollbars",
+            "--mute-audio",
+            // Time to run the script: its fetches and a poll or two.
+            "--virtual-time-budget=5000",
+        ])
+        .args(args)
+        .arg(url);
+        let run = output_within(&mut cmd, Duration::from_secs(60))
+            .unwrap_or_else(|run| panic!("chromium still running after a minute: {run:?}"));
+        run.expect_code(0);
+        run.stdout
     }
 
     fn dom(&self, url: &str) -> String {
@@ -88,18 +76,14 @@ impl Browser {
     /// Load the page until `pred` holds for its DOM, at most `within`.
     #[track_caller]
     fn wait(&self, url: &str, within: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
+        wait_for(within, &format!("the page to show {what}"), || {
             let dom = self.dom(url);
             if pred(&dom) {
-                return dom;
+                Ok(dom)
+            } else {
+                Err(format!("last DOM:\n{dom}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "the page never showed {what}; last DOM:\n{dom}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        })
     }
 
     fn screenshot(&self, url: &str, path: &Path, size: &str) {
@@ -236,24 +220,12 @@ impl Devtools {
         let (cmd_read, to) = std::io::pipe().expect("pipe");
         let (from_read, answer_write) = std::io::pipe().expect("pipe");
         let (r, w) = (cmd_read.as_raw_fd(), answer_write.as_raw_fd());
-        let mut cmd = Command::new(exe);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-extensions",
-            "--disable-background-networking",
-            "--remote-debugging-pipe",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .env("HOME", profile.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        let mut cmd = headless(exe, profile.path());
+        cmd.arg("--remote-debugging-pipe")
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork
         // and exec; dup2 onto the fd itself would keep FD_CLOEXEC, so the
         // flag is cleared on 3 and 4 explicitly.
@@ -346,18 +318,14 @@ impl Devtools {
 
     #[track_caller]
     fn wait(&mut self, expression: &str, what: &str) -> serde_json::Value {
-        let deadline = Instant::now() + LONG;
-        loop {
+        wait_for(LONG, &format!("the page to show {what} ({expression})"), || {
             let v = self.eval(expression);
-            if !(v.is_null() || v == false || v == "") {
-                return v;
+            if v.is_null() || v == false || v == "" {
+                Err(format!("it gave {v}"))
+            } else {
+                Ok(v)
             }
-            assert!(
-                Instant::now() < deadline,
-                "the page never showed {what} ({expression})"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 }
 

@@ -123,6 +123,17 @@ fn assert_files(env: &TestEnv, deployment: &str, kustomization: &str, helmreleas
     assert_eq!(env.read("repo/.github/workflows/x.yaml"), MARKED_ELSEWHERE);
 }
 
+/// [`assert_files`] after `--set SET`: the marked values set.
+#[track_caller]
+fn assert_patched(env: &TestEnv) {
+    assert_files(
+        env,
+        &deployment_after(),
+        &kustomization_after(),
+        &helmrelease_after(),
+    );
+}
+
 fn patch(env: &TestEnv, args: &[&str]) -> Run {
     let mut all = vec!["patch"];
     all.extend_from_slice(args);
@@ -139,34 +150,22 @@ fn sets_only_the_marked_values() {
         format!("{CHANGES}5 changes in 3 files; 1 marker already up to date\n")
     );
     assert_eq!(run.stderr, REDIS_WARNING);
-    assert_files(
-        &env,
-        &deployment_after(),
-        &kustomization_after(),
-        &helmrelease_after(),
-    );
+    assert_patched(&env);
 
     // Again: everything is up to date, nothing is written.
     let service = env.path().join("repo/apps/podinfo/deployment.yaml");
-    let before = std::fs::metadata(&service)
-        .expect("stat")
-        .modified()
-        .expect("mtime");
+    let mtime = || {
+        std::fs::metadata(&service)
+            .and_then(|m| m.modified())
+            .expect("mtime")
+    };
+    let before = mtime();
     let run = patch(&env, &["repo", "--set", SET]);
     run.expect_code(0);
     assert_eq!(run.stdout, "no changes; 6 markers already up to date\n");
     assert_eq!(run.stderr, REDIS_WARNING);
-    let after = std::fs::metadata(&service)
-        .expect("stat")
-        .modified()
-        .expect("mtime");
-    assert_eq!(before, after);
-    assert_files(
-        &env,
-        &deployment_after(),
-        &kustomization_after(),
-        &helmrelease_after(),
-    );
+    assert_eq!(before, mtime());
+    assert_patched(&env);
 }
 
 #[test]
@@ -218,11 +217,7 @@ fn digest_and_several_sets() {
         )
     );
     assert!(run.stdout.ends_with("5 changes in 1 file\n"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("repo/values.yml:5  app:tag  0.1 -> 1.10\n"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("repo/values.yml:5  app:tag  0.1 -> 1.10\n");
 }
 
 #[test]
@@ -247,12 +242,7 @@ fn a_file_that_would_not_parse_is_left_untouched() {
     );
     assert_eq!(env.read("repo/apps/broken.yaml"), broken);
     // The other files were patched all the same.
-    assert_files(
-        &env,
-        &deployment_after(),
-        &kustomization_after(),
-        &helmrelease_after(),
-    );
+    assert_patched(&env);
 }
 
 #[test]
@@ -379,7 +369,7 @@ fn usage_errors() {
     // Without any --set, clap refuses.
     let run = patch(&env, &["repo"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("--set"), "{}", run.stderr);
+    run.stderr_has("--set");
     // Nothing was written by any of these.
     assert_files(&env, DEPLOYMENT, KUSTOMIZATION, HELMRELEASE);
 }

@@ -43,7 +43,7 @@ fn tally(output: &str) -> (usize, usize) {
 #[test]
 fn conformance_corpus_passes() {
     let Some(dir) = corpus() else { return };
-    let bin = env!("CARGO_BIN_EXE_mooring");
+    let bin = crate::support::mooring_bin().display().to_string();
     let (ok, output) = check_py(&dir, &["-v"], &format!("{bin} sops decrypt"));
     let (passed, total) = tally(&output);
     assert!(ok && passed == total && total > 0, "{output}");
@@ -202,9 +202,5 @@ fn key_problems_are_reported() {
     );
     let run = env.run(&["sops", "decrypt", "--key", "good.agekey", "secret.yaml"]);
     run.expect_code(1);
-    assert!(
-        run.stderr.contains("secret.yaml: not a sops-encrypted YAML file"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("secret.yaml: not a sops-encrypted YAML file");
 }
