@@ -54,17 +54,14 @@ const HISTORY_FILES: usize = 8;
 /// Scenario 2's tree: `DIRS` directories of `FILES_PER_DIR` files.
 const DIRS: usize = 100;
 const FILES_PER_DIR: usize = 50;
-const NO_CHANGE_TARGET: f64 = 1.5;
-const FIRST_FETCH_TARGET: f64 = 2.0;
-/// Untimed rounds of every row before the timed ones (bench mode only).
-const WARMUP: usize = 1;
 
 fn main() {
     let mode = Mode::from_args();
     let bench_mode = mode.bench;
     let fetch_iters = mode.iters(&["MOORING_BENCH_FETCH_ITERS"], 10);
     let clone_iters = mode.iters(&["MOORING_BENCH_CLONE_ITERS"], 5);
-    let warmup = mode.warmup(WARMUP);
+    // Untimed rounds of every row before the timed ones.
+    let warmup = mode.warmup(1);
 
     let tmp = tempfile::tempdir().expect("create temp dir");
     let home = tmp.path().join("home");
@@ -192,12 +189,7 @@ fn main() {
                 Snapshot::diff(&before.cache, &after.cache)
             )
         });
-        ratios.push(Ratio::of(
-            &rows,
-            "no-change fetch",
-            NO_CHANGE_TARGET,
-            "the shallow clone",
-        ));
+        ratios.push(Ratio::of(&rows, "no-change fetch", 1.5, "the shallow clone"));
     }
 
     // ---- 2. first fetch and export of a large tree ------------------------
@@ -240,12 +232,7 @@ fn main() {
         );
         rows.push(Row::new("2. first fetch + export, 5,000 files", vec![]));
         rows.extend(contenders.into_iter().map(Contender::row));
-        ratios.push(Ratio::of(
-            &rows,
-            "first fetch + export",
-            FIRST_FETCH_TARGET,
-            "the bare clone",
-        ));
+        ratios.push(Ratio::of(&rows, "first fetch + export", 2.0, "the bare clone"));
     }
     drop(daemon);
 

@@ -25,8 +25,8 @@
 //! parsing Chart.yaml and values) and rendering (values, templates, YAML
 //! checks, sorting, printing).
 //!
-//! **The binary:** `env!("CARGO_BIN_EXE_mooring")` (cargo builds it in the
-//! bench's profile: release under `cargo bench`), or `$MOORING_BIN`; helm
+//! **The binary:** `$MOORING_BIN`, else the one cargo builds with the bench
+//! (in its profile: release under `cargo bench`); helm
 //! is `helm` on PATH and must say v3.17.2 (scripts/test installs it).
 //!
 //! Run with `cargo bench --bench helm`. Target (docs/performance.md):
@@ -37,13 +37,13 @@
 //! them (in bench mode that is a failure). `MOORING_BENCH_ITERS` sets the
 //! timed rounds (default 10).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mooring::helm::{Chart, KubeVersion, Options};
 
-use mooring_testkit::bench::{Mode, Row, sorted, table, usage_table};
+use mooring_testkit::bench::{Mode, Row, mooring_binary, sorted, table, usage_table};
 
 use mooring_testkit::bench::GnuTime;
 use mooring_testkit::helm_corpus;
@@ -132,10 +132,7 @@ fn main() {
         .map(|(_, d)| d.as_str())
         .collect();
     let tmp = tempfile::tempdir().expect("create temp dir");
-    let bin = std::env::var_os("MOORING_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mooring")));
-    assert!(bin.is_file(), "no mooring binary at {}", bin.display());
+    let bin = mooring_binary();
     let helm = helm_corpus::helm_3_17();
     if helm.is_none() {
         assert!(!bench_mode, "helm {HELM_VERSION} not found on PATH");

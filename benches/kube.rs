@@ -62,8 +62,7 @@
 //! the exit: time before the first request is the client's own (start,
 //! reading and parsing the manifests), and so on.
 //!
-//! **The binary:** `env!("CARGO_BIN_EXE_mooring")`. Cargo sets it for
-//! benches and builds the `mooring` binary with the bench, in the same
+//! **The binary:** the one cargo builds with the bench, in the same
 //! profile: `release` under `cargo bench`, `debug` under `cargo test
 //! --benches`. So there is nothing to build by hand and no stale binary to
 //! pick up; `MOORING_BIN` overrides it (e.g. to compare two builds).
@@ -84,9 +83,8 @@
 //! No benchmark framework on purpose, as in `benches/validate.rs`.
 
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -97,16 +95,11 @@ use mooring_testkit::bench::{
 };
 
 use mooring_testkit::apiserver::{self, ApiServer, Options};
-use mooring_testkit::support::json_output;
+use mooring_testkit::support::{json_output, output_within};
 
-const OBJECTS: usize = 1_000;
-const SMOKE_OBJECTS: usize = 50;
-const DEFAULT_ITERS: usize = 5;
 /// Runs of each tool watched through the request log (bench mode; 1 in a
 /// smoke run).
 const TIMELINE_RUNS: usize = 3;
-/// Untimed rounds before the timed ones (bench mode only).
-const WARMUP: usize = 1;
 /// mooring's time over kubectl's, at most.
 const TARGET_RATIO: f64 = 0.5;
 /// The namespace every namespaced object goes to.
@@ -125,10 +118,11 @@ const MIX: [(&str, usize); 5] = [
 fn main() {
     let mode = Mode::from_args();
     let bench_mode = mode.bench;
-    let iters = mode.iters(&[], DEFAULT_ITERS);
-    let warmup = mode.warmup(WARMUP);
+    let iters = mode.iters(&[], 5);
+    // Untimed rounds before the timed ones.
+    let warmup = mode.warmup(1);
     let n = mode
-        .knob(&["MOORING_BENCH_OBJECTS"], OBJECTS, SMOKE_OBJECTS)
+        .knob(&["MOORING_BENCH_OBJECTS"], 1_000, 50)
         .max(MIX.len() + 1);
 
     let tmp = tempfile::tempdir().expect("create temp dir");
@@ -256,42 +250,38 @@ fn main() {
     }
 
     // ---- report -----------------------------------------------------------------
-    let rows_of = |names: &[(&str, Key)]| -> Vec<Row> {
-        names
-            .iter()
-            .filter_map(|(label, key)| {
-                s.times
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| Row::new(*label, sorted(v.clone())))
-            })
-            .collect()
+    // A run of `mooring once` and its parts, as it logged them.
+    let mooring = |label: &'static str, [total, app, source, rest]: [Key; 4]| {
+        vec![
+            (label, total),
+            ("    app run (logged duration_ms)", app),
+            ("    source run (logged duration_ms)", source),
+            ("    the rest: start, config, connect", rest),
+        ]
     };
-    let first_label = format!("1. first apply, {n} objects (fresh server)");
-    let noop_label = format!("2. no-op re-apply, {n} objects");
-    let mut rows = vec![Row::new(first_label, vec![])];
-    rows.extend(rows_of(&[
-        ("  mooring once app/bench (source cached)", Key::MooringFirst),
-        ("    app run (logged duration_ms)", Key::MooringFirstApp),
-        ("    source run (logged duration_ms)", Key::MooringFirstSource),
-        ("    the rest: start, config, connect", Key::MooringFirstRest),
-        ("  kubectl apply --server-side, cold cache", Key::KubectlCold),
-        ("  kubectl apply --server-side, warm cache", Key::KubectlWarm),
-    ]));
-    rows.push(Row::new(noop_label, vec![]));
-    rows.extend(rows_of(&[
-        ("  mooring once app/bench", Key::MooringNoop),
-        ("    app run (logged duration_ms)", Key::MooringNoopApp),
-        ("    source run (logged duration_ms)", Key::MooringNoopSource),
-        ("    the rest: start, config, connect", Key::MooringNoopRest),
-        ("  kubectl apply --server-side (warm cache)", Key::KubectlNoop),
-    ]));
-    rows.push(Row::new("for scale (untimed in the comparison)", vec![]));
-    rows.extend(rows_of(&[
+    let mut first = mooring("  mooring once app/bench (source cached)", FIRST_APPLY);
+    first.push(("  kubectl apply --server-side, cold cache", Key::KubectlCold));
+    first.push(("  kubectl apply --server-side, warm cache", Key::KubectlWarm));
+    let mut noop = mooring("  mooring once app/bench", NOOP_APPLY);
+    noop.push(("  kubectl apply --server-side (warm cache)", Key::KubectlNoop));
+    let scale = vec![
         ("  mooring once source/bench (first fetch)", Key::MooringFetch),
         ("  mooring render app/bench (no cluster)", Key::MooringRender),
         ("  kubectl api-resources (cache warm-up)", Key::KubectlDiscovery),
-    ]));
+    ];
+    let mut rows = Vec::new();
+    for (title, section) in [
+        (format!("1. first apply, {n} objects (fresh server)"), first),
+        (format!("2. no-op re-apply, {n} objects"), noop),
+        ("for scale (untimed in the comparison)".to_string(), scale),
+    ] {
+        rows.push(Row::new(title, vec![]));
+        for (label, key) in section {
+            if let Some((_, samples)) = s.times.iter().find(|(k, _)| *k == key) {
+                rows.push(Row::new(label, sorted(samples.clone())));
+            }
+        }
+    }
     print!("{}", table(&rows));
     println!();
 
@@ -392,6 +382,21 @@ enum Key {
     KubectlNoop,
 }
 
+/// The keys of the first `mooring once` apply and its parts.
+const FIRST_APPLY: [Key; 4] = [
+    Key::MooringFirst,
+    Key::MooringFirstApp,
+    Key::MooringFirstSource,
+    Key::MooringFirstRest,
+];
+/// The same of the no-op re-apply.
+const NOOP_APPLY: [Key; 4] = [
+    Key::MooringNoop,
+    Key::MooringNoopApp,
+    Key::MooringNoopSource,
+    Key::MooringNoopRest,
+];
+
 /// The runs the usage and request tables list, in their order.
 const RUNS: [&str; 6] = [
     "mooring once app/bench: first apply",
@@ -411,6 +416,16 @@ struct Samples {
 }
 
 impl Samples {
+    /// A `mooring once`'s time and its parts as it logged them, under
+    /// `keys` (the whole, the app's run, the source's run, the rest).
+    fn once_times(&mut self, [whole, app, source, rest]: [Key; 4], done: &Done) {
+        let (app_ms, source_ms) = logged_runs(&done.stderr);
+        self.time(whole, done.wall);
+        self.time(app, app_ms);
+        self.time(source, source_ms);
+        self.time(rest, done.wall.saturating_sub(app_ms + source_ms));
+    }
+
     fn time(&mut self, key: Key, d: Duration) {
         match self.times.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(d),
@@ -503,9 +518,13 @@ impl Ctx {
         server
     }
 
-    /// `mooring once TARGET -c mooring.kdl --format json` in `dir`.
+    /// `mooring once -v TARGET -c mooring.kdl --format json` in `dir`.
     fn once(&self, dir: &Path, target: &str) -> Command {
-        self.mooring_cmd(dir, &["once", target, "-c", "mooring.kdl", "--format", "json"])
+        // `-v`: the agent's log (its `duration_ms` lines) on stderr.
+        self.mooring_cmd(
+            dir,
+            &["once", "-v", target, "-c", "mooring.kdl", "--format", "json"],
+        )
     }
 
     /// `kubectl apply --server-side --recursive -f APP_DIR` against `server`.
@@ -540,11 +559,7 @@ impl Ctx {
             "mooring's first apply: created, configured, unchanged, pruned: {applied}"
         );
         let after_first = self.check_objects(&server, "mooring", "mooring");
-        out.time(Key::MooringFirst, first.wall);
-        let (app, source) = logged_runs(&first.stderr);
-        out.time(Key::MooringFirstApp, app);
-        out.time(Key::MooringFirstSource, source);
-        out.time(Key::MooringFirstRest, first.wall.saturating_sub(app + source));
+        out.once_times(FIRST_APPLY, &first);
         out.usage(RUNS[0], first.usage);
         out.requests(RUNS[0], server.requests());
         server.clear_requests();
@@ -562,11 +577,7 @@ impl Ctx {
             after_first, after_noop,
             "mooring's no-op re-apply changed objects"
         );
-        out.time(Key::MooringNoop, noop.wall);
-        let (app, source) = logged_runs(&noop.stderr);
-        out.time(Key::MooringNoopApp, app);
-        out.time(Key::MooringNoopSource, source);
-        out.time(Key::MooringNoopRest, noop.wall.saturating_sub(app + source));
+        out.once_times(NOOP_APPLY, &noop);
         out.usage(RUNS[1], noop.usage);
         out.usage(RUNS[2], fetch.usage);
         out.requests(RUNS[1], server.requests());
@@ -764,32 +775,10 @@ impl Ctx {
             None => cmd,
         };
         let what = format!("{:?}", cmd.get_args().collect::<Vec<_>>());
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
         let server_before = server.and_then(server_cpu);
         let start = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run {what}: {e}"));
-        let drain = |mut r: Box<dyn std::io::Read + Send>| {
-            std::thread::spawn(move || {
-                let mut s = String::new();
-                let _ = r.read_to_string(&mut s);
-                s
-            })
-        };
-        let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-        let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if start.elapsed() > COMMAND_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{what}: still running after {COMMAND_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        };
+        let run = output_within(&mut cmd, COMMAND_TIMEOUT)
+            .unwrap_or_else(|run| panic!("{what}: still running after {COMMAND_TIMEOUT:?}: {run:?}"));
         let wall = start.elapsed();
         let server_after = server.and_then(server_cpu);
         let usage = match &self.time {
@@ -802,9 +791,9 @@ impl Ctx {
                 server_cpu: server_before.zip(server_after).map(|(b, a)| a.saturating_sub(b)),
                 ..usage
             },
-            code: status.code().unwrap_or(-1),
-            stdout: stdout.join().expect("stdout reader"),
-            stderr: stderr.join().expect("stderr reader"),
+            code: run.code,
+            stdout: run.stdout,
+            stderr: run.stderr,
         }
     }
 }

@@ -29,23 +29,21 @@ use mooring::automation::setters::{self, Policies};
 use mooring::image::Selection;
 
 use mooring_testkit::rng::Rng;
+use mooring_testkit::support::checked;
 
 use mooring_testkit::bench::{Mode, Row, display_bin, find_binary, measure, table};
 
-const FILES: usize = 10_000;
-const SMOKE_FILES: usize = 200;
 /// Percent of the files with markers.
 const MARKED_PERCENT: u64 = 2;
 const TARGET_MS: f64 = 1000.0;
-const WARMUP: usize = 2;
 const REPO: &str = "ghcr.io/acme/app";
 
 fn main() {
     let mode = Mode::from_args();
     let bench_mode = mode.bench;
     let iters = mode.iters(&[], 20);
-    let warmup = mode.warmup(WARMUP);
-    let files = if bench_mode { FILES } else { SMOKE_FILES };
+    let warmup = mode.warmup(2);
+    let files = mode.knob(&[], 10_000, 200);
 
     let dir = tempfile::tempdir().expect("create temp dir");
     let tree = generate(dir.path(), files);
@@ -124,17 +122,11 @@ fn main() {
         rows.push(Row::new(
             "mooring patch DIR --set … --dry-run (e2e)",
             measure(warmup, iters, || {
-                let out = Command::new(bin)
-                    .args(["patch"])
-                    .arg(dir.path())
-                    .args(["--set", &set, "--dry-run"])
-                    .output()
-                    .expect("run mooring patch");
-                assert!(
-                    out.status.success(),
-                    "mooring patch failed:\n{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
+                checked(
+                    Command::new(bin)
+                        .arg("patch")
+                        .arg(dir.path())
+                        .args(["--set", &set, "--dry-run"]),
                 );
             }),
         ));
@@ -254,6 +246,19 @@ fn labels(rng: &mut Rng, out: &mut String, indent: &str) {
     }
 }
 
+/// A random number of lines (within `count`) made by `line`, appended to `s`.
+fn some_lines(
+    rng: &mut Rng,
+    s: &mut String,
+    count: std::ops::Range<usize>,
+    line: impl Fn(&mut Rng) -> String,
+) {
+    for _ in 0..count.start + rng.below(count.len()) {
+        let text = line(rng);
+        let _ = writeln!(s, "{text}");
+    }
+}
+
 fn deployment(rng: &mut Rng, image: usize, marked: bool) -> String {
     let mut s = String::with_capacity(2048);
     let name = format!("app-{}", rng.hex(6));
@@ -277,15 +282,11 @@ fn deployment(rng: &mut Rng, image: usize, marked: bool) -> String {
         "        - name: main\n          image: {REPO}-{image}:1.0.0{marker}\n          imagePullPolicy: IfNotPresent\n          ports:\n            - name: http\n              containerPort: {}\n              protocol: TCP\n          env:\n",
         8000 + rng.below(1000)
     );
-    for _ in 0..(4 + rng.below(20)) {
-        let _ = writeln!(
-            s,
-            "            - name: {}_{}\n              value: \"{}\"",
-            rng.word(&["LOG", "DB", "CACHE", "FEATURE", "OTEL"]),
-            rng.hex(4).to_uppercase(),
-            rng.hex(12)
-        );
-    }
+    some_lines(rng, &mut s, 4..24, |rng| {
+        let var = rng.word(&["LOG", "DB", "CACHE", "FEATURE", "OTEL"]);
+        let (suffix, value) = (rng.hex(4).to_uppercase(), rng.hex(12));
+        format!("            - name: {var}_{suffix}\n              value: \"{value}\"")
+    });
     s.push_str(
         "          resources:\n            limits:\n              memory: 256Mi\n            requests:\n              cpu: 100m\n              memory: 64Mi\n          livenessProbe:\n            httpGet:\n              path: /healthz\n              port: http\n",
     );
@@ -305,9 +306,9 @@ fn service(rng: &mut Rng) -> String {
     );
     labels(rng, &mut s, "    ");
     s.push_str("  annotations:\n");
-    for _ in 0..(8 + rng.below(16)) {
-        let _ = writeln!(s, "    example.com/{}: \"{}\"", rng.hex(6), rng.hex(32));
-    }
+    some_lines(rng, &mut s, 8..24, |rng| {
+        format!("    example.com/{}: \"{}\"", rng.hex(6), rng.hex(32))
+    });
     let _ = write!(
         s,
         "spec:\n  type: ClusterIP\n  selector:\n    app: app-{}\n  ports:\n    - name: http\n      port: 80\n      targetPort: http\n",
@@ -323,15 +324,14 @@ fn configmap(rng: &mut Rng) -> String {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg-{}\n  namespace: apps\ndata:\n  config.yaml: |\n",
         rng.hex(6)
     );
-    for _ in 0..(20 + rng.below(60)) {
-        let _ = writeln!(
-            s,
+    some_lines(rng, &mut s, 20..80, |rng| {
+        format!(
             "    {}: {} # {}",
             rng.hex(8),
             rng.hex(16),
             rng.word(&["note", "todo", "x"])
-        );
-    }
+        )
+    });
     s
 }
 
@@ -352,9 +352,9 @@ fn helmrelease(rng: &mut Rng, image: usize, marked: bool) -> String {
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: hr-{}\n  namespace: apps\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: app\n      version: \"1.x\"\n      sourceRef:\n        kind: HelmRepository\n        name: charts\n  values:\n    image:\n      repository: {REPO}-{image}{name_marker}\n      tag: \"1.0.0\"{tag_marker}\n    extra:\n",
         rng.hex(6)
     );
-    for _ in 0..(10 + rng.below(40)) {
-        let _ = writeln!(s, "      k{}: {}", rng.hex(10), rng.below(100_000));
-    }
+    some_lines(rng, &mut s, 10..50, |rng| {
+        format!("      k{}: {}", rng.hex(10), rng.below(100_000))
+    });
     s
 }
 
@@ -370,15 +370,9 @@ fn kustomization(rng: &mut Rng, image: usize, marked: bool) -> String {
         "commonLabels:\n  team: t-{}\nimages:\n  - name: app\n    newName: {REPO}-{image}{name_marker}\n    newTag: 1.0.0{tag_marker}\n",
         rng.hex(4)
     );
-    for _ in 0..(10 + rng.below(30)) {
-        let _ = writeln!(
-            s,
-            "  - name: img-{}\n    newTag: v{}.{}.{}",
-            rng.hex(8),
-            rng.below(5),
-            rng.below(30),
-            rng.below(10)
-        );
-    }
+    some_lines(rng, &mut s, 10..40, |rng| {
+        let (name, major, minor, patch) = (rng.hex(8), rng.below(5), rng.below(30), rng.below(10));
+        format!("  - name: img-{name}\n    newTag: v{major}.{minor}.{patch}")
+    });
     s
 }

@@ -27,6 +27,7 @@ use std::process::Command;
 use mooring::config::{self, parse, syntax, validate};
 
 use mooring_testkit::genconfig::{Size, generate};
+use mooring_testkit::support::checked;
 
 use mooring_testkit::bench::{Mode, Row, display_bin, find_binary, measure, table};
 
@@ -183,17 +184,11 @@ fn main() {
     let e2e = match find_binary() {
         Some(bin) => {
             let run_validate = |file: &Path| {
-                let out = Command::new(&bin)
-                    .args(["validate", "-c"])
-                    .arg(file)
-                    .env("NO_COLOR", "1")
-                    .output()
-                    .expect("run mooring validate");
-                assert!(
-                    out.status.success(),
-                    "mooring validate failed on a generated config:\n{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
+                checked(
+                    Command::new(&bin)
+                        .args(["validate", "-c"])
+                        .arg(file)
+                        .env("NO_COLOR", "1"),
                 );
             };
             rows.push(Row::new(
