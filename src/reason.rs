@@ -131,6 +131,17 @@ pub trait Classify {
     }
 }
 
+/// No error, one error as itself, or several as the one error `many`
+/// makes of them: how a stage that checks everything before giving up
+/// reports what it found.
+pub fn one_or_many<E>(many: impl FnOnce(Vec<E>) -> E, mut errors: Vec<E>) -> Result<(), E> {
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(many(errors)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

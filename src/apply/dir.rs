@@ -100,14 +100,6 @@ impl Error {
             source,
         }
     }
-
-    fn collect(mut errors: Vec<Error>) -> Result<(), Error> {
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(Error::Many(errors)),
-        }
-    }
 }
 
 /// What to do with one object's file.
@@ -168,7 +160,7 @@ pub fn write(
             }),
         }
     }
-    Error::collect(errors)?;
+    crate::reason::one_or_many(Error::Many, errors)?;
 
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     remove_stale_temp_files(dir, app);
@@ -205,7 +197,7 @@ pub fn write(
         };
         actions.push(action);
     }
-    Error::collect(errors)?;
+    crate::reason::one_or_many(Error::Many, errors)?;
 
     let new: BTreeSet<String> = planned.iter().map(|(name, _)| name.clone()).collect();
     let mut on_disk = old_bytes;
@@ -272,7 +264,7 @@ pub fn write(
     if on_disk.as_deref() != Some(inventory_bytes(&kept).as_slice()) {
         write_inventory(dir, app, &inventory_path, &kept)?;
     }
-    Error::collect(errors)?;
+    crate::reason::one_or_many(Error::Many, errors)?;
     Ok(summary)
 }
 

@@ -89,15 +89,7 @@ pub enum Error {
     Many(Vec<Error>),
 }
 
-impl Error {
-    fn many(mut errors: Vec<Error>) -> Result<(), Error> {
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(Error::Many(errors)),
-        }
-    }
-}
+impl Error {}
 
 /// An object ready to be applied.
 #[derive(Clone)]
@@ -174,7 +166,7 @@ fn desired(manifests: &[Manifest], app: &str) -> Result<Vec<Desired>, Error> {
             body,
         });
     }
-    Error::many(errors)?;
+    crate::reason::one_or_many(Error::Many, errors)?;
     Ok(out)
 }
 
@@ -224,7 +216,7 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
             }
         }
     }
-    Error::many(unknown_kinds)?;
+    crate::reason::one_or_many(Error::Many, unknown_kinds)?;
     // Namespaces may have changed: the inventory records the final names.
     let ids: BTreeSet<ObjectId> = resolved
         .iter()
@@ -248,7 +240,7 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
     }
     if !errors.is_empty() {
         // Nothing is pruned after a failed apply; the inventory keeps old and new.
-        return Error::many(errors).map(|()| summary);
+        return crate::reason::one_or_many(Error::Many, errors).map(|()| summary);
     }
 
     // Prune what left git, then record what the app now holds.
@@ -277,7 +269,8 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
         )
         .await?;
     }
-    Error::many(
+    crate::reason::one_or_many(
+        Error::Many,
         failed
             .into_iter()
             .map(|(id, message)| Error::Prune {
@@ -356,7 +349,7 @@ pub async fn plan(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>)
             None => errors.push(unknown(&d)),
         }
     }
-    Error::many(errors)?;
+    crate::reason::one_or_many(Error::Many, errors)?;
     planned.sort_by_key(|(order, _, _)| *order);
     Ok(Plan {
         objects: planned
@@ -601,7 +594,7 @@ async fn apply_stage(
     }
     summary.recreated.sort();
     errors.sort_by_key(|e| e.to_string());
-    Error::many(errors)
+    crate::reason::one_or_many(Error::Many, errors)
 }
 
 /// Server-side apply one object: its metadata after, and whether it was

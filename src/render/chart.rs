@@ -132,7 +132,7 @@ pub fn render_chart(chart: &Path, shown: &str, opts: &ChartOptions) -> Result<Ve
         }
     }
     super::duplicates(&manifests, &mut errors);
-    Error::collect(errors)?;
+    crate::reason::one_or_many(Error::Many, errors)?;
     Ok(manifests)
 }
 

@@ -306,15 +306,6 @@ impl Error {
             source,
         }
     }
-
-    /// One error as itself, several as [`Error::Many`].
-    fn collect(mut errors: Vec<Error>) -> Result<(), Error> {
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(Error::Many(errors)),
-        }
-    }
 }
 
 /// Size caps; the defaults are [`MAX_FILE_BYTES`] and [`MAX_TOTAL_BYTES`].
@@ -466,7 +457,7 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
     }
 
     duplicates(&manifests, &mut errors);
-    Error::collect(errors)?;
+    crate::reason::one_or_many(Error::Many, errors)?;
     Ok(manifests)
 }
 
@@ -775,7 +766,7 @@ fn built(
             Err(e) => errors.push(e),
         }
     }
-    Error::collect(errors)?;
+    crate::reason::one_or_many(Error::Many, errors)?;
     Ok(out)
 }
 
