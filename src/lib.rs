@@ -22,6 +22,7 @@ pub mod import;
 pub mod kustomize;
 pub mod notify;
 pub mod progress;
+pub mod quoted;
 pub mod reason;
 pub mod render;
 pub mod server;
