@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod git;
 pub mod gomatch;
+pub mod goyaml;
 pub mod helm;
 pub mod image;
 pub mod import;
