@@ -1475,21 +1475,7 @@ fn write_validations(out: &mut String, ty: Ty, default: Option<&str>, depth: usi
 /// A KDL string literal for `s`.
 pub fn q(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::quoted::write(&mut out, s, crate::quoted::Syntax::Kdl);
     out
 }
 

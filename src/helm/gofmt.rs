@@ -396,8 +396,7 @@ struct Flags {
 pub fn sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::with_capacity(format.len() + 16);
     let bytes = format.as_bytes();
-    let mut argn = 0usize;
-    let mut reordered = false;
+    let mut cur = ArgNum::default();
     let mut i = 0;
     while i < bytes.len() {
         let start = i;
@@ -426,18 +425,11 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             i += 1;
         }
         // argument index, width
-        let mut good_arg = true;
-        if let Some((n, ni, ok)) = arg_index(format, i) {
-            i = ni;
-            good_arg = ok;
-            if ok {
-                argn = n;
-                reordered = true;
-            }
-        }
+        cur.good = true;
+        i = cur.index(format, i);
         if i < bytes.len() && bytes[i] == b'*' {
             i += 1;
-            match args.get(argn) {
+            match args.get(cur.next) {
                 Some(Value::Int(w) | Value::Int64(w)) => {
                     if *w < 0 {
                         fl.minus = true;
@@ -447,7 +439,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 }
                 _ => out.push_str("%!(BADWIDTH)"),
             }
-            argn += 1;
+            cur.next += 1;
         } else {
             let (n, ni) = parse_num(format, i);
             if ni > i {
@@ -457,36 +449,22 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         }
         if i < bytes.len() && bytes[i] == b'.' {
             i += 1;
-            if let Some((n, ni, ok)) = arg_index(format, i) {
-                i = ni;
-                good_arg = ok;
-                if ok {
-                    argn = n;
-                    reordered = true;
-                }
-            }
+            i = cur.index(format, i);
             if i < bytes.len() && bytes[i] == b'*' {
                 i += 1;
-                match args.get(argn) {
+                match args.get(cur.next) {
                     Some(Value::Int(p) | Value::Int64(p)) if *p >= 0 => fl.prec = Some(*p as usize),
                     Some(Value::Int(_) | Value::Int64(_)) => fl.prec = None,
                     _ => out.push_str("%!(BADPREC)"),
                 }
-                argn += 1;
+                cur.next += 1;
             } else {
                 let (n, ni) = parse_num(format, i);
                 fl.prec = Some(n);
                 i = ni;
             }
         }
-        if let Some((n, ni, ok)) = arg_index(format, i) {
-            i = ni;
-            good_arg = ok;
-            if ok {
-                argn = n;
-                reordered = true;
-            }
-        }
+        i = cur.index(format, i);
         if i >= bytes.len() {
             out.push_str("%!(NOVERB)");
             break;
@@ -498,13 +476,13 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 out.push('%');
                 continue;
             }
-            _ if !good_arg => {
+            _ if !cur.good => {
                 out.push_str("%!");
                 out.push(verb);
                 out.push_str("(BADINDEX)");
                 continue;
             }
-            _ if argn >= args.len() => {
+            _ if cur.next >= args.len() => {
                 out.push_str("%!");
                 out.push(verb);
                 out.push_str("(MISSING)");
@@ -512,13 +490,13 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             }
             _ => {}
         }
-        let arg = &args[argn];
-        argn += 1;
+        let arg = &args[cur.next];
+        cur.next += 1;
         fmt_arg(&mut out, arg, verb, fl, 0);
     }
-    if !reordered && argn < args.len() {
+    if !cur.reordered && cur.next < args.len() {
         out.push_str("%!(EXTRA ");
-        for (k, a) in args[argn..].iter().enumerate() {
+        for (k, a) in args[cur.next..].iter().enumerate() {
             if k > 0 {
                 out.push_str(", ");
             }
@@ -546,6 +524,30 @@ fn parse_num(s: &str, mut i: usize) -> (usize, usize) {
         i += 1;
     }
     (n, i)
+}
+
+/// Which argument the next verb takes (Go's `argNum`), whether an `[n]`
+/// chose it (`reordered`) and whether the last `[n]` was good.
+#[derive(Default)]
+struct ArgNum {
+    next: usize,
+    reordered: bool,
+    good: bool,
+}
+
+impl ArgNum {
+    /// Take an `[n]` at `i`, if there is one; gives the position after it.
+    fn index(&mut self, format: &str, i: usize) -> usize {
+        let Some((n, after, ok)) = arg_index(format, i) else {
+            return i;
+        };
+        self.good = ok;
+        if ok {
+            self.next = n;
+            self.reordered = true;
+        }
+        after
+    }
 }
 
 /// `[n]` at `i`: the 0-based index, the position after it and whether it is good.

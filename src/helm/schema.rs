@@ -331,24 +331,8 @@ impl Validator<'_> {
         if let Some(Value::List(any)) = get(schema, "anyOf")
             && !any.items.is_empty()
         {
-            let mut best: Option<Outcome> = None;
-            let mut ok = false;
-            for s in &any.items {
-                let r = self.sub(s, data, ctx, depth);
-                if r.valid() {
-                    ok = true;
-                    break;
-                }
-                if best.as_ref().is_none_or(|b| r.score > b.score) {
-                    best = Some(r);
-                }
-            }
-            if !ok {
-                out.error(ctx, "Must validate at least one schema (anyOf)".into());
-                if let Some(b) = best {
-                    out.merge(b);
-                }
-            }
+            let outcomes = any.items.iter().map(|s| self.sub(s, data, ctx, depth));
+            any_valid(outcomes, out, ctx, "Must validate at least one schema (anyOf)");
         }
         if let Some(Value::List(one)) = get(schema, "oneOf")
             && !one.items.is_empty()
@@ -584,24 +568,9 @@ impl Validator<'_> {
             }
         }
         if let Some(contains) = get(schema, "contains") {
-            let mut best: Option<Outcome> = None;
-            let mut ok = false;
-            for (i, x) in items.iter().enumerate() {
-                let r = self.sub(&contains, x, &ctx.child(&i.to_string()), depth);
-                if r.valid() {
-                    ok = true;
-                    break;
-                }
-                if best.as_ref().is_none_or(|b| r.score > b.score) {
-                    best = Some(r);
-                }
-            }
-            if !ok {
-                out.error(ctx, "At least one of the items must match".into());
-                if let Some(b) = best {
-                    out.merge(b);
-                }
-            }
+            let outcomes = (items.iter().enumerate())
+                .map(|(i, x)| self.sub(&contains, x, &ctx.child(&i.to_string()), depth));
+            any_valid(outcomes, out, ctx, "At least one of the items must match");
         }
         out.score += 1;
     }
@@ -731,6 +700,25 @@ fn format_ok(format: &str, s: &str) -> bool {
     }
 }
 
+/// gojsonschema's "at least one": the outcomes are made in turn until one
+/// is valid; when none is, `message` and the errors of the best-scoring
+/// outcome go into `out`.
+fn any_valid(outcomes: impl Iterator<Item = Outcome>, out: &mut Outcome, ctx: &Ctx, message: &str) {
+    let mut best: Option<Outcome> = None;
+    for r in outcomes {
+        if r.valid() {
+            return;
+        }
+        if best.as_ref().is_none_or(|b| r.score > b.score) {
+            best = Some(r);
+        }
+    }
+    out.error(ctx, message.into());
+    if let Some(b) = best {
+        out.merge(b);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -757,30 +745,31 @@ mod tests {
             check(schema, "replicaCount: 1\ndeployment: {replicas: 2}"),
             Ok(())
         );
-        assert_eq!(
-            check(schema, "replicaCount: one").unwrap_err(),
-            "- replicaCount: Invalid type. Expected: number, given: string\n"
-        );
-        assert_eq!(
-            check(schema, "deployment: {replicas: -1}").unwrap_err(),
-            "- deployment.replicas: Must be greater than or equal to 0\n"
-        );
-        assert_eq!(
-            check(schema, "deployment: {replicas: 1.5}").unwrap_err(),
-            "- deployment.replicas: Invalid type. Expected: integer, given: number\n"
-        );
-        assert_eq!(
-            check(schema, "mode: c").unwrap_err(),
-            "- mode: mode must be one of the following: \"a\", \"b\"\n"
-        );
-        assert_eq!(
-            check(schema, "name: A").unwrap_err(),
-            "- name: Does not match pattern '^[a-z]+$'\n"
-        );
-        assert_eq!(
-            check(schema, "strict: {z: 1}").unwrap_err(),
-            "- strict: x is required\n- strict: Additional property z is not allowed\n"
-        );
+        for (values, want) in [
+            (
+                "replicaCount: one",
+                "- replicaCount: Invalid type. Expected: number, given: string\n",
+            ),
+            (
+                "deployment: {replicas: -1}",
+                "- deployment.replicas: Must be greater than or equal to 0\n",
+            ),
+            (
+                "deployment: {replicas: 1.5}",
+                "- deployment.replicas: Invalid type. Expected: integer, given: number\n",
+            ),
+            (
+                "mode: c",
+                "- mode: mode must be one of the following: \"a\", \"b\"\n",
+            ),
+            ("name: A", "- name: Does not match pattern '^[a-z]+$'\n"),
+            (
+                "strict: {z: 1}",
+                "- strict: x is required\n- strict: Additional property z is not allowed\n",
+            ),
+        ] {
+            assert_eq!(check(schema, values).unwrap_err(), want, "{values}");
+        }
     }
 
     #[test]

@@ -98,6 +98,18 @@ pub struct Field {
     pub value: Value,
 }
 
+impl Field {
+    /// A field without a JSON tag.
+    pub fn new(name: &'static str, value: Value) -> Field {
+        Field {
+            name,
+            json: None,
+            omit_empty: false,
+            value,
+        }
+    }
+}
+
 /// The struct types templates meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StructType {

@@ -273,29 +273,11 @@ fn coalesce_deps(
 
 /// `coalesceGlobals`: the parent's globals into the child's section.
 fn coalesce_globals(dest: &MapRef, src: &MapRef, prefix: &str, warn: &mut Warnings) {
-    let dg = match dest.get(GLOBAL) {
-        None => new_table(),
-        Some(v) => match table(&v) {
-            Some(t) => t.clone(),
-            None => {
-                warn.push(format!(
-                    "warning: skipping globals because destination {GLOBAL} is not a table."
-                ));
-                return;
-            }
-        },
+    let Some(dg) = globals(dest, "destination", warn) else {
+        return;
     };
-    let sg = match src.get(GLOBAL) {
-        None => new_table(),
-        Some(v) => match table(&v) {
-            Some(t) => t.clone(),
-            None => {
-                warn.push(format!(
-                    "warning: skipping globals because source {GLOBAL} is not a table."
-                ));
-                return;
-            }
-        },
+    let Some(sg) = globals(src, "source", warn) else {
+        return;
     };
     for (key, val) in sg.snapshot() {
         if let Some(vt) = table(&val) {
@@ -321,6 +303,23 @@ fn coalesce_globals(dest: &MapRef, src: &MapRef, prefix: &str, warn: &mut Warnin
         }
     }
     dest.insert(Rc::from(GLOBAL), Value::Map(dg));
+}
+
+/// A copy of the globals of one side of [`coalesce_globals`] (a new table
+/// where it has none); `None`, with a warning, where they are no table.
+fn globals(map: &MapRef, side: &str, warn: &mut Warnings) -> Option<MapRef> {
+    match map.get(GLOBAL) {
+        None => Some(new_table()),
+        Some(v) => {
+            let t = table(&v).cloned();
+            if t.is_none() {
+                warn.push(format!(
+                    "warning: skipping globals because {side} {GLOBAL} is not a table."
+                ));
+            }
+            t
+        }
+    }
 }
 
 /// Entries as a table value.

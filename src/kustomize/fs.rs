@@ -224,30 +224,13 @@ impl<'d> Loader<'d> {
         let full = self.root.join(rel);
         let bytes = match read_capped(&full, self.file_limit) {
             Ok(Some(b)) => b,
-            Ok(None) => {
-                return Err(Error::in_file(
-                    code::TOO_LARGE,
-                    rel,
-                    format!("the file is larger than {} bytes", self.file_limit),
-                ));
-            }
+            Ok(None) => return Err(self.too_large(rel)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::in_file(code::NOT_FOUND, rel, "no such file"));
             }
             Err(e) => return Err(io_error(&full, e)),
         };
-        let total = self.total.get() + bytes.len() as u64;
-        if total > self.total_limit {
-            return Err(Error::in_file(
-                code::TOO_LARGE,
-                rel,
-                format!(
-                    "the files of the build add up to more than {} bytes",
-                    self.total_limit
-                ),
-            ));
-        }
-        self.total.set(total);
+        self.count(rel, &bytes)?;
         let text =
             String::from_utf8(bytes).map_err(|_| Error::in_file(code::INVALID, rel, "not UTF-8 text"))?;
         let text = match text.strip_prefix('\u{feff}') {
@@ -283,15 +266,23 @@ impl<'d> Loader<'d> {
         let full = self.root.join(rel);
         let bytes = match read_capped(&full, self.file_limit) {
             Ok(Some(b)) => b,
-            Ok(None) => {
-                return Err(Error::in_file(
-                    code::TOO_LARGE,
-                    rel,
-                    format!("the file is larger than {} bytes", self.file_limit),
-                ));
-            }
+            Ok(None) => return Err(self.too_large(rel)),
             Err(e) => return Err(io_error(&full, e)),
         };
+        self.count(rel, &bytes)?;
+        Ok(bytes)
+    }
+
+    fn too_large(&self, rel: &str) -> Error {
+        Error::in_file(
+            code::TOO_LARGE,
+            rel,
+            format!("the file is larger than {} bytes", self.file_limit),
+        )
+    }
+
+    /// Count a file's bytes into the build's total, which has a cap.
+    fn count(&self, rel: &str, bytes: &[u8]) -> Result<()> {
         let total = self.total.get() + bytes.len() as u64;
         if total > self.total_limit {
             return Err(Error::in_file(
@@ -304,7 +295,7 @@ impl<'d> Loader<'d> {
             ));
         }
         self.total.set(total);
-        Ok(bytes)
+        Ok(())
     }
 }
 

@@ -420,13 +420,7 @@ fn copy_merge_meta(r: &mut Resource, old: &Resource) {
     let name = old.name().to_string();
     let ns = old.namespace().to_string();
     r.set_name(&name);
-    if let Some(meta) = r.node.map_at("metadata") {
-        if ns.is_empty() {
-            meta.remove("namespace");
-        } else {
-            meta.set("namespace", Node::str(ns));
-        }
-    }
+    r.set_namespace(&ns);
     r.ref_var_names = old.ref_var_names.clone();
 }
 

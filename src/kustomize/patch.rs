@@ -378,13 +378,7 @@ fn apply_sm(
     if !allow_name {
         r.set_name(&name);
     }
-    if let Some(meta) = r.node.map_at("metadata") {
-        if ns.is_empty() {
-            meta.remove("namespace");
-        } else {
-            meta.set("namespace", Node::str(ns));
-        }
-    }
+    r.set_namespace(&ns);
     Ok(())
 }
 

@@ -306,6 +306,17 @@ impl Resource {
         }
     }
 
+    /// Set `metadata.namespace`; an empty one removes it.
+    pub fn set_namespace(&mut self, ns: &str) {
+        if let Some(meta) = self.node.map_at("metadata") {
+            if ns.is_empty() {
+                meta.remove("namespace");
+            } else {
+                meta.set("namespace", Node::str(ns));
+            }
+        }
+    }
+
     /// A map of strings under metadata (`labels`, `annotations`).
     pub fn string_map(&self, field: &str) -> Vec<(String, String)> {
         self.node

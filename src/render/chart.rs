@@ -26,7 +26,7 @@
 
 use std::path::Path;
 
-use super::{Error, Manifest, parse};
+use super::{Error, Manifest, manifest};
 use crate::helm::{self, KubeVersion};
 
 /// How a chart renders, beyond the chart.
@@ -119,14 +119,8 @@ pub fn render_chart(chart: &Path, shown: &str, opts: &ChartOptions) -> Result<Ve
             if !text.ends_with('\n') {
                 text.push('\n');
             }
-            match parse(&file, doc.line, &text) {
-                Ok(Some(id)) => manifests.push(Manifest {
-                    id,
-                    file: file.clone(),
-                    line: doc.line,
-                    text,
-                }),
-                Ok(None) => {}
+            match manifest(file.clone(), doc.line, text) {
+                Ok(m) => manifests.extend(m),
                 Err(e) => errors.push(e),
             }
         }

@@ -443,14 +443,8 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
                 });
                 continue;
             }
-            match parse(file, doc.line, &text) {
-                Ok(Some(id)) => manifests.push(Manifest {
-                    id,
-                    file: file.clone(),
-                    line: doc.line,
-                    text,
-                }),
-                Ok(None) => {}
+            match manifest(file.clone(), doc.line, text) {
+                Ok(m) => manifests.extend(m),
                 Err(e) => errors.push(e),
             }
         }
@@ -755,14 +749,8 @@ fn built(
                 }
             }
         };
-        match parse(&o.file, line, &text) {
-            Ok(Some(id)) => out.push(Manifest {
-                id,
-                file: o.file,
-                line,
-                text,
-            }),
-            Ok(None) => {}
+        match manifest(o.file, line, text) {
+            Ok(m) => out.extend(m),
             Err(e) => errors.push(e),
         }
     }
@@ -986,6 +974,12 @@ fn parse_options() -> serde_saphyr::Options {
     }
 }
 
+/// The manifest of one document (starting at `line` of `file`), or `None`
+/// for an explicit null document.
+fn manifest(file: String, line: usize, text: String) -> Result<Option<Manifest>, Error> {
+    Ok(parse(&file, line, &text)?.map(|id| Manifest { id, file, line, text }))
+}
+
 /// The object in one document (starting at `line` of `file`), or `None`
 /// for an explicit null document.
 fn parse(file: &str, line: usize, text: &str) -> Result<Option<ObjectId>, Error> {
@@ -1076,16 +1070,7 @@ impl Classify for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let full = dir.path().join(path);
-            fs::create_dir_all(full.parent().unwrap()).unwrap();
-            fs::write(full, text).unwrap();
-        }
-        dir
-    }
+    use crate::walk::tree;
 
     fn cm(name: &str) -> String {
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n")
@@ -1373,16 +1358,7 @@ mod tests {
             ("k/kustomization.yaml", "resources: [c.yaml]\nnameSuffix: -${a}\n"),
             ("k/c.yaml", text),
         ]);
-        let vars = vec![("a".to_string(), "x".to_string())];
-        let ms = render(
-            dir.path(),
-            "k",
-            &Options {
-                vars: &vars,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let ms = render_vars(dir.path(), "k", &[("a", "x")], Options::default()).unwrap();
         assert_eq!(ms[0].id.name, "c-x");
         assert!(ms[0].text.contains("  a: x\n"), "{}", ms[0].text);
         assert!(ms[1].text.contains("  a: ${a}\n"), "{}", ms[1].text);
@@ -1533,18 +1509,28 @@ mod tests {
         assert!(!err.retryable());
     }
 
-    fn with_vars(text: &str, vars: &[(&str, &str)]) -> String {
-        let dir = tree(&[("s.yaml", text)]);
+    /// Render `path` in `dir` substituting `vars`, with `options`' other
+    /// settings.
+    fn render_vars(
+        dir: &Path,
+        path: &str,
+        vars: &[(&str, &str)],
+        options: Options,
+    ) -> Result<Vec<Manifest>, Error> {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let ms = render(
-            dir.path(),
-            ".",
+        render(
+            dir,
+            path,
             &Options {
                 vars: &vars,
-                ..Options::default()
+                ..options
             },
         )
-        .unwrap();
+    }
+
+    fn with_vars(text: &str, vars: &[(&str, &str)]) -> String {
+        let dir = tree(&[("s.yaml", text)]);
+        let ms = render_vars(dir.path(), ".", vars, Options::default()).unwrap();
         ms.into_iter().map(|m| m.text).collect()
     }
 
@@ -1557,16 +1543,7 @@ mod tests {
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dflt\ndata:\n  a: \"two\"\n  esc: \"${a}\"\n  unset: \"\"\n  shell: echo $a $ 3\n"
         );
         let dir = tree(&[("s.yaml", text)]);
-        let vars = vec![("name".to_string(), "given".to_string())];
-        let ms = render(
-            dir.path(),
-            ".",
-            &Options {
-                vars: &vars,
-                ..Options::default()
-            },
-        )
-        .unwrap();
+        let ms = render_vars(dir.path(), ".", &[("name", "given")], Options::default()).unwrap();
         assert_eq!(ms[0].id.name, "given");
         assert!(ms[0].text.contains("a: \"\"\n"));
     }
@@ -1578,17 +1555,12 @@ mod tests {
         strict: bool,
     ) -> Result<Vec<Manifest>, Error> {
         let dir = tree(&[("s.yaml", text)]);
-        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        render(
-            dir.path(),
-            ".",
-            &Options {
-                vars: &vars,
-                always,
-                strict,
-                ..Options::default()
-            },
-        )
+        let options = Options {
+            always,
+            strict,
+            ..Options::default()
+        };
+        render_vars(dir.path(), ".", vars, options)
     }
 
     /// kustomize_varsub.go skips an object labeled or annotated

@@ -743,61 +743,55 @@ mod tests {
     /// envsubst's scanner: `$$` is an escaped `$` outside expressions.
     #[test]
     fn escapes_and_unbraced_forms() {
-        assert_eq!(subst(&[("a", "1")], "x: $${a}"), "x: ${a}");
-        assert_eq!(subst(&[("a", "1")], "x: $${a:=d}"), "x: ${a:=d}");
-        assert_eq!(
-            subst(&[("a", "1")], "echo $a $$ $$a $1 \\/"),
-            "echo $a $ $a $1 \\/"
-        );
-        assert_eq!(subst(&[("a", "1")], "$$$${a}"), "$${a}");
-        assert_eq!(subst(&[("a", "1")], "$$${a}"), "$1");
-        assert_eq!(subst(&[("a", "1")], "cost: 5$ and $"), "cost: 5$ and $");
-        assert_eq!(
-            subst(&[("a", "1")], "${é}"),
-            "",
-            "a letter of any script reads as a name"
-        );
+        for (text, want) in [
+            ("x: $${a}", "x: ${a}"),
+            ("x: $${a:=d}", "x: ${a:=d}"),
+            ("echo $a $$ $$a $1 \\/", "echo $a $ $a $1 \\/"),
+            ("$$$${a}", "$${a}"),
+            ("$$${a}", "$1"),
+            ("cost: 5$ and $", "cost: 5$ and $"),
+            // A letter of any script reads as a name.
+            ("${é}", ""),
+        ] {
+            assert_eq!(subst(&[("a", "1")], text), want, "{text}");
+        }
     }
 
     #[test]
     fn bash_functions() {
-        let v = [("v", "Hello/World.tar.gz"), ("n", "ab")];
-        assert_eq!(subst(&v, "${#v}"), "18");
-        assert_eq!(
-            subst(&v, "${n^}${n^^}${v,}${v,,}"),
-            "AbABhello/World.tar.gzhello/world.tar.gz"
-        );
-        assert_eq!(
-            subst(&v, "${v:6}|${v:6:5}|${v:-6}|${v:100}|${v:x}"),
-            "World.tar.gz|World|Hello/World.tar.gz||Hello/World.tar.gz"
-        );
-        assert_eq!(
-            subst(&v, "${v: -3}"),
-            "Hello/World.tar.gz",
-            "\" -3\" is not a number to Go's Atoi"
-        );
-        assert_eq!(subst(&v, "${v:-100:2}"), "Hello/World.tar.gz");
-        assert_eq!(subst(&v, "${v:2:100}"), "llo/World.tar.gz");
-        let w = [("w", "archive.tar.gz")];
-        assert_eq!(
-            subst(&w, "${w#*.}|${w##*.}|${w%.*}|${w%%.*}"),
-            "tar.gz|gz|archive.tar|archive"
-        );
-        assert_eq!(subst(&v, "${v#*/}"), "World.tar.gz", "a star does not cross `/`");
-        assert_eq!(
-            subst(&v, "${v#nope}|${v#[}"),
-            "Hello/World.tar.gz|Hello/World.tar.gz"
-        );
-        assert_eq!(
-            subst(&v, "${v/o/0}|${v//o/0}|${v/#Hello/Bye}|${v/%gz/xz}|${v//o/}"),
-            "Hell0/World.tar.gz|Hell0/W0rld.tar.gz|Bye/World.tar.gz|Hello/World.tar.xz|Hell/Wrld.tar.gz"
-        );
-        assert_eq!(
-            subst(&v, "${v/\\//-}|${v/$$/x}"),
-            "Hello-World.tar.gz|Hello/World.tar.gz"
-        );
-        assert_eq!(subst(&v, "${n/a/${n}}"), "abb");
-        assert_eq!(subst(&v, "${n,^}"), "ab", "an unknown operator gives the value");
+        let v = [("v", "Hello/World.tar.gz"), ("n", "ab"), ("w", "archive.tar.gz")];
+        for (text, want) in [
+            ("${#v}", "18"),
+            (
+                "${n^}${n^^}${v,}${v,,}",
+                "AbABhello/World.tar.gzhello/world.tar.gz",
+            ),
+            (
+                "${v:6}|${v:6:5}|${v:-6}|${v:100}|${v:x}",
+                "World.tar.gz|World|Hello/World.tar.gz||Hello/World.tar.gz",
+            ),
+            // " -3" is not a number to Go's Atoi.
+            ("${v: -3}", "Hello/World.tar.gz"),
+            ("${v:-100:2}", "Hello/World.tar.gz"),
+            ("${v:2:100}", "llo/World.tar.gz"),
+            (
+                "${w#*.}|${w##*.}|${w%.*}|${w%%.*}",
+                "tar.gz|gz|archive.tar|archive",
+            ),
+            // A star does not cross `/`.
+            ("${v#*/}", "World.tar.gz"),
+            ("${v#nope}|${v#[}", "Hello/World.tar.gz|Hello/World.tar.gz"),
+            (
+                "${v/o/0}|${v//o/0}|${v/#Hello/Bye}|${v/%gz/xz}|${v//o/}",
+                "Hell0/World.tar.gz|Hell0/W0rld.tar.gz|Bye/World.tar.gz|Hello/World.tar.xz|Hell/Wrld.tar.gz",
+            ),
+            ("${v/\\//-}|${v/$$/x}", "Hello-World.tar.gz|Hello/World.tar.gz"),
+            ("${n/a/${n}}", "abb"),
+            // An unknown operator gives the value.
+            ("${n,^}", "ab"),
+        ] {
+            assert_eq!(subst(&v, text), want, "{text}");
+        }
         assert!(matches!(fails(&v, "${v:2:-20}"), Failure::Eval { .. }));
         assert!(matches!(fails(&[("u", "é")], "${u:1}"), Failure::Eval { .. }));
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Utilities anyone may use; they use only each other.
 const LEAVES: &[&str] = &[
-    "atomic", "backoff", "busy", "gomatch", "progress", "reason", "tags", "tls", "walk",
+    "atomic", "backoff", "busy", "gomatch", "goyaml", "progress", "quoted", "reason", "tags", "tls", "walk",
 ];
 
 /// Layers from the bottom up; each layer holds groups, and a module may

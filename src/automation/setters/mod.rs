@@ -635,6 +635,7 @@ impl Classify for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::walk::tree;
 
     const REPO: &str = "ghcr.io/stefanprodan/podinfo";
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -1180,16 +1181,6 @@ mod tests {
     }
 
     // ---- apply ---------------------------------------------------------------------
-
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let full = dir.path().join(path);
-            fs::create_dir_all(full.parent().unwrap()).unwrap();
-            fs::write(full, text).unwrap();
-        }
-        dir
-    }
 
     const MARKED: &str = "image: ghcr.io/stefanprodan/podinfo:6.5.0 # {\"$imagepolicy\": \"podinfo\"}\n";
 

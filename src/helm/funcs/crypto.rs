@@ -387,15 +387,12 @@ fn create(spec: &CertSpec, key: &Key, parent: Option<&Parent>) -> Result<String,
 }
 
 fn certificate(cert: String, key: String) -> Value {
-    let field = |name: &'static str, v: String| Field {
-        name,
-        json: None,
-        omit_empty: false,
-        value: Value::string(v),
-    };
     Value::Struct(Rc::new(Struct {
         ty: StructType::Certificate,
-        fields: vec![field("Cert", cert), field("Key", key)],
+        fields: vec![
+            Field::new("Cert", Value::string(cert)),
+            Field::new("Key", Value::string(key)),
+        ],
     }))
 }
 
@@ -511,37 +508,39 @@ fn gen_ca(cn: &str, days: i64, key: Key) -> FnResult {
         days,
         ca: true,
     };
-    let cert = create(&spec, &key, None)?;
-    Ok(certificate(cert, key.pem()?))
+    issue(&spec, key, None)
+}
+
+/// The leaf certificate `genSelfSignedCert` and `genSignedCert` ask for
+/// with their first arguments: common name, IPs, DNS names, days.
+fn leaf_spec(a: &[Value]) -> Result<CertSpec, FnError> {
+    Ok(CertSpec {
+        cn: s(&a[0]).to_string(),
+        ips: ips(&a[1])?,
+        dns: dns(&a[2])?,
+        days: days(&a[3]),
+        ca: false,
+    })
 }
 
 fn gen_self_signed(a: &[Value], key: Key) -> FnResult {
-    let spec = CertSpec {
-        cn: s(&a[0]).to_string(),
-        ips: ips(&a[1])?,
-        dns: dns(&a[2])?,
-        days: days(&a[3]),
-        ca: false,
-    };
-    let cert = create(&spec, &key, None)?;
-    Ok(certificate(cert, key.pem()?))
+    issue(&leaf_spec(a)?, key, None)
 }
 
 fn gen_signed(a: &[Value], key: Key) -> FnResult {
-    let spec = CertSpec {
-        cn: s(&a[0]).to_string(),
-        ips: ips(&a[1])?,
-        dns: dns(&a[2])?,
-        days: days(&a[3]),
-        ca: false,
-    };
+    let spec = leaf_spec(a)?;
     let (ca_key, subject, key_id) = ca_parts(&a[4])?;
     let parent = Parent {
         subject,
         key_id,
         key: &ca_key,
     };
-    let cert = create(&spec, &key, Some(&parent))?;
+    issue(&spec, key, Some(&parent))
+}
+
+/// The certificate of `key` for `spec`, signed by `parent` (or by itself).
+fn issue(spec: &CertSpec, key: Key, parent: Option<&Parent>) -> FnResult {
+    let cert = create(spec, &key, parent)?;
     Ok(certificate(cert, key.pem()?))
 }
 

@@ -14,20 +14,14 @@ fn time_value(ts: Timestamp, tz: &TimeZone) -> Value {
     let z = ts.to_zoned_datetime(tz.clone());
     let offset = z.offset().seconds();
     let zone = tz_abbrev(&z);
-    let field = |name: &'static str, value: Value| Field {
-        name,
-        json: None,
-        omit_empty: false,
-        value,
-    };
     Value::Struct(Rc::new(Struct {
         ty: StructType::Time,
         fields: vec![
-            field("unix", Value::Int64(ts.as_second())),
-            field("nanos", Value::Int(ts.subsec_nanosecond() as i64)),
-            field("offset", Value::Int(offset as i64)),
-            field("zone", Value::string(zone)),
-            field("tz", Value::string(tz.iana_name().unwrap_or("").to_string())),
+            Field::new("unix", Value::Int64(ts.as_second())),
+            Field::new("nanos", Value::Int(ts.subsec_nanosecond() as i64)),
+            Field::new("offset", Value::Int(offset as i64)),
+            Field::new("zone", Value::string(zone)),
+            Field::new("tz", Value::string(tz.iana_name().unwrap_or("").to_string())),
         ],
     }))
 }
@@ -558,15 +552,16 @@ mod tests {
     fn formats_go_layouts() {
         let ts = Timestamp::new(1_700_000_000, 123_000_000).unwrap();
         let z = ts.to_zoned_datetime(TimeZone::UTC);
-        assert_eq!(format(&z, "2006-01-02T15:04:05Z07:00"), "2023-11-14T22:13:20Z");
-        assert_eq!(
-            format(&z, "Mon Jan _2 3:04PM .000 .999"),
-            "Tue Nov 14 10:13PM .123 .123"
-        );
-        assert_eq!(
-            format(&z, "2006-01-02 15:04:05.999999999 -0700 MST"),
-            "2023-11-14 22:13:20.123 +0000 UTC"
-        );
+        for (layout, want) in [
+            ("2006-01-02T15:04:05Z07:00", "2023-11-14T22:13:20Z"),
+            ("Mon Jan _2 3:04PM .000 .999", "Tue Nov 14 10:13PM .123 .123"),
+            (
+                "2006-01-02 15:04:05.999999999 -0700 MST",
+                "2023-11-14 22:13:20.123 +0000 UTC",
+            ),
+        ] {
+            assert_eq!(format(&z, layout), want, "{layout}");
+        }
     }
 
     #[test]

@@ -8,21 +8,15 @@ use crate::helm::semver::{self, Version};
 use crate::helm::value::{Field, Struct, StructType, Value};
 
 pub fn version_value(v: &Version) -> Value {
-    let field = |name: &'static str, value: Value| Field {
-        name,
-        json: None,
-        omit_empty: false,
-        value,
-    };
     Value::Struct(Rc::new(Struct {
         ty: StructType::Semver,
         fields: vec![
-            field("Major", Value::Int64(v.major as i64)),
-            field("Minor", Value::Int64(v.minor as i64)),
-            field("Patch", Value::Int64(v.patch as i64)),
-            field("Prerelease", Value::str(&v.pre)),
-            field("Metadata", Value::str(&v.metadata)),
-            field("Original", Value::str(&v.original)),
+            Field::new("Major", Value::Int64(v.major as i64)),
+            Field::new("Minor", Value::Int64(v.minor as i64)),
+            Field::new("Patch", Value::Int64(v.patch as i64)),
+            Field::new("Prerelease", Value::str(&v.pre)),
+            Field::new("Metadata", Value::str(&v.metadata)),
+            Field::new("Original", Value::str(&v.original)),
         ],
     }))
 }

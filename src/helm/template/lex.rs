@@ -364,10 +364,10 @@ impl<'a> Lexer<'a> {
                 self.emit(Tok::Declare);
             }
             '|' => self.emit(Tok::Pipe),
-            '"' => return self.quote(),
+            '"' => return self.quoted('"', Tok::String, "quoted string"),
             '`' => return self.raw_quote(),
             '$' => return self.variable(),
-            '\'' => return self.char_const(),
+            '\'' => return self.quoted('\'', Tok::CharConstant, "character constant"),
             '.' => {
                 if let Some(n) = self.peek()
                     && n.is_ascii_digit()
@@ -481,7 +481,9 @@ impl<'a> Lexer<'a> {
         is_space(b) || matches!(b, b'.' | b',' | b'|' | b':' | b')' | b'(') || self.rest().starts_with(RIGHT)
     }
 
-    fn char_const(&mut self) -> Option<bool> {
+    /// A quoted string or character constant up to its closing `close`;
+    /// a backslash escapes the next character, a line break ends it early.
+    fn quoted(&mut self, close: char, tok: Tok, what: &str) -> Option<bool> {
         loop {
             match self.next() {
                 Some('\\') => {
@@ -490,18 +492,18 @@ impl<'a> Lexer<'a> {
                     {
                         continue;
                     }
-                    self.error("unterminated character constant".into());
+                    self.error(format!("unterminated {what}"));
                     return Some(false);
                 }
                 None | Some('\n') => {
-                    self.error("unterminated character constant".into());
+                    self.error(format!("unterminated {what}"));
                     return Some(false);
                 }
-                Some('\'') => break,
+                Some(c) if c == close => break,
                 _ => {}
             }
         }
-        self.emit(Tok::CharConstant);
+        self.emit(tok);
         Some(true)
     }
 
@@ -571,30 +573,6 @@ impl<'a> Lexer<'a> {
             return false;
         }
         true
-    }
-
-    fn quote(&mut self) -> Option<bool> {
-        loop {
-            match self.next() {
-                Some('\\') => {
-                    if let Some(c) = self.next()
-                        && c != '\n'
-                    {
-                        continue;
-                    }
-                    self.error("unterminated quoted string".into());
-                    return Some(false);
-                }
-                None | Some('\n') => {
-                    self.error("unterminated quoted string".into());
-                    return Some(false);
-                }
-                Some('"') => break,
-                _ => {}
-            }
-        }
-        self.emit(Tok::String);
-        Some(true)
     }
 
     fn raw_quote(&mut self) -> Option<bool> {

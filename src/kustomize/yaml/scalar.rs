@@ -545,7 +545,7 @@ fn shortest32(f: f32) -> (String, i32) {
 /// as a string under yaml.v2's YAML 1.1 rules), before the emitter's own
 /// checks of the characters.
 pub fn plain_is_string(s: &str) -> bool {
-    v2_resolves_to_string(s) && !base60_float(s)
+    v2_resolves_to_string(s) && !crate::goyaml::is_base60_float(s)
 }
 
 fn v2_resolves_to_string(s: &str) -> bool {
@@ -579,50 +579,6 @@ fn v2_resolves_to_string(s: &str) -> bool {
         }
         _ => true,
     }
-}
-
-/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
-fn base60_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.is_empty() || !(b[0] == b'+' || b[0] == b'-' || b[0].is_ascii_digit()) || !s.contains(':') {
-        return false;
-    }
-    let mut i = usize::from(b[0] == b'+' || b[0] == b'-');
-    if i >= b.len() || !b[i].is_ascii_digit() {
-        return false;
-    }
-    i += 1;
-    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
-        i += 1;
-    }
-    let mut groups = 0;
-    while i < b.len() && b[i] == b':' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() && i - start < 2 {
-            i += 1;
-        }
-        let g = &s[start..i];
-        let ok = match g.len() {
-            1 => true,
-            2 => g.as_bytes()[0] <= b'5',
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-        groups += 1;
-    }
-    if groups == 0 {
-        return false;
-    }
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
-            i += 1;
-        }
-    }
-    i == b.len()
 }
 
 #[cfg(test)]
