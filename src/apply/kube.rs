@@ -296,15 +296,7 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
         )
         .await?;
     }
-    Error::many(
-        failed
-            .into_iter()
-            .map(|(id, message)| Error::Prune {
-                id: id.to_string(),
-                message,
-            })
-            .collect(),
-    )?;
+    not_pruned(failed)?;
 
     if let Some(timeout) = opts.wait {
         let all: Vec<(Desired, Resource)> = resolved.into_iter().chain(rest_resolved).collect();
@@ -322,15 +314,7 @@ pub async fn remove(cluster: &Cluster, app: &str, inventory_namespace: &str) -> 
     let client = cluster.client();
     let recorded = inventory::load(client, inventory_namespace, app).await?;
     let (pruned, failed) = prune(cluster, app, recorded.objects.into_iter().collect()).await;
-    Error::many(
-        failed
-            .into_iter()
-            .map(|(id, message)| Error::Prune {
-                id: id.to_string(),
-                message,
-            })
-            .collect(),
-    )?;
+    not_pruned(failed)?;
     inventory::delete(client, inventory_namespace, app).await?;
     cluster.stamps().retain(app, |_| false);
     Ok(Summary {
@@ -1045,6 +1029,19 @@ async fn prune(cluster: &Cluster, app: &str, mut gone: Vec<ObjectId>) -> (usize,
         }
     }
     (pruned, failed)
+}
+
+/// The objects prune failed to delete, as the error.
+fn not_pruned(failed: Vec<(ObjectId, String)>) -> Result<(), Error> {
+    Error::many(
+        failed
+            .into_iter()
+            .map(|(id, message)| Error::Prune {
+                id: id.to_string(),
+                message,
+            })
+            .collect(),
+    )
 }
 
 /// A client error in one line, without the request it came from.

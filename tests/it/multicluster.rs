@@ -13,12 +13,13 @@ use serde_json::{Value, json};
 use crate::agent::Running;
 use crate::apiserver::ApiServer;
 use crate::gitserver::Repo;
-use crate::kube::{CONFIGMAP, DEPLOY, NAMESPACE};
+use crate::kube::Fixture;
 use crate::support::{Run, TestEnv, free_port, wait_for};
 
 const OWNER: &str = "app.mooring.dev/name";
 const INVENTORY: &str = "mooring-inventory-web";
 
+/// [`Fixture`]'s repository and server (as "old"), and a second server ("new").
 struct Fleet {
     env: TestEnv,
     repo: Repo,
@@ -29,16 +30,12 @@ struct Fleet {
 
 impl Fleet {
     fn new() -> Fleet {
-        let env = TestEnv::new();
-        let repo = Repo::new(&env.path().join("git"));
-        repo.write(&[
-            ("web/namespace.yaml", NAMESPACE),
-            ("web/deploy.yaml", DEPLOY),
-            ("web/settings.yaml", CONFIGMAP),
-        ]);
-        repo.commit("first");
-        repo.publish();
-        let (old, new) = (ApiServer::start(), ApiServer::start());
+        let Fixture {
+            env,
+            repo,
+            server: old,
+        } = Fixture::new();
+        let new = ApiServer::start();
         old.kubeconfig(&env.path().join("old.kubeconfig"));
         new.kubeconfig(&env.path().join("new.kubeconfig"));
         // Something of someone else's on each cluster.
