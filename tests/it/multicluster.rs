@@ -224,6 +224,17 @@ fn a_cluster_added_converges_and_a_cluster_dropped_is_emptied_of_the_app() {
     );
     let new_before = everything(&f.new);
     assert_eq!(f.record(), [json!("old"), json!("new")]);
+    // `mooring diff` looks at each cluster in turn.
+    let diff = f.env.run(&["diff", "app/web", "-c", "mooring.kdl"]);
+    diff.expect_code(0);
+    for name in ["old", "new"] {
+        assert!(
+            diff.stderr
+                .contains(&format!("app/web on cluster \"{name}\" at main@")),
+            "{}",
+            diff.stderr
+        );
+    }
 
     // Drop "old": emptied of the app and its inventory; the rest stays.
     let unrelated_old = unrelated(&f.old);
@@ -291,6 +302,13 @@ fn a_cluster_dropped_while_the_agent_is_stopped_is_emptied_when_it_starts() {
         })
     });
     assert_eq!(everything(&f.new), new_before, "new changed: {status:#}");
+    let text = f.env.run(&["status", "app/web", "-c", "mooring.kdl"]);
+    text.expect_code(0);
+    assert!(
+        text.stdout.contains("Clusters:") && text.stdout.contains("old (dropped)  ready"),
+        "{}",
+        text.stdout
+    );
     assert!(unrelated(&f.old).is_some());
     assert_eq!(f.record(), [json!("new")]);
 }
@@ -400,4 +418,47 @@ fn default_cluster_moves_every_app_without_its_own() {
     f.once_ok();
     assert_eq!(of_app(&f.old), Vec::<String>::new());
     assert_eq!(of_app(&f.new).len(), 3);
+}
+
+#[test]
+fn variables_are_read_from_each_cluster() {
+    let f = Fleet::new();
+    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: demo\ndata:\n  greeting: ${greeting}\n";
+    f.repo.write(&[("web/settings.yaml", settings)]);
+    f.repo.commit("a variable");
+    f.repo.publish();
+    for (server, greeting) in [(&f.old, "hello from old"), (&f.new, "hello from new")] {
+        let vars = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "vars", "namespace": "default"}, "data": {"greeting": greeting}});
+        server.apply("someone", false, &vars).expect("the variables");
+    }
+    f.config(
+        &["old", "new"],
+        "    cluster \"old\" \"new\"\n    substitute-from configmap=\"default/vars\"\n",
+    );
+    f.once_ok();
+    for (server, greeting) in [(&f.old, "hello from old"), (&f.new, "hello from new")] {
+        let cm = server
+            .object("v1", "ConfigMap", Some("demo"), "settings")
+            .expect("settings applied");
+        assert_eq!(cm["data"]["greeting"], greeting);
+    }
+}
+
+#[test]
+fn a_dropped_name_for_a_listed_api_server_prunes_nothing() {
+    let f = Fleet::new();
+    f.old.kubeconfig(&f.env.path().join("alias.kubeconfig"));
+    f.config(&["old", "alias"], "    cluster \"old\"\n    prune #true\n");
+    f.once_ok();
+    let before = everything(&f.old);
+    // The same API server, another name: its inventory is the one kept.
+    f.config(&["old", "alias"], "    cluster \"alias\"\n    prune #true\n");
+    let out = f.once_ok();
+    let message = out["message"].as_str().unwrap_or("");
+    assert!(message.contains("nothing pruned"), "{message}");
+    assert_eq!(of_app(&f.old).len(), 3);
+    assert!(inventory(&f.old).is_some());
+    assert_eq!(everything(&f.old), before);
+    assert_eq!(f.record(), [json!("alias")]);
 }
