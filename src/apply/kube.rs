@@ -313,10 +313,11 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
 pub async fn remove(cluster: &Cluster, app: &str, inventory_namespace: &str) -> Result<Summary, Error> {
     let client = cluster.client();
     let recorded = inventory::load(client, inventory_namespace, app).await?;
+    // Its own deletes are not drift: the app no longer watches here.
+    cluster.stamps().retain(app, |_| false);
     let (pruned, failed) = prune(cluster, app, recorded.objects.into_iter().collect()).await;
     not_pruned(failed)?;
     inventory::delete(client, inventory_namespace, app).await?;
-    cluster.stamps().retain(app, |_| false);
     Ok(Summary {
         pruned,
         ..Summary::default()

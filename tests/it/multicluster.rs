@@ -462,3 +462,29 @@ fn a_dropped_name_for_a_listed_api_server_prunes_nothing() {
     assert_eq!(everything(&f.old), before);
     assert_eq!(f.record(), [json!("alias")]);
 }
+
+#[test]
+fn a_prune_that_fails_is_reported_and_tried_again() {
+    let f = Fleet::new();
+    f.config(&["old", "new"], PRUNE);
+    f.once_ok();
+    f.old.fail_writes_after(Some(0));
+    f.config(&["old", "new"], "    cluster \"new\"\n    prune #true\n");
+    let (run, out) = f.once();
+    run.expect_code(1);
+    assert_eq!(out["reason"], "PruneFailed", "{out:#}");
+    assert_eq!(
+        clusters(&out),
+        [entry("new", "ready", false), entry("old", "failed", true)],
+        "{out:#}"
+    );
+    let error = out["error"].as_str().unwrap_or("");
+    assert!(error.starts_with("cluster \"old\": "), "{error}");
+    // Kept in the record until the prune succeeds.
+    assert_eq!(f.record(), [json!("old"), json!("new")]);
+    f.old.fail_writes_after(None);
+    f.once_ok();
+    assert_eq!(of_app(&f.old), Vec::<String>::new());
+    assert_eq!(inventory(&f.old), None);
+    assert_eq!(f.record(), [json!("new")]);
+}
