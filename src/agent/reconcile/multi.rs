@@ -57,6 +57,7 @@ pub async fn run(
         Err(e) => return (Vec::new(), Err(Failure::from(e))),
     };
     let known = record.len();
+    let before = record.clone();
     for (name, _) in &listed {
         if !record.iter().any(|p| &p.cluster == name) {
             record.push(Placed {
@@ -184,7 +185,10 @@ pub async fn run(
         }
         outcomes.push(outcome);
     }
-    if let Err(e) = placed::save(state_dir, &app.name, &record) {
+    // Written when it changed only: an idle pass writes nothing.
+    if record != before
+        && let Err(e) = placed::save(state_dir, &app.name, &record)
+    {
         tracing::warn!("{e}");
     }
 
