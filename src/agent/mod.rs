@@ -23,6 +23,7 @@
 //! replica holds run; the others wait as `standby`.
 
 pub mod leader;
+pub mod placed;
 pub mod reconcile;
 pub mod run;
 pub mod status;
@@ -1337,7 +1338,10 @@ impl Task {
             Kind::App => {
                 let app = cfg.app(name).ok_or_else(missing)?;
                 let artifact = inputs.artifact.as_ref().ok_or_else(missing)?;
-                reconcile::app(cfg, &self.agent.shared.clusters, app, artifact, &inputs.values).await
+                let (placed, result) =
+                    reconcile::app(cfg, &self.agent.shared.clusters, app, artifact, &inputs.values).await;
+                self.set(|st| st.clusters = placed);
+                result
             }
             Kind::Image => reconcile::image(cfg.image(name).ok_or_else(missing)?, &cfg.agent.state_dir).await,
             Kind::Automation => {

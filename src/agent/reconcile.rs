@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::apply::cluster::Clusters;
+use super::status::ClusterStatus;
+use crate::apply::cluster::{Cluster, Clusters};
 use crate::apply::{self, Summary};
 use crate::busy::{BusyGuard, CancelOnDrop};
 use crate::config::{self, Target};
@@ -16,6 +17,8 @@ use crate::image::{self, Selection};
 use crate::reason::{Classify, Reason};
 use crate::render;
 use crate::source::{self, Artifact};
+
+mod multi;
 
 /// What a successful run produced.
 #[derive(Debug, Clone, Default)]
@@ -108,45 +111,103 @@ pub async fn source(
 }
 
 /// App: render the manifests at its path in the artifact → apply them to
-/// the target (a directory, or a cluster: server-side apply, prune, health).
+/// the target: a directory, or each of its clusters (server-side apply,
+/// prune, and with `wait` health), then prune the clusters dropped from
+/// its list. Gives each cluster's status too (apps on named clusters).
 pub async fn app(
     cfg: &config::Config,
     clusters: &Clusters,
     app: &config::App,
     artifact: &Artifact,
     values_artifacts: &[(String, Artifact)],
+) -> (Vec<ClusterStatus>, Result<Done, Failure>) {
+    match (&app.target, cfg.app_clusters(app)) {
+        (_, Some(names)) => multi::run(cfg, clusters, app, artifact, values_artifacts, names).await,
+        (Target::Dir(dir), None) => (
+            Vec::new(),
+            to_dir(cfg, app, dir, artifact, values_artifacts).await,
+        ),
+        (Target::Cluster(_), None) => (
+            Vec::new(),
+            Err(Failure::permanent(
+                Reason::Internal,
+                "an app on clusters without a cluster list",
+            )),
+        ),
+    }
+}
+
+/// A `target dir=` app: render, then write the files.
+async fn to_dir(
+    cfg: &config::Config,
+    app: &config::App,
+    dir: &Path,
+    artifact: &Artifact,
+    values_artifacts: &[(String, Artifact)],
 ) -> Result<Done, Failure> {
-    // Step 1: the SOPS keys, the substitution variables (files, and
-    // ConfigMaps and Secrets of the app's cluster) and a chart's values
-    // from ConfigMaps and Secrets.
-    let keys = render::keys_for(app).map_err(|e| Failure::permanent(e.reason(), e.to_string()))?;
-    let vars_cluster = match &app.target {
-        Target::Cluster(name) if app.reads_cluster() => {
-            let def = name.as_ref().and_then(|n| cfg.cluster(n));
-            Some(
-                clusters
-                    .get(def)
-                    .await
-                    .map_err(|e| Failure::permanent(Reason::SubstituteFailed, e.to_string()))?,
-            )
-        }
-        _ => None,
+    let inputs = render_inputs(cfg, app, artifact, None).await?;
+    let (revision, manifests) = render_app(cfg, app, artifact, values_artifacts, inputs).await?;
+    let (dir, name, prune) = (dir.to_path_buf(), app.name.value.clone(), app.prune);
+    // One write per directory at a time: a write given up at its
+    // timeout stops before its next file, and until it has, the
+    // next attempt waits its turn through the backoff.
+    let Some(busy) = BusyGuard::take(&dir) else {
+        return Err(Failure::retry(
+            Reason::ApplyFailed,
+            format!(
+                "an earlier write to {} outlived its timeout and has not stopped yet",
+                dir.display()
+            ),
+        ));
     };
-    let vars = crate::apply::vars::resolve(app, &artifact.dir, vars_cluster.as_deref(), keys.as_ref())
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _stop_if_given_up = CancelOnDrop(cancel.clone());
+    let work = tokio::task::spawn_blocking(move || {
+        let _busy = busy;
+        apply::dir::write(&dir, &name, &manifests, prune, &cancel)
+    });
+    let summary = match tokio::time::timeout(app.timeout, work).await {
+        Ok(Ok(result)) => result.map_err(Failure::from)?,
+        Ok(Err(join)) => {
+            return Err(Failure::retry(
+                Reason::ApplyFailed,
+                format!("the apply task failed: {join}"),
+            ));
+        }
+        Err(_) => return Err(timed_out(app.timeout)),
+    };
+    Ok(applied(revision, summary))
+}
+
+fn applied(revision: String, summary: apply::Summary) -> Done {
+    Done {
+        message: format!("applied {revision}: {summary}"),
+        revision: Some(revision),
+        artifact: None,
+        applied: Some(summary),
+        selection: None,
+    }
+}
+
+/// What the render of `app` reads besides its artifacts: its SOPS keys,
+/// its substitution variables and a chart's `values-from` (ConfigMaps
+/// and Secrets of `cluster`), a chart's capabilities (those of `cluster`;
+/// without one, Helm's defaults).
+pub async fn render_inputs(
+    cfg: &config::Config,
+    app: &config::App,
+    artifact: &Artifact,
+    cluster: Option<&Cluster>,
+) -> Result<RenderInputs, Failure> {
+    let keys = render::keys_for(app).map_err(|e| Failure::permanent(e.reason(), e.to_string()))?;
+    let reads = cluster.filter(|_| app.reads_cluster());
+    let vars = apply::vars::resolve(app, &artifact.dir, reads, keys.as_ref())
         .await
         .map_err(Failure::from)?;
-    let values_from = crate::apply::vars::values(app, vars_cluster.as_deref())
-        .await
-        .map_err(Failure::from)?;
-    // Step 2: render (a Helm chart with the cluster's capabilities).
-    let capabilities = match &app.target {
-        Target::Cluster(name) if is_chart_app(cfg, app, artifact) => {
-            let def = name.as_ref().and_then(|n| cfg.cluster(n));
-            let cluster = clusters
-                .get(def)
-                .await
-                .map_err(|e| Failure::permanent(Reason::ApplyFailed, e.to_string()))?;
-            let caps = cluster.capabilities().await.map_err(|e| {
+    let values_from = apply::vars::values(app, reads).await.map_err(Failure::from)?;
+    let capabilities = match cluster {
+        Some(cluster) if is_chart_app(cfg, app, artifact) => {
+            Some(cluster.capabilities().await.map_err(|e| {
                 Failure::retry(
                     Reason::RenderFailed,
                     format!(
@@ -154,82 +215,15 @@ pub async fn app(
                         apply::kube::message(&e)
                     ),
                 )
-            })?;
-            Some(caps)
+            })?)
         }
         _ => None,
     };
-    let inputs = RenderInputs {
+    Ok(RenderInputs {
         capabilities,
         vars,
         keys,
         values_from,
-    };
-    let (revision, manifests) = render_app(cfg, app, artifact, values_artifacts, inputs).await?;
-    // Step 3: apply, prune, and (on a cluster, with `wait`) health-check.
-    let summary = match &app.target {
-        Target::Dir(dir) => {
-            let (dir, name, prune) = (dir.clone(), app.name.value.clone(), app.prune);
-            // One write per directory at a time: a write given up at its
-            // timeout stops before its next file, and until it has, the
-            // next attempt waits its turn through the backoff.
-            let Some(busy) = BusyGuard::take(&dir) else {
-                return Err(Failure::retry(
-                    Reason::ApplyFailed,
-                    format!(
-                        "an earlier write to {} outlived its timeout and has not stopped yet",
-                        dir.display()
-                    ),
-                ));
-            };
-            let cancel = Arc::new(AtomicBool::new(false));
-            let _stop_if_given_up = CancelOnDrop(cancel.clone());
-            let work = tokio::task::spawn_blocking(move || {
-                let _busy = busy;
-                apply::dir::write(&dir, &name, &manifests, prune, &cancel)
-            });
-            match tokio::time::timeout(app.timeout, work).await {
-                Ok(Ok(result)) => result.map_err(Failure::from)?,
-                Ok(Err(join)) => {
-                    return Err(Failure::retry(
-                        Reason::ApplyFailed,
-                        format!("the apply task failed: {join}"),
-                    ));
-                }
-                Err(_) => return Err(timed_out(app.timeout)),
-            }
-        }
-        Target::Cluster(name) => {
-            let def = name.as_ref().and_then(|n| cfg.cluster(n));
-            let cluster = clusters
-                .get(def)
-                .await
-                .map_err(|e| Failure::permanent(Reason::ApplyFailed, e.to_string()))?;
-            let opts = apply::kube::Options {
-                app: &app.name,
-                field_manager: &cfg.agent.field_manager,
-                namespace: app.namespace.as_deref(),
-                force: app.force,
-                recreate: app.recreate,
-                prune: app.prune,
-                inventory_namespace: &cfg.agent.inventory_namespace,
-                revision: &revision,
-                wait: app.wait.as_ref().map(|w| w.timeout),
-                reapply: cfg.agent.reapply,
-            };
-            let budget = app.timeout + app.wait.as_ref().map_or(Duration::ZERO, |w| w.timeout);
-            match tokio::time::timeout(budget, apply::kube::apply(&cluster, &manifests, &opts)).await {
-                Ok(result) => result.map_err(Failure::from)?,
-                Err(_) => return Err(timed_out(budget)),
-            }
-        }
-    };
-    Ok(Done {
-        message: format!("applied {revision}: {summary}"),
-        revision: Some(revision),
-        artifact: None,
-        applied: Some(summary),
-        selection: None,
     })
 }
 

@@ -131,6 +131,10 @@ pub struct ObjectStatus {
     /// Apps: what the last apply did.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub applied: Option<Summary>,
+    /// Apps on named clusters: where each stands, the clusters it lists
+    /// first, then those dropped from the list and not yet pruned.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub clusters: Vec<ClusterStatus>,
     /// Sources: the artifact directory and its checksum.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub artifact: Option<ArtifactStatus>,
@@ -197,6 +201,37 @@ impl Event {
     }
 }
 
+/// One cluster of an app, after the app's last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// The `cluster` name; `None`: the default connection (in-cluster
+    /// config or `$KUBECONFIG`).
+    pub cluster: Option<String>,
+    /// `ready`, `failed` (retried) or `stalled`.
+    pub state: State,
+    /// The revision last applied there (kept across restarts).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub revision: Option<String>,
+    /// What the last run did there, in one line.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub applied: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_error: Option<String>,
+    /// No longer in the app's list: its objects there are pruned (with
+    /// `prune`) or left.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub dropped: bool,
+}
+
+impl ClusterStatus {
+    /// The cluster's name as shown: the default one is `(default)`.
+    pub fn shown(&self) -> &str {
+        self.cluster.as_deref().unwrap_or("(default)")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArtifactStatus {
     pub path: String,
@@ -221,6 +256,7 @@ impl ObjectStatus {
             suspended: None,
             generation,
             applied: None,
+            clusters: Vec::new(),
             artifact: None,
             trigger: None,
             inputs: Vec::new(),

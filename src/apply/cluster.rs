@@ -57,6 +57,8 @@ type Discovered = HashMap<String, (Instant, HashMap<String, Resource>)>;
 
 pub struct Cluster {
     client: Client,
+    /// The API server's URL: two names for one cluster have the same.
+    url: String,
     discovery: Mutex<Discovered>,
     /// What Helm charts render with, and when it was asked.
     capabilities: Mutex<Option<(Instant, Capabilities)>>,
@@ -96,10 +98,12 @@ impl Cluster {
         }
         cfg.read_timeout = Some(READ_TIMEOUT);
         cfg.connect_timeout = Some(Duration::from_secs(10));
+        let url = cfg.cluster_url.to_string();
         let client = Client::try_from(cfg).map_err(|e| ConnectError::Client(e.to_string()))?;
         let stamps = Arc::new(Stamps::default());
         Ok(Cluster {
             client: client.clone(),
+            url,
             discovery: Mutex::new(HashMap::new()),
             capabilities: Mutex::new(None),
             stamps: stamps.clone(),
@@ -109,6 +113,11 @@ impl Cluster {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The API server's URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn stamps(&self) -> &Stamps {

@@ -157,6 +157,18 @@ pub async fn store(
         .map_err(|e| api_error(namespace, &name, e))
 }
 
+/// Delete `app`'s inventory (gone already is fine).
+pub async fn delete(client: &kube::Client, namespace: &str, app: &str) -> Result<(), Error> {
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &segment(namespace));
+    let name = name(app);
+    match api.delete(&segment(&name), &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(api_error(namespace, &name, e)),
+    }
+}
+
 fn api_error(namespace: &str, name: &str, e: kube::Error) -> Error {
     let (message, retryable) = match &e {
         kube::Error::Api(s) if s.code == 404 => (

@@ -58,6 +58,25 @@ pub struct Options<'a> {
     pub reapply: Option<Duration>,
 }
 
+impl<'a> Options<'a> {
+    /// What the config says for `app` applying `revision` (`wait` and
+    /// `reapply` included).
+    pub fn for_app(cfg: &'a crate::config::Config, app: &'a crate::config::App, revision: &'a str) -> Self {
+        Options {
+            app: &app.name,
+            field_manager: &cfg.agent.field_manager,
+            namespace: app.namespace.as_deref(),
+            force: app.force,
+            recreate: app.recreate,
+            prune: app.prune,
+            inventory_namespace: &cfg.agent.inventory_namespace,
+            revision,
+            wait: app.wait.as_ref().map(|w| w.timeout),
+            reapply: cfg.agent.reapply,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -269,22 +288,32 @@ pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>
         )
         .await?;
     }
-    crate::reason::one_or_many(
-        Error::Many,
-        failed
-            .into_iter()
-            .map(|(id, message)| Error::Prune {
-                id: id.to_string(),
-                message,
-            })
-            .collect(),
-    )?;
+    not_pruned(failed)?;
 
     if let Some(timeout) = opts.wait {
         let all: Vec<(Desired, Resource)> = resolved.into_iter().chain(rest_resolved).collect();
         wait_healthy(cluster, &all, timeout).await?;
     }
     Ok(summary)
+}
+
+/// The app `app` leaves `cluster`: delete every object its inventory
+/// there lists, with prune's rules (reverse apply order; an object
+/// annotated `mooring.dev/prune: disabled` or taken over by another owner
+/// is kept), then the inventory. After a failure the inventory stays, for
+/// the next attempt.
+pub async fn remove(cluster: &Cluster, app: &str, inventory_namespace: &str) -> Result<Summary, Error> {
+    let client = cluster.client();
+    let recorded = inventory::load(client, inventory_namespace, app).await?;
+    // Its own deletes are not drift: the app no longer watches here.
+    cluster.stamps().retain(app, |_| false);
+    let (pruned, failed) = prune(cluster, app, recorded.objects.into_iter().collect()).await;
+    not_pruned(failed)?;
+    inventory::delete(client, inventory_namespace, app).await?;
+    Ok(Summary {
+        pruned,
+        ..Summary::default()
+    })
 }
 
 /// The objects an apply would send, resolved against the cluster's kinds.
@@ -1022,6 +1051,20 @@ async fn prune(cluster: &Cluster, app: &str, mut gone: Vec<ObjectId>) -> (usize,
         }
     }
     (pruned, failed)
+}
+
+/// The objects prune failed to delete, as the error.
+fn not_pruned(failed: Vec<(ObjectId, String)>) -> Result<(), Error> {
+    crate::reason::one_or_many(
+        Error::Many,
+        failed
+            .into_iter()
+            .map(|(id, message)| Error::Prune {
+                id: id.to_string(),
+                message,
+            })
+            .collect(),
+    )
 }
 
 /// A client error in one line, without the request it came from.

@@ -7,16 +7,20 @@ use std::path::Path;
 
 use crate::agent::reconcile;
 use crate::apply;
-use crate::config::{self, Config, Kind, Target};
+use crate::config::{self, Config, Kind};
 use crate::render::{self, Manifest};
 use crate::source;
 
-/// Load the config, find the app, fetch its source and render it.
-fn rendered(
-    path: &Path,
-    kind: Kind,
-    name: &str,
-) -> Result<(Config, config::App, String, Vec<Manifest>), Exit> {
+/// What an app's render reads, fetched.
+struct Fetched {
+    cfg: Config,
+    app: config::App,
+    artifact: source::Artifact,
+    values: Vec<(String, source::Artifact)>,
+}
+
+/// Load the config, find the app and fetch its sources.
+fn fetched(path: &Path, kind: Kind, name: &str, runtime: &tokio::runtime::Runtime) -> Result<Fetched, Exit> {
     if kind != Kind::App {
         eprintln!("error: only apps are rendered; {kind}/{name} is not an app");
         return Err(Exit::Error);
@@ -36,7 +40,6 @@ fn rendered(
         );
         return Err(Exit::Failure);
     };
-    let runtime = super::runtime()?;
     let fetch = |src: &config::Source| {
         runtime
             .block_on(source::fetch(src, &cfg.agent.state_dir, &[]))
@@ -52,11 +55,37 @@ fn rendered(
             values.push((other.to_string(), fetch(s)?));
         }
     }
+    Ok(Fetched {
+        cfg,
+        app,
+        artifact,
+        values,
+    })
+}
+
+/// The clusters `app` applies to, by definition (`None`: the default
+/// connection); none for a `target dir=` app.
+fn clusters_of<'a>(cfg: &'a Config, app: &'a config::App) -> Vec<Option<&'a config::Cluster>> {
+    match cfg.app_clusters(app) {
+        None => Vec::new(),
+        Some([]) => vec![None],
+        Some(names) => names.iter().filter_map(|n| cfg.cluster(n)).map(Some).collect(),
+    }
+}
+
+/// Render the app as it would be applied to `cluster` (`None` with
+/// `for_cluster`: the default connection).
+fn rendered(
+    f: &Fetched,
+    for_cluster: bool,
+    def: Option<&config::Cluster>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(String, Vec<Manifest>), Exit> {
+    let (cfg, app, artifact, name) = (&f.cfg, &f.app, &f.artifact, f.app.name.as_str());
     // A chart for a cluster renders with the cluster's capabilities, as it
     // is applied; without the cluster, with Helm's defaults, and says so.
-    let capabilities = match &app.target {
-        Target::Cluster(c) if reconcile::is_chart_app(&cfg, &app, &artifact) => {
-            let def = c.as_ref().and_then(|n| cfg.cluster(n));
+    let capabilities = match for_cluster {
+        true if reconcile::is_chart_app(cfg, app, artifact) => {
             let caps = runtime.block_on(async {
                 let cluster = apply::cluster::Cluster::connect(def)
                     .await
@@ -75,46 +104,41 @@ fn rendered(
         }
         _ => None,
     };
-    let keys = render::keys_for(&app).map_err(|e| {
+    let keys = render::keys_for(app).map_err(|e| {
         eprintln!("error: app/{name}: {e}");
         Exit::Failure
     })?;
     let (vars, values_from) = runtime
         .block_on(async {
-            let cluster = match &app.target {
-                Target::Cluster(c) if app.reads_cluster() => {
-                    let def = c.as_ref().and_then(|n| cfg.cluster(n));
-                    Some(
-                        apply::cluster::Cluster::connect(def)
-                            .await
-                            .map_err(|e| apply::vars::Error {
-                                option: if app.helm.values_from.is_empty() {
-                                    "substitute-from"
-                                } else {
-                                    "values-from"
-                                },
-                                source_name: "the cluster".into(),
-                                message: e.to_string(),
-                                retryable: true,
-                            })?,
-                    )
-                }
+            let cluster = match for_cluster {
+                true if app.reads_cluster() => Some(apply::cluster::Cluster::connect(def).await.map_err(
+                    |e| apply::vars::Error {
+                        option: if app.helm.values_from.is_empty() {
+                            "substitute-from"
+                        } else {
+                            "values-from"
+                        },
+                        source_name: "the cluster".into(),
+                        message: e.to_string(),
+                        retryable: true,
+                    },
+                )?),
                 _ => None,
             };
-            let vars = apply::vars::resolve(&app, &artifact.dir, cluster.as_ref(), keys.as_ref()).await?;
-            let values_from = apply::vars::values(&app, cluster.as_ref()).await?;
+            let vars = apply::vars::resolve(app, &artifact.dir, cluster.as_ref(), keys.as_ref()).await?;
+            let values_from = apply::vars::values(app, cluster.as_ref()).await?;
             Ok::<_, apply::vars::Error>((vars, values_from))
         })
         .map_err(|e| {
             eprintln!("error: app/{name}: {e}");
             Exit::Failure
         })?;
-    let (revision, manifests) = runtime
+    runtime
         .block_on(reconcile::render_app(
-            &cfg,
-            &app,
-            &artifact,
-            &values,
+            cfg,
+            app,
+            artifact,
+            &f.values,
             reconcile::RenderInputs {
                 capabilities,
                 vars,
@@ -130,12 +154,33 @@ fn rendered(
             } else {
                 Exit::Failure
             }
-        })?;
-    Ok((cfg, app, revision, manifests))
+        })
 }
 
 pub fn render(path: &Path, (kind, name): (Kind, String)) -> Exit {
-    let (_, _, revision, manifests) = match rendered(path, kind, &name) {
+    let run = || {
+        let runtime = super::runtime()?;
+        let f = fetched(path, kind, &name, &runtime)?;
+        let clusters = clusters_of(&f.cfg, &f.app);
+        // Several clusters: as applied to the first (the renders differ
+        // only where the app reads its cluster).
+        if clusters.len() > 1
+            && (f.app.reads_cluster() || reconcile::is_chart_app(&f.cfg, &f.app, &f.artifact))
+        {
+            let first = clusters[0].map_or("(default)", |c| c.name.as_str());
+            eprintln!(
+                "note: app/{name} applies to {} clusters: rendered for \"{first}\"",
+                clusters.len()
+            );
+        }
+        rendered(
+            &f,
+            !clusters.is_empty(),
+            clusters.first().copied().flatten(),
+            &runtime,
+        )
+    };
+    let (revision, manifests) = match run() {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -148,57 +193,63 @@ pub fn render(path: &Path, (kind, name): (Kind, String)) -> Exit {
 }
 
 pub fn diff(path: &Path, (kind, name): (Kind, String)) -> Exit {
-    let (cfg, app, revision, manifests) = match rendered(path, kind, &name) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let cluster = match &app.target {
-        Target::Cluster(c) => c.as_ref().and_then(|n| cfg.cluster(n)).cloned(),
-        Target::Dir(dir) => {
-            eprintln!(
-                "error: app/{name} writes into {}, not to a cluster; `mooring render app/{name}` shows its files",
-                dir.display()
-            );
-            return Exit::Error;
-        }
-    };
     let runtime = match super::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let opts = apply::kube::Options {
-        app: &app.name,
-        field_manager: &cfg.agent.field_manager,
-        namespace: app.namespace.as_deref(),
-        force: app.force,
-        recreate: app.recreate,
-        prune: app.prune,
-        inventory_namespace: &cfg.agent.inventory_namespace,
-        revision: &revision,
-        wait: None,
-        reapply: None,
+    let f = match fetched(path, kind, &name, &runtime) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
-    let result = runtime.block_on(async {
-        let cluster = apply::cluster::Cluster::connect(cluster.as_ref())
-            .await
-            .map_err(apply::kube::Error::from)?;
-        apply::diff::diff(&cluster, &manifests, &opts).await
-    });
-    match result {
-        Ok(changes) if changes.is_empty() => {
-            eprintln!("app/{name} at {revision}: no changes");
-            Exit::Success
-        }
-        Ok(changes) => {
-            for c in &changes {
-                print!("{}", c.unified());
+    if let config::Target::Dir(dir) = &f.app.target {
+        eprintln!(
+            "error: app/{name} writes into {}, not to a cluster; `mooring render app/{name}` shows its files",
+            dir.display()
+        );
+        return Exit::Error;
+    }
+    let clusters = clusters_of(&f.cfg, &f.app);
+    let several = clusters.len() > 1;
+    let mut exit = Exit::Success;
+    // Each cluster in turn, with its own render and inventory.
+    for def in clusters {
+        let on = match (several, def) {
+            (true, Some(c)) => format!(" on cluster \"{}\"", c.name.value),
+            _ => String::new(),
+        };
+        let (revision, manifests) = match rendered(&f, true, def, &runtime) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        let mut opts = apply::kube::Options::for_app(&f.cfg, &f.app, &revision);
+        (opts.wait, opts.reapply) = (None, None);
+        let result = runtime.block_on(async {
+            let cluster = apply::cluster::Cluster::connect(def)
+                .await
+                .map_err(apply::kube::Error::from)?;
+            apply::diff::diff(&cluster, &manifests, &opts).await
+        });
+        match result {
+            Ok(changes) if changes.is_empty() => {
+                eprintln!("app/{name}{on} at {revision}: no changes");
             }
-            eprintln!("app/{name} at {revision}: {} objects would change", changes.len());
-            Exit::Failure
-        }
-        Err(e) => {
-            eprintln!("error: app/{name}: {e}");
-            Exit::Error
+            Ok(changes) => {
+                for c in &changes {
+                    print!("{}", c.unified());
+                }
+                eprintln!(
+                    "app/{name}{on} at {revision}: {} objects would change",
+                    changes.len()
+                );
+                if exit == Exit::Success {
+                    exit = Exit::Failure;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: app/{name}{on}: {e}");
+                exit = Exit::Error;
+            }
         }
     }
+    exit
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::agent::status::{ObjectStatus, State};
+use crate::agent::status::{ClusterStatus, ObjectStatus, State};
 use crate::agent::{Agent, Mode};
 use crate::apply::Summary;
 use crate::config::diff::Key;
@@ -30,6 +30,9 @@ struct Outcome {
     checksum: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     applied: Option<Summary>,
+    /// Apps on named clusters: each cluster's outcome.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    clusters: Vec<ClusterStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +57,7 @@ impl Outcome {
             artifact: s.artifact.as_ref().map(|a| a.path.clone()),
             checksum: s.artifact.map(|a| a.checksum),
             applied: s.applied,
+            clusters: s.clusters,
             message: s.message.clone(),
             reason: if failed || result == "suspended" {
                 s.reason

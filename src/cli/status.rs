@@ -245,6 +245,40 @@ pub fn detail(o: &ObjectStatus, now: jiff::Timestamp, style: Style) -> String {
     for (name, value) in &fields {
         let _ = writeln!(out, "  {name:<width$}  {value}");
     }
+    if !o.clusters.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", style.paint(BOLD, "Clusters:"));
+        let mut table = String::new();
+        let rows = o
+            .clusters
+            .iter()
+            .map(|c| {
+                let name = if c.dropped {
+                    format!("{} (dropped)", c.shown())
+                } else {
+                    c.shown().to_string()
+                };
+                vec![
+                    name.into(),
+                    Cell {
+                        text: c.state.as_str().to_string(),
+                        style: state_style(c.state),
+                    },
+                    c.revision.as_deref().map_or("-".into(), short_revision).into(),
+                    c.message.clone().unwrap_or_default().into(),
+                ]
+            })
+            .collect();
+        grid(
+            &mut table,
+            style,
+            &["CLUSTER", "STATE", "REVISION", "MESSAGE"],
+            rows,
+        );
+        for line in table.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", style.paint(BOLD, "Events:"));
     if o.events.is_empty() {
@@ -471,6 +505,39 @@ Events:
             .replace(RESET, "");
         assert_eq!(stripped, plain);
         assert!(!plain.contains('\x1b'));
+    }
+
+    #[test]
+    fn an_app_on_clusters_lists_each() {
+        use crate::agent::status::ClusterStatus;
+        let mut o = object();
+        let cluster = |name: &str, state, dropped, message: &str| ClusterStatus {
+            cluster: Some(name.into()),
+            state,
+            revision: Some("main@sha1:0123456789abcdef0123".into()),
+            message: Some(message.into()),
+            applied: None,
+            last_error: None,
+            dropped,
+        };
+        o.clusters = vec![
+            cluster("new", State::Failed, false, "refused"),
+            cluster("old", State::Waiting, true, "left as it is"),
+        ];
+        let text = detail(&o, at(0), Style::new(false));
+        assert!(
+            text.contains(
+                "Clusters:
+  CLUSTER        STATE    REVISION                MESSAGE
+  new            failed   main@sha1:0123456789ab  refused
+  old (dropped)  waiting  main@sha1:0123456789ab  left as it is
+"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&o).expect("json");
+        assert_eq!(json["clusters"][1]["dropped"], true);
+        assert_eq!(json["clusters"][0].get("dropped"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{Config, Kind, Suspension, Target};
+use super::{Config, Kind, Suspension};
 
 /// One object of the config: `app/podinfo`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -160,11 +160,13 @@ fn same_object(old: &Config, new: &Config, old_ix: &Index, new_ix: &Index, key: 
         && a == b
         && match (a, b) {
             (Some(Object::App(x)), Some(Object::App(y))) => {
-                let cluster = |c: &Config, app: &super::App| match &app.target {
-                    Target::Cluster(Some(n)) => c.cluster(n).cloned(),
-                    _ => None,
+                // The clusters it applies to, as defined: another list
+                // (`default-cluster` included) or definition restarts it.
+                let clusters = |c: &Config, app: &super::App| {
+                    c.app_clusters(app)
+                        .map(|names| names.iter().map(|n| c.cluster(n).cloned()).collect::<Vec<_>>())
                 };
-                cluster(old, x) == cluster(new, y)
+                clusters(old, x) == clusters(new, y)
                     && old.agent.field_manager == new.agent.field_manager
                     && old.agent.inventory_namespace == new.agent.inventory_namespace
             }
@@ -260,6 +262,25 @@ mod tests {
         let new = format!("{BASE}\nsuspend app=\"one\" reason=\"debugging\"");
         let d = ConfigDiff::between(&cfg(BASE), &cfg(&new));
         assert_eq!(keys(&d.changed), ["app/one"]);
+    }
+
+    #[test]
+    fn default_cluster_changes_the_apps_that_follow_it() {
+        let base = r#"
+            cluster "old" {}
+            cluster "new" {}
+            source "a" { git "https://example.com/a.git" }
+            app "follows" { source "a" }
+            app "own" { source "a"; cluster "old" }
+            app "dir" { source "a"; target dir="/o" }
+        "#;
+        let moved = format!("agent {{ default-cluster \"old\" \"new\" }}\n{base}");
+        let d = ConfigDiff::between(&cfg(base), &cfg(&moved));
+        assert_eq!(keys(&d.changed), ["app/follows"]);
+        assert!(d.restart_needed.is_empty());
+        let listed = base.replace("cluster \"old\" }", "cluster \"old\" \"new\" }");
+        let d = ConfigDiff::between(&cfg(base), &cfg(&listed));
+        assert_eq!(keys(&d.changed), ["app/own"]);
     }
 
     #[test]

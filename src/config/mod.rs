@@ -256,6 +256,62 @@ mod tests {
     }
 
     #[test]
+    fn cluster_lists_and_default_cluster() {
+        let load = |text: String| from_str(Path::new("m.kdl"), text, jiff::Timestamp::now());
+        let base = "cluster \"old\" {}\ncluster \"new\" {}\nsource \"s\" { git \"https://h/r.git\" }\n";
+        let cfg = load(format!(
+            "agent {{ default-cluster \"new\" }}\n{base}\
+             app \"a\" {{ source \"s\"; cluster \"old\" \"new\" }}\n\
+             app \"b\" {{ source \"s\" }}\n\
+             app \"c\" {{ source \"s\"; target dir=\"/o\" }}\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+        let names = |i: usize| {
+            cfg.app_clusters(&cfg.apps[i])
+                .map(|l| l.iter().map(|n| n.as_str()).collect::<Vec<_>>())
+        };
+        assert_eq!(names(0), Some(vec!["old", "new"]));
+        assert_eq!(names(1), Some(vec!["new"]), "default-cluster");
+        assert_eq!(names(2), None, "target dir=");
+        let cfg = load(format!("{base}app \"b\" {{ source \"s\" }}\n"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+        assert_eq!(cfg.app_clusters(&cfg.apps[0]).map(<[_]>::len), Some(0));
+
+        // A name twice, in an app's list or in default-cluster; a name no
+        // cluster has.
+        let problems = |text: String| match load(text) {
+            Ok(_) => panic!("accepted"),
+            Err(Error::Invalid { diagnostics }) => diagnostics
+                .items
+                .iter()
+                .map(|d| (d.code, d.message.clone(), d.help.clone().unwrap_or_default()))
+                .collect::<Vec<_>>(),
+            Err(e) => panic!("{e}"),
+        };
+        let p = problems(format!(
+            "{base}app \"a\" {{ source \"s\"; cluster \"old\" \"new\" \"old\" }}\n"
+        ));
+        assert_eq!(
+            p,
+            [(
+                diagnostic::code::INVALID_VALUE,
+                "app \"a\" names cluster \"old\" twice".to_string(),
+                "name each cluster once: remove this \"old\"".to_string()
+            )]
+        );
+        let p = problems(format!("agent {{ default-cluster \"new\" \"new\" }}\n{base}"));
+        assert_eq!(p[0].1, "`default-cluster` names cluster \"new\" twice");
+        let p = problems(format!("agent {{ default-cluster \"gone\" }}\n{base}"));
+        assert_eq!(p[0].0, diagnostic::code::UNKNOWN_REFERENCE, "{p:?}");
+        let p = problems(format!(
+            "{base}app \"a\" {{ source \"s\"; cluster \"old\"; target dir=\"/o\" }}\n"
+        ));
+        assert_eq!(p[0].0, diagnostic::code::CONFLICTING_OPTIONS, "{p:?}");
+    }
+
+    #[test]
     fn substitute_flags_and_an_empty_substitute() {
         let load = |app: &str| {
             let text = format!("source \"s\" {{ git \"https://h/r.git\" }}\n{app}\n");

@@ -108,6 +108,17 @@ impl Config {
         self.clusters.iter().find(|c| c.name.value == name)
     }
 
+    /// The clusters `app` applies to, in order: its own `cluster` list,
+    /// else `agent { default-cluster }`; empty: the default connection
+    /// (in-cluster config or `$KUBECONFIG`). `None` for `target dir=`.
+    pub fn app_clusters<'a>(&'a self, app: &'a App) -> Option<&'a [Spanned<String>]> {
+        match &app.target {
+            Target::Dir(_) => None,
+            Target::Cluster(names) if names.is_empty() => Some(&self.agent.default_cluster),
+            Target::Cluster(names) => Some(names),
+        }
+    }
+
     pub fn receiver(&self, name: &str) -> Option<&Receiver> {
         self.receivers.iter().find(|r| r.name.value == name)
     }
@@ -156,6 +167,9 @@ pub struct Settings {
     /// Run as one of several replicas: only the holder of the lease
     /// reconciles.
     pub leader_election: Option<LeaderElection>,
+    /// `default-cluster`: the clusters of every app that names neither
+    /// `cluster` nor `target` (empty: the default connection).
+    pub default_cluster: Vec<Spanned<String>>,
 }
 
 impl Default for Settings {
@@ -171,6 +185,7 @@ impl Default for Settings {
             reapply: None,
             inventory_namespace: defaults::INVENTORY_NAMESPACE.to_string(),
             leader_election: None,
+            default_cluster: Vec::new(),
         }
     }
 }
@@ -630,8 +645,10 @@ impl App {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    /// A named `cluster`, or (None) the default one: in-cluster config or `$KUBECONFIG`.
-    Cluster(Option<Spanned<String>>),
+    /// The `cluster` names, in file order and distinct; empty: none
+    /// written (`agent { default-cluster }`, else the default connection:
+    /// see [`Config::app_clusters`]).
+    Cluster(Vec<Spanned<String>>),
     /// Write rendered manifests into a directory.
     Dir(PathBuf),
 }

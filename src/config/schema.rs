@@ -525,6 +525,13 @@ const AGENT_CHILDREN: &[NodeSpec] = &[
         d::INVENTORY_NAMESPACE,
         "Namespace of the ConfigMaps that record what each app applied to a cluster.",
     ),
+    with_args(
+        node(
+            "default-cluster",
+            "The clusters of every app that names neither `cluster` nor `target`, in place of in-cluster config or $KUBECONFIG: one line to move many apps to another cluster.",
+        ),
+        many("name", Ty::Ref(RefKind::Cluster)),
+    ),
     value(
         "reapply",
         Ty::Duration,
@@ -714,10 +721,12 @@ const APP_CHILDREN: &[NodeSpec] = &[
         "The source to take manifests from.",
     )),
     value_or("path", Ty::RelPath, ".", "Directory inside the source."),
-    value(
-        "cluster",
-        Ty::Ref(RefKind::Cluster),
-        "The cluster to apply to. Default: in-cluster config or $KUBECONFIG.",
+    with_args(
+        node(
+            "cluster",
+            "The clusters to apply to, each the same render, with its own inventory, prune and health; dropping one from the list prunes what the app put there (with `prune`). Default: `agent { default-cluster }`, else in-cluster config or $KUBECONFIG.",
+        ),
+        many("name", Ty::Ref(RefKind::Cluster)),
     ),
     with_props(
         node(

@@ -50,13 +50,20 @@ pub fn validate(cfg: &Config, now: jiff::Timestamp) -> Vec<Diagnostic> {
         unknown.push((kind, r.clone()));
     };
 
+    for c in &cfg.agent.default_cluster {
+        resolve("cluster", c, &mut unknown);
+    }
+    distinct_clusters(&cfg.agent.default_cluster, "`default-cluster`", &mut diags);
     for app in &cfg.apps {
         if matches!(app.target, Target::Cluster(_)) {
             diags.extend(kubernetes_name(&app.name));
         }
         resolve("source", &app.source, &mut unknown);
-        if let Target::Cluster(Some(c)) = &app.target {
-            resolve("cluster", c, &mut unknown);
+        if let Target::Cluster(names) = &app.target {
+            for c in names {
+                resolve("cluster", c, &mut unknown);
+            }
+            distinct_clusters(names, &format!("app \"{}\"", app.name.value), &mut diags);
         }
         for dep in &app.depends_on {
             resolve("app", dep, &mut unknown);
@@ -254,6 +261,29 @@ fn duplicates(kind: &str, list: &[&Spanned<String>], diags: &mut Vec<Diagnostic>
             );
         } else {
             seen.insert(&name.value, name);
+        }
+    }
+}
+
+/// A cluster list names each cluster once: the same name twice would
+/// apply twice to one cluster.
+fn distinct_clusters(list: &[Spanned<String>], whose: &str, diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
+    for name in list {
+        match seen.get(name.value.as_str()) {
+            Some(first) => diags.push(
+                Diagnostic::error(
+                    code::INVALID_VALUE,
+                    name.span,
+                    format!("{whose} names cluster \"{}\" twice", name.value),
+                )
+                .label("again")
+                .related(first.span, "first named here")
+                .help(format!("name each cluster once: remove this \"{}\"", name.value)),
+            ),
+            None => {
+                seen.insert(&name.value, name);
+            }
         }
     }
 }

@@ -36,6 +36,7 @@ mod kube_safety;
 mod kustomize;
 mod layering;
 mod leader;
+mod multicluster;
 mod notify;
 mod oci_source;
 mod page;

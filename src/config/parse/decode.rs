@@ -256,6 +256,7 @@ fn decode_agent(n: &Node) -> Settings {
     if let Some(ns) = n.string("inventory-namespace", Ty::Namespace) {
         agent.inventory_namespace = ns;
     }
+    agent.default_cluster = n.all_args("default-cluster", Ty::Ref(schema::RefKind::Cluster));
     agent.leader_election = n.child("leader-election").map(|le| {
         let duration = prop_str(le, "duration", Ty::Duration)
             .and_then(|s| Some((value::parse_duration(&s).ok()?, s.span)));
@@ -667,7 +668,7 @@ fn decode_app(n: &Node) -> App {
     let name = n.own_arg().unwrap_or_else(|| placeholder_name(n.kdl));
     let target = match n.child("target").and_then(|t| prop_str(t, "dir", Ty::Path)) {
         Some(dir) => Target::Dir(PathBuf::from(dir.value)),
-        None => Target::Cluster(n.str("cluster", Ty::Ref(schema::RefKind::Cluster))),
+        None => Target::Cluster(n.all_args("cluster", Ty::Ref(schema::RefKind::Cluster))),
     };
     let substitute_node = n.child("substitute");
     let substitute_flag = |key: &str| {

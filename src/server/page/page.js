@@ -339,6 +339,7 @@
       row("next run", when(o.next_run)),
       row("runs", o.runs !== undefined ? `${o.runs} (${o.failures || 0} failures in a row)` : null),
       row("applied", applied),
+      row("clusters", clusters(o.clusters)),
       row("artifact", o.artifact ? el("span", { class: "mono" }, o.artifact.checksum) : null),
       row("generation", o.generation)));
     if (o.last_error) {
@@ -353,6 +354,17 @@
     button.addEventListener("click", () => reconcile(o));
     parts.push(el("div", { class: "actions" }, button, el("span", { class: "result" }, store.results.get(key) || "")));
     return el("article", { class: "object", "data-key": key, "data-state": o.state }, ...parts);
+  }
+
+  // One line per cluster of an app: name, state, revision, message.
+  function clusters(list) {
+    if (!Array.isArray(list) || !list.length) return null;
+    return el("ul", { class: "clusters" }, ...list.map((c) =>
+      el("li", { "data-state": c.state },
+        el("strong", {}, (c.cluster === null || c.cluster === undefined ? "(default)" : c.cluster) + (c.dropped ? " (dropped)" : "")),
+        " ", el("span", { class: "state" }, c.state),
+        c.revision ? [" · ", el("span", { class: "mono" }, c.revision)] : null,
+        c.message ? el("div", {}, c.message) : null)));
   }
 
   function events(key, list) {
