@@ -122,7 +122,7 @@ impl Emitter<'_> {
                 self.pop_indent();
             }
             Shape::Map(mut entries) => {
-                entries.sort_by(|a, b| key_order(a.0, b.0));
+                sort_keys(&mut entries, |a, b| key_order(a.0, b.0));
                 self.increase_indent(false, false);
                 for (key, value) in entries {
                     self.write_indent();
@@ -539,6 +539,37 @@ pub fn is_base60_float(s: &str) -> bool {
     i == b.len()
 }
 
+/// Sort `items` by `order` as Go's `sort.Sort` does for up to 12 items
+/// (an insertion sort), and by a merge sort beyond: go-yaml's key order
+/// is not a total order ("1" < "01" < "0a" < "1"), and a sort that checks
+/// for that (the standard library's may panic) must not see it. Neither
+/// sort compares an item with itself or needs the order to be consistent.
+fn sort_keys<T>(items: &mut Vec<T>, order: impl Fn(&T, &T) -> Ordering + Copy) {
+    if items.len() <= 12 {
+        for i in 1..items.len() {
+            let mut j = i;
+            while j > 0 && order(&items[j], &items[j - 1]) == Ordering::Less {
+                items.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+        return;
+    }
+    let right = items.split_off(items.len() / 2);
+    let mut left = std::mem::take(items);
+    let mut right = right;
+    sort_keys(&mut left, order);
+    sort_keys(&mut right, order);
+    let mut right = right.into_iter().peekable();
+    for l in left {
+        while let Some(r) = right.next_if(|r| order(r, &l) == Ordering::Less) {
+            items.push(r);
+        }
+        items.push(l);
+    }
+    items.extend(right);
+}
+
 /// go-yaml's order of mapping keys: runs of digits compare as numbers,
 /// letters after other characters.
 pub fn key_order(a: &str, b: &str) -> Ordering {
@@ -623,7 +654,7 @@ mod tests {
     fn key_order_is_go_yamls() {
         let sorted = |keys: &[&'static str]| {
             let mut keys = keys.to_vec();
-            keys.sort_by(|a, b| key_order(a, b));
+            sort_keys(&mut keys, |a, b| key_order(a, b));
             keys
         };
         assert_eq!(
@@ -635,6 +666,24 @@ mod tests {
             ["1", "9", "10", "A", "a_b", "a2", "a10", "aB", "b"]
         );
         assert_eq!(sorted(&["é2", "é10", "éa", "é_"]), ["é_", "é2", "é10", "éa"]);
+        // Not a total order: every string of 1 to 3 of `0`, `1`, `a` (39
+        // keys, so the merge sort runs too) sorts without a panic, each
+        // key once.
+        let mut keys: Vec<String> = Vec::new();
+        for len in 1..=3u32 {
+            for n in 0..3usize.pow(len) {
+                let key = (0..len)
+                    .map(|i| ['0', '1', 'a'][n / 3usize.pow(i) % 3])
+                    .collect::<String>();
+                keys.push(key);
+            }
+        }
+        let mut once = keys.clone();
+        sort_keys(&mut once, |a, b| key_order(a, b));
+        let (mut a, mut b) = (once, keys);
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
     }
 
     #[test]
