@@ -27,7 +27,8 @@
 //! replica. With M live replicas each should hold between ⌊N/M⌋ and
 //! ⌈N/M⌉ shards ([`plan`]): a replica above ⌈N/M⌉ gives its extra shards
 //! up; one below ⌈N/M⌉ takes free or expired ones, unless it already has
-//! ⌊N/M⌋ and another live replica has fewer (that one goes first); when
+//! ⌊N/M⌋ and another live replica has fewer (that one goes first, but a
+//! shard left free for a whole lease goes to anyone below ⌈N/M⌉); when
 //! no shard is free and a live replica has fewer than ⌊N/M⌋, the replica
 //! with the most (ties: the greatest identity) gives one up. Giving up
 //! stops the shard's runs at once and releases its Lease at the next look.
@@ -448,6 +449,8 @@ struct Shard {
     last_renew: Option<Instant>,
     /// Given up: its work stopped; the Lease is released at the next look.
     releasing: bool,
+    /// Since when it has had no live holder.
+    free_since: Option<Instant>,
 }
 
 impl Shard {
@@ -458,6 +461,7 @@ impl Shard {
             holder: None,
             last_renew: None,
             releasing: false,
+            free_since: None,
         }
     }
 
@@ -618,7 +622,7 @@ struct Plan {
 /// The plan of replica `me` among the `live` replicas (`me` among them),
 /// the shards' live holders being `holders` (`None`: free). See the
 /// module doc.
-fn plan(me: &str, live: &BTreeSet<String>, holders: &[Option<String>]) -> Plan {
+fn plan(me: &str, live: &BTreeSet<String>, holders: &[Option<String>], stuck: &[bool]) -> Plan {
     let n = holders.len();
     let m = live.len().max(1);
     let (lo, hi) = (n / m, n.div_ceil(m));
@@ -632,7 +636,15 @@ fn plan(me: &str, live: &BTreeSet<String>, holders: &[Option<String>]) -> Plan {
         };
     }
     let starved = live.iter().any(|id| id != me && count(id) < lo);
-    if mine.len() < hi && (mine.len() < lo || !starved) {
+    // Free for a whole lease: whoever should have gone first did not.
+    let free = if mine.len() < hi && mine.len() >= lo && starved {
+        free.into_iter()
+            .filter(|&i| stuck.get(i).copied().unwrap_or(false))
+            .collect()
+    } else {
+        free
+    };
+    if mine.len() < hi && !free.is_empty() {
         // Start at a place of its own, so that replicas looking at once
         // mostly go for different shards.
         let start = if free.is_empty() {
@@ -653,7 +665,8 @@ fn plan(me: &str, live: &BTreeSet<String>, holders: &[Option<String>]) -> Plan {
         };
     }
     let top = live.iter().max_by(|a, b| (count(a), a).cmp(&(count(b), b)));
-    if starved && free.is_empty() && mine.len() > lo && top.is_some_and(|t| t == me) {
+    let none_free = holders.iter().all(Option::is_some);
+    if starved && none_free && mine.len() > lo && top.is_some_and(|t| t == me) {
         return Plan {
             give: mine.last().copied().into_iter().collect(),
             take: Vec::new(),
@@ -701,7 +714,11 @@ impl Elector {
             note(e);
         }
         let mut requests = Vec::new();
-        for i in 0..self.shards.len() {
+        // Renewals first: a look cut short by the timeout must not cost a
+        // held shard its renewal.
+        let mut order: Vec<usize> = (0..self.shards.len()).collect();
+        order.sort_by_key(|&i| self.shards[i].last_renew.is_none());
+        for i in order {
             if self.shards[i].releasing {
                 continue;
             }
@@ -715,7 +732,20 @@ impl Elector {
             .iter()
             .map(|s| s.holder.clone().filter(|_| !s.releasing))
             .collect();
-        let plan = plan(&self.identity, &self.live(), &holders);
+        let now = Instant::now();
+        let stuck: Vec<bool> = self
+            .shards
+            .iter_mut()
+            .zip(&holders)
+            .map(|(s, h)| match h {
+                Some(_) => {
+                    s.free_since = None;
+                    false
+                }
+                None => now.duration_since(*s.free_since.get_or_insert(now)) >= self.timing.lease,
+            })
+            .collect();
+        let plan = plan(&self.identity, &self.live(), &holders, &stuck);
         for &i in &plan.give {
             let s = &mut self.shards[i];
             tracing::info!(lease = %s.name, "giving the shard up to balance the replicas");
@@ -964,6 +994,11 @@ mod tests {
         h.iter().map(|h| h.map(str::to_string)).collect()
     }
 
+    /// The plan when no shard has been free for a whole lease.
+    fn look(me: &str, live: &BTreeSet<String>, holders: &[Option<String>]) -> Plan {
+        plan(me, live, holders, &vec![false; holders.len()])
+    }
+
     #[test]
     fn one_shard_holds_everything_and_none_is_no_election() {
         let c = Config::default();
@@ -1043,7 +1078,7 @@ mod tests {
 
     #[test]
     fn a_lone_replica_takes_every_free_shard() {
-        let p = plan("a", &live(&["a"]), &holders(&[None, None, None, None]));
+        let p = look("a", &live(&["a"]), &holders(&[None, None, None, None]));
         let mut take = p.take.clone();
         take.sort();
         assert_eq!((p.give, take), (vec![], vec![0, 1, 2, 3]));
@@ -1054,19 +1089,19 @@ mod tests {
         // Two replicas, four shards: two each; "a" holds all four.
         let h = holders(&[Some("a"), Some("a"), Some("a"), Some("a")]);
         assert_eq!(
-            plan("a", &live(&["a", "b"]), &h),
+            look("a", &live(&["a", "b"]), &h),
             Plan {
                 give: vec![2, 3],
                 take: vec![]
             }
         );
         // "b" waits for them to be free.
-        assert_eq!(plan("b", &live(&["a", "b"]), &h), Plan::default());
+        assert_eq!(look("b", &live(&["a", "b"]), &h), Plan::default());
         let freed = holders(&[Some("a"), Some("a"), None, None]);
-        let mut take = plan("b", &live(&["a", "b"]), &freed).take;
+        let mut take = look("b", &live(&["a", "b"]), &freed).take;
         take.sort();
         assert_eq!(take, vec![2, 3]);
-        assert_eq!(plan("a", &live(&["a", "b"]), &freed), Plan::default());
+        assert_eq!(look("a", &live(&["a", "b"]), &freed), Plan::default());
     }
 
     #[test]
@@ -1075,19 +1110,19 @@ mod tests {
         // two with most gives one up, and neither takes it back.
         let h = holders(&[Some("a"), Some("a"), Some("b"), Some("b")]);
         let all = live(&["a", "b", "c"]);
-        assert_eq!(plan("a", &all, &h), Plan::default());
+        assert_eq!(look("a", &all, &h), Plan::default());
         assert_eq!(
-            plan("b", &all, &h),
+            look("b", &all, &h),
             Plan {
                 give: vec![3],
                 take: vec![]
             }
         );
         let freed = holders(&[Some("a"), Some("a"), Some("b"), None]);
-        assert_eq!(plan("b", &all, &freed), Plan::default());
-        assert_eq!(plan("a", &all, &freed), Plan::default());
+        assert_eq!(look("b", &all, &freed), Plan::default());
+        assert_eq!(look("a", &all, &freed), Plan::default());
         assert_eq!(
-            plan("c", &all, &freed),
+            look("c", &all, &freed),
             Plan {
                 give: vec![],
                 take: vec![3]
@@ -1103,16 +1138,16 @@ mod tests {
             holders(&[Some("c"), Some("a"), Some("b"), Some("c")]),
         ] {
             for me in ["a", "b", "c"] {
-                assert_eq!(plan(me, &all, &h), Plan::default(), "{me} {h:?}");
+                assert_eq!(look(me, &all, &h), Plan::default(), "{me} {h:?}");
             }
         }
         // Fewer shards than replicas: one each, the rest stand by.
         let h = holders(&[Some("a"), Some("b")]);
         for me in ["a", "b", "c"] {
-            assert_eq!(plan(me, &all, &h), Plan::default(), "{me}");
+            assert_eq!(look(me, &all, &h), Plan::default(), "{me}");
         }
         // One shard: today's single leader.
-        assert_eq!(plan("b", &live(&["b"]), &holders(&[Some("a")])), Plan::default());
+        assert_eq!(look("b", &live(&["b"]), &holders(&[Some("a")])), Plan::default());
     }
 
     #[test]
@@ -1121,20 +1156,24 @@ mod tests {
         // has none: it would go first), "b" waits; once it is gone, "b"
         // (one, below two) takes it, "a" (two) does not.
         let h = holders(&[Some("a"), Some("a"), Some("b"), None]);
-        assert_eq!(plan("b", &live(&["a", "b", "c"]), &h), Plan::default());
+        assert_eq!(look("b", &live(&["a", "b", "c"]), &h), Plan::default());
         let two = live(&["a", "b"]);
-        assert_eq!(plan("a", &two, &h), Plan::default());
+        assert_eq!(look("a", &two, &h), Plan::default());
         assert_eq!(
-            plan("b", &two, &h),
+            look("b", &two, &h),
             Plan {
                 give: vec![],
                 take: vec![3]
             }
         );
+        // Free for a whole lease, it goes to "b" even while "c" counts.
+        let stuck = [false, false, false, true];
+        assert_eq!(plan("b", &live(&["a", "b", "c"]), &h, &stuck).take, vec![3]);
+        assert_eq!(plan("a", &live(&["a", "b", "c"]), &h, &stuck), Plan::default());
         // "c" held two: once it is seen gone, "a" and "b" take one each.
         let h = holders(&[Some("a"), None, Some("b"), None]);
-        assert_eq!(plan("a", &two, &h).take.len(), 1);
-        assert_eq!(plan("b", &two, &h).take.len(), 1);
+        assert_eq!(look("a", &two, &h).take.len(), 1);
+        assert_eq!(look("b", &two, &h).take.len(), 1);
     }
 
     #[test]
