@@ -411,6 +411,26 @@ fn shards_spread_over_replicas_and_move_when_one_dies() {
         }
     }
 
+    // `mooring reconcile` of an app A does not hold runs on its holder,
+    // through the shard's Lease, as a manual run.
+    let runners = [&run_a, &run_b, &run_c];
+    let app = (0..APPS)
+        .map(|i| format!("app-{i}"))
+        .find(|app| !crate::faults::object(&all[0], "app", app)["owner"].is_null())
+        .expect("an app A does not hold");
+    let holder = (1..3)
+        .find(|&r| crate::faults::object(&all[r], "app", &app)["owner"].is_null())
+        .expect("its holder");
+    let (code, answer) = run_a.post(&format!("/api/reconcile/app/{app}"), None);
+    assert_eq!(code, 202, "{answer}");
+    let was = runs(&all[holder], "app", &app);
+    runners[holder].wait(LONG, "the holder to run A's manual reconcile", |s| {
+        let o = crate::faults::object(s, "app", &app);
+        runs(s, "app", &app) > was && o["trigger"] == "manual"
+    });
+    assert_eq!(runs(&run_a.status(), "app", &app), runs(&all[0], "app", &app));
+    let all: Vec<Value> = runners.iter().map(|r| r.status()).collect();
+
     // C dies without a word: its shards go to A and B, which apply its apps.
     let c_apps: Vec<String> = (0..APPS)
         .map(|i| format!("app-{i}"))
