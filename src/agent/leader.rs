@@ -802,6 +802,7 @@ impl Elector {
         let seconds = i32::try_from(self.timing.lease.as_secs().max(1)).unwrap_or(i32::MAX);
         let started = Instant::now();
         let me = self.identity.as_str();
+        let sharded = self.shards.len() > 1;
         let Some(shard) = self.shards.get_mut(i) else {
             return Ok(Some(Vec::new()));
         };
@@ -898,6 +899,9 @@ impl Elector {
         spec.renew_time = Some(micro_now());
         match write(api, &shard.name, &lease).await? {
             Wrote::Done => {
+                if !mine && sharded {
+                    tracing::info!(lease = %shard.name, previous = holder.as_deref().unwrap_or(""), "took the shard");
+                }
                 shard.holder = Some(me.to_string());
                 shard.last_renew = Some(started);
                 Ok(Some(requests))

@@ -397,6 +397,11 @@ fn shards_spread_over_replicas_and_move_when_one_dies() {
         "every app at the second commit",
         Some(&second[..12]),
     );
+    assert_eq!(
+        holders(&all[0]),
+        holders(&before[0]),
+        "nothing moves while the replicas are stable"
+    );
     for (s, was) in all.iter().zip(&before) {
         assert!(runs(s, "source", "repo") > runs(was, "source", "repo"), "{s}");
         // Only the owner of an app ran it again.
