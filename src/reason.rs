@@ -80,7 +80,7 @@ impl Reason {
             Reason::Succeeded => "The last run did what it had to.",
             Reason::Suspended => "A `suspend` node (or `mooring suspend`) pauses the object.",
             Reason::Standby => {
-                "With leader election: another replica holds the lease, and it reconciles the object."
+                "With leader election: another replica holds the lease (with shards, the object's shard), and it reconciles the object."
             }
             Reason::ArtifactNotReady => "An app waits for its source's first artifact.",
             Reason::DependencyNotReady => {

@@ -167,7 +167,7 @@ impl Agent {
             .leader_election
             .as_ref()
             .filter(|_| mode == Mode::Run)
-            .map(|_| Arc::new(vec![false]));
+            .map(|le| Arc::new(vec![false; le.shards.max(1) as usize]));
         let (held, _) = watch::channel(held);
         // A running agent watches what it applied; a single pass does not.
         let (clusters, drift) = if mode == Mode::Run {
@@ -361,17 +361,31 @@ impl Agent {
 
     /// Ask for a run of `key` now: a manual reconcile (`mooring reconcile`).
     pub fn run_now(&self, key: &Key) -> Result<(), RefuseReason> {
-        self.trigger(key, Trigger::Manual)
+        self.ask(key, Trigger::Manual)
     }
 
     /// Ask for a run of `key` now, for `trigger`'s reason.
     pub fn trigger(&self, key: &Key, trigger: Trigger) -> Result<(), RefuseReason> {
+        self.request(key, trigger, false)
+    }
+
+    /// Ask for a run of `key` from outside (a receiver, `mooring
+    /// reconcile`): with leader election it runs on the replicas that hold
+    /// its shards, here only if this one does.
+    pub fn ask(&self, key: &Key, trigger: Trigger) -> Result<(), RefuseReason> {
+        self.request(key, trigger, true)
+    }
+
+    fn request(&self, key: &Key, trigger: Trigger, forward: bool) -> Result<(), RefuseReason> {
         let inner = lock(&self.shared.inner);
         let Some(h) = inner.objects.get(key) else {
             return Err(RefuseReason::NotFound(key.clone()));
         };
         if lock(&h.status).state == State::Suspended {
             return Err(RefuseReason::Suspended(key.clone()));
+        }
+        if forward && !self.forward(&inner.config, key, trigger) {
+            return Ok(());
         }
         *lock(&h.forced) = Some(trigger);
         h.wake.notify_one();
@@ -410,10 +424,10 @@ impl Agent {
         let identity = leader::identity();
         lock(&self.shared.tasks).spawn(async move {
             let report = |s: leader::LeaderStatus| *lock(&agent.shared.election) = Some(s);
-            let requested = |keys: Vec<Key>| {
-                for key in keys {
-                    tracing::info!(object = %key, "running what a standby's receiver was asked");
-                    let _ = agent.trigger(&key, Trigger::Webhook);
+            let requested = |keys: Vec<(Key, Trigger)>| {
+                for (key, trigger) in keys {
+                    tracing::info!(object = %key, "running what another replica was asked");
+                    let _ = agent.trigger(&key, trigger);
                 }
             };
             leader::run(
@@ -431,18 +445,25 @@ impl Agent {
         });
     }
 
-    /// Whether another replica holds the lease of `key` (leader election).
-    pub fn is_standby_for(&self, key: &Key) -> bool {
-        !leader::owns(&self.shared.held.borrow(), key)
-    }
-
-    /// Hand a run of `key` to the leader (this replica is a standby): it
-    /// goes through the Lease and runs there with the trigger `webhook`.
-    pub fn forward(&self, key: Key) {
-        lock(&self.shared.outbox).push(key);
+    /// Hand a run of `key` to the other replicas that hold its shards
+    /// (leader election): it goes through their Leases and runs there with
+    /// `trigger`. Whether this replica runs it too.
+    fn forward(&self, cfg: &Config, key: &Key, trigger: Trigger) -> bool {
+        let held = self.shared.held.borrow().clone();
+        let mut outbox = lock(&self.shared.outbox);
+        for shard in leader::elsewhere(&held, cfg, key) {
+            outbox.push(leader::Request {
+                shard,
+                key: key.clone(),
+                trigger,
+            });
+        }
+        leader::owns(&held, cfg, key)
     }
 
     pub fn report(&self) -> Report {
+        let election = self.election();
+        let held = self.shared.held.borrow().clone();
         let inner = lock(&self.shared.inner);
         Report {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -450,7 +471,7 @@ impl Agent {
             generation: inner.generation,
             started: self.shared.started,
             last_reload: inner.last_reload.clone(),
-            leader_election: self.election(),
+            leader_election: election.clone(),
             // In the order of the config file.
             objects: inner
                 .config
@@ -458,6 +479,7 @@ impl Agent {
                 .filter_map(|k| {
                     let mut st = lock(&inner.objects.get(&k)?.status).clone();
                     st.inputs = inner.graph.inputs(&k).map(Key::to_string).collect();
+                    st.owner = election.as_ref().and_then(|e| e.owner(&held, &inner.config, &k));
                     Some(st)
                 })
                 .collect(),
@@ -739,7 +761,7 @@ impl Task {
                 }),
                 gate: self.gate(&cfg),
                 forced: *lock(&self.forced),
-                held: leader::owns(&held.borrow_and_update(), &self.key),
+                held: leader::owns(&held.borrow_and_update(), &cfg, &self.key),
             };
             let step = decide(facts, &sched, jiff::Timestamp::now(), Instant::now());
             if !matches!(step, Step::Suspended(_)) {
@@ -821,10 +843,15 @@ impl Task {
                 // The run stays due, with its trigger, until this replica
                 // holds the object.
                 Step::Standby => {
+                    let sharded = cfg.agent.leader_election.as_ref().is_some_and(|le| le.shards > 1);
                     self.enter(
                         State::Waiting,
                         Reason::Standby,
-                        "this replica is a standby: the leader reconciles",
+                        if sharded {
+                            "another replica holds the shard of this object: it reconciles"
+                        } else {
+                            "this replica is a standby: the leader reconciles"
+                        },
                         true,
                     );
                     drop(cfg);
@@ -914,7 +941,7 @@ impl Task {
             .instrument(attempt.span.clone());
         let result = tokio::select! {
             r = run => Some(r),
-            () = lost(held, &self.key) => None,
+            () = lost(held, cfg, &self.key) => None,
         };
         drop(permit);
         Some((attempt, result))
@@ -1393,9 +1420,9 @@ fn later(d: Duration) -> jiff::Timestamp {
 
 /// Completes when this replica no longer holds `key` (never without an
 /// election).
-async fn lost(held: &mut watch::Receiver<leader::Held>, key: &Key) {
+async fn lost(held: &mut watch::Receiver<leader::Held>, cfg: &Config, key: &Key) {
     loop {
-        if !leader::owns(&held.borrow_and_update(), key) {
+        if !leader::owns(&held.borrow_and_update(), cfg, key) {
             return;
         }
         if held.changed().await.is_err() {

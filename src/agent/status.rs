@@ -145,6 +145,10 @@ pub struct ObjectStatus {
     /// image policies of an automation (`KIND/NAME`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub inputs: Vec<String>,
+    /// With leader election: the replica that reconciles this object when
+    /// it is another one (the holder of its shard, as last seen).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<String>,
     /// The last [`EVENTS_KEPT`] things worth telling, oldest first.
     #[serde(default)]
     pub events: Vec<Event>,
@@ -260,6 +264,7 @@ impl ObjectStatus {
             artifact: None,
             trigger: None,
             inputs: Vec::new(),
+            owner: None,
             events: Vec::new(),
         }
     }

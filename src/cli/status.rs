@@ -137,6 +137,25 @@ pub fn table(r: &Report, now: jiff::Timestamp, style: Style) -> String {
                 .map(|h| format!(" (held by {h})"))
                 .unwrap_or_default()
         );
+        if !le.shards.is_empty() {
+            let mine: Vec<String> = (0..le.shards.len())
+                .filter(|&i| le.shards[i].mine)
+                .map(|i| i.to_string())
+                .collect();
+            let free = le.shards.iter().filter(|s| s.holder.is_none()).count();
+            let _ = writeln!(
+                out,
+                "shards: {} of {} here ({}) · {free} free · {} live replicas",
+                mine.len(),
+                le.shards.len(),
+                if mine.is_empty() {
+                    "none".to_string()
+                } else {
+                    mine.join(" ")
+                },
+                le.replicas.unwrap_or(1)
+            );
+        }
     }
     if !r.last_reload.restart_needed.is_empty() {
         let _ = writeln!(

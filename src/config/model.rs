@@ -337,7 +337,13 @@ pub struct LeaderElection {
     pub duration: Duration,
     /// The cluster holding the Lease; `None`: the default one (in-cluster).
     pub cluster: Option<Spanned<String>>,
+    /// How many Leases the objects are spread over (1..=[`MAX_SHARDS`]):
+    /// 1 is a single leader; more let several replicas work at once.
+    pub shards: u32,
 }
+
+/// The most shards `leader-election shards=` takes.
+pub const MAX_SHARDS: u32 = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Source {

@@ -545,7 +545,7 @@ const AGENT_CHILDREN: &[NodeSpec] = &[
     with_props(
         node(
             "leader-election",
-            "Several replicas, one at work: only the holder of a Kubernetes Lease reconciles; a standby takes over within `duration` when the leader is gone.",
+            "Several replicas, one at work (or, with `shards`, each on a share of the objects): only the holder of a Kubernetes Lease reconciles its objects; the others take over within `duration` when a holder is gone.",
         ),
         LEADER_ELECTION_PROPS,
     ),
@@ -568,6 +568,15 @@ const LEADER_ELECTION_PROPS: &[Prop] = &[
         "cluster",
         Ty::Ref(RefKind::Cluster),
         "The cluster holding the Lease. Default: in-cluster config or $KUBECONFIG.",
+    ),
+    prop_or(
+        "shards",
+        Ty::Int {
+            min: 1,
+            max: super::model::MAX_SHARDS as i64,
+        },
+        "1",
+        "How many Leases the objects are spread over: 1 is a single leader; with N, replicas share the Leases `LEASE-0` … `LEASE-(N-1)` fairly and each reconciles the objects of those it holds.",
     ),
 ];
 

@@ -23,9 +23,10 @@
 //! pushes reconcile a git source only when the push is to its repository
 //! and to the branch (or tag) it follows; registry pushes reconcile an
 //! image or OCI source only when the pushed repository is its; other
-//! objects named in `reconcile` run on any accepted event. On a standby
-//! replica (leader election), the accepted runs are left in the Lease for
-//! the leader, which runs them at its next renewal. A delivery id
+//! objects named in `reconcile` run on any accepted event. With leader
+//! election, a run for an object of a shard another replica holds is left
+//! in that shard's Lease for its holder, which runs it at its next
+//! renewal (a source or an image runs on every holder). A delivery id
 //! seen before (GitHub's `X-GitHub-Delivery`, GitLab's
 //! `X-Gitlab-Event-UUID`, `X-Delivery-Id` for generic hooks, else for
 //! registries a hash of the body) is answered again but runs nothing.
@@ -252,13 +253,8 @@ pub async fn handle(
             skipped.insert(key.to_string(), Value::String(why));
             continue;
         }
-        // Another replica leads: the run goes to it through the Lease.
-        if agent.is_standby_for(&key) {
-            accepted.push(key.to_string());
-            agent.forward(key);
-            continue;
-        }
-        match agent.trigger(&key, Trigger::Webhook) {
+        // With leader election, the replicas holding its shards run it.
+        match agent.ask(&key, Trigger::Webhook) {
             Ok(()) => accepted.push(key.to_string()),
             Err(e @ (RefuseReason::Suspended(_) | RefuseReason::NotFound(_))) => {
                 skipped.insert(key.to_string(), Value::String(e.to_string()));

@@ -2,7 +2,9 @@
 //! `leader-election` against the test API server (its Leases), each
 //! through its own proxy so that one can lose the API while the other
 //! keeps it. Only the leader reconciles; a standby takes over when the
-//! leader dies, loses the API, or gives the lease up on SIGTERM.
+//! leader dies, loses the API, or gives the lease up on SIGTERM. With
+//! `shards=4`, three replicas share the shards, each app runs on one of
+//! them, and a killed replica's shards move to the others.
 
 use std::time::{Duration, Instant};
 
@@ -224,4 +226,256 @@ fn a_lease_write_from_an_old_read_conflicts() {
         (err["code"].as_u64(), err["reason"].as_str()),
         (Some(409), Some("Conflict"))
     );
+}
+
+/// A replica of the sharded config: `leader-election shards=4` and
+/// [`APPS`] apps, straight to the API server (no proxy: it only dies).
+struct Sharded {
+    name: &'static str,
+    port: u16,
+}
+
+const SHARDS: usize = 4;
+const APPS: usize = 8;
+const CONFIGMAP_B: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: demo\n";
+
+impl Sharded {
+    fn new(f: &Fixture, server: &ApiServer, name: &'static str) -> Sharded {
+        server.kubeconfig(&f.path().join(format!("kube-{name}")));
+        let port = crate::support::free_port();
+        let mut config = format!(
+            "agent {{\n    state-dir \"state-{name}\"\n    listen \"127.0.0.1:{port}\"\n    \
+             leader-election lease=\"mooring\" namespace=\"default\" duration=\"2s\" cluster=\"test\" shards={SHARDS}\n}}\n\
+             cluster \"test\" {{ kubeconfig \"kube-{name}\"; }}\n\
+             source \"repo\" {{\n    git \"{}\"\n    interval \"1h\"\n}}\n\
+             receiver \"ci\" {{\n    type \"generic-hmac\"\n    secret-file \"hook-secret\"\n    reconcile \"source/repo\"\n}}\n",
+            f.repo.file_url()
+        );
+        for i in 0..APPS {
+            config.push_str(&format!(
+                "app \"app-{i}\" {{\n    source \"repo\"\n    path \"web\"\n    target dir=\"out-{name}/app-{i}\"\n}}\n"
+            ));
+        }
+        f.env.write(&format!("{name}.kdl"), &config);
+        Sharded { name, port }
+    }
+
+    /// Start it, logging to `NAME.log` (a pipe nobody reads while the
+    /// test runs would fill up and stop the agent).
+    fn run(&self, f: &Fixture) -> Running {
+        let log = std::fs::File::create(f.path().join(format!("{}.log", self.name))).expect("log file");
+        let mut cmd = f.env.cmd();
+        cmd.args(["run", "-c", &format!("{}.kdl", self.name)])
+            .env("MOORING_LOG", "debug")
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        Running::start(cmd, self.port)
+    }
+}
+
+/// The holder of each shard, as a replica's status shows it.
+fn holders(s: &Value) -> Vec<Option<String>> {
+    s["leader_election"]["shards"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|sh| sh["holder"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn mine(s: &Value) -> usize {
+    s["leader_election"]["shards"]
+        .as_array()
+        .map_or(0, |a| a.iter().filter(|sh| sh["mine"] == true).count())
+}
+
+/// The replicas' statuses once they agree on a balanced spread: every
+/// shard held by one of them, each holding one to ⌈N/M⌉, and every app
+/// ready on exactly one replica and shown owned by it (`owner`) on the
+/// others. With `revision`, every app has applied it there.
+fn settled(replicas: &[&Running], what: &str, revision: Option<&str>) -> Vec<Value> {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let all: Vec<Value> = replicas.iter().map(|r| r.status()).collect();
+        let ids: Vec<String> = all.iter().map(identity).collect();
+        let ceiling = SHARDS.div_ceil(replicas.len());
+        let spread = all
+            .iter()
+            .all(|s| holders(s) == holders(&all[0]) && (1..=ceiling).contains(&mine(s)))
+            && holders(&all[0])
+                .iter()
+                .all(|h| h.as_ref().is_some_and(|h| ids.contains(h)));
+        let apps_once = (0..APPS).all(|i| {
+            let app = format!("app-{i}");
+            let here: Vec<usize> = (0..all.len())
+                .filter(|&r| crate::faults::object(&all[r], "app", &app)["owner"].is_null())
+                .collect();
+            let [r] = here[..] else { return false };
+            let o = crate::faults::object(&all[r], "app", &app);
+            o["state"] == "ready"
+                && revision.is_none_or(|rev| o["revision"].as_str().is_some_and(|v| v.contains(rev)))
+                && (0..all.len())
+                    .filter(|&x| x != r)
+                    .all(|x| crate::faults::object(&all[x], "app", &app)["owner"] == ids[r].as_str())
+        });
+        if spread && apps_once {
+            return all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {LONG:?} for {what}; last statuses:\n{}",
+            serde_json::to_string_pretty(&all).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn shards_spread_over_replicas_and_move_when_one_dies() {
+    let server = ApiServer::start();
+    let f = Fixture::new();
+    f.env.write("hook-secret", SECRET);
+    let (a, b, c) = (
+        Sharded::new(&f, &server, "a"),
+        Sharded::new(&f, &server, "b"),
+        Sharded::new(&f, &server, "c"),
+    );
+    let run_a = a.run(&f);
+    let run_b = b.run(&f);
+    let run_c = c.run(&f);
+    let all = settled(
+        &[&run_a, &run_b, &run_c],
+        "three replicas to share 4 shards",
+        None,
+    );
+    let ids: Vec<String> = all.iter().map(identity).collect();
+    // The Leases say the same as the statuses.
+    for (i, holder) in holders(&all[0]).iter().enumerate() {
+        let l = server
+            .object(
+                "coordination.k8s.io/v1",
+                "Lease",
+                Some("default"),
+                &format!("mooring-{i}"),
+            )
+            .expect("a shard's Lease");
+        assert_eq!(l["spec"]["holderIdentity"].as_str(), holder.as_deref());
+    }
+    assert!(
+        server
+            .object("coordination.k8s.io/v1", "Lease", Some("default"), "mooring")
+            .is_none(),
+        "with shards there is no unsharded Lease"
+    );
+    let table = f.env.run(&["status", "--addr", &format!("127.0.0.1:{}", a.port)]);
+    table.expect_code(0);
+    assert!(
+        table
+            .stdout
+            .contains(&format!("shards: {} of 4 here", mine(&all[0])))
+            && table.stdout.contains("3 live replicas"),
+        "{}",
+        table.stdout
+    );
+
+    // A push, told to one replica: every holder fetches (the source runs
+    // wherever a shard is held), and each app applies it exactly once.
+    f.repo.write(&[("web/extra.yaml", CONFIGMAP_B)]);
+    let second = f.repo.commit("second");
+    f.repo.publish();
+    let before = all;
+    let (code, answer) = post_hook(c.port, br#"{"push":2}"#);
+    assert_eq!(
+        (code, &answer["accepted"]),
+        (202, &serde_json::json!(["source/repo"])),
+        "{answer}"
+    );
+    let all = settled(
+        &[&run_a, &run_b, &run_c],
+        "every app at the second commit",
+        Some(&second[..12]),
+    );
+    assert_eq!(
+        holders(&all[0]),
+        holders(&before[0]),
+        "nothing moves while the replicas are stable"
+    );
+    for (s, was) in all.iter().zip(&before) {
+        assert!(runs(s, "source", "repo") > runs(was, "source", "repo"), "{s}");
+        // Only the owner of an app ran it again.
+        for i in 0..APPS {
+            let app = format!("app-{i}");
+            let again = runs(s, "app", &app) > runs(was, "app", &app);
+            assert_eq!(
+                again,
+                crate::faults::object(s, "app", &app)["owner"].is_null(),
+                "{app}: {s}"
+            );
+        }
+    }
+
+    // `mooring reconcile` of an app A does not hold runs on its holder,
+    // through the shard's Lease, as a manual run.
+    let runners = [&run_a, &run_b, &run_c];
+    let app = (0..APPS)
+        .map(|i| format!("app-{i}"))
+        .find(|app| !crate::faults::object(&all[0], "app", app)["owner"].is_null())
+        .expect("an app A does not hold");
+    let holder = (1..3)
+        .find(|&r| crate::faults::object(&all[r], "app", &app)["owner"].is_null())
+        .expect("its holder");
+    let (code, answer) = run_a.post(&format!("/api/reconcile/app/{app}"), None);
+    assert_eq!(code, 202, "{answer}");
+    let was = runs(&all[holder], "app", &app);
+    runners[holder].wait(LONG, "the holder to run A's manual reconcile", |s| {
+        let o = crate::faults::object(s, "app", &app);
+        runs(s, "app", &app) > was && o["trigger"] == "manual"
+    });
+    assert_eq!(runs(&run_a.status(), "app", &app), runs(&all[0], "app", &app));
+    let all: Vec<Value> = runners.iter().map(|r| r.status()).collect();
+
+    // C dies without a word: its shards go to A and B, which apply its apps.
+    let c_apps: Vec<String> = (0..APPS)
+        .map(|i| format!("app-{i}"))
+        .filter(|app| crate::faults::object(&all[2], "app", app)["owner"].is_null())
+        .collect();
+    assert!(!c_apps.is_empty(), "{}", all[2]);
+    drop(run_c);
+    let killed = Instant::now();
+    let all = settled(
+        &[&run_a, &run_b],
+        "A and B to take C's shards",
+        Some(&second[..12]),
+    );
+    eprintln!(
+        "C's shards moved {:?} after it was killed (lease 2s)",
+        killed.elapsed()
+    );
+    assert!(
+        holders(&all[0])
+            .iter()
+            .all(|h| h.as_deref() != Some(ids[2].as_str()))
+    );
+    for app in &c_apps {
+        let ran = all
+            .iter()
+            .find(|s| crate::faults::object(s, "app", app)["owner"].is_null())
+            .expect("a holder");
+        assert!(
+            f.path()
+                .join(format!(
+                    "out-{}/{app}",
+                    if identity(ran) == ids[0] { "a" } else { "b" }
+                ))
+                .is_dir()
+        );
+    }
+
+    // A replica started later takes a share from them.
+    let d = Sharded::new(&f, &server, "d");
+    let run_d = d.run(&f);
+    let all = settled(&[&run_a, &run_b, &run_d], "D to take a share", None);
+    assert!(mine(&all[2]) >= 1);
 }

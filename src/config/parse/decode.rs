@@ -286,6 +286,12 @@ fn decode_agent(n: &Node) -> Settings {
                 .or_else(|| value::parse_duration(defaults::LEASE_DURATION).ok())
                 .unwrap_or(Duration::from_secs(15)),
             cluster: prop_str(le, "cluster", Ty::Ref(schema::RefKind::Cluster)),
+            // Out of range was reported by the shape pass.
+            shards: prop_entry(le, "shards")
+                .and_then(|e| e.value().as_integer())
+                .and_then(|i| u32::try_from(i).ok())
+                .filter(|i| (1..=crate::config::model::MAX_SHARDS).contains(i))
+                .unwrap_or(1),
         }
     });
     agent

@@ -191,6 +191,11 @@
     if (le) {
       parts.push(" · " + (le.role || "") + " of lease " + (le.lease || ""));
       if (le.holder && le.role !== "leader") parts.push(" (held by " + le.holder + ")");
+      if (le.shards && le.shards.length) {
+        const mine = le.shards.map((sh, i) => (sh.mine ? i : null)).filter((i) => i !== null);
+        parts.push(" · shards " + (mine.length ? mine.join(" ") : "none") + " of " + le.shards.length +
+          " here · " + (le.replicas || 1) + " live replicas");
+      }
     }
     $("about").replaceChildren(...parts.filter((p) => p !== null));
   }
