@@ -1079,11 +1079,19 @@ impl Store {
             .map_err(Failure::bad_request)?;
         let fields = FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or_default())
             .map_err(Failure::bad_request)?;
+        // Keys sort by group, plural, namespace and name: one range holds
+        // the kind (in the namespace), as a real server's cache per resource.
+        let first = Key {
+            group: t.rt.group.clone(),
+            plural: t.rt.plural.clone(),
+            namespace: t.namespace.clone().unwrap_or_default(),
+            name: String::new(),
+        };
         Ok(self
             .objects
-            .iter()
-            .filter(|(k, _)| k.group == t.rt.group && k.plural == t.rt.plural)
-            .filter(|(k, _)| t.namespace.as_ref().is_none_or(|ns| &k.namespace == ns))
+            .range(first..)
+            .take_while(|(k, _)| k.group == t.rt.group && k.plural == t.rt.plural)
+            .take_while(|(k, _)| t.namespace.as_ref().is_none_or(|ns| &k.namespace == ns))
             .filter(|(_, s)| labels.matches(s.obj.pointer("/metadata/labels")) && fields.matches(&s.obj))
             .map(|(k, _)| k.clone())
             .collect())
