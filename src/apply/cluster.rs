@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, ObjectList, Patch, PatchParams};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, ListParams, ObjectList, PartialObjectMeta, Patch, PatchParams,
+};
 use kube::discovery::{ApiCapabilities, Scope};
 use kube::{Api, Client};
 
@@ -304,8 +306,13 @@ impl Objects {
         Ok(self.api.delete(&segment(name), params).await?.left())
     }
 
-    pub async fn list(&self, params: &ListParams) -> Result<ObjectList<DynamicObject>, kube::Error> {
-        self.api.list(params).await
+    /// The objects' metadata only (a `PartialObjectMetadataList`): what
+    /// telling changed objects from untouched ones needs.
+    pub async fn list_metadata(
+        &self,
+        params: &ListParams,
+    ) -> Result<ObjectList<PartialObjectMeta<DynamicObject>>, kube::Error> {
+        self.api.list_metadata(params).await
     }
 }
 

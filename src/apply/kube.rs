@@ -490,7 +490,7 @@ async fn current(
             continue;
         }
         let (api, params, r) = (cluster.api(r, ns), params.clone(), r.api.clone());
-        lists.spawn(async move { (api.list(&params).await, r) });
+        lists.spawn(async move { (api.list_metadata(&params).await, r) });
     }
     while let Some(joined) = lists.join_next().await {
         let (list, r) = joined.map_err(|e| Error::Unreachable(format!("a list task failed: {e}")))?;
