@@ -260,11 +260,17 @@ impl Cluster {
     /// The objects of `r` in `namespace` (ignored if cluster-scoped; all
     /// namespaces for a LIST without one).
     pub fn api(&self, r: &Resource, namespace: Option<&str>) -> Objects {
-        let api = match (r.namespaced, namespace) {
-            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), &segment(ns), &r.api),
-            _ => Api::all_with(self.client.clone(), &r.api),
+        let (api, meta) = match (r.namespaced, namespace) {
+            (true, Some(ns)) => (
+                Api::namespaced_with(self.client.clone(), &segment(ns), &r.api),
+                Api::namespaced_with(self.client.clone(), &segment(ns), &r.api),
+            ),
+            _ => (
+                Api::all_with(self.client.clone(), &r.api),
+                Api::all_with(self.client.clone(), &r.api),
+            ),
         };
-        Objects { api }
+        Objects { api, meta }
     }
 
     /// The objects of `id`'s kind and namespace, if the cluster knows the kind.
@@ -280,6 +286,8 @@ impl Cluster {
 /// mooring makes about them, each name sent as one encoded path segment.
 pub struct Objects {
     api: Api<DynamicObject>,
+    /// The same requests, reading only the metadata of the answer.
+    meta: Api<PartialObjectMeta<DynamicObject>>,
 }
 
 impl Objects {
@@ -294,6 +302,17 @@ impl Objects {
         patch: &Patch<P>,
     ) -> Result<DynamicObject, kube::Error> {
         self.api.patch(&segment(name), params, patch).await
+    }
+
+    /// A server-side apply whose answer is read for its metadata only:
+    /// what an apply records of it.
+    pub async fn apply<P: serde::Serialize + std::fmt::Debug>(
+        &self,
+        name: &str,
+        params: &PatchParams,
+        patch: &Patch<P>,
+    ) -> Result<PartialObjectMeta<DynamicObject>, kube::Error> {
+        self.meta.patch(&segment(name), params, patch).await
     }
 
     /// The object while it is still there (finalizers, a foreground

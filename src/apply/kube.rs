@@ -668,7 +668,7 @@ async fn apply_one(
         }
         other => object_error(message(other), true),
     };
-    let answer = match api.patch(&d.id.name, params, &Patch::Apply(&d.body)).await {
+    let answer = match api.apply(&d.id.name, params, &Patch::Apply(&d.body)).await {
         Ok(o) => o,
         // Drift: fields someone changed by hand (`kubectl edit`, `patch`,
         // `scale`) are taken back; fields another apply manager holds are a
@@ -685,7 +685,7 @@ async fn apply_one(
                 force: true,
                 ..params.clone()
             };
-            api.patch(&d.id.name, &forced, &Patch::Apply(&d.body))
+            api.apply(&d.id.name, &forced, &Patch::Apply(&d.body))
                 .await
                 .map_err(|e| fail(&e))?
         }
@@ -742,7 +742,7 @@ async fn replace(
     api: &Objects,
     d: &Desired,
     params: &PatchParams,
-) -> Result<kube::api::DynamicObject, Replace> {
+) -> Result<kube::api::PartialObjectMeta<kube::api::DynamicObject>, Replace> {
     let uid = api
         .get_opt(&d.id.name)
         .await
@@ -763,7 +763,7 @@ async fn after_delete(
     d: &Desired,
     params: &PatchParams,
     uid: Option<String>,
-) -> Result<kube::api::DynamicObject, Replace> {
+) -> Result<kube::api::PartialObjectMeta<kube::api::DynamicObject>, Replace> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {
@@ -786,7 +786,7 @@ async fn after_delete(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }
-    api.patch(&d.id.name, params, &Patch::Apply(&d.body))
+    api.apply(&d.id.name, params, &Patch::Apply(&d.body))
         .await
         .map_err(Replace::Api)
 }
