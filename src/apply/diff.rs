@@ -63,7 +63,7 @@ impl Change {
 /// The changes applying `manifests` would make, in apply order.
 pub async fn diff(
     cluster: &Cluster,
-    manifests: &[Manifest],
+    manifests: Vec<Manifest>,
     opts: &Options<'_>,
 ) -> Result<Vec<Change>, Error> {
     let planned = apply::plan(cluster, manifests, opts).await?;

@@ -626,20 +626,19 @@ mod tests {
     }
 
     fn manifest(api_version: &str, kind: &str, namespace: Option<&str>, name: &str, body: &str) -> Manifest {
+        // JSON strings are YAML too, and can hold any name.
+        let q = |s: &str| match s.chars().all(|c| c.is_ascii_graphic()) {
+            true => s.to_string(),
+            false => serde_json::to_string(s).unwrap(),
+        };
         let ns = namespace
-            .map(|n| format!("\n  namespace: {n}"))
+            .map(|n| format!("\n  namespace: {}", q(n)))
             .unwrap_or_default();
-        Manifest {
-            id: ObjectId {
-                api_version: api_version.into(),
-                kind: kind.into(),
-                namespace: namespace.map(Into::into),
-                name: name.into(),
-            },
-            file: "app.yaml".into(),
-            line: 1,
-            text: format!("apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}{ns}\n{body}"),
-        }
+        let (api_version, kind, name) = (q(api_version), q(kind), q(name));
+        let text = format!("apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}{ns}\n{body}");
+        crate::render::manifest("app.yaml".into(), 1, text, crate::render::Typing::Kustomize)
+            .unwrap()
+            .unwrap()
     }
 
     fn cm(name: &str, body: &str) -> Manifest {

@@ -13,7 +13,7 @@
 //! and the live object still carries this app's owner label.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
@@ -115,7 +115,19 @@ impl Error {}
 struct Desired {
     id: ObjectId,
     position: String,
-    body: Value,
+    /// Shared with the apply tasks, which outlive the stage's borrow.
+    body: Arc<Value>,
+    /// The body's digest as sent ([`Desired::sent`]), once asked for.
+    sent: OnceLock<stamps::Digest>,
+}
+
+impl Desired {
+    /// The digest of the body as `opts` send it (the same for the whole apply).
+    fn sent(&self, opts: &Options<'_>) -> stamps::Digest {
+        *self
+            .sent
+            .get_or_init(|| stamps::sent(&self.body, opts.field_manager, opts.force))
+    }
 }
 
 /// When an object applies, relative to the others.
@@ -130,7 +142,7 @@ fn stage(id: &ObjectId, namespaced: bool) -> u8 {
 
 /// The objects of `manifests` as they will be sent: server-owned fields
 /// dropped, the owner label added.
-fn desired(manifests: &[Manifest], app: &str) -> Result<Vec<Desired>, Error> {
+fn desired(manifests: Vec<Manifest>, app: &str) -> Result<Vec<Desired>, Error> {
     let mut out = Vec::with_capacity(manifests.len());
     let mut errors = Vec::new();
     for m in manifests {
@@ -143,18 +155,8 @@ fn desired(manifests: &[Manifest], app: &str) -> Result<Vec<Desired>, Error> {
             });
             continue;
         }
-        let mut body = match m.object() {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push(Error::Object {
-                    id: m.id.to_string(),
-                    position: m.position(),
-                    message: e.to_string(),
-                    retryable: false,
-                });
-                continue;
-            }
-        };
+        let position = m.position();
+        let mut body = m.object;
         if let Some(obj) = body.as_object_mut() {
             obj.remove("status");
             if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -180,9 +182,10 @@ fn desired(manifests: &[Manifest], app: &str) -> Result<Vec<Desired>, Error> {
             }
         }
         out.push(Desired {
-            id: m.id.clone(),
-            position: m.position(),
-            body,
+            id: m.id,
+            position,
+            body: Arc::new(body),
+            sent: OnceLock::new(),
         });
     }
     crate::reason::one_or_many(Error::Many, errors)?;
@@ -190,7 +193,11 @@ fn desired(manifests: &[Manifest], app: &str) -> Result<Vec<Desired>, Error> {
 }
 
 /// Apply `manifests` for the app `opts.app`.
-pub async fn apply(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>) -> Result<Summary, Error> {
+pub async fn apply(
+    cluster: &Cluster,
+    manifests: Vec<Manifest>,
+    opts: &Options<'_>,
+) -> Result<Summary, Error> {
     let objects = desired(manifests, opts.app)?;
     let progress = crate::progress::start(
         format!("applying app/{}", opts.app),
@@ -341,7 +348,7 @@ impl Planned {
 }
 
 /// Resolve what `manifests` would apply, in apply order, without writing.
-pub async fn plan(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>) -> Result<Plan, Error> {
+pub async fn plan(cluster: &Cluster, manifests: Vec<Manifest>, opts: &Options<'_>) -> Result<Plan, Error> {
     let objects = desired(manifests, opts.app)?;
     let defined: BTreeSet<(String, String)> = objects
         .iter()
@@ -386,7 +393,7 @@ pub async fn plan(cluster: &Cluster, manifests: &[Manifest], opts: &Options<'_>)
             .map(|(_, d, resource)| Planned {
                 id: d.id,
                 position: d.position,
-                body: d.body,
+                body: Arc::unwrap_or_clone(d.body),
                 resource,
             })
             .collect(),
@@ -423,7 +430,11 @@ fn set_namespace(d: &mut Desired, r: &Resource, app_namespace: Option<&str>) {
         None
     };
     d.id.namespace = ns.clone();
-    if let Some(meta) = d.body.get_mut("metadata").and_then(Value::as_object_mut) {
+    d.sent = OnceLock::new();
+    if let Some(meta) = Arc::make_mut(&mut d.body)
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+    {
         match ns {
             Some(ns) => {
                 meta.insert("namespace".into(), Value::String(ns));
@@ -538,7 +549,7 @@ fn vouched(
     members
         .iter()
         .map(|d| {
-            let sent = stamps::sent(&d.body, opts.field_manager, opts.force);
+            let sent = d.sent(opts);
             let live = cluster.stamps().vouched(opts.app, &d.id, &sent, opts.reapply)?;
             Some((d.id.clone(), live))
         })
@@ -563,7 +574,7 @@ async fn apply_stage(
     let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut tasks = JoinSet::new();
     for (d, r) in batch {
-        let sent = stamps::sent(&d.body, opts.field_manager, opts.force);
+        let sent = d.sent(opts);
         let before = current.get(&d.id);
         if cluster
             .stamps()
@@ -668,7 +679,7 @@ async fn apply_one(
         }
         other => object_error(message(other), true),
     };
-    let answer = match api.apply(&d.id.name, params, &Patch::Apply(&d.body)).await {
+    let answer = match api.apply(&d.id.name, params, &Patch::Apply(&*d.body)).await {
         Ok(o) => o,
         // Drift: fields someone changed by hand (`kubectl edit`, `patch`,
         // `scale`) are taken back; fields another apply manager holds are a
@@ -685,7 +696,7 @@ async fn apply_one(
                 force: true,
                 ..params.clone()
             };
-            api.apply(&d.id.name, &forced, &Patch::Apply(&d.body))
+            api.apply(&d.id.name, &forced, &Patch::Apply(&*d.body))
                 .await
                 .map_err(|e| fail(&e))?
         }
@@ -786,7 +797,7 @@ async fn after_delete(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }
-    api.apply(&d.id.name, params, &Patch::Apply(&d.body))
+    api.apply(&d.id.name, params, &Patch::Apply(&*d.body))
         .await
         .map_err(Replace::Api)
 }

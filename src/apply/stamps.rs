@@ -74,8 +74,20 @@ pub fn sent(body: &Value, field_manager: &str, force: bool) -> Digest {
     let mut h = Sha256::new();
     h.update(field_manager);
     h.update([force as u8]);
-    // serde_json writes maps in key order: equal bodies, equal bytes.
-    h.update(body.to_string());
+    // serde_json writes maps in key order: equal bodies, equal bytes,
+    // hashed as they are written.
+    struct Hashing<'a>(&'a mut Sha256);
+    impl std::io::Write for Hashing<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(Hashing(&mut h), body);
     h.finalize().into()
 }
 

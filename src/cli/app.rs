@@ -227,7 +227,7 @@ pub fn diff(path: &Path, (kind, name): (Kind, String)) -> Exit {
             let cluster = apply::cluster::Cluster::connect(def)
                 .await
                 .map_err(apply::kube::Error::from)?;
-            apply::diff::diff(&cluster, &manifests, &opts).await
+            apply::diff::diff(&cluster, manifests, &opts).await
         });
         match result {
             Ok(changes) if changes.is_empty() => {

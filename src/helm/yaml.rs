@@ -488,6 +488,35 @@ pub fn to_value(raw: Raw) -> Result<Value, String> {
     })
 }
 
+/// The JSON `sigs.k8s.io/yaml` makes of a node, as Helm's Kubernetes
+/// client sends it: integers stay integers, and a float is written as Go's
+/// `encoding/json` writes it, so `1.0` is 1 and an integral float fits an
+/// integer field.
+pub fn to_json(raw: Raw) -> Result<serde_json::Value, String> {
+    use serde_json::Value as Json;
+    Ok(match raw {
+        Raw::Null => Json::Null,
+        Raw::Bool(b) => Json::Bool(b),
+        Raw::Int(i) => Json::from(i),
+        Raw::Uint(u) => Json::from(u),
+        Raw::Float(f) if !f.is_finite() => {
+            return Err(format!("json: unsupported value: {}", gofmt::float_v(f)));
+        }
+        Raw::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Json::from(f as i64),
+        Raw::Float(f) => serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number),
+        Raw::Str(s) => Json::String(s),
+        Raw::Binary(b) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        Raw::Seq(items) => Json::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
+        Raw::Map(pairs) => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in pairs {
+                map.insert(key_string(&k)?, to_json(v)?);
+            }
+            Json::Object(map)
+        }
+    })
+}
+
 /// How `sigs.k8s.io/yaml` turns a map key into a JSON key.
 pub fn key_string(k: &Raw) -> Result<String, String> {
     Ok(match k {

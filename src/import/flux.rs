@@ -181,8 +181,8 @@ impl Reader<'_> {
         let mut follow = Vec::new();
         for m in manifests {
             let group = m.id.group().to_string();
-            let object = m.object()?;
-            let part_of_flux = get(&object, "metadata.labels")
+            let object = &m.object;
+            let part_of_flux = get(object, "metadata.labels")
                 .and_then(|l| l.get("app.kubernetes.io/part-of"))
                 .and_then(Value::as_str)
                 == Some("flux");

@@ -119,7 +119,7 @@ pub fn render_chart(chart: &Path, shown: &str, opts: &ChartOptions) -> Result<Ve
             if !text.ends_with('\n') {
                 text.push('\n');
             }
-            match manifest(file.clone(), doc.line, text) {
+            match manifest(file.clone(), doc.line, text, super::Typing::Helm) {
                 Ok(m) => manifests.extend(m),
                 Err(e) => errors.push(e),
             }

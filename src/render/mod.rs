@@ -55,8 +55,6 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::reason::{Classify, Reason};
 use crate::walk::{Entry, read_capped};
-use serde::Deserialize;
-use serde_saphyr::MessageFormatter as _;
 
 pub use crate::walk::{MAX_FILE_BYTES, MAX_TOTAL_BYTES};
 
@@ -98,23 +96,15 @@ pub struct Manifest {
     /// The document's text after substitution, without its `---` separator,
     /// ending in `\n`.
     pub text: String,
+    /// The same document as JSON, parsed once when it was rendered; its
+    /// identity fields are the strings of `id`.
+    pub object: serde_json::Value,
 }
 
 impl Manifest {
     /// `file:line`, for messages.
     pub fn position(&self) -> String {
         format!("{}:{}", self.file, self.line)
-    }
-
-    /// The whole object as JSON, for the API server. The text was parsed
-    /// when it was rendered, so this fails only on values JSON cannot hold.
-    pub fn object(&self) -> Result<serde_json::Value, Error> {
-        serde_saphyr::from_str_with_options(&self.text, parse_options()).map_err(|e| Error::Yaml {
-            file: self.file.clone(),
-            line: self.line,
-            column: 1,
-            message: e.to_string(),
-        })
     }
 }
 
@@ -443,7 +433,7 @@ fn render_limited(root: &Path, path: &str, opts: &Options, limits: Limits) -> Re
                 });
                 continue;
             }
-            match manifest(file.clone(), doc.line, text) {
+            match manifest(file.clone(), doc.line, text, Typing::Kustomize) {
                 Ok(m) => manifests.extend(m),
                 Err(e) => errors.push(e),
             }
@@ -749,7 +739,7 @@ fn built(
                 }
             }
         };
-        match manifest(o.file, line, text) {
+        match manifest(o.file, line, text, Typing::Kustomize) {
             Ok(m) => out.extend(m),
             Err(e) => errors.push(e),
         }
@@ -949,95 +939,165 @@ fn is_marker(line: &str, marker: &str) -> bool {
         || (rest.starts_with([' ', '\t']) && (rest.trim().is_empty() || rest.trim().starts_with('#')))
 }
 
-/// The parts of an object that rendering reads; everything else is ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct Head {
-    api_version: Option<String>,
-    kind: Option<String>,
-    metadata: Option<Metadata>,
-    items: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Metadata {
-    name: Option<String>,
-    namespace: Option<String>,
-}
-
-fn parse_options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        with_snippet: false,
-        // Deeply nested CRD schemas need more than the default 64 levels.
-        budget: serde_saphyr::budget! { max_depth: 256 },
-    }
+/// How a document's scalars are typed: as the tool that applies it under
+/// Flux types them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Typing {
+    /// kustomize's (yaml.v3, then JSON), for plain directories and builds,
+    /// which Flux applies as `kustomize build` writes them: `yes` is a
+    /// string, `0644` the number 420.
+    Kustomize,
+    /// Helm's (go-yaml v2, YAML 1.1, through `sigs.k8s.io/yaml`), for what a
+    /// chart renders: `yes` is `true`, `0644` the number 420.
+    Helm,
 }
 
 /// The manifest of one document (starting at `line` of `file`), or `None`
-/// for an explicit null document.
-fn manifest(file: String, line: usize, text: String) -> Result<Option<Manifest>, Error> {
-    Ok(parse(&file, line, &text)?.map(|id| Manifest { id, file, line, text }))
-}
-
-/// The object in one document (starting at `line` of `file`), or `None`
-/// for an explicit null document.
-fn parse(file: &str, line: usize, text: &str) -> Result<Option<ObjectId>, Error> {
-    let head: Option<Head> = serde_saphyr::from_str_with_options(text, parse_options()).map_err(|e| {
-        let (l, c) = e
-            .location()
-            .filter(|loc| loc.line() > 0)
-            .map_or((1, 1), |loc| (loc.line() as usize, loc.column().max(1) as usize));
-        let message: String = serde_saphyr::UserMessageFormatter
-            .format_message(&e)
+/// for an empty or null document. The document is parsed once, here, into
+/// the JSON the API server gets.
+pub(crate) fn manifest(
+    file: String,
+    line: usize,
+    text: String,
+    typing: Typing,
+) -> Result<Option<Manifest>, Error> {
+    let yaml_error = |l: usize, column: usize, message: &str| Error::Yaml {
+        file: file.clone(),
+        line: line + l.max(1) - 1,
+        column: column.max(1),
+        message: message
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        Error::Yaml {
-            file: file.to_string(),
-            line: line + l - 1,
-            column: c,
-            message,
+            .collect(),
+    };
+    let more = "more than one YAML document; separate documents with a `---` line";
+    // Where an identity field is, for messages: known for kustomize's typing.
+    let mut at = HashMap::new();
+    let object = match typing {
+        Typing::Kustomize => {
+            let docs = crate::kustomize::yaml::parse_documents(&text)
+                .map_err(|e| yaml_error(e.line as usize, e.col as usize, &e.message))?;
+            let mut nodes = docs.into_iter().filter_map(|d| d.node);
+            let Some(node) = nodes.next() else { return Ok(None) };
+            if let Some(extra) = nodes.next() {
+                return Err(yaml_error(extra.pos.line as usize, extra.pos.col as usize, more));
+            }
+            for field in ID_FIELDS.into_iter().chain([&ID_FIELDS[2][..1]]) {
+                if let Some(n) = node.path(field) {
+                    at.insert(field, (n.pos.line as usize, n.pos.col as usize));
+                }
+            }
+            let pos = node.pos;
+            crate::kustomize::yaml::to_json(node)
+                .map_err(|(p, message)| yaml_error(p.line as usize, p.col as usize, &message))
+                .map(|v| (v, (pos.line as usize, pos.col as usize)))?
         }
-    })?;
-    let Some(head) = head else {
-        return Ok(None);
+        Typing::Helm => {
+            let mut docs = crate::helm::yaml::parse_documents(&text, 2)
+                .map_err(|e| yaml_error(e.line, 1, &e.message))?
+                .into_iter()
+                .flatten();
+            let Some(raw) = docs.next() else { return Ok(None) };
+            if docs.next().is_some() {
+                return Err(yaml_error(1, 1, more));
+            }
+            let v = crate::helm::yaml::to_json(raw).map_err(|message| yaml_error(1, 1, &message))?;
+            (v, (1, 1))
+        }
     };
-    let present = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
-    let (name, namespace) = match head.metadata {
-        Some(m) => (m.name, m.namespace),
-        None => (None, None),
+    let (object, top) = object;
+    let serde_json::Value::Object(map) = &object else {
+        if object.is_null() {
+            return Ok(None);
+        }
+        return Err(yaml_error(
+            top.0,
+            top.1,
+            &format!(
+                "a document must be a Kubernetes object (a mapping), not {}",
+                json_kind(&object)
+            ),
+        ));
     };
+    if map
+        .get("metadata")
+        .is_some_and(|m| !m.is_object() && !m.is_null())
+    {
+        let (l, c) = at.get(&ID_FIELDS[2][..1]).copied().unwrap_or(top);
+        return Err(yaml_error(l, c, "metadata must be a mapping"));
+    }
+    let text_at = |field: &'static [&'static str]| -> Result<Option<String>, Error> {
+        let (l, c) = at.get(field).copied().unwrap_or(top);
+        let not = |what: String| {
+            Err(yaml_error(
+                l,
+                c,
+                &format!("{} must be a string, not {what}", field.join(".")),
+            ))
+        };
+        match field.iter().try_fold(&object, |v, k| v.get(k)) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
+            Some(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => {
+                not(format!("{} {v}; quote it: \"{v}\"", json_kind(v)))
+            }
+            Some(v) => not(json_kind(v).to_string()),
+        }
+    };
+    let api_version = text_at(ID_FIELDS[0])?;
+    let kind = text_at(ID_FIELDS[1])?;
+    let name = text_at(ID_FIELDS[2])?;
+    let namespace = text_at(ID_FIELDS[3])?;
     let mut missing = Vec::new();
-    if !present(&head.api_version) {
-        missing.push("apiVersion");
+    for (present, field) in [
+        (&api_version, "apiVersion"),
+        (&kind, "kind"),
+        (&name, "metadata.name"),
+    ] {
+        if present.is_none() {
+            missing.push(field);
+        }
     }
-    if !present(&head.kind) {
-        missing.push("kind");
-    }
-    if !present(&name) {
-        missing.push("metadata.name");
-    }
-    let kind = head.kind.unwrap_or_default();
-    if kind == "List" || (kind.ends_with("List") && head.items.is_some()) {
-        return Err(Error::List {
-            file: file.to_string(),
-            line,
-        });
+    let kind = kind.unwrap_or_default();
+    if kind == "List" || (kind.ends_with("List") && map.get("items").is_some_and(|i| !i.is_null())) {
+        return Err(Error::List { file, line });
     }
     if !missing.is_empty() {
-        return Err(Error::NotAnObject {
-            file: file.to_string(),
-            line,
-            missing,
-        });
+        return Err(Error::NotAnObject { file, line, missing });
     }
-    Ok(Some(ObjectId {
-        api_version: head.api_version.unwrap_or_default(),
+    let id = ObjectId {
+        api_version: api_version.unwrap_or_default(),
         kind,
-        namespace: namespace.filter(|ns| !ns.is_empty()),
+        namespace,
         name: name.unwrap_or_default(),
+    };
+    Ok(Some(Manifest {
+        id,
+        file,
+        line,
+        text,
+        object,
     }))
+}
+
+/// The fields that name an object.
+const ID_FIELDS: [&[&str]; 4] = [
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "namespace"],
+];
+
+/// What a JSON value is, for messages.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "the boolean",
+        serde_json::Value::Number(_) => "the number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a mapping",
+    }
 }
 
 impl Classify for Error {
@@ -1279,6 +1339,51 @@ mod tests {
             ]
         );
         assert!(err.to_string().starts_with("2 problems:\n  x.yaml:1: "), "{err}");
+    }
+
+    #[test]
+    fn documents_are_typed_as_the_peer_that_applies_them() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: no\ndata:\n  a: yes\n  mode: 0644\n  r: 1.0\n";
+        let one = |typing| manifest("a.yaml".into(), 3, text.into(), typing);
+        let m = one(Typing::Kustomize).unwrap().unwrap();
+        assert_eq!(m.id.name, "no");
+        assert_eq!(
+            m.object,
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "no"},
+                               "data": {"a": "yes", "mode": 420, "r": 1}})
+        );
+        assert_eq!(m.text, text);
+        // Helm reads YAML 1.1: the name is `false`, which names nothing.
+        let err = one(Typing::Helm).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.yaml:3:1: metadata.name must be a string, not the boolean false; quote it: \"false\""
+        );
+    }
+
+    #[test]
+    fn identity_fields_that_are_not_strings_are_named_where_they_are() {
+        let cases = [
+            (
+                "metadata:\n  name: 123\n",
+                "x.yaml:4:9: metadata.name must be a string, not the number 123; quote it: \"123\"",
+            ),
+            (
+                "metadata:\n  name: a\n  namespace: [a]\n",
+                "x.yaml:5:14: metadata.namespace must be a string, not a list",
+            ),
+            ("metadata: a\n", "x.yaml:3:11: metadata must be a mapping"),
+        ];
+        for (meta, want) in cases {
+            let text = format!("apiVersion: v1\nkind: ConfigMap\n{meta}");
+            let dir = tree(&[("x.yaml", &text)]);
+            assert_eq!(plain(dir.path(), ".").unwrap_err().to_string(), want);
+        }
+        let dir = tree(&[("x.yaml", "apiVersion: v1\nkind: true\nmetadata: {name: a}\n")]);
+        assert_eq!(
+            plain(dir.path(), ".").unwrap_err().to_string(),
+            "x.yaml:2:7: kind must be a string, not the boolean true; quote it: \"true\""
+        );
     }
 
     #[test]

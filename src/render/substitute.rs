@@ -25,7 +25,7 @@
 //! expressions nest at most [`MAX_DEPTH`] deep, and nothing here panics.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -156,31 +156,18 @@ fn push(out: &mut String, s: &str, cap: usize) -> Result<(), Failure> {
 /// disabled` (Flux compares the value exactly). A document that does not
 /// parse yet is not exempt.
 pub(crate) fn disabled(text: &str) -> bool {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(default)]
-    struct Doc {
-        metadata: Option<Meta>,
-    }
-    #[derive(serde::Deserialize, Default)]
-    #[serde(default)]
-    struct Meta {
-        labels: Option<BTreeMap<String, serde_json::Value>>,
-        annotations: Option<BTreeMap<String, serde_json::Value>>,
-    }
     if !text.contains(DISABLE_KEY) {
         return false;
     }
-    let Ok(Some(doc)) = serde_saphyr::from_str_with_options::<Option<Doc>>(text, super::parse_options())
-    else {
+    let Ok(docs) = crate::kustomize::yaml::parse_documents(text) else {
         return false;
     };
-    let Some(meta) = doc.metadata else {
+    let Some(node) = docs.into_iter().find_map(|d| d.node) else {
         return false;
     };
-    [meta.labels, meta.annotations]
+    ["labels", "annotations"]
         .iter()
-        .flatten()
-        .any(|m| m.get(DISABLE_KEY).and_then(|v| v.as_str()) == Some("disabled"))
+        .any(|m| node.str_at(&["metadata", m, DISABLE_KEY]) == Some("disabled"))
 }
 
 // ---- the template ----------------------------------------------------------------

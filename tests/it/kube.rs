@@ -448,3 +448,136 @@ fn render_prints_the_manifests() {
         run.stdout
     );
 }
+
+/// Plain scalars in every form YAML 1.1 and 1.2 read differently.
+const SCALARS: [&str; 42] = [
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "Y",
+    "N",
+    "Yes",
+    "NO",
+    "True",
+    "TRUE",
+    "true",
+    "False",
+    "010",
+    "0o10",
+    "0x1F",
+    "0X1F",
+    "1_000",
+    "1:20",
+    "190:20:30",
+    "1e3",
+    "1E3",
+    "1.0",
+    "+1",
+    "-0",
+    "0b101",
+    "~",
+    "null",
+    "Null",
+    "2001-12-14",
+    "12:30:45",
+    "0.5e+2",
+    ".5",
+    "+.5",
+    "1.",
+    "0644",
+    "08",
+    "-010",
+    "1__0",
+    "0x_1",
+    "+0x10",
+];
+
+/// A ConfigMap named `name` whose data holds [`SCALARS`], unquoted.
+fn odd(name: &str) -> String {
+    let mut text = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n");
+    for (i, s) in SCALARS.iter().enumerate() {
+        text.push_str(&format!("  k{i:02}: {s}\n"));
+    }
+    text
+}
+
+/// The data of a ConfigMap in `default`.
+fn data(server: &ApiServer, name: &str) -> Value {
+    server
+        .object("v1", "ConfigMap", Some("default"), name)
+        .unwrap_or_else(|| panic!("ConfigMap {name}"))["data"]
+        .clone()
+}
+
+#[test]
+fn scalars_reach_the_cluster_typed_as_kustomize_and_helm_type_them() {
+    let f = Fixture::new();
+    f.commit(
+        &[
+            ("odd/odd.yaml", &odd("plain")),
+            ("chart/Chart.yaml", "apiVersion: v2\nname: odd\nversion: 0.1.0\n"),
+            ("chart/templates/odd.yaml", &odd("chart")),
+        ],
+        &[],
+        "odd scalars",
+    );
+    f.config(
+        "app \"plain\" {\n    source \"repo\"\n    path \"odd\"\n    cluster \"test\"\n}\napp \"chart\" {\n    source \"repo\"\n    path \"chart\"\n    cluster \"test\"\n    release \"odd\"\n}\n",
+    );
+    f.once_ok("plain");
+    f.once_ok("chart");
+
+    // The oracles, each on its own server: Flux applies a plain directory
+    // as `kustomize build` writes it; Helm's client reads a chart's output
+    // as kubectl reads a file (sigs.k8s.io/yaml, YAML 1.1).
+    let oracle = ApiServer::start();
+    let dir = f.env.path().join("oracle");
+    std::fs::create_dir_all(dir.join("k")).unwrap();
+    std::fs::write(dir.join("k/odd.yaml"), odd("plain")).unwrap();
+    std::fs::write(dir.join("k/kustomization.yaml"), "resources: [odd.yaml]\n").unwrap();
+    std::fs::write(dir.join("chart.yaml"), odd("chart")).unwrap();
+    let apply = |args: &[&str]| {
+        checked(
+            kubectl(&oracle, &dir.join("kubectl"))
+                .args(["apply", "--server-side", "--validate=false"])
+                .args(args),
+        )
+    };
+    apply(&["-k", &dir.join("k").to_string_lossy()]);
+    apply(&["-f", &dir.join("chart.yaml").to_string_lossy()]);
+
+    let (plain, chart) = (data(&f.server, "plain"), data(&f.server, "chart"));
+    assert_eq!(plain, data(&oracle, "plain"));
+    assert_eq!(chart, data(&oracle, "chart"));
+    // Where the two readings part, and where both read 0644 as octal.
+    assert_eq!(
+        (&plain["k00"], &chart["k00"]),
+        (&Value::from("yes"), &Value::from(true))
+    );
+    assert_eq!(
+        (&plain["k36"], &chart["k36"]),
+        (&Value::from(420), &Value::from(420))
+    );
+}
+
+#[test]
+fn identity_fields_must_be_strings() {
+    let f = Fixture::new();
+    f.commit(
+        &[(
+            "web/settings.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 123\n",
+        )],
+        &[],
+        "a number for a name",
+    );
+    f.config(&app("web", ""));
+    let (run, outcome) = f.once("web");
+    assert_eq!(outcome["result"], "failed", "{outcome}");
+    run.stderr_has(
+        "web/settings.yaml:4:9: metadata.name must be a string, not the number 123; quote it: \"123\"",
+    );
+}

@@ -82,16 +82,15 @@ pub async fn run(
             Err(f) => Err(f),
         })
     };
-    let runs = listed.iter().map(|(_, def)| {
-        to_cluster(
-            cfg,
-            clusters,
-            app,
-            artifact,
-            values_artifacts,
-            *def,
-            shared.as_ref(),
-        )
+    // Each cluster's apply takes its own copy of the render; the last takes the render.
+    let mut shared = shared;
+    let runs = listed.iter().enumerate().map(|(i, (_, def))| {
+        let render = if i + 1 == listed.len() {
+            shared.take()
+        } else {
+            shared.clone()
+        };
+        to_cluster(cfg, clusters, app, artifact, values_artifacts, *def, render)
     });
     let results = futures_util::future::join_all(runs).await;
 
@@ -268,7 +267,7 @@ async fn to_cluster(
     artifact: &Artifact,
     values_artifacts: &[(String, Artifact)],
     def: Option<&config::Cluster>,
-    shared: Option<&Result<(String, Vec<Manifest>), Failure>>,
+    shared: Option<Result<(String, Vec<Manifest>), Failure>>,
 ) -> Result<(String, Summary), Failure> {
     let cluster = clusters.get(def).await.map_err(|e| {
         let reason = if app.reads_cluster() {
@@ -278,20 +277,17 @@ async fn to_cluster(
         };
         Failure::permanent(reason, e.to_string())
     })?;
-    let rendered;
     let (revision, manifests) = match shared {
-        Some(Ok((revision, manifests))) => (revision, manifests),
-        Some(Err(f)) => return Err(f.clone()),
+        Some(rendered) => rendered?,
         None => {
             let inputs = render_inputs(cfg, app, artifact, Some(&cluster)).await?;
-            rendered = render_app(cfg, app, artifact, values_artifacts, inputs).await?;
-            (&rendered.0, &rendered.1)
+            render_app(cfg, app, artifact, values_artifacts, inputs).await?
         }
     };
-    let opts = apply::kube::Options::for_app(cfg, app, revision);
+    let opts = apply::kube::Options::for_app(cfg, app, &revision);
     let budget = app.timeout + app.wait.as_ref().map_or(Duration::ZERO, |w| w.timeout);
     match tokio::time::timeout(budget, apply::kube::apply(&cluster, manifests, &opts)).await {
-        Ok(result) => Ok((revision.clone(), result.map_err(Failure::from)?)),
+        Ok(result) => Ok((revision, result.map_err(Failure::from)?)),
         Err(_) => Err(timed_out(budget)),
     }
 }

@@ -261,3 +261,30 @@ impl Node {
         }
     }
 }
+
+/// The JSON a node becomes when kustomize passes it through JSON (as
+/// `kustomize build` and Flux's kustomize-controller do): `yes` stays a
+/// string, `0644` is 420, `1.0` is 1, a date an RFC 3339 string. `.inf`
+/// and `.nan` are errors, at their position, as they are in kustomize.
+pub fn to_json(node: Node) -> Result<serde_json::Value, (Pos, String)> {
+    use serde_json::Value as Json;
+    Ok(match node.value {
+        Value::Scalar(s) if s.tag == Tag::Str => Json::String(s.text),
+        Value::Scalar(s) => match scalar::output(&s).map_err(|e| (node.pos, e))? {
+            scalar::Out::Null => Json::Null,
+            scalar::Out::Bool(b) => Json::Bool(b),
+            scalar::Out::Str(s) => Json::String(s.into_owned()),
+            scalar::Out::Number(n) => Json::Number(
+                n.parse()
+                    .map_err(|_| (node.pos, format!("the number {n} has no JSON form")))?,
+            ),
+        },
+        Value::Seq(items) => Json::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
+        Value::Map(entries) => Json::Object(
+            entries
+                .into_iter()
+                .map(|e| Ok((e.key, to_json(e.value)?)))
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
