@@ -66,15 +66,19 @@ impl Job {
         } else {
             Default::default()
         };
-        let mut transport = blocking_io::connect::connect(
-            url,
-            blocking_io::connect::Options {
-                version: gix::protocol::transport::Protocol::V1,
-                ssh,
-                trace: false,
-            },
-        )
-        .map_err(|e| remote.network(&e, interrupt, STAGE))?;
+        let version = gix::protocol::transport::Protocol::V1;
+        let mut transport = match remote.daemon(version, interrupt, STAGE)? {
+            Some(daemon) => daemon,
+            None => blocking_io::connect::connect(
+                url,
+                blocking_io::connect::Options {
+                    version,
+                    ssh,
+                    trace: false,
+                },
+            )
+            .map_err(|e| remote.network(&e, interrupt, STAGE))?,
+        };
         let options = match remote.secrets.http_options(&repo, &remote.url) {
             Some(with_ca) => Some(with_ca),
             None => repo
