@@ -20,7 +20,10 @@
 //!   (established at once or after `crd_delay`, in discovery and OpenAPI
 //!   from then on; deleting the CRD deletes its objects);
 //! - GET, LIST (one namespace or all; `labelSelector`, `fieldSelector` on
-//!   `metadata.name`/`metadata.namespace`), POST, PUT, DELETE (also of a
+//!   `metadata.name`/`metadata.namespace`; a selector with `key=value`
+//!   reads only the objects with that label, from an index, and the
+//!   controllers' tick only the objects not yet settled, so that a fleet
+//!   of thousands of apps measures the agent, not this server), POST, PUT, DELETE (also of a
 //!   collection), PATCH as server-side apply, JSON merge patch, strategic
 //!   merge patch and JSON patch, `dryRun=All` on every write; errors as
 //!   `Status` objects with the real server's reasons and messages;

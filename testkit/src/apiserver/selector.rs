@@ -102,6 +102,14 @@ impl Selector {
     }
 
     /// Whether an object's labels satisfy the selector.
+    /// The first `key=value` requirement: every match carries that label.
+    pub fn equality(&self) -> Option<(&str, &str)> {
+        self.0.iter().find_map(|r| match r {
+            Req::Eq(k, v) => Some((k.as_str(), v.as_str())),
+            _ => None,
+        })
+    }
+
     pub fn matches(&self, labels: Option<&Value>) -> bool {
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
         self.0.iter().all(|r| match r {

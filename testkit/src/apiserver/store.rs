@@ -3,7 +3,7 @@
 //! body. The HTTP layer in `mod.rs` is a thin shell around it, and the
 //! direct helpers of `ApiServer` go through it too.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -266,6 +266,15 @@ const HISTORY: usize = 10_000;
 /// Everything the server holds.
 pub struct Store {
     objects: BTreeMap<Key, Stored>,
+    /// The keys of the objects carrying each label (key, value), so that a
+    /// list selecting on a label reads only those, as a real server's
+    /// indexed cache would (an agent lists by its owner label).
+    by_label: HashMap<(String, String), BTreeSet<Key>>,
+    /// The objects a tick may have to change (a workload not ready yet, a
+    /// CRD not established, a delete under way), or more: every object is
+    /// added when it is written and dropped by the tick that finds it
+    /// settled, so a tick reads these rather than every object.
+    unsettled: BTreeSet<Key>,
     rv: u64,
     uids: u64,
     opts: Options,
@@ -421,6 +430,8 @@ impl Store {
     pub fn new(opts: Options, server_address: String) -> Store {
         let mut store = Store {
             objects: BTreeMap::new(),
+            by_label: HashMap::new(),
+            unsettled: BTreeSet::new(),
             rv: 0,
             uids: 0,
             opts,
@@ -453,10 +464,16 @@ impl Store {
     /// The built-in types and those of the established CRDs.
     pub fn types(&self) -> Vec<ResourceType> {
         let mut out = types::builtins();
+        let first = Key {
+            group: "apiextensions.k8s.io".into(),
+            plural: "customresourcedefinitions".into(),
+            namespace: String::new(),
+            name: String::new(),
+        };
         let crds = self
             .objects
-            .iter()
-            .filter(|(k, _)| k.group == "apiextensions.k8s.io" && k.plural == "customresourcedefinitions")
+            .range(first..)
+            .take_while(|(k, _)| is_crd(k))
             .filter(|(_, s)| status::established(&s.obj));
         for (_, s) in crds {
             if let Ok(t) = types::from_crd(&s.obj) {
@@ -508,6 +525,7 @@ impl Store {
             return false;
         };
         s.forced_ready = true;
+        self.unsettled.insert(Self::key(&rt, namespace, name));
         self.tick(Instant::now());
         true
     }
@@ -532,6 +550,19 @@ impl Store {
         self.roll_out(now);
         self.establish(now);
         self.finish_deletes(now);
+        let objects = &self.objects;
+        self.unsettled.retain(|k| {
+            objects.get(k).is_some_and(|s| {
+                !s.ready || s.deleting_since.is_some() || (is_crd(k) && !status::established(&s.obj))
+            })
+        });
+    }
+
+    /// The objects a tick looks at: those [`Store::unsettled`] names.
+    fn unsettled(&self) -> impl Iterator<Item = (&Key, &Stored)> {
+        self.unsettled
+            .iter()
+            .filter_map(|k| self.objects.get_key_value(k))
     }
 
     /// Show the ready status of every workload whose rollout delay has
@@ -540,8 +571,7 @@ impl Store {
     fn roll_out(&mut self, now: Instant) {
         let delay = self.opts.rollout_delay;
         let due: Vec<Key> = self
-            .objects
-            .iter()
+            .unsettled()
             .filter(|(_, s)| !s.ready)
             .filter(|(_, s)| {
                 s.forced_ready
@@ -579,8 +609,7 @@ impl Store {
     fn establish(&mut self, now: Instant) {
         let delay = self.opts.crd_delay;
         let due: Vec<Key> = self
-            .objects
-            .iter()
+            .unsettled()
             .filter(|(k, s)| is_crd(k) && s.deleting_since.is_none() && !status::established(&s.obj))
             .filter(|(_, s)| now >= s.changed_at + delay)
             .map(|(k, _)| k.clone())
@@ -603,8 +632,7 @@ impl Store {
             return;
         };
         let due: Vec<Key> = self
-            .objects
-            .iter()
+            .unsettled()
             .filter(|(_, s)| s.deleting_since.is_some_and(|t| now >= t + delay))
             .map(|(k, _)| k.clone())
             .collect();
@@ -1074,6 +1102,30 @@ impl Store {
         Ok(Response::ok(Self::as_version(t, &s.obj)))
     }
 
+    /// Move `key` in the label index from the labels of `old` to those of `new`.
+    fn index(&mut self, key: &Key, old: Option<&Value>, new: Option<&Value>) {
+        let labels = |obj: Option<&Value>| -> Vec<(String, String)> {
+            obj.and_then(|o| o.pointer("/metadata/labels"))
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        };
+        let (old, new) = (labels(old), labels(new));
+        for label in old.iter().filter(|l| !new.contains(l)) {
+            if let Some(keys) = self.by_label.get_mut(label) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_label.remove(label);
+                }
+            }
+        }
+        for label in new {
+            self.by_label.entry(label).or_default().insert(key.clone());
+        }
+    }
+
     fn matching(&self, t: &Target, query: &BTreeMap<String, String>) -> Result<Vec<Key>> {
         let labels = Selector::parse(query.get("labelSelector").map(String::as_str).unwrap_or_default())
             .map_err(Failure::bad_request)?;
@@ -1087,14 +1139,32 @@ impl Store {
             namespace: t.namespace.clone().unwrap_or_default(),
             name: String::new(),
         };
-        Ok(self
-            .objects
-            .range(first..)
-            .take_while(|(k, _)| k.group == t.rt.group && k.plural == t.rt.plural)
-            .take_while(|(k, _)| t.namespace.as_ref().is_none_or(|ns| &k.namespace == ns))
-            .filter(|(_, s)| labels.matches(s.obj.pointer("/metadata/labels")) && fields.matches(&s.obj))
-            .map(|(k, _)| k.clone())
-            .collect())
+        let in_range = |k: &Key| {
+            k.group == t.rt.group
+                && k.plural == t.rt.plural
+                && t.namespace.as_ref().is_none_or(|ns| &k.namespace == ns)
+        };
+        let selected =
+            |s: &Stored| labels.matches(s.obj.pointer("/metadata/labels")) && fields.matches(&s.obj);
+        Ok(match labels.equality() {
+            // Only the objects with that label, in key order as the range's.
+            Some((k, v)) => self
+                .by_label
+                .get(&(k.to_string(), v.to_string()))
+                .into_iter()
+                .flatten()
+                .filter(|k| in_range(k))
+                .filter(|k| self.objects.get(k).is_some_and(selected))
+                .cloned()
+                .collect(),
+            None => self
+                .objects
+                .range(first..)
+                .take_while(|(k, _)| in_range(k))
+                .filter(|(_, s)| selected(s))
+                .map(|(k, _)| k.clone())
+                .collect(),
+        })
     }
 
     fn list(&self, t: &Target, query: &BTreeMap<String, String>) -> Result<Response> {
@@ -1576,7 +1646,7 @@ impl Store {
         };
         let forced_ready = !generation_changed && self.objects.get(&key).is_some_and(|s| s.forced_ready);
         let deleting_since = self.objects.get(&key).and_then(|s| s.deleting_since);
-        self.objects.insert(
+        let before = self.objects.insert(
             key.clone(),
             Stored {
                 obj: obj.clone(),
@@ -1586,6 +1656,8 @@ impl Store {
                 deleting_since,
             },
         );
+        self.index(&key, before.as_ref().map(|s| &s.obj), Some(&obj));
+        self.unsettled.insert(key.clone());
         self.record(
             if live.is_none() { "ADDED" } else { "MODIFIED" },
             key.clone(),
@@ -1645,6 +1717,7 @@ impl Store {
     /// stays, `None` once gone.
     fn begin_delete(&mut self, key: &Key, now: Instant, foreground: bool) -> Option<Value> {
         let s = self.objects.get(key)?;
+        self.unsettled.insert(key.clone());
         if s.deleting_since.is_some() {
             return Some(s.obj.clone());
         }
@@ -1708,6 +1781,7 @@ impl Store {
         }
         for k in gone {
             if let Some(s) = self.objects.remove(&k) {
+                self.index(&k, Some(&s.obj), None);
                 self.rv += 1;
                 let mut obj = s.obj;
                 obj["metadata"]["resourceVersion"] = self.rv.to_string().into();

@@ -888,3 +888,66 @@ fn writes_fail_after_the_set_count() {
     s.fail_writes_after(None);
     assert_eq!(patch("b"), 201);
 }
+
+#[test]
+fn lists_by_label_follow_relabels_deletes_and_namespaces() {
+    let s = ApiServer::start();
+    let put = |ns: &str, name: &str, labels: Value| {
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": name, "namespace": ns, "labels": labels}});
+        apply_body(
+            &s,
+            &format!("/api/v1/namespaces/{ns}/configmaps/{name}?fieldManager=t"),
+            &body.to_string(),
+        )
+        .expect("apply");
+    };
+    let names = |path: &str| -> Vec<String> {
+        s.call("GET", path, "", b"").expect("list")["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["metadata"]["namespace"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    s.call(
+        "POST",
+        "/api/v1/namespaces",
+        "application/json",
+        br#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"other"}}"#,
+    )
+    .expect("namespace");
+    put("default", "b", json!({"app": "x", "tier": "web"}));
+    put("default", "a", json!({"app": "x"}));
+    put("other", "c", json!({"app": "x"}));
+    put("default", "d", json!({"app": "y"}));
+    let all = "/api/v1/configmaps?labelSelector=app%3Dx";
+    assert_eq!(names(all), ["default/a", "default/b", "other/c"]);
+    assert_eq!(
+        names("/api/v1/namespaces/default/configmaps?labelSelector=app%3Dx"),
+        ["default/a", "default/b"]
+    );
+    assert_eq!(
+        names("/api/v1/configmaps?labelSelector=app%3Dx,tier%3Dweb"),
+        ["default/b"]
+    );
+    // A relabel moves the object; a delete drops it.
+    put("default", "a", json!({"app": "y"}));
+    s.call("DELETE", "/api/v1/namespaces/other/configmaps/c", "", b"")
+        .expect("delete");
+    assert_eq!(names(all), ["default/b"]);
+    assert_eq!(
+        names("/api/v1/configmaps?labelSelector=app%3Dy"),
+        ["default/a", "default/d"]
+    );
+    assert_eq!(
+        names("/api/v1/configmaps?labelSelector=app+notin+(y)"),
+        ["default/b"]
+    );
+}
