@@ -638,7 +638,7 @@ mod tests {
         let text = format!("apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}{ns}\n{body}");
         crate::render::manifest("app.yaml".into(), 1, text, crate::render::Typing::Kustomize)
             .unwrap()
-            .unwrap()
+            .remove(0)
     }
 
     fn cm(name: &str, body: &str) -> Manifest {

@@ -252,8 +252,6 @@ pub enum Error {
         line: usize,
         missing: Vec<&'static str>,
     },
-    #[error("{file}:{line}: List objects are not supported; write one document per object")]
-    List { file: String, line: usize },
     #[error("{id} is defined twice: at {first} and at {second}")]
     Duplicate {
         id: Box<ObjectId>,
@@ -952,132 +950,232 @@ pub(crate) enum Typing {
     Helm,
 }
 
-/// The manifest of one document (starting at `line` of `file`), or `None`
-/// for an empty or null document. The document is parsed once, here, into
-/// the JSON the API server gets.
+/// The manifests of one document (starting at `line` of `file`): none for
+/// an empty or null document, the items of a `…List` (as kustomize and
+/// Helm's client expand them), else one. The document is parsed once,
+/// here, into the JSON the API server gets.
 pub(crate) fn manifest(
     file: String,
     line: usize,
     text: String,
     typing: Typing,
-) -> Result<Option<Manifest>, Error> {
-    let yaml_error = |l: usize, column: usize, message: &str| Error::Yaml {
-        file: file.clone(),
-        line: line + l.max(1) - 1,
+) -> Result<Vec<Manifest>, Error> {
+    let at = |l: usize, column: usize, message: &str| yaml_error(&file, line, (l, column), message);
+    let more = "more than one YAML document; separate documents with a `---` line";
+    let (object, places) = match typing {
+        Typing::Kustomize => {
+            let docs = crate::kustomize::yaml::parse_documents(&text)
+                .map_err(|e| at(e.line as usize, e.col as usize, &e.message))?;
+            let mut nodes = docs.into_iter().filter_map(|d| d.node);
+            let Some(node) = nodes.next() else {
+                return Ok(Vec::new());
+            };
+            if let Some(extra) = nodes.next() {
+                return Err(at(extra.pos.line as usize, extra.pos.col as usize, more));
+            }
+            let places = Places::of(&node);
+            let object = crate::kustomize::yaml::to_json(node)
+                .map_err(|(p, message)| at(p.line as usize, p.col as usize, &message))?;
+            (object, places)
+        }
+        Typing::Helm => {
+            let mut docs = crate::helm::yaml::parse_documents(&text, 2)
+                .map_err(|e| at(e.line, 1, &e.message))?
+                .into_iter()
+                .flatten();
+            let Some(raw) = docs.next() else {
+                return Ok(Vec::new());
+            };
+            if docs.next().is_some() {
+                return Err(at(1, 1, more));
+            }
+            let object = crate::helm::yaml::to_json(raw).map_err(|message| at(1, 1, &message))?;
+            (object, Places::default())
+        }
+    };
+    let mut out = Vec::new();
+    let doc = Doc {
+        file: &file,
+        base: line,
+    };
+    doc.expand(line, Some(text), object, &places, &mut out)?;
+    Ok(out)
+}
+
+/// An [`Error::Yaml`] at `(line, column)` of a document that starts at `base` of `file`.
+fn yaml_error(file: &str, base: usize, (line, column): (usize, usize), message: &str) -> Error {
+    Error::Yaml {
+        file: file.to_string(),
+        line: base + line.max(1) - 1,
         column: column.max(1),
         message: message
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect(),
-    };
-    let more = "more than one YAML document; separate documents with a `---` line";
-    // Where an identity field is, for messages: known for kustomize's typing.
-    let mut at = HashMap::new();
-    let object = match typing {
-        Typing::Kustomize => {
-            let docs = crate::kustomize::yaml::parse_documents(&text)
-                .map_err(|e| yaml_error(e.line as usize, e.col as usize, &e.message))?;
-            let mut nodes = docs.into_iter().filter_map(|d| d.node);
-            let Some(node) = nodes.next() else { return Ok(None) };
-            if let Some(extra) = nodes.next() {
-                return Err(yaml_error(extra.pos.line as usize, extra.pos.col as usize, more));
-            }
-            for field in ID_FIELDS.into_iter().chain([&ID_FIELDS[2][..1]]) {
-                if let Some(n) = node.path(field) {
-                    at.insert(field, (n.pos.line as usize, n.pos.col as usize));
-                }
-            }
-            let pos = node.pos;
-            crate::kustomize::yaml::to_json(node)
-                .map_err(|(p, message)| yaml_error(p.line as usize, p.col as usize, &message))
-                .map(|v| (v, (pos.line as usize, pos.col as usize)))?
-        }
-        Typing::Helm => {
-            let mut docs = crate::helm::yaml::parse_documents(&text, 2)
-                .map_err(|e| yaml_error(e.line, 1, &e.message))?
-                .into_iter()
-                .flatten();
-            let Some(raw) = docs.next() else { return Ok(None) };
-            if docs.next().is_some() {
-                return Err(yaml_error(1, 1, more));
-            }
-            let v = crate::helm::yaml::to_json(raw).map_err(|message| yaml_error(1, 1, &message))?;
-            (v, (1, 1))
-        }
-    };
-    let (object, top) = object;
-    let serde_json::Value::Object(map) = &object else {
-        if object.is_null() {
-            return Ok(None);
-        }
-        return Err(yaml_error(
-            top.0,
-            top.1,
-            &format!(
-                "a document must be a Kubernetes object (a mapping), not {}",
-                json_kind(&object)
-            ),
-        ));
-    };
-    if map
-        .get("metadata")
-        .is_some_and(|m| !m.is_object() && !m.is_null())
-    {
-        let (l, c) = at.get(&ID_FIELDS[2][..1]).copied().unwrap_or(top);
-        return Err(yaml_error(l, c, "metadata must be a mapping"));
     }
-    let text_at = |field: &'static [&'static str]| -> Result<Option<String>, Error> {
-        let (l, c) = at.get(field).copied().unwrap_or(top);
-        let not = |what: String| {
-            Err(yaml_error(
-                l,
-                c,
-                &format!("{} must be a string, not {what}", field.join(".")),
-            ))
+}
+
+/// Where a document's parts are, for messages (lines and columns in the
+/// document's text; known for kustomize's typing).
+#[derive(Default)]
+struct Places {
+    top: Option<(usize, usize)>,
+    fields: HashMap<&'static [&'static str], (usize, usize)>,
+    /// A list's items.
+    items: Vec<Places>,
+}
+
+impl Places {
+    fn of(node: &crate::kustomize::yaml::Node) -> Places {
+        let pos = |n: &crate::kustomize::yaml::Node| (n.pos.line as usize, n.pos.col as usize);
+        let fields = ID_FIELDS
+            .into_iter()
+            .chain([&ID_FIELDS[2][..1]])
+            .filter_map(|field| Some((field, pos(node.path(field)?))))
+            .collect();
+        let items = match node.get("items").and_then(|i| i.as_seq()) {
+            Some(items) if node.str_at(&["kind"]).is_some_and(|k| k.ends_with("List")) => {
+                items.iter().map(Places::of).collect()
+            }
+            _ => Vec::new(),
         };
-        match field.iter().try_fold(&object, |v, k| v.get(k)) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
-            Some(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => {
-                not(format!("{} {v}; quote it: \"{v}\"", json_kind(v)))
+        Places {
+            top: Some(pos(node)),
+            fields,
+            items,
+        }
+    }
+}
+
+/// The document being read: its file and first line.
+struct Doc<'a> {
+    file: &'a str,
+    base: usize,
+}
+
+impl Doc<'_> {
+    /// The manifest of `object` (at `line`; `text` its own, or `None` for a
+    /// list's item, which is written as kustomize writes it), or of each
+    /// item of a list, into `out`.
+    fn expand(
+        &self,
+        line: usize,
+        text: Option<String>,
+        object: serde_json::Value,
+        places: &Places,
+        out: &mut Vec<Manifest>,
+    ) -> Result<(), Error> {
+        let top = places.top.unwrap_or((line + 1 - self.base, 1));
+        let error = |(l, c): (usize, usize), message: &str| yaml_error(self.file, self.base, (l, c), message);
+        let serde_json::Value::Object(map) = &object else {
+            if object.is_null() {
+                return Ok(());
             }
-            Some(v) => not(json_kind(v).to_string()),
+            return Err(error(
+                top,
+                &format!(
+                    "a document must be a Kubernetes object (a mapping), not {}",
+                    json_kind(&object)
+                ),
+            ));
+        };
+        if map
+            .get("metadata")
+            .is_some_and(|m| !m.is_object() && !m.is_null())
+        {
+            let pos = places.fields.get(&ID_FIELDS[2][..1]).copied().unwrap_or(top);
+            return Err(error(pos, "metadata must be a mapping"));
         }
-    };
-    let api_version = text_at(ID_FIELDS[0])?;
-    let kind = text_at(ID_FIELDS[1])?;
-    let name = text_at(ID_FIELDS[2])?;
-    let namespace = text_at(ID_FIELDS[3])?;
-    let mut missing = Vec::new();
-    for (present, field) in [
-        (&api_version, "apiVersion"),
-        (&kind, "kind"),
-        (&name, "metadata.name"),
-    ] {
-        if present.is_none() {
-            missing.push(field);
+        let text_at = |field: &'static [&'static str]| -> Result<Option<String>, Error> {
+            let pos = places.fields.get(field).copied().unwrap_or(top);
+            let not = |what: String| {
+                Err(error(
+                    pos,
+                    &format!("{} must be a string, not {what}", field.join(".")),
+                ))
+            };
+            match field.iter().try_fold(&object, |v, k| v.get(k)) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
+                Some(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => {
+                    not(format!("{} {v}; quote it: \"{v}\"", json_kind(v)))
+                }
+                Some(v) => not(json_kind(v).to_string()),
+            }
+        };
+        let kind = text_at(ID_FIELDS[1])?.unwrap_or_default();
+        if kind.ends_with("List") && map.contains_key("items") {
+            let items = match object {
+                serde_json::Value::Object(mut map) => map.remove("items"),
+                _ => None,
+            };
+            let items = match items {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(serde_json::Value::Array(items)) => items,
+                Some(other) => {
+                    return Err(error(
+                        top,
+                        &format!("{kind}: items must be a list, not {}", json_kind(&other)),
+                    ));
+                }
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                let item_places = places.items.get(i);
+                let item_line = item_places
+                    .and_then(|p| p.top)
+                    .map_or(line, |(l, _)| self.base + l - 1);
+                self.expand(
+                    item_line,
+                    None,
+                    item,
+                    item_places.unwrap_or(&Places::default()),
+                    out,
+                )?;
+            }
+            return Ok(());
         }
+        let api_version = text_at(ID_FIELDS[0])?;
+        let name = text_at(ID_FIELDS[2])?;
+        let namespace = text_at(ID_FIELDS[3])?;
+        let mut missing = Vec::new();
+        for (absent, field) in [
+            (api_version.is_none(), "apiVersion"),
+            (kind.is_empty(), "kind"),
+            (name.is_none(), "metadata.name"),
+        ] {
+            if absent {
+                missing.push(field);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::NotAnObject {
+                file: self.file.to_string(),
+                line,
+                missing,
+            });
+        }
+        let text = match text {
+            Some(text) => text,
+            None => {
+                let mut text = String::new();
+                crate::kustomize::yaml::emit::emit_json(&object, &mut text).map_err(|e| error(top, &e))?;
+                text
+            }
+        };
+        out.push(Manifest {
+            id: ObjectId {
+                api_version: api_version.unwrap_or_default(),
+                kind,
+                namespace,
+                name: name.unwrap_or_default(),
+            },
+            file: self.file.to_string(),
+            line,
+            text,
+            object,
+        });
+        Ok(())
     }
-    let kind = kind.unwrap_or_default();
-    if kind == "List" || (kind.ends_with("List") && map.get("items").is_some_and(|i| !i.is_null())) {
-        return Err(Error::List { file, line });
-    }
-    if !missing.is_empty() {
-        return Err(Error::NotAnObject { file, line, missing });
-    }
-    let id = ObjectId {
-        api_version: api_version.unwrap_or_default(),
-        kind,
-        namespace,
-        name: name.unwrap_or_default(),
-    };
-    Ok(Some(Manifest {
-        id,
-        file,
-        line,
-        text,
-        object,
-    }))
 }
 
 /// The fields that name an object.
@@ -1119,7 +1217,6 @@ impl Classify for Error {
             | Error::NotUtf8 { .. }
             | Error::Yaml { .. }
             | Error::NotAnObject { .. }
-            | Error::List { .. }
             | Error::Sops { .. }
             | Error::Duplicate { .. }
             | Error::Helm { .. } => false,
@@ -1345,7 +1442,7 @@ mod tests {
     fn documents_are_typed_as_the_peer_that_applies_them() {
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: no\ndata:\n  a: yes\n  mode: 0644\n  r: 1.0\n";
         let one = |typing| manifest("a.yaml".into(), 3, text.into(), typing);
-        let m = one(Typing::Kustomize).unwrap().unwrap();
+        let m = one(Typing::Kustomize).unwrap().remove(0);
         assert_eq!(m.id.name, "no");
         assert_eq!(
             m.object,
@@ -1394,17 +1491,42 @@ mod tests {
     }
 
     #[test]
-    fn lists_are_refused() {
-        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n";
-        let dir = tree(&[("l.yaml", text)]);
-        let err = plain(dir.path(), ".").unwrap_err();
+    fn lists_are_expanded_as_kustomize_expands_them() {
+        // `kubectl get -o yaml` writes a List; kustomize (and so Flux) and
+        // Helm's client apply its items, nested lists too.
+        let text = "apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n  data: {on: yes}\n- apiVersion: v1\n  kind: ConfigMapList\n  items:\n  - {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n";
+        let dir = tree(&[("l.yaml", &format!("{}---\n{text}", cm("first")))]);
+        let ms = plain(dir.path(), ".").unwrap();
         assert_eq!(
-            err.to_string(),
-            "l.yaml:1: List objects are not supported; write one document per object"
+            ids(&ms),
+            [
+                "ConfigMap/first@l.yaml:1",
+                "ConfigMap/a@l.yaml:11",
+                "ConfigMap/b@l.yaml:18"
+            ]
         );
-        let text = "apiVersion: v1\nkind: ConfigMapList\nmetadata: {}\nitems: []\n";
+        assert_eq!(ms[1].object["data"], serde_json::json!({"on": "yes"}));
+        // An item's text is the object as kustomize writes it.
+        assert_eq!(
+            ms[1].text,
+            "apiVersion: v1\ndata:\n  \"on\": \"yes\"\nkind: ConfigMap\nmetadata:\n  name: a\n"
+        );
+        // An item that is no object is named at its line.
+        let text =
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {}\n";
         let dir = tree(&[("l.yaml", text)]);
-        assert!(matches!(plain(dir.path(), "."), Err(Error::List { .. })));
+        assert_eq!(
+            plain(dir.path(), ".").unwrap_err().to_string(),
+            "l.yaml:4: not a Kubernetes object: missing metadata.name"
+        );
+        let dir = tree(&[("l.yaml", "apiVersion: v1\nkind: List\nitems: {a: 1}\n")]);
+        assert_eq!(
+            plain(dir.path(), ".").unwrap_err().to_string(),
+            "l.yaml:1:1: List: items must be a list, not a mapping"
+        );
+        // An empty list is nothing.
+        let dir = tree(&[("l.yaml", "apiVersion: v1\nkind: List\nitems: []\n")]);
+        assert!(plain(dir.path(), ".").unwrap().is_empty());
     }
 
     #[test]

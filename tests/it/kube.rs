@@ -581,3 +581,35 @@ fn identity_fields_must_be_strings() {
         "web/settings.yaml:4:9: metadata.name must be a string, not the number 123; quote it: \"123\"",
     );
 }
+
+#[test]
+fn a_list_in_a_plain_directory_is_applied_item_by_item_as_kustomize_expands_it() {
+    let f = Fixture::new();
+    // As `kubectl get configmaps -o yaml` writes them, a list nested in it.
+    let list = "apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a, namespace: demo}\n  data: {on: yes}\n- apiVersion: v1\n  kind: ConfigMapList\n  items:\n  - {apiVersion: v1, kind: ConfigMap, metadata: {name: b, namespace: demo}}\n";
+    f.commit(&[("web/list.yaml", list)], &[], "a list");
+    f.config(&app("web", "    prune #true\n"));
+    let applied = f.once_ok("web");
+    assert_eq!(counts(&applied), [5, 0, 0, 0], "{applied}");
+    let a = f.object("v1", "ConfigMap", Some("demo"), "a").expect("item a");
+    assert_eq!(a["data"], serde_json::json!({"on": "yes"}));
+    assert!(
+        f.object("v1", "ConfigMap", Some("demo"), "b").is_some(),
+        "the nested list's item"
+    );
+
+    // The items are the app's like any object: gone from the list, pruned.
+    f.commit(
+        &[(
+            "web/list.yaml",
+            &list[..list
+                .find("- apiVersion: v1\n  kind: ConfigMapList")
+                .unwrap_or(list.len())],
+        )],
+        &[],
+        "b goes",
+    );
+    let applied = f.once_ok("web");
+    assert_eq!(counts(&applied), [0, 0, 4, 1], "{applied}");
+    assert!(f.object("v1", "ConfigMap", Some("demo"), "b").is_none());
+}

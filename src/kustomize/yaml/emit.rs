@@ -35,6 +35,29 @@ impl goyaml::Tree for Node {
     }
 }
 
+/// Write a JSON object as `kustomize build` writes it (its objects are JSON).
+pub fn emit_json(value: &serde_json::Value, out: &mut String) -> Result<(), String> {
+    goyaml::write_document(value, Sequences::AtKey, out)
+}
+
+impl goyaml::Tree for serde_json::Value {
+    fn shape(&self) -> Result<Shape<'_, serde_json::Value>, String> {
+        use serde_json::Value as Json;
+        Ok(match self {
+            Json::Null => Shape::Word(Cow::Borrowed("null")),
+            Json::Bool(b) => Shape::Word(Cow::Borrowed(if *b { "true" } else { "false" })),
+            Json::Number(n) => Shape::Word(Cow::Owned(scalar::json_number(n))),
+            Json::String(s) => Shape::Str(Cow::Borrowed(s)),
+            Json::Array(items) => Shape::Seq(items),
+            Json::Object(map) => Shape::Map(map.iter().map(|(k, v)| (k.as_str(), v)).collect()),
+        })
+    }
+
+    fn plain_is_string(text: &str) -> bool {
+        scalar::plain_is_string(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parse_documents;

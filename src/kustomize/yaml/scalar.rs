@@ -288,6 +288,15 @@ pub fn output(s: &Scalar) -> Result<Out<'_>, String> {
     })
 }
 
+/// A JSON number as kustomize writes it (integers as they are, floats as
+/// [`float_out`] writes them).
+pub fn json_number(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if !(n.is_i64() || n.is_u64()) => float_out(f),
+        _ => n.to_string(),
+    }
+}
+
 /// A float as Go's JSON encoding writes it and yaml.v2 then reads and writes it.
 fn float_out(f: f64) -> String {
     let json = go_json_float(f);
