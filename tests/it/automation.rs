@@ -241,3 +241,56 @@ fn a_push_that_loses_a_race_is_redone_on_top_and_both_commits_survive() {
     assert_eq!(lines[1], "Other|someone else", "{subjects}");
     f.repo.served(&["fsck", "--strict"]);
 }
+
+/// The automation's own fetch keeps the source's `limits max-size`: a blob
+/// beyond it on the checkout branch is refused before it is inflated.
+#[test]
+fn the_automation_fetch_refuses_an_object_beyond_the_sources_cap() {
+    let f = Fixture::new();
+    f.repo.git(&["checkout", "-q", "-b", "big"]);
+    let big = std::fs::File::create(f.repo.work.join("apps/big.bin")).expect("create");
+    big.set_len(4 << 20).expect("4 MiB of zeros");
+    f.repo.commit("big");
+    f.repo.git(&["checkout", "-q", "main"]);
+    f.repo.publish();
+    f.config_with(
+        free_port(),
+        "apps/web",
+        &format!("    checkout \"big\"\n{MESSAGE}"),
+    );
+    let text = std::fs::read_to_string(f.env.path().join("mooring.kdl")).expect("config");
+    f.env.write(
+        "mooring.kdl",
+        &text.replace(
+            "    branch \"main\"\n",
+            "    branch \"main\"\n    limits max-size=\"1MiB\"\n",
+        ),
+    );
+    let run = f.env.run(&[
+        "once",
+        "-v",
+        "-c",
+        "mooring.kdl",
+        "--format",
+        "json",
+        "automation/bump",
+    ]);
+    let bump = run
+        .json()
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["kind"] == "automation"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no automation in {}", run.stdout));
+    assert_eq!(bump["result"], "failed", "{bump}");
+    assert!(
+        bump["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("larger than the artifact may be (1048576 bytes")),
+        "{bump}"
+    );
+    assert_eq!(
+        f.repo.served(&["rev-list", "--count", "big"]),
+        "2",
+        "nothing pushed"
+    );
+}

@@ -78,7 +78,7 @@ impl Job {
         {
             self.wipe()?;
         }
-        let cache = cache(&repo_dir);
+        let cache = cache(&repo_dir, remote);
         let (branch, tip, remote_tip) = cache.recover(|| self.fetch(&cache, remote, interrupt))?;
         std::fs::write(&marker, format!("{}\n", remote.shown)).map_err(|e| Error::io(STAGE, &marker, e))?;
 
@@ -166,12 +166,14 @@ impl Job {
     }
 }
 
-/// The workspace's bare repository at `path`.
-fn cache(path: &Path) -> Cache {
+/// The workspace's bare repository at `path`, for `remote`: no object
+/// larger than the source's `limits max-size` is inflated, as for the
+/// source's own fetch.
+fn cache(path: &Path, remote: &Remote) -> Cache {
     Cache {
         dir: path.to_path_buf(),
         stage: STAGE,
-        alloc_limit: None,
+        alloc_limit: Some(remote.max_bytes),
     }
 }
 
@@ -200,7 +202,7 @@ fn fetch_branch(
 
 /// The branch the remote's HEAD points at, from a listing only.
 pub(super) fn remote_head(scratch: &Path, remote: &Remote, interrupt: &AtomicBool) -> Result<String, Error> {
-    let cache = cache(&scratch.join(REPO));
+    let cache = cache(&scratch.join(REPO), remote);
     let repo = cache.open(remote).map_err(|f| match f {
         Failure::Final(e) | Failure::Cache(e) => e,
     })?;
