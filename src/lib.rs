@@ -5,6 +5,9 @@
 //!
 //! Stages live in their own modules; see `docs/` for the user-facing
 //! reference.
+// Module docs are written for the engineers who read them with
+// `cargo doc --document-private-items`, and link to private items.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod agent;
 pub mod apply;

@@ -17,7 +17,7 @@
 //! readers see). Each object keeps its last [`status::EVENTS_KEPT`] events.
 //!
 //! State changes (a failure, a recovery, a push, an apply that changed
-//! something) are handed to the [`Notifier`](crate::notify::Notifier),
+//! something) are handed to the [`crate::notify::Notifier`],
 //! which never makes a task wait.
 //! With `leader-election` ([`leader`]), only the objects of the leases this
 //! replica holds run; the others wait as `standby`.

@@ -4,7 +4,7 @@
 //! 1. KDL v2 syntax, into a compact tree ([`syntax`](super::syntax));
 //! 2. [`shape`], against the [`schema`](super::schema) table: unknown nodes
 //!    and properties, counts, value types and formats, exclusive options;
-//! 3. [`decode`] into the typed model, with the checks that need more than
+//! 3. [`decode()`] into the typed model, with the checks that need more than
 //!    one value (an OCI-only option on a git source, a filter's `extract`).
 //!
 //! Decoding never stops at a problem: a bad value is reported and replaced

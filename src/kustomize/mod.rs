@@ -137,7 +137,7 @@ pub fn build(root: &Path, dir: &str) -> Result<Build, Error> {
     build_shown(root, dir, None)
 }
 
-/// [`build`], with paths in messages shown relative to `shown_from` (a
+/// [`build()`], with paths in messages shown relative to `shown_from` (a
 /// directory relative to `root`).
 pub fn build_shown(root: &Path, dir: &str, shown_from: Option<&str>) -> Result<Build, Error> {
     let mut loader = fs::Loader::new(root)?;
@@ -147,7 +147,7 @@ pub fn build_shown(root: &Path, dir: &str, shown_from: Option<&str>) -> Result<B
     run(&loader, dir, None)
 }
 
-/// [`build`] with [`Options`].
+/// [`build()`] with [`Options`].
 pub fn build_with(root: &Path, dir: &str, opts: &Options<'_>) -> Result<Build, Error> {
     let mut loader = fs::Loader::new(root)?;
     if let Some(text) = opts.generated {

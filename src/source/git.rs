@@ -3,7 +3,7 @@
 //! source's bare cache `state-dir/git/<source>` ([`crate::git`]: shallow,
 //! one forced refspec, credentials in memory only, a damaged cache fetched
 //! again once), and its tree exported into an artifact through the
-//! hostile-input [`Writer`](super::artifact::Writer).
+//! hostile-input [`super::artifact::Writer`].
 //!
 //! The remote's refs are listed first; when the selected commit already
 //! has an artifact, no pack is fetched. No object larger than the

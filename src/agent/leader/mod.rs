@@ -14,7 +14,7 @@
 //! its Leases up, so the others take them at their next look.
 //!
 //! Shards (`shards=N`): apps and automations are spread over N Leases,
-//! `LEASE-0` … `LEASE-(N-1)`, by a consistent hash ([`shard_of`]) of
+//! `LEASE-0` … `LEASE-(N-1)`, by a consistent hash ([`shards::owns`]) of
 //! `kind/name` — of the first app, by name, of the apps an app is tied to
 //! by `depends-on`, so that an app and what it depends on share a shard.
 //! Sources and images only read, and every shard's objects read them:
@@ -22,7 +22,7 @@
 //! `LEASE` and holds every object: a single leader, the others standbys.
 //!
 //! Balance (N > 1): every replica also writes its own entry, the time, in
-//! the annotation [`MEMBERS`](members::MEMBERS) of the Lease
+//! the annotation `mooring.dev/members` ([`members`]) of the Lease
 //! `LEASE-members` at each look; an entry seen changing within D (by the
 //! reader's clock) is a live replica. With M live replicas each should
 //! hold between ⌊N/M⌋ and ⌈N/M⌉ shards ([`plan`]): a replica above ⌈N/M⌉
