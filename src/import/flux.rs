@@ -25,6 +25,7 @@ use super::kdl::{Out, ident, q};
 use crate::render;
 
 mod helm;
+mod notify;
 
 /// What an import gives.
 #[derive(Debug)]
@@ -366,6 +367,11 @@ impl Reader<'_> {
             }
         }
 
+        self.notes
+            .extend(notify::receivers(&mut out, &objects, &names, &by_key));
+        self.notes
+            .extend(notify::alerts(&mut out, &objects, &names, &by_key));
+
         for o in &objects {
             let why = match o.kind.as_str() {
                 "HelmChart" if helm::chart_users(o, &objects) > 0 => continue,
@@ -373,10 +379,10 @@ impl Reader<'_> {
                     "a HelmChart alone deploys nothing, and no imported HelmRelease's chartRef names it; a chart app names its chart itself (`chart`, or `path` in a git source)"
                 }
                 "Bucket" => "S3-compatible buckets are not a mooring source",
-                "Alert" | "Provider" | "Receiver" => {
-                    "notification objects are not translated yet: write a receiver or notify node by hand (docs/config.md)"
-                }
                 "GitRepository"
+                | "Alert"
+                | "Provider"
+                | "Receiver"
                 | "OCIRepository"
                 | "HelmRepository"
                 | "HelmRelease"

@@ -18,6 +18,8 @@ pub(super) fn ident(s: &str) -> String {
 pub(super) struct Out {
     text: String,
     depth: usize,
+    /// The heads of the top-level blocks written (`app "web"`).
+    declared: std::collections::HashSet<String>,
 }
 
 impl Out {
@@ -47,6 +49,9 @@ impl Out {
 
     /// `head {`, then what `body` writes one level deeper, then `}`.
     pub(super) fn block(&mut self, head: &str, body: impl FnOnce(&mut Out)) {
+        if self.depth == 0 {
+            self.declared.insert(head.to_string());
+        }
         self.line(&format!("{head} {{"));
         self.depth += 1;
         body(self);
@@ -73,6 +78,11 @@ impl Out {
         }
         self.line(&format!("\"\"\"{hashes}"));
         self.depth -= 1;
+    }
+
+    /// Whether a `kind "name" { … }` block was written at the top level.
+    pub(super) fn declares(&self, kind: &str, name: &str) -> bool {
+        self.declared.contains(&format!("{kind} {}", q(name)))
     }
 
     pub(super) fn finish(self) -> String {

@@ -212,8 +212,141 @@ fn stdout_without_output_and_names_disambiguated_across_namespaces() {
     // never a config that does not validate.
     assert!(!config.contains("app \"web\""), "{config}");
     run.stderr_has("note: flux/bad.yaml:1: Kustomization team-a/web: not imported: its source GitRepository team-a/elsewhere is not among the imported objects");
-    // Notification objects: a note that says what to write instead.
-    run.stderr_has("note: flux/hook.yaml:1: Receiver team-a/github: not imported: notification objects are not translated yet: write a receiver or notify node by hand");
+    // A Receiver: its resources are what it makes run; its hook moves.
+    block_has(
+        config,
+        "receiver \"github\"",
+        &[
+            "type \"github\"",
+            "secret-file \"/etc/mooring/secrets/team-a/hook-token/token\" // placeholder: the key `token` of Secret team-a/hook-token",
+            "reconcile \"source/team-a-podinfo\"",
+        ],
+    );
+    run.stderr_has(
+        "note: flux/hook.yaml:1: Receiver team-a/github: the hook's address is now POST /hooks/github",
+    );
+}
+
+#[test]
+fn alerts_with_their_providers_become_notify_nodes_and_validate() {
+    let env = TestEnv::new();
+    let repo = Repo::new(&env.path().join("git"));
+    let object = |api: &str, kind: &str, name: &str, spec: &str| {
+        format!(
+            "apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n{spec}"
+        )
+    };
+    let n = "notification.toolkit.fluxcd.io/v1beta3";
+    let files = [
+        (
+            "flux/git.yaml",
+            object(
+                "source.toolkit.fluxcd.io/v1",
+                "GitRepository",
+                "fleet",
+                "  interval: 1m\n  url: https://github.com/acme/fleet\n  ref: {branch: main}\n",
+            ),
+        ),
+        (
+            "flux/app.yaml",
+            object(
+                "kustomize.toolkit.fluxcd.io/v1",
+                "Kustomization",
+                "web",
+                "  interval: 5m\n  path: ./web\n  prune: true\n  sourceRef: {kind: GitRepository, name: fleet}\n",
+            ),
+        ),
+        (
+            "flux/slack.yaml",
+            object(
+                n,
+                "Provider",
+                "slack",
+                "  type: slack\n  channel: ops\n  secretRef: {name: slack-url}\n",
+            ),
+        ),
+        (
+            "flux/github.yaml",
+            object(
+                n,
+                "Provider",
+                "github",
+                "  type: github\n  address: https://github.com/acme/fleet\n  secretRef: {name: github-token}\n",
+            ),
+        ),
+        (
+            "flux/teams.yaml",
+            object(
+                n,
+                "Provider",
+                "teams",
+                "  type: msteams\n  secretRef: {name: teams-url}\n",
+            ),
+        ),
+        (
+            "flux/unused.yaml",
+            object(n, "Provider", "unused", "  type: slack\n"),
+        ),
+        (
+            "flux/on-call.yaml",
+            object(
+                n,
+                "Alert",
+                "on-call",
+                "  providerRef: {name: slack}\n  eventSeverity: error\n  eventSources:\n  - {kind: Kustomization, name: '*'}\n  - {kind: GitRepository, name: fleet}\n  - {kind: Bucket, name: old}\n",
+            ),
+        ),
+        (
+            "flux/statuses.yaml",
+            object(
+                n,
+                "Alert",
+                "statuses",
+                "  providerRef: {name: github}\n  eventSources:\n  - {kind: Kustomization, name: web}\n",
+            ),
+        ),
+        (
+            "flux/teams-alert.yaml",
+            object(
+                n,
+                "Alert",
+                "teams",
+                "  providerRef: {name: teams}\n  eventSources:\n  - {kind: Kustomization, name: '*'}\n",
+            ),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    repo.write(&files);
+    repo.commit("flux");
+    let run = import(&repo, &["flux", "-o", "mooring.kdl"]);
+    run.expect_code(0);
+    let config = std::fs::read_to_string(repo.work.join("mooring.kdl")).expect("read the config");
+    block_has(
+        &config,
+        "notify \"on-call\"",
+        &[
+            "url-file \"/etc/mooring/secrets/flux-system/slack-url/address\" // placeholder: the key `address` of Secret flux-system/slack-url",
+            "format \"slack\"",
+            "on \"failure\"",
+            "objects \"app/*\" \"source/fleet\"",
+            "// Flux `channel` not imported",
+        ],
+    );
+    block_has(
+        &config,
+        "notify \"statuses\"",
+        &[
+            "url-file \"/etc/mooring/secrets/flux-system/provider-github/address\" // placeholder: write https://github.com/acme/fleet to it",
+            "format \"github-status\"",
+            "token-file \"/etc/mooring/secrets/flux-system/github-token/token\"",
+            "objects \"app/web\"",
+        ],
+    );
+    assert!(!config.contains("notify \"teams\""), "{config}");
+    run.stderr_has("note: flux/on-call.yaml:1: Alert flux-system/on-call: event source not imported: Bucket has no mooring form");
+    run.stderr_has("note: flux/teams-alert.yaml:1: Alert flux-system/teams: not imported: provider type `msteams` has no mooring format");
+    run.stderr_has("note: flux/unused.yaml:1: Provider flux-system/unused: not imported: no Alert uses it");
+    mooring(&repo, &["validate", "-c", "mooring.kdl"]).expect_code(0);
 }
 
 #[test]
