@@ -47,6 +47,41 @@ fn targets(
     }
 }
 
+/// The mooring objects of the references in `o`'s list `field` (a
+/// Receiver's `resources`, an Alert's `eventSources`), and why any was left out.
+fn references(
+    out: &Out,
+    o: &Obj,
+    field: &str,
+    names: &Names,
+    objects: &[Obj],
+    by_key: &HashMap<(String, String, String), &Obj>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut found, mut skipped) = (Vec::new(), Vec::new());
+    for r in get(&o.spec, field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let text = |k: &str| r.get(k).and_then(Value::as_str);
+        if r.get("matchLabels").is_some() {
+            skipped.push(format!("{field} selected by `matchLabels` (name each object)"));
+            continue;
+        }
+        let key = (
+            text("kind").unwrap_or_default(),
+            text("namespace").unwrap_or(&o.ns),
+            text("name").unwrap_or_default(),
+        );
+        match targets(out, names, objects, by_key, key) {
+            Ok(t) => found.extend(t),
+            Err(why) => skipped.push(why),
+        }
+    }
+    found.dedup();
+    (found, skipped)
+}
+
 /// Unique mooring names for the objects of `kind` in `objects`.
 fn own_names(objects: &[Obj], kind: &str) -> HashMap<(String, String, String), String> {
     let of_kind: Vec<&Obj> = objects.iter().filter(|o| o.kind == kind).collect();
@@ -83,29 +118,9 @@ pub(super) fn receivers(
     for r in objects.iter().filter(|o| o.kind == "Receiver") {
         header(out, r);
         let kind = r.str("type").unwrap_or_default();
-        let mut reconcile = Vec::new();
-        let mut skipped = Vec::new();
-        for res in get(&r.spec, "resources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let field = |k: &str| res.get(k).and_then(Value::as_str);
-            if res.get("matchLabels").is_some() {
-                skipped.push("resources selected by `matchLabels` (name each object)".to_string());
-                continue;
-            }
-            let key = (
-                field("kind").unwrap_or_default(),
-                field("namespace").unwrap_or(&r.ns),
-                field("name").unwrap_or_default(),
-            );
-            match targets(out, names, objects, by_key, key) {
-                Ok(t) => reconcile.extend(t.into_iter().filter(|t| !t.ends_with("/*"))),
-                Err(why) => skipped.push(why),
-            }
-        }
-        reconcile.dedup();
+        let (mut reconcile, skipped) = references(out, r, "resources", names, objects, by_key);
+        // A receiver names the objects it runs.
+        reconcile.retain(|t| !t.ends_with("/*"));
         let why = if !RECEIVER_TYPES.contains(&kind) {
             Some(format!(
                 "receiver type `{kind}` is not one mooring checks ({})",
@@ -168,30 +183,7 @@ pub(super) fn alerts(
             Some("github") => Some("github-status"),
             _ => None,
         });
-        let mut objects_of = Vec::new();
-        let mut skipped = Vec::new();
-        for s in get(&a.spec, "eventSources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let field = |k: &str| s.get(k).and_then(Value::as_str);
-            if s.get("matchLabels").is_some() {
-                skipped
-                    .push("event sources selected by `matchLabels` (name each object, or `*`)".to_string());
-                continue;
-            }
-            let key = (
-                field("kind").unwrap_or_default(),
-                field("namespace").unwrap_or(&a.ns),
-                field("name").unwrap_or_default(),
-            );
-            match targets(out, names, objects, by_key, key) {
-                Ok(t) => objects_of.extend(t),
-                Err(why) => skipped.push(why),
-            }
-        }
-        objects_of.dedup();
+        let (objects_of, skipped) = references(out, a, "eventSources", names, objects, by_key);
         let why = match (provider, format) {
             _ if a.bool("suspend") => Some("it is suspended".to_string()),
             (None, _) => Some(format!(
