@@ -464,6 +464,32 @@ fn a_dropped_name_for_a_listed_api_server_prunes_nothing() {
 }
 
 #[test]
+fn two_names_for_one_api_server_in_the_list_apply_nothing_and_say_so() {
+    let f = Fleet::new();
+    f.old.kubeconfig(&f.env.path().join("alias.kubeconfig"));
+    f.config(
+        &["old", "alias"],
+        "    cluster \"old\" \"alias\"\n    prune #true\n",
+    );
+    let (run, out) = f.once();
+    assert_eq!(out["result"], "failed", "{out}");
+    let message = out["message"].as_str().unwrap_or("");
+    assert!(
+        message.starts_with("clusters \"old\" and \"alias\" are the same API server (")
+            && message.contains(&f.old.url())
+            && message.contains("): list it once"),
+        "{message}"
+    );
+    run.expect_code(1);
+    assert!(of_app(&f.old).is_empty(), "nothing applied");
+    assert!(inventory(&f.old).is_none());
+    assert!(
+        !f.env.path().join("state/clusters/web.json").exists(),
+        "nothing recorded"
+    );
+}
+
+#[test]
 fn a_prune_that_fails_is_reported_and_tried_again() {
     let f = Fleet::new();
     f.config(&["old", "new"], PRUNE);

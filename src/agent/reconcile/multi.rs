@@ -50,6 +50,24 @@ pub async fn run(
             .map(|def| (Some(def.name.value.clone()), Some(def)))
             .collect()
     };
+    // Two names for one API server would apply to one inventory twice.
+    let mut urls = Vec::new();
+    for (_, def) in &listed {
+        if let Ok(c) = clusters.get(*def).await {
+            let name = def.map(|d| d.name.value.clone());
+            if let Some((_, first)) = urls.iter().find(|(url, _)| url == c.url()) {
+                let shown = |n: &Option<String>| n.clone().unwrap_or_else(|| "(default)".into());
+                let message = format!(
+                    "clusters \"{}\" and \"{}\" are the same API server ({}): list it once, or the app's objects and inventory there are applied twice",
+                    shown(first),
+                    shown(&name),
+                    c.url()
+                );
+                return (Vec::new(), Err(Failure::permanent(Reason::ApplyFailed, message)));
+            }
+            urls.push((c.url().to_string(), name));
+        }
+    }
     // A cluster enters the record before anything is applied to it: a
     // crash mid-apply cannot leave objects no record leads back to.
     let mut record = match placed::load(state_dir, &app.name) {
@@ -142,12 +160,6 @@ pub async fn run(
     }
 
     // The clusters dropped from the list.
-    let mut urls = Vec::new();
-    for (_, def) in &listed {
-        if let Ok(c) = clusters.get(*def).await {
-            urls.push((c.url().to_string(), def.map(|d| d.name.value.clone())));
-        }
-    }
     let dropped: Vec<Placed> = record
         .iter()
         .filter(|p| !listed.iter().any(|(n, _)| n == &p.cluster))
