@@ -475,7 +475,42 @@ fn shards_spread_over_replicas_and_move_when_one_dies() {
 
     // A replica started later takes a share from them.
     let d = Sharded::new(&f, &server, "d");
-    let run_d = d.run(&f);
+    let mut run_d = d.run(&f);
     let all = settled(&[&run_a, &run_b, &run_d], "D to take a share", None);
     assert!(mine(&all[2]) >= 1);
+
+    // D stops on SIGTERM: it hands its Leases over and leaves the members
+    // as it goes, rather than leaving them to expire.
+    let d_id = identity(&all[2]);
+    let d_held: Vec<usize> = (0..SHARDS)
+        .filter(|&i| holders(&all[2])[i].as_deref() == Some(d_id.as_str()))
+        .collect();
+    let (code, _) = run_d.signal("TERM");
+    assert_eq!(code, 0);
+    let log = std::fs::read_to_string(f.path().join("d.log")).expect("D's log");
+    assert!(log.contains("gave up the lease"), "{log}");
+    for i in &d_held {
+        let l = server
+            .object(
+                "coordination.k8s.io/v1",
+                "Lease",
+                Some("default"),
+                &format!("mooring-{i}"),
+            )
+            .expect("a shard's Lease");
+        assert_ne!(l["spec"]["holderIdentity"].as_str(), Some(d_id.as_str()), "{l}");
+    }
+    let members = server
+        .object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "mooring-members",
+        )
+        .expect("the members' Lease");
+    assert!(
+        !members["metadata"]["annotations"].to_string().contains(&d_id),
+        "{members}"
+    );
+    settled(&[&run_a, &run_b], "A and B to take D's shards back", None);
 }
