@@ -4,7 +4,8 @@
 //! keeps it. Only the leader reconciles; a standby takes over when the
 //! leader dies, loses the API, or gives the lease up on SIGTERM. With
 //! `shards=4`, three replicas share the shards, each app runs on one of
-//! them, and a killed replica's shards move to the others.
+//! them, a killed replica's shards move to the others, and one stopped by
+//! SIGTERM hands its shards over as it goes.
 
 use std::time::{Duration, Instant};
 
