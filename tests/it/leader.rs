@@ -274,6 +274,18 @@ impl Sharded {
     }
 }
 
+/// Shard `i`'s Lease.
+fn shard_lease(server: &ApiServer, i: usize) -> Value {
+    server
+        .object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            &format!("mooring-{i}"),
+        )
+        .expect("a shard's Lease")
+}
+
 /// The holder of each shard, as a replica's status shows it.
 fn holders(s: &Value) -> Vec<Option<String>> {
     s["leader_election"]["shards"]
@@ -354,14 +366,7 @@ fn shards_spread_over_replicas_and_move_when_one_dies() {
     let ids: Vec<String> = all.iter().map(identity).collect();
     // The Leases say the same as the statuses.
     for (i, holder) in holders(&all[0]).iter().enumerate() {
-        let l = server
-            .object(
-                "coordination.k8s.io/v1",
-                "Lease",
-                Some("default"),
-                &format!("mooring-{i}"),
-            )
-            .expect("a shard's Lease");
+        let l = shard_lease(&server, i);
         assert_eq!(l["spec"]["holderIdentity"].as_str(), holder.as_deref());
     }
     assert!(
@@ -490,15 +495,8 @@ fn shards_spread_over_replicas_and_move_when_one_dies() {
     assert_eq!(code, 0);
     let log = std::fs::read_to_string(f.path().join("d.log")).expect("D's log");
     assert!(log.contains("gave up the lease"), "{log}");
-    for i in &d_held {
-        let l = server
-            .object(
-                "coordination.k8s.io/v1",
-                "Lease",
-                Some("default"),
-                &format!("mooring-{i}"),
-            )
-            .expect("a shard's Lease");
+    for &i in &d_held {
+        let l = shard_lease(&server, i);
         assert_ne!(l["spec"]["holderIdentity"].as_str(), Some(d_id.as_str()), "{l}");
     }
     let members = server
