@@ -2,7 +2,10 @@
 //! revision), an app's `path` inside it and the app's substitution
 //! variables, and gives the Kubernetes objects found there as
 //! [`Manifest`]s, each keeping the user's own YAML text of its document —
-//! mooring never re-emits YAML through serde.
+//! mooring never re-emits YAML through serde (only a `List`'s items, which
+//! have no text of their own, are written as kustomize writes them) — and
+//! that document read once into the JSON the API server gets, typed as
+//! the peer that applies it types it ([`Typing`]).
 //!
 //! A `path` holding a kustomization (`kustomization.yaml`, `.yml` or
 //! `Kustomization`) is built with [`crate::kustomize`], exactly as
